@@ -1,0 +1,339 @@
+//! Acknowledged-prefix bookkeeping: the rule that keeps checkpoints behind the work.
+//!
+//! Records of a shard are *delivered* in shard order. They may be *acknowledged* in any order
+//! (a consumer can write several batches at once, and a later one can finish first). The
+//! checkpoint of a shard is the last record of the longest delivered prefix whose records are
+//! all acknowledged. When a shard has been read to its end and all of it is acknowledged, its
+//! checkpoint becomes [`Checkpoint::ShardEnd`], which is what lets its children start.
+
+use crate::checkpoint::Checkpoint;
+use crate::record::{SequenceNumber, ShardId};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// An acknowledgement that could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    /// The shard never delivered anything through this tracker.
+    #[error("shard {shard} has delivered no records to acknowledge")]
+    UnknownShard {
+        /// The shard named in the acknowledgement.
+        shard: ShardId,
+    },
+    /// The record is not in flight: never delivered, or already acknowledged and checkpointed.
+    #[error("record {sequence} of shard {shard} is not in flight (never delivered, or already acknowledged)")]
+    NotInFlight {
+        /// The shard named in the acknowledgement.
+        shard: ShardId,
+        /// The sequence number named in the acknowledgement.
+        sequence: SequenceNumber,
+    },
+}
+
+impl AckError {
+    /// Acknowledgement errors are caller mistakes: retrying the same call cannot succeed.
+    pub fn is_retriable(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Debug, Default)]
+struct ShardAcks {
+    /// Slot number of the front of `pending`.
+    base: u64,
+    /// Delivered records not yet covered by the checkpoint, in delivery order.
+    pending: VecDeque<(SequenceNumber, bool)>,
+    /// Where each pending record sits (slot number).
+    slots: HashMap<SequenceNumber, u64>,
+    /// The shard was read to its end: nothing will be delivered after `pending`.
+    ended: bool,
+    /// The current acknowledged-prefix checkpoint.
+    checkpoint: Option<Checkpoint>,
+    /// `checkpoint` changed since it was last taken by [`AckTracker::take_changed`].
+    changed: bool,
+}
+
+impl ShardAcks {
+    fn advance(&mut self) {
+        let mut last = None;
+        while let Some((_, true)) = self.pending.front() {
+            let (seq, _) = self.pending.pop_front().expect("front exists");
+            self.slots.remove(&seq);
+            self.base += 1;
+            last = Some(seq);
+        }
+        if let Some(seq) = last {
+            self.checkpoint = Some(Checkpoint::AfterSequence(seq));
+            self.changed = true;
+        }
+        if self.ended && self.pending.is_empty() && self.checkpoint != Some(Checkpoint::ShardEnd) {
+            self.checkpoint = Some(Checkpoint::ShardEnd);
+            self.changed = true;
+        }
+    }
+}
+
+/// Tracks, per shard, which delivered records were acknowledged, and derives checkpoints that
+/// only cover the contiguous acknowledged prefix.
+///
+/// All operations are O(1) amortised per record.
+#[derive(Debug, Default)]
+pub struct AckTracker {
+    shards: HashMap<ShardId, ShardAcks>,
+}
+
+impl AckTracker {
+    /// An empty tracker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts tracking `shard` from a stored checkpoint, so that [`AckTracker::checkpoint`] reports
+    /// it until new acknowledgements move it on.
+    pub fn resume(&mut self, shard: &str, from: Option<Checkpoint>) {
+        let entry = self.shards.entry(shard.to_owned()).or_default();
+        if entry.pending.is_empty() {
+            entry.ended = matches!(from, Some(Checkpoint::ShardEnd));
+            entry.checkpoint = from;
+        }
+    }
+
+    /// Records that `sequences` were handed to the consumer, in this order, after everything
+    /// delivered before for the same shard.
+    pub fn delivered<'a>(
+        &mut self,
+        shard: &str,
+        sequences: impl IntoIterator<Item = &'a SequenceNumber>,
+    ) {
+        let entry = self.shards.entry(shard.to_owned()).or_default();
+        for seq in sequences {
+            let slot = entry.base + entry.pending.len() as u64;
+            entry.slots.insert(seq.clone(), slot);
+            entry.pending.push_back((seq.clone(), false));
+        }
+    }
+
+    /// Records that `shard` was read to its end: once every delivered record is acknowledged, its
+    /// checkpoint becomes [`Checkpoint::ShardEnd`].
+    pub fn shard_ended(&mut self, shard: &str) {
+        let entry = self.shards.entry(shard.to_owned()).or_default();
+        entry.ended = true;
+        entry.advance();
+    }
+
+    /// Acknowledges one delivered record. Returns whether the shard's checkpoint moved.
+    pub fn ack(&mut self, shard: &str, sequence: &SequenceNumber) -> Result<bool, AckError> {
+        let entry = self
+            .shards
+            .get_mut(shard)
+            .ok_or_else(|| AckError::UnknownShard {
+                shard: shard.to_owned(),
+            })?;
+        let not_in_flight = || AckError::NotInFlight {
+            shard: shard.to_owned(),
+            sequence: sequence.clone(),
+        };
+        let slot = *entry.slots.get(sequence).ok_or_else(not_in_flight)?;
+        let index = (slot - entry.base) as usize;
+        let cell = &mut entry.pending[index].1;
+        if *cell {
+            return Err(not_in_flight());
+        }
+        *cell = true;
+        if index == 0 {
+            let before = entry.checkpoint.clone();
+            entry.advance();
+            Ok(entry.checkpoint != before)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// The checkpoint `shard` may be stored at now.
+    pub fn checkpoint(&self, shard: &str) -> Option<Checkpoint> {
+        self.shards.get(shard).and_then(|s| s.checkpoint.clone())
+    }
+
+    /// Delivered records of `shard` not yet covered by its checkpoint.
+    pub fn in_flight(&self, shard: &str) -> usize {
+        self.shards.get(shard).map_or(0, |s| s.pending.len())
+    }
+
+    /// Delivered records not yet covered by a checkpoint, over all shards.
+    pub fn total_in_flight(&self) -> usize {
+        self.shards.values().map(|s| s.pending.len()).sum()
+    }
+
+    /// Whether `shard` was read to its end and everything it delivered is acknowledged.
+    pub fn is_finished(&self, shard: &str) -> bool {
+        self.shards
+            .get(shard)
+            .is_some_and(|s| s.checkpoint == Some(Checkpoint::ShardEnd))
+    }
+
+    /// The checkpoints that moved since the last call, to be written to a store.
+    pub fn take_changed(&mut self) -> Vec<(ShardId, Checkpoint)> {
+        let mut out = Vec::new();
+        for (shard, acks) in &mut self.shards {
+            if acks.changed {
+                acks.changed = false;
+                if let Some(cp) = &acks.checkpoint {
+                    out.push((shard.clone(), cp.clone()));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Forgets a shard whose end was checkpointed (a retired parent).
+    pub fn retire(&mut self, shard: &str) {
+        self.shards.remove(shard);
+    }
+}
+
+/// A cloneable, thread-safe handle to acknowledge records, carried by every
+/// [`RecordBatch`](crate::RecordBatch).
+#[derive(Debug, Clone, Default)]
+pub struct Acker {
+    tracker: Arc<Mutex<AckTracker>>,
+}
+
+impl Acker {
+    /// A handle over a fresh tracker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Acknowledges one record. Returns whether its shard's checkpoint moved.
+    pub fn ack(&self, shard: &str, sequence: &SequenceNumber) -> Result<bool, AckError> {
+        self.lock().ack(shard, sequence)
+    }
+
+    /// Runs `f` with the tracker locked (for sources and tests).
+    pub fn with_tracker<T>(&self, f: impl FnOnce(&mut AckTracker) -> T) -> T {
+        f(&mut self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AckTracker> {
+        // A panic while holding this lock cannot leave the tracker half-updated in a way that
+        // loses data (every method keeps its invariants before it can panic), so a poisoned
+        // lock is recovered rather than propagated.
+        self.tracker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seqs(n: usize) -> Vec<SequenceNumber> {
+        (0..n)
+            .map(|i| SequenceNumber::new(format!("{}", 1000 + i)))
+            .collect()
+    }
+
+    #[test]
+    fn a_later_ack_does_not_move_the_checkpoint_past_an_unacknowledged_record() {
+        let mut t = AckTracker::new();
+        let s = seqs(3);
+        t.delivered("a", &s);
+        assert!(!t.ack("a", &s[2]).unwrap());
+        assert_eq!(t.checkpoint("a"), None);
+        assert!(t.ack("a", &s[0]).unwrap());
+        assert_eq!(
+            t.checkpoint("a"),
+            Some(Checkpoint::AfterSequence(s[0].clone()))
+        );
+        assert!(t.ack("a", &s[1]).unwrap());
+        assert_eq!(
+            t.checkpoint("a"),
+            Some(Checkpoint::AfterSequence(s[2].clone()))
+        );
+        assert_eq!(t.in_flight("a"), 0);
+    }
+
+    #[test]
+    fn shard_end_is_only_reached_once_everything_is_acknowledged() {
+        let mut t = AckTracker::new();
+        let s = seqs(2);
+        t.delivered("a", &s);
+        t.shard_ended("a");
+        assert!(!t.is_finished("a"));
+        t.ack("a", &s[1]).unwrap();
+        assert!(!t.is_finished("a"));
+        t.ack("a", &s[0]).unwrap();
+        assert!(t.is_finished("a"));
+        assert_eq!(
+            t.take_changed(),
+            vec![("a".to_owned(), Checkpoint::ShardEnd)]
+        );
+        assert!(t.take_changed().is_empty());
+    }
+
+    #[test]
+    fn unknown_and_double_acks_are_errors() {
+        let mut t = AckTracker::new();
+        let s = seqs(2);
+        assert!(matches!(
+            t.ack("a", &s[0]),
+            Err(AckError::UnknownShard { .. })
+        ));
+        t.delivered("a", &s);
+        t.ack("a", &s[1]).unwrap();
+        assert!(matches!(
+            t.ack("a", &s[1]),
+            Err(AckError::NotInFlight { .. })
+        ));
+        t.ack("a", &s[0]).unwrap();
+        assert!(matches!(
+            t.ack("a", &s[0]),
+            Err(AckError::NotInFlight { .. })
+        ));
+    }
+
+    proptest! {
+        /// Whatever order acknowledgements arrive in, after each one the checkpoint is exactly
+        /// the last record of the longest fully acknowledged prefix.
+        #[test]
+        fn checkpoint_is_always_the_acknowledged_prefix(
+            order in (1usize..200).prop_flat_map(|n| Just((0..n).collect::<Vec<_>>()).prop_shuffle()),
+            batch in 1usize..50,
+        ) {
+            let n = order.len();
+            let s = seqs(n);
+            let mut t = AckTracker::new();
+            // Delivery in batches, interleaved with acks of what was delivered so far.
+            let mut delivered = 0;
+            let mut acked = vec![false; n];
+            let mut pending_acks: Vec<usize> = Vec::new();
+            let mut order_iter = order.into_iter().peekable();
+            while delivered < n || !pending_acks.is_empty() || order_iter.peek().is_some() {
+                if delivered < n {
+                    let end = (delivered + batch).min(n);
+                    t.delivered("s", &s[delivered..end]);
+                    delivered = end;
+                }
+                // Ack everything in `order` that is already delivered, in the shuffled order.
+                while let Some(&i) = order_iter.peek() {
+                    if i >= delivered { break; }
+                    pending_acks.push(order_iter.next().unwrap());
+                }
+                for i in pending_acks.drain(..) {
+                    t.ack("s", &s[i]).unwrap();
+                    acked[i] = true;
+                    let prefix = acked.iter().take_while(|a| **a).count();
+                    let expected = if prefix == 0 { None } else {
+                        Some(Checkpoint::AfterSequence(s[prefix - 1].clone()))
+                    };
+                    prop_assert_eq!(t.checkpoint("s"), expected);
+                    prop_assert_eq!(t.in_flight("s"), delivered - prefix);
+                }
+                if delivered == n && order_iter.peek().is_none() { break; }
+            }
+            t.shard_ended("s");
+            prop_assert!(t.is_finished("s"));
+        }
+    }
+}

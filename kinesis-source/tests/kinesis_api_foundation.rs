@@ -1,0 +1,141 @@
+//! The local Kinesis API answers the real `aws-sdk-kinesis` client: 1000 records put on a
+//! 2-shard stream all come back, once each, in order per shard.
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType, StreamStatus};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_thousand_records_on_two_shards_read_back_in_order() {
+    let endpoint = local_services::kinesis();
+    let client = local_services::kinesis_client(endpoint.url.as_deref()).await;
+    let stream = local_services::unique_name("foundation");
+    client
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(2)
+        .send()
+        .await
+        .expect("create the stream");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = client
+            .describe_stream_summary()
+            .stream_name(&stream)
+            .send()
+            .await
+            .unwrap();
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream never became ACTIVE"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Put 1000 records in two PutRecords calls of 500 (the API's limit).
+    let mut put_at: HashMap<String, (String, String)> = HashMap::new();
+    for chunk in 0..2 {
+        let entries: Vec<_> = (chunk * 500..(chunk + 1) * 500)
+            .map(|i| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(format!("user-{}", i % 37))
+                    .data(Blob::new(format!("{i}")))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let out = client
+            .put_records()
+            .stream_name(&stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .expect("put records");
+        assert_eq!(out.failed_record_count(), Some(0));
+        for (k, r) in out.records().iter().enumerate() {
+            let i = chunk * 500 + k;
+            put_at.insert(
+                format!("{i}"),
+                (
+                    r.shard_id().unwrap().to_owned(),
+                    r.sequence_number().unwrap().to_owned(),
+                ),
+            );
+        }
+    }
+
+    let shards = client
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shards.shards().len(), 2);
+    let mut seen: BTreeMap<usize, (String, String)> = BTreeMap::new();
+    for shard in shards.shards() {
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(&stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator()
+            .map(str::to_owned);
+        let mut last_per_key: HashMap<String, usize> = HashMap::new();
+        let mut empty_reads = 0;
+        while let Some(it) = iterator.take() {
+            let out = client
+                .get_records()
+                .shard_iterator(it)
+                .limit(300)
+                .send()
+                .await
+                .unwrap();
+            if out.records().is_empty() {
+                empty_reads += 1;
+                if empty_reads >= 2 {
+                    break;
+                }
+            }
+            for r in out.records() {
+                let i: usize = std::str::from_utf8(r.data().as_ref())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                // In order per shard: every key's values increase.
+                if let Some(prev) =
+                    last_per_key.insert(r.partition_key().unwrap_or_default().to_owned(), i)
+                {
+                    assert!(prev < i, "record {i} came after {prev} for the same key");
+                }
+                let previous = seen.insert(
+                    i,
+                    (shard.shard_id().to_owned(), r.sequence_number().to_owned()),
+                );
+                assert!(previous.is_none(), "record {i} was read twice");
+            }
+            iterator = out.next_shard_iterator().map(str::to_owned);
+        }
+    }
+    assert_eq!(seen.len(), 1000, "every record is read back");
+    for (i, at) in &seen {
+        assert_eq!(
+            Some(at),
+            put_at.get(&i.to_string()),
+            "record {i} is where PutRecords said"
+        );
+    }
+    client
+        .delete_stream()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+}

@@ -1,0 +1,42 @@
+//! AWS SDK clients pointed at an endpoint.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use std::time::Duration;
+
+/// SDK configuration for `endpoint_url`: the standard credential chain and region when talking
+/// to AWS itself (`None`), or fixed dummy credentials and `us-east-1` for a local emulator
+/// (emulators do not check signatures). Every call has connect and operation timeouts, so a
+/// service that stops answering never hangs a caller.
+pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+    if let Some(url) = endpoint_url {
+        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+        loader = loader
+            .endpoint_url(url)
+            .region(Region::new(region))
+            .credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "local-services",
+            ));
+    }
+    loader.load().await
+}
+
+/// A Kinesis client for `endpoint_url` (see [`sdk_config`]).
+pub async fn kinesis_client(endpoint_url: Option<&str>) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::new(&sdk_config(endpoint_url).await)
+}
+
+/// A CloudWatch client for `endpoint_url` (see [`sdk_config`]).
+pub async fn cloudwatch_client(endpoint_url: Option<&str>) -> aws_sdk_cloudwatch::Client {
+    aws_sdk_cloudwatch::Client::new(&sdk_config(endpoint_url).await)
+}

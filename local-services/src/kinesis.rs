@@ -1,0 +1,141 @@
+//! The Kinesis Data Streams API: from the environment, or an emulator embedded in this process.
+//!
+//! The embedded emulator is `ferrokinesis` (pinned), served over HTTP on a loopback port so the
+//! real `aws-sdk-kinesis` client reaches it through `endpoint_url`, exactly as it reaches AWS. It
+//! was chosen after measuring the candidates on this kind of machine (see the README's
+//! "Local services" section): it gets resharding right (parent lineage, closed shards read to
+//! their end), it is fast enough that pipeline figures measure the pipeline, and it needs no
+//! process of its own.
+
+use ferrokinesis::store::StoreOptions;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// A Kinesis API endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KinesisEndpoint {
+    /// `None` for AWS itself (standard credential chain and region), else the URL to pass to
+    /// the SDK's `endpoint_url`.
+    pub url: Option<String>,
+}
+
+/// Settings of an embedded emulator.
+#[derive(Debug, Clone)]
+pub struct EmbeddedKinesisOptions {
+    /// How long a shard iterator lives (AWS: 5 minutes).
+    pub iterator_ttl: Duration,
+    /// Delay before a created stream becomes ACTIVE.
+    pub create_stream_delay: Duration,
+    /// Delay before a resharded stream becomes ACTIVE again.
+    pub update_stream_delay: Duration,
+    /// Open shards allowed across all streams.
+    pub shard_limit: u32,
+    /// Enforce the per-shard write limits (1 MB/s, 1000 records/s) with throttling errors.
+    pub enforce_limits: bool,
+}
+
+impl Default for EmbeddedKinesisOptions {
+    fn default() -> Self {
+        Self {
+            iterator_ttl: Duration::from_secs(300),
+            create_stream_delay: Duration::from_millis(50),
+            update_stream_delay: Duration::from_millis(50),
+            shard_limit: 500,
+            enforce_limits: false,
+        }
+    }
+}
+
+/// A Kinesis emulator served on a loopback port by a thread of its own. Dropping it stops it.
+pub struct EmbeddedKinesis {
+    url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for EmbeddedKinesis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedKinesis")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl EmbeddedKinesis {
+    /// Starts an emulator on `127.0.0.1:port` (`0` picks a free port).
+    pub fn start(options: EmbeddedKinesisOptions, port: u16) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("embedded-kinesis".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("embedded-kinesis-rt")
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the embedded Kinesis emulator");
+                runtime.block_on(async move {
+                    let store_options = StoreOptions {
+                        create_stream_ms: options.create_stream_delay.as_millis() as u64,
+                        delete_stream_ms: 0,
+                        update_stream_ms: options.update_stream_delay.as_millis() as u64,
+                        shard_limit: options.shard_limit,
+                        iterator_ttl_seconds: options.iterator_ttl.as_secs().max(1),
+                        enforce_limits: options.enforce_limits,
+                        ..StoreOptions::default()
+                    };
+                    let (app, _store) = ferrokinesis::create_app(store_options);
+                    let listener = tokio::net::TcpListener::from_std(listener)
+                        .expect("a listener registered with the runtime");
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })?;
+        Ok(Self {
+            url,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The URL to pass to the SDK's `endpoint_url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for EmbeddedKinesis {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The Kinesis endpoint for this process: `KINESIS_ENDPOINT_URL` if set (the value `aws` means
+/// AWS itself), else one emulator embedded in this process, shared by every caller.
+pub fn kinesis() -> KinesisEndpoint {
+    match std::env::var("KINESIS_ENDPOINT_URL") {
+        Ok(v) if v == "aws" => KinesisEndpoint { url: None },
+        Ok(v) if !v.is_empty() => KinesisEndpoint { url: Some(v) },
+        _ => {
+            static SHARED: OnceLock<EmbeddedKinesis> = OnceLock::new();
+            let emulator = SHARED.get_or_init(|| {
+                EmbeddedKinesis::start(EmbeddedKinesisOptions::default(), 0)
+                    .expect("binding a loopback port for the embedded Kinesis emulator")
+            });
+            KinesisEndpoint {
+                url: Some(emulator.url().to_owned()),
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Endpoints of the services the workspace's tests and examples need.
+//!
+//! Each service is found the same way, in this order:
+//!
+//! 1. **An environment variable** names it (`GREMLIN_URL`, `KINESIS_ENDPOINT_URL`,
+//!    `CLOUDWATCH_ENDPOINT_URL`), so the whole suite can run against real Amazon Neptune, Kinesis
+//!    and CloudWatch, or against any other local implementation.
+//! 2. **Gremlin Server only:** where a Docker engine answers, a `tinkerpop/gremlin-server`
+//!    container is started through `testcontainers`, with this project's configuration.
+//! 3. **The local default:** the Gremlin Server that `scripts/gremlin-server.sh start` runs on
+//!    127.0.0.1:8182; the CloudWatch API that `scripts/cloudwatch-local.sh start` runs on
+//!    127.0.0.1:4566; for Kinesis, an emulator embedded in this process (nothing to start).
+//!
+//! A service that is needed and cannot be found is an error whose message names the command that
+//! starts it. Tests turn that into a failure: nothing passes by being skipped.
+#![warn(missing_docs)]
+
+mod aws;
+mod cloudwatch;
+mod docker;
+mod gremlin;
+mod kinesis;
+
+pub use aws::{cloudwatch_client, kinesis_client, sdk_config};
+pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
+pub use gremlin::{ensure_local_gremlin, gremlin, GremlinEndpoint, GremlinOrigin};
+pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};
+
+use std::path::PathBuf;
+
+/// A service that is needed and was not found.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The service does not answer; the message says how to start it.
+    #[error("{service} is not available: {reason}\n  -> {how_to_start}")]
+    Unavailable {
+        /// Which service.
+        service: &'static str,
+        /// What was tried.
+        reason: String,
+        /// The command (or variable) that provides it.
+        how_to_start: String,
+    },
+}
+
+impl ServiceError {
+    /// A missing service stays missing until someone starts it.
+    pub fn is_retriable(&self) -> bool {
+        false
+    }
+}
+
+/// The workspace root (where `scripts/` lives), found from this crate's manifest directory or
+/// from `STREAM2NEPTUNE_ROOT`.
+pub fn workspace_root() -> PathBuf {
+    if let Ok(root) = std::env::var("STREAM2NEPTUNE_ROOT") {
+        return PathBuf::from(root);
+    }
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+/// A name unique within this machine and run, for streams and namespaces created by tests.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Whether something accepts TCP connections on `addr` within `timeout`.
+pub(crate) async fn tcp_answers(addr: &str, timeout: std::time::Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    )
+}

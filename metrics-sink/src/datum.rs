@@ -1,0 +1,106 @@
+//! One measurement.
+
+use std::time::SystemTime;
+
+/// The unit of a metric, as CloudWatch names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[allow(missing_docs)]
+pub enum Unit {
+    Seconds,
+    Microseconds,
+    Milliseconds,
+    Bytes,
+    Kilobytes,
+    Megabytes,
+    Bits,
+    Percent,
+    Count,
+    BytesPerSecond,
+    CountPerSecond,
+    None,
+}
+
+impl Unit {
+    /// The unit's name in the CloudWatch API (`"Milliseconds"`, `"Count/Second"`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Unit::Seconds => "Seconds",
+            Unit::Microseconds => "Microseconds",
+            Unit::Milliseconds => "Milliseconds",
+            Unit::Bytes => "Bytes",
+            Unit::Kilobytes => "Kilobytes",
+            Unit::Megabytes => "Megabytes",
+            Unit::Bits => "Bits",
+            Unit::Percent => "Percent",
+            Unit::Count => "Count",
+            Unit::BytesPerSecond => "Bytes/Second",
+            Unit::CountPerSecond => "Count/Second",
+            Unit::None => "None",
+        }
+    }
+}
+
+/// A name/value pair that qualifies a metric (e.g. `clusterId=my-cluster`, `ShardId=...`).
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct Dimension {
+    /// Dimension name.
+    pub name: String,
+    /// Dimension value.
+    pub value: String,
+}
+
+/// One measurement of a named metric.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MetricDatum {
+    /// Metric name, e.g. `EdgesSubmitted`.
+    pub name: String,
+    /// Unit of `value`.
+    pub unit: Unit,
+    /// The measured value.
+    pub value: f64,
+    /// Dimensions, kept sorted by name so equal sets compare equal.
+    pub dimensions: Vec<Dimension>,
+    /// When it was measured.
+    pub timestamp: SystemTime,
+    /// Whether it should be stored at one-second resolution (CloudWatch `StorageResolution=1`).
+    pub high_resolution: bool,
+}
+
+impl MetricDatum {
+    /// A measurement taken now, without dimensions, at standard resolution.
+    pub fn new(name: impl Into<String>, unit: Unit, value: f64) -> Self {
+        Self {
+            name: name.into(),
+            unit,
+            value,
+            dimensions: Vec::new(),
+            timestamp: SystemTime::now(),
+            high_resolution: false,
+        }
+    }
+
+    /// Adds (or replaces) a dimension.
+    pub fn dimension(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        let value = value.into();
+        match self.dimensions.binary_search_by(|d| d.name.cmp(&name)) {
+            Ok(i) => self.dimensions[i].value = value,
+            Err(i) => self.dimensions.insert(i, Dimension { name, value }),
+        }
+        self
+    }
+
+    /// Sets the timestamp.
+    pub fn at(mut self, timestamp: SystemTime) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+
+    /// Asks for one-second storage resolution.
+    pub fn high_resolution(mut self) -> Self {
+        self.high_resolution = true;
+        self
+    }
+}

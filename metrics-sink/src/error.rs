@@ -1,0 +1,29 @@
+//! Errors of a metrics sink.
+
+/// A flush that did not ship everything.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The metrics service refused or failed a request.
+    #[error("metrics service call {operation} failed: {message}")]
+    Service {
+        /// The API operation, e.g. `PutMetricData`.
+        operation: &'static str,
+        /// The service's message.
+        message: String,
+        /// Whether the error is transient (throttling, 5xx, timeouts).
+        retriable: bool,
+    },
+    /// The configuration is outside the service's limits.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl MetricsError {
+    /// Whether the failed operation may succeed if tried again.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            MetricsError::Service { retriable, .. } => *retriable,
+            MetricsError::Config(_) => false,
+        }
+    }
+}

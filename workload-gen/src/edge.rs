@@ -1,0 +1,139 @@
+//! A follow request and its record payloads.
+
+/// How a [`FollowsEdge`] is encoded in a stream record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PayloadFormat {
+    /// `from,to,creationDate`, as the original system wrote it.
+    #[default]
+    Csv,
+    /// `{"from":"…","to":"…","creationDate":"…"}`.
+    Json,
+}
+
+/// A record payload that is not a follow request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The payload is not UTF-8.
+    #[error("payload is not UTF-8 (at byte {valid_up_to})")]
+    NotUtf8 {
+        /// Bytes before the first invalid one.
+        valid_up_to: usize,
+    },
+    /// The payload does not have the expected shape.
+    #[error("payload is malformed: {0}")]
+    Malformed(String),
+    /// A field is empty.
+    #[error("field {0} is empty")]
+    EmptyField(&'static str),
+}
+
+impl DecodeError {
+    /// Decoding the same bytes again cannot succeed.
+    pub fn is_retriable(&self) -> bool {
+        false
+    }
+}
+
+/// One `follows` edge request: person `from` follows person `to` since `creation_date`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct FollowsEdge {
+    /// Id of the follower.
+    pub from: String,
+    /// Id of the person followed.
+    pub to: String,
+    /// When the follow happened, as text (passed through to the graph unchanged).
+    #[serde(rename = "creationDate")]
+    pub creation_date: String,
+}
+
+impl FollowsEdge {
+    /// A follow request.
+    pub fn new(
+        from: impl Into<String>,
+        to: impl Into<String>,
+        creation_date: impl Into<String>,
+    ) -> Self {
+        Self {
+            from: from.into(),
+            to: to.into(),
+            creation_date: creation_date.into(),
+        }
+    }
+
+    /// The record payload in the given format.
+    pub fn encode(&self, format: PayloadFormat) -> Vec<u8> {
+        match format {
+            PayloadFormat::Csv => {
+                format!("{},{},{}", self.from, self.to, self.creation_date).into_bytes()
+            }
+            PayloadFormat::Json => serde_json::to_vec(self).expect("strings always serialise"),
+        }
+    }
+
+    /// Decodes a payload of either format (JSON if it starts with `{`).
+    pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        let text = std::str::from_utf8(payload).map_err(|e| DecodeError::NotUtf8 {
+            valid_up_to: e.valid_up_to(),
+        })?;
+        let trimmed = text.trim();
+        let edge = if trimmed.starts_with('{') {
+            serde_json::from_str::<FollowsEdge>(trimmed)
+                .map_err(|e| DecodeError::Malformed(format!("not a follows JSON object: {e}")))?
+        } else {
+            let fields: Vec<&str> = trimmed.split(',').collect();
+            if fields.len() != 3 {
+                return Err(DecodeError::Malformed(format!(
+                    "expected 3 comma-separated fields (from,to,creationDate), found {}",
+                    fields.len()
+                )));
+            }
+            let clean = |s: &str| s.trim().trim_matches('"').to_owned();
+            FollowsEdge::new(clean(fields[0]), clean(fields[1]), clean(fields[2]))
+        };
+        for (name, value) in [
+            ("from", &edge.from),
+            ("to", &edge.to),
+            ("creationDate", &edge.creation_date),
+        ] {
+            if value.is_empty() {
+                return Err(DecodeError::EmptyField(name));
+            }
+        }
+        Ok(edge)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_formats_round_trip() {
+        let e = FollowsEdge::new("12", "34", "2019-01-02");
+        for f in [PayloadFormat::Csv, PayloadFormat::Json] {
+            assert_eq!(FollowsEdge::decode(&e.encode(f)).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn bad_payloads_say_what_is_wrong() {
+        assert!(matches!(
+            FollowsEdge::decode(b"\xff\xfe"),
+            Err(DecodeError::NotUtf8 { .. })
+        ));
+        assert!(matches!(
+            FollowsEdge::decode(b"1,2"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert_eq!(
+            FollowsEdge::decode(b"1,,d"),
+            Err(DecodeError::EmptyField("to"))
+        );
+        assert!(matches!(
+            FollowsEdge::decode(b"{\"from\":1}"),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+}
