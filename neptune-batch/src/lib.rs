@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod load;
 mod memory;
 mod model;
 mod outcome;

@@ -1,0 +1,1 @@
+//! Loading vertices: Neptune's Gremlin CSV format, and Neptune's bulk-loader REST API.
