@@ -49,15 +49,36 @@
 #![warn(missing_docs)]
 
 mod ack;
+pub mod api;
+mod backoff;
 mod checkpoint;
+mod checkpoint_writer;
+mod config;
 mod error;
+mod kinesis_source;
 mod memory;
+pub mod metrics;
+mod producer;
 mod record;
+mod shard_reader;
+mod shutdown;
 mod source;
 
 pub use ack::{AckError, AckTracker, Acker};
+pub use api::{ApiError, ApiErrorKind, KinesisApi, SdkKinesisApi};
+pub use backoff::Backoff;
 pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
+pub use config::{
+    ConfigError, KinesisSourceConfig, StartPosition, StreamRef, GET_RECORDS_CALLS_PER_SECOND,
+    MAX_GET_RECORDS_LIMIT, MIN_GET_RECORDS_INTERVAL,
+};
 pub use error::SourceError;
+pub use kinesis_source::KinesisSource;
 pub use memory::{MemorySource, MemoryStream};
+pub use producer::{
+    KinesisProducer, ProducerConfig, ProducerRecord, PutFailure, PutReceipt, PutResult,
+    MAX_BYTES_PER_CALL, MAX_PARTITION_KEY_CHARS, MAX_RECORDS_PER_CALL, MAX_RECORD_BYTES,
+};
 pub use record::{Record, RecordBatch, SequenceNumber, ShardId};
+pub use shutdown::ShutdownHandle;
 pub use source::RecordSource;
