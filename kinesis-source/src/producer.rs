@@ -446,3 +446,108 @@ fn check(r: &ProducerRecord) -> Result<(), PutFailure> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{GetRecordsOutput, IteratorStart, ShardInfo};
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    /// Accepts everything and remembers the size of each call.
+    #[derive(Default)]
+    struct CountingApi {
+        calls: Mutex<Vec<(usize, usize)>>,
+    }
+
+    #[async_trait]
+    impl KinesisApi for CountingApi {
+        async fn list_shards(
+            &self,
+            _: &StreamRef,
+            _: Option<String>,
+        ) -> Result<(Vec<ShardInfo>, Option<String>), ApiError> {
+            unreachable!("the producer does not list shards")
+        }
+        async fn get_shard_iterator(
+            &self,
+            _: &StreamRef,
+            _: &str,
+            _: &IteratorStart,
+        ) -> Result<String, ApiError> {
+            unreachable!("the producer does not read")
+        }
+        async fn get_records(
+            &self,
+            _: &str,
+            _: &str,
+            _: i32,
+        ) -> Result<GetRecordsOutput, ApiError> {
+            unreachable!("the producer does not read")
+        }
+        async fn put_records(
+            &self,
+            _: &StreamRef,
+            entries: &[PutEntry],
+        ) -> Result<Vec<PutEntryResult>, ApiError> {
+            let bytes = entries
+                .iter()
+                .map(|e| e.data.len() + e.partition_key.len())
+                .sum();
+            self.calls.lock().unwrap().push((entries.len(), bytes));
+            Ok(entries
+                .iter()
+                .map(|_| PutEntryResult::Ok {
+                    shard_id: "shardId-000000000000".into(),
+                    sequence_number: "1".into(),
+                })
+                .collect())
+        }
+    }
+
+    async fn calls_for(records: Vec<ProducerRecord>) -> Vec<(usize, usize)> {
+        let api = Arc::new(CountingApi::default());
+        let producer =
+            KinesisProducer::new(api.clone(), ProducerConfig::new(StreamRef::parse("s"))).unwrap();
+        let n = records.len();
+        let outcomes = producer.put(records).await;
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), n);
+        let calls = api.calls.lock().unwrap().clone();
+        calls
+    }
+
+    #[tokio::test]
+    async fn small_records_go_500_to_a_call() {
+        let records = (0..1200)
+            .map(|i| ProducerRecord::new(format!("k{i}"), "x"))
+            .collect();
+        let mut sizes: Vec<usize> = calls_for(records).await.into_iter().map(|c| c.0).collect();
+        sizes.sort();
+        assert_eq!(sizes, vec![200, 500, 500]);
+    }
+
+    #[tokio::test]
+    async fn large_records_fill_calls_up_to_5_mib_counting_partition_keys() {
+        // 20 000-byte payload + 5-byte key: 262 fit in 5 MiB (262 * 20 005 = 5 241 310).
+        let records = (0..1200)
+            .map(|i| ProducerRecord::new(format!("{i:05}"), vec![0u8; 20_000]))
+            .collect();
+        let calls = calls_for(records).await;
+        assert_eq!(calls.len(), 5);
+        for (entries, bytes) in &calls {
+            assert!(*bytes <= MAX_BYTES_PER_CALL);
+            assert!(*entries == 262 || *entries == 1200 - 4 * 262, "{entries}");
+        }
+    }
+
+    #[test]
+    fn producer_config_limits_name_their_field() {
+        let mut c = ProducerConfig::new(StreamRef::parse("s"));
+        c.validate().unwrap();
+        c.max_records_per_call = 501;
+        assert_eq!(c.validate().unwrap_err().field, "max_records_per_call");
+        let mut c = ProducerConfig::new(StreamRef::parse("s"));
+        c.max_bytes_per_call = MAX_BYTES_PER_CALL + 1;
+        assert_eq!(c.validate().unwrap_err().field, "max_bytes_per_call");
+    }
+}
