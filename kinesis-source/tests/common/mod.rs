@@ -174,7 +174,7 @@ impl KinesisApi for FaultyApi {
     ) -> Result<GetRecordsOutput, ApiError> {
         let n = self.get_records_calls.fetch_add(1, Ordering::SeqCst);
         if let Some(every) = self.throttle_get_records_every {
-            if n % every != 0 {
+            if !n.is_multiple_of(every) {
                 self.throttled.fetch_add(1, Ordering::SeqCst);
                 return Err(ApiError::new(
                     "GetRecords",
