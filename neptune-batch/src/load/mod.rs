@@ -5,6 +5,9 @@
 //! * [`load_vertices`]: reads a vertex file and upserts its vertices into any
 //!   [`GraphSink`](crate::GraphSink) in batches, with progress and a summary that accounts for
 //!   every row.
+//! * [`bulk_loader`]: a client for Neptune's bulk-loader REST API (`POST /loader`, then
+//!   `GET /loader/{loadId}` every 2 s until the load ends), with timeouts, bounded retries,
+//!   an overall deadline and a hook for request signing (IAM).
 //!
 //! # Example
 //!
@@ -44,6 +47,7 @@
 //! ```
 
 pub mod backoff;
+pub mod bulk_loader;
 pub mod csv;
 pub mod metrics;
 mod vertex_loader;
