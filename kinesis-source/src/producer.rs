@@ -195,10 +195,11 @@ pub type PutResult = Result<PutReceipt, PutFailure>;
 ///   bounded backoff ([`ProducerConfig::retry_backoff`]), and counted in
 ///   [`names::PRODUCER_RETRIES`]. Entries refused for good (no retriable code) are reported.
 /// * At most [`ProducerConfig::max_in_flight_calls`] calls are in flight.
-/// * Order: records of one key keep their order within a call, but a resent entry lands after
-///   entries that succeeded the first time, and concurrent calls race. Consumers that need
-///   per-key order must not rely on the producer for it (the original did not either); this
-///   workspace's writes are idempotent upserts, so order does not change the result.
+/// * Order: calls start in the order of the records. With `max_in_flight_calls = 1` and no
+///   resends, records land in the order given. A resent entry lands after entries that
+///   succeeded the first time, and concurrent calls race, so in general per-key order is not
+///   guaranteed by the producer (the original's was not either); this workspace's writes are
+///   idempotent upserts, so order does not change the result.
 #[derive(Clone)]
 pub struct KinesisProducer {
     api: Arc<dyn KinesisApi>,
@@ -277,8 +278,16 @@ impl KinesisProducer {
         }
         let mut tasks = JoinSet::new();
         for chunk in chunks {
+            // Taking the permit here, before spawning, starts the calls in the order of the
+            // records (tasks themselves may start in any order).
+            let permit = self
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let this = self.clone();
-            tasks.spawn(async move { this.put_chunk(chunk).await });
+            tasks.spawn(async move { this.put_chunk(chunk, permit).await });
         }
         while let Some(done) = tasks.join_next().await {
             match done {
@@ -309,19 +318,28 @@ impl KinesisProducer {
     }
 
     /// Sends one chunk, resending failed entries until they succeed or the retries run out.
-    async fn put_chunk(&self, chunk: Vec<(usize, PutEntry)>) -> Vec<(usize, PutResult)> {
+    async fn put_chunk(
+        &self,
+        chunk: Vec<(usize, PutEntry)>,
+        first_permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Vec<(usize, PutResult)> {
         let mut done = Vec::with_capacity(chunk.len());
         let mut remaining = chunk;
         let mut attempts = 0u32;
+        let mut first_permit = Some(first_permit);
         loop {
             attempts += 1;
             let entries: Vec<PutEntry> = remaining.iter().map(|(_, e)| e.clone()).collect();
             let result = {
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
+                let _permit = match first_permit.take() {
+                    Some(p) => p,
+                    None => self
+                        .permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed"),
+                };
                 names::add(&self.stats.calls, 1);
                 ::metrics::counter!(names::PRODUCER_CALLS).increment(1);
                 tokio::time::timeout(
