@@ -335,5 +335,63 @@ mod tests {
             t.shard_ended("s");
             prop_assert!(t.is_finished("s"));
         }
+
+        /// Deliveries, acknowledgements and shard ends interleaved at random on three shards,
+        /// with acks picked at random among everything in flight (so later records often
+        /// finish first), checked after every step against a plain model: the checkpoint is
+        /// the last record of the longest acknowledged prefix, `ShardEnd` only once the shard
+        /// ended and all of it was acknowledged, and double acks are refused.
+        #[test]
+        fn random_completion_orders_never_move_a_checkpoint_past_unacknowledged_work(
+            steps in proptest::collection::vec((0u8..10, 0usize..3, 1usize..8, any::<proptest::sample::Index>()), 1..400),
+        ) {
+            const SHARDS: [&str; 3] = ["a", "b", "c"];
+            let mut t = AckTracker::new();
+            // Model per shard: delivered records with their acked flag, and whether it ended.
+            let mut model: Vec<(Vec<bool>, bool)> = vec![(Vec::new(), false); 3];
+            let seq = |i: usize| SequenceNumber::new(format!("{}", 10_000 + i));
+            for (op, shard, n, pick) in steps {
+                let name = SHARDS[shard];
+                let (acked, ended) = &mut model[shard];
+                match op {
+                    // Deliver a batch of n records (unless the shard ended).
+                    0..=2 if !*ended => {
+                        let from = acked.len();
+                        let seqs: Vec<_> = (from..from + n).map(seq).collect();
+                        t.delivered(name, &seqs);
+                        acked.extend(std::iter::repeat_n(false, n));
+                    }
+                    // End the shard.
+                    3 if !*ended => {
+                        t.shard_ended(name);
+                        *ended = true;
+                    }
+                    // Ack a random delivered record; acked ones must be refused.
+                    _ if !acked.is_empty() => {
+                        let i = pick.index(acked.len());
+                        let r = t.ack(name, &seq(i));
+                        if acked[i] {
+                            prop_assert!(r.is_err(), "double ack of {} accepted", i);
+                        } else {
+                            prop_assert!(r.is_ok());
+                            acked[i] = true;
+                        }
+                    }
+                    _ => {}
+                }
+                for (k, (acked, ended)) in model.iter().enumerate() {
+                    let prefix = acked.iter().take_while(|a| **a).count();
+                    let expected = if *ended && prefix == acked.len() {
+                        Some(Checkpoint::ShardEnd)
+                    } else if prefix == 0 {
+                        None
+                    } else {
+                        Some(Checkpoint::AfterSequence(seq(prefix - 1)))
+                    };
+                    prop_assert_eq!(t.checkpoint(SHARDS[k]), expected);
+                    prop_assert_eq!(t.in_flight(SHARDS[k]), acked.len() - prefix);
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! Errors of a record source.
 
+use crate::api::ApiError;
+use crate::config::ConfigError;
+
 /// What went wrong while reading or checkpointing.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -21,12 +24,32 @@ pub enum SourceError {
         /// Whether the error is transient (throttling, timeouts, 5xx).
         retriable: bool,
     },
+    /// A shard reader kept failing after every restart it was allowed.
+    #[error("the reader of shard {shard} failed {failures} times in a row; last error: {last}")]
+    ShardReaderFailed {
+        /// The shard.
+        shard: String,
+        /// Failures in a row.
+        failures: u32,
+        /// The last failure.
+        last: String,
+    },
     /// The configuration is outside what the service accepts.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The source was shut down.
     #[error("the source is shut down")]
     Shutdown,
+}
+
+impl From<ApiError> for SourceError {
+    fn from(e: ApiError) -> Self {
+        SourceError::Service {
+            operation: e.operation,
+            retriable: e.is_retriable(),
+            message: e.message,
+        }
+    }
 }
 
 impl SourceError {
@@ -36,6 +59,8 @@ impl SourceError {
             SourceError::Checkpoint { retriable, .. } | SourceError::Service { retriable, .. } => {
                 *retriable
             }
+            // The source restarted the reader as often as it was allowed to.
+            SourceError::ShardReaderFailed { .. } => false,
             SourceError::Config(_) | SourceError::Shutdown => false,
         }
     }

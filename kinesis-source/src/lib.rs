@@ -1,21 +1,31 @@
-//! A sharded record source whose checkpoints only cover acknowledged work.
+//! A sharded record source whose checkpoints only cover acknowledged work, for Amazon Kinesis
+//! Data Streams, and the producer that feeds such a stream.
 //!
-//! The model is the one Amazon Kinesis Data Streams imposes: a stream is split into shards, each
-//! shard is an ordered log addressed by sequence numbers, and a consumer remembers how far it got
-//! with a *checkpoint* per shard. The mistake this crate is built to prevent is a checkpoint that
-//! runs ahead of the work: a record is only covered by a checkpoint once its processing was
+//! The model is the one Kinesis imposes: a stream is split into shards, each shard is an ordered
+//! log addressed by sequence numbers, and a consumer remembers how far it got with a
+//! *checkpoint* per shard. The mistake this crate is built to prevent is a checkpoint that runs
+//! ahead of the work: a record is only covered by a checkpoint once its processing was
 //! acknowledged, **and** every earlier record of the same shard was acknowledged too. A crash
 //! therefore never loses a record; it can only repeat the records that were in flight.
 //!
 //! * [`RecordSource`]: the trait a consumer reads [`RecordBatch`]es from.
+//! * [`KinesisSource`]: the Kinesis implementation: one task per shard, `ListShards` re-syncs,
+//!   parents read (and checkpointed as ended) before their children, expired iterators
+//!   re-acquired after the last delivered record, throttling and transient errors retried with
+//!   bounded jittered backoff, failed shard readers restarted and reported, graceful shutdown
+//!   ([`ShutdownHandle`]). Configured by [`KinesisSourceConfig`].
+//! * [`KinesisProducer`]: `PutRecords` batching within the API limits that resends only the
+//!   entries that failed and reports one outcome per record.
 //! * [`Acker`]: carried by every batch; acknowledging is how a consumer says "done with this one".
 //! * [`AckTracker`]: the pure bookkeeping behind it (the contiguous acknowledged prefix per shard).
 //! * [`CheckpointStore`]: where checkpoints are kept: [`MemoryCheckpointStore`] and
 //!   [`FileCheckpointStore`] (atomic write-and-rename, survives `kill -9`).
 //! * [`MemoryStream`] and [`MemorySource`]: an in-memory sharded stream, for tests and for runs
 //!   that need no service.
+//! * [`metrics`]: the names of the metrics emitted through the `metrics` facade (KCL's names
+//!   where they overlap), and plain counters for progress displays.
 //!
-//! # Example
+//! # Example: in memory
 //!
 //! ```
 //! use kinesis_source::{MemoryCheckpointStore, MemorySource, MemoryStream, RecordSource, Checkpoint};
@@ -46,18 +56,91 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Example: Kinesis
+//!
+//! Put records with the producer, then read them back with the source; here against the
+//! Kinesis emulator the workspace embeds for tests (any endpoint, or AWS itself, works the
+//! same way).
+//!
+//! ```
+//! use kinesis_source::{
+//!     FileCheckpointStore, KinesisProducer, KinesisSource, KinesisSourceConfig, ProducerConfig,
+//!     ProducerRecord, RecordSource, StartPosition, StreamRef,
+//! };
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let endpoint = local_services::kinesis();
+//! # let client = local_services::kinesis_client(endpoint.url.as_deref()).await;
+//! # let stream = local_services::unique_name("doc");
+//! # client.create_stream().stream_name(&stream).shard_count(2).send().await?;
+//! # while client.describe_stream_summary().stream_name(&stream).send().await?
+//! #     .stream_description_summary().map(|s| s.stream_status().as_str() != "ACTIVE").unwrap_or(true)
+//! # { tokio::time::sleep(std::time::Duration::from_millis(20)).await; }
+//! // `client` is an `aws_sdk_kinesis::Client`, `stream` the stream's name or ARN.
+//! let producer = KinesisProducer::from_client(
+//!     client.clone(),
+//!     ProducerConfig::new(StreamRef::parse(&stream)),
+//! )?;
+//! let records = (0..100)
+//!     .map(|i| ProducerRecord::new(format!("user-{}", i % 7), format!("{i},{},2019-01-15", i + 1)))
+//!     .collect();
+//! for outcome in producer.put(records).await {
+//!     outcome?; // a receipt (shard id, sequence number) or a typed failure
+//! }
+//!
+//! let mut config = KinesisSourceConfig::new(StreamRef::parse(&stream));
+//! config.start_position = StartPosition::TrimHorizon; // the default is LATEST, as the original
+//! let dir = tempfile::tempdir()?;
+//! let store = Arc::new(FileCheckpointStore::new(dir.path().join("checkpoints.json")));
+//! let mut source = KinesisSource::from_client(client.clone(), config, store).await?;
+//! // In a binary: source.shutdown_handle().trigger_on_signals();  (Ctrl-C / SIGTERM)
+//! let mut read = 0;
+//! while read < 100 {
+//!     let batch = source.next_batch().await?.expect("the stream is open");
+//!     read += batch.records.len();
+//!     batch.ack_all(); // after the records were written somewhere
+//! }
+//! source.shutdown().await?; // waits for acks, writes the final checkpoints
+//! assert_eq!(read, 100);
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 
 mod ack;
+pub mod api;
+mod backoff;
 mod checkpoint;
+mod checkpoint_writer;
+mod config;
 mod error;
+mod kinesis_source;
 mod memory;
+pub mod metrics;
+mod producer;
 mod record;
+mod shard_reader;
+mod shutdown;
 mod source;
 
 pub use ack::{AckError, AckTracker, Acker};
+pub use api::{ApiError, ApiErrorKind, KinesisApi, SdkKinesisApi};
+pub use backoff::Backoff;
 pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
+pub use config::{
+    ConfigError, KinesisSourceConfig, StartPosition, StreamRef, GET_RECORDS_CALLS_PER_SECOND,
+    MAX_GET_RECORDS_LIMIT, MIN_GET_RECORDS_INTERVAL,
+};
 pub use error::SourceError;
+pub use kinesis_source::KinesisSource;
 pub use memory::{MemorySource, MemoryStream};
+pub use producer::{
+    KinesisProducer, ProducerConfig, ProducerRecord, PutFailure, PutReceipt, PutResult,
+    MAX_BYTES_PER_CALL, MAX_PARTITION_KEY_CHARS, MAX_RECORDS_PER_CALL, MAX_RECORD_BYTES,
+};
 pub use record::{Record, RecordBatch, SequenceNumber, ShardId};
+pub use shutdown::ShutdownHandle;
 pub use source::RecordSource;

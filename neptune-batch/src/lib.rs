@@ -38,15 +38,32 @@
 //! ```
 #![warn(missing_docs)]
 
+mod bytecode;
 mod error;
+mod follows;
+mod graphson;
+mod gremlin_sink;
+mod gremlin_sink_config;
 pub mod load;
 mod memory;
+pub mod metrics;
 mod model;
 mod outcome;
+mod retry;
 mod sink;
+pub mod transport;
+mod write_traversals;
 
+pub use bytecode::{anon, Bytecode, Instruction};
 pub use error::SinkError;
+pub use follows::FollowsSchema;
+pub use graphson::{Column, Direction, GValue, Merge, Order, T};
+pub use gremlin_sink::{GremlinSink, SinkProgress};
+pub use gremlin_sink_config::{GremlinSinkConfig, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 pub use memory::MemoryGraph;
 pub use model::{Edge, PropertyValue, Vertex};
 pub use outcome::{ItemFailure, ItemOutcome, WriteReport};
+pub use retry::RetryPolicy;
 pub use sink::GraphSink;
+pub use transport::{GremlinError, GremlinTransport, TransportConfig};
+pub use write_traversals::WriteMode;

@@ -3,7 +3,8 @@
 /// How a [`FollowsEdge`] is encoded in a stream record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PayloadFormat {
-    /// `from,to,creationDate`, as the original system wrote it.
+    /// `from,to,creationDate`, as the original system wrote it (a field that contains a comma,
+    /// a quote or a line break is quoted, CSV style).
     #[default]
     Csv,
     /// `{"from":"…","to":"…","creationDate":"…"}`.
@@ -66,7 +67,19 @@ impl FollowsEdge {
     pub fn encode(&self, format: PayloadFormat) -> Vec<u8> {
         match format {
             PayloadFormat::Csv => {
-                format!("{},{},{}", self.from, self.to, self.creation_date).into_bytes()
+                let mut out = Vec::with_capacity(
+                    self.from.len() + self.to.len() + self.creation_date.len() + 2,
+                );
+                for (i, field) in [&self.from, &self.to, &self.creation_date]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    push_csv_field(&mut out, field);
+                }
+                out
             }
             PayloadFormat::Json => serde_json::to_vec(self).expect("strings always serialise"),
         }
@@ -82,15 +95,29 @@ impl FollowsEdge {
             serde_json::from_str::<FollowsEdge>(trimmed)
                 .map_err(|e| DecodeError::Malformed(format!("not a follows JSON object: {e}")))?
         } else {
-            let fields: Vec<&str> = trimmed.split(',').collect();
-            if fields.len() != 3 {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .trim(csv::Trim::All)
+                .from_reader(trimmed.as_bytes());
+            let mut record = csv::StringRecord::new();
+            let read = reader
+                .read_record(&mut record)
+                .map_err(|e| DecodeError::Malformed(format!("not CSV: {e}")))?;
+            if !read || record.len() != 3 {
                 return Err(DecodeError::Malformed(format!(
                     "expected 3 comma-separated fields (from,to,creationDate), found {}",
-                    fields.len()
+                    record.len()
                 )));
             }
-            let clean = |s: &str| s.trim().trim_matches('"').to_owned();
-            FollowsEdge::new(clean(fields[0]), clean(fields[1]), clean(fields[2]))
+            if reader
+                .read_record(&mut csv::StringRecord::new())
+                .unwrap_or(true)
+            {
+                return Err(DecodeError::Malformed(
+                    "more than one line in one payload".into(),
+                ));
+            }
+            FollowsEdge::new(&record[0], &record[1], &record[2])
         };
         for (name, value) in [
             ("from", &edge.from),
@@ -105,6 +132,26 @@ impl FollowsEdge {
     }
 }
 
+/// Appends `field` to `out`, quoted (with quotes doubled) if it contains a delimiter, a quote or
+/// a line break.
+fn push_csv_field(out: &mut Vec<u8>, field: &str) {
+    if field
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.push(b'"');
+        for b in field.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(field.as_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +162,19 @@ mod tests {
         for f in [PayloadFormat::Csv, PayloadFormat::Json] {
             assert_eq!(FollowsEdge::decode(&e.encode(f)).unwrap(), e);
         }
+    }
+
+    #[test]
+    fn csv_payloads_quote_fields_with_commas_and_quotes() {
+        let e = FollowsEdge::new("a,b", "say \"hi\"", "2019-01-02");
+        let payload = e.encode(PayloadFormat::Csv);
+        assert_eq!(payload, b"\"a,b\",\"say \"\"hi\"\"\",2019-01-02".to_vec());
+        assert_eq!(FollowsEdge::decode(&payload).unwrap(), e);
+        // The original's plain triples still decode, quotes and spaces removed.
+        assert_eq!(
+            FollowsEdge::decode(b"\"1\",\"2\", d ").unwrap(),
+            FollowsEdge::new("1", "2", "d")
+        );
     }
 
     #[test]

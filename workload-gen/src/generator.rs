@@ -1,30 +1,115 @@
 //! A seeded generator of the "super-connector" social graph.
+//!
+//! Persons are numbered `0..persons`; person `n` has the vertex id `p{n}`. Every person follows
+//! a number of others (its out-degree, drawn from a Pareto weight so a few follow very many);
+//! whom they follow is drawn from a power law over a shuffled ranking of all persons, so a few
+//! "super-connectors" collect a large share of all followers.
+//!
+//! Everything is drawn from ChaCha8 streams seeded by [`GeneratorConfig::seed`], with integer
+//! arithmetic for every choice that reaches the output, so the same seed gives the same data set,
+//! byte for byte, on every machine.
 
 use crate::edge::FollowsEdge;
+use chrono::{Datelike, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Sizes and seed of a generated data set.
+/// Sizes, shape and seed of a generated data set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneratorConfig {
     /// Number of persons.
-    pub persons: usize,
-    /// Number of `follows` edges.
-    pub edges: usize,
+    pub persons: u32,
+    /// Number of `follows` edges. The original's data set had about 2 million.
+    pub edges: u64,
     /// The seed: the same seed gives the same data set on every machine.
     pub seed: u64,
-    /// Exponent of the in-degree power law (larger is more skewed).
+    /// Skew of the in-degree: the followed person's rank is `persons * u^skew` for a uniform
+    /// `u`, a power law whose top ranks collect most followers. `1.0` is uniform; larger is more
+    /// skewed.
     pub skew: f64,
+    /// Tail index of the Pareto weight that sets each person's out-degree (smaller is more
+    /// skewed; must be above 1).
+    pub out_degree_tail: f64,
+    /// First day of the period the creation dates are spread over.
+    pub start_date: NaiveDate,
+    /// Length of that period in days.
+    pub period_days: u32,
+    /// How many followers' edges are mixed together before they are written, so consecutive
+    /// lines (and the driver's batches) come from many different followers.
+    pub mix_window: u32,
 }
 
 impl Default for GeneratorConfig {
+    /// About 2 million edges like the original's data set, among 100 000 persons, with creation
+    /// dates spread over 2019.
     fn default() -> Self {
         Self {
-            persons: 10_000,
-            edges: 100_000,
+            persons: 100_000,
+            edges: 2_000_000,
             seed: 1,
             skew: 2.5,
+            out_degree_tail: 1.5,
+            start_date: NaiveDate::from_ymd_opt(2019, 1, 1).expect("a valid date"),
+            period_days: 365,
+            mix_window: 1_024,
         }
+    }
+}
+
+/// A generator configuration that cannot produce a data set.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A field is outside its allowed range.
+    #[error("{field}: {reason}")]
+    OutOfRange {
+        /// The field of [`GeneratorConfig`].
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// A configuration stays invalid until it is changed.
+    pub fn is_retriable(&self) -> bool {
+        false
+    }
+}
+
+impl GeneratorConfig {
+    /// Checks that the data set can be generated: at least two persons, no more edges than
+    /// distinct (follower, followed) pairs, sensible shape parameters.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, reason: String| Err(ConfigError::OutOfRange { field, reason });
+        if self.persons < 2 {
+            return bad("persons", format!("{} is fewer than 2", self.persons));
+        }
+        let pairs = u64::from(self.persons) * u64::from(self.persons - 1);
+        if self.edges > pairs {
+            return bad(
+                "edges",
+                format!(
+                    "{} edges exceed the {pairs} distinct pairs of {} persons",
+                    self.edges, self.persons
+                ),
+            );
+        }
+        if !(self.skew.is_finite() && self.skew >= 1.0) {
+            return bad("skew", format!("{} is not a finite number >= 1", self.skew));
+        }
+        if !(self.out_degree_tail.is_finite() && self.out_degree_tail > 1.0) {
+            return bad(
+                "out_degree_tail",
+                format!("{} is not a finite number > 1", self.out_degree_tail),
+            );
+        }
+        if self.period_days == 0 {
+            return bad("period_days", "must be at least 1".into());
+        }
+        if self.mix_window == 0 {
+            return bad("mix_window", "must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -41,115 +126,406 @@ pub struct Person {
     pub last_name: String,
 }
 
-/// Persons and edges of a generated data set.
+/// Persons and edges of a generated data set, in memory (for small sets and tests; large sets
+/// are streamed to files by [`crate::write_dataset`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedData {
     /// The persons.
     pub persons: Vec<Person>,
-    /// The edges, without duplicates of (from, to, creationDate).
+    /// The edges; no (from, to) pair appears twice and nobody follows themself.
     pub edges: Vec<FollowsEdge>,
 }
 
-const FIRST: [&str; 16] = [
+pub(crate) const FIRST_NAMES: [&str; 16] = [
     "Abdou", "Ada", "Bo", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jun", "Kofi",
     "Lena", "Mateo", "Noor", "Olga",
 ];
-const LAST: [&str; 16] = [
-    "Ndiaye", "Lovelace", "Berg", "Wei", "Cohen", "Okafor", "Haddad", "Petrov", "Sato", "Ivanova",
-    "Kim", "Mensah", "Fischer", "Garcia", "Rahman", "Novak",
+// Some names need CSV quoting (a comma, a quote), so every reader of these files is exercised
+// on real quoting.
+pub(crate) const LAST_NAMES: [&str; 16] = [
+    "Ndiaye",
+    "Lovelace",
+    "Berg",
+    "Wei",
+    "Cohen",
+    "Okafor",
+    "Haddad",
+    "Petrov",
+    "Sato",
+    "Ivanova",
+    "O'Neil",
+    "Mensah",
+    "Fischer, Jr.",
+    "Garcia",
+    "\"Ray\" Rahman",
+    "Novak",
 ];
 
-/// Generates persons and `follows` edges. The followed person is drawn from a power law over
-/// person ranks, so in-degree is heavy-tailed; the follower is uniform; creation dates are spread
-/// over 2019 (ISO-8601 dates). Self-follows and repeated (from, to) pairs are skipped.
-pub fn generate(config: &GeneratorConfig) -> GeneratedData {
-    let persons_n = config.persons.max(2);
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let persons: Vec<Person> = (0..persons_n)
-        .map(|i| Person {
-            id: format!("p{i}"),
-            number: i as u64,
-            first_name: FIRST[rng.random_range(0..FIRST.len())].to_owned(),
-            last_name: LAST[rng.random_range(0..LAST.len())].to_owned(),
-        })
-        .collect();
-    let mut seen = std::collections::HashSet::with_capacity(config.edges);
-    let mut edges = Vec::with_capacity(config.edges);
-    let max_pairs = persons_n * (persons_n - 1);
-    let target = config.edges.min(max_pairs);
-    while edges.len() < target {
-        let from = rng.random_range(0..persons_n);
-        // Inverse-transform sample of a bounded Pareto-like rank: u^skew concentrates near 0.
-        let u: f64 = rng.random();
-        let to = ((persons_n as f64) * u.powf(config.skew)) as usize % persons_n;
-        if from == to || !seen.insert((from, to)) {
-            continue;
-        }
-        let day = rng.random_range(0..365u32);
-        let (month, dom) = month_day(day);
-        edges.push(FollowsEdge::new(
-            persons[from].id.clone(),
-            persons[to].id.clone(),
-            format!("2019-{month:02}-{dom:02}"),
-        ));
-    }
-    GeneratedData { persons, edges }
+const PERSON_STREAM: u64 = 1;
+const RANK_STREAM: u64 = 2;
+const DEGREE_STREAM: u64 = 3;
+const EDGE_STREAM: u64 = 4;
+
+fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
 }
 
-fn month_day(day_of_year: u32) -> (u32, u32) {
-    const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let mut d = day_of_year;
-    for (m, len) in DAYS.iter().enumerate() {
-        if d < *len {
-            return (m as u32 + 1, d + 1);
+/// The persons of a data set, in id order.
+pub fn persons(config: &GeneratorConfig) -> impl Iterator<Item = Person> {
+    let mut rng = rng(config.seed, PERSON_STREAM);
+    (0..config.persons).map(move |n| Person {
+        id: format!("p{n}"),
+        number: u64::from(n),
+        first_name: FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())].to_owned(),
+        last_name: LAST_NAMES[rng.random_range(0..LAST_NAMES.len())].to_owned(),
+    })
+}
+
+/// One generated edge, in compact form (no allocation per edge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawEdge {
+    /// Position in the data set, `0..edges` (the edge's `~id` is `e{index}`).
+    pub index: u64,
+    /// Follower's person number.
+    pub from: u32,
+    /// Followed person's number.
+    pub to: u32,
+    /// Seconds after the start of the period.
+    pub created_offset: u32,
+}
+
+/// Streams the edges of a data set; memory stays proportional to the number of persons, never
+/// to the number of edges.
+///
+/// Uniqueness of (from, to) needs no set of all pairs: the edges of one follower are generated
+/// together, checked against a bitmap of that follower's targets, and only then mixed with other
+/// followers' edges (in windows of [`GeneratorConfig::mix_window`] followers).
+pub struct EdgeGenerator {
+    persons: u32,
+    skew: f64,
+    period_seconds: u32,
+    /// `rank_to_person[r]` is the person with the r-th most expected followers.
+    rank_to_person: Vec<u32>,
+    /// Out-degree of each person.
+    out_degree: Vec<u32>,
+    next_follower: u32,
+    mix_window: u32,
+    rng: ChaCha8Rng,
+    window: Vec<(u32, u32, u32)>,
+    window_pos: usize,
+    next_index: u64,
+    taken: Vec<u64>,
+    taken_list: Vec<u32>,
+}
+
+impl EdgeGenerator {
+    /// A generator for `config`, which must be valid.
+    pub fn new(config: &GeneratorConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let n = config.persons;
+        let mut rank_to_person: Vec<u32> = (0..n).collect();
+        let mut rank_rng = rng(config.seed, RANK_STREAM);
+        for i in (1..rank_to_person.len()).rev() {
+            let j = rank_rng.random_range(0..=i);
+            rank_to_person.swap(i, j);
         }
-        d -= len;
+        let out_degree = out_degrees(config);
+        Ok(Self {
+            persons: n,
+            skew: config.skew,
+            period_seconds: config.period_days.saturating_mul(86_400),
+            rank_to_person,
+            out_degree,
+            next_follower: 0,
+            mix_window: config.mix_window,
+            rng: rng(config.seed, EDGE_STREAM),
+            window: Vec::new(),
+            window_pos: 0,
+            next_index: 0,
+            taken: vec![0; (n as usize).div_ceil(64)],
+            taken_list: Vec::new(),
+        })
     }
-    (12, 31)
+
+    /// Out-degree of every person (index = person number).
+    pub fn out_degrees(&self) -> &[u32] {
+        &self.out_degree
+    }
+
+    fn draw_target(&mut self) -> u32 {
+        let u: f64 = self.rng.random();
+        // `libm::pow` rather than `f64::powf`: the latter calls the platform's C library, whose
+        // last-bit rounding differs between systems; the pure-Rust one is the same everywhere,
+        // which keeps the files byte-identical across machines.
+        let rank = ((f64::from(self.persons) * libm::pow(u, self.skew)) as u64)
+            .min(u64::from(self.persons) - 1) as usize;
+        self.rank_to_person[rank]
+    }
+
+    fn is_taken(&self, p: u32) -> bool {
+        self.taken[(p / 64) as usize] & (1 << (p % 64)) != 0
+    }
+
+    fn take(&mut self, p: u32) {
+        self.taken[(p / 64) as usize] |= 1 << (p % 64);
+        self.taken_list.push(p);
+    }
+
+    fn fill_window(&mut self) -> bool {
+        self.window.clear();
+        self.window_pos = 0;
+        let end = self
+            .next_follower
+            .saturating_add(self.mix_window)
+            .min(self.persons);
+        for from in self.next_follower..end {
+            let k = self.out_degree[from as usize];
+            self.take(from); // nobody follows themself
+            for _ in 0..k {
+                // Rejection sampling keeps the power law; after many rejections (a follower of
+                // almost everyone) fall back to the next free person after a random one, which
+                // always terminates because the degree was capped at persons - 1.
+                let mut to = None;
+                for _ in 0..64 {
+                    let t = self.draw_target();
+                    if !self.is_taken(t) {
+                        to = Some(t);
+                        break;
+                    }
+                }
+                let to = match to {
+                    Some(t) => t,
+                    None => {
+                        let mut t = self.rng.random_range(0..self.persons);
+                        while self.is_taken(t) {
+                            t = (t + 1) % self.persons;
+                        }
+                        t
+                    }
+                };
+                self.take(to);
+                let created = self.rng.random_range(0..self.period_seconds);
+                self.window.push((from, to, created));
+            }
+            for p in self.taken_list.drain(..) {
+                self.taken[(p / 64) as usize] &= !(1 << (p % 64));
+            }
+        }
+        self.next_follower = end;
+        for i in (1..self.window.len()).rev() {
+            let j = self.rng.random_range(0..=i);
+            self.window.swap(i, j);
+        }
+        !self.window.is_empty() || self.next_follower < self.persons
+    }
+}
+
+impl Iterator for EdgeGenerator {
+    type Item = RawEdge;
+
+    fn next(&mut self) -> Option<RawEdge> {
+        while self.window_pos >= self.window.len() {
+            if self.next_follower >= self.persons || !self.fill_window() {
+                return None;
+            }
+        }
+        let (from, to, created_offset) = self.window[self.window_pos];
+        self.window_pos += 1;
+        let index = self.next_index;
+        self.next_index += 1;
+        Some(RawEdge {
+            index,
+            from,
+            to,
+            created_offset,
+        })
+    }
+}
+
+/// Splits `config.edges` among persons in proportion to Pareto weights, capped at
+/// `persons - 1`; the sum is exactly `config.edges`.
+fn out_degrees(config: &GeneratorConfig) -> Vec<u32> {
+    let n = config.persons as usize;
+    let cap = u64::from(config.persons - 1);
+    let mut rng = rng(config.seed, DEGREE_STREAM);
+    // Integer weights (Pareto, scaled and capped) so that the split below is exact integer
+    // arithmetic, identical everywhere.
+    let weights: Vec<u64> = (0..n)
+        .map(|_| {
+            let u: f64 = rng.random();
+            let w = libm::pow(1.0 - u, -1.0 / config.out_degree_tail);
+            (w.min(10_000.0) * 1_000.0) as u64 + 1
+        })
+        .collect();
+    let total: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    let mut degrees = Vec::with_capacity(n);
+    let mut cumulative: u128 = 0;
+    let mut assigned: u64 = 0;
+    for w in &weights {
+        cumulative += u128::from(*w);
+        let upto = (cumulative * u128::from(config.edges) / total) as u64;
+        degrees.push(upto - assigned);
+        assigned = upto;
+    }
+    // Move what exceeds the cap to persons with room, in a fixed order.
+    let mut excess: u64 = degrees.iter().map(|&d| d.saturating_sub(cap)).sum();
+    for d in degrees.iter_mut() {
+        *d = (*d).min(cap);
+    }
+    let mut i = 0;
+    while excess > 0 {
+        let room = cap - degrees[i];
+        let give = room.min(excess);
+        degrees[i] += give;
+        excess -= give;
+        i += 1;
+    }
+    degrees.into_iter().map(|d| d as u32).collect()
+}
+
+/// Formats creation dates: `YYYY-MM-DDTHH:MM:SSZ`, from a table of the period's days so no
+/// date arithmetic (and no allocation) happens per edge.
+pub(crate) struct DateFormatter {
+    days: Vec<[u8; 11]>,
+}
+
+impl DateFormatter {
+    pub(crate) fn new(config: &GeneratorConfig) -> Self {
+        let days = (0..config.period_days)
+            .map(|d| {
+                let date = config.start_date + chrono::Days::new(u64::from(d));
+                let text = format!("{:04}-{:02}-{:02}T", date.year(), date.month(), date.day());
+                let mut out = [0u8; 11];
+                out.copy_from_slice(text.as_bytes());
+                out
+            })
+            .collect();
+        Self { days }
+    }
+
+    /// Writes the date `offset` seconds after the start of the period into `out`.
+    pub(crate) fn format(&self, offset: u32, out: &mut [u8; 20]) {
+        let day = (offset / 86_400) as usize;
+        let secs = offset % 86_400;
+        out[..11].copy_from_slice(&self.days[day]);
+        let two = |v: u32, o: &mut [u8]| {
+            o[0] = b'0' + (v / 10) as u8;
+            o[1] = b'0' + (v % 10) as u8;
+        };
+        two(secs / 3600, &mut out[11..13]);
+        out[13] = b':';
+        two(secs / 60 % 60, &mut out[14..16]);
+        out[16] = b':';
+        two(secs % 60, &mut out[17..19]);
+        out[19] = b'Z';
+    }
+}
+
+/// Generates a whole data set in memory. Use it for small sets; [`crate::write_dataset`] streams
+/// large ones to files. Both produce the same persons and edges for the same configuration.
+pub fn generate(config: &GeneratorConfig) -> Result<GeneratedData, ConfigError> {
+    let dates = DateFormatter::new(config);
+    let mut date = [0u8; 20];
+    let edges = EdgeGenerator::new(config)?
+        .map(|e| {
+            dates.format(e.created_offset, &mut date);
+            FollowsEdge::new(
+                format!("p{}", e.from),
+                format!("p{}", e.to),
+                std::str::from_utf8(&date).expect("ASCII"),
+            )
+        })
+        .collect();
+    Ok(GeneratedData {
+        persons: persons(config).collect(),
+        edges,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn in_degree_is_heavy_tailed() {
-        let data = generate(&GeneratorConfig {
-            persons: 1_000,
-            edges: 20_000,
-            seed: 3,
+    fn small(persons: u32, edges: u64, seed: u64) -> GeneratorConfig {
+        GeneratorConfig {
+            persons,
+            edges,
+            seed,
             ..Default::default()
-        });
-        let mut indeg = vec![0usize; 1_000];
-        for e in &data.edges {
-            indeg[e.to[1..].parse::<usize>().unwrap()] += 1;
         }
-        indeg.sort_unstable_by(|a, b| b.cmp(a));
-        let mean = 20_000 / 1_000;
-        assert!(
-            indeg[0] > 10 * mean,
-            "top in-degree {} is not a super-connector",
-            indeg[0]
-        );
-        assert!(
-            indeg[500] < mean,
-            "median in-degree {} should be below the mean",
-            indeg[500]
-        );
     }
 
     #[test]
-    fn no_self_follows_and_no_repeated_pairs() {
-        let data = generate(&GeneratorConfig {
-            persons: 50,
-            edges: 500,
-            seed: 9,
-            ..Default::default()
-        });
+    fn exactly_the_requested_number_of_edges_is_generated() {
+        for (p, e) in [(2, 2), (10, 90), (1_000, 20_000), (50, 0)] {
+            let data = generate(&small(p, e, 5)).unwrap();
+            assert_eq!(data.edges.len() as u64, e, "{p} persons, {e} edges");
+            assert_eq!(data.persons.len() as u32, p);
+        }
+    }
+
+    #[test]
+    fn nobody_follows_themself_and_no_pair_repeats_even_when_the_graph_is_complete() {
+        let data = generate(&small(30, 30 * 29, 9)).unwrap();
         let mut pairs = std::collections::HashSet::new();
         for e in &data.edges {
             assert_ne!(e.from, e.to);
-            assert!(pairs.insert((e.from.clone(), e.to.clone())));
+            assert!(
+                pairs.insert((e.from.clone(), e.to.clone())),
+                "{e:?} repeated"
+            );
         }
+        assert_eq!(pairs.len(), 30 * 29);
+    }
+
+    #[test]
+    fn invalid_configurations_name_the_field() {
+        let err = small(1, 0, 1).validate().unwrap_err();
+        assert!(err.to_string().starts_with("persons:"), "{err}");
+        let err = small(3, 7, 1).validate().unwrap_err();
+        assert!(err.to_string().starts_with("edges:"), "{err}");
+        let err = GeneratorConfig {
+            skew: 0.5,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.to_string().starts_with("skew:"), "{err}");
+        assert!(!err.is_retriable());
+        assert!(GeneratorConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn creation_dates_fall_inside_the_period_and_are_well_formed() {
+        let config = GeneratorConfig {
+            period_days: 31,
+            ..small(200, 2_000, 4)
+        };
+        let data = generate(&config).unwrap();
+        for e in &data.edges {
+            let d = &e.creation_date;
+            assert!(d.starts_with("2019-01-"), "{d}");
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(d).is_ok(),
+                "{d} is not RFC 3339"
+            );
+        }
+        let first_days: std::collections::HashSet<_> =
+            data.edges.iter().map(|e| &e.creation_date[..10]).collect();
+        assert!(first_days.len() > 25, "dates are spread over the month");
+    }
+
+    #[test]
+    fn consecutive_edges_come_from_many_followers() {
+        let data = generate(&small(5_000, 50_000, 2)).unwrap();
+        let first_batch: std::collections::HashSet<_> =
+            data.edges[..100].iter().map(|e| &e.from).collect();
+        assert!(
+            first_batch.len() > 30,
+            "a batch of 100 edges has only {} followers",
+            first_batch.len()
+        );
     }
 }

@@ -1,31 +1,76 @@
-//! The social-network workload: persons, and `follows` edges between them.
+//! The social-network workload: persons, `follows` edges between them, and a driver that puts
+//! the edges on a stream at a fixed rate.
 //!
-//! * [`FollowsEdge`]: one follow request, with the record payload the original system put on
-//!   the stream (`from,to,creationDate`) and a JSON alternative ([`PayloadFormat`]).
-//! * [`RecordSink`]: where a driver puts records, with one outcome per record;
-//!   [`MemoryRecordSink`] keeps them in memory.
-//! * [`generate`]: a seeded generator of persons and edges whose in-degree is heavy-tailed, so a
-//!   few "super-connectors" have very many followers.
+//! * [`write_dataset`] generates the "super-connector" graph, seeded and byte-identical on every
+//!   machine, as Neptune Gremlin bulk-load CSV: a vertex file ([`VERTEX_FILE`],
+//!   `~id,~label,firstName:String,lastName:String,id:Long`) and a gzip edge file
+//!   ([`EDGE_FILE`], `~id,~label,~from,~to,creationDate`). In-degree follows a power law, so a
+//!   few persons have very many followers. [`generate`] gives small sets in memory.
+//! * [`EdgeReader`] streams edges from such a file, plain or gzip, with real CSV parsing,
+//!   configurable columns (default 3, 4, 5) and errors that name file and line; bad lines are
+//!   reported and counted, never dropped.
+//! * [`run_driver`] puts edges on any [`RecordSink`] at a fixed rate (period and batch size,
+//!   default 100 ms and 100), partitioned by the follower's id, with bounded calls in flight,
+//!   retries of retriable failures, progress through a [`DriverObserver`] and a
+//!   [`DriverSummary`].
+//! * [`FollowsEdge`] is one follow request, with the original's record payload
+//!   (`from,to,creationDate`) or JSON ([`PayloadFormat`]).
+//! * [`metrics`] names what the driver records through the `metrics` facade.
 //!
 //! # Example
 //!
 //! ```
-//! use workload_gen::{generate, FollowsEdge, GeneratorConfig, PayloadFormat};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use workload_gen::{
+//!     run_driver, write_dataset, DriverConfig, EdgeFileConfig, EdgeReader, FollowsEdge,
+//!     GeneratorConfig, MemoryRecordSink, NoProgress, WriteOptions,
+//! };
 //!
-//! let data = generate(&GeneratorConfig { persons: 100, edges: 1_000, seed: 7, ..Default::default() });
-//! assert_eq!(data.edges.len(), 1_000);
-//! let edge = &data.edges[0];
-//! let payload = edge.encode(PayloadFormat::Csv);
-//! assert_eq!(FollowsEdge::decode(&payload).unwrap(), *edge);
-//! // The same seed gives the same data set.
-//! assert_eq!(generate(&GeneratorConfig { persons: 100, edges: 1_000, seed: 7, ..Default::default() }).edges, data.edges);
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A small data set: 200 persons, 2 000 follows.
+//! let dir = std::env::temp_dir().join(format!("workload-gen-doc-{}", std::process::id()));
+//! let config = GeneratorConfig { persons: 200, edges: 2_000, seed: 7, ..Default::default() };
+//! let written = write_dataset(&config, &dir, &WriteOptions::default(), |_| {})?;
+//! assert_eq!(written.edges, 2_000);
+//!
+//! // Read it back (gzip is detected) and drive it into memory at 20 000 records/s.
+//! let edges = EdgeReader::open(&written.edge_path, &EdgeFileConfig::default())?;
+//! let sink = Arc::new(MemoryRecordSink::new());
+//! let driver = DriverConfig { period: Duration::from_millis(5), ..Default::default() };
+//! let summary = run_driver(&driver, sink.clone(), edges, Arc::new(NoProgress)).await?;
+//! assert_eq!((summary.accepted, summary.failed, summary.bad_input), (2_000, 0, 0));
+//!
+//! // Each record is `from,to,creationDate`, keyed by the follower.
+//! let first = &sink.records()[0];
+//! let edge = FollowsEdge::decode(&first.data)?;
+//! assert_eq!(first.partition_key, edge.from);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
 //! ```
 #![warn(missing_docs)]
 
+mod dataset;
+mod driver;
 mod edge;
 mod generator;
+pub mod metrics;
+mod reader;
 mod sink;
 
+pub use dataset::{
+    write_dataset, DatasetError, DatasetSummary, WriteOptions, WriteProgress, EDGE_FILE,
+    EDGE_HEADER, VERTEX_FILE, VERTEX_HEADER,
+};
+pub use driver::{
+    record_for, run_driver, DriverConfig, DriverConfigError, DriverObserver, DriverProgress,
+    DriverSummary, NoProgress, RetryPolicy, MAX_RECORDS_PER_PUT,
+};
 pub use edge::{DecodeError, FollowsEdge, PayloadFormat};
-pub use generator::{generate, GeneratedData, GeneratorConfig, Person};
+pub use generator::{
+    generate, persons, ConfigError, EdgeGenerator, GeneratedData, GeneratorConfig, Person, RawEdge,
+};
+pub use reader::{EdgeColumns, EdgeFileConfig, EdgeReader, ReadError, ReadStats};
 pub use sink::{MemoryRecordSink, OutgoingRecord, PutOutcome, RecordSink, RecordSinkError};

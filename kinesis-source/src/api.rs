@@ -1,0 +1,450 @@
+//! The few Kinesis Data Streams calls this crate makes, behind a trait.
+//!
+//! [`KinesisApi`] is implemented for the real `aws-sdk-kinesis` client by [`SdkKinesisApi`]. The
+//! trait exists so that faults the local emulator cannot produce (read throttling, a shard
+//! reader that fails) can be injected by wrapping the real client, and so every error reaches
+//! the retry loops already classified as an [`ApiError`].
+
+use crate::config::{StartPosition, StreamRef};
+use crate::record::{Record, SequenceNumber, ShardId};
+use async_trait::async_trait;
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::primitives::{Blob, DateTime};
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use bytes::Bytes;
+use std::time::SystemTime;
+
+/// What kind of failure a call met: decides how it is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiErrorKind {
+    /// The shard iterator is older than its time to live (5 minutes on AWS): get a new one.
+    ExpiredIterator,
+    /// The service refused the call for rate reasons (`ProvisionedThroughputExceededException`,
+    /// `LimitExceededException`, `KMSThrottlingException`, HTTP 429): back off and retry.
+    Throttled,
+    /// A timeout, a dropped connection or a 5xx answer: retry a bounded number of times.
+    Transient,
+    /// The stream or shard does not exist.
+    NotFound,
+    /// Anything else (bad argument, access denied): retrying the same call will not help.
+    Fatal,
+}
+
+/// A failed Kinesis call, classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed ({kind:?}): {message}")]
+pub struct ApiError {
+    /// The API operation, e.g. `GetRecords`.
+    pub operation: &'static str,
+    /// How it failed.
+    pub kind: ApiErrorKind,
+    /// The service's error code and text.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error of `kind` from `operation`.
+    pub fn new(operation: &'static str, kind: ApiErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            operation,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Whether the same call may succeed later (everything but `Fatal` and `NotFound`).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self.kind,
+            ApiErrorKind::ExpiredIterator | ApiErrorKind::Throttled | ApiErrorKind::Transient
+        )
+    }
+}
+
+/// One shard as `ListShards` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// The shard's id.
+    pub shard_id: ShardId,
+    /// The shard it was split from, or the first of the two it was merged from.
+    pub parent_shard_id: Option<ShardId>,
+    /// The second parent of a merge.
+    pub adjacent_parent_shard_id: Option<ShardId>,
+    /// Set once the shard is closed: no record will be written to it any more.
+    pub ending_sequence_number: Option<SequenceNumber>,
+}
+
+impl ShardInfo {
+    /// The parents of this shard (none, one after a split, two after a merge).
+    pub fn parents(&self) -> impl Iterator<Item = &ShardId> {
+        self.parent_shard_id
+            .iter()
+            .chain(self.adjacent_parent_shard_id.iter())
+    }
+
+    /// Whether the shard is closed (it has an ending sequence number).
+    pub fn is_closed(&self) -> bool {
+        self.ending_sequence_number.is_some()
+    }
+}
+
+/// Where a shard iterator starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IteratorStart {
+    /// At the oldest record kept.
+    TrimHorizon,
+    /// After the newest record (only records written from now on).
+    Latest,
+    /// At the first record written at or after this time.
+    AtTimestamp(SystemTime),
+    /// Right after this record.
+    AfterSequence(SequenceNumber),
+}
+
+impl From<&StartPosition> for IteratorStart {
+    fn from(p: &StartPosition) -> Self {
+        match p {
+            StartPosition::TrimHorizon => IteratorStart::TrimHorizon,
+            StartPosition::Latest => IteratorStart::Latest,
+            StartPosition::AtTimestamp(t) => IteratorStart::AtTimestamp(*t),
+        }
+    }
+}
+
+/// What a `GetRecords` call returned.
+#[derive(Debug, Clone)]
+pub struct GetRecordsOutput {
+    /// The records, in shard order.
+    pub records: Vec<Record>,
+    /// The iterator for the next call; `None` once a closed shard was read to its end.
+    pub next_iterator: Option<String>,
+    /// How far behind the tip of the shard this read is.
+    pub millis_behind_latest: Option<u64>,
+}
+
+/// One entry of a `PutRecords` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutEntry {
+    /// Decides the shard.
+    pub partition_key: String,
+    /// The payload.
+    pub data: Bytes,
+    /// Overrides the hash of the partition key, if set.
+    pub explicit_hash_key: Option<String>,
+}
+
+/// The result of one entry of a `PutRecords` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutEntryResult {
+    /// Written.
+    Ok {
+        /// Where.
+        shard_id: ShardId,
+        /// At which position.
+        sequence_number: SequenceNumber,
+    },
+    /// Not written.
+    Failed {
+        /// E.g. `ProvisionedThroughputExceededException` or `InternalFailure`.
+        code: String,
+        /// The service's explanation.
+        message: String,
+    },
+}
+
+/// The Kinesis calls this crate needs.
+#[async_trait]
+pub trait KinesisApi: Send + Sync + 'static {
+    /// One page of `ListShards`: the shards and the token for the next page.
+    async fn list_shards(
+        &self,
+        stream: &StreamRef,
+        next_token: Option<String>,
+    ) -> Result<(Vec<ShardInfo>, Option<String>), ApiError>;
+
+    /// A shard iterator.
+    async fn get_shard_iterator(
+        &self,
+        stream: &StreamRef,
+        shard_id: &str,
+        start: &IteratorStart,
+    ) -> Result<String, ApiError>;
+
+    /// Up to `limit` records from `iterator`.
+    async fn get_records(
+        &self,
+        shard_id: &str,
+        iterator: &str,
+        limit: i32,
+    ) -> Result<GetRecordsOutput, ApiError>;
+
+    /// Writes `entries`; answers one result per entry, in order.
+    async fn put_records(
+        &self,
+        stream: &StreamRef,
+        entries: &[PutEntry],
+    ) -> Result<Vec<PutEntryResult>, ApiError>;
+}
+
+/// [`KinesisApi`] over the real `aws-sdk-kinesis` client.
+#[derive(Debug, Clone)]
+pub struct SdkKinesisApi {
+    client: aws_sdk_kinesis::Client,
+}
+
+impl SdkKinesisApi {
+    /// Wraps a client (configure its endpoint, credentials and timeouts as usual).
+    pub fn new(client: aws_sdk_kinesis::Client) -> Self {
+        Self { client }
+    }
+}
+
+/// Error codes that mean "too fast, slow down".
+const THROTTLING_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+    "KMSThrottlingException",
+    "ThrottlingException",
+    "Throttling",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+];
+
+/// Error codes of transient service-side failures.
+const TRANSIENT_CODES: &[&str] = &[
+    "InternalFailure",
+    "InternalFailureException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// Classifies an error code (and HTTP status, if known) the service answered with.
+pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ApiErrorKind {
+    match code {
+        Some("ExpiredIteratorException") => ApiErrorKind::ExpiredIterator,
+        Some(c) if THROTTLING_CODES.contains(&c) => ApiErrorKind::Throttled,
+        Some(c) if TRANSIENT_CODES.contains(&c) => ApiErrorKind::Transient,
+        Some("ResourceNotFoundException") => ApiErrorKind::NotFound,
+        _ => match status {
+            Some(429) => ApiErrorKind::Throttled,
+            Some(s) if s >= 500 => ApiErrorKind::Transient,
+            _ => ApiErrorKind::Fatal,
+        },
+    }
+}
+
+fn classify<E>(operation: &'static str, err: SdkError<E>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let kind = classify_code(ctx.err().code(), Some(status));
+            let message = format!(
+                "{}: {}",
+                ctx.err().code().unwrap_or("unknown error"),
+                ctx.err().message().unwrap_or("no message")
+            );
+            ApiError::new(operation, kind, message)
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ApiError::new(
+                operation,
+                ApiErrorKind::Transient,
+                aws_sdk_kinesis::error::DisplayErrorContext(&err).to_string(),
+            )
+        }
+        _ => ApiError::new(
+            operation,
+            ApiErrorKind::Fatal,
+            aws_sdk_kinesis::error::DisplayErrorContext(&err).to_string(),
+        ),
+    }
+}
+
+#[async_trait]
+impl KinesisApi for SdkKinesisApi {
+    async fn list_shards(
+        &self,
+        stream: &StreamRef,
+        next_token: Option<String>,
+    ) -> Result<(Vec<ShardInfo>, Option<String>), ApiError> {
+        let mut req = self.client.list_shards();
+        // The service refuses a stream name beside a NextToken: the token already names it.
+        req = match next_token {
+            Some(t) => req.next_token(t),
+            None => match stream {
+                StreamRef::Name(n) => req.stream_name(n),
+                StreamRef::Arn(a) => req.stream_arn(a),
+            },
+        };
+        let out = req.send().await.map_err(|e| classify("ListShards", e))?;
+        let shards = out
+            .shards()
+            .iter()
+            .map(|s| ShardInfo {
+                shard_id: s.shard_id().to_owned(),
+                parent_shard_id: s.parent_shard_id().map(str::to_owned),
+                adjacent_parent_shard_id: s.adjacent_parent_shard_id().map(str::to_owned),
+                ending_sequence_number: s
+                    .sequence_number_range()
+                    .and_then(|r| r.ending_sequence_number())
+                    .map(SequenceNumber::from),
+            })
+            .collect();
+        Ok((shards, out.next_token().map(str::to_owned)))
+    }
+
+    async fn get_shard_iterator(
+        &self,
+        stream: &StreamRef,
+        shard_id: &str,
+        start: &IteratorStart,
+    ) -> Result<String, ApiError> {
+        let mut req = self.client.get_shard_iterator().shard_id(shard_id);
+        req = match stream {
+            StreamRef::Name(n) => req.stream_name(n),
+            StreamRef::Arn(a) => req.stream_arn(a),
+        };
+        req = match start {
+            IteratorStart::TrimHorizon => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            IteratorStart::Latest => req.shard_iterator_type(ShardIteratorType::Latest),
+            IteratorStart::AtTimestamp(t) => req
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp(DateTime::from(*t)),
+            IteratorStart::AfterSequence(s) => req
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(s.as_str()),
+        };
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("GetShardIterator", e))?;
+        out.shard_iterator().map(str::to_owned).ok_or_else(|| {
+            ApiError::new(
+                "GetShardIterator",
+                ApiErrorKind::Transient,
+                "the answer holds no shard iterator",
+            )
+        })
+    }
+
+    async fn get_records(
+        &self,
+        shard_id: &str,
+        iterator: &str,
+        limit: i32,
+    ) -> Result<GetRecordsOutput, ApiError> {
+        let out = self
+            .client
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| classify("GetRecords", e))?;
+        let next_iterator = out.next_shard_iterator().map(str::to_owned);
+        let millis_behind_latest = out.millis_behind_latest().map(|m| m.max(0) as u64);
+        let records = out
+            .records
+            .into_iter()
+            .map(|r| Record {
+                shard_id: shard_id.to_owned(),
+                sequence_number: SequenceNumber::new(r.sequence_number),
+                partition_key: r.partition_key.unwrap_or_default(),
+                data: Bytes::from(r.data.into_inner()),
+                approximate_arrival: r
+                    .approximate_arrival_timestamp
+                    .and_then(|t| SystemTime::try_from(t).ok()),
+            })
+            .collect();
+        Ok(GetRecordsOutput {
+            records,
+            next_iterator,
+            millis_behind_latest,
+        })
+    }
+
+    async fn put_records(
+        &self,
+        stream: &StreamRef,
+        entries: &[PutEntry],
+    ) -> Result<Vec<PutEntryResult>, ApiError> {
+        let mut built = Vec::with_capacity(entries.len());
+        for e in entries {
+            let entry = PutRecordsRequestEntry::builder()
+                .partition_key(&e.partition_key)
+                .data(Blob::new(e.data.to_vec()))
+                .set_explicit_hash_key(e.explicit_hash_key.clone())
+                .build()
+                .map_err(|err| ApiError::new("PutRecords", ApiErrorKind::Fatal, err.to_string()))?;
+            built.push(entry);
+        }
+        let mut req = self.client.put_records().set_records(Some(built));
+        req = match stream {
+            StreamRef::Name(n) => req.stream_name(n),
+            StreamRef::Arn(a) => req.stream_arn(a),
+        };
+        let out = req.send().await.map_err(|e| classify("PutRecords", e))?;
+        if out.records().len() != entries.len() {
+            return Err(ApiError::new(
+                "PutRecords",
+                ApiErrorKind::Transient,
+                format!(
+                    "{} results for {} entries",
+                    out.records().len(),
+                    entries.len()
+                ),
+            ));
+        }
+        Ok(out
+            .records()
+            .iter()
+            .map(
+                |r| match (r.error_code(), r.shard_id(), r.sequence_number()) {
+                    (None, Some(shard), Some(seq)) => PutEntryResult::Ok {
+                        shard_id: shard.to_owned(),
+                        sequence_number: SequenceNumber::from(seq),
+                    },
+                    (code, _, _) => PutEntryResult::Failed {
+                        code: code.unwrap_or("MissingResult").to_owned(),
+                        message: r.error_message().unwrap_or_default().to_owned(),
+                    },
+                },
+            )
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_error_codes_are_classified_for_retry() {
+        use ApiErrorKind::*;
+        let cases = [
+            (Some("ExpiredIteratorException"), Some(400), ExpiredIterator),
+            (
+                Some("ProvisionedThroughputExceededException"),
+                Some(400),
+                Throttled,
+            ),
+            (Some("LimitExceededException"), Some(400), Throttled),
+            (Some("KMSThrottlingException"), Some(400), Throttled),
+            (Some("InternalFailure"), Some(500), Transient),
+            (Some("ResourceNotFoundException"), Some(400), NotFound),
+            (Some("InvalidArgumentException"), Some(400), Fatal),
+            (Some("AccessDeniedException"), Some(400), Fatal),
+            (None, Some(503), Transient),
+            (None, Some(429), Throttled),
+        ];
+        for (code, status, kind) in cases {
+            assert_eq!(classify_code(code, status), kind, "{code:?} {status:?}");
+        }
+    }
+}

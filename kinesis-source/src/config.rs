@@ -1,0 +1,251 @@
+//! Configuration of the Kinesis consumer, with the original system's defaults and the service's
+//! limits.
+
+use crate::backoff::Backoff;
+use std::time::{Duration, SystemTime};
+
+/// Largest `Limit` a `GetRecords` call accepts.
+pub const MAX_GET_RECORDS_LIMIT: usize = 10_000;
+/// `GetRecords` calls allowed per shard per second, shared by every polling consumer.
+pub const GET_RECORDS_CALLS_PER_SECOND: u32 = 5;
+/// The shortest gap between two `GetRecords` calls on one shard that stays under that limit.
+pub const MIN_GET_RECORDS_INTERVAL: Duration =
+    Duration::from_millis(1000 / GET_RECORDS_CALLS_PER_SECOND as u64);
+
+/// Which stream to read or write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamRef {
+    /// By name, in the client's account and region.
+    Name(String),
+    /// By ARN (`arn:aws:kinesis:region:account:stream/name`).
+    Arn(String),
+}
+
+impl StreamRef {
+    /// A stream named `name`, or the ARN if `name` starts with `arn:`.
+    pub fn parse(name_or_arn: impl Into<String>) -> Self {
+        let s = name_or_arn.into();
+        if s.starts_with("arn:") {
+            StreamRef::Arn(s)
+        } else {
+            StreamRef::Name(s)
+        }
+    }
+}
+
+impl std::fmt::Display for StreamRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamRef::Name(n) | StreamRef::Arn(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Where to start reading a shard that has no stored checkpoint. A stored checkpoint always wins:
+/// reading resumes right after it (`AFTER_SEQUENCE_NUMBER`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartPosition {
+    /// The oldest record the stream keeps.
+    TrimHorizon,
+    /// Only records written after the consumer started (the original system's
+    /// `StartingPosition: LATEST`). Shards that are already closed at start-up are skipped.
+    Latest,
+    /// The first record written at or after this instant.
+    AtTimestamp(SystemTime),
+}
+
+/// A configuration value outside what the service or this crate accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {field} {problem}")]
+pub struct ConfigError {
+    /// The offending field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    /// A configuration error stays one until the configuration changes.
+    pub fn is_retriable(&self) -> bool {
+        false
+    }
+}
+
+/// How a [`KinesisSource`](crate::KinesisSource) reads a stream.
+#[derive(Debug, Clone)]
+pub struct KinesisSourceConfig {
+    /// The stream.
+    pub stream: StreamRef,
+    /// Where shards without a checkpoint start. Default: [`StartPosition::Latest`], as the
+    /// original's event source mapping. Shards created by a reshard while running always start
+    /// at their first record.
+    pub start_position: StartPosition,
+    /// Records per `GetRecords` call and so the largest batch (the original's `BatchReadSize`):
+    /// default 1000, at most 10000.
+    pub batch_read_size: usize,
+    /// Shortest gap between two `GetRecords` calls on one shard: default and minimum 200 ms,
+    /// which keeps a shard under its 5 calls per second.
+    pub min_call_interval: Duration,
+    /// Wait after a `GetRecords` call that returned nothing: default 1 s (as KCL's
+    /// `idleTimeBetweenReadsInMillis`).
+    pub idle_time_between_reads: Duration,
+    /// How often `ListShards` is called to notice new shards: default 60 s (KCL's
+    /// `shardSyncIntervalMillis`). Shards are also listed again whenever one is read to its end.
+    pub shard_sync_interval: Duration,
+    /// How often acknowledged progress is written to the checkpoint store: default 1 s.
+    pub checkpoint_interval: Duration,
+    /// Batches read ahead of the consumer, over all shards: default 16. Readers wait when the
+    /// consumer falls behind (back-pressure).
+    pub channel_capacity: usize,
+    /// Records a shard may have delivered and not yet acknowledged before its reader pauses:
+    /// default 10 000.
+    pub max_unacked_records_per_shard: usize,
+    /// Upper bound of every single call to the service: default 10 s.
+    pub call_timeout: Duration,
+    /// Backoff after throttling (`ProvisionedThroughputExceededException` and the like):
+    /// default 200 ms doubling to 5 s, 10 retries in a row.
+    pub throttle_backoff: Backoff,
+    /// Backoff after transient errors (timeouts, 5xx): default 100 ms doubling to 5 s,
+    /// 10 retries in a row.
+    pub retry_backoff: Backoff,
+    /// Backoff before a failed shard reader is restarted: default 1 s doubling to 30 s. After
+    /// `max_retries` (default 20) failures in a row without progress, the source fails with
+    /// an error from `next_batch`.
+    pub restart_backoff: Backoff,
+    /// How long `shutdown` waits for in-flight batches to be acknowledged: default 30 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl KinesisSourceConfig {
+    /// The defaults for `stream`.
+    pub fn new(stream: StreamRef) -> Self {
+        Self {
+            stream,
+            start_position: StartPosition::Latest,
+            batch_read_size: 1000,
+            min_call_interval: MIN_GET_RECORDS_INTERVAL,
+            idle_time_between_reads: Duration::from_secs(1),
+            shard_sync_interval: Duration::from_secs(60),
+            checkpoint_interval: Duration::from_secs(1),
+            channel_capacity: 16,
+            max_unacked_records_per_shard: 10_000,
+            call_timeout: Duration::from_secs(10),
+            throttle_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5), 10),
+            retry_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5), 10),
+            restart_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30), 20),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks every field against the service's limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, problem: String| Err(ConfigError { field, problem });
+        match &self.stream {
+            StreamRef::Name(n) if n.is_empty() || n.len() > 128 => {
+                return err(
+                    "stream",
+                    format!("name must be 1..=128 characters, got {n:?}"),
+                )
+            }
+            StreamRef::Arn(a) if !a.starts_with("arn:") || a.len() > 2048 => {
+                return err("stream", format!("{a:?} is not a stream ARN"))
+            }
+            _ => {}
+        }
+        if !(1..=MAX_GET_RECORDS_LIMIT).contains(&self.batch_read_size) {
+            return err(
+                "batch_read_size",
+                format!(
+                    "must be 1..={MAX_GET_RECORDS_LIMIT} (GetRecords Limit), got {}",
+                    self.batch_read_size
+                ),
+            );
+        }
+        if self.min_call_interval < MIN_GET_RECORDS_INTERVAL {
+            return err(
+                "min_call_interval",
+                format!(
+                    "must be at least {MIN_GET_RECORDS_INTERVAL:?} ({GET_RECORDS_CALLS_PER_SECOND} GetRecords calls/s per shard), got {:?}",
+                    self.min_call_interval
+                ),
+            );
+        }
+        if self.idle_time_between_reads < self.min_call_interval {
+            return err(
+                "idle_time_between_reads",
+                format!(
+                    "must be at least min_call_interval ({:?}), got {:?}",
+                    self.min_call_interval, self.idle_time_between_reads
+                ),
+            );
+        }
+        for (field, d) in [
+            ("shard_sync_interval", self.shard_sync_interval),
+            ("checkpoint_interval", self.checkpoint_interval),
+            ("call_timeout", self.call_timeout),
+        ] {
+            if d < Duration::from_millis(10) {
+                return err(field, format!("must be at least 10 ms, got {d:?}"));
+            }
+        }
+        if self.channel_capacity == 0 {
+            return err("channel_capacity", "must be at least 1".into());
+        }
+        if self.max_unacked_records_per_shard < self.batch_read_size {
+            return err(
+                "max_unacked_records_per_shard",
+                format!(
+                    "must be at least batch_read_size ({}), got {}",
+                    self.batch_read_size, self.max_unacked_records_per_shard
+                ),
+            );
+        }
+        for (field, b) in [
+            ("throttle_backoff", self.throttle_backoff),
+            ("retry_backoff", self.retry_backoff),
+            ("restart_backoff", self.restart_backoff),
+        ] {
+            if b.base.is_zero() || b.max < b.base {
+                return err(field, format!("needs 0 < base <= max, got {b:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_originals_and_valid() {
+        let c = KinesisSourceConfig::new(StreamRef::parse("follows"));
+        assert_eq!(c.batch_read_size, 1000);
+        assert_eq!(c.start_position, StartPosition::Latest);
+        assert_eq!(c.stream, StreamRef::Name("follows".into()));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_limit_values_name_their_field() {
+        let base = KinesisSourceConfig::new(StreamRef::parse("s"));
+        let mut c = base.clone();
+        c.batch_read_size = 10_001;
+        assert_eq!(c.validate().unwrap_err().field, "batch_read_size");
+        let mut c = base.clone();
+        c.min_call_interval = Duration::from_millis(100);
+        assert_eq!(c.validate().unwrap_err().field, "min_call_interval");
+        let mut c = base.clone();
+        c.max_unacked_records_per_shard = 10;
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "max_unacked_records_per_shard"
+        );
+        let c = KinesisSourceConfig::new(StreamRef::parse(""));
+        assert_eq!(c.validate().unwrap_err().field, "stream");
+        assert_eq!(
+            StreamRef::parse("arn:aws:kinesis:us-east-1:1:stream/s"),
+            StreamRef::Arn("arn:aws:kinesis:us-east-1:1:stream/s".into())
+        );
+    }
+}

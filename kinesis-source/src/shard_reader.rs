@@ -1,0 +1,282 @@
+//! The loop that reads one shard: iterator, `GetRecords`, pacing, retries, delivery.
+
+use crate::ack::Acker;
+use crate::api::{ApiError, ApiErrorKind, IteratorStart, KinesisApi};
+use crate::config::KinesisSourceConfig;
+use crate::error::SourceError;
+use crate::metrics::{self as names, SourceStats};
+use crate::record::{Record, RecordBatch, SequenceNumber, ShardId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Where a shard's reader (re)starts. Shared with the supervisor so that a reader restarted
+/// after a failure continues right after the last record it delivered: from the checkpoint it
+/// would deliver records a second time while the first copies are still tracked.
+#[derive(Debug)]
+pub(crate) struct ShardCursor {
+    /// Where reading starts when nothing was delivered yet.
+    pub start: IteratorStart,
+    /// The last record handed to the consumer.
+    pub last_delivered: Option<SequenceNumber>,
+}
+
+impl ShardCursor {
+    fn resume_point(&self) -> IteratorStart {
+        match &self.last_delivered {
+            Some(seq) => IteratorStart::AfterSequence(seq.clone()),
+            None => self.start.clone(),
+        }
+    }
+}
+
+/// How a reader stopped without failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReaderExit {
+    /// The shard is closed and was read to its end.
+    Ended,
+    /// The source is stopping.
+    Cancelled,
+}
+
+/// Per-shard lag, and the maximum over shards, published as gauges.
+#[derive(Debug, Default)]
+pub(crate) struct LagBoard {
+    lags: Mutex<HashMap<ShardId, u64>>,
+}
+
+impl LagBoard {
+    pub(crate) fn set(&self, shard: &str, millis: Option<u64>) {
+        let mut lags = self.lags.lock().unwrap_or_else(|p| p.into_inner());
+        match millis {
+            Some(m) => {
+                ::metrics::gauge!(names::MILLIS_BEHIND_LATEST, names::SHARD_ID => shard.to_owned())
+                    .set(m as f64);
+                lags.insert(shard.to_owned(), m);
+            }
+            None => {
+                lags.remove(shard);
+            }
+        }
+        let max = lags.values().copied().max().unwrap_or(0);
+        ::metrics::gauge!(names::MAX_MILLIS_BEHIND_LATEST).set(max as f64);
+    }
+}
+
+pub(crate) struct ShardReader {
+    pub api: Arc<dyn KinesisApi>,
+    pub config: Arc<KinesisSourceConfig>,
+    pub shard_id: ShardId,
+    pub cursor: Arc<Mutex<ShardCursor>>,
+    pub acker: Acker,
+    pub tx: mpsc::Sender<Result<RecordBatch, SourceError>>,
+    pub cancel: CancellationToken,
+    pub stats: Arc<SourceStats>,
+    pub lag: Arc<LagBoard>,
+    /// Wait before the first call (a restart's backoff).
+    pub initial_delay: Duration,
+}
+
+/// What to do after a failed call.
+enum Next {
+    Retry,
+    Fail(ApiError),
+    Cancelled,
+}
+
+impl ShardReader {
+    /// Runs `fut` unless the source stops first, bounded by the call timeout.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = Result<T, ApiError>>,
+    ) -> Option<Result<T, ApiError>> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => None,
+            r = tokio::time::timeout(self.config.call_timeout, fut) => Some(r.unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    operation,
+                    ApiErrorKind::Transient,
+                    format!("no answer within {:?}", self.config.call_timeout),
+                ))
+            })),
+        }
+    }
+
+    /// Sleeps unless the source stops first; returns false if it stopped.
+    async fn pause(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    async fn on_error(&self, e: ApiError, throttled: &mut u32, transient: &mut u32) -> Next {
+        let shard = self.shard_id.clone();
+        let (backoff, counter) = match e.kind {
+            ApiErrorKind::Throttled => {
+                names::add(&self.stats.throttled, 1);
+                ::metrics::counter!(names::GET_RECORDS_THROTTLED, names::SHARD_ID => shard)
+                    .increment(1);
+                (&self.config.throttle_backoff, throttled)
+            }
+            ApiErrorKind::Transient => {
+                names::add(&self.stats.transient_retries, 1);
+                ::metrics::counter!(names::GET_RECORDS_RETRIES, names::SHARD_ID => shard)
+                    .increment(1);
+                (&self.config.retry_backoff, transient)
+            }
+            _ => return Next::Fail(e),
+        };
+        let Some(delay) = backoff.delay(*counter) else {
+            return Next::Fail(e);
+        };
+        *counter += 1;
+        tracing::debug!(shard = %self.shard_id, error = %e, ?delay, "retrying");
+        if self.pause(delay).await {
+            Next::Retry
+        } else {
+            Next::Cancelled
+        }
+    }
+
+    pub(crate) async fn run(self) -> Result<ReaderExit, ApiError> {
+        if !self.initial_delay.is_zero() && !self.pause(self.initial_delay).await {
+            return Ok(ReaderExit::Cancelled);
+        }
+        let limit = self.config.batch_read_size as i32;
+        let mut iterator: Option<String> = None;
+        let (mut throttled, mut transient) = (0u32, 0u32);
+        let mut next_call_at = Instant::now();
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(ReaderExit::Cancelled);
+            }
+            // Too much delivered and not yet acknowledged: let the consumer catch up.
+            while self.acker.with_tracker(|t| t.in_flight(&self.shard_id))
+                >= self.config.max_unacked_records_per_shard
+            {
+                if !self.pause(Duration::from_millis(20)).await {
+                    return Ok(ReaderExit::Cancelled);
+                }
+            }
+            let Some(it) = iterator.take() else {
+                let start = self
+                    .cursor
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .resume_point();
+                let got = self
+                    .call(
+                        "GetShardIterator",
+                        self.api
+                            .get_shard_iterator(&self.config.stream, &self.shard_id, &start),
+                    )
+                    .await;
+                match got {
+                    None => return Ok(ReaderExit::Cancelled),
+                    Some(Ok(it)) => iterator = Some(it),
+                    Some(Err(e)) => match self.on_error(e, &mut throttled, &mut transient).await {
+                        Next::Retry => {}
+                        Next::Fail(e) => return Err(e),
+                        Next::Cancelled => return Ok(ReaderExit::Cancelled),
+                    },
+                }
+                continue;
+            };
+            let now = Instant::now();
+            if next_call_at > now && !self.pause(next_call_at - now).await {
+                return Ok(ReaderExit::Cancelled);
+            }
+            let got = self
+                .call(
+                    "GetRecords",
+                    self.api.get_records(&self.shard_id, &it, limit),
+                )
+                .await;
+            next_call_at = Instant::now() + self.config.min_call_interval;
+            names::add(&self.stats.get_records_calls, 1);
+            let out = match got {
+                None => return Ok(ReaderExit::Cancelled),
+                Some(Ok(out)) => out,
+                Some(Err(e)) if e.kind == ApiErrorKind::ExpiredIterator => {
+                    // The next iterator comes from the last delivered record, so nothing is
+                    // skipped and nothing is delivered twice.
+                    names::add(&self.stats.expired_iterators, 1);
+                    ::metrics::counter!(names::EXPIRED_ITERATOR, names::SHARD_ID => self.shard_id.clone())
+                        .increment(1);
+                    tracing::info!(shard = %self.shard_id, "shard iterator expired; re-acquiring after the last delivered record");
+                    continue;
+                }
+                Some(Err(e)) => {
+                    // Retry with the same iterator.
+                    iterator = Some(it);
+                    match self.on_error(e, &mut throttled, &mut transient).await {
+                        Next::Retry => continue,
+                        Next::Fail(e) => return Err(e),
+                        Next::Cancelled => return Ok(ReaderExit::Cancelled),
+                    }
+                }
+            };
+            throttled = 0;
+            transient = 0;
+            let empty = out.records.is_empty();
+            if !empty && !self.deliver(out.records, out.millis_behind_latest).await {
+                return Ok(ReaderExit::Cancelled);
+            }
+            self.lag.set(&self.shard_id, out.millis_behind_latest);
+            match out.next_iterator {
+                None => {
+                    self.acker.with_tracker(|t| t.shard_ended(&self.shard_id));
+                    self.lag.set(&self.shard_id, None);
+                    tracing::info!(shard = %self.shard_id, "shard read to its end");
+                    return Ok(ReaderExit::Ended);
+                }
+                Some(next) => iterator = Some(next),
+            }
+            if empty {
+                next_call_at = Instant::now() + self.config.idle_time_between_reads;
+            }
+        }
+    }
+
+    /// Hands a batch to the consumer; false if the source stopped first.
+    async fn deliver(&self, records: Vec<Record>, millis_behind_latest: Option<u64>) -> bool {
+        // Reserve room first, then register the records as delivered, then send: registering
+        // after sending would let a fast consumer acknowledge records the tracker does not know
+        // yet, and sending before reserving could leave registered records nobody received.
+        let permit = tokio::select! {
+            _ = self.cancel.cancelled() => return false,
+            p = self.tx.reserve() => match p {
+                Ok(p) => p,
+                Err(_) => return false,
+            },
+        };
+        let last = records.last().map(|r| r.sequence_number.clone());
+        self.acker.with_tracker(|t| {
+            t.delivered(&self.shard_id, records.iter().map(|r| &r.sequence_number))
+        });
+        self.cursor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_delivered = last;
+        let bytes: u64 = records.iter().map(|r| r.data.len() as u64).sum();
+        names::add(&self.stats.records, records.len() as u64);
+        names::add(&self.stats.bytes, bytes);
+        ::metrics::counter!(names::RECORDS_PROCESSED, names::SHARD_ID => self.shard_id.clone())
+            .increment(records.len() as u64);
+        ::metrics::counter!(names::DATA_BYTES_PROCESSED, names::SHARD_ID => self.shard_id.clone())
+            .increment(bytes);
+        permit.send(Ok(RecordBatch {
+            shard_id: self.shard_id.clone(),
+            records,
+            millis_behind_latest,
+            acker: self.acker.clone(),
+        }));
+        true
+    }
+}

@@ -1,0 +1,249 @@
+//! Helpers shared by the integration tests: streams on the local Kinesis API, and a wrapper
+//! around the real client that injects the faults the emulator cannot produce.
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use aws_sdk_kinesis::types::StreamStatus;
+use kinesis_source::api::{GetRecordsOutput, IteratorStart, PutEntry, PutEntryResult, ShardInfo};
+use kinesis_source::{
+    ApiError, ApiErrorKind, KinesisApi, RecordBatch, RecordSource, SdkKinesisApi, StreamRef,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A client of the shared embedded emulator (or `KINESIS_ENDPOINT_URL`).
+pub async fn client() -> aws_sdk_kinesis::Client {
+    let endpoint = local_services::kinesis();
+    local_services::kinesis_client(endpoint.url.as_deref()).await
+}
+
+/// Creates a stream of `shards` shards and waits until it is ACTIVE.
+pub async fn create_stream(client: &aws_sdk_kinesis::Client, prefix: &str, shards: i32) -> String {
+    let name = local_services::unique_name(prefix);
+    client
+        .create_stream()
+        .stream_name(&name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("create the stream");
+    wait_active(client, &name).await;
+    name
+}
+
+/// Waits until the stream is ACTIVE (after a create or a reshard).
+pub async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .expect("describe the stream");
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream {name} never became ACTIVE"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reads batches until `want` records arrived, acknowledging each batch; panics after 90 s.
+pub async fn read_records(source: &mut dyn RecordSource, want: usize) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    let mut got = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while got < want {
+        let batch = tokio::time::timeout_at(deadline, source.next_batch())
+            .await
+            .unwrap_or_else(|_| panic!("only {got} of {want} records arrived in time"))
+            .expect("next_batch")
+            .expect("the source ended early");
+        got += batch.records.len();
+        batch.ack_all();
+        batches.push(batch);
+    }
+    batches
+}
+
+/// Asserts that every record was delivered exactly once and that sequence numbers increase
+/// within each shard; returns the payloads in delivery order.
+pub fn assert_once_and_in_shard_order(batches: &[RecordBatch]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut last: HashMap<&str, &kinesis_source::SequenceNumber> = HashMap::new();
+    let mut payloads = Vec::new();
+    for b in batches {
+        for r in &b.records {
+            assert_eq!(r.shard_id, b.shard_id);
+            assert!(
+                seen.insert((r.shard_id.clone(), r.sequence_number.clone())),
+                "record {} of {} delivered twice",
+                r.sequence_number,
+                r.shard_id
+            );
+            if let Some(prev) = last.insert(&r.shard_id, &r.sequence_number) {
+                assert!(
+                    *prev < r.sequence_number,
+                    "shard {} out of order",
+                    r.shard_id
+                );
+            }
+            payloads.push(String::from_utf8(r.data.to_vec()).unwrap());
+        }
+    }
+    payloads
+}
+
+/// Asserts that payloads `key:n` come with increasing `n` for every key.
+pub fn assert_per_key_order(payloads: &[String]) {
+    let mut last: HashMap<&str, u64> = HashMap::new();
+    for p in payloads {
+        let (key, n) = p.rsplit_once(':').expect("payload key:n");
+        let n: u64 = n.parse().unwrap();
+        if let Some(prev) = last.insert(key, n) {
+            assert!(prev < n, "key {key}: {n} came after {prev}");
+        }
+    }
+}
+
+/// The real SDK client with faults injected on demand.
+pub struct FaultyApi {
+    pub inner: SdkKinesisApi,
+    /// Of every `n` GetRecords calls, all but one are refused with throttling.
+    pub throttle_get_records_every: Option<u64>,
+    /// GetRecords on these shards fails (fatally) this many more times.
+    pub fail_shard: Mutex<HashMap<String, u32>>,
+    /// PutRecords entries whose payload was never seen before fail once, if their payload
+    /// ends in an odd digit.
+    pub fail_odd_entries_once: bool,
+    pub get_records_calls: AtomicU64,
+    pub throttled: AtomicU64,
+    pub entries_sent: AtomicU64,
+    /// (entries, bytes) of every PutRecords call.
+    pub put_calls: Mutex<Vec<(usize, usize)>>,
+    failed_once: Mutex<HashSet<Vec<u8>>>,
+}
+
+impl FaultyApi {
+    pub fn new(client: aws_sdk_kinesis::Client) -> Self {
+        Self {
+            inner: SdkKinesisApi::new(client),
+            throttle_get_records_every: None,
+            fail_shard: Mutex::new(HashMap::new()),
+            fail_odd_entries_once: false,
+            get_records_calls: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            entries_sent: AtomicU64::new(0),
+            put_calls: Mutex::new(Vec::new()),
+            failed_once: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl KinesisApi for FaultyApi {
+    async fn list_shards(
+        &self,
+        stream: &StreamRef,
+        next_token: Option<String>,
+    ) -> Result<(Vec<ShardInfo>, Option<String>), ApiError> {
+        self.inner.list_shards(stream, next_token).await
+    }
+
+    async fn get_shard_iterator(
+        &self,
+        stream: &StreamRef,
+        shard_id: &str,
+        start: &IteratorStart,
+    ) -> Result<String, ApiError> {
+        self.inner.get_shard_iterator(stream, shard_id, start).await
+    }
+
+    async fn get_records(
+        &self,
+        shard_id: &str,
+        iterator: &str,
+        limit: i32,
+    ) -> Result<GetRecordsOutput, ApiError> {
+        let n = self.get_records_calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(every) = self.throttle_get_records_every {
+            if !n.is_multiple_of(every) {
+                self.throttled.fetch_add(1, Ordering::SeqCst);
+                return Err(ApiError::new(
+                    "GetRecords",
+                    ApiErrorKind::Throttled,
+                    "ProvisionedThroughputExceededException: Rate exceeded for shard",
+                ));
+            }
+        }
+        {
+            let mut fail = self.fail_shard.lock().unwrap();
+            if let Some(left) = fail.get_mut(shard_id) {
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(ApiError::new(
+                        "GetRecords",
+                        ApiErrorKind::Fatal,
+                        "injected failure",
+                    ));
+                }
+            }
+        }
+        self.inner.get_records(shard_id, iterator, limit).await
+    }
+
+    async fn put_records(
+        &self,
+        stream: &StreamRef,
+        entries: &[PutEntry],
+    ) -> Result<Vec<PutEntryResult>, ApiError> {
+        let bytes = entries
+            .iter()
+            .map(|e| e.data.len() + e.partition_key.len())
+            .sum();
+        self.put_calls.lock().unwrap().push((entries.len(), bytes));
+        self.entries_sent
+            .fetch_add(entries.len() as u64, Ordering::SeqCst);
+        // Decide which entries fail, send the rest for real, and merge the answers in order.
+        let fail: Vec<bool> = entries
+            .iter()
+            .map(|e| {
+                self.fail_odd_entries_once
+                    && e.data.last().is_some_and(|d| (d - b'0') % 2 == 1)
+                    && self.failed_once.lock().unwrap().insert(e.data.to_vec())
+            })
+            .collect();
+        let send: Vec<PutEntry> = entries
+            .iter()
+            .zip(&fail)
+            .filter(|(_, f)| !**f)
+            .map(|(e, _)| e.clone())
+            .collect();
+        let mut sent = if send.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.put_records(stream, &send).await?
+        }
+        .into_iter();
+        Ok(fail
+            .into_iter()
+            .map(|f| {
+                if f {
+                    PutEntryResult::Failed {
+                        code: "ProvisionedThroughputExceededException".into(),
+                        message: "Rate exceeded for shard".into(),
+                    }
+                } else {
+                    sent.next().expect("one answer per sent entry")
+                }
+            })
+            .collect())
+    }
+}

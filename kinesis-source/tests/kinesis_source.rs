@@ -1,0 +1,516 @@
+//! `KinesisSource` against the local Kinesis API, through the real `aws-sdk-kinesis` client.
+
+mod common;
+
+use common::*;
+use kinesis_source::{
+    Backoff, Checkpoint, CheckpointStore, FileCheckpointStore, KinesisProducer, KinesisSource,
+    KinesisSourceConfig, MemoryCheckpointStore, ProducerConfig, ProducerRecord, PutReceipt,
+    RecordSource, SourceError, StartPosition, StreamRef,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings that make tests quick while staying within the service's limits.
+fn fast_config(stream: &str, batch: usize) -> KinesisSourceConfig {
+    let mut c = KinesisSourceConfig::new(StreamRef::parse(stream));
+    c.start_position = StartPosition::TrimHorizon;
+    c.batch_read_size = batch;
+    c.max_unacked_records_per_shard = batch * 4;
+    c.idle_time_between_reads = Duration::from_millis(200);
+    c.checkpoint_interval = Duration::from_millis(50);
+    c.restart_backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(200), 20);
+    c.shutdown_timeout = Duration::from_secs(5);
+    c
+}
+
+/// Puts `rounds` records for each of `keys` keys, payload `k<key>:<n>`, in order per key.
+async fn put_keyed(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    keys: usize,
+    rounds: std::ops::Range<usize>,
+) -> Vec<PutReceipt> {
+    let mut config = ProducerConfig::new(StreamRef::parse(stream));
+    // One call at a time keeps each key's records in the order they are given.
+    config.max_in_flight_calls = 1;
+    let producer = KinesisProducer::from_client(client.clone(), config).unwrap();
+    let records = rounds
+        .flat_map(|n| {
+            (0..keys).map(move |k| ProducerRecord::new(format!("k{k}"), format!("k{k}:{n}")))
+        })
+        .collect();
+    producer
+        .put(records)
+        .await
+        .into_iter()
+        .map(|r| r.expect("every record is put"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_of_a_multi_shard_stream_is_read_once_and_in_order() {
+    let client = client().await;
+    let stream = create_stream(&client, "once", 4).await;
+    let receipts = put_keyed(&client, &stream, 50, 0..40).await;
+    assert_eq!(receipts.len(), 2000);
+    let store = Arc::new(MemoryCheckpointStore::default());
+    let mut source =
+        KinesisSource::from_client(client.clone(), fast_config(&stream, 300), store.clone())
+            .await
+            .unwrap();
+    let batches = read_records(&mut source, 2000).await;
+    let payloads = assert_once_and_in_shard_order(&batches);
+    assert_eq!(payloads.len(), 2000);
+    assert_per_key_order(&payloads);
+    assert!(batches.iter().all(|b| b.records.len() <= 300));
+    source.shutdown().await.unwrap();
+    // The final checkpoint of each shard is its last record.
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for r in &receipts {
+        let e = last.entry(r.shard_id.clone()).or_default();
+        if e.is_empty() || kinesis_source::SequenceNumber::from(e.as_str()) < r.sequence_number {
+            *e = r.sequence_number.to_string();
+        }
+    }
+    assert_eq!(last.len(), 4);
+    for (shard, seq) in last {
+        assert_eq!(
+            store.get_sync(&shard),
+            Some(Checkpoint::AfterSequence(seq.as_str().into()))
+        );
+    }
+    let stats = source.stats();
+    assert_eq!(stats.records.load(Ordering::Relaxed), 2000);
+    assert!(stats.checkpoint_writes.load(Ordering::Relaxed) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_and_a_merge_mid_run_read_parents_before_children() {
+    let client = client().await;
+    let stream = create_stream(&client, "reshard", 2).await;
+    let store = Arc::new(MemoryCheckpointStore::default());
+    let mut source =
+        KinesisSource::from_client(client.clone(), fast_config(&stream, 100), store.clone())
+            .await
+            .unwrap();
+
+    let keys = 30;
+    let mut total = put_keyed(&client, &stream, keys, 0..10).await.len();
+    let mut batches = read_records(&mut source, total / 2).await;
+
+    // Split the first shard in the middle of its hash range.
+    let shards = client
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    let first = &shards.shards()[0];
+    let range = first.hash_key_range().unwrap();
+    let lo: u128 = range.starting_hash_key().parse().unwrap();
+    let hi: u128 = range.ending_hash_key().parse().unwrap();
+    client
+        .split_shard()
+        .stream_name(&stream)
+        .shard_to_split(first.shard_id())
+        .new_starting_hash_key((lo + (hi - lo) / 2).to_string())
+        .send()
+        .await
+        .expect("split");
+    wait_active(&client, &stream).await;
+    total += put_keyed(&client, &stream, keys, 10..20).await.len();
+    let got: usize = batches.iter().map(|b| b.records.len()).sum();
+    batches.extend(read_records(&mut source, total - got - 50).await);
+
+    // Merge the two children of the split back together.
+    let shards = client
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    let children: Vec<_> = shards
+        .shards()
+        .iter()
+        .filter(|s| s.parent_shard_id() == Some(first.shard_id()))
+        .collect();
+    assert_eq!(children.len(), 2);
+    let (a, b) = (children[0], children[1]);
+    let (a, b) = if a
+        .hash_key_range()
+        .unwrap()
+        .starting_hash_key()
+        .parse::<u128>()
+        .unwrap()
+        < b.hash_key_range()
+            .unwrap()
+            .starting_hash_key()
+            .parse::<u128>()
+            .unwrap()
+    {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    client
+        .merge_shards()
+        .stream_name(&stream)
+        .shard_to_merge(a.shard_id())
+        .adjacent_shard_to_merge(b.shard_id())
+        .send()
+        .await
+        .expect("merge");
+    wait_active(&client, &stream).await;
+    total += put_keyed(&client, &stream, keys, 20..30).await.len();
+    let got: usize = batches.iter().map(|b| b.records.len()).sum();
+    batches.extend(read_records(&mut source, total - got).await);
+
+    let payloads = assert_once_and_in_shard_order(&batches);
+    assert_eq!(payloads.len(), total, "every record exactly once");
+    assert_per_key_order(&payloads);
+
+    // Parent before child, checked on the shard lineage itself.
+    let listing = client
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    let mut first_at: HashMap<&str, usize> = HashMap::new();
+    let mut last_at: HashMap<&str, usize> = HashMap::new();
+    for (i, b) in batches.iter().enumerate() {
+        first_at.entry(&b.shard_id).or_insert(i);
+        last_at.insert(&b.shard_id, i);
+    }
+    let mut checked = 0;
+    for s in listing.shards() {
+        for parent in s
+            .parent_shard_id()
+            .into_iter()
+            .chain(s.adjacent_parent_shard_id())
+        {
+            if let (Some(child), Some(parent_last)) =
+                (first_at.get(s.shard_id()), last_at.get(parent))
+            {
+                assert!(
+                    parent_last < child,
+                    "{} read before its parent {parent} was done",
+                    s.shard_id()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 3,
+        "the split's two children and the merged shard were read"
+    );
+    source.shutdown().await.unwrap();
+    for retired in [first.shard_id(), a.shard_id(), b.shard_id()] {
+        assert_eq!(store.get_sync(retired), Some(Checkpoint::ShardEnd));
+    }
+    assert!(source.stats().shards_retired.load(Ordering::Relaxed) >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_from_the_file_checkpoint_leaves_no_gap_and_repeats_only_unacknowledged_records()
+{
+    let client = client().await;
+    let stream = create_stream(&client, "restart", 2).await;
+    let receipts = put_keyed(&client, &stream, 20, 0..30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpoints.json");
+
+    let mut config = fast_config(&stream, 50);
+    // A long interval: only the explicit checkpoint() below writes.
+    config.checkpoint_interval = Duration::from_secs(3600);
+    let mut source = KinesisSource::from_client(
+        client.clone(),
+        config.clone(),
+        Arc::new(FileCheckpointStore::new(&path)),
+    )
+    .await
+    .unwrap();
+    let mut first_run = Vec::new();
+    for _ in 0..6 {
+        first_run.push(source.next_batch().await.unwrap().unwrap());
+    }
+    // Acknowledge every batch but the fifth: its shard's checkpoint must stop before it.
+    let held_shard = first_run[4].shard_id.clone();
+    for (i, b) in first_run.iter().enumerate() {
+        if i != 4 {
+            b.ack_all();
+        }
+    }
+    source.checkpoint().await.unwrap();
+    drop(source); // killed: no shutdown, no final checkpoint
+
+    let stored = FileCheckpointStore::new(&path).load_all().await.unwrap();
+    let mut source = KinesisSource::from_client(
+        client.clone(),
+        config,
+        Arc::new(FileCheckpointStore::new(&path)),
+    )
+    .await
+    .unwrap();
+    // Per shard: what the first run acknowledged as a prefix, and what the second run must read.
+    let mut per_shard: BTreeMap<String, Vec<kinesis_source::SequenceNumber>> = BTreeMap::new();
+    for r in &receipts {
+        per_shard
+            .entry(r.shard_id.clone())
+            .or_default()
+            .push(r.sequence_number.clone());
+    }
+    let mut expected_second = 0;
+    for (shard, seqs) in &mut per_shard {
+        seqs.sort();
+        let after = match stored.get(shard) {
+            Some(Checkpoint::AfterSequence(s)) => seqs.iter().filter(|x| *x > s).count(),
+            None => seqs.len(),
+            Some(Checkpoint::ShardEnd) => panic!("open shard checkpointed as ended"),
+        };
+        expected_second += after;
+    }
+    let second = read_records(&mut source, expected_second).await;
+    source.shutdown().await.unwrap();
+    assert_once_and_in_shard_order(&second);
+    // No gap: each shard resumes right after its checkpoint.
+    for (shard, seqs) in &per_shard {
+        let resumed: Vec<_> = second
+            .iter()
+            .filter(|b| &b.shard_id == shard)
+            .flat_map(|b| b.records.iter().map(|r| r.sequence_number.clone()))
+            .collect();
+        let expected: Vec<_> = match stored.get(shard) {
+            Some(Checkpoint::AfterSequence(s)) => seqs.iter().filter(|x| *x > s).cloned().collect(),
+            _ => seqs.clone(),
+        };
+        assert_eq!(
+            resumed, expected,
+            "shard {shard} resumed after its checkpoint"
+        );
+    }
+    // Only in-flight records repeat: the held batch is read again, acknowledged ones of the
+    // other shard are not.
+    let held: Vec<_> = first_run[4]
+        .records
+        .iter()
+        .map(|r| r.sequence_number.clone())
+        .collect();
+    let second_seqs: Vec<_> = second
+        .iter()
+        .flat_map(|b| {
+            b.records
+                .iter()
+                .map(|r| (r.shard_id.clone(), r.sequence_number.clone()))
+        })
+        .collect();
+    for s in &held {
+        assert!(
+            second_seqs.contains(&(held_shard.clone(), s.clone())),
+            "held record {s} re-read"
+        );
+    }
+    for b in first_run.iter().filter(|b| b.shard_id != held_shard) {
+        for r in &b.records {
+            assert!(
+                !second_seqs.contains(&(r.shard_id.clone(), r.sequence_number.clone())),
+                "acknowledged record {} of {} was read again",
+                r.sequence_number,
+                r.shard_id
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_iterator_is_replaced_after_the_last_delivered_record() {
+    let emulator = local_services::EmbeddedKinesis::start(
+        local_services::EmbeddedKinesisOptions {
+            iterator_ttl: Duration::from_secs(1),
+            ..Default::default()
+        },
+        0,
+    )
+    .unwrap();
+    let client = local_services::kinesis_client(Some(emulator.url())).await;
+    let stream = create_stream(&client, "expiry", 1).await;
+    put_keyed(&client, &stream, 3, 0..10).await;
+    let mut config = fast_config(&stream, 10);
+    config.max_unacked_records_per_shard = 10;
+    let mut source = KinesisSource::from_client(
+        client.clone(),
+        config,
+        Arc::new(MemoryCheckpointStore::default()),
+    )
+    .await
+    .unwrap();
+    let mut batches = Vec::new();
+    let mut got = 0;
+    while got < 30 {
+        let batch = tokio::time::timeout(Duration::from_secs(30), source.next_batch())
+            .await
+            .expect("a batch in time")
+            .unwrap()
+            .unwrap();
+        // A slow consumer: the reader waits for this ack longer than the iterator lives.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        got += batch.records.len();
+        batch.ack_all();
+        batches.push(batch);
+    }
+    let payloads = assert_once_and_in_shard_order(&batches);
+    assert_eq!(payloads.len(), 30);
+    assert_per_key_order(&payloads);
+    assert!(source.stats().expired_iterators.load(Ordering::Relaxed) >= 1);
+    source.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_reads_back_off_and_lose_nothing() {
+    let client = client().await;
+    let stream = create_stream(&client, "throttle", 2).await;
+    put_keyed(&client, &stream, 10, 0..30).await;
+    let mut api = FaultyApi::new(client.clone());
+    api.throttle_get_records_every = Some(3);
+    let api = Arc::new(api);
+    let mut config = fast_config(&stream, 40);
+    config.throttle_backoff =
+        Backoff::new(Duration::from_millis(20), Duration::from_millis(200), 10);
+    let mut source = KinesisSource::start(
+        api.clone(),
+        config,
+        Arc::new(MemoryCheckpointStore::default()),
+    )
+    .await
+    .unwrap();
+    let batches = read_records(&mut source, 300).await;
+    let payloads = assert_once_and_in_shard_order(&batches);
+    assert_eq!(payloads.len(), 300);
+    assert_per_key_order(&payloads);
+    let throttled = source.stats().throttled.load(Ordering::Relaxed);
+    assert!(throttled > 0);
+    assert!(throttled <= api.throttled.load(Ordering::SeqCst));
+    assert_eq!(source.stats().reader_restarts.load(Ordering::Relaxed), 0);
+    source.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_shard_reader_is_restarted_and_counted() {
+    let client = client().await;
+    let stream = create_stream(&client, "restartreader", 1).await;
+    put_keyed(&client, &stream, 5, 0..20).await;
+    let api = FaultyApi::new(client.clone());
+    api.fail_shard
+        .lock()
+        .unwrap()
+        .insert("shardId-000000000000".into(), 3);
+    let mut source = KinesisSource::start(
+        Arc::new(api),
+        fast_config(&stream, 30),
+        Arc::new(MemoryCheckpointStore::default()),
+    )
+    .await
+    .unwrap();
+    let batches = read_records(&mut source, 100).await;
+    let payloads = assert_once_and_in_shard_order(&batches);
+    assert_eq!(payloads.len(), 100);
+    assert_eq!(source.stats().reader_restarts.load(Ordering::Relaxed), 3);
+    source.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_keeps_failing_surfaces_an_error_instead_of_going_quiet() {
+    let client = client().await;
+    let stream = create_stream(&client, "deadreader", 1).await;
+    let api = FaultyApi::new(client.clone());
+    api.fail_shard
+        .lock()
+        .unwrap()
+        .insert("shardId-000000000000".into(), u32::MAX);
+    let mut config = fast_config(&stream, 10);
+    config.restart_backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(20), 2);
+    let mut source = KinesisSource::start(
+        Arc::new(api),
+        config,
+        Arc::new(MemoryCheckpointStore::default()),
+    )
+    .await
+    .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(20), source.next_batch())
+        .await
+        .expect("an answer in time")
+        .unwrap_err();
+    assert!(
+        matches!(err, SourceError::ShardReaderFailed { failures: 3, .. }),
+        "{err}"
+    );
+    assert!(!err.is_retriable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_held_batches_and_writes_the_final_checkpoint() {
+    let client = client().await;
+    let stream = create_stream(&client, "shutdown", 1).await;
+    let receipts = put_keyed(&client, &stream, 4, 0..50).await;
+    let store = Arc::new(MemoryCheckpointStore::default());
+    let mut config = fast_config(&stream, 50);
+    config.checkpoint_interval = Duration::from_secs(3600);
+    let mut source = KinesisSource::from_client(client.clone(), config, store.clone())
+        .await
+        .unwrap();
+    let held = source.next_batch().await.unwrap().unwrap();
+    let last = held.records.last().unwrap().sequence_number.clone();
+    // Ctrl-C arrives while the batch is still being written somewhere.
+    let handle = source.shutdown_handle();
+    handle.request();
+    assert!(handle.is_requested());
+    assert!(source.next_batch().await.unwrap().is_none());
+    let acker = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        held.ack_all();
+    });
+    source.shutdown().await.unwrap();
+    acker.await.unwrap();
+    assert_eq!(
+        store.get_sync(&receipts[0].shard_id),
+        Some(Checkpoint::AfterSequence(last))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_reads_only_what_is_written_after_the_start() {
+    let client = client().await;
+    let stream = create_stream(&client, "latest", 2).await;
+    put_keyed(&client, &stream, 4, 0..10).await;
+    let mut config = fast_config(&stream, 100);
+    config.start_position = StartPosition::Latest;
+    let mut source = KinesisSource::from_client(
+        client.clone(),
+        config,
+        Arc::new(MemoryCheckpointStore::default()),
+    )
+    .await
+    .unwrap();
+    // Let every reader take its LATEST iterator before writing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while source.stats().get_records_calls.load(Ordering::Relaxed) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readers never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    put_keyed(&client, &stream, 4, 10..15).await;
+    let batches = read_records(&mut source, 20).await;
+    let payloads = assert_once_and_in_shard_order(&batches);
+    assert_eq!(payloads.len(), 20);
+    for p in payloads {
+        let n: u32 = p.rsplit_once(':').unwrap().1.parse().unwrap();
+        assert!(n >= 10, "{p} was written before the source started");
+    }
+    source.shutdown().await.unwrap();
+}

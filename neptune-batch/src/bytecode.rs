@@ -1,0 +1,129 @@
+//! Gremlin bytecode: a traversal as a list of steps whose arguments travel as typed values,
+//! never spliced into query text.
+
+use crate::graphson::GValue;
+use serde_json::{json, Value};
+
+/// One source or step instruction: its name and arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instruction {
+    /// The step name, e.g. `V`, `addE`, `mergeE`.
+    pub operator: String,
+    /// The arguments.
+    pub arguments: Vec<GValue>,
+}
+
+/// A traversal in bytecode form. [`Bytecode::new`] starts at `g`; the same type serves for
+/// anonymous (`__.`) traversals passed as arguments.
+///
+/// ```
+/// use neptune_batch::{Bytecode, GValue};
+/// let t = Bytecode::new()
+///     .step("V", ["a"])
+///     .step("outE", ["follows"])
+///     .step("count", [] as [GValue; 0]);
+/// assert_eq!(t.steps().len(), 3);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bytecode {
+    sources: Vec<Instruction>,
+    steps: Vec<Instruction>,
+}
+
+impl Bytecode {
+    /// An empty traversal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a step.
+    pub fn step<A, I>(mut self, operator: &str, arguments: I) -> Self
+    where
+        A: Into<GValue>,
+        I: IntoIterator<Item = A>,
+    {
+        self.push(operator, arguments.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Appends a step without arguments.
+    pub fn then(self, operator: &str) -> Self {
+        self.step(operator, std::iter::empty::<GValue>())
+    }
+
+    /// Appends a step in place.
+    pub fn push(&mut self, operator: &str, arguments: Vec<GValue>) {
+        self.steps.push(Instruction {
+            operator: operator.to_owned(),
+            arguments,
+        });
+    }
+
+    /// Appends a source instruction (e.g. `withSideEffect`).
+    pub fn source<A, I>(mut self, operator: &str, arguments: I) -> Self
+    where
+        A: Into<GValue>,
+        I: IntoIterator<Item = A>,
+    {
+        self.sources.push(Instruction {
+            operator: operator.to_owned(),
+            arguments: arguments.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
+    /// The steps.
+    pub fn steps(&self) -> &[Instruction] {
+        &self.steps
+    }
+
+    /// Encodes as GraphSON 3.0 `g:Bytecode`.
+    pub fn to_json(&self) -> Value {
+        let encode = |list: &[Instruction]| -> Value {
+            list.iter()
+                .map(|i| {
+                    let mut row = Vec::with_capacity(i.arguments.len() + 1);
+                    row.push(Value::String(i.operator.clone()));
+                    row.extend(i.arguments.iter().map(GValue::to_json));
+                    Value::Array(row)
+                })
+                .collect()
+        };
+        let mut value = serde_json::Map::new();
+        if !self.steps.is_empty() {
+            value.insert("step".into(), encode(&self.steps));
+        }
+        if !self.sources.is_empty() {
+            value.insert("source".into(), encode(&self.sources));
+        }
+        json!({"@type": "g:Bytecode", "@value": value})
+    }
+}
+
+/// Starts an anonymous traversal (`__.`) with one step.
+pub fn anon<A, I>(operator: &str, arguments: I) -> Bytecode
+where
+    A: Into<GValue>,
+    I: IntoIterator<Item = A>,
+{
+    Bytecode::new().step(operator, arguments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_and_arguments_are_encoded_as_typed_values() {
+        let b = Bytecode::new()
+            .step("V", ["a'); g.V().drop(); ('"])
+            .step("limit", [GValue::Long(10)]);
+        assert_eq!(
+            b.to_json(),
+            json!({"@type":"g:Bytecode","@value":{"step":[
+                ["V","a'); g.V().drop(); ('"],
+                ["limit",{"@type":"g:Int64","@value":10}]
+            ]}})
+        );
+    }
+}

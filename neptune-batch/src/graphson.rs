@@ -1,0 +1,399 @@
+//! GraphSON 3.0: the typed JSON in which Gremlin Server and Amazon Neptune take requests and
+//! give answers.
+//!
+//! Only what a batched writer and its queries exchange is modelled: scalars, lists, sets, maps
+//! (with any key, e.g. `T.id` or `Direction.OUT`), the enums used as arguments, predicates,
+//! nested bytecode, and the vertices and edges a server returns. Anything else a server sends
+//! is kept as [`GValue::Other`] rather than rejected, so an unexpected answer never panics.
+
+use crate::bytecode::Bytecode;
+use serde_json::{json, Value};
+
+/// `T`: the tokens for an element's id and label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum T {
+    /// The element id (`T.id`, Neptune's `~id`).
+    Id,
+    /// The element label (`T.label`).
+    Label,
+}
+
+/// `Direction`; `Direction.from` and `Direction.to` are `OUT` and `IN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The out-vertex of an edge (`from`).
+    Out,
+    /// The in-vertex of an edge (`to`).
+    In,
+}
+
+/// `Merge`: the options of `mergeV()` and `mergeE()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Merge {
+    /// Applied when the element is created.
+    OnCreate,
+    /// Applied when the element already exists.
+    OnMatch,
+}
+
+/// `Order` for `order().by(...)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Order {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+/// `Column`: the keys or values of a map entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Column {
+    /// Map keys.
+    Keys,
+    /// Map values.
+    Values,
+}
+
+/// A GraphSON 3.0 value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GValue {
+    /// `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// `g:Int32`.
+    Int(i32),
+    /// `g:Int64`.
+    Long(i64),
+    /// `g:Double`.
+    Double(f64),
+    /// A string.
+    String(String),
+    /// `g:List`.
+    List(Vec<GValue>),
+    /// `g:Set`.
+    Set(Vec<GValue>),
+    /// `g:Map`, in the order received.
+    Map(Vec<(GValue, GValue)>),
+    /// `g:T`.
+    T(T),
+    /// `g:Direction`.
+    Direction(Direction),
+    /// `g:Merge`.
+    Merge(Merge),
+    /// `g:Order`.
+    Order(Order),
+    /// `g:Column`.
+    Column(Column),
+    /// `g:P`: a predicate such as `lt(100)` or `without('following')`.
+    P {
+        /// The predicate's name (`lt`, `neq`, `without`...).
+        predicate: String,
+        /// Its argument.
+        value: Box<GValue>,
+    },
+    /// `g:Bytecode`: an anonymous traversal used as an argument.
+    Bytecode(Bytecode),
+    /// `g:Vertex`.
+    Vertex {
+        /// The vertex id.
+        id: Box<GValue>,
+        /// The vertex label.
+        label: String,
+    },
+    /// `g:Edge`.
+    Edge {
+        /// The edge id.
+        id: Box<GValue>,
+        /// The edge label.
+        label: String,
+        /// The out-vertex id.
+        out_v: Box<GValue>,
+        /// The in-vertex id.
+        in_v: Box<GValue>,
+    },
+    /// Any other typed value, as received.
+    Other(Value),
+}
+
+impl GValue {
+    /// A predicate value.
+    pub fn p(predicate: &str, value: impl Into<GValue>) -> GValue {
+        GValue::P {
+            predicate: predicate.to_owned(),
+            value: Box::new(value.into()),
+        }
+    }
+
+    /// The string inside, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            GValue::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer inside, if this is an `Int32` or `Int64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            GValue::Int(i) => Some(i64::from(*i)),
+            GValue::Long(l) => Some(*l),
+            _ => None,
+        }
+    }
+
+    /// The value under a string key, if this is a map.
+    pub fn get(&self, key: &str) -> Option<&GValue> {
+        match self {
+            GValue::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The id, as text, of a string id, an integer id, a vertex or an edge.
+    pub fn id_text(&self) -> Option<String> {
+        match self {
+            GValue::String(s) => Some(s.clone()),
+            GValue::Int(_) | GValue::Long(_) => self.as_i64().map(|i| i.to_string()),
+            GValue::Vertex { id, .. } | GValue::Edge { id, .. } => id.id_text(),
+            _ => None,
+        }
+    }
+
+    /// Encodes as GraphSON 3.0.
+    pub fn to_json(&self) -> Value {
+        fn typed(t: &str, v: Value) -> Value {
+            json!({"@type": t, "@value": v})
+        }
+        match self {
+            GValue::Null => Value::Null,
+            GValue::Bool(b) => Value::Bool(*b),
+            GValue::Int(i) => typed("g:Int32", json!(i)),
+            GValue::Long(l) => typed("g:Int64", json!(l)),
+            GValue::Double(d) => typed("g:Double", json!(d)),
+            GValue::String(s) => Value::String(s.clone()),
+            GValue::List(items) => typed("g:List", items.iter().map(GValue::to_json).collect()),
+            GValue::Set(items) => typed("g:Set", items.iter().map(GValue::to_json).collect()),
+            GValue::Map(entries) => typed(
+                "g:Map",
+                entries
+                    .iter()
+                    .flat_map(|(k, v)| [k.to_json(), v.to_json()])
+                    .collect(),
+            ),
+            GValue::T(t) => typed(
+                "g:T",
+                json!(match t {
+                    T::Id => "id",
+                    T::Label => "label",
+                }),
+            ),
+            GValue::Direction(d) => typed(
+                "g:Direction",
+                json!(match d {
+                    Direction::Out => "OUT",
+                    Direction::In => "IN",
+                }),
+            ),
+            GValue::Merge(m) => typed(
+                "g:Merge",
+                json!(match m {
+                    Merge::OnCreate => "onCreate",
+                    Merge::OnMatch => "onMatch",
+                }),
+            ),
+            GValue::Order(o) => typed(
+                "g:Order",
+                json!(match o {
+                    Order::Asc => "asc",
+                    Order::Desc => "desc",
+                }),
+            ),
+            GValue::Column(c) => typed(
+                "g:Column",
+                json!(match c {
+                    Column::Keys => "keys",
+                    Column::Values => "values",
+                }),
+            ),
+            GValue::P { predicate, value } => typed(
+                "g:P",
+                json!({"predicate": predicate, "value": value.to_json()}),
+            ),
+            GValue::Bytecode(b) => b.to_json(),
+            GValue::Vertex { id, label } => {
+                typed("g:Vertex", json!({"id": id.to_json(), "label": label}))
+            }
+            GValue::Edge {
+                id,
+                label,
+                out_v,
+                in_v,
+            } => typed(
+                "g:Edge",
+                json!({"id": id.to_json(), "label": label, "outV": out_v.to_json(), "inV": in_v.to_json()}),
+            ),
+            GValue::Other(v) => v.clone(),
+        }
+    }
+
+    /// Decodes GraphSON 3.0 (also accepts untyped JSON numbers, lists and objects).
+    pub fn from_json(value: &Value) -> GValue {
+        match value {
+            Value::Null => GValue::Null,
+            Value::Bool(b) => GValue::Bool(*b),
+            Value::String(s) => GValue::String(s.clone()),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => GValue::Long(i),
+                None => GValue::Double(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::Array(items) => GValue::List(items.iter().map(GValue::from_json).collect()),
+            Value::Object(obj) => {
+                let (Some(Value::String(t)), Some(v)) = (obj.get("@type"), obj.get("@value"))
+                else {
+                    return GValue::Map(
+                        obj.iter()
+                            .map(|(k, v)| (GValue::String(k.clone()), GValue::from_json(v)))
+                            .collect(),
+                    );
+                };
+                decode_typed(t, v).unwrap_or_else(|| GValue::Other(value.clone()))
+            }
+        }
+    }
+}
+
+fn decode_typed(t: &str, v: &Value) -> Option<GValue> {
+    let list = |v: &Value| -> Option<Vec<GValue>> {
+        Some(v.as_array()?.iter().map(GValue::from_json).collect())
+    };
+    Some(match t {
+        "g:Int32" => GValue::Int(i32::try_from(v.as_i64()?).ok()?),
+        "g:Int64" => GValue::Long(v.as_i64()?),
+        "g:Double" | "g:Float" => GValue::Double(v.as_f64()?),
+        "g:List" => GValue::List(list(v)?),
+        "g:Set" => GValue::Set(list(v)?),
+        "g:Map" => {
+            let flat = list(v)?;
+            let mut entries = Vec::with_capacity(flat.len() / 2);
+            let mut it = flat.into_iter();
+            while let (Some(k), Some(val)) = (it.next(), it.next()) {
+                entries.push((k, val));
+            }
+            GValue::Map(entries)
+        }
+        "g:T" => GValue::T(match v.as_str()? {
+            "id" => T::Id,
+            "label" => T::Label,
+            _ => return None,
+        }),
+        "g:Direction" => GValue::Direction(match v.as_str()? {
+            "OUT" => Direction::Out,
+            "IN" => Direction::In,
+            _ => return None,
+        }),
+        "g:Vertex" => GValue::Vertex {
+            id: Box::new(GValue::from_json(v.get("id")?)),
+            label: v.get("label")?.as_str()?.to_owned(),
+        },
+        "g:Edge" => GValue::Edge {
+            id: Box::new(GValue::from_json(v.get("id")?)),
+            label: v.get("label")?.as_str()?.to_owned(),
+            out_v: Box::new(GValue::from_json(v.get("outV")?)),
+            in_v: Box::new(GValue::from_json(v.get("inV")?)),
+        },
+        "g:UUID" => GValue::String(v.as_str()?.to_owned()),
+        // A traverser carries a value and how many times it occurs (bulk).
+        "g:Traverser" => {
+            let bulk = GValue::from_json(v.get("bulk")?).as_i64().unwrap_or(1);
+            let inner = GValue::from_json(v.get("value")?);
+            if bulk == 1 {
+                inner
+            } else {
+                GValue::List(std::iter::repeat_n(inner, bulk.max(0) as usize).collect())
+            }
+        }
+        _ => return None,
+    })
+}
+
+macro_rules! from_impl {
+    ($t:ty, $var:ident) => {
+        impl From<$t> for GValue {
+            fn from(v: $t) -> Self {
+                GValue::$var(v.into())
+            }
+        }
+    };
+}
+from_impl!(bool, Bool);
+from_impl!(i32, Int);
+from_impl!(i64, Long);
+from_impl!(f64, Double);
+from_impl!(String, String);
+from_impl!(&str, String);
+from_impl!(T, T);
+from_impl!(Direction, Direction);
+from_impl!(Merge, Merge);
+from_impl!(Order, Order);
+from_impl!(Column, Column);
+from_impl!(Bytecode, Bytecode);
+
+impl From<&String> for GValue {
+    fn from(v: &String) -> Self {
+        GValue::String(v.clone())
+    }
+}
+
+impl<V: Into<GValue>> From<Vec<V>> for GValue {
+    fn from(v: Vec<V>) -> Self {
+        GValue::List(v.into_iter().map(Into::into).collect())
+    }
+}
+
+impl From<&crate::model::PropertyValue> for GValue {
+    fn from(v: &crate::model::PropertyValue) -> Self {
+        use crate::model::PropertyValue as P;
+        match v {
+            P::String(s) => GValue::String(s.clone()),
+            P::Long(l) => GValue::Long(*l),
+            P::Int(i) => GValue::Int(*i),
+            P::Double(d) => GValue::Double(*d),
+            P::Bool(b) => GValue::Bool(*b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_map_keyed_by_tokens_round_trips() {
+        let m = GValue::Map(vec![
+            (GValue::T(T::Id), "a-1".into()),
+            (GValue::Direction(Direction::Out), "a".into()),
+            ("n".into(), GValue::Long(7)),
+            ("s".into(), GValue::Set(vec![GValue::Int(1), GValue::Null])),
+        ]);
+        assert_eq!(GValue::from_json(&m.to_json()), m);
+    }
+
+    #[test]
+    fn a_traverser_with_bulk_expands() {
+        let v = json!({"@type":"g:Traverser","@value":{"bulk":{"@type":"g:Int64","@value":2},"value":"x"}});
+        assert_eq!(
+            GValue::from_json(&v),
+            GValue::List(vec!["x".into(), "x".into()])
+        );
+    }
+
+    #[test]
+    fn an_unknown_type_is_kept_not_rejected() {
+        let v = json!({"@type":"g:Weird","@value":[1]});
+        assert_eq!(GValue::from_json(&v), GValue::Other(v));
+    }
+}

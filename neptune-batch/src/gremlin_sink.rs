@@ -1,0 +1,598 @@
+//! [`GraphSink`] over a Gremlin endpoint (Amazon Neptune or Apache TinkerPop Gremlin Server).
+
+use crate::error::SinkError;
+use crate::graphson::GValue;
+use crate::gremlin_sink_config::GremlinSinkConfig;
+use crate::metrics as m;
+use crate::model::{Edge, Vertex};
+use crate::outcome::{ItemFailure, ItemOutcome, WriteReport};
+use crate::sink::GraphSink;
+use crate::transport::{ErrorClass, GremlinError, GremlinTransport, Request};
+use crate::write_traversals::{self as wt, WriteMode};
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Counters a binary can poll to show progress of long writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkProgress {
+    /// Items with a final outcome, over all calls.
+    pub items: u64,
+    /// Items that failed.
+    pub failed: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that were retries.
+    pub retries: u64,
+}
+
+#[derive(Debug, Default)]
+struct ProgressCounters {
+    items: AtomicU64,
+    failed: AtomicU64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    requests: u32,
+    retries: u32,
+}
+
+impl Stats {
+    fn add(&mut self, other: Stats) {
+        self.requests += other.requests;
+        self.retries += other.retries;
+    }
+}
+
+/// Writes vertices and edges to a Gremlin endpoint in sub-batches, one request each, and
+/// reports one outcome per item.
+///
+/// Per sub-batch (of [`GremlinSinkConfig::batch_size`] items, up to
+/// [`GremlinSinkConfig::in_flight`] at once):
+/// 1. with [`check_existing`](GremlinSinkConfig::check_existing), two reads by id find the
+///    items already present (reported [`ItemOutcome::AlreadyPresent`]) and the edges whose
+///    endpoint vertex is missing (reported [`ItemFailure::MissingVertex`], or the vertex is
+///    created first with [`create_missing_vertices`](GremlinSinkConfig::create_missing_vertices));
+/// 2. the rest is written in one traversal of the configured [`WriteMode`];
+/// 3. a transient error (conflict, read-only replica, throttling, timeout, broken connection)
+///    is retried with back-off, reconnecting where needed; any other error splits the
+///    sub-batch in two until the failing items are isolated, and each of those is examined to
+///    report why it failed.
+pub struct GremlinSink {
+    transport: GremlinTransport,
+    config: GremlinSinkConfig,
+    progress: Arc<ProgressCounters>,
+}
+
+impl std::fmt::Debug for GremlinSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GremlinSink")
+            .field("transport", &self.transport)
+            .field("mode", &self.config.mode)
+            .field("batch_size", &self.config.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the sink needs to know about an item to write it and examine a failure.
+trait Item: Sync {
+    fn id(&self) -> &str;
+    fn invalid(&self) -> Option<String>;
+    fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode;
+    fn diagnose<'a>(
+        sink: &'a GremlinSink,
+        item: &'a Self,
+        error: &'a GremlinError,
+        stats: &'a mut Stats,
+    ) -> BoxFuture<'a, ItemOutcome>;
+}
+
+impl Item for Edge {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn invalid(&self) -> Option<String> {
+        [
+            ("id", &self.id),
+            ("label", &self.label),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .iter()
+        .find(|(_, v)| v.is_empty())
+        .map(|(k, _)| format!("empty edge {k}"))
+    }
+    fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode {
+        wt::write_edges(mode, items)
+    }
+    fn diagnose<'a>(
+        sink: &'a GremlinSink,
+        edge: &'a Self,
+        error: &'a GremlinError,
+        stats: &'a mut Stats,
+    ) -> BoxFuture<'a, ItemOutcome> {
+        Box::pin(async move {
+            let found = sink
+                .existing_edges(&[edge], stats, "diagnose")
+                .await
+                .unwrap_or_default();
+            if let Some(ends) = found.get(&edge.id) {
+                return edge_match(edge, ends);
+            }
+            let present = sink
+                .existing_vertices(&[&edge.from, &edge.to], stats, "diagnose")
+                .await;
+            if let Ok(present) = present {
+                if let Some(missing) = [&edge.from, &edge.to]
+                    .into_iter()
+                    .find(|v| !present.contains_key(*v))
+                {
+                    return ItemOutcome::Failed(ItemFailure::MissingVertex {
+                        id: missing.clone(),
+                    });
+                }
+            }
+            failure_from(error)
+        })
+    }
+}
+
+impl Item for Vertex {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn invalid(&self) -> Option<String> {
+        if self.id.is_empty() {
+            Some("empty vertex id".into())
+        } else if self.label.is_empty() {
+            Some("empty vertex label".into())
+        } else {
+            None
+        }
+    }
+    fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode {
+        wt::write_vertices(mode, items)
+    }
+    fn diagnose<'a>(
+        sink: &'a GremlinSink,
+        vertex: &'a Self,
+        error: &'a GremlinError,
+        stats: &'a mut Stats,
+    ) -> BoxFuture<'a, ItemOutcome> {
+        Box::pin(async move {
+            match sink
+                .existing_vertices(&[&vertex.id], stats, "diagnose")
+                .await
+            {
+                Ok(found) => match found.get(&vertex.id) {
+                    Some(label) => vertex_match(vertex, label),
+                    None => failure_from(error),
+                },
+                Err(_) => failure_from(error),
+            }
+        })
+    }
+}
+
+fn edge_match(edge: &Edge, (from, to): &(String, String)) -> ItemOutcome {
+    if *from == edge.from && *to == edge.to {
+        ItemOutcome::AlreadyPresent
+    } else {
+        ItemOutcome::Failed(ItemFailure::ConstraintViolation(format!(
+            "edge {} exists between {from} and {to}",
+            edge.id
+        )))
+    }
+}
+
+fn vertex_match(vertex: &Vertex, label: &str) -> ItemOutcome {
+    if label == vertex.label {
+        ItemOutcome::AlreadyPresent
+    } else {
+        ItemOutcome::Failed(ItemFailure::ConstraintViolation(format!(
+            "vertex {} exists with label {label}",
+            vertex.id
+        )))
+    }
+}
+
+/// The item outcome for an error that a retry will not fix (or that retries did not fix).
+fn failure_from(error: &GremlinError) -> ItemOutcome {
+    ItemOutcome::Failed(match error {
+        GremlinError::Server {
+            class: ErrorClass::ConstraintViolation,
+            message,
+            ..
+        } => ItemFailure::ConstraintViolation(message.clone()),
+        GremlinError::Server {
+            class,
+            exception,
+            message,
+            ..
+        } if !class.is_retriable() => ItemFailure::Rejected {
+            code: exception
+                .clone()
+                .unwrap_or_else(|| class.as_str().to_owned()),
+            message: message.clone(),
+        },
+        other if !other.is_retriable() => ItemFailure::Rejected {
+            code: other.reason().to_owned(),
+            message: other.to_string(),
+        },
+        other => ItemFailure::RetriesExhausted {
+            attempts: 0,
+            last_error: other.to_string(),
+        },
+    })
+}
+
+impl GremlinSink {
+    /// Validates `config` and connects to the writer endpoint.
+    pub async fn connect(config: GremlinSinkConfig) -> Result<Self, SinkError> {
+        config.validate()?;
+        let transport = GremlinTransport::connect(config.writer.clone())
+            .await
+            .map_err(|e| match e {
+                GremlinError::InvalidConfig { .. } => SinkError::Config(e.to_string()),
+                other => SinkError::Connect {
+                    endpoint: config.writer.url.clone(),
+                    message: other.to_string(),
+                },
+            })?;
+        Ok(Self::with_transport(transport, config))
+    }
+
+    /// A sink over an existing transport (its configuration replaces `config.writer`).
+    pub fn with_transport(transport: GremlinTransport, mut config: GremlinSinkConfig) -> Self {
+        config.writer = transport.config().clone();
+        Self {
+            transport,
+            config,
+            progress: Arc::default(),
+        }
+    }
+
+    /// The transport, e.g. to run queries on the writer.
+    pub fn transport(&self) -> &GremlinTransport {
+        &self.transport
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GremlinSinkConfig {
+        &self.config
+    }
+
+    /// Totals over every call so far.
+    pub fn progress(&self) -> SinkProgress {
+        let p = &self.progress;
+        SinkProgress {
+            items: p.items.load(Ordering::Relaxed),
+            failed: p.failed.load(Ordering::Relaxed),
+            requests: p.requests.load(Ordering::Relaxed),
+            retries: p.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sends a request, retrying transient errors within the configured bounds. A read-only
+    /// answer (the endpoint is now a replica) drops every connection first, so the retry goes
+    /// to whatever the endpoint names now; broken or timed-out connections are replaced by the
+    /// transport itself.
+    async fn send(
+        &self,
+        request: &Request,
+        kind: &'static str,
+        stats: &mut Stats,
+    ) -> Result<Vec<GValue>, GremlinError> {
+        let policy = self.config.retry;
+        let mut retry = 0;
+        loop {
+            stats.requests += 1;
+            metrics::counter!(m::REQUESTS, "kind" => kind).increment(1);
+            let started = Instant::now();
+            let result = self.transport.request(request).await;
+            if kind == "write" {
+                metrics::histogram!(m::WRITE_SECONDS).record(started.elapsed().as_secs_f64());
+            }
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_retriable() && retry < policy.max_retries => {
+                    metrics::counter!(m::RETRIES, "reason" => e.reason()).increment(1);
+                    stats.retries += 1;
+                    tracing::debug!(error = %e, retry, "retrying a Gremlin request");
+                    if e.class() == Some(ErrorClass::ReadOnly) {
+                        self.transport.reconnect().await;
+                    }
+                    tokio::time::sleep(policy.delay(retry)).await;
+                    retry += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Edge id -> (from, to) of the edges among `edges` that exist.
+    async fn existing_edges(
+        &self,
+        edges: &[&Edge],
+        stats: &mut Stats,
+        kind: &'static str,
+    ) -> Result<HashMap<String, (String, String)>, GremlinError> {
+        let ids = edges.iter().map(|e| GValue::from(&e.id)).collect();
+        let rows = self
+            .send(&Request::Bytecode(wt::existing_edges(ids)), kind, stats)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("i")?.id_text()?,
+                    (r.get("o")?.id_text()?, r.get("n")?.id_text()?),
+                ))
+            })
+            .collect())
+    }
+
+    /// Vertex id -> label of the vertices among `ids` that exist.
+    async fn existing_vertices(
+        &self,
+        ids: &[&String],
+        stats: &mut Stats,
+        kind: &'static str,
+    ) -> Result<HashMap<String, String>, GremlinError> {
+        let ids = ids.iter().map(|i| GValue::from(*i)).collect();
+        let rows = self
+            .send(&Request::Bytecode(wt::existing_vertices(ids)), kind, stats)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r.get("i")?.id_text()?, r.get("l")?.as_str()?.to_owned())))
+            .collect())
+    }
+
+    /// Writes `idx` of `items` in one request; on a non-transient error, bisects.
+    fn write_rows<'a, I>(
+        &'a self,
+        items: &'a [&'a I],
+        idx: Vec<usize>,
+        out: &'a mut [Option<ItemOutcome>],
+        stats: &'a mut Stats,
+    ) -> BoxFuture<'a, ()>
+    where
+        I: Item + 'a,
+    {
+        Box::pin(async move {
+            if idx.is_empty() {
+                return;
+            }
+            let rows: Vec<&I> = idx.iter().map(|&i| items[i]).collect();
+            let request = Request::Bytecode(I::traversal(self.config.mode, &rows));
+            match self.send(&request, "write", stats).await {
+                Ok(_) => {
+                    for &i in &idx {
+                        out[i] = Some(ItemOutcome::Written);
+                    }
+                }
+                Err(e) if e.is_retriable() => {
+                    for &i in &idx {
+                        out[i] = Some(ItemOutcome::Failed(ItemFailure::RetriesExhausted {
+                            attempts: self.config.retry.max_retries + 1,
+                            last_error: e.to_string(),
+                        }));
+                    }
+                }
+                Err(_) if idx.len() > 1 => {
+                    metrics::counter!(m::BISECTIONS).increment(1);
+                    let mut left = idx;
+                    let right = left.split_off(left.len() / 2);
+                    self.write_rows(items, left, out, stats).await;
+                    self.write_rows(items, right, out, stats).await;
+                }
+                Err(e) => {
+                    let i = idx[0];
+                    out[i] = Some(I::diagnose(self, items[i], &e, stats).await);
+                }
+            }
+        })
+    }
+
+    /// One sub-batch of edges.
+    async fn edge_batch(&self, edges: &[&Edge]) -> (Vec<ItemOutcome>, Stats) {
+        let mut stats = Stats::default();
+        let mut out: Vec<Option<ItemOutcome>> = vec![None; edges.len()];
+        if self.config.check_existing {
+            let mut endpoint_ids: Vec<&String> = Vec::new();
+            let mut seen = HashSet::new();
+            for e in edges {
+                for v in [&e.from, &e.to] {
+                    if seen.insert(v.as_str()) {
+                        endpoint_ids.push(v);
+                    }
+                }
+            }
+            let mut s1 = Stats::default();
+            let mut s2 = Stats::default();
+            let (found_edges, found_vertices) = tokio::join!(
+                self.existing_edges(edges, &mut s1, "lookup"),
+                self.existing_vertices(&endpoint_ids, &mut s2, "lookup"),
+            );
+            stats.add(s1);
+            stats.add(s2);
+            let (found_edges, mut found_vertices) = match (found_edges, found_vertices) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    return (edges.iter().map(|_| failure_from(&e)).collect(), stats);
+                }
+            };
+            if let Some(label) = &self.config.create_missing_vertices {
+                let missing: Vec<Vertex> = endpoint_ids
+                    .iter()
+                    .filter(|v| !found_vertices.contains_key(v.as_str()))
+                    .map(|v| Vertex::new(v.as_str(), label.as_str()))
+                    .collect();
+                if !missing.is_empty() {
+                    let refs: Vec<&Vertex> = missing.iter().collect();
+                    let (outcomes, s) = self.vertex_batch(&refs).await;
+                    stats.add(s);
+                    for (v, o) in missing.iter().zip(outcomes) {
+                        if o.is_success() {
+                            found_vertices.insert(v.id.clone(), v.label.clone());
+                        }
+                    }
+                }
+            }
+            for (i, e) in edges.iter().enumerate() {
+                if let Some(ends) = found_edges.get(&e.id) {
+                    out[i] = Some(edge_match(e, ends));
+                } else if let Some(v) = [&e.from, &e.to]
+                    .into_iter()
+                    .find(|v| !found_vertices.contains_key(v.as_str()))
+                {
+                    out[i] = Some(ItemOutcome::Failed(ItemFailure::MissingVertex {
+                        id: v.clone(),
+                    }));
+                }
+            }
+        }
+        let todo = (0..edges.len()).filter(|&i| out[i].is_none()).collect();
+        self.write_rows(edges, todo, &mut out, &mut stats).await;
+        (finish(out), stats)
+    }
+
+    /// One sub-batch of vertices.
+    async fn vertex_batch(&self, vertices: &[&Vertex]) -> (Vec<ItemOutcome>, Stats) {
+        let mut stats = Stats::default();
+        let mut out: Vec<Option<ItemOutcome>> = vec![None; vertices.len()];
+        if self.config.check_existing {
+            let ids: Vec<&String> = vertices.iter().map(|v| &v.id).collect();
+            match self.existing_vertices(&ids, &mut stats, "lookup").await {
+                Ok(found) => {
+                    for (i, v) in vertices.iter().enumerate() {
+                        if let Some(label) = found.get(&v.id) {
+                            out[i] = Some(vertex_match(v, label));
+                        }
+                    }
+                }
+                Err(e) => return (vertices.iter().map(|_| failure_from(&e)).collect(), stats),
+            }
+        }
+        let todo = (0..vertices.len()).filter(|&i| out[i].is_none()).collect();
+        self.write_rows(vertices, todo, &mut out, &mut stats).await;
+        (finish(out), stats)
+    }
+
+    /// Splits a call into sub-batches, runs them with bounded concurrency, and puts the
+    /// outcomes back in input order. Items repeating an earlier id in the same call take the
+    /// earlier item's outcome (a written original makes the repeat "already present").
+    async fn write_all<'a, I, F>(&'a self, items: &'a [I], batch: F) -> WriteReport
+    where
+        I: Item,
+        F: Fn(Vec<&'a I>) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)>,
+    {
+        let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        let mut repeats = Vec::new();
+        let mut unique = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(why) = item.invalid() {
+                outcomes[i] = Some(ItemOutcome::Failed(ItemFailure::Invalid(why)));
+            } else if let Some(&j) = first.get(item.id()) {
+                repeats.push((i, j));
+            } else {
+                first.insert(item.id(), i);
+                unique.push(i);
+            }
+        }
+        let chunks: Vec<Vec<usize>> = unique
+            .chunks(self.config.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect();
+        let progress = self.progress.clone();
+        let results: Vec<(Vec<usize>, Vec<ItemOutcome>, Stats)> =
+            futures_util::stream::iter(chunks)
+                .map(|chunk| {
+                    let refs = chunk.iter().map(|&i| &items[i]).collect();
+                    let fut = batch(refs);
+                    let progress = progress.clone();
+                    async move {
+                        let (o, s) = fut.await;
+                        let failed = o.iter().filter(|o| !o.is_success()).count() as u64;
+                        progress.items.fetch_add(o.len() as u64, Ordering::Relaxed);
+                        progress.failed.fetch_add(failed, Ordering::Relaxed);
+                        progress
+                            .requests
+                            .fetch_add(u64::from(s.requests), Ordering::Relaxed);
+                        progress
+                            .retries
+                            .fetch_add(u64::from(s.retries), Ordering::Relaxed);
+                        (chunk, o, s)
+                    }
+                })
+                .buffered(self.config.in_flight)
+                .collect()
+                .await;
+        let mut total = Stats::default();
+        for (chunk, o, s) in results {
+            total.add(s);
+            for (i, o) in chunk.into_iter().zip(o) {
+                outcomes[i] = Some(o);
+            }
+        }
+        for (i, j) in repeats {
+            outcomes[i] = Some(match &outcomes[j] {
+                Some(ItemOutcome::Written) => ItemOutcome::AlreadyPresent,
+                Some(other) => other.clone(),
+                None => ItemOutcome::Failed(ItemFailure::Invalid("no outcome".into())),
+            });
+        }
+        let outcomes = finish(outcomes);
+        for o in &outcomes {
+            let label = match o {
+                ItemOutcome::Written => "written",
+                ItemOutcome::AlreadyPresent => "already_present",
+                ItemOutcome::Failed(_) => "failed",
+            };
+            metrics::counter!(m::ITEMS, "outcome" => label).increment(1);
+        }
+        WriteReport {
+            outcomes,
+            requests: total.requests,
+            retries: total.retries,
+        }
+    }
+}
+
+fn finish(out: Vec<Option<ItemOutcome>>) -> Vec<ItemOutcome> {
+    out.into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                ItemOutcome::Failed(ItemFailure::Invalid("no outcome was determined".into()))
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl GraphSink for GremlinSink {
+    async fn write_vertices(&self, vertices: &[Vertex]) -> Result<WriteReport, SinkError> {
+        Ok(self
+            .write_all(vertices, |refs| {
+                Box::pin(async move { self.vertex_batch(&refs).await })
+            })
+            .await)
+    }
+
+    async fn write_edges(&self, edges: &[Edge]) -> Result<WriteReport, SinkError> {
+        Ok(self
+            .write_all(edges, |refs| {
+                Box::pin(async move { self.edge_batch(&refs).await })
+            })
+            .await)
+    }
+}

@@ -1,0 +1,104 @@
+//! Settings of [`GremlinSink`](crate::GremlinSink).
+
+use crate::retry::RetryPolicy;
+use crate::transport::TransportConfig;
+use crate::write_traversals::WriteMode;
+
+/// The original's `BatchWriteSize`: items per request.
+pub const DEFAULT_BATCH_SIZE: usize = 100;
+/// The largest sub-batch accepted (the original template's `BatchWriteSize` bound).
+pub const MAX_BATCH_SIZE: usize = 10_000;
+
+/// How a [`GremlinSink`](crate::GremlinSink) writes.
+#[derive(Debug, Clone)]
+pub struct GremlinSinkConfig {
+    /// The writer (cluster) endpoint.
+    pub writer: TransportConfig,
+    /// Items per request. Default 100, the original's `BatchWriteSize`.
+    pub batch_size: usize,
+    /// Requests in flight at once per `write_*` call. Default 1: the original wrote its
+    /// sub-batches one after another, which keeps a shard's order.
+    pub in_flight: usize,
+    /// The traversal shape. Default [`WriteMode::Merge`].
+    pub mode: WriteMode,
+    /// Before writing, look up which items already exist and which endpoints are missing, so
+    /// each gets its own outcome (two cheap reads by id per sub-batch). Default `true`. Without
+    /// it every item of an accepted request is reported as written, as the original did.
+    pub check_existing: bool,
+    /// Create a missing endpoint vertex with this label before writing its edges, instead of
+    /// reporting the edge as failed. Default `None`.
+    pub create_missing_vertices: Option<String>,
+    /// Retries of transient errors.
+    pub retry: RetryPolicy,
+}
+
+impl Default for GremlinSinkConfig {
+    fn default() -> Self {
+        Self {
+            writer: TransportConfig::default(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            in_flight: 1,
+            mode: WriteMode::default(),
+            check_existing: true,
+            create_missing_vertices: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl GremlinSinkConfig {
+    /// The defaults, writing to `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            writer: TransportConfig::new(url),
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field; the error names the field.
+    pub fn validate(&self) -> Result<(), crate::SinkError> {
+        let bad =
+            |field: &str, reason: &str| Err(crate::SinkError::Config(format!("{field}: {reason}")));
+        self.writer
+            .validate()
+            .map_err(|e| crate::SinkError::Config(format!("writer.{e}")))?;
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return bad("batch_size", "must be between 1 and 10000");
+        }
+        if self.in_flight == 0 || self.in_flight > 256 {
+            return bad("in_flight", "must be between 1 and 256");
+        }
+        if self.retry.max_retries > 20 {
+            return bad("retry.max_retries", "must be at most 20");
+        }
+        if self.retry.base_delay > self.retry.max_delay {
+            return bad("retry.base_delay", "must not exceed retry.max_delay");
+        }
+        if matches!(&self.create_missing_vertices, Some(l) if l.is_empty()) {
+            return bad("create_missing_vertices", "the label must not be empty");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_originals_and_valid() {
+        let c = GremlinSinkConfig::default();
+        assert_eq!((c.batch_size, c.retry.max_retries), (100, 5));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn an_oversized_batch_is_rejected_by_name() {
+        let c = GremlinSinkConfig {
+            batch_size: 20_000,
+            ..GremlinSinkConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("batch_size"), "{e}");
+    }
+}

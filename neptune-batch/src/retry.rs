@@ -1,0 +1,66 @@
+//! Bounded retries with capped exponential back-off and full jitter.
+
+use std::time::Duration;
+
+/// How transient errors are retried. The delay before retry `n` (from 0) is drawn uniformly
+/// from `[0, min(max_delay, base_delay * 2^n)]` ("full jitter"), so that writers that failed
+/// together do not retry together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt. Default 5, the original's intended bound.
+    pub max_retries: u32,
+    /// The first back-off ceiling. Default 500 ms, the original's base delay.
+    pub base_delay: Duration,
+    /// The largest back-off ceiling. Default 8 s.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The ceiling of the delay before retry `retry` (0-based).
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
+        self.base_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+
+    /// A random delay in `[0, ceiling(retry)]`.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let ceiling = self.ceiling(retry);
+        ceiling.mul_f64(rand::random::<f64>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ceiling_doubles_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.ceiling(0), Duration::from_millis(500));
+        assert_eq!(p.ceiling(1), Duration::from_millis(1000));
+        assert_eq!(p.ceiling(3), Duration::from_millis(4000));
+        assert_eq!(p.ceiling(4), Duration::from_secs(8));
+        assert_eq!(p.ceiling(40), Duration::from_secs(8));
+    }
+
+    #[test]
+    fn every_delay_is_within_its_ceiling() {
+        let p = RetryPolicy::default();
+        for n in 0..8 {
+            assert!(p.delay(n) <= p.ceiling(n));
+        }
+    }
+}

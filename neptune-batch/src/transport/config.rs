@@ -1,0 +1,119 @@
+//! Settings of the Gremlin transport.
+
+use super::error::GremlinError;
+use super::iam::IamAuth;
+use std::time::Duration;
+
+/// Neptune closes WebSocket connections older than this (IAM-authenticated connections are
+/// closed after 10 days); a connection is replaced well before.
+pub const NEPTUNE_MAX_CONNECTION_AGE: Duration = Duration::from_secs(10 * 24 * 3600);
+
+/// How to reach one Gremlin endpoint.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// `ws://host:port/gremlin` or `wss://host:port/gremlin`.
+    pub url: String,
+    /// Persistent connections kept open; requests are spread over them and many requests share
+    /// one connection at once. Default 1, like the original's pool (`maxConnectionPoolSize(1)`).
+    pub pool_size: usize,
+    /// Time allowed to open a connection (TCP, TLS and the WebSocket upgrade).
+    pub connect_timeout: Duration,
+    /// Time allowed for a request's complete answer. Default 60 s.
+    pub request_timeout: Duration,
+    /// A connection older than this is replaced before its next request. Default 1 hour, far
+    /// below Neptune's limit ([`NEPTUNE_MAX_CONNECTION_AGE`]).
+    pub max_connection_lifetime: Duration,
+    /// Amazon Neptune IAM authentication: sign each WebSocket upgrade with SigV4.
+    pub iam: Option<IamAuth>,
+}
+
+impl TransportConfig {
+    /// The defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field against what can work.
+    pub fn validate(&self) -> Result<(), GremlinError> {
+        let bad = |field, reason: &str| {
+            Err(GremlinError::InvalidConfig {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        let rest = match self
+            .url
+            .strip_prefix("wss://")
+            .or_else(|| self.url.strip_prefix("ws://"))
+        {
+            Some(r) => r,
+            None => return bad("url", "must start with ws:// or wss://"),
+        };
+        if rest.split('/').next().unwrap_or_default().is_empty() {
+            return bad("url", "has no host");
+        }
+        if self.pool_size == 0 || self.pool_size > 64 {
+            return bad("pool_size", "must be between 1 and 64");
+        }
+        if self.connect_timeout.is_zero() {
+            return bad("connect_timeout", "must be positive");
+        }
+        if self.request_timeout.is_zero() {
+            return bad("request_timeout", "must be positive");
+        }
+        if self.max_connection_lifetime.is_zero()
+            || self.max_connection_lifetime >= NEPTUNE_MAX_CONNECTION_AGE
+        {
+            return bad(
+                "max_connection_lifetime",
+                "must be positive and below Neptune's 10-day connection limit",
+            );
+        }
+        if self.iam.is_some() && !self.url.starts_with("wss://") {
+            return bad("iam", "IAM authentication needs wss://");
+        }
+        Ok(())
+    }
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            url: "ws://127.0.0.1:8182/gremlin".into(),
+            pool_size: 1,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_connection_lifetime: Duration::from_secs(3600),
+            iam: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_bad_fields_are_named() {
+        assert!(TransportConfig::default().validate().is_ok());
+        let e = TransportConfig::new("http://x").validate().unwrap_err();
+        assert!(matches!(
+            e,
+            GremlinError::InvalidConfig { field: "url", .. }
+        ));
+        let c = TransportConfig {
+            pool_size: 0,
+            ..TransportConfig::default()
+        };
+        assert!(matches!(
+            c.validate().unwrap_err(),
+            GremlinError::InvalidConfig {
+                field: "pool_size",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,214 @@
+//! Errors of the Gremlin transport, classified from the server's typed answer.
+
+use std::time::Duration;
+
+/// What kind of failure a server reported, read from typed fields of the answer: Neptune's JSON
+/// `code`, the exception class names Gremlin Server lists in `status.attributes.exceptions`, and
+/// the response status code. Whole messages and stack traces are never pattern-matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Another transaction touched the same elements (`ConcurrentModificationException` on
+    /// Neptune, a `TransactionException` on TinkerPop's transactional TinkerGraph): retry.
+    ConcurrentModification,
+    /// The endpoint is a read replica, e.g. after a failover (`ReadOnlyViolationException`):
+    /// reconnect to the writer endpoint, then retry.
+    ReadOnly,
+    /// The server is throttling or temporarily unable to serve (`ThrottlingException`,
+    /// `TooManyRequestsException`, status 596): retry later.
+    Throttled,
+    /// A uniqueness or existence constraint failed (`ConstraintViolationException`).
+    ConstraintViolation,
+    /// The query ran out of time (`TimeLimitExceededException`, status 598).
+    TimeLimit,
+    /// The query ran out of memory (`MemoryLimitExceededException`).
+    MemoryLimit,
+    /// The request was malformed (`MalformedQueryException`, `InvalidParameterException`,
+    /// status 498 or 499).
+    Malformed,
+    /// Authentication failed (status 401 or 407, `AccessDeniedException`).
+    Unauthorized,
+    /// The traversal failed while being evaluated (status 597), e.g. a step found no vertex.
+    Evaluation,
+    /// Anything else the server reported.
+    Other,
+}
+
+impl ErrorClass {
+    /// The class's name, as used in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::ConcurrentModification => "concurrent_modification",
+            ErrorClass::ReadOnly => "read_only",
+            ErrorClass::Throttled => "throttled",
+            ErrorClass::ConstraintViolation => "constraint_violation",
+            ErrorClass::TimeLimit => "time_limit",
+            ErrorClass::MemoryLimit => "memory_limit",
+            ErrorClass::Malformed => "malformed",
+            ErrorClass::Unauthorized => "unauthorized",
+            ErrorClass::Evaluation => "evaluation",
+            ErrorClass::Other => "other",
+        }
+    }
+
+    /// Classifies by exception name (a simple or fully qualified class name, or Neptune's code).
+    pub fn from_exception(name: &str) -> Option<ErrorClass> {
+        let simple = name.rsplit(['.', '$']).next().unwrap_or(name);
+        Some(match simple {
+            "ConcurrentModificationException" | "TransactionException" => {
+                ErrorClass::ConcurrentModification
+            }
+            "ReadOnlyViolationException" => ErrorClass::ReadOnly,
+            "ThrottlingException" | "TooManyRequestsException" => ErrorClass::Throttled,
+            "ConstraintViolationException" => ErrorClass::ConstraintViolation,
+            "TimeLimitExceededException" => ErrorClass::TimeLimit,
+            "MemoryLimitExceededException" => ErrorClass::MemoryLimit,
+            "MalformedQueryException" | "InvalidParameterException" | "BadRequestException" => {
+                ErrorClass::Malformed
+            }
+            "AccessDeniedException" | "MissingAuthenticationTokenException" => {
+                ErrorClass::Unauthorized
+            }
+            _ => return None,
+        })
+    }
+
+    /// Classifies by response status code alone.
+    pub fn from_status(code: u16) -> ErrorClass {
+        match code {
+            401 | 407 => ErrorClass::Unauthorized,
+            498 | 499 => ErrorClass::Malformed,
+            596 => ErrorClass::Throttled,
+            597 => ErrorClass::Evaluation,
+            598 => ErrorClass::TimeLimit,
+            _ => ErrorClass::Other,
+        }
+    }
+
+    /// Whether the same request may succeed if sent again.
+    pub fn is_retriable(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::ConcurrentModification | ErrorClass::ReadOnly | ErrorClass::Throttled
+        )
+    }
+}
+
+/// A failed request or connection.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GremlinError {
+    /// The configuration cannot work.
+    #[error("invalid configuration: {field}: {reason}")]
+    InvalidConfig {
+        /// The offending field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No WebSocket connection could be opened.
+    #[error("cannot connect to {endpoint}: {message}")]
+    Connect {
+        /// The URL tried.
+        endpoint: String,
+        /// What failed.
+        message: String,
+    },
+    /// The connection broke (closed by the server, reset, write failed) before the answer came.
+    #[error("connection lost: {0}")]
+    ConnectionLost(String),
+    /// No complete answer within the request timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The server answered with an error status.
+    #[error("server error {status} ({class:?}{}): {message}", exception.as_deref().map(|e| format!(", {e}")).unwrap_or_default())]
+    Server {
+        /// The response status code (e.g. 500, 597).
+        status: u16,
+        /// The classification.
+        class: ErrorClass,
+        /// The exception or Neptune error code that decided the class, if any.
+        exception: Option<String>,
+        /// The server's message.
+        message: String,
+    },
+    /// The server's answer could not be understood.
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+    /// The WebSocket upgrade could not be signed (no credentials, bad region).
+    #[error("cannot sign the request: {0}")]
+    Signing(String),
+}
+
+impl GremlinError {
+    /// Whether the same request may succeed if sent again (possibly on a new connection).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            GremlinError::Connect { .. }
+            | GremlinError::ConnectionLost(_)
+            | GremlinError::Timeout(_)
+            | GremlinError::Protocol(_) => true,
+            GremlinError::Server { class, .. } => class.is_retriable(),
+            GremlinError::InvalidConfig { .. } | GremlinError::Signing(_) => false,
+        }
+    }
+
+    /// Whether the connection should be dropped and a new one opened before a retry.
+    pub fn needs_reconnect(&self) -> bool {
+        match self {
+            GremlinError::Server { class, .. } => *class == ErrorClass::ReadOnly,
+            other => other.is_retriable(),
+        }
+    }
+
+    /// The server's error class, if the server answered.
+    pub fn class(&self) -> Option<ErrorClass> {
+        match self {
+            GremlinError::Server { class, .. } => Some(*class),
+            _ => None,
+        }
+    }
+
+    /// A short reason, for metric labels: the server class, or the transport failure kind.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            GremlinError::InvalidConfig { .. } => "invalid_config",
+            GremlinError::Connect { .. } => "connect",
+            GremlinError::ConnectionLost(_) => "connection_lost",
+            GremlinError::Timeout(_) => "timeout",
+            GremlinError::Server { class, .. } => class.as_str(),
+            GremlinError::Protocol(_) => "protocol",
+            GremlinError::Signing(_) => "signing",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exception_names_are_classified_by_simple_name() {
+        assert_eq!(
+            ErrorClass::from_exception(
+                "org.apache.tinkerpop.gremlin.structure.util.TransactionException"
+            ),
+            Some(ErrorClass::ConcurrentModification)
+        );
+        assert_eq!(
+            ErrorClass::from_exception("ReadOnlyViolationException"),
+            Some(ErrorClass::ReadOnly)
+        );
+        assert_eq!(
+            ErrorClass::from_exception("java.lang.IllegalArgumentException"),
+            None
+        );
+    }
+
+    #[test]
+    fn only_transient_classes_are_retriable() {
+        assert!(ErrorClass::ConcurrentModification.is_retriable());
+        assert!(ErrorClass::ReadOnly.is_retriable());
+        assert!(!ErrorClass::ConstraintViolation.is_retriable());
+        assert!(!ErrorClass::from_status(598).is_retriable());
+        assert!(GremlinError::Timeout(Duration::from_secs(1)).is_retriable());
+    }
+}

@@ -1,0 +1,198 @@
+//! The traversals each write mode sends. Every value is a bytecode argument.
+
+use crate::bytecode::{anon, Bytecode};
+use crate::graphson::{Direction, GValue, Merge, T};
+use crate::model::{Edge, PropertyValue, Vertex};
+
+/// How items are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    /// The original's plain create: one chained traversal of
+    /// `V(from).addE(label).to(__.V(to)).property(T.id, id).property(k, v)…` per item. Not
+    /// idempotent by itself: an existing id is an error (isolated by bisection).
+    Plain,
+    /// The original's conditional create, exactly:
+    /// `V(from).outE(label).hasId(id).fold().coalesce(__.unfold(), __.V(from).addE(label)…)`
+    /// chained per item. Idempotent, but its existence check walks every out-edge of the
+    /// from-vertex.
+    Conditional,
+    /// `g.inject(rows).unfold().mergeE(__.select('m')).option(Merge.onCreate, __.select('c'))`
+    /// (and `mergeV` for vertices): one step per item, idempotent, keyed by `T.id`, so the
+    /// existence check is a lookup by id (TinkerPop 3.6+, Neptune 1.2.1+).
+    #[default]
+    Merge,
+}
+
+impl WriteMode {
+    /// The mode's name: `plain`, `conditional`, `merge`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::Plain => "plain",
+            WriteMode::Conditional => "conditional",
+            WriteMode::Merge => "merge",
+        }
+    }
+}
+
+impl std::str::FromStr for WriteMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "plain" => Ok(WriteMode::Plain),
+            "conditional" => Ok(WriteMode::Conditional),
+            "merge" => Ok(WriteMode::Merge),
+            other => Err(format!(
+                "unknown write mode {other:?}: expected plain, conditional or merge"
+            )),
+        }
+    }
+}
+
+fn with_properties(mut t: Bytecode, properties: &[(String, PropertyValue)]) -> Bytecode {
+    for (k, v) in properties {
+        t.push("property", vec![GValue::from(k), GValue::from(v)]);
+    }
+    t
+}
+
+fn property_map(properties: &[(String, PropertyValue)]) -> Vec<(GValue, GValue)> {
+    properties
+        .iter()
+        .map(|(k, v)| (GValue::from(k), GValue::from(v)))
+        .collect()
+}
+
+/// The original's `addE` chain for one edge, appended to `t`.
+fn add_edge(t: Bytecode, e: &Edge) -> Bytecode {
+    let t = t
+        .step("V", [&e.from])
+        .step("addE", [&e.label])
+        .step("to", [anon("V", [&e.to])])
+        .step("property", [GValue::T(T::Id), GValue::from(&e.id)]);
+    with_properties(t, &e.properties)
+}
+
+/// The traversal writing `edges` in `mode`.
+pub(crate) fn write_edges(mode: WriteMode, edges: &[&Edge]) -> Bytecode {
+    match mode {
+        WriteMode::Plain => edges
+            .iter()
+            .fold(Bytecode::new(), |t, e| add_edge(t, e))
+            .then("none"),
+        WriteMode::Conditional => edges
+            .iter()
+            .fold(Bytecode::new(), |t, e| {
+                t.step("V", [&e.from])
+                    .step("outE", [&e.label])
+                    .step("hasId", [&e.id])
+                    .then("fold")
+                    .step(
+                        "coalesce",
+                        [
+                            GValue::from(Bytecode::new().then("unfold")),
+                            GValue::from(add_edge(Bytecode::new(), e)),
+                        ],
+                    )
+            })
+            .then("none"),
+        WriteMode::Merge => {
+            let rows: Vec<GValue> = edges
+                .iter()
+                .map(|e| {
+                    let search = GValue::Map(vec![
+                        (GValue::T(T::Id), GValue::from(&e.id)),
+                        (GValue::T(T::Label), GValue::from(&e.label)),
+                        (GValue::Direction(Direction::Out), GValue::from(&e.from)),
+                        (GValue::Direction(Direction::In), GValue::from(&e.to)),
+                    ]);
+                    GValue::Map(vec![
+                        ("m".into(), search),
+                        ("c".into(), GValue::Map(property_map(&e.properties))),
+                    ])
+                })
+                .collect();
+            Bytecode::new()
+                .step("inject", [GValue::List(rows)])
+                .then("unfold")
+                .step("mergeE", [anon("select", ["m"])])
+                .step(
+                    "option",
+                    [GValue::Merge(Merge::OnCreate), anon("select", ["c"]).into()],
+                )
+                .then("none")
+        }
+    }
+}
+
+/// The traversal writing `vertices` in `mode`.
+pub(crate) fn write_vertices(mode: WriteMode, vertices: &[&Vertex]) -> Bytecode {
+    let add_vertex = |t: Bytecode, v: &Vertex| {
+        let t = t
+            .step("addV", [&v.label])
+            .step("property", [GValue::T(T::Id), GValue::from(&v.id)]);
+        with_properties(t, &v.properties)
+    };
+    match mode {
+        WriteMode::Plain => vertices
+            .iter()
+            .fold(Bytecode::new(), |t, v| add_vertex(t, v))
+            .then("none"),
+        WriteMode::Conditional => vertices
+            .iter()
+            .fold(Bytecode::new(), |t, v| {
+                t.step("V", [&v.id]).then("fold").step(
+                    "coalesce",
+                    [
+                        GValue::from(Bytecode::new().then("unfold")),
+                        GValue::from(add_vertex(Bytecode::new(), v)),
+                    ],
+                )
+            })
+            .then("none"),
+        WriteMode::Merge => {
+            let rows: Vec<GValue> = vertices
+                .iter()
+                .map(|v| {
+                    let mut create = vec![(GValue::T(T::Label), GValue::from(&v.label))];
+                    create.extend(property_map(&v.properties));
+                    GValue::Map(vec![
+                        (
+                            "m".into(),
+                            GValue::Map(vec![(GValue::T(T::Id), GValue::from(&v.id))]),
+                        ),
+                        ("c".into(), GValue::Map(create)),
+                    ])
+                })
+                .collect();
+            Bytecode::new()
+                .step("inject", [GValue::List(rows)])
+                .then("unfold")
+                .step("mergeV", [anon("select", ["m"])])
+                .step(
+                    "option",
+                    [GValue::Merge(Merge::OnCreate), anon("select", ["c"]).into()],
+                )
+                .then("none")
+        }
+    }
+}
+
+/// `g.E(ids).project('i','o','n').by(T.id).by(outV().id()).by(inV().id())`: the edges that
+/// exist, with their endpoints.
+pub(crate) fn existing_edges(ids: Vec<GValue>) -> Bytecode {
+    Bytecode::new()
+        .step("E", ids)
+        .step("project", ["i", "o", "n"])
+        .step("by", [T::Id])
+        .step("by", [Bytecode::new().then("outV").then("id")])
+        .step("by", [Bytecode::new().then("inV").then("id")])
+}
+
+/// `g.V(ids).project('i','l').by(T.id).by(T.label)`: the vertices that exist, with their labels.
+pub(crate) fn existing_vertices(ids: Vec<GValue>) -> Bytecode {
+    Bytecode::new()
+        .step("V", ids)
+        .step("project", ["i", "l"])
+        .step("by", [T::Id])
+        .step("by", [T::Label])
+}

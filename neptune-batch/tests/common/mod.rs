@@ -1,0 +1,63 @@
+//! Helpers shared by the integration tests against the real Gremlin Server.
+#![allow(dead_code)]
+
+use neptune_batch::{
+    Bytecode, GValue, GremlinSink, GremlinSinkConfig, GremlinTransport, TransportConfig, Vertex,
+    WriteMode,
+};
+
+/// The Gremlin Server's URL; a missing server fails the test with how to start it.
+pub async fn gremlin_url() -> String {
+    local_services::gremlin()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .url
+}
+
+/// A transport to the shared server.
+pub async fn transport() -> GremlinTransport {
+    GremlinTransport::connect(TransportConfig::new(gremlin_url().await))
+        .await
+        .expect("connect to the Gremlin Server")
+}
+
+/// A sink in `mode` with the defaults otherwise.
+pub async fn sink(mode: WriteMode) -> GremlinSink {
+    let mut config = GremlinSinkConfig::new(gremlin_url().await);
+    config.mode = mode;
+    GremlinSink::connect(config).await.expect("connect")
+}
+
+/// A sink with a tweaked configuration.
+pub async fn sink_with(f: impl FnOnce(&mut GremlinSinkConfig)) -> GremlinSink {
+    let mut config = GremlinSinkConfig::new(gremlin_url().await);
+    f(&mut config);
+    GremlinSink::connect(config).await.expect("connect")
+}
+
+/// `n` person vertices with ids `<prefix>-p<i>`.
+pub fn people(prefix: &str, n: usize) -> Vec<Vertex> {
+    (0..n)
+        .map(|i| Vertex::new(format!("{prefix}-p{i}"), "person"))
+        .collect()
+}
+
+/// Runs a traversal and returns its results.
+pub async fn run(t: &GremlinTransport, b: Bytecode) -> Vec<GValue> {
+    t.submit(&b).await.expect("query")
+}
+
+/// The number of results of `b.count()`.
+pub async fn count(t: &GremlinTransport, b: Bytecode) -> i64 {
+    run(t, b.then("count")).await[0].as_i64().expect("a count")
+}
+
+/// Number of edges among `ids`.
+pub async fn edges_with_ids(t: &GremlinTransport, ids: &[String]) -> i64 {
+    count(t, Bytecode::new().step("E", ids.to_vec())).await
+}
+
+/// Out-edges of a vertex.
+pub async fn out_degree(t: &GremlinTransport, v: &str) -> i64 {
+    count(t, Bytecode::new().step("V", [v]).then("outE")).await
+}

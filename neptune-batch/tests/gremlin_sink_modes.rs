@@ -1,0 +1,181 @@
+//! Every write mode against the real Gremlin Server: contents, redelivery, missing endpoints.
+
+mod common;
+
+use common::*;
+use neptune_batch::{
+    Bytecode, FollowsSchema, GValue, GraphSink, ItemFailure, ItemOutcome, WriteMode,
+};
+
+const MODES: [WriteMode; 3] = [WriteMode::Plain, WriteMode::Conditional, WriteMode::Merge];
+
+#[tokio::test]
+async fn every_mode_writes_follows_edges_with_their_properties() {
+    let t = transport().await;
+    let schema = FollowsSchema::default();
+    for mode in MODES {
+        let prefix = local_services::unique_name(mode.as_str());
+        let sink = sink(mode).await;
+        let people = people(&prefix, 5);
+        let r = sink.write_vertices(&people).await.unwrap();
+        assert_eq!(r.outcomes, vec![ItemOutcome::Written; 5], "{mode:?}");
+        let edges: Vec<_> = (1..5)
+            .map(|i| schema.edge(&people[0].id, &people[i].id, "2019-01-02", 1_000 + i as i64))
+            .collect();
+        let r = sink.write_edges(&edges).await.unwrap();
+        assert_eq!(r.outcomes, vec![ItemOutcome::Written; 4], "{mode:?}");
+        assert_eq!(out_degree(&t, &people[0].id).await, 4, "{mode:?}");
+        let props = run(
+            &t,
+            Bytecode::new()
+                .step("E", [edges[2].id.clone()])
+                .step("project", ["d", "t", "to"])
+                .step("by", ["creationDate"])
+                .step("by", ["insertDateTime"])
+                .step("by", [Bytecode::new().then("inV").then("id")]),
+        )
+        .await;
+        assert_eq!(
+            props[0].get("d"),
+            Some(&GValue::from("2019-01-02")),
+            "{mode:?}"
+        );
+        assert_eq!(props[0].get("t"), Some(&GValue::Long(1_003)), "{mode:?}");
+        assert_eq!(
+            props[0].get("to"),
+            Some(&GValue::from(&people[3].id)),
+            "{mode:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_leaves_one_edge_per_id_in_every_mode() {
+    let t = transport().await;
+    let schema = FollowsSchema::default();
+    for mode in MODES {
+        let prefix = local_services::unique_name(mode.as_str());
+        let sink = sink(mode).await;
+        let people = people(&prefix, 3);
+        sink.write_vertices(&people).await.unwrap();
+        let edges = vec![
+            schema.edge(&people[0].id, &people[1].id, "2019-01-02", 1),
+            schema.edge(&people[0].id, &people[2].id, "2019-01-02", 2),
+        ];
+        assert_eq!(sink.write_edges(&edges).await.unwrap().succeeded(), 2);
+        let again = sink.write_edges(&edges).await.unwrap();
+        assert_eq!(
+            again.outcomes,
+            vec![ItemOutcome::AlreadyPresent; 2],
+            "{mode:?}"
+        );
+        let again = sink.write_vertices(&people).await.unwrap();
+        assert_eq!(
+            again.outcomes,
+            vec![ItemOutcome::AlreadyPresent; 3],
+            "{mode:?}"
+        );
+        assert_eq!(out_degree(&t, &people[0].id).await, 2, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_id_within_one_call_is_written_once() {
+    let t = transport().await;
+    let prefix = local_services::unique_name("repeat");
+    let sink = sink(WriteMode::Merge).await;
+    let people = people(&prefix, 2);
+    sink.write_vertices(&people).await.unwrap();
+    let e = FollowsSchema::default().edge(&people[0].id, &people[1].id, "d", 1);
+    let r = sink.write_edges(&[e.clone(), e.clone()]).await.unwrap();
+    assert_eq!(
+        r.outcomes,
+        vec![ItemOutcome::Written, ItemOutcome::AlreadyPresent]
+    );
+    assert_eq!(out_degree(&t, &people[0].id).await, 1);
+}
+
+#[tokio::test]
+async fn every_edge_with_a_missing_endpoint_is_reported_and_the_rest_written() {
+    let t = transport().await;
+    let schema = FollowsSchema::default();
+    for mode in MODES {
+        let prefix = local_services::unique_name(mode.as_str());
+        let sink = sink(mode).await;
+        let people = people(&prefix, 3);
+        sink.write_vertices(&people).await.unwrap();
+        let ghost_from = format!("{prefix}-ghost-from");
+        let ghost_to = format!("{prefix}-ghost-to");
+        // The original lost everything after a missing from-vertex and failed the whole batch
+        // on a missing to-vertex.
+        let edges = vec![
+            schema.edge(&ghost_from, &people[1].id, "d", 1),
+            schema.edge(&people[0].id, &people[1].id, "d", 2),
+            schema.edge(&people[0].id, &ghost_to, "d", 3),
+            schema.edge(&people[0].id, &people[2].id, "d", 4),
+        ];
+        let r = sink.write_edges(&edges).await.unwrap();
+        assert_eq!(
+            r.outcomes,
+            vec![
+                ItemOutcome::Failed(ItemFailure::MissingVertex {
+                    id: ghost_from.clone()
+                }),
+                ItemOutcome::Written,
+                ItemOutcome::Failed(ItemFailure::MissingVertex {
+                    id: ghost_to.clone()
+                }),
+                ItemOutcome::Written,
+            ],
+            "{mode:?}"
+        );
+        assert_eq!(out_degree(&t, &people[0].id).await, 2, "{mode:?}");
+        assert_eq!(
+            count(&t, Bytecode::new().step("V", [ghost_from, ghost_to])).await,
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_endpoints_are_created_first_when_configured() {
+    let t = transport().await;
+    let prefix = local_services::unique_name("create-missing");
+    let sink = sink_with(|c| c.create_missing_vertices = Some("person".into())).await;
+    let a = format!("{prefix}-a");
+    let b = format!("{prefix}-b");
+    let e = FollowsSchema::default().edge(&a, &b, "d", 1);
+    let r = sink.write_edges(&[e]).await.unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written]);
+    assert_eq!(out_degree(&t, &a).await, 1);
+    let labels = run(&t, Bytecode::new().step("V", [b]).then("label")).await;
+    assert_eq!(labels, vec![GValue::from("person")]);
+}
+
+#[tokio::test]
+async fn sub_batches_in_flight_together_write_every_edge() {
+    let t = transport().await;
+    let prefix = local_services::unique_name("inflight");
+    let sink = sink_with(|c| {
+        c.batch_size = 7;
+        c.in_flight = 4;
+        c.writer.pool_size = 2;
+    })
+    .await;
+    let people = people(&prefix, 60);
+    let r = sink.write_vertices(&people).await.unwrap();
+    assert_eq!(r.succeeded(), 60);
+    let schema = FollowsSchema::default();
+    let edges: Vec<_> = (1..60)
+        .map(|i| schema.edge(&people[0].id, &people[i].id, "d", i as i64))
+        .collect();
+    let r = sink.write_edges(&edges).await.unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written; 59]);
+    assert!(
+        r.requests >= 9 * 3,
+        "three requests per sub-batch, got {}",
+        r.requests
+    );
+    assert_eq!(out_degree(&t, &people[0].id).await, 59);
+    assert_eq!(sink.progress().items, 60 + 59);
+}
