@@ -26,7 +26,13 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     /// A dead letter for `data` read from `shard_id` at `sequence_number`.
-    pub fn new(shard_id: &str, sequence_number: &str, partition_key: &str, reason: impl Into<String>, data: &[u8]) -> Self {
+    pub fn new(
+        shard_id: &str,
+        sequence_number: &str,
+        partition_key: &str,
+        reason: impl Into<String>,
+        data: &[u8],
+    ) -> Self {
         Self {
             shard_id: shard_id.to_owned(),
             sequence_number: sequence_number.to_owned(),
@@ -148,7 +154,10 @@ pub struct MemoryDeadLetters {
 impl MemoryDeadLetters {
     /// Everything stored so far.
     pub fn all(&self) -> Vec<DeadLetter> {
-        self.letters.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.letters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -173,12 +182,24 @@ mod tests {
         let path = dir.path().join("dl/dead-letters.jsonl");
         let sink = JsonLinesDeadLetters::new(&path);
         let bytes = b"\xff\xfe not utf-8".to_vec();
-        sink.put(&[DeadLetter::new("shard-0", "42", "k", "payload is not UTF-8", &bytes)])
-            .await
-            .unwrap();
-        sink.put(&[DeadLetter::new("shard-1", "7", "k2", "vertex x does not exist", b"a,x,d")])
-            .await
-            .unwrap();
+        sink.put(&[DeadLetter::new(
+            "shard-0",
+            "42",
+            "k",
+            "payload is not UTF-8",
+            &bytes,
+        )])
+        .await
+        .unwrap();
+        sink.put(&[DeadLetter::new(
+            "shard-1",
+            "7",
+            "k2",
+            "vertex x does not exist",
+            b"a,x,d",
+        )])
+        .await
+        .unwrap();
         let back = JsonLinesDeadLetters::read_all(&path).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0]["reason"], "payload is not UTF-8");
