@@ -88,6 +88,9 @@ impl EmbeddedKinesis {
                         ..StoreOptions::default()
                     };
                     let (app, _store) = ferrokinesis::create_app(store_options);
+                    // Requests up to the API's own limit (a 5 MiB PutRecords plus its JSON
+                    // framing), above the web framework's 2 MiB default.
+                    let app = app.layer(axum::extract::DefaultBodyLimit::max(7 * 1024 * 1024));
                     let listener = tokio::net::TcpListener::from_std(listener)
                         .expect("a listener registered with the runtime");
                     let _ = axum::serve(listener, app)

@@ -49,15 +49,25 @@ async fn main() -> Result<(), BoxError> {
 }
 
 async fn create(client: &aws_sdk_kinesis::Client, name: &str, shards: i32) -> Result<(), BoxError> {
-    client.create_stream().stream_name(name).shard_count(shards).send().await?;
+    client
+        .create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await?;
     wait_active(client, name).await
 }
 
 async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) -> Result<(), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let d = client.describe_stream_summary().stream_name(name).send().await?;
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active) {
+        let d = client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await?;
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -67,7 +77,13 @@ async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) -> Result<(),
     }
 }
 
-async fn put(client: &aws_sdk_kinesis::Client, name: &str, from: usize, n: usize, size: usize) -> Result<(), BoxError> {
+async fn put(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+    from: usize,
+    n: usize,
+    size: usize,
+) -> Result<(), BoxError> {
     let body = vec![b'x'; size.saturating_sub(12)];
     let mut i = from;
     while i < from + n {
@@ -82,7 +98,12 @@ async fn put(client: &aws_sdk_kinesis::Client, name: &str, from: usize, n: usize
                     .build()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let out = client.put_records().stream_name(name).set_records(Some(entries)).send().await?;
+        let out = client
+            .put_records()
+            .stream_name(name)
+            .set_records(Some(entries))
+            .send()
+            .await?;
         if out.failed_record_count().unwrap_or(0) > 0 {
             return Err("PutRecords refused records".into());
         }
@@ -93,7 +114,11 @@ async fn put(client: &aws_sdk_kinesis::Client, name: &str, from: usize, n: usize
 
 /// Reads a shard from TRIM_HORIZON until it is caught up (or closed); returns the record numbers
 /// and whether the shard reported its end (no next iterator).
-async fn read_shard(client: &aws_sdk_kinesis::Client, name: &str, shard: &str) -> Result<(Vec<usize>, bool), BoxError> {
+async fn read_shard(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+    shard: &str,
+) -> Result<(Vec<usize>, bool), BoxError> {
     let mut it = client
         .get_shard_iterator()
         .stream_name(name)
@@ -106,7 +131,12 @@ async fn read_shard(client: &aws_sdk_kinesis::Client, name: &str, shard: &str) -
     let mut out = Vec::new();
     let mut empties = 0;
     while let Some(i) = it.take() {
-        let r = client.get_records().shard_iterator(i).limit(10_000).send().await?;
+        let r = client
+            .get_records()
+            .shard_iterator(i)
+            .limit(10_000)
+            .send()
+            .await?;
         for rec in r.records() {
             let s = std::str::from_utf8(&rec.data().as_ref()[..11])?;
             out.push(s.parse()?);
@@ -125,7 +155,11 @@ async fn read_shard(client: &aws_sdk_kinesis::Client, name: &str, shard: &str) -
     Ok((out, true))
 }
 
-async fn speed(client: &aws_sdk_kinesis::Client, records: usize, size: usize) -> Result<(), BoxError> {
+async fn speed(
+    client: &aws_sdk_kinesis::Client,
+    records: usize,
+    size: usize,
+) -> Result<(), BoxError> {
     let name = local_services::unique_name("probe-speed");
     create(client, &name, 2).await?;
     let t = Instant::now();
@@ -133,7 +167,13 @@ async fn speed(client: &aws_sdk_kinesis::Client, records: usize, size: usize) ->
     let put_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut total = 0;
-    for shard in client.list_shards().stream_name(&name).send().await?.shards() {
+    for shard in client
+        .list_shards()
+        .stream_name(&name)
+        .send()
+        .await?
+        .shards()
+    {
         total += read_shard(client, &name, shard.shard_id()).await?.0.len();
     }
     let get_s = t.elapsed().as_secs_f64();
@@ -153,8 +193,16 @@ async fn resharding(client: &aws_sdk_kinesis::Client) -> Result<Vec<String>, Box
     put(client, &name, 0, 200, 100).await?;
     let shards = client.list_shards().stream_name(&name).send().await?;
     let parent = shards.shards()[0].clone();
-    let start: u128 = parent.hash_key_range().map(|h| h.starting_hash_key()).unwrap_or("0").parse()?;
-    let end: u128 = parent.hash_key_range().map(|h| h.ending_hash_key()).unwrap_or("0").parse()?;
+    let start: u128 = parent
+        .hash_key_range()
+        .map(|h| h.starting_hash_key())
+        .unwrap_or("0")
+        .parse()?;
+    let end: u128 = parent
+        .hash_key_range()
+        .map(|h| h.ending_hash_key())
+        .unwrap_or("0")
+        .parse()?;
     client
         .split_shard()
         .stream_name(&name)
@@ -184,7 +232,9 @@ async fn resharding(client: &aws_sdk_kinesis::Client) -> Result<Vec<String>, Box
         .and_then(|s| s.sequence_number_range())
         .and_then(|r| r.ending_sequence_number())
         .is_some();
-    findings.push(format!("split: parent listed as closed (ending sequence number): {closed}"));
+    findings.push(format!(
+        "split: parent listed as closed (ending sequence number): {closed}"
+    ));
     let (parent_records, parent_ended) = read_shard(client, &name, parent.shard_id()).await?;
     findings.push(format!(
         "split: parent holds {} of the 200 records put before the split, read to its end: {parent_ended}",
@@ -194,7 +244,9 @@ async fn resharding(client: &aws_sdk_kinesis::Client) -> Result<Vec<String>, Box
     for c in &children {
         child_records += read_shard(client, &name, c).await?.0.len();
     }
-    findings.push(format!("split: children hold {child_records} of the 200 records put after the split"));
+    findings.push(format!(
+        "split: children hold {child_records} of the 200 records put after the split"
+    ));
     if children.len() == 2 {
         client
             .merge_shards()
@@ -205,9 +257,10 @@ async fn resharding(client: &aws_sdk_kinesis::Client) -> Result<Vec<String>, Box
             .await?;
         wait_active(client, &name).await?;
         let merged = client.list_shards().stream_name(&name).send().await?;
-        let lineage = merged.shards().iter().any(|s| {
-            s.parent_shard_id().is_some() && s.adjacent_parent_shard_id().is_some()
-        });
+        let lineage = merged
+            .shards()
+            .iter()
+            .any(|s| s.parent_shard_id().is_some() && s.adjacent_parent_shard_id().is_some());
         findings.push(format!(
             "merge: {} shards listed, a child names both parents: {lineage}",
             merged.shards().len()

@@ -16,7 +16,9 @@ use workload_gen::{generate, FollowsEdge, GeneratorConfig, PayloadFormat};
 
 /// Command-line options.
 #[derive(Debug, Parser)]
-#[command(about = "Generate follows edges, stream them through Kinesis and write them into a Gremlin Server")]
+#[command(
+    about = "Generate follows edges, stream them through Kinesis and write them into a Gremlin Server"
+)]
 struct Args {
     /// Number of persons (vertices).
     #[arg(long, env = "PERSONS", default_value_t = 1_000)]
@@ -28,10 +30,18 @@ struct Args {
     #[arg(long = "shard-count", env = "SHARD_COUNT", default_value_t = 2)]
     shard_count: i32,
     /// Records read per GetRecords call.
-    #[arg(long = "batch-read-size", env = "BATCH_READ_SIZE", default_value_t = 1_000)]
+    #[arg(
+        long = "batch-read-size",
+        env = "BATCH_READ_SIZE",
+        default_value_t = 1_000
+    )]
     batch_read_size: i32,
     /// Edges written per Gremlin request.
-    #[arg(long = "batch-write-size", env = "BATCH_WRITE_SIZE", default_value_t = 100)]
+    #[arg(
+        long = "batch-write-size",
+        env = "BATCH_WRITE_SIZE",
+        default_value_t = 100
+    )]
     batch_write_size: usize,
     /// Seed of the generated data set.
     #[arg(long, env = "SEED", default_value_t = 1)]
@@ -55,7 +65,10 @@ async fn main() -> Result<(), BoxError> {
     };
     let kinesis = local_services::kinesis();
     println!("gremlin server : {}", gremlin.url);
-    println!("kinesis api    : {}", kinesis.url.as_deref().unwrap_or("AWS"));
+    println!(
+        "kinesis api    : {}",
+        kinesis.url.as_deref().unwrap_or("AWS")
+    );
 
     // 2. The data set.
     let data = generate(&GeneratorConfig {
@@ -65,12 +78,22 @@ async fn main() -> Result<(), BoxError> {
         ..Default::default()
     });
     let run = local_services::unique_name("run");
-    println!("generated      : {} persons, {} follows edges (seed {})", data.persons.len(), data.edges.len(), args.seed);
+    println!(
+        "generated      : {} persons, {} follows edges (seed {})",
+        data.persons.len(),
+        data.edges.len(),
+        args.seed
+    );
 
     // 3. Put the edges on a stream, partitioned by the from id.
     let client = local_services::kinesis_client(kinesis.url.as_deref()).await;
     let stream = format!("follows-{run}");
-    client.create_stream().stream_name(&stream).shard_count(args.shard_count).send().await?;
+    client
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(args.shard_count)
+        .send()
+        .await?;
     wait_active(&client, &stream).await?;
     let put_started = Instant::now();
     let mut put = 0usize;
@@ -84,13 +107,26 @@ async fn main() -> Result<(), BoxError> {
                     .build()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let out = client.put_records().stream_name(&stream).set_records(Some(entries)).send().await?;
+        let out = client
+            .put_records()
+            .stream_name(&stream)
+            .set_records(Some(entries))
+            .send()
+            .await?;
         if out.failed_record_count().unwrap_or(0) > 0 {
-            return Err(format!("{} records were refused by PutRecords", out.failed_record_count().unwrap_or(0)).into());
+            return Err(format!(
+                "{} records were refused by PutRecords",
+                out.failed_record_count().unwrap_or(0)
+            )
+            .into());
         }
         put += chunk.len();
     }
-    println!("put            : {put} records on {} shards in {:.2?}", args.shard_count, put_started.elapsed());
+    println!(
+        "put            : {put} records on {} shards in {:.2?}",
+        args.shard_count,
+        put_started.elapsed()
+    );
 
     // 4. Read every shard back to its tip.
     let read_started = Instant::now();
@@ -108,7 +144,12 @@ async fn main() -> Result<(), BoxError> {
             .shard_iterator
             .take();
         while let Some(it) = iterator.take() {
-            let out = client.get_records().shard_iterator(it).limit(args.batch_read_size).send().await?;
+            let out = client
+                .get_records()
+                .shard_iterator(it)
+                .limit(args.batch_read_size)
+                .send()
+                .await?;
             for r in out.records() {
                 read.push(FollowsEdge::decode(r.data().as_ref())?);
                 *per_shard.entry(shard.shard_id().to_owned()).or_default() += 1;
@@ -121,7 +162,11 @@ async fn main() -> Result<(), BoxError> {
     }
     let mut shard_counts: Vec<_> = per_shard.into_iter().collect();
     shard_counts.sort();
-    println!("read           : {} records in {:.2?} ({shard_counts:?})", read.len(), read_started.elapsed());
+    println!(
+        "read           : {} records in {:.2?} ({shard_counts:?})",
+        read.len(),
+        read_started.elapsed()
+    );
 
     // 5. Write persons and edges into the graph, values as bindings.
     let options = ConnectionOptions::builder()
@@ -160,7 +205,10 @@ async fn main() -> Result<(), BoxError> {
             .iter()
             .map(|e| {
                 let mut m: HashMap<String, GValue> = HashMap::new();
-                m.insert("id".into(), format!("{prefix}{}-{}-{}", e.from, e.creation_date, e.to).into());
+                m.insert(
+                    "id".into(),
+                    format!("{prefix}{}-{}-{}", e.from, e.creation_date, e.to).into(),
+                );
                 m.insert("from".into(), format!("{prefix}{}", e.from).into());
                 m.insert("to".into(), format!("{prefix}{}", e.to).into());
                 m.insert("date".into(), e.creation_date.clone().into());
@@ -181,7 +229,10 @@ async fn main() -> Result<(), BoxError> {
     let counted = run_script(
         &graph,
         "g.V(rows).outE('follows').count()",
-        data.persons.iter().map(|p| GValue::from(format!("{prefix}{}", p.id))).collect(),
+        data.persons
+            .iter()
+            .map(|p| GValue::from(format!("{prefix}{}", p.id)))
+            .collect(),
     )
     .await?;
     println!(
@@ -195,7 +246,11 @@ async fn main() -> Result<(), BoxError> {
     println!("total time     : {:.2?}", started.elapsed());
     client.delete_stream().stream_name(&stream).send().await?;
     if counted != data.edges.len() as i64 || read.len() != data.edges.len() {
-        return Err(format!("expected {} edges, the graph holds {counted}", data.edges.len()).into());
+        return Err(format!(
+            "expected {} edges, the graph holds {counted}",
+            data.edges.len()
+        )
+        .into());
     }
     Ok(())
 }
@@ -203,8 +258,13 @@ async fn main() -> Result<(), BoxError> {
 async fn wait_active(client: &aws_sdk_kinesis::Client, stream: &str) -> Result<(), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let d = client.describe_stream_summary().stream_name(stream).send().await?;
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active) {
+        let d = client
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await?;
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -214,9 +274,17 @@ async fn wait_active(client: &aws_sdk_kinesis::Client, stream: &str) -> Result<(
     }
 }
 
-async fn run_script(client: &GremlinClient, script: &str, rows: Vec<GValue>) -> Result<i64, BoxError> {
+async fn run_script(
+    client: &GremlinClient,
+    script: &str,
+    rows: Vec<GValue>,
+) -> Result<i64, BoxError> {
     use futures::StreamExt;
-    let mut results = tokio::time::timeout(Duration::from_secs(60), client.execute(script, &[("rows", &rows)])).await??;
+    let mut results = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.execute(script, &[("rows", &rows)]),
+    )
+    .await??;
     let mut last = 0i64;
     while let Some(item) = tokio::time::timeout(Duration::from_secs(60), results.next()).await? {
         if let Ok(v) = item?.take::<i64>() {
