@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod dead_letter;
+pub mod lambda;
 pub mod pause;
 pub mod pipeline;
 pub mod producer;
