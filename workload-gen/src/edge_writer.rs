@@ -21,7 +21,7 @@ pub struct EdgeFileWriter {
 
 enum Output {
     Plain(BufWriter<File>),
-    Gzip(GzEncoder<BufWriter<File>>),
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl Write for Output {
@@ -55,7 +55,7 @@ impl EdgeFileWriter {
         let path = path.as_ref().to_path_buf();
         let file = BufWriter::with_capacity(1 << 16, File::create(&path)?);
         let sink = if gzip {
-            Output::Gzip(GzEncoder::new(file, Compression::fast()))
+            Output::Gzip(Box::new(GzEncoder::new(file, Compression::fast())))
         } else {
             Output::Plain(file)
         };
@@ -90,7 +90,7 @@ impl EdgeFileWriter {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut file = match inner {
             Output::Plain(w) => w,
-            Output::Gzip(gz) => gz.finish()?,
+            Output::Gzip(gz) => (*gz).finish()?,
         };
         file.flush()?;
         file.get_ref().sync_all()?;
