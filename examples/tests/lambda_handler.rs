@@ -6,9 +6,7 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{Record as KinesisRecord, ShardIteratorType, StreamStatus};
 use metrics_sink::{names, MemoryMetrics};
-use neptune_batch::{
-    Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, Vertex,
-};
+use neptune_batch::{Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, Vertex};
 use std::sync::Arc;
 use std::time::Duration;
 use stream2neptune_examples::dead_letter::MemoryDeadLetters;
@@ -219,7 +217,10 @@ async fn a_poison_record_in_the_middle_is_named_and_the_records_before_it_are_in
     let pairs = chain(&people, 10);
     let mut payloads = follows(&pairs);
     // The sixth record is not a follow request at all.
-    payloads[5] = (people[5].clone(), b"\xff\xfe this is not a follow request".to_vec());
+    payloads[5] = (
+        people[5].clone(),
+        b"\xff\xfe this is not a follow request".to_vec(),
+    );
     let (event, seqs) = event_for(&payloads).await;
     let metrics = MemoryMetrics::new();
     let dead = MemoryDeadLetters::default();
@@ -232,7 +233,10 @@ async fn a_poison_record_in_the_middle_is_named_and_the_records_before_it_are_in
     println!("partial batch response of the poison batch: {response}");
     assert_eq!(
         response,
-        format!(r#"{{"batchItemFailures":[{{"itemIdentifier":"{}"}}]}}"#, seqs[5])
+        format!(
+            r#"{{"batchItemFailures":[{{"itemIdentifier":"{}"}}]}}"#,
+            seqs[5]
+        )
     );
     // Everything before the poison record is in the graph; nothing after it was sent, since
     // the mapping redelivers from the poison record on.
@@ -245,7 +249,11 @@ async fn a_poison_record_in_the_middle_is_named_and_the_records_before_it_are_in
     let letters = dead.all();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].sequence_number, seqs[5]);
-    assert!(letters[0].reason.contains("undecodable"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.contains("undecodable"),
+        "{}",
+        letters[0].reason
+    );
     assert_eq!(letters[0].data(), payloads[5].1);
     // The metrics of the part that was written are published although the batch failed.
     assert_eq!(metrics.sum(names::EDGES_SUBMITTED), 5.0);
@@ -292,7 +300,11 @@ async fn with_the_dead_letter_policy_a_poison_record_is_skipped_and_the_rest_wri
     let letters = dead.all();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].sequence_number, seqs[2]);
-    assert!(letters[0].reason.starts_with("skipped"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.starts_with("skipped"),
+        "{}",
+        letters[0].reason
+    );
 }
 
 #[tokio::test]
@@ -321,7 +333,11 @@ async fn a_missing_vertex_is_named_even_with_the_dead_letter_policy_since_it_may
 
     assert_eq!(done.reported_sequence_number(), Some(seqs[1].as_str()));
     assert!(done.failures[0].may_clear_up);
-    assert!(done.failures[0].reason.contains(&nobody), "{:?}", done.failures);
+    assert!(
+        done.failures[0].reason.contains(&nobody),
+        "{:?}",
+        done.failures
+    );
     assert_eq!(
         edges_present(&sink, &[edge_id(&people[0], &people[1])]).await,
         1
@@ -371,8 +387,7 @@ async fn an_execution_environment_connects_once_and_reuses_its_connection() {
 }
 
 #[tokio::test]
-async fn while_wait_is_true_every_invocation_fails_with_the_originals_message_and_writes_nothing(
-) {
+async fn while_wait_is_true_every_invocation_fails_with_the_originals_message_and_writes_nothing() {
     let environment = WriterEnvironment::new(
         Box::new(|_| Box::pin(async { panic!("a waiting function must not connect") })),
         Arc::new(MemoryDeadLetters::default()),

@@ -233,15 +233,15 @@ impl LambdaConfig {
             ));
         }
         if self.neptune_port == 0 {
-            return Err(ConfigError::new("neptune_port", "must be between 1 and 65535"));
+            return Err(ConfigError::new(
+                "neptune_port",
+                "must be between 1 and 65535",
+            ));
         }
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_write_size) {
             return Err(ConfigError::new(
                 "batch_write_size",
-                format!(
-                    "{} is outside 1..={MAX_BATCH_SIZE}",
-                    self.batch_write_size
-                ),
+                format!("{} is outside 1..={MAX_BATCH_SIZE}", self.batch_write_size),
             ));
         }
         if self.percent_error > 99 {
@@ -341,7 +341,10 @@ mod tests {
     #[test]
     fn the_defaults_are_the_originals() {
         let c = LambdaConfig::from_lookup(vars(&[
-            ("neptune_endpoint", "db.cluster-x.eu-west-1.neptune.amazonaws.com"),
+            (
+                "neptune_endpoint",
+                "db.cluster-x.eu-west-1.neptune.amazonaws.com",
+            ),
             ("cluster_id", "db"),
         ]))
         .unwrap();
@@ -383,7 +386,11 @@ mod tests {
             (&[("cluster_id", "c")], "neptune_endpoint"),
             (&[("neptune_endpoint", "h")], "cluster_id"),
             (
-                &[("neptune_endpoint", "h"), ("cluster_id", "c"), ("neptune_port", "x")],
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("neptune_port", "x"),
+                ],
                 "neptune_port",
             ),
             (
@@ -395,11 +402,19 @@ mod tests {
                 "batch_write_size",
             ),
             (
-                &[("neptune_endpoint", "h"), ("cluster_id", "c"), ("percent_error", "100")],
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("percent_error", "100"),
+                ],
                 "percent_error",
             ),
             (
-                &[("neptune_endpoint", "h"), ("cluster_id", "c"), ("wait", "yes")],
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("wait", "yes"),
+                ],
                 "wait",
             ),
             (
@@ -413,7 +428,11 @@ mod tests {
                 "neptune_iam_auth",
             ),
             (
-                &[("neptune_endpoint", "h"), ("cluster_id", "c"), ("neptune_iam_auth", "true")],
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("neptune_iam_auth", "true"),
+                ],
                 "AWS_REGION",
             ),
             (
@@ -421,7 +440,11 @@ mod tests {
                 "neptune_endpoint",
             ),
             (
-                &[("neptune_endpoint", "h"), ("cluster_id", "c"), ("poison_records", "drop")],
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("poison_records", "drop"),
+                ],
                 "poison_records",
             ),
         ];

@@ -125,7 +125,9 @@ mod tests {
         let record = aws_sdk_kinesis::types::Record::builder()
             .sequence_number("49590338271490256608559692538361571095921575989136588898")
             .partition_key("1")
-            .data(aws_sdk_kinesis::primitives::Blob::new(b"1,2,2019-01-02".to_vec()))
+            .data(aws_sdk_kinesis::primitives::Blob::new(
+                b"1,2,2019-01-02".to_vec(),
+            ))
             .approximate_arrival_timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(
                 1_546_387_200_123,
             ))
@@ -151,7 +153,8 @@ mod tests {
 
     #[test]
     fn a_record_without_a_sequence_number_is_refused() {
-        let doc = json!({"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": 1.0}}]});
+        let doc =
+            json!({"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": 1.0}}]});
         let event: KinesisEvent = serde_json::from_value(doc).unwrap();
         assert_eq!(records_of(&event).unwrap_err().index, 0);
     }

@@ -144,7 +144,28 @@ pub async fn handle_event(
     config: &LambdaConfig,
 ) -> Result<Invocation, HandlerError> {
     let records = records_of(event)?;
-    tracing::info!(records = records.len(), "Number of records: {}", records.len());
+    tracing::info!(
+        records = records.len(),
+        "Number of records: {}",
+        records.len()
+    );
+    // How far behind the stream the function is: the age of the batch's last record, which is
+    // what Lambda's own IteratorAge measures, under the name the long-running consumer uses.
+    if let Some(age) = records
+        .last()
+        .and_then(|r| r.approximate_arrival)
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+    {
+        metrics.record(
+            MetricDatum::new(
+                names::MILLIS_BEHIND_LATEST,
+                Unit::Milliseconds,
+                age.as_secs_f64() * 1000.0,
+            )
+            .dimension(names::CLUSTER_ID, config.cluster_id.as_str())
+            .high_resolution(),
+        );
+    }
     let mut run = Run {
         sink,
         metrics,
@@ -186,15 +207,10 @@ pub async fn handle_event(
     }
     let mut out = run.out;
     out.failures.sort_by_key(|f| f.index);
-    if let Some(first) = out
-        .failures
-        .iter()
-        .filter(|f| f.reported)
-        .min_by(|a, b| {
-            SequenceNumber::new(a.sequence_number.as_str())
-                .cmp(&SequenceNumber::new(b.sequence_number.as_str()))
-        })
-    {
+    if let Some(first) = out.failures.iter().filter(|f| f.reported).min_by(|a, b| {
+        SequenceNumber::new(a.sequence_number.as_str())
+            .cmp(&SequenceNumber::new(b.sequence_number.as_str()))
+    }) {
         out.response.add_failure(first.sequence_number.clone());
     }
     let letters: Vec<DeadLetter> = out
@@ -222,7 +238,9 @@ pub async fn handle_event(
     }
     match tokio::time::timeout(METRICS_FLUSH_TIMEOUT, metrics.flush()).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "metrics were not published; kept for the next flush"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics were not published; kept for the next flush")
+        }
         Err(_) => tracing::warn!("publishing metrics timed out; kept for the next flush"),
     }
     tracing::info!(
