@@ -40,11 +40,12 @@ fn degrees(rows: Vec<GValue>) -> Result<Vec<Degree>, GremlinError> {
         .ok_or_else(|| GremlinError::Protocol("a degree row without v or degree".into()))
 }
 
-fn top_degree(direction: &str, label: &str, limit: i64) -> Bytecode {
+fn top_degree(direction: &str, label: &str, among: Option<&[String]>, limit: i64) -> Bytecode {
     // g.V().project('v','degree').by(id).by(inE('follows').count())
     //  .order().by(select('degree'), desc).select('v','degree').limit(10)
+    let ids: Vec<GValue> = among.unwrap_or_default().iter().map(GValue::from).collect();
     Bytecode::new()
-        .then("V")
+        .step("V", ids)
         .step("project", ["v", "degree"])
         .step("by", [T::Id])
         .step("by", [anon(direction, [label]).then("count")])
@@ -57,28 +58,32 @@ fn top_degree(direction: &str, label: &str, limit: i64) -> Bytecode {
         .step("limit", [limit])
 }
 
-/// Q1 "people with the most followers": the `limit` vertices with most incoming edges.
+/// Q1 "people with the most followers": the `limit` vertices with most incoming edges, over
+/// the whole graph (`among: None`, the notebook's query) or among the given vertex ids.
 pub async fn most_followed(
     reader: &GremlinTransport,
     schema: &FollowsSchema,
+    among: Option<&[String]>,
     limit: i64,
 ) -> Result<Vec<Degree>, GremlinError> {
     degrees(
         reader
-            .submit(&top_degree("inE", &schema.edge_label, limit))
+            .submit(&top_degree("inE", &schema.edge_label, among, limit))
             .await?,
     )
 }
 
-/// Q2 "people who follow the most people": the `limit` vertices with most outgoing edges.
+/// Q2 "people who follow the most people": the `limit` vertices with most outgoing edges, over
+/// the whole graph or among the given vertex ids.
 pub async fn most_following(
     reader: &GremlinTransport,
     schema: &FollowsSchema,
+    among: Option<&[String]>,
     limit: i64,
 ) -> Result<Vec<Degree>, GremlinError> {
     degrees(
         reader
-            .submit(&top_degree("outE", &schema.edge_label, limit))
+            .submit(&top_degree("outE", &schema.edge_label, among, limit))
             .await?,
     )
 }
