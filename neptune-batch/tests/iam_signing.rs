@@ -1,5 +1,6 @@
 //! The SigV4 signature of the WebSocket upgrade, checked by a local server that recomputes it
 //! from the headers it received.
+#![allow(clippy::result_large_err)] // the handshake callback's signature is tungstenite's
 
 use futures::{SinkExt, StreamExt};
 use hmac::{Hmac, KeyInit, Mac};
