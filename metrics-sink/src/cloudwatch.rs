@@ -264,6 +264,8 @@ pub struct CloudWatchStats {
     pub dropped_buffer_full: u64,
     /// Data points dropped by `record` because CloudWatch would refuse them.
     pub dropped_invalid: u64,
+    /// Data points recorded after [`CloudWatchSink::close`], which nothing will send.
+    pub dropped_after_close: u64,
     /// Datums (after aggregation) sent successfully.
     pub sent_datums: u64,
     /// Successful requests.
@@ -285,6 +287,7 @@ impl CloudWatchStats {
     pub fn dropped_total(&self) -> u64 {
         self.dropped_buffer_full
             + self.dropped_invalid
+            + self.dropped_after_close
             + self.dropped_rejected
             + self.dropped_retained
     }
@@ -295,6 +298,7 @@ struct Counters {
     recorded: AtomicU64,
     dropped_buffer_full: AtomicU64,
     dropped_invalid: AtomicU64,
+    dropped_after_close: AtomicU64,
     sent_datums: AtomicU64,
     requests: AtomicU64,
     retries: AtomicU64,
@@ -374,6 +378,7 @@ impl CloudWatchSink {
             recorded: l(&c.recorded),
             dropped_buffer_full: l(&c.dropped_buffer_full),
             dropped_invalid: l(&c.dropped_invalid),
+            dropped_after_close: l(&c.dropped_after_close),
             sent_datums: l(&c.sent_datums),
             requests: l(&c.requests),
             retries: l(&c.retries),
@@ -420,9 +425,14 @@ impl MetricsSink for CloudWatchSink {
             Ok(()) => {
                 self.counters.recorded.fetch_add(1, Ordering::Relaxed);
             }
-            Err(_) => {
+            Err(mpsc::error::TrySendError::Full(_)) => {
                 self.counters
                     .dropped_buffer_full
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.counters
+                    .dropped_after_close
                     .fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -225,6 +225,8 @@ async fn data_is_flushed_on_the_interval_and_on_close() {
     assert_eq!(report.sent, 1);
     assert_eq!(service.accepted_count("m"), 2.0);
     assert!(matches!(sink.flush().await, Err(MetricsError::Closed)));
+    sink.record(point("m", 3.0));
+    assert_eq!(sink.stats().dropped_after_close, 1);
 }
 
 #[tokio::test(start_paused = true)]
