@@ -9,7 +9,8 @@
 //!   throttling and server errors with bounded back-off, and keeps the data of a failed flush
 //!   for the next one.
 //! * [`ConsoleSink`]: one live line for local runs (edges/s, write p50/p99, lag, retries,
-//!   errors). [`MemoryMetrics`]: everything in memory, for tests.
+//!   errors). [`MemoryMetrics`]: everything in memory, for tests. [`FanoutSink`]: several
+//!   sinks at once (the console line and CloudWatch).
 //! * [`MetricsBridge`]: a `metrics` facade recorder, so libraries that record with
 //!   `counter!`/`gauge!`/`histogram!` land in any sink.
 //! * [`DashboardConfig`]: a CloudWatch dashboard body like the original's.
@@ -68,6 +69,7 @@ mod console;
 mod dashboard;
 mod datum;
 mod error;
+mod fanout;
 mod memory;
 pub mod names;
 mod requests;
@@ -81,6 +83,7 @@ pub use console::{ConsoleLayout, ConsoleSink, ConsoleSnapshot};
 pub use dashboard::DashboardConfig;
 pub use datum::{DatumError, Dimension, MetricDatum, Unit, MAX_DIMENSIONS};
 pub use error::MetricsError;
+pub use fanout::FanoutSink;
 pub use memory::MemoryMetrics;
 pub use requests::{estimated_size, request_overhead, split_into_requests, RequestLimits};
 pub use retry::RetryPolicy;
