@@ -12,6 +12,7 @@
 
 pub mod consumer;
 pub mod dead_letter;
+pub mod lambda;
 pub mod pause;
 pub mod pipeline;
 pub mod producer;

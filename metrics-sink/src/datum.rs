@@ -3,7 +3,9 @@
 use std::time::SystemTime;
 
 /// The unit of a metric, as CloudWatch names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[allow(missing_docs)]
 pub enum Unit {
     Seconds,
@@ -102,5 +104,74 @@ impl MetricDatum {
     pub fn high_resolution(mut self) -> Self {
         self.high_resolution = true;
         self
+    }
+
+    /// Checks the datum against CloudWatch's rules: a name of 1–255 characters, at most 30
+    /// dimensions with names of 1–255 and values of 1–1024 characters, and a finite value
+    /// within ±2^360.
+    pub fn validate(&self) -> Result<(), DatumError> {
+        check_name("name", &self.name, 255)?;
+        if self.dimensions.len() > MAX_DIMENSIONS {
+            return Err(DatumError {
+                field: "dimensions",
+                reason: format!(
+                    "{} dimensions, at most {MAX_DIMENSIONS} allowed",
+                    self.dimensions.len()
+                ),
+            });
+        }
+        for d in &self.dimensions {
+            check_name("dimension name", &d.name, 255)?;
+            check_name("dimension value", &d.value, 1024)?;
+        }
+        if !valid_value(self.value) {
+            return Err(DatumError {
+                field: "value",
+                reason: format!("{} is not a finite number within ±2^360", self.value),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Dimensions CloudWatch allows on one metric.
+pub const MAX_DIMENSIONS: usize = 30;
+
+/// Whether CloudWatch accepts `v` as a value: finite and within ±2^360.
+pub(crate) fn valid_value(v: f64) -> bool {
+    v.is_finite() && v.abs() <= 2f64.powi(360)
+}
+
+fn check_name(field: &'static str, s: &str, max: usize) -> Result<(), DatumError> {
+    let len = s.chars().count();
+    if len == 0 || len > max {
+        return Err(DatumError {
+            field,
+            reason: format!("{s:?} has {len} characters, 1..={max} allowed"),
+        });
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Err(DatumError {
+            field,
+            reason: format!("{s:?} contains a control character"),
+        });
+    }
+    Ok(())
+}
+
+/// A datum CloudWatch would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid metric datum: {field}: {reason}")]
+pub struct DatumError {
+    /// The offending part.
+    pub field: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl DatumError {
+    /// The same datum stays invalid.
+    pub fn is_retriable(&self) -> bool {
+        false
     }
 }

@@ -14,8 +14,19 @@ pub enum MetricsError {
         retriable: bool,
     },
     /// The configuration is outside the service's limits.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    #[error("invalid configuration: {field}: {reason}")]
+    Config {
+        /// The configuration field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The sink was closed; nothing more can be flushed through it.
+    #[error("the metrics sink is closed")]
+    Closed,
+    /// A global `metrics` recorder is already installed in this program.
+    #[error("a global metrics recorder is already installed")]
+    RecorderInstalled,
 }
 
 impl MetricsError {
@@ -23,7 +34,9 @@ impl MetricsError {
     pub fn is_retriable(&self) -> bool {
         match self {
             MetricsError::Service { retriable, .. } => *retriable,
-            MetricsError::Config(_) => false,
+            MetricsError::Config { .. }
+            | MetricsError::Closed
+            | MetricsError::RecorderInstalled => false,
         }
     }
 }

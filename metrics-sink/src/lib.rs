@@ -1,13 +1,26 @@
-//! Named metrics with a unit, dimensions and a timestamp, recorded without blocking the caller.
+//! Named metrics with a unit, dimensions and a timestamp, recorded without blocking the caller
+//! and shipped without losing them when a flush fails.
 //!
-//! A [`MetricsSink`] takes [`MetricDatum`]s on the hot path (`record` is synchronous, cheap and
-//! never waits for the network) and ships them in batches when flushed. The names the original
-//! stream-to-Neptune system published, its namespace and its dimension are in [`names`].
+//! * [`MetricsSink`]: the trait. `record` is synchronous, cheap and never waits for the
+//!   network; `flush` ships.
+//! * [`CloudWatchSink`]: aggregates in memory per metric, dimension set, unit and period into
+//!   value/count lists or statistic sets, sends `PutMetricData` requests within every service
+//!   limit from a background task (on an interval, on `flush`, on `close` and on drop), retries
+//!   throttling and server errors with bounded back-off, and keeps the data of a failed flush
+//!   for the next one.
+//! * [`ConsoleSink`]: one live line for local runs (edges/s, write p50/p99, lag, retries,
+//!   errors). [`MemoryMetrics`]: everything in memory, for tests. [`FanoutSink`]: several
+//!   sinks at once (the console line and CloudWatch).
+//! * [`MetricsBridge`]: a `metrics` facade recorder, so libraries that record with
+//!   `counter!`/`gauge!`/`histogram!` land in any sink.
+//! * [`DashboardConfig`]: a CloudWatch dashboard body like the original's.
+//! * [`names`]: the original's namespace, dimension and metric names, and this workspace's.
 //!
 //! # Example
 //!
 //! ```
-//! use metrics_sink::{names, MemoryMetrics, MetricDatum, MetricsSink, Unit};
+//! use std::sync::Arc;
+//! use metrics_sink::{names, MemoryMetrics, MetricDatum, MetricsBridge, MetricsSink, Unit};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), metrics_sink::MetricsError> {
@@ -20,18 +33,58 @@
 //! sink.flush().await?;
 //! assert_eq!(sink.sum(names::EDGES_SUBMITTED), 100.0);
 //! assert_eq!(sink.values(names::WRITE_DURATION), vec![42.0]);
+//!
+//! // What libraries record through the `metrics` facade lands in the same sink.
+//! let bridge = MetricsBridge::new(Arc::new(sink.clone()));
+//! metrics::with_local_recorder(&bridge, || {
+//!     metrics::counter!(names::EDGES_SUBMITTED, "shard" => "shardId-0").increment(50);
+//! });
+//! assert_eq!(sink.sum(names::EDGES_SUBMITTED), 150.0);
+//!
+//! // The dashboard of the original, for any cluster.
+//! let dashboard = metrics_sink::DashboardConfig::new("my-cluster", "us-east-1");
+//! assert!(dashboard.body_json().contains("EdgesSubmitted"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Sending to CloudWatch (needs a Tokio runtime and a client):
+//!
+//! ```no_run
+//! use metrics_sink::{CloudWatchConfig, CloudWatchSink, MetricDatum, MetricsSink, Unit, names};
+//! # async fn run(client: aws_sdk_cloudwatch::Client) -> Result<(), metrics_sink::MetricsError> {
+//! let sink = CloudWatchSink::start(client, CloudWatchConfig::for_cluster("my-cluster"))?;
+//! sink.record(MetricDatum::new(names::WRITE_DURATION, Unit::Milliseconds, 12.5));
+//! let report = sink.close().await?;
+//! println!("sent {} datums in {} requests", report.sent, report.requests);
 //! # Ok(())
 //! # }
 //! ```
 #![warn(missing_docs)]
 
+mod aggregate;
+mod bridge;
+mod cloudwatch;
+mod console;
+mod dashboard;
 mod datum;
 mod error;
+mod fanout;
 mod memory;
 pub mod names;
+mod requests;
+mod retry;
 mod sink;
 
-pub use datum::{Dimension, MetricDatum, Unit};
+pub use aggregate::{Aggregate, AggregatedDatum, Aggregation, Aggregator, SeriesKey};
+pub use bridge::MetricsBridge;
+pub use cloudwatch::{to_sdk, CloudWatchConfig, CloudWatchSink, CloudWatchStats, PutMetricData};
+pub use console::{ConsoleLayout, ConsoleSink, ConsoleSnapshot};
+pub use dashboard::DashboardConfig;
+pub use datum::{DatumError, Dimension, MetricDatum, Unit, MAX_DIMENSIONS};
 pub use error::MetricsError;
+pub use fanout::FanoutSink;
 pub use memory::MemoryMetrics;
+pub use requests::{estimated_size, request_overhead, split_into_requests, RequestLimits};
+pub use retry::RetryPolicy;
 pub use sink::{FlushReport, MetricsSink};

@@ -1,4 +1,5 @@
-//! The names the original system published under, kept so existing dashboards keep working.
+//! The names the original system published under, kept so existing dashboards keep working,
+//! and the names this workspace adds.
 
 /// CloudWatch namespace of the original system.
 pub const NAMESPACE: &str = "aws-samples/stream-2-neptune";
@@ -10,3 +11,12 @@ pub const EDGES_SUBMITTED: &str = "EdgesSubmitted";
 pub const WRITE_DURATION: &str = "WriteDuration";
 /// Retries a write needed (unit Count).
 pub const RETRY_COUNT: &str = "RetryCount";
+/// How far the consumer is behind the tip of the stream (unit Milliseconds). Kinesis calls it
+/// `MillisBehindLatest`; the original's dashboard showed Lambda's `IteratorAge` instead.
+pub const MILLIS_BEHIND_LATEST: &str = "MillisBehindLatest";
+/// Edges that could not be written (unit Count).
+pub const WRITE_ERRORS: &str = "WriteErrors";
+/// Data points this sink could not send and dropped (unit Count).
+pub const METRICS_DROPPED: &str = "MetricsDropped";
+/// Retries of `PutMetricData` calls (unit Count).
+pub const METRICS_RETRIES: &str = "MetricsPutRetries";

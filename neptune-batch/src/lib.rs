@@ -49,6 +49,7 @@ mod memory;
 pub mod metrics;
 mod model;
 mod outcome;
+pub mod queries;
 mod retry;
 mod sink;
 pub mod transport;

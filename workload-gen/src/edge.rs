@@ -94,6 +94,21 @@ impl FollowsEdge {
         let edge = if trimmed.starts_with('{') {
             serde_json::from_str::<FollowsEdge>(trimmed)
                 .map_err(|e| DecodeError::Malformed(format!("not a follows JSON object: {e}")))?
+        } else if !trimmed.contains(['"', '\n', '\r']) {
+            // The common case (the original's payloads): no quoting, so a plain split is exact
+            // and avoids building a CSV reader per record.
+            let mut fields = trimmed.split(',');
+            match (fields.next(), fields.next(), fields.next(), fields.next()) {
+                (Some(from), Some(to), Some(date), None) => {
+                    FollowsEdge::new(from.trim(), to.trim(), date.trim())
+                }
+                _ => {
+                    return Err(DecodeError::Malformed(format!(
+                        "expected 3 comma-separated fields (from,to,creationDate), found {}",
+                        trimmed.split(',').count()
+                    )))
+                }
+            }
         } else {
             let mut reader = csv::ReaderBuilder::new()
                 .has_headers(false)
@@ -133,11 +148,13 @@ impl FollowsEdge {
 }
 
 /// Appends `field` to `out`, quoted (with quotes doubled) if it contains a delimiter, a quote or
-/// a line break.
+/// a line break, or starts with `{`.
 fn push_csv_field(out: &mut Vec<u8>, field: &str) {
-    if field
-        .bytes()
-        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    // A leading `{` would make the payload look like JSON.
+    if field.starts_with('{')
+        || field
+            .bytes()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
     {
         out.push(b'"');
         for b in field.bytes() {
@@ -161,6 +178,20 @@ mod tests {
         let e = FollowsEdge::new("12", "34", "2019-01-02");
         for f in [PayloadFormat::Csv, PayloadFormat::Json] {
             assert_eq!(FollowsEdge::decode(&e.encode(f)).unwrap(), e);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_edge_round_trips_through_both_payload_formats(
+            from in "[!-~é漢]([ -~é漢]{0,20}[!-~é漢])?",
+            to in "[!-~é漢]([ -~é漢]{0,20}[!-~é漢])?",
+            date in "[0-9T:,\"{-]{1,25}",
+        ) {
+            let e = FollowsEdge::new(from, to, date);
+            for f in [PayloadFormat::Csv, PayloadFormat::Json] {
+                proptest::prop_assert_eq!(FollowsEdge::decode(&e.encode(f)).unwrap(), e.clone());
+            }
         }
     }
 

@@ -103,8 +103,11 @@ impl GeneratorConfig {
                 format!("{} is not a finite number > 1", self.out_degree_tail),
             );
         }
-        if self.period_days == 0 {
-            return bad("period_days", "must be at least 1".into());
+        if !(1..=36_500).contains(&self.period_days) {
+            return bad(
+                "period_days",
+                format!("{} is outside 1..=36500 (100 years)", self.period_days),
+            );
         }
         if self.mix_window == 0 {
             return bad("mix_window", "must be at least 1".into());

@@ -5,7 +5,8 @@
 //!   machine, as Neptune Gremlin bulk-load CSV: a vertex file ([`VERTEX_FILE`],
 //!   `~id,~label,firstName:String,lastName:String,id:Long`) and a gzip edge file
 //!   ([`EDGE_FILE`], `~id,~label,~from,~to,creationDate`). In-degree follows a power law, so a
-//!   few persons have very many followers. [`generate`] gives small sets in memory.
+//!   few persons have very many followers. [`generate`] gives small sets in memory;
+//!   [`EdgeFileWriter`] writes edges from anywhere in the same format.
 //! * [`EdgeReader`] streams edges from such a file, plain or gzip, with real CSV parsing,
 //!   configurable columns (default 3, 4, 5) and errors that name file and line; bad lines are
 //!   reported and counted, never dropped.
@@ -55,6 +56,7 @@
 mod dataset;
 mod driver;
 mod edge;
+mod edge_writer;
 mod generator;
 pub mod metrics;
 mod reader;
@@ -69,6 +71,7 @@ pub use driver::{
     DriverSummary, NoProgress, RetryPolicy, MAX_RECORDS_PER_PUT,
 };
 pub use edge::{DecodeError, FollowsEdge, PayloadFormat};
+pub use edge_writer::EdgeFileWriter;
 pub use generator::{
     generate, persons, ConfigError, EdgeGenerator, GeneratedData, GeneratorConfig, Person, RawEdge,
 };

@@ -139,3 +139,55 @@ fn a_missing_file_is_an_open_error_naming_it() {
     assert!(matches!(err, ReadError::Open { .. }));
     assert!(err.to_string().contains("/nonexistent/follows.csv.gz"));
 }
+
+mod written_files {
+    use proptest::prelude::*;
+    use workload_gen::{EdgeFileWriter, EdgeReader, FollowsEdge};
+
+    fn field() -> impl Strategy<Value = String> {
+        // Printable text with commas, quotes and non-ASCII letters; no surrounding whitespace
+        // (the reader trims it) and never empty (an empty field is a bad line).
+        "[!-~é漢]([ -~é漢]{0,15}[!-~é漢])?"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_reader_returns_exactly_what_the_writer_wrote_quoted_fields_included(
+            edges in proptest::collection::vec((field(), field(), field()), 0..50),
+            gzip in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("follows.csv");
+            let edges: Vec<FollowsEdge> =
+                edges.into_iter().map(|(f, t, d)| FollowsEdge::new(f, t, d)).collect();
+            let mut writer = EdgeFileWriter::create(&path, gzip).unwrap();
+            for e in &edges {
+                writer.write(e).unwrap();
+            }
+            prop_assert_eq!(writer.finish().unwrap(), edges.len() as u64);
+            let read: Vec<FollowsEdge> = EdgeReader::open(&path, &Default::default())
+                .unwrap()
+                .map(|e| e.unwrap())
+                .collect();
+            prop_assert_eq!(read, edges);
+        }
+    }
+
+    #[test]
+    fn fields_with_commas_and_quotes_are_quoted_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("follows.csv");
+        let mut writer = EdgeFileWriter::create(&path, false).unwrap();
+        writer
+            .write(&FollowsEdge::new("p,1", "say \"hi\"", "2019-01-01"))
+            .unwrap();
+        writer.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "~id,~label,~from,~to,creationDate\ne0,follows,\"p,1\",\"say \"\"hi\"\"\",2019-01-01\n"
+        );
+    }
+}

@@ -72,8 +72,14 @@ impl TransportConfig {
                 "must be positive and below Neptune's 10-day connection limit",
             );
         }
-        if self.iam.is_some() && !self.url.starts_with("wss://") {
-            return bad("iam", "IAM authentication needs wss://");
+        let loopback = ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .any(|h| rest.starts_with(h));
+        if self.iam.is_some() && !self.url.starts_with("wss://") && !loopback {
+            return bad(
+                "iam",
+                "IAM authentication needs wss:// (plain ws:// only on loopback)",
+            );
         }
         Ok(())
     }

@@ -1,0 +1,472 @@
+//! The function's settings, read from its environment variables with the original's names and
+//! defaults, plus the connection settings the original hard-coded (TLS) or lacked (IAM).
+
+use neptune_batch::{FollowsSchema, GremlinSinkConfig, TransportConfig, WriteMode, MAX_BATCH_SIZE};
+use std::time::Duration;
+
+/// The message the original threw while `wait` was `true`.
+pub const WAIT_MESSAGE: &str =
+    "Waiting... [Set 'wait' Lambda environment variable to 'false' to continue processing]";
+
+/// What the handler does with a record that can never be written (an undecodable payload, an
+/// invalid item, a constraint violation, a request the server rejects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoisonPolicy {
+    /// Name it in the partial batch response like any other failure: the event source mapping
+    /// retries from it, bisects the batch down to it, and when its retries
+    /// (`MaximumRetryAttempts`) or its age (`MaximumRecordAgeInSeconds`) run out sends its
+    /// shard and sequence number to the on-failure destination and moves on. Nothing is skipped
+    /// without the mapping's own bookkeeping.
+    #[default]
+    Report,
+    /// Log it as a dead letter and carry on at once: the shard never waits for it. Failures
+    /// that may clear up (a missing vertex, a transient error) are still reported.
+    DeadLetter,
+}
+
+impl PoisonPolicy {
+    /// The environment value: `report` or `dead_letter`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoisonPolicy::Report => "report",
+            PoisonPolicy::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// An environment variable with a value the function cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name}: {reason}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A configuration stays wrong until someone changes it.
+    pub fn is_retriable(&self) -> bool {
+        false
+    }
+
+    fn new(name: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The function's settings. [`Default`] holds the original's defaults; `neptune_endpoint` and
+/// `cluster_id` have none (the original required them) and must be set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaConfig {
+    /// `neptune_endpoint`: the cluster (writer) endpoint's host name, or a full
+    /// `ws://`/`wss://` URL (then `neptune_port` and `neptune_tls` are not used).
+    pub neptune_endpoint: String,
+    /// `neptune_port`, default 8182.
+    pub neptune_port: u16,
+    /// `batch_write_size`: edges per write request, default 100 (1..=10000).
+    pub batch_write_size: usize,
+    /// `conditional_create` (default `true`) chooses [`WriteMode::Conditional`], `false`
+    /// [`WriteMode::Plain`]; `write_mode` (`plain`, `conditional`, `merge`) overrides it.
+    pub write_mode: WriteMode,
+    /// `percent_error`: percentage of write requests failed on purpose (0..=99, default 0), to
+    /// watch a failed batch being retried by the event source mapping.
+    pub percent_error: u8,
+    /// `cluster_id`: the `clusterId` dimension of the metrics.
+    pub cluster_id: String,
+    /// `wait`, default `true` as in the original: while `true` every invocation fails, so the
+    /// mapping holds every shard where it is and nothing is lost.
+    pub wait: bool,
+    /// `neptune_tls`, default `true` (the original enabled TLS): `wss://` instead of `ws://`.
+    pub tls: bool,
+    /// `neptune_iam_auth`, default `false`: sign the WebSocket upgrade with SigV4 using the
+    /// function's role (Neptune IAM database authentication).
+    pub iam_auth: bool,
+    /// `AWS_REGION` (set by Lambda): the signing region for IAM authentication.
+    pub region: Option<String>,
+    /// `poison_records`: `report` (default) or `dead_letter`.
+    pub poison: PoisonPolicy,
+    /// `neptune_request_timeout_ms`, default 30000: time allowed for one write request.
+    pub request_timeout: Duration,
+    /// `neptune_connect_timeout_ms`, default 10000: time allowed to open the connection.
+    pub connect_timeout: Duration,
+    /// Edge label and property names (the original's).
+    pub schema: FollowsSchema,
+}
+
+impl Default for LambdaConfig {
+    fn default() -> Self {
+        Self {
+            neptune_endpoint: String::new(),
+            neptune_port: 8182,
+            batch_write_size: 100,
+            write_mode: WriteMode::Conditional,
+            percent_error: 0,
+            cluster_id: String::new(),
+            wait: true,
+            tls: true,
+            iam_auth: false,
+            region: None,
+            poison: PoisonPolicy::Report,
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            schema: FollowsSchema::default(),
+        }
+    }
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(ConfigError::new(
+            name,
+            format!("{other:?} is not a boolean: use true or false"),
+        )),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse::<T>()
+        .map_err(|e| ConfigError::new(name, format!("{value:?} is not a valid number: {e}")))
+}
+
+impl LambdaConfig {
+    /// Reads the settings from the process environment and validates them.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings from `lookup` (a variable's value by name, `None` when unset) and
+    /// validates them. Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut c = Self::default();
+        if let Some(v) = get("neptune_endpoint") {
+            c.neptune_endpoint = v.trim().to_owned();
+        }
+        if let Some(v) = get("neptune_port") {
+            c.neptune_port = parse_number("neptune_port", &v)?;
+        }
+        if let Some(v) = get("batch_write_size") {
+            c.batch_write_size = parse_number("batch_write_size", &v)?;
+        }
+        if let Some(v) = get("conditional_create") {
+            c.write_mode = if parse_bool("conditional_create", &v)? {
+                WriteMode::Conditional
+            } else {
+                WriteMode::Plain
+            };
+        }
+        if let Some(v) = get("write_mode") {
+            c.write_mode = v
+                .trim()
+                .parse()
+                .map_err(|e: String| ConfigError::new("write_mode", e))?;
+        }
+        if let Some(v) = get("percent_error") {
+            c.percent_error = parse_number("percent_error", &v)?;
+        }
+        if let Some(v) = get("cluster_id") {
+            c.cluster_id = v.trim().to_owned();
+        }
+        if let Some(v) = get("wait") {
+            c.wait = parse_bool("wait", &v)?;
+        }
+        if let Some(v) = get("neptune_tls") {
+            c.tls = parse_bool("neptune_tls", &v)?;
+        }
+        if let Some(v) = get("neptune_iam_auth") {
+            c.iam_auth = parse_bool("neptune_iam_auth", &v)?;
+        }
+        c.region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION"));
+        if let Some(v) = get("poison_records") {
+            c.poison = match v.trim() {
+                "report" => PoisonPolicy::Report,
+                "dead_letter" => PoisonPolicy::DeadLetter,
+                other => {
+                    return Err(ConfigError::new(
+                        "poison_records",
+                        format!("{other:?} is not a policy: use report or dead_letter"),
+                    ))
+                }
+            };
+        }
+        if let Some(v) = get("neptune_request_timeout_ms") {
+            c.request_timeout =
+                Duration::from_millis(parse_number("neptune_request_timeout_ms", &v)?);
+        }
+        if let Some(v) = get("neptune_connect_timeout_ms") {
+            c.connect_timeout =
+                Duration::from_millis(parse_number("neptune_connect_timeout_ms", &v)?);
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every setting; the error names the environment variable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.neptune_endpoint.is_empty() {
+            return Err(ConfigError::new(
+                "neptune_endpoint",
+                "is required: the Neptune cluster endpoint's host name",
+            ));
+        }
+        if self.neptune_endpoint.contains("://")
+            && !(self.neptune_endpoint.starts_with("ws://")
+                || self.neptune_endpoint.starts_with("wss://"))
+        {
+            return Err(ConfigError::new(
+                "neptune_endpoint",
+                format!(
+                    "{:?} must be a host name or a ws:// or wss:// URL",
+                    self.neptune_endpoint
+                ),
+            ));
+        }
+        if self.neptune_port == 0 {
+            return Err(ConfigError::new(
+                "neptune_port",
+                "must be between 1 and 65535",
+            ));
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_write_size) {
+            return Err(ConfigError::new(
+                "batch_write_size",
+                format!("{} is outside 1..={MAX_BATCH_SIZE}", self.batch_write_size),
+            ));
+        }
+        if self.percent_error > 99 {
+            return Err(ConfigError::new(
+                "percent_error",
+                format!("{} is outside 0..=99", self.percent_error),
+            ));
+        }
+        if self.cluster_id.is_empty() {
+            return Err(ConfigError::new(
+                "cluster_id",
+                "is required: the Neptune DB cluster id, the metrics' clusterId dimension",
+            ));
+        }
+        if self.cluster_id.len() > 1024 {
+            return Err(ConfigError::new(
+                "cluster_id",
+                "is longer than CloudWatch's 1024-character dimension value limit",
+            ));
+        }
+        if self.iam_auth && !self.writer_url().starts_with("wss://") {
+            return Err(ConfigError::new(
+                "neptune_iam_auth",
+                "IAM authentication needs TLS: set neptune_tls=true (or a wss:// endpoint)",
+            ));
+        }
+        if self.iam_auth && self.region.is_none() {
+            return Err(ConfigError::new(
+                "AWS_REGION",
+                "is required for IAM authentication (Lambda sets it)",
+            ));
+        }
+        for (name, value) in [
+            ("neptune_request_timeout_ms", self.request_timeout),
+            ("neptune_connect_timeout_ms", self.connect_timeout),
+        ] {
+            if value.is_zero() || value > Duration::from_secs(900) {
+                return Err(ConfigError::new(
+                    name,
+                    "must be between 1 ms and 900000 ms (Lambda's longest run)",
+                ));
+            }
+        }
+        self.sink_config()
+            .validate()
+            .map_err(|e| ConfigError::new("neptune_endpoint", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The writer's WebSocket URL: `wss://<endpoint>:<port>/gremlin` (or `ws://` without TLS),
+    /// or `neptune_endpoint` itself when it is a URL.
+    pub fn writer_url(&self) -> String {
+        if self.neptune_endpoint.starts_with("ws://") || self.neptune_endpoint.starts_with("wss://")
+        {
+            return self.neptune_endpoint.clone();
+        }
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!(
+            "{scheme}://{}:{}/gremlin",
+            self.neptune_endpoint, self.neptune_port
+        )
+    }
+
+    /// The sink's settings: one connection (the original's pool of one), sub-batches of
+    /// `batch_write_size` written one after another in shard order. IAM signing is added by
+    /// [`crate::lambda::connect_sink`], which needs the credential chain.
+    pub fn sink_config(&self) -> GremlinSinkConfig {
+        GremlinSinkConfig {
+            writer: TransportConfig {
+                url: self.writer_url(),
+                pool_size: 1,
+                connect_timeout: self.connect_timeout,
+                request_timeout: self.request_timeout,
+                ..TransportConfig::default()
+            },
+            batch_size: self.batch_write_size,
+            in_flight: 1,
+            mode: self.write_mode,
+            ..GremlinSinkConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn the_defaults_are_the_originals() {
+        let c = LambdaConfig::from_lookup(vars(&[
+            (
+                "neptune_endpoint",
+                "db.cluster-x.eu-west-1.neptune.amazonaws.com",
+            ),
+            ("cluster_id", "db"),
+        ]))
+        .unwrap();
+        assert_eq!(c.neptune_port, 8182);
+        assert_eq!(c.batch_write_size, 100);
+        assert_eq!(c.write_mode, WriteMode::Conditional);
+        assert_eq!(c.percent_error, 0);
+        assert!(c.wait, "the original waited until told otherwise");
+        assert!(c.tls);
+        assert!(!c.iam_auth);
+        assert_eq!(
+            c.writer_url(),
+            "wss://db.cluster-x.eu-west-1.neptune.amazonaws.com:8182/gremlin"
+        );
+    }
+
+    #[test]
+    fn conditional_create_false_is_the_plain_mode_and_write_mode_overrides_it() {
+        let base = [("neptune_endpoint", "h"), ("cluster_id", "c")];
+        let plain = LambdaConfig::from_lookup(vars(
+            &[&base[..], &[("conditional_create", "FALSE")]].concat(),
+        ))
+        .unwrap();
+        assert_eq!(plain.write_mode, WriteMode::Plain);
+        let merge = LambdaConfig::from_lookup(vars(
+            &[
+                &base[..],
+                &[("conditional_create", "false"), ("write_mode", "merge")],
+            ]
+            .concat(),
+        ))
+        .unwrap();
+        assert_eq!(merge.write_mode, WriteMode::Merge);
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("cluster_id", "c")], "neptune_endpoint"),
+            (&[("neptune_endpoint", "h")], "cluster_id"),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("neptune_port", "x"),
+                ],
+                "neptune_port",
+            ),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("batch_write_size", "20000"),
+                ],
+                "batch_write_size",
+            ),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("percent_error", "100"),
+                ],
+                "percent_error",
+            ),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("wait", "yes"),
+                ],
+                "wait",
+            ),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("neptune_iam_auth", "true"),
+                    ("neptune_tls", "false"),
+                    ("AWS_REGION", "eu-west-1"),
+                ],
+                "neptune_iam_auth",
+            ),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("neptune_iam_auth", "true"),
+                ],
+                "AWS_REGION",
+            ),
+            (
+                &[("neptune_endpoint", "http://h"), ("cluster_id", "c")],
+                "neptune_endpoint",
+            ),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("poison_records", "drop"),
+                ],
+                "poison_records",
+            ),
+        ];
+        for (pairs, field) in cases {
+            let e = LambdaConfig::from_lookup(vars(pairs)).unwrap_err();
+            assert_eq!(e.name, *field, "{e}");
+            assert!(e.to_string().contains(field), "{e}");
+            assert!(!e.is_retriable());
+        }
+    }
+
+    #[test]
+    fn a_url_endpoint_is_used_as_it_is() {
+        let c = LambdaConfig::from_lookup(vars(&[
+            ("neptune_endpoint", "ws://127.0.0.1:8182/gremlin"),
+            ("cluster_id", "local"),
+            ("wait", "false"),
+        ]))
+        .unwrap();
+        assert_eq!(c.writer_url(), "ws://127.0.0.1:8182/gremlin");
+        assert!(!c.wait);
+        assert_eq!(c.sink_config().writer.url, "ws://127.0.0.1:8182/gremlin");
+        assert_eq!(c.sink_config().batch_size, 100);
+    }
+}

@@ -1,0 +1,370 @@
+//! One invocation: the records of one shard, decoded and written in shard order, answered with a
+//! partial batch response naming the first record that is not in the graph.
+//!
+//! This is not [`Pipeline::process_batch`](crate::pipeline::Pipeline::process_batch): that one
+//! owns its shard, so it sets every failure aside and acknowledges the whole batch. Here the
+//! event source mapping owns the shard and its checkpoint: the handler stops at the first
+//! failure and names it, and the mapping's retry policy (retries, bisection, record age, the
+//! on-failure destination) decides what happens to it. The decoding, the dead-letter format and
+//! the metric names are the pipeline's.
+
+use super::config::{LambdaConfig, PoisonPolicy};
+use super::event::{records_of, EventError};
+use crate::dead_letter::{DeadLetter, DeadLetterSink};
+use crate::pipeline::decode;
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use kinesis_source::{Record, SequenceNumber};
+use metrics_sink::{names, MetricDatum, MetricsSink, Unit};
+use neptune_batch::{Edge, GraphSink, ItemFailure, ItemOutcome, SinkError};
+use rand::Rng;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Longest wait for the metrics of an invocation to be shipped before it answers.
+pub const METRICS_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an invocation failed as a whole (the mapping then retries the whole batch, and bisects
+/// it when `BisectBatchOnFunctionError` is on).
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// `wait` is `true`: the original's pause switch.
+    #[error("{}", super::config::WAIT_MESSAGE)]
+    Waiting,
+    /// An environment variable is missing or wrong.
+    #[error(transparent)]
+    Config(#[from] super::config::ConfigError),
+    /// The event is not a Kinesis event the handler can read.
+    #[error("malformed Kinesis event: {0}")]
+    Event(#[from] EventError),
+    /// The graph could not be reached to write anything.
+    #[error("cannot reach the graph: {0}")]
+    Connect(SinkError),
+}
+
+impl HandlerError {
+    /// Whether invoking again with the same event may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            HandlerError::Waiting => true,
+            HandlerError::Config(_) | HandlerError::Event(_) => false,
+            HandlerError::Connect(e) => e.is_retriable(),
+        }
+    }
+
+    /// A short name for the error type in Lambda's error report.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HandlerError::Waiting => "Waiting",
+            HandlerError::Config(_) => "InvalidConfiguration",
+            HandlerError::Event(_) => "MalformedEvent",
+            HandlerError::Connect(_) => "GraphUnreachable",
+        }
+    }
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.kind().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// A record that is not in the graph after the invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRecord {
+    /// Its position in the event.
+    pub index: usize,
+    /// Its sequence number.
+    pub sequence_number: String,
+    /// Why.
+    pub reason: String,
+    /// Whether a later attempt may succeed (a missing vertex may be loaded, a transient error
+    /// may pass); `false` for a record that can never be written.
+    pub may_clear_up: bool,
+    /// Whether it is named in the response (else it was skipped as a dead letter).
+    pub reported: bool,
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// The answer to the event source mapping.
+    pub response: KinesisEventResponse,
+    /// Records in the event.
+    pub records: usize,
+    /// Edges created.
+    pub written: u64,
+    /// Edges that were already there (a redelivery).
+    pub already_present: u64,
+    /// Records not written, in shard order; the first reported one is the response's.
+    pub failures: Vec<FailedRecord>,
+    /// Write requests made through the sink (sub-batches).
+    pub write_calls: u32,
+    /// Retries the sink made inside those calls.
+    pub sink_retries: u32,
+    /// Set when the sink failed as a whole (e.g. lost its connection): the caller should
+    /// connect afresh for the next invocation.
+    pub sink_failed: bool,
+}
+
+impl Invocation {
+    /// The sequence number named in the response, if any.
+    pub fn reported_sequence_number(&self) -> Option<&str> {
+        self.response
+            .batch_item_failures
+            .first()
+            .and_then(|f| f.item_identifier.as_deref())
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Handles one Kinesis event: decodes its records, writes them through `sink` in sub-batches
+/// of `batch_write_size` (one after another, in shard order), logs every record that is not
+/// written into `dead_letters` with its payload, publishes the original's metrics into
+/// `metrics` and flushes them (whatever happened to the records), and answers with a partial
+/// batch response naming the first record, in shard order, that is not in the graph.
+///
+/// Writing stops at the first reported failure: the mapping will retry from it, so writing the
+/// records after it would only be done twice. Records that can never be written follow
+/// `config.poison` (see [`PoisonPolicy`]). `wait` is not looked at here (see
+/// [`WriterEnvironment::invoke`](super::WriterEnvironment::invoke)).
+pub async fn handle_event(
+    event: &KinesisEvent,
+    sink: &dyn GraphSink,
+    dead_letters: &dyn DeadLetterSink,
+    metrics: &dyn MetricsSink,
+    config: &LambdaConfig,
+) -> Result<Invocation, HandlerError> {
+    let records = records_of(event)?;
+    tracing::info!(
+        records = records.len(),
+        "Number of records: {}",
+        records.len()
+    );
+    // How far behind the stream the function is: the age of the batch's last record, which is
+    // what Lambda's own IteratorAge measures, under the name the long-running consumer uses.
+    if let Some(age) = records
+        .last()
+        .and_then(|r| r.approximate_arrival)
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+    {
+        metrics.record(
+            MetricDatum::new(
+                names::MILLIS_BEHIND_LATEST,
+                Unit::Milliseconds,
+                age.as_secs_f64() * 1000.0,
+            )
+            .dimension(names::CLUSTER_ID, config.cluster_id.as_str())
+            .high_resolution(),
+        );
+    }
+    let mut run = Run {
+        sink,
+        metrics,
+        config,
+        records: &records,
+        out: Invocation {
+            records: records.len(),
+            ..Invocation::default()
+        },
+        stopped: false,
+    };
+    let insert_time = now_ms();
+    let mut pending: Vec<(usize, Edge)> = Vec::with_capacity(config.batch_write_size);
+    for (i, record) in records.iter().enumerate() {
+        match decode(record) {
+            Ok(e) => {
+                pending.push((
+                    i,
+                    config
+                        .schema
+                        .edge(&e.from, &e.to, &e.creation_date, insert_time),
+                ));
+                if pending.len() == config.batch_write_size {
+                    run.write(std::mem::take(&mut pending)).await;
+                }
+            }
+            Err(reason) => {
+                let reported = run.reports(false);
+                run.fail(i, format!("undecodable: {reason}"), false, reported)
+            }
+        }
+        if run.stopped {
+            break;
+        }
+    }
+    // The edges before a stop are still written: the response names a later record.
+    if !pending.is_empty() {
+        run.write(pending).await;
+    }
+    let mut out = run.out;
+    out.failures.sort_by_key(|f| f.index);
+    if let Some(first) = out.failures.iter().filter(|f| f.reported).min_by(|a, b| {
+        SequenceNumber::new(a.sequence_number.as_str())
+            .cmp(&SequenceNumber::new(b.sequence_number.as_str()))
+    }) {
+        out.response.add_failure(first.sequence_number.clone());
+    }
+    let letters: Vec<DeadLetter> = out
+        .failures
+        .iter()
+        .map(|f| {
+            let r = &records[f.index];
+            let disposition = if f.reported {
+                "reported for retry by the event source mapping"
+            } else {
+                "skipped"
+            };
+            DeadLetter::new(
+                &r.shard_id,
+                r.sequence_number.as_str(),
+                &r.partition_key,
+                format!("{disposition}: {}", f.reason),
+                &r.data,
+            )
+        })
+        .collect();
+    if let Err(e) = dead_letters.put(&letters).await {
+        // The payloads are still in the stream; the response decides what is retried.
+        tracing::error!(error = %e, "dead letters could not be stored");
+    }
+    match tokio::time::timeout(METRICS_FLUSH_TIMEOUT, metrics.flush()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics were not published; kept for the next flush")
+        }
+        Err(_) => tracing::warn!("publishing metrics timed out; kept for the next flush"),
+    }
+    tracing::info!(
+        written = out.written,
+        already_present = out.already_present,
+        failed = out.failures.len(),
+        first_failure = out.reported_sequence_number().unwrap_or("none"),
+        "invocation done"
+    );
+    Ok(out)
+}
+
+struct Run<'a> {
+    sink: &'a dyn GraphSink,
+    metrics: &'a dyn MetricsSink,
+    config: &'a LambdaConfig,
+    records: &'a [Record],
+    out: Invocation,
+    stopped: bool,
+}
+
+impl Run<'_> {
+    /// Whether a record failing for a reason of its own is named in the response: always if
+    /// the failure may clear up, else as the poison policy says.
+    fn reports(&self, may_clear_up: bool) -> bool {
+        may_clear_up || self.config.poison == PoisonPolicy::Report
+    }
+
+    /// Records a record that is not written; stops the run if it is reported.
+    fn fail(&mut self, index: usize, reason: String, may_clear_up: bool, reported: bool) {
+        tracing::warn!(
+            sequence_number = self.records[index].sequence_number.as_str(),
+            reported,
+            "record not written: {reason}"
+        );
+        self.out.failures.push(FailedRecord {
+            index,
+            sequence_number: self.records[index].sequence_number.as_str().to_owned(),
+            reason,
+            may_clear_up,
+            reported,
+        });
+        self.stopped |= reported;
+    }
+
+    /// Writes one sub-batch and records each item's outcome.
+    async fn write(&mut self, chunk: Vec<(usize, Edge)>) {
+        let injected = self.config.percent_error > 0
+            && rand::rng().random_range(0..100u8) < self.config.percent_error;
+        if injected {
+            // The original failed the whole request (a rolled-back transaction) so that the
+            // batch came back; failing it before it is sent shows the same redelivery.
+            self.fail(
+                chunk[0].0,
+                "injected fault (percent_error): the sub-batch was not sent".into(),
+                true,
+                true,
+            );
+            return;
+        }
+        let edges: Vec<Edge> = chunk.iter().map(|(_, e)| e.clone()).collect();
+        let started = Instant::now();
+        let result = self.sink.write_edges(&edges).await;
+        let took = started.elapsed();
+        self.out.write_calls += 1;
+        match result {
+            Ok(report) => {
+                self.out.sink_retries += report.retries;
+                let mut errors = 0usize;
+                for ((index, _), outcome) in chunk.iter().zip(report.outcomes) {
+                    match outcome {
+                        ItemOutcome::Written => self.out.written += 1,
+                        ItemOutcome::AlreadyPresent => self.out.already_present += 1,
+                        ItemOutcome::Failed(f) => {
+                            errors += 1;
+                            let may_clear_up = may_clear_up(&f);
+                            let reported = self.reports(may_clear_up);
+                            self.fail(*index, format!("not written: {f}"), may_clear_up, reported);
+                        }
+                    }
+                }
+                self.publish(edges.len(), took, report.retries, errors);
+            }
+            Err(e) => {
+                self.out.sink_failed = true;
+                self.publish(edges.len(), took, 0, edges.len());
+                // The records are not at fault: the first of the sub-batch is reported
+                // whatever the policy, and the mapping retries from it.
+                self.fail(
+                    chunk[0].0,
+                    format!("sink error: {e}"),
+                    e.is_retriable(),
+                    true,
+                );
+            }
+        }
+    }
+
+    fn publish(&self, submitted: usize, took: Duration, retries: u32, errors: usize) {
+        let cluster = self.config.cluster_id.as_str();
+        let datum = |name: &str, unit: Unit, value: f64| {
+            MetricDatum::new(name, unit, value)
+                .dimension(names::CLUSTER_ID, cluster)
+                .high_resolution()
+        };
+        self.metrics
+            .record(datum(names::EDGES_SUBMITTED, Unit::Count, submitted as f64));
+        self.metrics.record(datum(
+            names::WRITE_DURATION,
+            Unit::Milliseconds,
+            took.as_secs_f64() * 1000.0,
+        ));
+        self.metrics
+            .record(datum(names::RETRY_COUNT, Unit::Count, f64::from(retries)));
+        if errors > 0 {
+            self.metrics
+                .record(datum(names::WRITE_ERRORS, Unit::Count, errors as f64));
+        }
+    }
+}
+
+/// Whether writing the item again later may succeed. A missing endpoint vertex may be loaded
+/// meanwhile, and a transient error may pass; a constraint violation, an invalid item or a
+/// request the server rejects will fail the same way every time.
+fn may_clear_up(f: &ItemFailure) -> bool {
+    f.is_retriable()
+}

@@ -1,0 +1,409 @@
+//! The Lambda handler invoked in-process with the event documents the Kinesis event source
+//! mapping would send, built from records put to and read back from the local Kinesis API,
+//! writing into the real Gremlin Server.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{Record as KinesisRecord, ShardIteratorType, StreamStatus};
+use metrics_sink::{names, MemoryMetrics};
+use neptune_batch::{Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, Vertex};
+use std::sync::Arc;
+use std::time::Duration;
+use stream2neptune_examples::dead_letter::MemoryDeadLetters;
+use stream2neptune_examples::lambda::event::{event_document, EventSource};
+use stream2neptune_examples::lambda::{
+    handle_event, LambdaConfig, PoisonPolicy, WriterEnvironment, WAIT_MESSAGE,
+};
+use workload_gen::{FollowsEdge, PayloadFormat};
+
+const DATE: &str = "2019-01-02";
+
+async fn gremlin_url() -> String {
+    local_services::gremlin()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .url
+}
+
+fn config(url: &str) -> LambdaConfig {
+    LambdaConfig {
+        neptune_endpoint: url.to_owned(),
+        cluster_id: local_services::unique_name("lambda-cluster"),
+        wait: false,
+        ..LambdaConfig::default()
+    }
+}
+
+/// The sink the function would open, plus `n` fresh person vertices created through it.
+async fn sink_with_people(config: &LambdaConfig, n: usize) -> (GremlinSink, Vec<String>) {
+    let sink = GremlinSink::connect(config.sink_config())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let prefix = local_services::unique_name("person");
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    let vertices: Vec<Vertex> = ids.iter().map(|id| Vertex::new(id, "person")).collect();
+    let report = sink.write_vertices(&vertices).await.unwrap();
+    assert_eq!(report.failed(), 0, "{report:?}");
+    (sink, ids)
+}
+
+/// A one-shard stream holding `payloads` in order, read back with GetRecords and turned into
+/// the event document Lambda would send for them.
+async fn event_for(payloads: &[(String, Vec<u8>)]) -> (KinesisEvent, Vec<String>) {
+    let endpoint = local_services::kinesis();
+    let client = local_services::kinesis_client(endpoint.url.as_deref()).await;
+    let stream = local_services::unique_name("lambda");
+    client
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    let mut summary = None;
+    for _ in 0..100 {
+        let s = client
+            .describe_stream_summary()
+            .stream_name(&stream)
+            .send()
+            .await
+            .unwrap()
+            .stream_description_summary
+            .unwrap();
+        if s.stream_status == StreamStatus::Active {
+            summary = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let summary = summary.expect("the stream did not become ACTIVE within 5 s");
+    for (key, data) in payloads {
+        client
+            .put_record()
+            .stream_name(&stream)
+            .partition_key(key)
+            .data(Blob::new(data.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let shards = client
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    let shard_id = shards.shards()[0].shard_id().to_owned();
+    let mut iterator = client
+        .get_shard_iterator()
+        .stream_name(&stream)
+        .shard_id(&shard_id)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    let mut records: Vec<KinesisRecord> = Vec::new();
+    for _ in 0..50 {
+        let out = client
+            .get_records()
+            .shard_iterator(&iterator)
+            .limit(10_000)
+            .send()
+            .await
+            .unwrap();
+        records.extend(out.records().iter().cloned());
+        if records.len() >= payloads.len() {
+            break;
+        }
+        iterator = out.next_shard_iterator.expect("the shard is open");
+    }
+    assert_eq!(records.len(), payloads.len(), "every record was read back");
+    let source = EventSource {
+        stream_arn: summary.stream_arn.clone(),
+        region: "us-east-1".into(),
+        shard_id,
+        invoke_identity_arn: "arn:aws:iam::000000000000:role/kinesis-lambda".into(),
+    };
+    let document = event_document(&source, &records);
+    let text = serde_json::to_string(&document).unwrap();
+    let event: KinesisEvent = serde_json::from_str(&text).unwrap();
+    let sequence_numbers = records
+        .iter()
+        .map(|r| r.sequence_number().to_owned())
+        .collect();
+    (event, sequence_numbers)
+}
+
+/// `from` follows `to` for each pair, as CSV payloads keyed by the follower.
+fn follows(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    pairs
+        .iter()
+        .map(|(from, to)| {
+            (
+                from.to_string(),
+                FollowsEdge::new(*from, *to, DATE).encode(PayloadFormat::Csv),
+            )
+        })
+        .collect()
+}
+
+/// How many of these edges are in the graph.
+async fn edges_present(sink: &GremlinSink, ids: &[String]) -> i64 {
+    let t = Bytecode::new()
+        .step("E", ids.iter().map(GValue::from))
+        .then("count");
+    let rows = sink.transport().submit(&t).await.unwrap();
+    rows[0].as_i64().unwrap()
+}
+
+/// `follows` edges leaving these vertices, whatever their ids.
+async fn out_edges(sink: &GremlinSink, vertices: &[String]) -> i64 {
+    let t = Bytecode::new()
+        .step("V", vertices.iter().map(GValue::from))
+        .step("outE", ["follows"])
+        .then("count");
+    let rows = sink.transport().submit(&t).await.unwrap();
+    rows[0].as_i64().unwrap()
+}
+
+fn edge_id(from: &str, to: &str) -> String {
+    FollowsSchema::edge_id(from, DATE, to)
+}
+
+/// People 0..n each follow the next one (a chain), as pairs of ids.
+fn chain(people: &[String], n: usize) -> Vec<(&str, &str)> {
+    (0..n)
+        .map(|i| (people[i].as_str(), people[i + 1].as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_good_batch_writes_every_edge_and_names_no_failure() {
+    let url = gremlin_url().await;
+    let mut config = config(&url);
+    config.batch_write_size = 7;
+    let (sink, people) = sink_with_people(&config, 21).await;
+    let pairs = chain(&people, 20);
+    let (event, _) = event_for(&follows(&pairs)).await;
+    let metrics = MemoryMetrics::new();
+    let dead = MemoryDeadLetters::default();
+
+    let done = handle_event(&event, &sink, &dead, &metrics, &config)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        serde_json::to_value(&done.response).unwrap(),
+        serde_json::json!({"batchItemFailures": []})
+    );
+    assert_eq!(done.written, 20);
+    assert_eq!(done.write_calls, 3, "20 edges in sub-batches of 7");
+    let ids: Vec<String> = pairs.iter().map(|(f, t)| edge_id(f, t)).collect();
+    assert_eq!(edges_present(&sink, &ids).await, 20);
+    assert!(dead.all().is_empty());
+    assert_eq!(metrics.sum(names::EDGES_SUBMITTED), 20.0);
+    assert_eq!(metrics.values(names::WRITE_DURATION).len(), 3);
+    assert_eq!(metrics.flush_count(), 1);
+}
+
+#[tokio::test]
+async fn a_poison_record_in_the_middle_is_named_and_the_records_before_it_are_in_the_graph() {
+    let url = gremlin_url().await;
+    let mut config = config(&url);
+    config.batch_write_size = 3;
+    let (sink, people) = sink_with_people(&config, 11).await;
+    let pairs = chain(&people, 10);
+    let mut payloads = follows(&pairs);
+    // The sixth record is not a follow request at all.
+    payloads[5] = (
+        people[5].clone(),
+        b"\xff\xfe this is not a follow request".to_vec(),
+    );
+    let (event, seqs) = event_for(&payloads).await;
+    let metrics = MemoryMetrics::new();
+    let dead = MemoryDeadLetters::default();
+
+    let done = handle_event(&event, &sink, &dead, &metrics, &config)
+        .await
+        .unwrap();
+
+    let response = serde_json::to_string(&done.response).unwrap();
+    println!("partial batch response of the poison batch: {response}");
+    assert_eq!(
+        response,
+        format!(
+            r#"{{"batchItemFailures":[{{"itemIdentifier":"{}"}}]}}"#,
+            seqs[5]
+        )
+    );
+    // Everything before the poison record is in the graph; nothing after it was sent, since
+    // the mapping redelivers from the poison record on.
+    let before: Vec<String> = pairs[..5].iter().map(|(f, t)| edge_id(f, t)).collect();
+    let after: Vec<String> = pairs[6..].iter().map(|(f, t)| edge_id(f, t)).collect();
+    assert_eq!(edges_present(&sink, &before).await, 5);
+    assert_eq!(edges_present(&sink, &after).await, 0);
+    assert_eq!(done.written, 5);
+    // Its payload is logged for whoever follows up the on-failure message.
+    let letters = dead.all();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].sequence_number, seqs[5]);
+    assert!(
+        letters[0].reason.contains("undecodable"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(letters[0].data(), payloads[5].1);
+    // The metrics of the part that was written are published although the batch failed.
+    assert_eq!(metrics.sum(names::EDGES_SUBMITTED), 5.0);
+    assert_eq!(metrics.flush_count(), 1);
+
+    // The mapping retries from the poison record: it is named again, at the head.
+    let mut retried = event.clone();
+    retried.records.drain(..5);
+    let again = handle_event(&retried, &sink, &dead, &metrics, &config)
+        .await
+        .unwrap();
+    assert_eq!(again.reported_sequence_number(), Some(seqs[5].as_str()));
+    assert_eq!(again.written, 0);
+    // Once bisection has isolated it and its retries are spent, the mapping moves on with the
+    // records after it, which are then written.
+    let mut rest = event.clone();
+    rest.records.drain(..6);
+    let rest = handle_event(&rest, &sink, &dead, &metrics, &config)
+        .await
+        .unwrap();
+    assert!(rest.response.batch_item_failures.is_empty());
+    assert_eq!(edges_present(&sink, &after).await, 4);
+}
+
+#[tokio::test]
+async fn with_the_dead_letter_policy_a_poison_record_is_skipped_and_the_rest_written() {
+    let url = gremlin_url().await;
+    let mut config = config(&url);
+    config.poison = PoisonPolicy::DeadLetter;
+    let (sink, people) = sink_with_people(&config, 5).await;
+    let pairs = chain(&people, 4);
+    let mut payloads = follows(&pairs);
+    payloads.insert(2, (people[0].clone(), b"only,two".to_vec()));
+    let (event, seqs) = event_for(&payloads).await;
+    let dead = MemoryDeadLetters::default();
+
+    let done = handle_event(&event, &sink, &dead, &MemoryMetrics::new(), &config)
+        .await
+        .unwrap();
+
+    assert!(done.response.batch_item_failures.is_empty());
+    let ids: Vec<String> = pairs.iter().map(|(f, t)| edge_id(f, t)).collect();
+    assert_eq!(edges_present(&sink, &ids).await, 4);
+    let letters = dead.all();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].sequence_number, seqs[2]);
+    assert!(
+        letters[0].reason.starts_with("skipped"),
+        "{}",
+        letters[0].reason
+    );
+}
+
+#[tokio::test]
+async fn a_missing_vertex_is_named_even_with_the_dead_letter_policy_since_it_may_be_loaded() {
+    let url = gremlin_url().await;
+    let mut config = config(&url);
+    config.poison = PoisonPolicy::DeadLetter;
+    let (sink, people) = sink_with_people(&config, 4).await;
+    let nobody = local_services::unique_name("nobody");
+    let pairs = vec![
+        (people[0].as_str(), people[1].as_str()),
+        (people[1].as_str(), nobody.as_str()),
+        (people[2].as_str(), people[3].as_str()),
+    ];
+    let (event, seqs) = event_for(&follows(&pairs)).await;
+
+    let done = handle_event(
+        &event,
+        &sink,
+        &MemoryDeadLetters::default(),
+        &MemoryMetrics::new(),
+        &config,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(done.reported_sequence_number(), Some(seqs[1].as_str()));
+    assert!(done.failures[0].may_clear_up);
+    assert!(
+        done.failures[0].reason.contains(&nobody),
+        "{:?}",
+        done.failures
+    );
+    assert_eq!(
+        edges_present(&sink, &[edge_id(&people[0], &people[1])]).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_leaves_one_edge_per_record() {
+    let url = gremlin_url().await;
+    let config = config(&url);
+    let (sink, people) = sink_with_people(&config, 13).await;
+    let pairs = chain(&people, 12);
+    let (event, _) = event_for(&follows(&pairs)).await;
+    let metrics = MemoryMetrics::new();
+    let dead = MemoryDeadLetters::default();
+
+    let first = handle_event(&event, &sink, &dead, &metrics, &config)
+        .await
+        .unwrap();
+    let second = handle_event(&event, &sink, &dead, &metrics, &config)
+        .await
+        .unwrap();
+
+    assert_eq!((first.written, first.already_present), (12, 0));
+    assert_eq!((second.written, second.already_present), (0, 12));
+    assert!(second.response.batch_item_failures.is_empty());
+    assert_eq!(out_edges(&sink, &people).await, 12);
+}
+
+#[tokio::test]
+async fn an_execution_environment_connects_once_and_reuses_its_connection() {
+    let url = gremlin_url().await;
+    let config = config(&url);
+    let (sink, people) = sink_with_people(&config, 7).await;
+    let environment = WriterEnvironment::gremlin(
+        Arc::new(MemoryDeadLetters::default()),
+        Arc::new(MemoryMetrics::new()),
+    );
+    let pairs = chain(&people, 6);
+    for part in pairs.chunks(2) {
+        let (event, _) = event_for(&follows(part)).await;
+        let done = environment.invoke(&config, &event).await.unwrap();
+        assert_eq!(done.written, 2);
+    }
+    assert_eq!(environment.connections_opened(), 1);
+    assert_eq!(out_edges(&sink, &people).await, 6);
+}
+
+#[tokio::test]
+async fn while_wait_is_true_every_invocation_fails_with_the_originals_message_and_writes_nothing() {
+    let environment = WriterEnvironment::new(
+        Box::new(|_| Box::pin(async { panic!("a waiting function must not connect") })),
+        Arc::new(MemoryDeadLetters::default()),
+        Arc::new(MemoryMetrics::new()),
+    );
+    let config = LambdaConfig {
+        neptune_endpoint: "db.example".into(),
+        cluster_id: "c".into(),
+        ..LambdaConfig::default()
+    };
+    assert!(config.wait, "the original's default is to wait");
+    let event: KinesisEvent =
+        serde_json::from_str(r#"{"Records":[{"eventID":"shardId-0:1","kinesis":{"sequenceNumber":"1","data":"","approximateArrivalTimestamp":1.0}}]}"#)
+            .unwrap();
+    let e = environment.invoke(&config, &event).await.unwrap_err();
+    assert_eq!(e.to_string(), WAIT_MESSAGE);
+    assert!(e.is_retriable());
+    assert_eq!(environment.connections_opened(), 0);
+}

@@ -1,0 +1,156 @@
+//! The deployment template: valid for cfn-lint, its dashboard the one metrics-sink generates,
+//! and its permissions scoped to the stack's own resources.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    local_services::workspace_root()
+}
+
+fn template() -> String {
+    std::fs::read_to_string(root().join("deploy/template.yaml")).unwrap()
+}
+
+#[test]
+fn the_template_passes_cfn_lint() {
+    let out = Command::new("bash")
+        .arg("deploy/lint.sh")
+        .current_dir(root())
+        .output()
+        .expect("bash runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "cfn-lint failed:\n{text}");
+    assert!(text.contains("cfn-lint 1.58.0"), "{text}");
+    assert!(text.contains("template(s) passed"), "{text}");
+}
+
+#[test]
+fn the_linter_rejects_a_misspelt_event_source_mapping_property() {
+    // Shows the lint step can fail: the mapping property the original lacked, misspelt.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    let text = template().replace("BisectBatchOnFunctionError: !If", "BisectBatchOnError: !If");
+    std::fs::write(&bad, text).unwrap();
+    let out = Command::new("bash")
+        .arg("deploy/lint.sh")
+        .arg(&bad)
+        .current_dir(root())
+        .output()
+        .expect("bash runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BisectBatchOnError"));
+}
+
+/// The literal block under `DashboardBody: !Sub |`.
+fn dashboard_block(template: &str) -> String {
+    let mut lines = template.lines();
+    let header = lines
+        .by_ref()
+        .find(|l| l.trim_start().starts_with("DashboardBody: !Sub |"))
+        .expect("the template has a DashboardBody literal block");
+    let indent = header.len() - header.trim_start().len();
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_dashboard_is_the_one_metrics_sink_generates_for_the_function() {
+    let mut config = metrics_sink::DashboardConfig::new("${ClusterId}", "${AWS::Region}");
+    config.lambda_function = Some("${WriterFunction}".into());
+    let in_template: serde_json::Value =
+        serde_json::from_str(&dashboard_block(&template())).expect("the body is JSON");
+    assert_eq!(
+        in_template,
+        config.body(),
+        "regenerate the block from metrics_sink::DashboardConfig:\n{}",
+        serde_json::to_string_pretty(&config.body()).unwrap()
+    );
+    assert!(template().contains(r#"DashboardName: !Sub "stream-2-neptune-${ClusterId}""#));
+}
+
+#[test]
+fn the_mapping_has_the_failure_handling_the_original_lacked() {
+    let t = template();
+    for needle in [
+        "- ReportBatchItemFailures",
+        "BisectBatchOnFunctionError: !If [Bisect, true, false]",
+        "MaximumRetryAttempts: !Ref MaximumRetryAttempts",
+        "MaximumRecordAgeInSeconds: !Ref MaximumRecordAgeInSeconds",
+        "ParallelizationFactor: !Ref ParallelizationFactor",
+        "Destination: !GetAtt FailureQueue.Arn",
+        "ReservedConcurrentExecutions: !Ref ReservedConcurrency",
+        "Runtime: provided.al2023",
+    ] {
+        assert!(t.contains(needle), "missing: {needle}");
+    }
+    // The original's parameters and defaults.
+    for (name, default) in [
+        ("ShardCount", "2"),
+        ("BatchReadSize", "1000"),
+        ("BatchWriteSize", "100"),
+        ("ConditionalCreate", "\"true\""),
+        ("PercentError", "0"),
+        ("NeptunePort", "8182"),
+    ] {
+        let block = t
+            .split(&format!("\n  {name}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
+        let default_line = block.lines().find(|l| l.trim().starts_with("Default:"));
+        assert_eq!(
+            default_line.map(|l| l.trim().trim_start_matches("Default:").trim()),
+            Some(default),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn no_permission_is_a_wildcard_action_and_only_network_and_metrics_use_any_resource() {
+    let t = template();
+    let policies = t
+        .split("      Policies:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n  WriterFunction:").next())
+        .expect("the role's policies");
+    for line in policies.lines() {
+        let l = line.trim().trim_start_matches("- ");
+        if let Some(action) = l.strip_prefix("Action: ") {
+            assert!(!action.contains('*'), "wildcard action: {line}");
+        } else if let Some((service, action)) = l.split_once(':') {
+            // A listed action, e.g. `kinesis:GetRecords`.
+            let is_action = !service.is_empty()
+                && service
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !action.is_empty()
+                && action
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '*');
+            if is_action {
+                assert!(!action.contains('*'), "wildcard action: {line}");
+            }
+        }
+    }
+    // `Resource: "*"` appears only for PutMetricData (bound by a namespace condition) and for
+    // the network interfaces Lambda creates in the VPC.
+    let any_resource: Vec<usize> = policies
+        .match_indices(r#"Resource: "*""#)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(any_resource.len(), 2);
+    let metrics = policies.find("cloudwatch:PutMetricData").unwrap();
+    let condition = policies.find("cloudwatch:namespace: aws-samples/stream-2-neptune");
+    assert!(condition.is_some_and(|c| c > metrics));
+    assert!(policies.contains("Resource: !GetAtt Stream.Arn"));
+    assert!(policies.contains("Resource: !GetAtt FailureQueue.Arn"));
+    assert!(policies
+        .contains("neptune-db:${AWS::Region}:${AWS::AccountId}:${NeptuneClusterResourceId}/*"));
+}

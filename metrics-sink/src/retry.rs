@@ -1,0 +1,73 @@
+//! Bounded exponential back-off with full jitter.
+
+use rand::Rng;
+use std::time::Duration;
+
+/// How often and how patiently a failed request is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Ceiling of the first retry's delay.
+    pub base_delay: Duration,
+    /// Ceiling of any delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (1 for the first): uniform in
+    /// `[0, min(max_delay, base_delay * 2^(retry-1))]` ("full jitter", so many clients that
+    /// failed together do not retry together).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
+        let ceiling = exp.min(self.max_delay).as_nanos().min(u128::from(u64::MAX)) as u64;
+        Duration::from_nanos(rand::rng().random_range(0..=ceiling))
+    }
+
+    /// Checks that the delays make sense and the retries are bounded sensibly.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.base_delay > self.max_delay {
+            return Err("base_delay must not exceed max_delay".into());
+        }
+        if self.max_retries > 20 {
+            return Err(format!("max_retries {} exceeds 20", self.max_retries));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_exponentially_up_to_the_ceiling_and_are_jittered() {
+        let p = RetryPolicy {
+            max_retries: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1_000),
+        };
+        for retry in 1..=10 {
+            let ceiling = Duration::from_millis((100u64 << (retry - 1)).min(1_000));
+            let delays: Vec<_> = (0..200).map(|_| p.delay(retry)).collect();
+            assert!(delays.iter().all(|d| *d <= ceiling), "retry {retry}");
+            assert!(delays.iter().any(|d| *d < ceiling / 2), "jittered");
+            assert!(
+                delays.iter().any(|d| *d > ceiling / 2),
+                "spread to the ceiling"
+            );
+        }
+    }
+}

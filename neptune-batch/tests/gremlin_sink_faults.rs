@@ -1,0 +1,222 @@
+//! Retry classes, reconnection and timeouts, through a fault-injecting proxy in front of the
+//! real Gremlin Server.
+
+mod common;
+
+use common::fault_proxy::{Fault, FaultProxy};
+use common::*;
+use neptune_batch::{
+    FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, ItemFailure, ItemOutcome,
+    RetryPolicy, Vertex,
+};
+use std::time::Duration;
+
+/// A proxy, a sink writing through it (fast retries, a 1 s request timeout), and two people.
+async fn setup(
+    tweak: impl FnOnce(&mut GremlinSinkConfig),
+) -> (FaultProxy, GremlinSink, Vec<Vertex>) {
+    let proxy = FaultProxy::start(gremlin_url().await).await;
+    let mut config = GremlinSinkConfig::new(proxy.url.clone());
+    config.retry = RetryPolicy {
+        max_retries: 5,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+    };
+    config.writer.request_timeout = Duration::from_secs(1);
+    tweak(&mut config);
+    let sink = GremlinSink::connect(config)
+        .await
+        .expect("connect through the proxy");
+    let people = people(&local_services::unique_name("fault"), 3);
+    assert_eq!(sink.write_vertices(&people).await.unwrap().succeeded(), 3);
+    (proxy, sink, people)
+}
+
+fn edge(people: &[Vertex], to: usize) -> neptune_batch::Edge {
+    FollowsSchema::default().edge(&people[0].id, &people[to].id, "2019-01-02", 1)
+}
+
+/// Guards against a hang: a writer must always come back.
+async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the writer came back")
+}
+
+#[tokio::test]
+async fn a_concurrent_modification_is_retried_and_counted_by_reason() {
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|_| {}).await;
+    proxy.push([
+        Fault::neptune("ConcurrentModificationException"),
+        Fault::Error {
+            status: 500,
+            message: "Conflict".into(),
+            exceptions: vec![
+                "org.apache.tinkerpop.gremlin.structure.util.TransactionException".into(),
+            ],
+        },
+    ]);
+    let r = bounded(sink.write_edges(&[edge(&people, 1)]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written]);
+    assert_eq!((r.retries, proxy.faults_applied()), (2, 2));
+    assert_eq!(out_degree(&t, &people[0].id).await, 1);
+
+    let retries: u64 = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, _, _, _)| {
+            key.key().name() == neptune_batch::metrics::RETRIES
+                && key
+                    .key()
+                    .labels()
+                    .any(|l| l.key() == "reason" && l.value() == "concurrent_modification")
+        })
+        .map(|(_, _, _, v)| match v {
+            metrics_util::debugging::DebugValue::Counter(c) => c,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(retries, 2);
+}
+
+#[tokio::test]
+async fn a_read_only_replica_makes_the_writer_reconnect_then_retry() {
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|_| {}).await;
+    let before = proxy.connections();
+    proxy.push([Fault::neptune("ReadOnlyViolationException")]);
+    let r = bounded(sink.write_edges(&[edge(&people, 1)]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written]);
+    assert!(proxy.connections() > before, "a new connection was opened");
+    assert_eq!(out_degree(&t, &people[0].id).await, 1);
+}
+
+#[tokio::test]
+async fn a_persistent_conflict_ends_as_retries_exhausted_after_the_bound() {
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|_| {}).await;
+    proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 6]);
+    let r = bounded(sink.write_edges(&[edge(&people, 1)]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        r.outcomes[0],
+        ItemOutcome::Failed(ItemFailure::RetriesExhausted { attempts: 6, .. })
+    ));
+    assert_eq!(r.retries, 5);
+    assert_eq!(out_degree(&t, &people[0].id).await, 0);
+}
+
+#[tokio::test]
+async fn non_transient_errors_become_typed_outcomes() {
+    let (proxy, sink, people) = setup(|_| {}).await;
+    proxy.push([
+        Fault::neptune("ConstraintViolationException"),
+        Fault::neptune("TimeLimitExceededException"),
+        Fault::neptune("MemoryLimitExceededException"),
+        Fault::Error {
+            status: 498,
+            message: "bad request".into(),
+            exceptions: vec![],
+        },
+    ]);
+    let mut outcomes = Vec::new();
+    for to in [1, 2, 1, 2] {
+        let r = bounded(sink.write_edges(&[FollowsSchema::default().edge(
+            &people[0].id,
+            &people[to].id,
+            &local_services::unique_name("d"),
+            1,
+        )]))
+        .await
+        .unwrap();
+        assert_eq!(r.retries, 0, "not retried");
+        outcomes.push(r.outcomes[0].clone());
+    }
+    assert!(matches!(
+        &outcomes[0],
+        ItemOutcome::Failed(ItemFailure::ConstraintViolation(_))
+    ));
+    let code = |o: &ItemOutcome| match o {
+        ItemOutcome::Failed(ItemFailure::Rejected { code, .. }) => code.clone(),
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    assert_eq!(code(&outcomes[1]), "TimeLimitExceededException");
+    assert_eq!(code(&outcomes[2]), "MemoryLimitExceededException");
+    assert_eq!(code(&outcomes[3]), "malformed");
+}
+
+#[tokio::test]
+async fn a_failing_sub_batch_is_bisected_until_the_bad_item_is_isolated() {
+    let t = transport().await;
+    let (proxy, sink, _) = setup(|_| {}).await;
+    let people = people(&local_services::unique_name("bisect"), 5);
+    assert_eq!(sink.write_vertices(&people).await.unwrap().succeeded(), 5);
+    let cv = || Fault::neptune("ConstraintViolationException");
+    // [0,1,2,3] fails; [0,1] passes; [2,3] fails; [2] passes; [3] fails.
+    proxy.push([cv(), Fault::Pass, cv(), Fault::Pass, cv()]);
+    let edges: Vec<_> = (1..5).map(|i| edge(&people, i)).collect();
+    let r = bounded(sink.write_edges(&edges)).await.unwrap();
+    assert_eq!(r.outcomes[..3], vec![ItemOutcome::Written; 3]);
+    assert!(matches!(
+        &r.outcomes[3],
+        ItemOutcome::Failed(ItemFailure::ConstraintViolation(_))
+    ));
+    assert_eq!(r.retries, 0);
+    assert_eq!(out_degree(&t, &people[0].id).await, 3);
+}
+
+#[tokio::test]
+async fn a_stalled_server_times_out_and_the_retry_goes_through() {
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|_| {}).await;
+    let before = proxy.connections();
+    proxy.push([Fault::Stall]);
+    let r = bounded(sink.write_edges(&[edge(&people, 1)]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written]);
+    assert_eq!(r.retries, 1);
+    assert!(
+        proxy.connections() > before,
+        "the stalled connection was replaced"
+    );
+    assert_eq!(out_degree(&t, &people[0].id).await, 1);
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_never_hangs_the_writer() {
+    let (proxy, sink, people) = setup(|c| c.retry.max_retries = 2).await;
+    proxy.push(vec![Fault::Stall; 3]);
+    let r = bounded(sink.write_edges(&[edge(&people, 1)]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        &r.outcomes[0],
+        ItemOutcome::Failed(ItemFailure::RetriesExhausted { last_error, .. }) if last_error.contains("no answer")
+    ));
+}
+
+#[tokio::test]
+async fn a_closed_socket_is_replaced_and_the_write_retried() {
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|_| {}).await;
+    let before = proxy.connections();
+    proxy.push([Fault::Close]);
+    let r = bounded(sink.write_edges(&[edge(&people, 1)]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written]);
+    assert_eq!(proxy.connections(), before + 1);
+    assert_eq!(out_degree(&t, &people[0].id).await, 1);
+}
