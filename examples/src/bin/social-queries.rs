@@ -42,12 +42,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let reader = GremlinTransport::connect(TransportConfig::new(args.reader_url.clone())).await?;
     let schema = FollowsSchema::default();
     loop {
-        let followed = queries::most_followed(&reader, &schema, args.limit).await?;
+        let followed = queries::most_followed(&reader, &schema, None, args.limit).await?;
         println!("People with the most followers:");
         for d in &followed {
             println!("  {:>12} {:>8}", d.id, d.degree);
         }
-        let following = queries::most_following(&reader, &schema, args.limit).await?;
+        let following = queries::most_following(&reader, &schema, None, args.limit).await?;
         println!("People who follow the most people:");
         for d in &following {
             println!("  {:>12} {:>8}", d.id, d.degree);

@@ -158,7 +158,8 @@ async fn main() -> Result<(), BoxError> {
     let out = args.out_dir.join(&run_id);
     std::fs::create_dir_all(&out)?;
     let multi = MultiProgress::new();
-    let say = |m: String| multi.println(m).unwrap_or(());
+    // `suspend` prints whether or not the bars are drawn (they are hidden when not on a terminal).
+    let say = |m: String| multi.suspend(|| println!("{m}"));
 
     // 1. Services.
     let gremlin = match std::env::var("GREMLIN_URL") {
@@ -341,8 +342,8 @@ async fn main() -> Result<(), BoxError> {
     // 6. Queries, on the reader endpoint (here the same server).
     let reader = GremlinTransport::connect(TransportConfig::new(gremlin.url.clone())).await?;
     let schema = FollowsSchema::default();
-    let followed = queries::most_followed(&reader, &schema, 10).await?;
-    let following = queries::most_following(&reader, &schema, 10).await?;
+    let followed = queries::most_followed(&reader, &schema, None, 10).await?;
+    let following = queries::most_following(&reader, &schema, None, 10).await?;
     let recommended = match following.first() {
         Some(top) => queries::recommendations(&reader, &schema, &top.id, 10).await?,
         None => Vec::new(),
