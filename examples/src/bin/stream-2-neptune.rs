@@ -1,51 +1,110 @@
-//! The main job: generate `follows` edges, put them on a local Kinesis stream, read them back
-//! shard by shard, write them into the local Gremlin Server, and print what was written and read.
+//! The main job: the whole stream-to-graph system on one machine, end to end.
 //!
-//! It starts what it needs: the Gremlin Server through `scripts/gremlin-server.sh` (unless one
-//! answers already or `GREMLIN_URL` names one) and a Kinesis emulator inside this process (unless
-//! `KINESIS_ENDPOINT_URL` names one).
+//! 1. Starts or reuses the services: the Gremlin Server (`scripts/gremlin-server.sh`, unless
+//!    `GREMLIN_URL` names one) and a Kinesis API (embedded, unless `KINESIS_ENDPOINT_URL` names one).
+//! 2. Generates the seeded super-connector data set (vertex CSV and `follows.csv.gz`).
+//! 3. Loads the vertices.
+//! 4. Creates a stream of `ShardCount` shards and starts the consumer on it.
+//! 5. Drives the workload onto the stream at `DriverBatchSize` edges every `DriverPeriod` while the
+//!    consumer writes them into the graph, with live progress.
+//! 6. Runs the three social-network queries, prints a summary and writes an HTML report.
+//!
+//! Small defaults finish in about a minute; `--full` uses the original's size (about 2 million
+//! edges among 100 000 persons).
 
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType, StreamStatus};
-use clap::Parser;
-use gremlin_client::aio::GremlinClient;
-use gremlin_client::{ConnectionOptions, GValue, GraphSON};
-use std::collections::HashMap;
+use clap::{Parser, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use kinesis_source::{KinesisProducer, ProducerConfig, StartPosition, StreamRef};
+use neptune_batch::load::{load_vertices, VertexLoadOptions};
+use neptune_batch::{
+    queries, FollowsSchema, GremlinSink, GremlinSinkConfig, GremlinTransport, TransportConfig,
+    WriteMode,
+};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use workload_gen::{generate, FollowsEdge, GeneratorConfig, PayloadFormat};
+use stream2neptune_examples::consumer::{live_line, Consumer, ConsumerOptions};
+use stream2neptune_examples::producer::KinesisRecordSink;
+use stream2neptune_examples::report::write_report;
+use workload_gen::{
+    run_driver, DriverConfig, DriverObserver, DriverProgress, EdgeFileConfig, EdgeReader,
+    GeneratorConfig, PayloadFormat, WriteOptions,
+};
 
-/// Command-line options.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    Plain,
+    Conditional,
+    Merge,
+}
+
+/// Command-line options, named after the original's parameters; each can also come from the
+/// environment variable named.
 #[derive(Debug, Parser)]
 #[command(
-    about = "Generate follows edges, stream them through Kinesis and write them into a Gremlin Server"
+    about = "Run the whole follows-edges pipeline locally: generate, load, stream, write, query, report"
 )]
 struct Args {
-    /// Number of persons (vertices).
-    #[arg(long, env = "PERSONS", default_value_t = 1_000)]
-    persons: usize,
-    /// Number of follows edges.
-    #[arg(long, env = "EDGES", default_value_t = 5_000)]
-    edges: usize,
-    /// Shards of the stream.
+    /// Persons (vertices) in the generated data set.
+    #[arg(long, env = "PERSONS", default_value_t = 5_000)]
+    persons: u32,
+    /// Follows edges in the generated data set.
+    #[arg(long, env = "EDGES", default_value_t = 40_000)]
+    edges: u64,
+    /// The original's size: 100 000 persons and 2 000 000 edges.
+    #[arg(long)]
+    full: bool,
+    /// Seed of the data set.
+    #[arg(long, env = "SEED", default_value_t = 1)]
+    seed: u64,
+    /// Shards of the stream (ShardCount).
     #[arg(long = "shard-count", env = "SHARD_COUNT", default_value_t = 2)]
     shard_count: i32,
-    /// Records read per GetRecords call.
+    /// Records per GetRecords call (BatchReadSize).
     #[arg(
         long = "batch-read-size",
         env = "BATCH_READ_SIZE",
-        default_value_t = 1_000
+        default_value_t = 1000
     )]
-    batch_read_size: i32,
-    /// Edges written per Gremlin request.
+    batch_read_size: usize,
+    /// Edges per write request (BatchWriteSize).
     #[arg(
         long = "batch-write-size",
         env = "BATCH_WRITE_SIZE",
         default_value_t = 100
     )]
     batch_write_size: usize,
-    /// Seed of the generated data set.
-    #[arg(long, env = "SEED", default_value_t = 1)]
-    seed: u64,
+    /// Use the original's conditional (coalesce) idiom; same as --write-mode conditional.
+    #[arg(long = "conditional-create", env = "CONDITIONAL_CREATE")]
+    conditional_create: bool,
+    /// How edges are written.
+    #[arg(
+        long = "write-mode",
+        value_enum,
+        env = "WRITE_MODE",
+        default_value = "merge"
+    )]
+    write_mode: Mode,
+    /// Milliseconds between driver batches (DriverPeriod).
+    #[arg(long = "driver-period", env = "DRIVER_PERIOD", default_value_t = 100)]
+    driver_period_ms: u64,
+    /// Edges per driver batch (DriverBatchSize).
+    #[arg(
+        long = "driver-batch-size",
+        env = "DRIVER_BATCH_SIZE",
+        default_value_t = 100
+    )]
+    driver_batch_size: usize,
+    /// Percentage of write sub-batches failed on purpose (PercentError); they are written again.
+    #[arg(long = "percent-error", env = "PERCENT_ERROR", default_value_t = 0)]
+    percent_error: u8,
+    /// The clusterId metric dimension.
+    #[arg(long = "cluster-id", env = "CLUSTER_ID", default_value = "local")]
+    cluster_id: String,
+    /// Where the data set, checkpoints, dead letters and the report go.
+    #[arg(long = "out-dir", env = "OUT_DIR", default_value = "out")]
+    out_dir: PathBuf,
     /// Port of the local Gremlin Server to use or start.
     #[arg(long = "gremlin-port", env = "GREMLIN_PORT", default_value_t = 8182)]
     gremlin_port: u16,
@@ -53,243 +112,385 @@ struct Args {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+struct DriverBar(ProgressBar);
+
+impl DriverObserver for DriverBar {
+    fn on_progress(&self, p: &DriverProgress) {
+        self.0.set_position(p.accepted);
+        self.0.set_message(format!(
+            "{:.0}/s of {:.0}/s requested, {} failed, {} retried",
+            p.achieved_rate, p.target_rate, p.failed, p.retried
+        ));
+    }
+}
+
+fn bar(multi: &MultiProgress, len: u64, prefix: &str) -> ProgressBar {
+    let pb = multi.add(ProgressBar::new(len));
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos:>8}/{len:8} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(prefix.to_owned());
+    pb
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut args = Args::parse();
+    if args.full {
+        args.persons = 100_000;
+        args.edges = 2_000_000;
+    }
     let started = Instant::now();
+    let run_id = format!(
+        "run-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+    );
+    let out = args.out_dir.join(&run_id);
+    std::fs::create_dir_all(&out)?;
+    let multi = MultiProgress::new();
+    // `suspend` prints whether or not the bars are drawn (they are hidden when not on a terminal).
+    let say = |m: String| multi.suspend(|| println!("{m}"));
 
-    // 1. The services.
+    // 1. Services.
     let gremlin = match std::env::var("GREMLIN_URL") {
         Ok(_) => local_services::gremlin().await?,
         Err(_) => local_services::ensure_local_gremlin(args.gremlin_port).await?,
     };
     let kinesis = local_services::kinesis();
-    println!("gremlin server : {}", gremlin.url);
-    println!(
-        "kinesis api    : {}",
+    say(format!(
+        "[1/6] gremlin server {} | kinesis api {}",
+        gremlin.url,
         kinesis.url.as_deref().unwrap_or("AWS")
-    );
+    ));
 
-    // 2. The data set.
-    let data = generate(&GeneratorConfig {
+    // 2. Data set.
+    let gen_bar = bar(&multi, args.edges, "generate");
+    let generator = GeneratorConfig {
         persons: args.persons,
         edges: args.edges,
         seed: args.seed,
-        ..Default::default()
-    });
-    let run = local_services::unique_name("run");
-    println!(
-        "generated      : {} persons, {} follows edges (seed {})",
-        data.persons.len(),
-        data.edges.len(),
-        args.seed
-    );
+        ..GeneratorConfig::default()
+    };
+    let data_dir = out.join("data");
+    let dataset = {
+        let gen_bar = gen_bar.clone();
+        let dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            workload_gen::write_dataset(&generator, &dir, &WriteOptions::default(), |p| {
+                gen_bar.set_position(p.edges_written)
+            })
+        })
+        .await??
+    };
+    gen_bar.finish_and_clear();
+    say(format!(
+        "[2/6] data set: {} persons, {} edges in {:.1?} ({}); top in-degrees {:?}",
+        dataset.persons,
+        dataset.edges,
+        dataset.elapsed,
+        dataset.edge_path.display(),
+        dataset.top_in_degrees.iter().take(3).collect::<Vec<_>>()
+    ));
 
-    // 3. Put the edges on a stream, partitioned by the from id.
-    let client = local_services::kinesis_client(kinesis.url.as_deref()).await;
-    let stream = format!("follows-{run}");
-    client
+    // 3. Vertices.
+    let mode = match (args.conditional_create, args.write_mode) {
+        (true, _) | (_, Mode::Conditional) => WriteMode::Conditional,
+        (_, Mode::Plain) => WriteMode::Plain,
+        (_, Mode::Merge) => WriteMode::Merge,
+    };
+    let mut vertex_sink_config = GremlinSinkConfig::new(gremlin.url.clone());
+    vertex_sink_config.batch_size = 200;
+    vertex_sink_config.in_flight = 2;
+    let vertex_sink = GremlinSink::connect(vertex_sink_config).await?;
+    let load_bar = bar(&multi, u64::from(args.persons), "vertices");
+    let loaded = load_vertices(
+        &dataset.vertex_path,
+        &vertex_sink,
+        &VertexLoadOptions::default(),
+        |p| load_bar.set_position(p.written + p.already_present + p.failed),
+    )
+    .await?;
+    load_bar.finish_and_clear();
+    say(format!(
+        "[3/6] vertices: {} written, {} already present, {} failed, {} bad lines",
+        loaded.written,
+        loaded.already_present,
+        loaded.failed.len(),
+        loaded.bad_lines.len()
+    ));
+
+    // 4. Stream and consumer.
+    let kinesis_client = local_services::kinesis_client(kinesis.url.as_deref()).await;
+    let stream = format!("follows-{run_id}");
+    kinesis_client
         .create_stream()
         .stream_name(&stream)
         .shard_count(args.shard_count)
         .send()
         .await?;
-    wait_active(&client, &stream).await?;
-    let put_started = Instant::now();
-    let mut put = 0usize;
-    for chunk in data.edges.chunks(500) {
-        let entries = chunk
-            .iter()
-            .map(|e| {
-                PutRecordsRequestEntry::builder()
-                    .partition_key(&e.from)
-                    .data(Blob::new(e.encode(PayloadFormat::Csv)))
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let out = client
-            .put_records()
-            .stream_name(&stream)
-            .set_records(Some(entries))
-            .send()
-            .await?;
-        if out.failed_record_count().unwrap_or(0) > 0 {
-            return Err(format!(
-                "{} records were refused by PutRecords",
-                out.failed_record_count().unwrap_or(0)
-            )
-            .into());
-        }
-        put += chunk.len();
-    }
-    println!(
-        "put            : {put} records on {} shards in {:.2?}",
-        args.shard_count,
-        put_started.elapsed()
-    );
-
-    // 4. Read every shard back to its tip.
-    let read_started = Instant::now();
-    let mut read: Vec<FollowsEdge> = Vec::with_capacity(put);
-    let mut per_shard: HashMap<String, usize> = HashMap::new();
-    let shards = client.list_shards().stream_name(&stream).send().await?;
-    for shard in shards.shards() {
-        let mut iterator = client
-            .get_shard_iterator()
-            .stream_name(&stream)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await?
-            .shard_iterator
-            .take();
-        while let Some(it) = iterator.take() {
-            let out = client
-                .get_records()
-                .shard_iterator(it)
-                .limit(args.batch_read_size)
-                .send()
-                .await?;
-            for r in out.records() {
-                read.push(FollowsEdge::decode(r.data().as_ref())?);
-                *per_shard.entry(shard.shard_id().to_owned()).or_default() += 1;
-            }
-            if out.records().is_empty() && out.millis_behind_latest() == Some(0) {
-                break;
-            }
-            iterator = out.next_shard_iterator().map(str::to_owned);
-        }
-    }
-    let mut shard_counts: Vec<_> = per_shard.into_iter().collect();
-    shard_counts.sort();
-    println!(
-        "read           : {} records in {:.2?} ({shard_counts:?})",
-        read.len(),
-        read_started.elapsed()
-    );
-
-    // 5. Write persons and edges into the graph, values as bindings.
-    let options = ConnectionOptions::builder()
-        .host(gremlin.host.clone())
-        .port(gremlin.port)
-        .ssl(gremlin.tls)
-        .serializer(GraphSON::V3)
-        .deserializer(GraphSON::V3)
-        .pool_size(2)
-        .build();
-    let graph = GremlinClient::connect(options).await?;
-    let write_started = Instant::now();
-    let prefix = format!("{run}-");
-    for chunk in data.persons.chunks(args.batch_write_size) {
-        let rows: Vec<GValue> = chunk
-            .iter()
-            .map(|p| {
-                let mut m: HashMap<String, GValue> = HashMap::new();
-                m.insert("id".into(), format!("{prefix}{}", p.id).into());
-                m.insert("first".into(), p.first_name.clone().into());
-                m.insert("last".into(), p.last_name.clone().into());
-                m.insert("num".into(), (p.number as i64).into());
-                m.into()
-            })
-            .collect();
-        run_script(
-            &graph,
-            "rows.each { r -> g.addV('person').property(T.id, r.id).property('firstName', r.first)\
-             .property('lastName', r.last).property('id', r.num).iterate() }; rows.size()",
-            rows,
-        )
-        .await?;
-    }
-    for chunk in read.chunks(args.batch_write_size) {
-        let rows: Vec<GValue> = chunk
-            .iter()
-            .map(|e| {
-                let mut m: HashMap<String, GValue> = HashMap::new();
-                m.insert(
-                    "id".into(),
-                    format!("{prefix}{}-{}-{}", e.from, e.creation_date, e.to).into(),
-                );
-                m.insert("from".into(), format!("{prefix}{}", e.from).into());
-                m.insert("to".into(), format!("{prefix}{}", e.to).into());
-                m.insert("date".into(), e.creation_date.clone().into());
-                m.into()
-            })
-            .collect();
-        run_script(
-            &graph,
-            "rows.each { r -> g.V(r.from).addE('follows').to(__.V(r.to)).property(T.id, r.id)\
-             .property('creationDate', r.date).property('insertDateTime', System.currentTimeMillis()).iterate() }; rows.size()",
-            rows,
-        )
-        .await?;
-    }
-    let write_elapsed = write_started.elapsed();
-
-    // 6. Read the graph back.
-    let counted = run_script(
-        &graph,
-        "g.V(rows).outE('follows').count()",
-        data.persons
-            .iter()
-            .map(|p| GValue::from(format!("{prefix}{}", p.id)))
-            .collect(),
-    )
-    .await?;
-    println!(
-        "written        : {} persons and {} edges in {:.2?} ({:.0} edges/s)",
-        data.persons.len(),
-        read.len(),
-        write_elapsed,
-        read.len() as f64 / write_elapsed.as_secs_f64()
-    );
-    println!("graph holds    : {counted} follows edges from this run's persons");
-    println!("total time     : {:.2?}", started.elapsed());
-    client.delete_stream().stream_name(&stream).send().await?;
-    if counted != data.edges.len() as i64 || read.len() != data.edges.len() {
-        return Err(format!(
-            "expected {} edges, the graph holds {counted}",
-            data.edges.len()
-        )
-        .into());
-    }
-    Ok(())
-}
-
-async fn wait_active(client: &aws_sdk_kinesis::Client, stream: &str) -> Result<(), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let d = client
-            .describe_stream_summary()
-            .stream_name(stream)
-            .send()
-            .await?;
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
-        {
-            return Ok(());
-        }
+    while kinesis_client
+        .describe_stream_summary()
+        .stream_name(&stream)
+        .send()
+        .await?
+        .stream_description_summary()
+        .map(|s| s.stream_status().as_str() != "ACTIVE")
+        .unwrap_or(true)
+    {
         if Instant::now() > deadline {
-            return Err(format!("stream {stream} did not become ACTIVE in 60 s").into());
+            return Err(format!("stream {stream} did not become ACTIVE within 60 s").into());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn run_script(
-    client: &GremlinClient,
-    script: &str,
-    rows: Vec<GValue>,
-) -> Result<i64, BoxError> {
-    use futures::StreamExt;
-    let mut results = tokio::time::timeout(
-        Duration::from_secs(60),
-        client.execute(script, &[("rows", &rows)]),
+    let dead_letter_file = out.join("dead-letters.jsonl");
+    let consumer = Consumer::start(
+        &ConsumerOptions {
+            stream: stream.clone(),
+            kinesis_endpoint: kinesis.url.clone(),
+            gremlin_url: gremlin.url.clone(),
+            write_mode: mode,
+            batch_read_size: args.batch_read_size,
+            batch_write_size: args.batch_write_size,
+            percent_error: args.percent_error,
+            start_position: StartPosition::TrimHorizon,
+            checkpoint_file: out.join("checkpoints.json"),
+            dead_letter_file: dead_letter_file.clone(),
+            cluster_id: args.cluster_id.clone(),
+        },
+        Arc::new(metrics_sink::MemoryMetrics::new()),
     )
-    .await??;
-    let mut last = 0i64;
-    while let Some(item) = tokio::time::timeout(Duration::from_secs(60), results.next()).await? {
-        if let Ok(v) = item?.take::<i64>() {
-            last = v;
+    .await?;
+    let stats = consumer.pipeline.stats();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (_pause_tx, pause_rx) = tokio::sync::watch::channel(false);
+    let consumer_task = tokio::spawn(consumer.run(stop_rx, pause_rx));
+    say(format!(
+        "[4/6] stream {stream}: {} shards; consumer writing in {} mode, {} edges per request",
+        args.shard_count,
+        mode.as_str(),
+        args.batch_write_size
+    ));
+
+    // 5. Drive the workload while the consumer writes.
+    let drive_bar = bar(&multi, args.edges, "put");
+    let graph_bar = bar(&multi, args.edges, "in graph");
+    let ticker = {
+        let stats = stats.clone();
+        let graph_bar = graph_bar.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let sample = stats.sample();
+                graph_bar.set_position(stats.acknowledged.load(Ordering::Relaxed));
+                graph_bar.set_message(format!(
+                    "{:.0} edges/s, write p99 {:.1} ms, lag {} ms",
+                    sample.edges_per_s, sample.write_p99_ms, sample.lag_ms as u64
+                ));
+            }
+        })
+    };
+    let producer = KinesisProducer::from_client(
+        kinesis_client.clone(),
+        ProducerConfig::new(StreamRef::parse(&stream)),
+    )?;
+    let driver_config = DriverConfig {
+        period: Duration::from_millis(args.driver_period_ms),
+        batch_size: args.driver_batch_size,
+        payload: PayloadFormat::Csv,
+        ..DriverConfig::default()
+    };
+    let edges = EdgeReader::open(&dataset.edge_path, &EdgeFileConfig::default())?;
+    let driven = run_driver(
+        &driver_config,
+        Arc::new(KinesisRecordSink::new(producer)),
+        edges,
+        Arc::new(DriverBar(drive_bar.clone())),
+    )
+    .await?;
+    drive_bar.finish_and_clear();
+    say(format!(
+        "[5/6] driver: {} put ({} failed, {} retried) at {:.0} records/s ({:.0} requested), {} bad input lines",
+        driven.accepted, driven.failed, driven.retried, driven.achieved_rate, driven.target_rate, driven.bad_input
+    ));
+    // Let the consumer catch up with everything the stream accepted, then stop it.
+    let catch_up = Instant::now();
+    while stats.acknowledged.load(Ordering::Relaxed) < driven.accepted {
+        if catch_up.elapsed() > Duration::from_secs(600) {
+            say("the consumer did not catch up within 10 minutes; stopping it".into());
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(last)
+    let _ = stop_tx.send(true);
+    consumer_task.await??;
+    ticker.abort();
+    graph_bar.finish_and_clear();
+    let last = stats.sample();
+    say(format!("      consumer: {}", live_line(&stats, &last)));
+
+    // 6. Queries, on the reader endpoint (here the same server).
+    let reader = GremlinTransport::connect(TransportConfig::new(gremlin.url.clone())).await?;
+    let schema = FollowsSchema::default();
+    let followed = queries::most_followed(&reader, &schema, None, 10).await?;
+    let following = queries::most_following(&reader, &schema, None, 10).await?;
+    let recommended = match following.first() {
+        Some(top) => queries::recommendations(&reader, &schema, &top.id, 10).await?,
+        None => Vec::new(),
+    };
+    say("[6/6] queries (reader endpoint):".into());
+    say(format!(
+        "      most followed : {}",
+        followed
+            .iter()
+            .take(5)
+            .map(|d| format!("{} ({})", d.id, d.degree))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    say(format!(
+        "      most following: {}",
+        following
+            .iter()
+            .take(5)
+            .map(|d| format!("{} ({})", d.id, d.degree))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let text = |v: &Option<neptune_batch::GValue>| {
+        v.as_ref()
+            .map(|g| {
+                g.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| g.as_i64().map(|n| n.to_string()))
+                    .unwrap_or_else(|| format!("{g:?}"))
+            })
+            .unwrap_or_default()
+    };
+    say(format!(
+        "      recommended for {}: {}",
+        following.first().map(|d| d.id.as_str()).unwrap_or("-"),
+        recommended
+            .iter()
+            .take(5)
+            .map(|r| format!(
+                "{} {} #{} ({} paths)",
+                text(&r.first_name),
+                text(&r.last_name),
+                text(&r.id),
+                r.count
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    // Summary and report.
+    let write = stats.write_latency();
+    let e2e = stats.end_to_end_latency();
+    let timeline = stats.timeline();
+    let consumed_secs = timeline.last().map_or(0.0, |s| s.t).max(1e-3);
+    let max_lag = timeline.iter().map(|s| s.lag_ms).fold(0.0, f64::max);
+    let summary: Vec<(String, String)> = vec![
+        ("edges generated".into(), dataset.edges.to_string()),
+        (
+            "edges put on the stream".into(),
+            driven.accepted.to_string(),
+        ),
+        (
+            "edges written".into(),
+            stats.edges_written.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "edges already present".into(),
+            stats
+                .edges_already_present
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
+        (
+            "dead letters".into(),
+            format!(
+                "{} ({})",
+                stats.dead_letters.load(Ordering::Relaxed),
+                dead_letter_file.display()
+            ),
+        ),
+        (
+            "driver rate".into(),
+            format!(
+                "{:.0} records/s ({:.0} requested)",
+                driven.achieved_rate, driven.target_rate
+            ),
+        ),
+        (
+            "graph throughput".into(),
+            format!(
+                "{:.0} edges/s over {consumed_secs:.1} s",
+                stats.edges_done() as f64 / consumed_secs
+            ),
+        ),
+        (
+            "write latency".into(),
+            format!(
+                "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests)",
+                write.p50, write.p90, write.p99, write.max, write.count
+            ),
+        ),
+        (
+            "put-to-graph latency".into(),
+            format!(
+                "p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                e2e.p50, e2e.p90, e2e.p99, e2e.max
+            ),
+        ),
+        (
+            "max lag (MillisBehindLatest)".into(),
+            format!("{max_lag:.0} ms"),
+        ),
+        (
+            "retries".into(),
+            format!(
+                "{} by the sink, {} by the pipeline, {} faults injected",
+                stats.sink_retries.load(Ordering::Relaxed),
+                stats.pipeline_retries.load(Ordering::Relaxed),
+                stats.injected_faults.load(Ordering::Relaxed)
+            ),
+        ),
+        ("write mode".into(), mode.as_str().into()),
+        ("shards".into(), args.shard_count.to_string()),
+        ("total time".into(), format!("{:.1?}", started.elapsed())),
+    ];
+    let report = out.join("report.html");
+    write_report(
+        &report,
+        &format!("stream-2-neptune {run_id}"),
+        &summary,
+        &timeline,
+    )?;
+    println!("\nSummary");
+    for (k, v) in &summary {
+        println!("  {k:<30} {v}");
+    }
+    println!("  {:<30} {}", "report", report.display());
+    let _ = kinesis_client
+        .delete_stream()
+        .stream_name(&stream)
+        .send()
+        .await;
+    if stats.edges_done() + stats.dead_letters.load(Ordering::Relaxed) < driven.accepted {
+        return Err(
+            "not every record put on the stream reached the graph or the dead-letter file".into(),
+        );
+    }
+    Ok(())
 }
