@@ -7,12 +7,14 @@
 //! * [`producer`]: the Kinesis producer as a `workload_gen::RecordSink`, so the driver can feed it.
 //! * [`report`]: the HTML run report with SVG charts.
 //! * [`stats`]: counters and latency histograms of a run, sampled over time.
+//! * [`metrics_setup`]: metrics to memory and, optionally, CloudWatch.
 //! * [`pause`]: the pause switch (the original's `wait` parameter).
 #![warn(missing_docs)]
 
 pub mod consumer;
 pub mod dead_letter;
 pub mod lambda;
+pub mod metrics_setup;
 pub mod pause;
 pub mod pipeline;
 pub mod producer;

@@ -105,6 +105,10 @@ struct Args {
     /// Where the data set, checkpoints, dead letters and the report go.
     #[arg(long = "out-dir", env = "OUT_DIR", default_value = "out")]
     out_dir: PathBuf,
+    /// Also publish metrics to CloudWatch (CLOUDWATCH_ENDPOINT_URL, else the local API on
+    /// 127.0.0.1:4566 started by `scripts/cloudwatch-local.sh start`).
+    #[arg(long)]
+    cloudwatch: bool,
     /// Port of the local Gremlin Server to use or start.
     #[arg(long = "gremlin-port", env = "GREMLIN_PORT", default_value_t = 8182)]
     gremlin_port: u16,
@@ -254,6 +258,19 @@ async fn main() -> Result<(), BoxError> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let dead_letter_file = out.join("dead-letters.jsonl");
+    let cloudwatch = if args.cloudwatch {
+        Some(local_services::cloudwatch().await?.url)
+    } else {
+        None
+    };
+    let run_metrics =
+        stream2neptune_examples::metrics_setup::RunMetrics::new(&args.cluster_id, cloudwatch)
+            .await?;
+    let dashboard = metrics_sink::DashboardConfig::new(
+        args.cluster_id.clone(),
+        std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+    );
+    std::fs::write(out.join("dashboard.json"), dashboard.body_json())?;
     let consumer = Consumer::start(
         &ConsumerOptions {
             stream: stream.clone(),
@@ -268,7 +285,7 @@ async fn main() -> Result<(), BoxError> {
             dead_letter_file: dead_letter_file.clone(),
             cluster_id: args.cluster_id.clone(),
         },
-        Arc::new(metrics_sink::MemoryMetrics::new()),
+        run_metrics.sink.clone(),
     )
     .await?;
     let stats = consumer.pipeline.stats();
@@ -470,6 +487,18 @@ async fn main() -> Result<(), BoxError> {
         ("shards".into(), args.shard_count.to_string()),
         ("total time".into(), format!("{:.1?}", started.elapsed())),
     ];
+    let published = run_metrics.close().await;
+    let mut summary = summary;
+    summary.push((
+        "metrics".into(),
+        format!(
+            "{} EdgesSubmitted over {} WriteDuration data points; CloudWatch: {}; dashboard body {}",
+            run_metrics.memory.sum(metrics_sink::names::EDGES_SUBMITTED),
+            run_metrics.memory.values(metrics_sink::names::WRITE_DURATION).len(),
+            published.unwrap_or_else(|| "not requested (--cloudwatch)".into()),
+            out.join("dashboard.json").display()
+        ),
+    ));
     let report = out.join("report.html");
     write_report(
         &report,

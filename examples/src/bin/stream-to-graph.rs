@@ -7,7 +7,6 @@ use clap::{Parser, ValueEnum};
 use kinesis_source::StartPosition;
 use neptune_batch::WriteMode;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use stream2neptune_examples::consumer::{live_line, stop_when_idle, Consumer, ConsumerOptions};
 use stream2neptune_examples::pause::watch_pause_file;
@@ -75,6 +74,9 @@ struct Args {
     /// The clusterId metric dimension.
     #[arg(long, env = "CLUSTER_ID", default_value = "local")]
     cluster_id: String,
+    /// Publish metrics to CloudWatch at this endpoint (`aws` for AWS itself).
+    #[arg(long, env = "CLOUDWATCH_ENDPOINT_URL")]
+    cloudwatch_endpoint: Option<String>,
     /// Exit once no record arrived for this many seconds and the stream is caught up.
     #[arg(long)]
     exit_when_idle_secs: Option<u64>,
@@ -112,8 +114,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         dead_letter_file: args.dead_letter_file.clone(),
         cluster_id: args.cluster_id.clone(),
     };
-    let metrics: Arc<dyn metrics_sink::MetricsSink> = Arc::new(metrics_sink::MemoryMetrics::new());
-    let consumer = Consumer::start(&options, metrics).await?;
+    let cloudwatch = args
+        .cloudwatch_endpoint
+        .clone()
+        .map(|u| if u == "aws" { None } else { Some(u) });
+    let run_metrics =
+        stream2neptune_examples::metrics_setup::RunMetrics::new(&args.cluster_id, cloudwatch)
+            .await?;
+    let consumer = Consumer::start(&options, run_metrics.sink.clone()).await?;
     let stats = consumer.pipeline.stats();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let pause_rx = watch_pause_file(
