@@ -7,10 +7,28 @@
 //! can then acknowledge what was written, retry what may succeed later and set aside the rest.
 //!
 //! * [`GraphSink`]: the trait.
-//! * [`Vertex`], [`Edge`], [`PropertyValue`]: what is written.
+//! * [`Vertex`], [`Edge`], [`PropertyValue`]: what is written; [`FollowsSchema`] builds the
+//!   social network's `follows` edges with their deterministic ids `<from>-<creationDate>-<to>`.
+//! * [`GremlinSink`]: the sink for Amazon Neptune or any Apache TinkerPop Gremlin Server, in
+//!   sub-batches of [`GremlinSinkConfig::batch_size`] (default 100) with
+//!   [`GremlinSinkConfig::in_flight`] requests at once, in one of three [`WriteMode`]s: the
+//!   original's `plain` chained `addE`, its `conditional` `fold().coalesce(unfold(), addE…)`,
+//!   and `merge` (`mergeE`/`mergeV` keyed by id, the default and the fastest idempotent one).
+//!   Missing endpoint vertices are reported per edge (or created first), failing sub-batches
+//!   are bisected, and transient errors (conflicts, read-only replicas, throttling, timeouts,
+//!   broken connections) are retried with capped exponential back-off and full jitter.
+//! * [`transport`]: the WebSocket client underneath ([`GremlinTransport`]): GraphSON 3.0,
+//!   bytecode and scripts with bindings, multiplexed persistent connections, a timeout on every
+//!   request, `wss://` and Neptune IAM (SigV4-signed upgrades, [`transport::IamAuth`]).
+//! * [`queries`]: the notebook's queries (most followed, most following, friend-of-friend
+//!   recommendations) for the reader endpoint.
+//! * [`metrics`]: the names of the metrics recorded through the `metrics` facade.
 //! * [`MemoryGraph`]: an in-memory graph implementing [`GraphSink`], for tests and local runs.
+//! * [`load`]: vertex loading from Neptune's Gremlin CSV format and the bulk-loader API.
 //!
-//! # Example
+//! Values always travel as bytecode arguments or script bindings, never inside query text.
+//!
+//! # Example: the in-memory graph
 //!
 //! ```
 //! use neptune_batch::{Edge, GraphSink, ItemFailure, ItemOutcome, MemoryGraph, Vertex};
@@ -33,6 +51,28 @@
 //! );
 //! assert_eq!(report.outcomes[2], ItemOutcome::AlreadyPresent);
 //! assert_eq!(graph.edge_count(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Example: a Gremlin Server or Amazon Neptune
+//!
+//! ```no_run
+//! use neptune_batch::{FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Vertex, WriteMode};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), neptune_batch::SinkError> {
+//! let mut config = GremlinSinkConfig::new("ws://127.0.0.1:8182/gremlin");
+//! config.mode = WriteMode::Merge; // the default
+//! config.in_flight = 4;
+//! // For Neptune: a wss:// URL and
+//! // config.writer.iam = Some(neptune_batch::transport::IamAuth::from_default_chain(None).await?);
+//! let sink = GremlinSink::connect(config).await?;
+//!
+//! sink.write_vertices(&[Vertex::new("1", "person"), Vertex::new("2", "person")]).await?;
+//! let edge = FollowsSchema::default().edge("1", "2", "2019-01-02", 1_546_387_200_000);
+//! let report = sink.write_edges(&[edge.clone(), edge]).await?;
+//! assert_eq!(report.succeeded(), 2); // written, then already present
 //! # Ok(())
 //! # }
 //! ```
