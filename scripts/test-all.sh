@@ -42,4 +42,4 @@ if [[ -z "${GREMLIN_URL:-}" ]]; then start_service gremlin-server; fi
 if [[ -z "${CLOUDWATCH_ENDPOINT_URL:-}" ]]; then start_service cloudwatch-local; fi
 
 echo "test-all: running cargo test --workspace $*" >&2
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

@@ -6,11 +6,14 @@ use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// One chart: a title, a unit and series of (seconds, value) points.
+/// One named line of a chart: its name, colour and (seconds, value) points.
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+/// One chart: a title, a unit and its lines.
 struct Chart<'a> {
     title: &'a str,
     unit: &'a str,
-    series: Vec<(&'a str, RGBColor, Vec<(f64, f64)>)>,
+    series: Vec<Series<'a>>,
 }
 
 fn svg(chart: &Chart<'_>) -> Result<String, String> {
