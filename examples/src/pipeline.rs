@@ -150,6 +150,34 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Records the original's metrics of one write request, at one-second resolution with the
+/// `clusterId` dimension: `EdgesSubmitted`, `WriteDuration`, `RetryCount`, and `WriteErrors` when
+/// some items of the request failed.
+pub fn record_write_metrics(
+    metrics: &dyn MetricsSink,
+    cluster_id: &str,
+    submitted: usize,
+    took: Duration,
+    retries: u32,
+    errors: usize,
+) {
+    let datum = |name: &str, unit: Unit, value: f64| {
+        MetricDatum::new(name, unit, value)
+            .dimension(names::CLUSTER_ID, cluster_id)
+            .high_resolution()
+    };
+    metrics.record(datum(names::EDGES_SUBMITTED, Unit::Count, submitted as f64));
+    metrics.record(datum(
+        names::WRITE_DURATION,
+        Unit::Milliseconds,
+        took.as_secs_f64() * 1000.0,
+    ));
+    metrics.record(datum(names::RETRY_COUNT, Unit::Count, f64::from(retries)));
+    if errors > 0 {
+        metrics.record(datum(names::WRITE_ERRORS, Unit::Count, errors as f64));
+    }
+}
+
 /// Decodes one record into an edge, or says why it is not one.
 pub fn decode(record: &Record) -> Result<FollowsEdge, String> {
     let edge = FollowsEdge::decode(&record.data).map_err(|e| e.to_string())?;
@@ -352,21 +380,14 @@ impl Pipeline {
     }
 
     fn publish(&self, submitted: usize, took: Duration, retries: u32) {
-        let cluster = self.config.cluster_id.as_str();
-        let datum = |name: &str, unit: Unit, value: f64| {
-            MetricDatum::new(name, unit, value)
-                .dimension(names::CLUSTER_ID, cluster)
-                .high_resolution()
-        };
-        self.metrics
-            .record(datum(names::EDGES_SUBMITTED, Unit::Count, submitted as f64));
-        self.metrics.record(datum(
-            names::WRITE_DURATION,
-            Unit::Milliseconds,
-            took.as_secs_f64() * 1000.0,
-        ));
-        self.metrics
-            .record(datum(names::RETRY_COUNT, Unit::Count, f64::from(retries)));
+        record_write_metrics(
+            self.metrics.as_ref(),
+            &self.config.cluster_id,
+            submitted,
+            took,
+            retries,
+            0,
+        );
     }
 
     /// Reads `source` until it ends, `stop` fires, or a fatal error; shards are processed

@@ -340,25 +340,14 @@ impl Run<'_> {
     }
 
     fn publish(&self, submitted: usize, took: Duration, retries: u32, errors: usize) {
-        let cluster = self.config.cluster_id.as_str();
-        let datum = |name: &str, unit: Unit, value: f64| {
-            MetricDatum::new(name, unit, value)
-                .dimension(names::CLUSTER_ID, cluster)
-                .high_resolution()
-        };
-        self.metrics
-            .record(datum(names::EDGES_SUBMITTED, Unit::Count, submitted as f64));
-        self.metrics.record(datum(
-            names::WRITE_DURATION,
-            Unit::Milliseconds,
-            took.as_secs_f64() * 1000.0,
-        ));
-        self.metrics
-            .record(datum(names::RETRY_COUNT, Unit::Count, f64::from(retries)));
-        if errors > 0 {
-            self.metrics
-                .record(datum(names::WRITE_ERRORS, Unit::Count, errors as f64));
-        }
+        crate::pipeline::record_write_metrics(
+            self.metrics,
+            &self.config.cluster_id,
+            submitted,
+            took,
+            retries,
+            errors,
+        );
     }
 }
 
