@@ -109,6 +109,11 @@ struct Args {
     /// 127.0.0.1:4566 started by `scripts/cloudwatch-local.sh start`).
     #[arg(long)]
     cloudwatch: bool,
+    /// After the run, write the same edges again under other ids straight through the sink (same
+    /// mode, batch size and one request in flight per shard), to compare the pipeline's rate with
+    /// the write-only rate of the graph writer in the same run. Adds those edges to the graph.
+    #[arg(long = "compare-write-only")]
+    compare_write_only: bool,
     /// Port of the local Gremlin Server to use or start.
     #[arg(long = "gremlin-port", env = "GREMLIN_PORT", default_value_t = 8182)]
     gremlin_port: u16,
@@ -411,6 +416,38 @@ async fn main() -> Result<(), BoxError> {
             .join(", ")
     ));
 
+    // The write-only comparison.
+    let write_only = if args.compare_write_only {
+        let mut config = GremlinSinkConfig::new(gremlin.url.clone());
+        config.batch_size = args.batch_write_size;
+        config.in_flight = args.shard_count.max(1) as usize;
+        config.mode = mode;
+        let sink = GremlinSink::connect(config).await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
+        let edges: Vec<_> = EdgeReader::open(&dataset.edge_path, &EdgeFileConfig::default())?
+            .filter_map(Result::ok)
+            .map(|e| {
+                let mut edge = schema.edge(&e.from, &e.to, &e.creation_date, now);
+                edge.id.push_str("#write-only");
+                edge
+            })
+            .collect();
+        let t = Instant::now();
+        let report = neptune_batch::GraphSink::write_edges(&sink, &edges).await?;
+        let secs = t.elapsed().as_secs_f64();
+        say(format!(
+            "      write-only: {} edges ({} failed) in {secs:.1} s = {:.0} edges/s",
+            edges.len(),
+            report.failed(),
+            edges.len() as f64 / secs
+        ));
+        Some((edges.len() as f64 / secs, report.failed()))
+    } else {
+        None
+    };
+
     // Summary and report.
     let write = stats.write_latency();
     let e2e = stats.end_to_end_latency();
@@ -484,6 +521,13 @@ async fn main() -> Result<(), BoxError> {
             ),
         ),
         ("write mode".into(), mode.as_str().into()),
+        (
+            "write-only rate, same run".into(),
+            match write_only {
+                Some((rate, failed)) => format!("{rate:.0} edges/s ({failed} failed)"),
+                None => "not measured (--compare-write-only)".into(),
+            },
+        ),
         ("shards".into(), args.shard_count.to_string()),
         ("total time".into(), format!("{:.1?}", started.elapsed())),
     ];
