@@ -1,6 +1,7 @@
 //! The composition of the workspace's crates into the stream-to-graph system: small adapters
 //! and the consumer loop, used by the binaries in `src/bin/` and by the end-to-end tests.
 //!
+//! * [`cli`]: command-line pieces the binaries share.
 //! * [`consumer`]: the consumer built from plain options (Kinesis + Gremlin + files).
 //! * [`pipeline`]: `RecordSource` → decode → `GraphSink` → acknowledge, with dead letters.
 //! * [`dead_letter`]: where records that cannot be decoded or written go.
@@ -11,6 +12,7 @@
 //! * [`pause`]: the pause switch (the original's `wait` parameter).
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod consumer;
 pub mod dead_letter;
 pub mod lambda;

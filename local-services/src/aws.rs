@@ -40,3 +40,47 @@ pub async fn kinesis_client(endpoint_url: Option<&str>) -> aws_sdk_kinesis::Clie
 pub async fn cloudwatch_client(endpoint_url: Option<&str>) -> aws_sdk_cloudwatch::Client {
     aws_sdk_cloudwatch::Client::new(&sdk_config(endpoint_url).await)
 }
+
+/// Creates a stream of `shards` shards and waits until it is ACTIVE (emulators, like AWS, keep a
+/// new stream CREATING for a while), polling every 50 ms for at most `timeout`.
+pub async fn create_stream_and_wait(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+    shards: i32,
+    timeout: Duration,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    client
+        .create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await?;
+    wait_until_active(client, name, timeout).await
+}
+
+/// Waits until a stream is ACTIVE again (after creation or a reshard), polling every 50 ms for at
+/// most `timeout`.
+pub async fn wait_until_active(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let summary = client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await?;
+        let active = summary
+            .stream_description_summary()
+            .is_some_and(|s| s.stream_status() == &aws_sdk_kinesis::types::StreamStatus::Active);
+        if active {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("stream {name} was not ACTIVE after {timeout:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -21,7 +21,9 @@ mod docker;
 mod gremlin;
 mod kinesis;
 
-pub use aws::{cloudwatch_client, kinesis_client, sdk_config};
+pub use aws::{
+    cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config, wait_until_active,
+};
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
 pub use gremlin::{ensure_local_gremlin, gremlin, GremlinEndpoint, GremlinOrigin};
 pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};

@@ -6,7 +6,7 @@
 //! emulator for figures or for resharding tests.
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use clap::Parser;
 use std::time::{Duration, Instant};
 
@@ -49,32 +49,11 @@ async fn main() -> Result<(), BoxError> {
 }
 
 async fn create(client: &aws_sdk_kinesis::Client, name: &str, shards: i32) -> Result<(), BoxError> {
-    client
-        .create_stream()
-        .stream_name(name)
-        .shard_count(shards)
-        .send()
-        .await?;
-    wait_active(client, name).await
+    local_services::create_stream_and_wait(client, name, shards, Duration::from_secs(60)).await
 }
 
 async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) -> Result<(), BoxError> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let d = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await?;
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err("stream not ACTIVE after 60 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    local_services::wait_until_active(client, name, Duration::from_secs(60)).await
 }
 
 async fn put(

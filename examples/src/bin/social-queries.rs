@@ -3,8 +3,9 @@
 //! friend-of-friend recommendations for the person who follows the most.
 
 use clap::Parser;
-use neptune_batch::{queries, FollowsSchema, GValue, GremlinTransport, TransportConfig};
+use neptune_batch::{queries, FollowsSchema, GremlinTransport, TransportConfig};
 use std::time::Duration;
+use stream2neptune_examples::cli::value_text;
 
 /// Command-line options.
 #[derive(Debug, Parser)]
@@ -23,17 +24,6 @@ struct Args {
     /// Run again every this many seconds (0: once).
     #[arg(long, default_value_t = 0)]
     every_secs: u64,
-}
-
-fn text(v: &Option<GValue>) -> String {
-    v.as_ref()
-        .map(|g| {
-            g.as_str()
-                .map(str::to_owned)
-                .or_else(|| g.as_i64().map(|n| n.to_string()))
-                .unwrap_or_else(|| format!("{g:?}"))
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::main]
@@ -57,9 +47,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             for r in queries::recommendations(&reader, &schema, &top.id, args.limit).await? {
                 println!(
                     "  {} {} (id {}): {} paths",
-                    text(&r.first_name),
-                    text(&r.last_name),
-                    text(&r.id),
+                    value_text(&r.first_name),
+                    value_text(&r.last_name),
+                    value_text(&r.id),
                     r.count
                 );
             }

@@ -12,18 +12,18 @@
 //! Small defaults finish in about a minute; `--full` uses the original's size (about 2 million
 //! edges among 100 000 persons).
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use kinesis_source::{KinesisProducer, ProducerConfig, StartPosition, StreamRef};
 use neptune_batch::load::{load_vertices, VertexLoadOptions};
 use neptune_batch::{
     queries, FollowsSchema, GremlinSink, GremlinSinkConfig, GremlinTransport, TransportConfig,
-    WriteMode,
 };
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stream2neptune_examples::cli::{value_text, WriteModeArg};
 use stream2neptune_examples::consumer::{live_line, Consumer, ConsumerOptions};
 use stream2neptune_examples::producer::KinesisRecordSink;
 use stream2neptune_examples::report::write_report;
@@ -31,13 +31,6 @@ use workload_gen::{
     run_driver, DriverConfig, DriverObserver, DriverProgress, EdgeFileConfig, EdgeReader,
     GeneratorConfig, PayloadFormat, WriteOptions,
 };
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Mode {
-    Plain,
-    Conditional,
-    Merge,
-}
 
 /// Command-line options, named after the original's parameters; each can also come from the
 /// environment variable named.
@@ -85,7 +78,7 @@ struct Args {
         env = "WRITE_MODE",
         default_value = "merge"
     )]
-    write_mode: Mode,
+    write_mode: WriteModeArg,
     /// Milliseconds between driver batches (DriverPeriod).
     #[arg(long = "driver-period", env = "DRIVER_PERIOD", default_value_t = 100)]
     driver_period_ms: u64,
@@ -212,11 +205,7 @@ async fn main() -> Result<(), BoxError> {
     ));
 
     // 3. Vertices.
-    let mode = match (args.conditional_create, args.write_mode) {
-        (true, _) | (_, Mode::Conditional) => WriteMode::Conditional,
-        (_, Mode::Plain) => WriteMode::Plain,
-        (_, Mode::Merge) => WriteMode::Merge,
-    };
+    let mode = args.write_mode.resolve(args.conditional_create);
     let mut vertex_sink_config = GremlinSinkConfig::new(gremlin.url.clone());
     vertex_sink_config.batch_size = 200;
     vertex_sink_config.in_flight = 2;
@@ -241,27 +230,13 @@ async fn main() -> Result<(), BoxError> {
     // 4. Stream and consumer.
     let kinesis_client = local_services::kinesis_client(kinesis.url.as_deref()).await;
     let stream = format!("follows-{run_id}");
-    kinesis_client
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(args.shard_count)
-        .send()
-        .await?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while kinesis_client
-        .describe_stream_summary()
-        .stream_name(&stream)
-        .send()
-        .await?
-        .stream_description_summary()
-        .map(|s| s.stream_status().as_str() != "ACTIVE")
-        .unwrap_or(true)
-    {
-        if Instant::now() > deadline {
-            return Err(format!("stream {stream} did not become ACTIVE within 60 s").into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    local_services::create_stream_and_wait(
+        &kinesis_client,
+        &stream,
+        args.shard_count,
+        Duration::from_secs(60),
+    )
+    .await?;
     let dead_letter_file = out.join("dead-letters.jsonl");
     let cloudwatch = if args.cloudwatch {
         Some(local_services::cloudwatch().await?.url)
@@ -389,16 +364,7 @@ async fn main() -> Result<(), BoxError> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let text = |v: &Option<neptune_batch::GValue>| {
-        v.as_ref()
-            .map(|g| {
-                g.as_str()
-                    .map(str::to_owned)
-                    .or_else(|| g.as_i64().map(|n| n.to_string()))
-                    .unwrap_or_else(|| format!("{g:?}"))
-            })
-            .unwrap_or_default()
-    };
+    let text = value_text;
     say(format!(
         "      recommended for {}: {}",
         following.first().map(|d| d.id.as_str()).unwrap_or("-"),

@@ -5,18 +5,11 @@
 
 use clap::{Parser, ValueEnum};
 use kinesis_source::StartPosition;
-use neptune_batch::WriteMode;
 use std::path::PathBuf;
 use std::time::Duration;
+use stream2neptune_examples::cli::WriteModeArg;
 use stream2neptune_examples::consumer::{live_line, stop_when_idle, Consumer, ConsumerOptions};
 use stream2neptune_examples::pause::watch_pause_file;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Mode {
-    Plain,
-    Conditional,
-    Merge,
-}
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Start {
@@ -52,7 +45,7 @@ struct Args {
     conditional_create: bool,
     /// How edges are written.
     #[arg(long, value_enum, env = "WRITE_MODE", default_value = "merge")]
-    write_mode: Mode,
+    write_mode: WriteModeArg,
     /// Percentage of sub-batches failed on purpose (PercentError); they are written again.
     #[arg(long, env = "PERCENT_ERROR", default_value_t = 0)]
     percent_error: u8,
@@ -98,11 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         stream: args.stream.clone(),
         kinesis_endpoint: args.kinesis_endpoint.clone(),
         gremlin_url: args.gremlin_url.clone(),
-        write_mode: match (args.conditional_create, args.write_mode) {
-            (true, _) | (_, Mode::Conditional) => WriteMode::Conditional,
-            (_, Mode::Plain) => WriteMode::Plain,
-            (_, Mode::Merge) => WriteMode::Merge,
-        },
+        write_mode: args.write_mode.resolve(args.conditional_create),
         batch_read_size: args.batch_read_size,
         batch_write_size: args.batch_write_size,
         percent_error: args.percent_error,

@@ -10,7 +10,7 @@ use neptune_batch::{
     TransportConfig, Vertex,
 };
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use workload_gen::{generate, FollowsEdge, GeneratorConfig, PayloadFormat};
 
 /// The Gremlin Server's URL, or a failure that says how to start one.
@@ -24,29 +24,10 @@ pub async fn gremlin_url() -> String {
 /// A stream with `shards` shards, ACTIVE.
 pub async fn stream(client: &Client, prefix: &str, shards: i32) -> String {
     let name = local_services::unique_name(prefix);
-    client
-        .create_stream()
-        .stream_name(&name)
-        .shard_count(shards)
-        .send()
+    local_services::create_stream_and_wait(client, &name, shards, Duration::from_secs(60))
         .await
-        .expect("create stream");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let active = client
-            .describe_stream_summary()
-            .stream_name(&name)
-            .send()
-            .await
-            .expect("describe")
-            .stream_description_summary()
-            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE");
-        if active {
-            return name;
-        }
-        assert!(Instant::now() < deadline, "stream never became ACTIVE");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .unwrap_or_else(|e| panic!("stream {name} did not become usable: {e}"));
+    name
 }
 
 /// A data set whose ids all start with `prefix` (so runs sharing a server never meet).
