@@ -75,9 +75,66 @@ fn edges(vertices: &[Vertex], n: usize, run: &str, seed: u64) -> Vec<Edge> {
         .collect()
 }
 
+/// What a variant did: edges written, requests sent, retries among them.
+#[derive(Default)]
+struct Done {
+    edges: usize,
+    requests: u32,
+    retries: u32,
+}
+
+/// One measured writer.
+enum Variant {
+    /// The server-side script ceiling (first or again).
+    Ceiling(&'static str),
+    /// `GremlinSink` with these settings.
+    Sink {
+        label: &'static str,
+        mode: WriteMode,
+        check: bool,
+        batch: usize,
+        in_flight: usize,
+    },
+}
+
+impl Variant {
+    fn sink(
+        label: &'static str,
+        mode: WriteMode,
+        check: bool,
+        batch: usize,
+        in_flight: usize,
+    ) -> Self {
+        Variant::Sink {
+            label,
+            mode,
+            check,
+            batch,
+            in_flight,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Variant::Ceiling("first") => "ceiling: script per 2000 edges, 4 writers".into(),
+            Variant::Ceiling(when) => format!("ceiling: script per 2000 edges, 4 writers ({when})"),
+            Variant::Sink {
+                label,
+                batch,
+                in_flight,
+                ..
+            } => {
+                format!("{label}, batch {batch}, {in_flight} in flight")
+            }
+        }
+    }
+}
+
 struct Row {
     name: String,
     edges: usize,
+    requests: u32,
+    retries: u32,
     secs: f64,
     client_cpu: f64,
     server_cpu: Option<f64>,
@@ -89,21 +146,29 @@ impl Row {
     }
 }
 
-async fn measure<F: std::future::Future<Output = usize>>(name: String, f: F) -> Row {
+async fn measure<F: std::future::Future<Output = Done>>(name: String, f: F) -> Row {
     let server = server_pid();
     let (c0, s0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
     let started = Instant::now();
-    let edges = f.await;
+    let done = f.await;
     let secs = started.elapsed().as_secs_f64();
     let (c1, s1) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
     let row = Row {
         name,
-        edges,
+        edges: done.edges,
+        requests: done.requests,
+        retries: done.retries,
         secs,
         client_cpu: c1.zip(c0).map(|(a, b)| a - b).unwrap_or(f64::NAN),
         server_cpu: s1.zip(s0).map(|(a, b)| a - b),
     };
-    eprintln!("  {:<44} {:>9.0} edges/s", row.name, row.rate());
+    eprintln!(
+        "  {:<52} {:>7.0} edges/s, {} requests, {} retries",
+        row.name,
+        row.rate(),
+        row.requests,
+        row.retries
+    );
     row
 }
 
@@ -114,7 +179,7 @@ async fn sink_run(
     batch: usize,
     in_flight: usize,
     edges: &[Edge],
-) -> usize {
+) -> Done {
     let mut config = GremlinSinkConfig::new(url);
     config.mode = mode;
     config.check_existing = check_existing;
@@ -124,7 +189,11 @@ async fn sink_run(
     let sink = GremlinSink::connect(config).await.expect("connect");
     let report = sink.write_edges(edges).await.expect("write");
     assert_eq!(report.failed(), 0, "every edge is written");
-    report.succeeded()
+    Done {
+        edges: report.succeeded(),
+        requests: report.requests,
+        retries: report.retries,
+    }
 }
 
 /// The ceiling: a Groovy script per 2000 edges over bound lists, idempotent by edge id,
@@ -139,7 +208,7 @@ const CEILING_SCRIPT: &str = "for (int i = 0; i < ids.size(); i++) { \
       graph.vertices(froms[i]).next().addEdge(lbl, graph.vertices(tos[i]).next(), \
         T.id, ids[i], 'creationDate', dates[i], 'insertDateTime', ts[i]) } }; ids.size()";
 
-async fn ceiling_run(url: &str, writers: usize, vertices: &[Vertex], n: usize, run: &str) -> usize {
+async fn ceiling_run(url: &str, writers: usize, vertices: &[Vertex], n: usize, run: &str) -> Done {
     let groups: Vec<Vec<Vertex>> = (0..writers)
         .map(|w| vertices.iter().skip(w).step_by(writers).cloned().collect())
         .collect();
@@ -151,7 +220,7 @@ async fn ceiling_run(url: &str, writers: usize, vertices: &[Vertex], n: usize, r
         let own = edges(group, n / writers, &format!("{run}w{w}"), 99 + w as u64);
         let t = transport.clone();
         tasks.push(tokio::spawn(async move {
-            let mut written = 0;
+            let (mut written, mut requests) = (0, 0);
             for chunk in own.chunks(2000) {
                 let list =
                     |f: &dyn Fn(&Edge) -> GValue| GValue::List(chunk.iter().map(f).collect());
@@ -170,13 +239,16 @@ async fn ceiling_run(url: &str, writers: usize, vertices: &[Vertex], n: usize, r
                     .await
                     .expect("ceiling script");
                 written += chunk.len();
+                requests += 1;
             }
-            written
+            (written, requests)
         }));
     }
-    let mut total = 0;
+    let mut total = Done::default();
     for t in tasks {
-        total += t.await.expect("writer");
+        let (edges, requests) = t.await.expect("writer");
+        total.edges += edges;
+        total.requests += requests;
     }
     total
 }
@@ -211,106 +283,104 @@ async fn run() {
     }
     eprintln!("{n_vertices} vertices, {n_edges} edges per variant, server at {url}");
 
-    let mut rows = Vec::new();
-    let mut seed = 7u64;
-    let mut data = |n: usize, name: &str| {
-        seed += 1;
-        edges(&vertices, n, name, seed)
-    };
-
-    // The ceiling first and last, so that a graph growing during the run is visible.
-    rows.push(
-        measure(
-            "ceiling: script per 2000 edges, 4 writers".into(),
-            ceiling_run(&url, 4, &vertices, n_edges, "ceil1"),
-        )
-        .await,
-    );
-
-    let e = data(n_edges, "oplain");
-    rows.push(
-        measure(
-            "original plain idiom, 100/request, 2 in flight".into(),
-            sink_run(&url, WriteMode::Plain, false, 100, 2, &e),
-        )
-        .await,
-    );
-    let e = data(n_slow, "ocond");
-    rows.push(
-        measure(
-            "original conditional idiom, 100/request, 2 in flight".into(),
-            sink_run(&url, WriteMode::Conditional, false, 100, 2, &e),
-        )
-        .await,
-    );
-    for (mode, name) in [
-        (WriteMode::Plain, "plain"),
-        (WriteMode::Conditional, "conditional"),
-        (WriteMode::Merge, "merge"),
-    ] {
-        let n = if mode == WriteMode::Conditional {
-            n_slow
-        } else {
-            n_edges
-        };
-        let e = data(n, name);
-        rows.push(
-            measure(
-                format!("{name} + existence checks, 100/request, 2 in flight"),
-                sink_run(&url, mode, true, 100, 2, &e),
-            )
-            .await,
-        );
-    }
+    // Every variant, in the order run; `NB_ONLY` (comma-separated parts of names) picks some.
+    // The ceiling runs first and last whatever the filter, so that a graph growing during the
+    // run is visible and every ratio has its denominator from the same run.
+    let mut variants = vec![
+        Variant::Ceiling("first"),
+        Variant::sink("original plain idiom", WriteMode::Plain, false, 100, 2),
+        Variant::sink(
+            "original conditional idiom",
+            WriteMode::Conditional,
+            false,
+            100,
+            2,
+        ),
+        Variant::sink("plain + existence checks", WriteMode::Plain, true, 100, 2),
+        Variant::sink(
+            "conditional + existence checks",
+            WriteMode::Conditional,
+            true,
+            100,
+            2,
+        ),
+        Variant::sink("merge + existence checks", WriteMode::Merge, true, 100, 2),
+    ];
     for batch in [25, 100, 250, 500, 1000, 2000] {
-        let e = data(n_edges, &format!("b{batch}"));
-        rows.push(
-            measure(
-                format!("merge, batch {batch}, 4 in flight"),
-                sink_run(&url, WriteMode::Merge, true, batch, 4, &e),
-            )
-            .await,
-        );
+        variants.push(Variant::sink("merge", WriteMode::Merge, true, batch, 4));
     }
     for in_flight in [1, 2, 4, 8, 16, 32] {
-        let e = data(n_edges, &format!("c{in_flight}"));
-        rows.push(
-            measure(
-                format!("merge, batch 500, {in_flight} in flight"),
-                sink_run(&url, WriteMode::Merge, true, 500, in_flight, &e),
-            )
-            .await,
-        );
+        variants.push(Variant::sink(
+            "merge",
+            WriteMode::Merge,
+            true,
+            500,
+            in_flight,
+        ));
     }
-    rows.push(
-        measure(
-            "ceiling: script per 2000 edges, 4 writers (again)".into(),
-            ceiling_run(&url, 4, &vertices, n_edges, "ceil2"),
-        )
-        .await,
-    );
+    variants.push(Variant::Ceiling("again"));
+    let only: Vec<String> = std::env::var("NB_ONLY")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+
+    let mut rows = Vec::new();
+    let mut seed = 7u64;
+    for (n, variant) in variants.iter().enumerate() {
+        let name = variant.name();
+        let ceiling = matches!(variant, Variant::Ceiling(_));
+        if !ceiling && !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
+            continue;
+        }
+        seed += 1;
+        let run = format!("r{n}");
+        let row = match *variant {
+            Variant::Ceiling(_) => {
+                measure(name, ceiling_run(&url, 4, &vertices, n_edges, &run)).await
+            }
+            Variant::Sink {
+                mode,
+                check,
+                batch,
+                in_flight,
+                ..
+            } => {
+                let count = if mode == WriteMode::Conditional {
+                    n_slow
+                } else {
+                    n_edges
+                };
+                let e = edges(&vertices, count, &run, seed);
+                measure(name, sink_run(&url, mode, check, batch, in_flight, &e)).await
+            }
+        };
+        rows.push(row);
+    }
 
     let ceiling = rows
         .iter()
         .filter(|r| r.name.starts_with("ceiling"))
         .map(Row::rate)
         .fold(0.0, f64::max);
-    let original_conditional = rows[2].rate();
+    let original_conditional = rows
+        .iter()
+        .find(|r| r.name.starts_with("original conditional"))
+        .map(Row::rate);
     let best_merge = rows
         .iter()
         .filter(|r| r.name.starts_with("merge"))
-        .max_by(|a, b| a.rate().total_cmp(&b.rate()))
-        .expect("merge rows");
+        .max_by(|a, b| a.rate().total_cmp(&b.rate()));
 
     println!();
-    println!("| writer | edges | edges/s | ratio to ceiling | client CPU s / 100k | server CPU s / 100k |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| writer | edges | requests | retries | edges/s | ratio to ceiling | client CPU s / 100k | server CPU s / 100k |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         let per100k = |cpu: f64| cpu * 100_000.0 / r.edges as f64;
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |",
             r.name,
             r.edges,
+            r.requests,
+            r.retries,
             r.rate(),
             r.rate() / ceiling,
             per100k(r.client_cpu),
@@ -320,15 +390,22 @@ async fn run() {
         );
     }
     println!();
-    println!(
-        "best merge ({}): {:.0} edges/s = {:.0}% of the ceiling ({:.0} edges/s), {:.1}x the original conditional idiom ({:.0} edges/s)",
-        best_merge.name,
-        best_merge.rate(),
-        100.0 * best_merge.rate() / ceiling,
-        ceiling,
-        best_merge.rate() / original_conditional,
-        original_conditional
-    );
+    if let Some(best) = best_merge {
+        println!(
+            "best merge ({}): {:.0} edges/s = {:.0}% of the ceiling ({:.0} edges/s)",
+            best.name,
+            best.rate(),
+            100.0 * best.rate() / ceiling,
+            ceiling,
+        );
+        if let Some(original) = original_conditional {
+            println!(
+                "best merge = {:.1}x the original conditional idiom ({:.0} edges/s)",
+                best.rate() / original,
+                original
+            );
+        }
+    }
 
     // Leave the shared graph as it was: drop this run's vertices (and so their edges).
     let transport = GremlinTransport::connect(TransportConfig::new(url.as_str()))
