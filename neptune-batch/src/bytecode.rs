@@ -2,7 +2,9 @@
 //! never spliced into query text.
 
 use crate::graphson::GValue;
-use serde_json::{json, Value};
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
+use serde_json::Value;
 
 /// One source or step instruction: its name and arguments.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,26 +79,62 @@ impl Bytecode {
         &self.steps
     }
 
-    /// Encodes as GraphSON 3.0 `g:Bytecode`.
+    /// Encodes as GraphSON 3.0 `g:Bytecode` (the [`Serialize`](serde::Serialize) form as a
+    /// JSON tree).
     pub fn to_json(&self) -> Value {
-        let encode = |list: &[Instruction]| -> Value {
-            list.iter()
-                .map(|i| {
-                    let mut row = Vec::with_capacity(i.arguments.len() + 1);
-                    row.push(Value::String(i.operator.clone()));
-                    row.extend(i.arguments.iter().map(GValue::to_json));
-                    Value::Array(row)
-                })
-                .collect()
-        };
-        let mut value = serde_json::Map::new();
-        if !self.steps.is_empty() {
-            value.insert("step".into(), encode(&self.steps));
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// A list of instructions as `[[operator, arg, ...], ...]`.
+struct Instructions<'a>(&'a [Instruction]);
+
+impl Serialize for Instructions<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for i in self.0 {
+            seq.serialize_element(&Instruction1(i))?;
         }
-        if !self.sources.is_empty() {
-            value.insert("source".into(), encode(&self.sources));
+        seq.end()
+    }
+}
+
+struct Instruction1<'a>(&'a Instruction);
+
+impl Serialize for Instruction1<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.arguments.len() + 1))?;
+        seq.serialize_element(&self.0.operator)?;
+        for a in &self.0.arguments {
+            seq.serialize_element(a)?;
         }
-        json!({"@type": "g:Bytecode", "@value": value})
+        seq.end()
+    }
+}
+
+/// `{"@type": "g:Bytecode", "@value": {"step": [...], "source": [...]}}`, written straight to
+/// the output.
+impl Serialize for Bytecode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Body<'a>(&'a Bytecode);
+        impl Serialize for Body<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let b = self.0;
+                let fields = usize::from(!b.steps.is_empty()) + usize::from(!b.sources.is_empty());
+                let mut m = s.serialize_map(Some(fields))?;
+                if !b.steps.is_empty() {
+                    m.serialize_entry("step", &Instructions(&b.steps))?;
+                }
+                if !b.sources.is_empty() {
+                    m.serialize_entry("source", &Instructions(&b.sources))?;
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("@type", "g:Bytecode")?;
+        m.serialize_entry("@value", &Body(self))?;
+        m.end()
     }
 }
 
@@ -112,6 +150,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn steps_and_arguments_are_encoded_as_typed_values() {

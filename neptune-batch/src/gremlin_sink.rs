@@ -65,10 +65,15 @@ impl Stats {
 ///    is retried with back-off, reconnecting where needed; any other error splits the
 ///    sub-batch in two until the failing items are isolated, and each of those is examined to
 ///    report why it failed.
+///
+/// With [`conflict_free`](GremlinSinkConfig::conflict_free) (the default), sub-batches that
+/// share a vertex never run at the same time, within a call or across concurrent calls on the
+/// same sink, so concurrency never turns into write conflicts inside one process.
 pub struct GremlinSink {
     transport: GremlinTransport,
     config: GremlinSinkConfig,
     progress: Arc<ProgressCounters>,
+    claims: VertexClaims,
 }
 
 impl std::fmt::Debug for GremlinSink {
@@ -84,6 +89,8 @@ impl std::fmt::Debug for GremlinSink {
 /// What the sink needs to know about an item to write it and examine a failure.
 trait Item: Sync {
     fn id(&self) -> &str;
+    /// The vertices a write of this item changes (what two transactions can conflict on).
+    fn touches(&self) -> [&str; 2];
     fn invalid(&self) -> Option<String>;
     fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode;
     fn diagnose<'a>(
@@ -97,6 +104,9 @@ trait Item: Sync {
 impl Item for Edge {
     fn id(&self) -> &str {
         &self.id
+    }
+    fn touches(&self) -> [&str; 2] {
+        [&self.from, &self.to]
     }
     fn invalid(&self) -> Option<String> {
         [
@@ -127,12 +137,12 @@ impl Item for Edge {
                 return edge_match(edge, ends);
             }
             let present = sink
-                .existing_vertices(&[&edge.from, &edge.to], stats, "diagnose")
+                .present_vertices(&[&edge.from, &edge.to], stats, "diagnose")
                 .await;
             if let Ok(present) = present {
                 if let Some(missing) = [&edge.from, &edge.to]
                     .into_iter()
-                    .find(|v| !present.contains_key(*v))
+                    .find(|v| !present.contains(v.as_str()))
                 {
                     return ItemOutcome::Failed(ItemFailure::MissingVertex {
                         id: missing.clone(),
@@ -147,6 +157,9 @@ impl Item for Edge {
 impl Item for Vertex {
     fn id(&self) -> &str {
         &self.id
+    }
+    fn touches(&self) -> [&str; 2] {
+        [&self.id, &self.id]
     }
     fn invalid(&self) -> Option<String> {
         if self.id.is_empty() {
@@ -256,6 +269,7 @@ impl GremlinSink {
             transport,
             config,
             progress: Arc::default(),
+            claims: VertexClaims::default(),
         }
     }
 
@@ -339,6 +353,21 @@ impl GremlinSink {
             .collect())
     }
 
+    /// The ids among `ids` of the vertices that exist (ids only: the answer to a sub-batch's
+    /// endpoint check is its largest, and the cheapest to decode this way).
+    async fn present_vertices(
+        &self,
+        ids: &[&String],
+        stats: &mut Stats,
+        kind: &'static str,
+    ) -> Result<HashSet<String>, GremlinError> {
+        let ids = ids.iter().map(|i| GValue::from(*i)).collect();
+        let rows = self
+            .send(&Request::Bytecode(wt::present_vertices(ids)), kind, stats)
+            .await?;
+        Ok(rows.iter().filter_map(GValue::id_text).collect())
+    }
+
     /// Vertex id -> label of the vertices among `ids` that exist.
     async fn existing_vertices(
         &self,
@@ -420,7 +449,7 @@ impl GremlinSink {
             let mut s2 = Stats::default();
             let (found_edges, found_vertices) = tokio::join!(
                 self.existing_edges(edges, &mut s1, "lookup"),
-                self.existing_vertices(&endpoint_ids, &mut s2, "lookup"),
+                self.present_vertices(&endpoint_ids, &mut s2, "lookup"),
             );
             stats.add(s1);
             stats.add(s2);
@@ -433,7 +462,7 @@ impl GremlinSink {
             if let Some(label) = &self.config.create_missing_vertices {
                 let missing: Vec<Vertex> = endpoint_ids
                     .iter()
-                    .filter(|v| !found_vertices.contains_key(v.as_str()))
+                    .filter(|v| !found_vertices.contains(v.as_str()))
                     .map(|v| Vertex::new(v.as_str(), label.as_str()))
                     .collect();
                 if !missing.is_empty() {
@@ -442,7 +471,7 @@ impl GremlinSink {
                     stats.add(s);
                     for (v, o) in missing.iter().zip(outcomes) {
                         if o.is_success() {
-                            found_vertices.insert(v.id.clone(), v.label.clone());
+                            found_vertices.insert(v.id.clone());
                         }
                     }
                 }
@@ -452,7 +481,7 @@ impl GremlinSink {
                     out[i] = Some(edge_match(e, ends));
                 } else if let Some(v) = [&e.from, &e.to]
                     .into_iter()
-                    .find(|v| !found_vertices.contains_key(v.as_str()))
+                    .find(|v| !found_vertices.contains(v.as_str()))
                 {
                     out[i] = Some(ItemOutcome::Failed(ItemFailure::MissingVertex {
                         id: v.clone(),
@@ -509,34 +538,43 @@ impl GremlinSink {
                 unique.push(i);
             }
         }
+        // With one request in flight a call keeps its input order; claims still keep it
+        // from conflicting with other calls running on the same sink.
+        if self.config.in_flight > 1 && self.config.conflict_free {
+            group_by_component(items, &mut unique);
+        }
         let chunks: Vec<Vec<usize>> = unique
             .chunks(self.config.batch_size)
             .map(<[usize]>::to_vec)
             .collect();
         let progress = self.progress.clone();
-        let results: Vec<(Vec<usize>, Vec<ItemOutcome>, Stats)> =
+        let run = |chunk: Vec<usize>| {
+            let refs = chunk.iter().map(|&i| &items[i]).collect();
+            let fut = batch(refs);
+            let progress = progress.clone();
+            async move {
+                let (o, s) = fut.await;
+                let failed = o.iter().filter(|o| !o.is_success()).count() as u64;
+                progress.items.fetch_add(o.len() as u64, Ordering::Relaxed);
+                progress.failed.fetch_add(failed, Ordering::Relaxed);
+                progress
+                    .requests
+                    .fetch_add(u64::from(s.requests), Ordering::Relaxed);
+                progress
+                    .retries
+                    .fetch_add(u64::from(s.retries), Ordering::Relaxed);
+                (chunk, o, s)
+            }
+        };
+        let results: Vec<(Vec<usize>, Vec<ItemOutcome>, Stats)> = if self.config.conflict_free {
+            self.run_conflict_free(items, chunks, run).await
+        } else {
             futures_util::stream::iter(chunks)
-                .map(|chunk| {
-                    let refs = chunk.iter().map(|&i| &items[i]).collect();
-                    let fut = batch(refs);
-                    let progress = progress.clone();
-                    async move {
-                        let (o, s) = fut.await;
-                        let failed = o.iter().filter(|o| !o.is_success()).count() as u64;
-                        progress.items.fetch_add(o.len() as u64, Ordering::Relaxed);
-                        progress.failed.fetch_add(failed, Ordering::Relaxed);
-                        progress
-                            .requests
-                            .fetch_add(u64::from(s.requests), Ordering::Relaxed);
-                        progress
-                            .retries
-                            .fetch_add(u64::from(s.retries), Ordering::Relaxed);
-                        (chunk, o, s)
-                    }
-                })
+                .map(run)
                 .buffered(self.config.in_flight)
                 .collect()
-                .await;
+                .await
+        };
         let mut total = Stats::default();
         for (chunk, o, s) in results {
             total.add(s);
@@ -568,6 +606,149 @@ impl GremlinSink {
     }
 }
 
+impl GremlinSink {
+    /// Runs `chunks` with up to `in_flight` at once, starting a chunk only when no chunk in
+    /// flight (of this call or any other on the sink) touches one of its vertices. A chunk
+    /// that waits lets later, disjoint ones go first (looking ahead a bounded distance).
+    async fn run_conflict_free<'a, I, F, Fut>(
+        &'a self,
+        items: &'a [I],
+        chunks: Vec<Vec<usize>>,
+        run: F,
+    ) -> Vec<(Vec<usize>, Vec<ItemOutcome>, Stats)>
+    where
+        I: Item,
+        F: Fn(Vec<usize>) -> Fut,
+        Fut: std::future::Future<Output = (Vec<usize>, Vec<ItemOutcome>, Stats)> + 'a,
+    {
+        /// How far past the first waiting chunk a free one is looked for.
+        const LOOK_AHEAD: usize = 64;
+        let mut pending: std::collections::VecDeque<(Vec<usize>, Vec<String>)> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let mut keys: Vec<String> = chunk
+                    .iter()
+                    .flat_map(|&i| items[i].touches())
+                    .map(str::to_owned)
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                (chunk, keys)
+            })
+            .collect();
+        let mut running = futures_util::stream::FuturesUnordered::new();
+        let mut results = Vec::new();
+        loop {
+            // Registered before looking, so a release in between is not missed.
+            let released = self.claims.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            while running.len() < self.config.in_flight {
+                let free = {
+                    let mut busy = self.claims.lock();
+                    let pos = pending
+                        .iter()
+                        .take(LOOK_AHEAD)
+                        .position(|(_, keys)| keys.iter().all(|k| !busy.contains(k)));
+                    if let Some(pos) = pos {
+                        busy.extend(pending[pos].1.iter().cloned());
+                    }
+                    pos
+                };
+                let Some(pos) = free else { break };
+                let Some((chunk, keys)) = pending.remove(pos) else {
+                    break;
+                };
+                let fut = run(chunk);
+                running.push(async move { (fut.await, keys) });
+            }
+            if running.is_empty() {
+                if pending.is_empty() {
+                    break;
+                }
+                // Every waiting chunk shares a vertex with another call's chunk in flight.
+                released.await;
+                continue;
+            }
+            if let Some((result, keys)) = running.next().await {
+                {
+                    let mut busy = self.claims.lock();
+                    for k in &keys {
+                        busy.remove(k);
+                    }
+                }
+                self.claims.released.notify_waiters();
+                results.push(result);
+            }
+        }
+        results
+    }
+}
+
+/// The vertices touched by the sub-batches in flight on a sink.
+#[derive(Debug, Default)]
+struct VertexClaims {
+    busy: std::sync::Mutex<HashSet<String>>,
+    released: tokio::sync::Notify,
+}
+
+impl VertexClaims {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // The set stays consistent even if a holder panicked: every update is one call.
+        self.busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Reorders `order` (indexes into `items`) so that items of the same connected component
+/// (items linked through shared vertices) are adjacent, components in order of first
+/// appearance and items in input order within each: sub-batches cut from the result touch as
+/// few other sub-batches' vertices as the data allows.
+fn group_by_component<I: Item>(items: &[I], order: &mut Vec<usize>) {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut parent: Vec<usize> = Vec::new();
+    fn root(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    let mut node = |key| {
+        *index.entry(key).or_insert_with(|| {
+            parent.push(parent.len());
+            parent.len() - 1
+        })
+    };
+    let ends: Vec<(usize, usize)> = order
+        .iter()
+        .map(|&i| {
+            let [a, b] = items[i].touches();
+            (node(a), node(b))
+        })
+        .collect();
+    for &(a, b) in &ends {
+        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+        if ra != rb {
+            parent[ra.max(rb)] = ra.min(rb);
+        }
+    }
+    let mut first_seen: HashMap<usize, usize> = HashMap::new();
+    let mut keyed: Vec<(usize, usize, usize)> = order
+        .iter()
+        .zip(&ends)
+        .enumerate()
+        .map(|(pos, (&i, &(a, _)))| {
+            let r = root(&mut parent, a);
+            let next = first_seen.len();
+            (*first_seen.entry(r).or_insert(next), pos, i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    *order = keyed.into_iter().map(|(_, _, i)| i).collect();
+}
+
 fn finish(out: Vec<Option<ItemOutcome>>) -> Vec<ItemOutcome> {
     out.into_iter()
         .map(|o| {
@@ -594,5 +775,42 @@ impl GraphSink for GremlinSink {
                 Box::pin(async move { self.edge_batch(&refs).await })
             })
             .await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(from: &str, to: &str) -> Edge {
+        Edge::new(format!("{from}-{to}"), "follows", from, to)
+    }
+
+    #[test]
+    fn items_are_grouped_by_component_in_order_of_first_appearance() {
+        // Components: {a,b,c} (linked through b), {x,y}, {p,q}.
+        let items = [
+            edge("a", "b"),
+            edge("x", "y"),
+            edge("c", "b"),
+            edge("p", "q"),
+            edge("y", "x"),
+            edge("a", "c"),
+        ];
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        group_by_component(&items, &mut order);
+        assert_eq!(order, vec![0, 2, 5, 1, 4, 3]);
+    }
+
+    #[test]
+    fn grouping_keeps_every_item_exactly_once() {
+        let items: Vec<Edge> = (0..200)
+            .map(|i| edge(&format!("v{}", i % 37), &format!("v{}", (i * 7) % 53)))
+            .collect();
+        let mut order: Vec<usize> = (0..items.len()).rev().collect();
+        group_by_component(&items, &mut order);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..200).collect::<Vec<_>>());
     }
 }

@@ -28,6 +28,16 @@ pub struct GremlinSinkConfig {
     /// Create a missing endpoint vertex with this label before writing its edges, instead of
     /// reporting the edge as failed. Default `None`.
     pub create_missing_vertices: Option<String>,
+    /// Never run two sub-batches at once that touch the same vertex (within a call or across
+    /// concurrent calls on the sink), and, with more than one request in flight, group each
+    /// call's edges by connected component before cutting sub-batches, so that unrelated parts
+    /// of the graph are written side by side. Default `true`.
+    ///
+    /// Two transactions that add edges to the same vertex conflict (Neptune and the
+    /// transactional TinkerGraph both fail one of them with a retriable error); with
+    /// super-connectors in every sub-batch, retried conflicts cost more than the concurrency
+    /// gains. Turn it off only where writes rarely share vertices.
+    pub conflict_free: bool,
     /// Retries of transient errors.
     pub retry: RetryPolicy,
 }
@@ -41,6 +51,7 @@ impl Default for GremlinSinkConfig {
             mode: WriteMode::default(),
             check_existing: true,
             create_missing_vertices: None,
+            conflict_free: true,
             retry: RetryPolicy::default(),
         }
     }

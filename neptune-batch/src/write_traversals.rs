@@ -17,8 +17,9 @@ pub enum WriteMode {
     /// from-vertex.
     Conditional,
     /// `g.inject(rows).unfold().mergeE(__.select('m')).option(Merge.onCreate, __.select('c'))`
-    /// (and `mergeV` for vertices): one step per item, idempotent, keyed by `T.id`, so the
-    /// existence check is a lookup by id (TinkerPop 3.6+, Neptune 1.2.1+).
+    /// (and `mergeV` for vertices) where `m` is `[(T.id): id]` and `c` holds the label, the
+    /// endpoints and the properties: one step per item, idempotent, keyed by `T.id` alone, so
+    /// the existence check is a lookup by id (TinkerPop 3.6+, Neptune 1.2.1+).
     #[default]
     Merge,
 }
@@ -99,15 +100,20 @@ pub(crate) fn write_edges(mode: WriteMode, edges: &[&Edge]) -> Bytecode {
             let rows: Vec<GValue> = edges
                 .iter()
                 .map(|e| {
-                    let search = GValue::Map(vec![
-                        (GValue::T(T::Id), GValue::from(&e.id)),
+                    // The search is by id alone: Gremlin Server runs a traversal per row for
+                    // it, and each of label, OUT and IN would add a filter to that traversal
+                    // (`E(id).hasLabel(l).where(outV().hasId(f)).where(inV().hasId(t))`),
+                    // while the id already names the edge. They go in the create map.
+                    let search = GValue::Map(vec![(GValue::T(T::Id), GValue::from(&e.id))]);
+                    let mut create = vec![
                         (GValue::T(T::Label), GValue::from(&e.label)),
                         (GValue::Direction(Direction::Out), GValue::from(&e.from)),
                         (GValue::Direction(Direction::In), GValue::from(&e.to)),
-                    ]);
+                    ];
+                    create.extend(property_map(&e.properties));
                     GValue::Map(vec![
                         ("m".into(), search),
-                        ("c".into(), GValue::Map(property_map(&e.properties))),
+                        ("c".into(), GValue::Map(create)),
                     ])
                 })
                 .collect();
@@ -186,6 +192,11 @@ pub(crate) fn existing_edges(ids: Vec<GValue>) -> Bytecode {
         .step("by", [T::Id])
         .step("by", [Bytecode::new().then("outV").then("id")])
         .step("by", [Bytecode::new().then("inV").then("id")])
+}
+
+/// `g.V(ids).id()`: the ids of the vertices that exist.
+pub(crate) fn present_vertices(ids: Vec<GValue>) -> Bytecode {
+    Bytecode::new().step("V", ids).then("id")
 }
 
 /// `g.V(ids).project('i','l').by(T.id).by(T.label)`: the vertices that exist, with their labels.

@@ -3,7 +3,8 @@
 use super::error::{ErrorClass, GremlinError};
 use crate::bytecode::Bytecode;
 use crate::graphson::GValue;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 /// The MIME type that prefixes every request frame and selects the server's serializer.
 pub(crate) const MIME: &str = "application/vnd.gremlin-v3.0+json";
@@ -24,33 +25,88 @@ pub enum Request {
 }
 
 impl Request {
-    /// The binary frame: one length byte, the MIME type, then the JSON message.
+    /// The binary frame: one length byte, the MIME type, then the JSON message, written
+    /// straight into the frame.
     pub(crate) fn frame(&self, request_id: &str) -> Vec<u8> {
-        let args = match self {
-            Request::Bytecode(b) => json!({"gremlin": b.to_json(), "aliases": {"g": "g"}}),
-            Request::Eval { script, bindings } => {
-                let b: serde_json::Map<String, Value> = bindings
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
-                    .collect();
-                json!({"gremlin": script, "bindings": b, "language": "gremlin-groovy", "aliases": {"g": "g"}})
+        #[derive(Serialize)]
+        struct Uuid<'a> {
+            #[serde(rename = "@type")]
+            kind: &'static str,
+            #[serde(rename = "@value")]
+            value: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Aliases {
+            g: &'static str,
+        }
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Args<'a> {
+            Bytecode {
+                gremlin: &'a Bytecode,
+                aliases: Aliases,
+            },
+            Eval {
+                gremlin: &'a str,
+                bindings: Bindings<'a>,
+                language: &'static str,
+                aliases: Aliases,
+            },
+        }
+        struct Bindings<'a>(&'a [(String, GValue)]);
+        impl Serialize for Bindings<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
             }
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Message<'a> {
+            request_id: Uuid<'a>,
+            op: &'static str,
+            processor: &'static str,
+            args: Args<'a>,
+        }
+        let aliases = Aliases { g: "g" };
+        let (op, processor, args) = match self {
+            Request::Bytecode(b) => (
+                "bytecode",
+                "traversal",
+                Args::Bytecode {
+                    gremlin: b,
+                    aliases,
+                },
+            ),
+            Request::Eval { script, bindings } => (
+                "eval",
+                "",
+                Args::Eval {
+                    gremlin: script,
+                    bindings: Bindings(bindings),
+                    language: "gremlin-groovy",
+                    aliases,
+                },
+            ),
         };
-        let (op, processor) = match self {
-            Request::Bytecode(_) => ("bytecode", "traversal"),
-            Request::Eval { .. } => ("eval", ""),
+        let msg = Message {
+            request_id: Uuid {
+                kind: "g:UUID",
+                value: request_id,
+            },
+            op,
+            processor,
+            args,
         };
-        let msg = json!({
-            "requestId": {"@type": "g:UUID", "@value": request_id},
-            "op": op,
-            "processor": processor,
-            "args": args,
-        });
-        let body = serde_json::to_vec(&msg).unwrap_or_default();
-        let mut frame = Vec::with_capacity(1 + MIME.len() + body.len());
+        let mut frame = Vec::with_capacity(4096);
         frame.push(MIME.len() as u8);
         frame.extend_from_slice(MIME.as_bytes());
-        frame.extend_from_slice(&body);
+        // Serializing these types into a Vec cannot fail: every map key is a string.
+        serde_json::to_writer(&mut frame, &msg).expect("a request always encodes");
         frame
     }
 }
@@ -141,6 +197,53 @@ fn classify(status: u16, message: String, attributes: &GValue) -> GremlinError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn body(frame: &[u8]) -> Value {
+        assert_eq!(usize::from(frame[0]), MIME.len());
+        assert_eq!(&frame[1..=MIME.len()], MIME.as_bytes());
+        serde_json::from_slice(&frame[1 + MIME.len()..]).expect("the body is JSON")
+    }
+
+    #[test]
+    fn a_bytecode_request_is_the_documented_message() {
+        let b = Bytecode::new()
+            .step("V", ["a\"b"])
+            .step("limit", [GValue::Long(1)]);
+        let frame = Request::Bytecode(b.clone()).frame("r1");
+        assert_eq!(
+            body(&frame),
+            json!({
+                "requestId": {"@type": "g:UUID", "@value": "r1"},
+                "op": "bytecode",
+                "processor": "traversal",
+                "args": {"gremlin": b.to_json(), "aliases": {"g": "g"}},
+            })
+        );
+    }
+
+    #[test]
+    fn an_eval_request_carries_its_bindings_as_typed_values() {
+        let frame = Request::Eval {
+            script: "x.size()".into(),
+            bindings: vec![("x".into(), GValue::List(vec![GValue::Int(1)]))],
+        }
+        .frame("r2");
+        assert_eq!(
+            body(&frame),
+            json!({
+                "requestId": {"@type": "g:UUID", "@value": "r2"},
+                "op": "eval",
+                "processor": "",
+                "args": {
+                    "gremlin": "x.size()",
+                    "bindings": {"x": {"@type": "g:List", "@value": [{"@type": "g:Int32", "@value": 1}]}},
+                    "language": "gremlin-groovy",
+                    "aliases": {"g": "g"},
+                },
+            })
+        );
+    }
 
     #[test]
     fn a_neptune_json_code_decides_the_class() {
