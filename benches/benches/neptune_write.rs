@@ -429,6 +429,13 @@ async fn run() {
             data: Data::Random,
         });
     }
+    // The ceiling again just before the sink writes the same kind of data, so that the
+    // server's state (JIT, heap) is as close as it can be for the two.
+    variants.push(ceiling(
+        " (before merge on its data)",
+        4,
+        Data::Partitioned(4),
+    ));
     for (batch, in_flight) in [(500, 4), (1000, 4), (2000, 4), (1000, 8)] {
         variants.push(Variant::Sink {
             label: "merge",
@@ -495,6 +502,8 @@ async fn run() {
         })
         .collect();
 
+    // The highest of the 4-part ceiling runs (each a median of its rounds): the ratio errs
+    // against the sink.
     let ceiling = rows
         .iter()
         .filter(|r| r.name.starts_with("ceiling") && r.name.contains("4 parts"))

@@ -431,6 +431,20 @@ impl GremlinSink {
         })
     }
 
+    /// With [`conflict_free`](GremlinSinkConfig::conflict_free), waits until no write in
+    /// flight on this sink touches one of `vertices`, then holds them until the returned claim
+    /// is dropped. Only the write is claimed: the existence reads before it run freely, so the
+    /// next sub-batch's reads overlap the current one's write.
+    async fn claim<'k>(&self, vertices: impl Iterator<Item = &'k str>) -> Option<Claim<'_>> {
+        if !self.config.conflict_free {
+            return None;
+        }
+        let mut keys: Vec<String> = vertices.map(str::to_owned).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        Some(self.claims.acquire(keys).await)
+    }
+
     /// One sub-batch of edges.
     async fn edge_batch(&self, edges: &[&Edge]) -> (Vec<ItemOutcome>, Stats) {
         let mut stats = Stats::default();
@@ -489,7 +503,10 @@ impl GremlinSink {
                 }
             }
         }
-        let todo = (0..edges.len()).filter(|&i| out[i].is_none()).collect();
+        let todo: Vec<usize> = (0..edges.len()).filter(|&i| out[i].is_none()).collect();
+        let _claim = self
+            .claim(todo.iter().flat_map(|&i| edges[i].touches()))
+            .await;
         self.write_rows(edges, todo, &mut out, &mut stats).await;
         (finish(out), stats)
     }
@@ -511,7 +528,10 @@ impl GremlinSink {
                 Err(e) => return (vertices.iter().map(|_| failure_from(&e)).collect(), stats),
             }
         }
-        let todo = (0..vertices.len()).filter(|&i| out[i].is_none()).collect();
+        let todo: Vec<usize> = (0..vertices.len()).filter(|&i| out[i].is_none()).collect();
+        let _claim = self
+            .claim(todo.iter().map(|&i| vertices[i].id.as_str()))
+            .await;
         self.write_rows(vertices, todo, &mut out, &mut stats).await;
         (finish(out), stats)
     }
@@ -540,13 +560,15 @@ impl GremlinSink {
         }
         // With one request in flight a call keeps its input order; claims still keep it
         // from conflicting with other calls running on the same sink.
-        if self.config.in_flight > 1 && self.config.conflict_free {
-            group_by_component(items, &mut unique);
-        }
-        let chunks: Vec<Vec<usize>> = unique
-            .chunks(self.config.batch_size)
-            .map(<[usize]>::to_vec)
-            .collect();
+        let chunks: Vec<Vec<usize>> = if self.config.in_flight > 1 && self.config.conflict_free {
+            let components = group_by_component(items, &mut unique);
+            interleave_components(&unique, &components, self.config.batch_size)
+        } else {
+            unique
+                .chunks(self.config.batch_size)
+                .map(<[usize]>::to_vec)
+                .collect()
+        };
         let progress = self.progress.clone();
         let run = |chunk: Vec<usize>| {
             let refs = chunk.iter().map(|&i| &items[i]).collect();
@@ -566,15 +588,13 @@ impl GremlinSink {
                 (chunk, o, s)
             }
         };
-        let results: Vec<(Vec<usize>, Vec<ItemOutcome>, Stats)> = if self.config.conflict_free {
-            self.run_conflict_free(items, chunks, run).await
-        } else {
+        // Unordered: a sub-batch waiting for a claim never holds back the ones after it.
+        let results: Vec<(Vec<usize>, Vec<ItemOutcome>, Stats)> =
             futures_util::stream::iter(chunks)
                 .map(run)
-                .buffered(self.config.in_flight)
+                .buffer_unordered(self.config.in_flight)
                 .collect()
-                .await
-        };
+                .await;
         let mut total = Stats::default();
         for (chunk, o, s) in results {
             total.add(s);
@@ -606,85 +626,6 @@ impl GremlinSink {
     }
 }
 
-impl GremlinSink {
-    /// Runs `chunks` with up to `in_flight` at once, starting a chunk only when no chunk in
-    /// flight (of this call or any other on the sink) touches one of its vertices. A chunk
-    /// that waits lets later, disjoint ones go first (looking ahead a bounded distance).
-    async fn run_conflict_free<'a, I, F, Fut>(
-        &'a self,
-        items: &'a [I],
-        chunks: Vec<Vec<usize>>,
-        run: F,
-    ) -> Vec<(Vec<usize>, Vec<ItemOutcome>, Stats)>
-    where
-        I: Item,
-        F: Fn(Vec<usize>) -> Fut,
-        Fut: std::future::Future<Output = (Vec<usize>, Vec<ItemOutcome>, Stats)> + 'a,
-    {
-        /// How far past the first waiting chunk a free one is looked for.
-        const LOOK_AHEAD: usize = 64;
-        let mut pending: std::collections::VecDeque<(Vec<usize>, Vec<String>)> = chunks
-            .into_iter()
-            .map(|chunk| {
-                let mut keys: Vec<String> = chunk
-                    .iter()
-                    .flat_map(|&i| items[i].touches())
-                    .map(str::to_owned)
-                    .collect();
-                keys.sort_unstable();
-                keys.dedup();
-                (chunk, keys)
-            })
-            .collect();
-        let mut running = futures_util::stream::FuturesUnordered::new();
-        let mut results = Vec::new();
-        loop {
-            // Registered before looking, so a release in between is not missed.
-            let released = self.claims.released.notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            while running.len() < self.config.in_flight {
-                let free = {
-                    let mut busy = self.claims.lock();
-                    let pos = pending
-                        .iter()
-                        .take(LOOK_AHEAD)
-                        .position(|(_, keys)| keys.iter().all(|k| !busy.contains(k)));
-                    if let Some(pos) = pos {
-                        busy.extend(pending[pos].1.iter().cloned());
-                    }
-                    pos
-                };
-                let Some(pos) = free else { break };
-                let Some((chunk, keys)) = pending.remove(pos) else {
-                    break;
-                };
-                let fut = run(chunk);
-                running.push(async move { (fut.await, keys) });
-            }
-            if running.is_empty() {
-                if pending.is_empty() {
-                    break;
-                }
-                // Every waiting chunk shares a vertex with another call's chunk in flight.
-                released.await;
-                continue;
-            }
-            if let Some((result, keys)) = running.next().await {
-                {
-                    let mut busy = self.claims.lock();
-                    for k in &keys {
-                        busy.remove(k);
-                    }
-                }
-                self.claims.released.notify_waiters();
-                results.push(result);
-            }
-        }
-        results
-    }
-}
-
 /// The vertices touched by the sub-batches in flight on a sink.
 #[derive(Debug, Default)]
 struct VertexClaims {
@@ -699,13 +640,72 @@ impl VertexClaims {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// Waits until none of `keys` is held, then holds them all. All at once or nothing, so
+    /// two writers can never hold part of what the other waits for (no deadlock).
+    async fn acquire(&self, keys: Vec<String>) -> Claim<'_> {
+        loop {
+            // Registered before looking, so a release in between is not missed.
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            {
+                let mut busy = self.lock();
+                if keys.iter().all(|k| !busy.contains(k)) {
+                    busy.extend(keys.iter().cloned());
+                    return Claim { claims: self, keys };
+                }
+            }
+            released.await;
+        }
+    }
+}
+
+/// Vertices held for one write; released when dropped (also when the write is cancelled).
+struct Claim<'a> {
+    claims: &'a VertexClaims,
+    keys: Vec<String>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        {
+            let mut busy = self.claims.lock();
+            for k in &self.keys {
+                busy.remove(k);
+            }
+        }
+        self.claims.released.notify_waiters();
+    }
+}
+
+/// Cuts `order` (grouped by component, see [`group_by_component`]) into sub-batches of
+/// `batch_size` and deals them out round-robin over the components their first items belong
+/// to: the sub-batches started together then come from different components, which can be
+/// written side by side, instead of queueing behind each other on shared vertices.
+fn interleave_components(
+    order: &[usize],
+    components: &[usize],
+    batch_size: usize,
+) -> Vec<Vec<usize>> {
+    let mut dealt: Vec<(usize, usize, Vec<usize>)> = Vec::new();
+    let mut per_component: HashMap<usize, usize> = HashMap::new();
+    for (n, chunk) in order.chunks(batch_size).enumerate() {
+        let component = components[n * batch_size];
+        let rank = per_component.entry(component).or_insert(0);
+        dealt.push((*rank, component, chunk.to_vec()));
+        *rank += 1;
+    }
+    dealt.sort_by_key(|(rank, component, _)| (*rank, *component));
+    dealt.into_iter().map(|(_, _, chunk)| chunk).collect()
 }
 
 /// Reorders `order` (indexes into `items`) so that items of the same connected component
 /// (items linked through shared vertices) are adjacent, components in order of first
-/// appearance and items in input order within each: sub-batches cut from the result touch as
-/// few other sub-batches' vertices as the data allows.
-fn group_by_component<I: Item>(items: &[I], order: &mut Vec<usize>) {
+/// appearance and items in input order within each, and returns each position's component
+/// number (0 for the first seen). Sub-batches cut from the result touch as few other
+/// sub-batches' vertices as the data allows.
+fn group_by_component<I: Item>(items: &[I], order: &mut Vec<usize>) -> Vec<usize> {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut parent: Vec<usize> = Vec::new();
     fn root(parent: &mut [usize], mut x: usize) -> usize {
@@ -746,7 +746,8 @@ fn group_by_component<I: Item>(items: &[I], order: &mut Vec<usize>) {
         })
         .collect();
     keyed.sort_unstable();
-    *order = keyed.into_iter().map(|(_, _, i)| i).collect();
+    *order = keyed.iter().map(|&(_, _, i)| i).collect();
+    keyed.into_iter().map(|(c, _, _)| c).collect()
 }
 
 fn finish(out: Vec<Option<ItemOutcome>>) -> Vec<ItemOutcome> {
@@ -798,19 +799,27 @@ mod tests {
             edge("a", "c"),
         ];
         let mut order: Vec<usize> = (0..items.len()).collect();
-        group_by_component(&items, &mut order);
+        let components = group_by_component(&items, &mut order);
         assert_eq!(order, vec![0, 2, 5, 1, 4, 3]);
+        assert_eq!(components, vec![0, 0, 0, 1, 1, 2]);
     }
 
     #[test]
-    fn grouping_keeps_every_item_exactly_once() {
-        let items: Vec<Edge> = (0..200)
-            .map(|i| edge(&format!("v{}", i % 37), &format!("v{}", (i * 7) % 53)))
-            .collect();
-        let mut order: Vec<usize> = (0..items.len()).rev().collect();
-        group_by_component(&items, &mut order);
-        let mut sorted = order.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (0..200).collect::<Vec<_>>());
+    fn sub_batches_are_dealt_round_robin_over_components() {
+        // Component 0 has five items, component 1 three, component 2 one; batches of two:
+        // [10,11] [12,13] [14,20] from component 0, [21,22] from 1, [30] from 2.
+        let order = [10, 11, 12, 13, 14, 20, 21, 22, 30];
+        let components = [0, 0, 0, 0, 0, 1, 1, 1, 2];
+        let chunks = interleave_components(&order, &components, 2);
+        assert_eq!(
+            chunks,
+            vec![
+                vec![10, 11],
+                vec![21, 22],
+                vec![30],
+                vec![12, 13],
+                vec![14, 20],
+            ]
+        );
     }
 }

@@ -205,7 +205,11 @@ async fn sub_batches_sharing_a_vertex_never_run_together_so_never_conflict() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.outcomes, vec![ItemOutcome::Written; 200]);
     assert_eq!(b.outcomes, vec![ItemOutcome::Written; 200]);
-    assert_eq!((a.retries, b.retries), (0, 0), "no write conflict was retried");
+    assert_eq!(
+        (a.retries, b.retries),
+        (0, 0),
+        "no write conflict was retried"
+    );
     let in_degree = count(&t, Bytecode::new().step("V", [&people[0].id]).then("inE")).await;
     assert_eq!(in_degree, 400);
 }
