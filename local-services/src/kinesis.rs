@@ -91,6 +91,22 @@ impl EmbeddedKinesis {
                     // Requests up to the API's own limit (a 5 MiB PutRecords plus its JSON
                     // framing), above the web framework's 2 MiB default.
                     let app = app.layer(axum::extract::DefaultBodyLimit::max(7 * 1024 * 1024));
+                    // One request at a time inside the emulator. Its store keeps map guards
+                    // across awaits and takes the same maps' write locks synchronously, so two
+                    // overlapping requests (a PutRecords beside GetRecords calls at 20 000
+                    // records/s) could block its one worker thread for good; the main job
+                    // stalled that way. Each request takes microseconds to a few milliseconds,
+                    // and the runtime has one worker anyway, so little is lost.
+                    let gate = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+                    let app = app.layer(axum::middleware::from_fn(
+                        move |request: axum::extract::Request, next: axum::middleware::Next| {
+                            let gate = gate.clone();
+                            async move {
+                                let _turn = gate.lock().await;
+                                next.run(request).await
+                            }
+                        },
+                    ));
                     let listener = tokio::net::TcpListener::from_std(listener)
                         .expect("a listener registered with the runtime");
                     let _ = axum::serve(listener, app)
