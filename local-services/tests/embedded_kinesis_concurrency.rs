@@ -48,10 +48,10 @@ async fn overlapping_puts_and_gets_on_one_stream_all_answer() {
                     .stream_name(stream)
                     .set_records(Some(entries))
                     .send();
-                let answer = tokio::time::timeout(CALL_LIMIT, put)
-                    .await
-                    .unwrap_or_else(|_| panic!("writer {w}, call {c}: no answer"))
-                    .unwrap();
+                let Ok(answer) = tokio::time::timeout(CALL_LIMIT, put).await else {
+                    panic!("writer {w}, call {c}: no answer");
+                };
+                let answer = answer.unwrap();
                 assert_eq!(answer.failed_record_count(), Some(0));
             }
         }));
@@ -77,10 +77,10 @@ async fn overlapping_puts_and_gets_on_one_stream_all_answer() {
                     .shard_iterator(&iterator)
                     .limit(1000)
                     .send();
-                let answer = tokio::time::timeout(CALL_LIMIT, get)
-                    .await
-                    .unwrap_or_else(|_| panic!("reader of {shard}: no answer after {read} records"))
-                    .unwrap();
+                let Ok(answer) = tokio::time::timeout(CALL_LIMIT, get).await else {
+                    panic!("reader of {shard}: no answer after {read} records");
+                };
+                let answer = answer.unwrap();
                 read += answer.records().len();
                 iterator = answer.next_shard_iterator.unwrap();
             }
