@@ -342,50 +342,60 @@ async fn main() -> Result<(), BoxError> {
     say(format!("      consumer: {}", live_line(&stats, &last)));
 
     // 6. Queries, on the reader endpoint (here the same server).
-    let reader = GremlinTransport::connect(TransportConfig::new(gremlin.url.clone())).await?;
+    // Whole-graph queries, as in the notebook: on a graph far larger than this run's they can
+    // take longer than the request timeout, which is reported without losing the summary.
     let schema = FollowsSchema::default();
-    let followed = queries::most_followed(&reader, &schema, None, 10).await?;
-    let following = queries::most_following(&reader, &schema, None, 10).await?;
-    let recommended = match following.first() {
-        Some(top) => queries::recommendations(&reader, &schema, &top.id, 10).await?,
-        None => Vec::new(),
+    let queries_run = async {
+        let reader = GremlinTransport::connect(TransportConfig::new(gremlin.url.clone())).await?;
+        let followed = queries::most_followed(&reader, &schema, None, 10).await?;
+        let following = queries::most_following(&reader, &schema, None, 10).await?;
+        let recommended = match following.first() {
+            Some(top) => queries::recommendations(&reader, &schema, &top.id, 10).await?,
+            None => Vec::new(),
+        };
+        Ok::<_, neptune_batch::GremlinError>((followed, following, recommended))
     };
     say("[6/6] queries (reader endpoint):".into());
-    say(format!(
-        "      most followed : {}",
-        followed
-            .iter()
-            .take(5)
-            .map(|d| format!("{} ({})", d.id, d.degree))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    say(format!(
-        "      most following: {}",
-        following
-            .iter()
-            .take(5)
-            .map(|d| format!("{} ({})", d.id, d.degree))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    let text = value_text;
-    say(format!(
-        "      recommended for {}: {}",
-        following.first().map(|d| d.id.as_str()).unwrap_or("-"),
-        recommended
-            .iter()
-            .take(5)
-            .map(|r| format!(
-                "{} {} #{} ({} paths)",
-                text(&r.first_name),
-                text(&r.last_name),
-                text(&r.id),
-                r.count
-            ))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    match queries_run.await {
+        Ok((followed, following, recommended)) => {
+            say(format!(
+                "      most followed : {}",
+                followed
+                    .iter()
+                    .take(5)
+                    .map(|d| format!("{} ({})", d.id, d.degree))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            say(format!(
+                "      most following: {}",
+                following
+                    .iter()
+                    .take(5)
+                    .map(|d| format!("{} ({})", d.id, d.degree))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            let text = value_text;
+            say(format!(
+                "      recommended for {}: {}",
+                following.first().map(|d| d.id.as_str()).unwrap_or("-"),
+                recommended
+                    .iter()
+                    .take(5)
+                    .map(|r| format!(
+                        "{} {} #{} ({} paths)",
+                        text(&r.first_name),
+                        text(&r.last_name),
+                        text(&r.id),
+                        r.count
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Err(e) => say(format!("      the queries failed: {e}")),
+    }
 
     // The write-only comparison.
     let write_only = if args.compare_write_only {
