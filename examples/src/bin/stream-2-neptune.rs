@@ -358,24 +358,16 @@ async fn main() -> Result<(), BoxError> {
     say("[6/6] queries (reader endpoint):".into());
     match queries_run.await {
         Ok((followed, following, recommended)) => {
-            say(format!(
-                "      most followed : {}",
-                followed
+            let top = |degrees: &[queries::Degree]| {
+                degrees
                     .iter()
                     .take(5)
                     .map(|d| format!("{} ({})", d.id, d.degree))
                     .collect::<Vec<_>>()
                     .join(", ")
-            ));
-            say(format!(
-                "      most following: {}",
-                following
-                    .iter()
-                    .take(5)
-                    .map(|d| format!("{} ({})", d.id, d.degree))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            };
+            say(format!("      most followed : {}", top(&followed)));
+            say(format!("      most following: {}", top(&following)));
             let text = value_text;
             say(format!(
                 "      recommended for {}: {}",
