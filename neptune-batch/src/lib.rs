@@ -17,6 +17,8 @@
 //!   Missing endpoint vertices are reported per edge (or created first), failing sub-batches
 //!   are bisected, and transient errors (conflicts, read-only replicas, throttling, timeouts,
 //!   broken connections) are retried with capped exponential back-off and full jitter.
+//!   Writes that share a vertex never run at once
+//!   ([`GremlinSinkConfig::conflict_free`]), so concurrency does not turn into conflicts.
 //! * [`transport`]: the WebSocket client underneath ([`GremlinTransport`]): GraphSON 3.0,
 //!   bytecode and scripts with bindings, multiplexed persistent connections, a timeout on every
 //!   request, `wss://` and Neptune IAM (SigV4-signed upgrades, [`transport::IamAuth`]).
