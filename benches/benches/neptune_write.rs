@@ -256,9 +256,8 @@ async fn sink_run(url: &str, variant: &Variant, edges: &[Edge]) -> Done {
 /// writer per part, each sending its part's scripts one after another. Only Gremlin Server
 /// accepts it.
 ///
-/// Parts never share a vertex, so concurrent scripts never conflict: on TinkerPop 3.7.5's
-/// transactional TinkerGraph a script whose transaction fails (e.g. on a write conflict) can
-/// leave the server answering nothing more, and the ceiling should not include conflicts anyway.
+/// Parts never share a vertex, so concurrent scripts never conflict: the ceiling should not
+/// include conflicts.
 const CEILING_SCRIPT: &str = "for (int i = 0; i < ids.size(); i++) { \
     if (!graph.edges(ids[i]).hasNext()) { \
       graph.vertices(froms[i]).next().addEdge(lbl, graph.vertices(tos[i]).next(), \
