@@ -446,6 +446,17 @@ async fn run() {
             data: Data::Partitioned(4),
         });
     }
+    for batch in [1000, 2000] {
+        variants.push(Variant::Sink {
+            label: "merge alone (no existence reads)",
+            mode: WriteMode::Merge,
+            check: false,
+            batch,
+            in_flight: 4,
+            conflict_free: true,
+            data: Data::Partitioned(4),
+        });
+    }
     variants.push(ceiling(" (again)", 4, Data::Partitioned(4)));
     let only: Vec<String> = std::env::var("NB_ONLY")
         .map(|v| v.split(';').map(str::to_owned).collect())

@@ -194,6 +194,11 @@ pub(crate) fn existing_edges(ids: Vec<GValue>) -> Bytecode {
         .step("by", [Bytecode::new().then("inV").then("id")])
 }
 
+/// `g.V(ids).count()`: how many of the vertices exist.
+pub(crate) fn count_vertices(ids: Vec<GValue>) -> Bytecode {
+    Bytecode::new().step("V", ids).then("count")
+}
+
 /// `g.V(ids).id()`: the ids of the vertices that exist.
 pub(crate) fn present_vertices(ids: Vec<GValue>) -> Bytecode {
     Bytecode::new().step("V", ids).then("id")
