@@ -25,13 +25,21 @@ impl ScriptedService {
         s
     }
 
-    fn accepted_values(&self, name: &str) -> f64 {
+    /// The accepted data of metric `name`, over every accepted request.
+    fn accepted(&self, name: &str) -> Vec<AggregatedDatum> {
         self.accepted
             .lock()
             .unwrap()
             .iter()
             .flatten()
             .filter(|d| d.key.name == name)
+            .cloned()
+            .collect()
+    }
+
+    fn accepted_values(&self, name: &str) -> f64 {
+        self.accepted(name)
+            .iter()
             .map(|d| match &d.aggregate {
                 Aggregate::Values(v) => v.iter().map(|(x, c)| x * c).sum::<f64>(),
                 Aggregate::Statistics { sum, .. } => *sum,
@@ -40,12 +48,8 @@ impl ScriptedService {
     }
 
     fn accepted_count(&self, name: &str) -> f64 {
-        self.accepted
-            .lock()
-            .unwrap()
+        self.accepted(name)
             .iter()
-            .flatten()
-            .filter(|d| d.key.name == name)
             .map(AggregatedDatum::sample_count)
             .sum()
     }

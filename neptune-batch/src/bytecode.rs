@@ -1,7 +1,7 @@
 //! Gremlin bytecode: a traversal as a list of steps whose arguments travel as typed values,
 //! never spliced into query text.
 
-use crate::graphson::GValue;
+use crate::graphson::{GValue, Typed};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::Value;
@@ -86,26 +86,12 @@ impl Bytecode {
     }
 }
 
-/// A list of instructions as `[[operator, arg, ...], ...]`.
-struct Instructions<'a>(&'a [Instruction]);
-
-impl Serialize for Instructions<'_> {
+/// `[operator, arg, ...]`.
+impl Serialize for Instruction {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for i in self.0 {
-            seq.serialize_element(&Instruction1(i))?;
-        }
-        seq.end()
-    }
-}
-
-struct Instruction1<'a>(&'a Instruction);
-
-impl Serialize for Instruction1<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.arguments.len() + 1))?;
-        seq.serialize_element(&self.0.operator)?;
-        for a in &self.0.arguments {
+        let mut seq = s.serialize_seq(Some(self.arguments.len() + 1))?;
+        seq.serialize_element(&self.operator)?;
+        for a in &self.arguments {
             seq.serialize_element(a)?;
         }
         seq.end()
@@ -123,18 +109,15 @@ impl Serialize for Bytecode {
                 let fields = usize::from(!b.steps.is_empty()) + usize::from(!b.sources.is_empty());
                 let mut m = s.serialize_map(Some(fields))?;
                 if !b.steps.is_empty() {
-                    m.serialize_entry("step", &Instructions(&b.steps))?;
+                    m.serialize_entry("step", &b.steps)?;
                 }
                 if !b.sources.is_empty() {
-                    m.serialize_entry("source", &Instructions(&b.sources))?;
+                    m.serialize_entry("source", &b.sources)?;
                 }
                 m.end()
             }
         }
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("@type", "g:Bytecode")?;
-        m.serialize_entry("@value", &Body(self))?;
-        m.end()
+        Typed("g:Bytecode", &Body(self)).serialize(s)
     }
 }
 

@@ -196,8 +196,8 @@ impl GValue {
     }
 }
 
-/// `{"@type": t, "@value": v}`.
-struct Typed<'a, V: ?Sized>(&'a str, &'a V);
+/// `{"@type": t, "@value": v}`: how GraphSON 3.0 writes every typed value.
+pub(crate) struct Typed<'a, V: ?Sized>(pub(crate) &'a str, pub(crate) &'a V);
 
 impl<V: Serialize + ?Sized> Serialize for Typed<'_, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -363,10 +363,10 @@ impl GremlinSink {
         stats: &mut Stats,
         kind: &'static str,
     ) -> Result<HashSet<String>, GremlinError> {
-        let values: Vec<GValue> = ids.iter().map(|i| GValue::from(*i)).collect();
+        let values = || ids.iter().map(|i| GValue::from(*i)).collect();
         let count = self
             .send(
-                &Request::Bytecode(wt::count_vertices(values.clone())),
+                &Request::Bytecode(wt::count_vertices(values())),
                 kind,
                 stats,
             )
@@ -374,9 +374,10 @@ impl GremlinSink {
         if count.first().and_then(GValue::as_i64) == Some(ids.len() as i64) {
             return Ok(ids.iter().map(|i| (*i).clone()).collect());
         }
+        // Rare: the ids are encoded a second time rather than copied for every sub-batch.
         let rows = self
             .send(
-                &Request::Bytecode(wt::present_vertices(values)),
+                &Request::Bytecode(wt::present_vertices(values())),
                 kind,
                 stats,
             )

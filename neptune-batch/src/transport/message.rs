@@ -2,7 +2,7 @@
 
 use super::error::{ErrorClass, GremlinError};
 use crate::bytecode::Bytecode;
-use crate::graphson::GValue;
+use crate::graphson::{GValue, Typed};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -28,13 +28,6 @@ impl Request {
     /// The binary frame: one length byte, the MIME type, then the JSON message, written
     /// straight into the frame.
     pub(crate) fn frame(&self, request_id: &str) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Uuid<'a> {
-            #[serde(rename = "@type")]
-            kind: &'static str,
-            #[serde(rename = "@value")]
-            value: &'a str,
-        }
         #[derive(Serialize)]
         struct Aliases {
             g: &'static str,
@@ -67,7 +60,7 @@ impl Request {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Message<'a> {
-            request_id: Uuid<'a>,
+            request_id: Typed<'a, str>,
             op: &'static str,
             processor: &'static str,
             args: Args<'a>,
@@ -94,10 +87,7 @@ impl Request {
             ),
         };
         let msg = Message {
-            request_id: Uuid {
-                kind: "g:UUID",
-                value: request_id,
-            },
+            request_id: Typed("g:UUID", request_id),
             op,
             processor,
             args,
