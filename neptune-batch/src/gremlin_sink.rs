@@ -56,11 +56,17 @@ impl Stats {
 ///
 /// Per sub-batch (of [`GremlinSinkConfig::batch_size`] items, up to
 /// [`GremlinSinkConfig::in_flight`] at once):
-/// 1. with [`check_existing`](GremlinSinkConfig::check_existing), two reads by id find the
-///    items already present (reported [`ItemOutcome::AlreadyPresent`]) and the edges whose
-///    endpoint vertex is missing (reported [`ItemFailure::MissingVertex`], or the vertex is
-///    created first with [`create_missing_vertices`](GremlinSinkConfig::create_missing_vertices));
-/// 2. the rest is written in one traversal of the configured [`WriteMode`];
+/// 1. in the default [`WriteMode::Merge`] with
+///    [`check_existing`](GremlinSinkConfig::check_existing), one request (one transaction)
+///    reads which items already exist and merges them all: those found are reported
+///    [`ItemOutcome::AlreadyPresent`] (or a conflict, when the id names another edge or a
+///    vertex of another label), the rest [`ItemOutcome::Written`];
+/// 2. if that request is refused as a whole (typically an edge whose endpoint vertex is
+///    missing, which `mergeE` cannot create), and in the other modes, the careful path runs:
+///    two reads by id find the items already present and the edges whose endpoint is missing
+///    (reported [`ItemFailure::MissingVertex`], or the vertex is created first with
+///    [`create_missing_vertices`](GremlinSinkConfig::create_missing_vertices)), then the rest
+///    is written in one traversal of the configured [`WriteMode`];
 /// 3. a transient error (conflict, read-only replica, throttling, timeout, broken connection)
 ///    is retried with back-off, reconnecting where needed; any other error splits the
 ///    sub-batch in two until the failing items are isolated, and each of those is examined to
@@ -93,6 +99,10 @@ trait Item: Sync {
     fn touches(&self) -> [&str; 2];
     fn invalid(&self) -> Option<String>;
     fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode;
+    /// The merge that also answers, one row per item found (keyed `i`), which items existed.
+    fn checked_merge(items: &[&Self]) -> crate::Bytecode;
+    /// The outcome for an item found in the graph, from its row in the answer.
+    fn found(&self, row: &GValue) -> ItemOutcome;
     fn diagnose<'a>(
         sink: &'a GremlinSink,
         item: &'a Self,
@@ -121,6 +131,21 @@ impl Item for Edge {
     }
     fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode {
         wt::write_edges(mode, items)
+    }
+    fn checked_merge(items: &[&Self]) -> crate::Bytecode {
+        wt::merge_edges_checked(items)
+    }
+    fn found(&self, row: &GValue) -> ItemOutcome {
+        match (
+            row.get("o").and_then(GValue::id_text),
+            row.get("n").and_then(GValue::id_text),
+        ) {
+            (Some(from), Some(to)) => edge_match(self, &(from, to)),
+            _ => ItemOutcome::Failed(ItemFailure::Rejected {
+                code: "unexpected_answer".into(),
+                message: format!("no endpoints for edge {} in the answer", self.id),
+            }),
+        }
     }
     fn diagnose<'a>(
         sink: &'a GremlinSink,
@@ -172,6 +197,18 @@ impl Item for Vertex {
     }
     fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode {
         wt::write_vertices(mode, items)
+    }
+    fn checked_merge(items: &[&Self]) -> crate::Bytecode {
+        wt::merge_vertices_checked(items)
+    }
+    fn found(&self, row: &GValue) -> ItemOutcome {
+        match row.get("l").and_then(GValue::as_str) {
+            Some(label) => vertex_match(self, label),
+            None => ItemOutcome::Failed(ItemFailure::Rejected {
+                code: "unexpected_answer".into(),
+                message: format!("no label for vertex {} in the answer", self.id),
+            }),
+        }
     }
     fn diagnose<'a>(
         sink: &'a GremlinSink,
@@ -402,7 +439,55 @@ impl GremlinSink {
             .collect())
     }
 
-    /// Writes `idx` of `items` in one request; on a non-transient error, bisects.
+    /// The outcome of an item whose request still failed transiently after every retry.
+    fn exhausted(&self, error: &GremlinError) -> ItemOutcome {
+        ItemOutcome::Failed(ItemFailure::RetriesExhausted {
+            attempts: self.config.retry.max_retries + 1,
+            last_error: error.to_string(),
+        })
+    }
+
+    /// The merge mode's usual path: one request that reads which `items` exist and merges them
+    /// all (see [`wt::merge_edges_checked`]). The error when the request failed for good as a
+    /// whole (an edge's endpoint is missing, or an item is refused): the caller then takes the
+    /// careful path, separate reads first and bisection of the write, to give each item its
+    /// own outcome. Holds the items' vertices while the request runs, since it writes.
+    async fn checked_merge<I: Item>(
+        &self,
+        items: &[&I],
+        stats: &mut Stats,
+    ) -> Result<Vec<ItemOutcome>, GremlinError> {
+        let _claim = self.claim(items.iter().flat_map(|i| i.touches())).await;
+        let request = Request::Bytecode(I::checked_merge(items));
+        match self.send(&request, "write", stats).await {
+            Ok(answer) => {
+                // One list of rows; accepted unwrapped too, as servers differ in bulking.
+                let rows = answer.iter().flat_map(|v| match v {
+                    GValue::List(rows) => rows.iter().collect::<Vec<_>>(),
+                    row => vec![row],
+                });
+                let found: HashMap<String, &GValue> = rows
+                    .filter_map(|r| Some((r.get("i")?.id_text()?, r)))
+                    .collect();
+                Ok(items
+                    .iter()
+                    .map(|item| match found.get(item.id()) {
+                        Some(row) => item.found(row),
+                        None => ItemOutcome::Written,
+                    })
+                    .collect())
+            }
+            Err(e) if e.is_retriable() => Ok(items.iter().map(|_| self.exhausted(&e)).collect()),
+            Err(e) => {
+                metrics::counter!(m::CAREFUL_FALLBACKS).increment(1);
+                tracing::debug!(error = %e, items = items.len(), "checked merge refused; examining the sub-batch");
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes `idx` of `items` in one request, then settles a failure (see
+    /// [`settle_failure`](Self::settle_failure)).
     fn write_rows<'a, I>(
         &'a self,
         items: &'a [&'a I],
@@ -425,33 +510,65 @@ impl GremlinSink {
                         out[i] = Some(ItemOutcome::Written);
                     }
                 }
-                Err(e) if e.is_retriable() => {
-                    for &i in &idx {
-                        out[i] = Some(ItemOutcome::Failed(ItemFailure::RetriesExhausted {
-                            attempts: self.config.retry.max_retries + 1,
-                            last_error: e.to_string(),
-                        }));
-                    }
-                }
-                Err(_) if idx.len() > 1 => {
-                    metrics::counter!(m::BISECTIONS).increment(1);
-                    let mut left = idx;
-                    let right = left.split_off(left.len() / 2);
-                    self.write_rows(items, left, out, stats).await;
-                    self.write_rows(items, right, out, stats).await;
-                }
-                Err(e) => {
-                    let i = idx[0];
-                    out[i] = Some(I::diagnose(self, items[i], &e, stats).await);
-                }
+                Err(e) => self.settle_failure(items, idx, e, out, stats).await,
             }
         })
     }
 
+    /// Outcomes for `idx` of `items` after their write failed with `error`: transient (after
+    /// every retry) is final; otherwise the items are split in two and written again until
+    /// the failing ones are isolated, and each of those is examined.
+    fn settle_failure<'a, I>(
+        &'a self,
+        items: &'a [&'a I],
+        idx: Vec<usize>,
+        error: GremlinError,
+        out: &'a mut [Option<ItemOutcome>],
+        stats: &'a mut Stats,
+    ) -> BoxFuture<'a, ()>
+    where
+        I: Item + 'a,
+    {
+        Box::pin(async move {
+            if error.is_retriable() {
+                for &i in &idx {
+                    out[i] = Some(self.exhausted(&error));
+                }
+            } else if idx.len() > 1 {
+                metrics::counter!(m::BISECTIONS).increment(1);
+                let mut left = idx;
+                let right = left.split_off(left.len() / 2);
+                self.write_rows(items, left, out, stats).await;
+                self.write_rows(items, right, out, stats).await;
+            } else if let Some(&i) = idx.first() {
+                out[i] = Some(I::diagnose(self, items[i], &error, stats).await);
+            }
+        })
+    }
+
+    /// After the existence reads of the careful path: writes what is left (`todo`). When the
+    /// sub-batch's checked merge was `refused` and the reads found nothing to explain it (no
+    /// item present, no endpoint missing), the same write would fail the same way, so it is
+    /// split at once.
+    async fn write_rest<I: Item>(
+        &self,
+        items: &[&I],
+        todo: Vec<usize>,
+        refused: Option<GremlinError>,
+        explained: bool,
+        out: &mut [Option<ItemOutcome>],
+        stats: &mut Stats,
+    ) {
+        match refused {
+            Some(error) if !explained => self.settle_failure(items, todo, error, out, stats).await,
+            _ => self.write_rows(items, todo, out, stats).await,
+        }
+    }
+
     /// With [`conflict_free`](GremlinSinkConfig::conflict_free), waits until no write in
     /// flight on this sink touches one of `vertices`, then holds them until the returned claim
-    /// is dropped. Only the write is claimed: the existence reads before it run freely, so the
-    /// next sub-batch's reads overlap the current one's write.
+    /// is dropped. On the careful path only the write is claimed: the existence reads before
+    /// it run freely.
     async fn claim<'k>(&self, vertices: impl Iterator<Item = &'k str>) -> Option<Claim<'_>> {
         if !self.config.conflict_free {
             return None;
@@ -465,7 +582,15 @@ impl GremlinSink {
     /// One sub-batch of edges.
     async fn edge_batch(&self, edges: &[&Edge]) -> (Vec<ItemOutcome>, Stats) {
         let mut stats = Stats::default();
+        let mut refused = None;
+        if self.config.check_existing && self.config.mode == WriteMode::Merge {
+            match self.checked_merge(edges, &mut stats).await {
+                Ok(outcomes) => return (outcomes, stats),
+                Err(e) => refused = Some(e),
+            }
+        }
         let mut out: Vec<Option<ItemOutcome>> = vec![None; edges.len()];
+        let mut explained = false;
         if self.config.check_existing {
             let mut endpoint_ids: Vec<&String> = Vec::new();
             let mut seen = HashSet::new();
@@ -490,6 +615,7 @@ impl GremlinSink {
                     return (edges.iter().map(|_| failure_from(&e)).collect(), stats);
                 }
             };
+            explained = !found_edges.is_empty() || found_vertices.len() < endpoint_ids.len();
             if let Some(label) = &self.config.create_missing_vertices {
                 let missing: Vec<Vertex> = endpoint_ids
                     .iter()
@@ -524,18 +650,28 @@ impl GremlinSink {
         let _claim = self
             .claim(todo.iter().flat_map(|&i| edges[i].touches()))
             .await;
-        self.write_rows(edges, todo, &mut out, &mut stats).await;
+        self.write_rest(edges, todo, refused, explained, &mut out, &mut stats)
+            .await;
         (finish(out), stats)
     }
 
     /// One sub-batch of vertices.
     async fn vertex_batch(&self, vertices: &[&Vertex]) -> (Vec<ItemOutcome>, Stats) {
         let mut stats = Stats::default();
+        let mut refused = None;
+        if self.config.check_existing && self.config.mode == WriteMode::Merge {
+            match self.checked_merge(vertices, &mut stats).await {
+                Ok(outcomes) => return (outcomes, stats),
+                Err(e) => refused = Some(e),
+            }
+        }
         let mut out: Vec<Option<ItemOutcome>> = vec![None; vertices.len()];
+        let mut explained = false;
         if self.config.check_existing {
             let ids: Vec<&String> = vertices.iter().map(|v| &v.id).collect();
             match self.existing_vertices(&ids, &mut stats, "lookup").await {
                 Ok(found) => {
+                    explained = !found.is_empty();
                     for (i, v) in vertices.iter().enumerate() {
                         if let Some(label) = found.get(&v.id) {
                             out[i] = Some(vertex_match(v, label));
@@ -549,7 +685,8 @@ impl GremlinSink {
         let _claim = self
             .claim(todo.iter().map(|&i| vertices[i].id.as_str()))
             .await;
-        self.write_rows(vertices, todo, &mut out, &mut stats).await;
+        self.write_rest(vertices, todo, refused, explained, &mut out, &mut stats)
+            .await;
         (finish(out), stats)
     }
 

@@ -21,9 +21,11 @@ pub struct GremlinSinkConfig {
     pub in_flight: usize,
     /// The traversal shape. Default [`WriteMode::Merge`].
     pub mode: WriteMode,
-    /// Before writing, look up which items already exist and which endpoints are missing, so
-    /// each gets its own outcome (two cheap reads by id per sub-batch). Default `true`. Without
-    /// it every item of an accepted request is reported as written, as the original did.
+    /// Find out which items already exist and which endpoints are missing, so each item gets
+    /// its own outcome. Default `true`. In [`WriteMode::Merge`] the read by id travels in the
+    /// write's own request (one transaction), and separate reads run only for a sub-batch that
+    /// request refused; in the other modes two reads by id precede each write. Without it every
+    /// item of an accepted request is reported as written, as the original did.
     pub check_existing: bool,
     /// Create a missing endpoint vertex with this label before writing its edges, instead of
     /// reporting the edge as failed. Default `None`.

@@ -12,6 +12,10 @@ pub const RETRIES: &str = "neptune_batch.retries";
 pub const ITEMS: &str = "neptune_batch.items";
 /// Counter: failing sub-batches split in two to isolate the failing items.
 pub const BISECTIONS: &str = "neptune_batch.bisections";
+/// Counter: sub-batches whose one-request checked merge was refused as a whole (an edge's
+/// endpoint missing, an item refused) and which were then examined with separate reads and a
+/// bisected write.
+pub const CAREFUL_FALLBACKS: &str = "neptune_batch.careful_fallbacks";
 /// Histogram: seconds per write request, as seen by the client.
 pub const WRITE_SECONDS: &str = "neptune_batch.write_seconds";
 /// Counter: WebSocket connections opened (a rising rate means reconnections).

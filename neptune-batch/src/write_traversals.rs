@@ -96,38 +96,95 @@ pub(crate) fn write_edges(mode: WriteMode, edges: &[&Edge]) -> Bytecode {
                     )
             })
             .then("none"),
-        WriteMode::Merge => {
-            let rows: Vec<GValue> = edges
-                .iter()
-                .map(|e| {
-                    // The search is by id alone: Gremlin Server runs a traversal per row for
-                    // it, and each of label, OUT and IN would add a filter to that traversal
-                    // (`E(id).hasLabel(l).where(outV().hasId(f)).where(inV().hasId(t))`),
-                    // while the id already names the edge. They go in the create map.
-                    let search = GValue::Map(vec![(GValue::T(T::Id), GValue::from(&e.id))]);
-                    let mut create = vec![
-                        (GValue::T(T::Label), GValue::from(&e.label)),
-                        (GValue::Direction(Direction::Out), GValue::from(&e.from)),
-                        (GValue::Direction(Direction::In), GValue::from(&e.to)),
-                    ];
-                    create.extend(property_map(&e.properties));
-                    GValue::Map(vec![
-                        ("m".into(), search),
-                        ("c".into(), GValue::Map(create)),
-                    ])
-                })
-                .collect();
-            Bytecode::new()
-                .step("inject", [GValue::List(rows)])
-                .then("unfold")
-                .step("mergeE", [anon("select", ["m"])])
-                .step(
-                    "option",
-                    [GValue::Merge(Merge::OnCreate), anon("select", ["c"]).into()],
-                )
-                .then("none")
-        }
+        WriteMode::Merge => merge_rows("mergeE", inject(edge_rows(edges))).then("none"),
     }
+}
+
+/// `g.inject(rows)`: the rows as one traverser holding the list.
+fn inject(rows: Vec<GValue>) -> Bytecode {
+    Bytecode::new().step("inject", [GValue::List(rows)])
+}
+
+/// Appends `unfold().<step>(__.select('m')).option(Merge.onCreate, __.select('c'))`: one merge
+/// per row of the list in hand.
+fn merge_rows(step: &str, t: Bytecode) -> Bytecode {
+    t.then("unfold").step(step, [anon("select", ["m"])]).step(
+        "option",
+        [GValue::Merge(Merge::OnCreate), anon("select", ["c"]).into()],
+    )
+}
+
+/// One `{m: search, c: create}` row per edge for `mergeE`.
+fn edge_rows(edges: &[&Edge]) -> Vec<GValue> {
+    edges
+        .iter()
+        .map(|e| {
+            // The search is by id alone: Gremlin Server runs a traversal per row for it, and
+            // each of label, OUT and IN would add a filter to that traversal
+            // (`E(id).hasLabel(l).where(outV().hasId(f)).where(inV().hasId(t))`), while the
+            // id already names the edge. They go in the create map.
+            let search = GValue::Map(vec![(GValue::T(T::Id), GValue::from(&e.id))]);
+            let mut create = vec![
+                (GValue::T(T::Label), GValue::from(&e.label)),
+                (GValue::Direction(Direction::Out), GValue::from(&e.from)),
+                (GValue::Direction(Direction::In), GValue::from(&e.to)),
+            ];
+            create.extend(property_map(&e.properties));
+            GValue::Map(vec![
+                ("m".into(), search),
+                ("c".into(), GValue::Map(create)),
+            ])
+        })
+        .collect()
+}
+
+/// One `{m: search, c: create}` row per vertex for `mergeV`.
+fn vertex_rows(vertices: &[&Vertex]) -> Vec<GValue> {
+    vertices
+        .iter()
+        .map(|v| {
+            let mut create = vec![(GValue::T(T::Label), GValue::from(&v.label))];
+            create.extend(property_map(&v.properties));
+            GValue::Map(vec![
+                (
+                    "m".into(),
+                    GValue::Map(vec![(GValue::T(T::Id), GValue::from(&v.id))]),
+                ),
+                ("c".into(), GValue::Map(create)),
+            ])
+        })
+        .collect()
+}
+
+/// The merge of `edges` that also answers which of them existed before it, in one request
+/// (one transaction, so the answer and the write see the same graph):
+///
+/// ```text
+/// g.E(ids).project('i','o','n').by(T.id).by(outV().id()).by(inV().id()).fold()
+///  .sideEffect(__.constant(rows).unfold().mergeE(__.select('m')).option(Merge.onCreate, __.select('c')))
+/// ```
+///
+/// The answer is one list: the edges found, with their endpoints. Merging an edge that exists
+/// changes nothing, so every row can be merged; an edge whose endpoint is missing fails the
+/// whole request (`mergeE` cannot create it), and the caller then examines the sub-batch item
+/// by item. Every step is plain TinkerPop 3.6 that Neptune runs.
+pub(crate) fn merge_edges_checked(edges: &[&Edge]) -> Bytecode {
+    let ids = edges.iter().map(|e| GValue::from(&e.id)).collect();
+    let rows = anon("constant", [GValue::List(edge_rows(edges))]);
+    existing_edges(ids)
+        .then("fold")
+        .step("sideEffect", [merge_rows("mergeE", rows)])
+}
+
+/// [`merge_edges_checked`] for vertices: `g.V(ids).project('i','l').by(T.id).by(T.label)
+/// .fold().sideEffect(__.constant(rows).unfold().mergeV(…)…)`, answering the vertices found
+/// with their labels.
+pub(crate) fn merge_vertices_checked(vertices: &[&Vertex]) -> Bytecode {
+    let ids = vertices.iter().map(|v| GValue::from(&v.id)).collect();
+    let rows = anon("constant", [GValue::List(vertex_rows(vertices))]);
+    existing_vertices(ids)
+        .then("fold")
+        .step("sideEffect", [merge_rows("mergeV", rows)])
 }
 
 /// The traversal writing `vertices` in `mode`.
@@ -155,31 +212,7 @@ pub(crate) fn write_vertices(mode: WriteMode, vertices: &[&Vertex]) -> Bytecode 
                 )
             })
             .then("none"),
-        WriteMode::Merge => {
-            let rows: Vec<GValue> = vertices
-                .iter()
-                .map(|v| {
-                    let mut create = vec![(GValue::T(T::Label), GValue::from(&v.label))];
-                    create.extend(property_map(&v.properties));
-                    GValue::Map(vec![
-                        (
-                            "m".into(),
-                            GValue::Map(vec![(GValue::T(T::Id), GValue::from(&v.id))]),
-                        ),
-                        ("c".into(), GValue::Map(create)),
-                    ])
-                })
-                .collect();
-            Bytecode::new()
-                .step("inject", [GValue::List(rows)])
-                .then("unfold")
-                .step("mergeV", [anon("select", ["m"])])
-                .step(
-                    "option",
-                    [GValue::Merge(Merge::OnCreate), anon("select", ["c"]).into()],
-                )
-                .then("none")
-        }
+        WriteMode::Merge => merge_rows("mergeV", inject(vertex_rows(vertices))).then("none"),
     }
 }
 
