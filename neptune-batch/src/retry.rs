@@ -1,8 +1,10 @@
-//! Bounded retries with capped exponential back-off and full jitter.
+//! Bounded retries with capped exponential back-off and full jitter: one policy type for the
+//! sink's requests, the vertex loader's batches and the bulk-loader client's HTTP calls.
 
 use std::time::Duration;
 
-/// How transient errors are retried. The delay before retry `n` (from 0) is drawn uniformly
+/// How transient errors are retried (each user documents its own defaults; these are the
+/// sink's). The delay before retry `n` (from 0) is drawn uniformly
 /// from `[0, min(max_delay, base_delay * 2^n)]` ("full jitter"), so that writers that failed
 /// together do not retry together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -106,7 +106,7 @@ async fn an_id_taken_by_another_edge_or_vertex_is_a_conflict_and_changes_nothing
         sink.write_vertices(&people).await.unwrap();
         let taken = schema.edge(&people[0].id, &people[1].id, "d", 1);
         assert_eq!(
-            sink.write_edges(&[taken.clone()])
+            sink.write_edges(std::slice::from_ref(&taken))
                 .await
                 .unwrap()
                 .succeeded(),

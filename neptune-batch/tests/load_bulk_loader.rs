@@ -6,11 +6,11 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
-use neptune_batch::load::backoff::Backoff;
 use neptune_batch::load::bulk_loader::{
     BulkLoadError, BulkLoaderClient, BulkLoaderConfig, LoadMode, LoadRequest, LoadStatus,
     LoadStatusReport, Parallelism, RequestSigner,
 };
+use neptune_batch::RetryPolicy;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -160,10 +160,10 @@ fn config(endpoint: &str) -> BulkLoaderConfig {
         request_timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(20),
         deadline: Duration::from_secs(20),
-        max_attempts: 3,
-        backoff: Backoff {
-            initial: Duration::from_millis(5),
-            max: Duration::from_millis(20),
+        retry: RetryPolicy {
+            max_retries: 2,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
         },
         ..BulkLoaderConfig::new(endpoint)
     }
@@ -340,7 +340,7 @@ async fn a_server_error_is_retried_and_the_load_starts_once() {
 }
 
 #[tokio::test]
-async fn a_server_error_on_every_attempt_gives_up_after_max_attempts() {
+async fn a_server_error_on_every_attempt_gives_up_after_the_last_retry() {
     let (endpoint, stub) = start_stub(
         vec![(
             500,
@@ -431,7 +431,7 @@ async fn a_server_that_never_answers_times_out_instead_of_hanging() {
     let (endpoint, server) = silent_server().await;
     let mut c = config(&endpoint);
     c.request_timeout = Duration::from_millis(300);
-    c.max_attempts = 2;
+    c.retry.max_retries = 1;
     let client = BulkLoaderClient::new(c).unwrap();
 
     // A status poll is safe to repeat: it is retried, then given up.

@@ -1,13 +1,13 @@
 //! The vertex loader against the in-memory graph and sinks that fail on purpose.
 
 use async_trait::async_trait;
-use neptune_batch::load::backoff::Backoff;
 use neptune_batch::load::csv::CsvError;
 use neptune_batch::load::{
     load_vertices, LoadConfigError, LoadProgress, VertexLoadError, VertexLoadOptions,
 };
 use neptune_batch::{
-    Edge, GraphSink, ItemFailure, MemoryGraph, PropertyValue, SinkError, Vertex, WriteReport,
+    Edge, GraphSink, ItemFailure, MemoryGraph, PropertyValue, RetryPolicy, SinkError, Vertex,
+    WriteReport,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,10 +17,10 @@ use std::time::Duration;
 fn fast_options(batch_size: usize) -> VertexLoadOptions {
     VertexLoadOptions {
         batch_size,
-        max_batch_attempts: 3,
-        backoff: Backoff {
-            initial: Duration::from_millis(1),
-            max: Duration::from_millis(5),
+        retry: RetryPolicy {
+            max_retries: 2,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
         },
     }
 }
@@ -234,7 +234,11 @@ async fn a_sink_that_stays_down_stops_the_load_after_the_allowed_attempts_with_a
     let err = load_vertices(&path, &sink, &fast_options(4), |_| {})
         .await
         .unwrap_err();
-    assert_eq!(sink.calls.load(Ordering::SeqCst), 3, "max_batch_attempts");
+    assert_eq!(
+        sink.calls.load(Ordering::SeqCst),
+        3,
+        "the first call and 2 retries"
+    );
     assert!(err.is_retriable());
     let VertexLoadError::SinkFailed { summary, source } = &err else {
         panic!("{err:?}")
@@ -314,10 +318,26 @@ async fn invalid_options_are_refused_naming_the_field() {
         (fast_options(10_001), LoadConfigError::BatchSize(10_001)),
         (
             VertexLoadOptions {
-                max_batch_attempts: 0,
+                retry: RetryPolicy {
+                    max_retries: 100,
+                    ..RetryPolicy::default()
+                },
                 ..Default::default()
             },
-            LoadConfigError::MaxBatchAttempts(0),
+            LoadConfigError::MaxRetries(100),
+        ),
+        (
+            VertexLoadOptions {
+                retry: RetryPolicy {
+                    base_delay: Duration::from_secs(20),
+                    ..RetryPolicy::default()
+                },
+                ..Default::default()
+            },
+            LoadConfigError::Backoff {
+                base_delay: Duration::from_secs(20),
+                max_delay: Duration::from_secs(8),
+            },
         ),
     ] {
         let err = load_vertices("unused.csv", &graph, &options, |_| {})

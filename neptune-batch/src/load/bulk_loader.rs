@@ -20,8 +20,8 @@
 //! request is sent, with the final method, URL, headers and body, so a fresh signature is made
 //! each time (a retried request is signed again).
 
-use super::backoff::Backoff;
 use super::metrics as names;
+use crate::retry::RetryPolicy;
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -44,10 +44,9 @@ pub struct BulkLoaderConfig {
     pub poll_interval: Duration,
     /// Time allowed for a whole load, from its start to its end. Default 2 h.
     pub deadline: Duration,
-    /// Attempts per HTTP call (the first included). Default 5, at most 20.
-    pub max_attempts: u32,
-    /// Waits between those attempts. Default 200 ms doubling up to 10 s, full jitter.
-    pub backoff: Backoff,
+    /// Retries per HTTP call: default 4 (5 attempts), at most 19, waits from 200 ms doubling
+    /// up to 10 s, full jitter.
+    pub retry: RetryPolicy,
     /// Ask for `details=true&errors=true` when polling, so failed feeds and the first error
     /// records come with the status. Default true.
     pub status_details: bool,
@@ -61,10 +60,10 @@ impl Default for BulkLoaderConfig {
             connect_timeout: Duration::from_secs(10),
             poll_interval: DEFAULT_POLL_INTERVAL,
             deadline: Duration::from_secs(2 * 60 * 60),
-            max_attempts: 5,
-            backoff: Backoff {
-                initial: Duration::from_millis(200),
-                max: Duration::from_secs(10),
+            retry: RetryPolicy {
+                max_retries: 4,
+                base_delay: Duration::from_millis(200),
+                max_delay: Duration::from_secs(10),
             },
             status_details: true,
         }
@@ -104,14 +103,14 @@ impl BulkLoaderConfig {
                 return bad(field, "must be above zero".into());
             }
         }
-        if !(1..=20).contains(&self.max_attempts) {
+        if self.retry.max_retries > 19 {
             return bad(
-                "max_attempts",
-                format!("must be 1 to 20, got {}", self.max_attempts),
+                "retry.max_retries",
+                format!("must be at most 19, got {}", self.retry.max_retries),
             );
         }
-        if self.backoff.initial > self.backoff.max {
-            return bad("backoff", "initial must not exceed max".into());
+        if self.retry.base_delay > self.retry.max_delay {
+            return bad("retry.base_delay", "must not exceed retry.max_delay".into());
         }
         Ok(())
     }
@@ -842,7 +841,7 @@ impl BulkLoaderClient {
             if !may_retry || past_deadline {
                 return Err(error);
             }
-            if attempt >= self.config.max_attempts {
+            if attempt > self.config.retry.max_retries {
                 return Err(BulkLoadError::RetriesExhausted {
                     attempts: attempt,
                     last: Box::new(error),
@@ -855,7 +854,7 @@ impl BulkLoaderClient {
             };
             metrics::counter!(names::BULK_LOADER_RETRIES, "reason" => reason).increment(1);
             tracing::warn!(error = %error, attempt, "bulk loader call failed, retrying");
-            let mut wait = self.config.backoff.delay(attempt);
+            let mut wait = self.config.retry.delay(attempt - 1);
             if let Some(d) = deadline {
                 wait = wait.min(d.saturating_duration_since(Instant::now()));
             }
@@ -1039,8 +1038,8 @@ mod tests {
         c.poll_interval = Duration::ZERO;
         assert_eq!(field(c), "poll_interval");
         let mut c = BulkLoaderConfig::new("https://host:8182");
-        c.max_attempts = 0;
-        assert_eq!(field(c), "max_attempts");
+        c.retry.max_retries = 20;
+        assert_eq!(field(c), "retry.max_retries");
         assert!(BulkLoaderConfig::new("https://host:8182")
             .validate()
             .is_ok());

@@ -46,7 +46,6 @@
 //! # }
 //! ```
 
-pub mod backoff;
 pub mod bulk_loader;
 pub mod csv;
 pub mod metrics;
@@ -54,6 +53,6 @@ mod vertex_loader;
 
 pub use vertex_loader::{
     load_vertices, load_vertices_from, FailedVertex, LoadConfigError, LoadProgress,
-    VertexLoadError, VertexLoadOptions, VertexLoadSummary, DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_BATCH_ATTEMPTS, MAX_BATCH_ATTEMPTS, MAX_BATCH_SIZE,
+    VertexLoadError, VertexLoadOptions, VertexLoadSummary, DEFAULT_BATCH_SIZE, MAX_BATCH_RETRIES,
+    MAX_BATCH_SIZE,
 };

@@ -1,11 +1,11 @@
 //! Upserting the vertices of a Gremlin CSV file into any [`GraphSink`], in batches, with progress.
 
-use super::backoff::Backoff;
 use super::csv::{BadLine, CsvError, CsvRow, ElementKind, GremlinCsvReader};
 use super::metrics as names;
 use crate::error::SinkError;
 use crate::model::Vertex;
 use crate::outcome::{ItemFailure, ItemOutcome};
+use crate::retry::RetryPolicy;
 use crate::sink::GraphSink;
 use std::io;
 use std::path::Path;
@@ -15,32 +15,29 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// The largest batch the original system's template allowed (`BatchWriteSize` 1–10000).
 pub const MAX_BATCH_SIZE: usize = 10_000;
-/// Attempts per batch when the sink fails as a whole: the original's 5 retries, so 6 attempts.
-pub const DEFAULT_MAX_BATCH_ATTEMPTS: u32 = 6;
-/// A bound on attempts, so a misconfiguration cannot retry for hours.
-pub const MAX_BATCH_ATTEMPTS: u32 = 100;
+/// A bound on retries per batch, so a misconfiguration cannot retry for hours.
+pub const MAX_BATCH_RETRIES: u32 = 99;
 
 /// How [`load_vertices`] batches and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VertexLoadOptions {
     /// Vertices per [`GraphSink::write_vertices`] call. Default 100, at most 10 000.
     pub batch_size: usize,
-    /// Attempts per batch when the sink fails the whole call with a retriable error
-    /// (per-item failures are the sink's to retry). Default 6, at least 1, at most 100.
-    pub max_batch_attempts: u32,
-    /// Waits between those attempts. Default: 500 ms doubling up to 10 s, with full jitter
-    /// (the original waited about 500 ms plus up to 205 ms).
-    pub backoff: Backoff,
+    /// Retries of a batch when the sink fails the whole call with a retriable error
+    /// (per-item failures are the sink's to retry). Default: the original's 5 retries (at
+    /// most 99), waits from 500 ms doubling up to 10 s with full jitter (the original waited
+    /// about 500 ms plus up to 205 ms).
+    pub retry: RetryPolicy,
 }
 
 impl Default for VertexLoadOptions {
     fn default() -> Self {
         Self {
             batch_size: DEFAULT_BATCH_SIZE,
-            max_batch_attempts: DEFAULT_MAX_BATCH_ATTEMPTS,
-            backoff: Backoff {
-                initial: Duration::from_millis(500),
-                max: Duration::from_secs(10),
+            retry: RetryPolicy {
+                max_retries: 5,
+                base_delay: Duration::from_millis(500),
+                max_delay: Duration::from_secs(10),
             },
         }
     }
@@ -52,16 +49,16 @@ pub enum LoadConfigError {
     /// `batch_size` is 0 or above [`MAX_BATCH_SIZE`].
     #[error("batch_size must be between 1 and {MAX_BATCH_SIZE}, got {0}")]
     BatchSize(usize),
-    /// `max_batch_attempts` is 0 or above [`MAX_BATCH_ATTEMPTS`].
-    #[error("max_batch_attempts must be between 1 and {MAX_BATCH_ATTEMPTS}, got {0}")]
-    MaxBatchAttempts(u32),
-    /// `backoff.initial` is above `backoff.max`.
-    #[error("backoff.initial ({initial:?}) must not exceed backoff.max ({max:?})")]
+    /// `retry.max_retries` is above [`MAX_BATCH_RETRIES`].
+    #[error("retry.max_retries must be at most {MAX_BATCH_RETRIES}, got {0}")]
+    MaxRetries(u32),
+    /// `retry.base_delay` is above `retry.max_delay`.
+    #[error("retry.base_delay ({base_delay:?}) must not exceed retry.max_delay ({max_delay:?})")]
     Backoff {
-        /// The initial wait.
-        initial: Duration,
-        /// The cap.
-        max: Duration,
+        /// The first wait's cap.
+        base_delay: Duration,
+        /// The cap of every wait.
+        max_delay: Duration,
     },
 }
 
@@ -78,13 +75,13 @@ impl VertexLoadOptions {
         if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
             return Err(LoadConfigError::BatchSize(self.batch_size));
         }
-        if self.max_batch_attempts == 0 || self.max_batch_attempts > MAX_BATCH_ATTEMPTS {
-            return Err(LoadConfigError::MaxBatchAttempts(self.max_batch_attempts));
+        if self.retry.max_retries > MAX_BATCH_RETRIES {
+            return Err(LoadConfigError::MaxRetries(self.retry.max_retries));
         }
-        if self.backoff.initial > self.backoff.max {
+        if self.retry.base_delay > self.retry.max_delay {
             return Err(LoadConfigError::Backoff {
-                initial: self.backoff.initial,
-                max: self.backoff.max,
+                base_delay: self.retry.base_delay,
+                max_delay: self.retry.max_delay,
             });
         }
         Ok(())
@@ -390,16 +387,16 @@ async fn write_batch(
     batch: &ReadBatch,
     summary: &mut VertexLoadSummary,
 ) -> Result<(), SinkError> {
-    let mut attempt = 1;
+    let mut retry = 0;
     let report = loop {
         match sink.write_vertices(&batch.vertices).await {
             Ok(report) => break report,
-            Err(e) if e.is_retriable() && attempt < options.max_batch_attempts => {
-                tracing::warn!(error = %e, attempt, "vertex batch failed, retrying");
+            Err(e) if e.is_retriable() && retry < options.retry.max_retries => {
+                tracing::warn!(error = %e, retry, "vertex batch failed, retrying");
                 metrics::counter!(names::BATCH_RETRIES, "reason" => "sink_error").increment(1);
                 summary.batch_retries += 1;
-                tokio::time::sleep(options.backoff.delay(attempt)).await;
-                attempt += 1;
+                tokio::time::sleep(options.retry.delay(retry)).await;
+                retry += 1;
             }
             Err(e) => return Err(e),
         }
