@@ -14,6 +14,9 @@ pub struct DeadLetter {
     pub shard_id: String,
     /// Its sequence number there.
     pub sequence_number: String,
+    /// For a user record of a KPL aggregate, its index in the aggregate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_sequence_number: Option<u64>,
     /// Its partition key.
     pub partition_key: String,
     /// Why it was set aside.
@@ -36,6 +39,7 @@ impl DeadLetter {
         Self {
             shard_id: shard_id.to_owned(),
             sequence_number: sequence_number.to_owned(),
+            sub_sequence_number: None,
             partition_key: partition_key.to_owned(),
             reason: reason.into(),
             data_base64: base64::engine::general_purpose::STANDARD.encode(data),
@@ -43,6 +47,20 @@ impl DeadLetter {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis())
                 .unwrap_or(0),
+        }
+    }
+
+    /// A dead letter for a record read from a stream, user records of aggregates included.
+    pub fn of_record(record: &kinesis_source::Record, reason: impl Into<String>) -> Self {
+        Self {
+            sub_sequence_number: record.sub_sequence_number,
+            ..Self::new(
+                &record.shard_id,
+                record.sequence_number.as_str(),
+                &record.partition_key,
+                reason,
+                &record.data,
+            )
         }
     }
 

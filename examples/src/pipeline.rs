@@ -263,16 +263,7 @@ impl Pipeline {
         if !dead.is_empty() {
             let letters: Vec<DeadLetter> = dead
                 .iter()
-                .map(|(i, reason)| {
-                    let r = &batch.records[*i];
-                    DeadLetter::new(
-                        &r.shard_id,
-                        r.sequence_number.as_str(),
-                        &r.partition_key,
-                        reason.clone(),
-                        &r.data,
-                    )
-                })
+                .map(|(i, reason)| DeadLetter::of_record(&batch.records[*i], reason.clone()))
                 .collect();
             self.dead_letters.put(&letters).await?;
             stats

@@ -407,3 +407,55 @@ async fn while_wait_is_true_every_invocation_fails_with_the_originals_message_an
     assert!(e.is_retriable());
     assert_eq!(environment.connections_opened(), 0);
 }
+
+#[tokio::test]
+async fn a_kpl_aggregate_in_the_event_is_opened_and_a_failure_inside_one_names_that_aggregate() {
+    let url = gremlin_url().await;
+    let config = config(&url);
+    let (sink, people) = sink_with_people(&config, 12).await;
+    let pairs = chain(&people, 11);
+    let nobody = local_services::unique_name("nobody");
+    let aggregate = |pairs: &[(&str, &str)]| {
+        let mut aggregator = kinesis_source::kpl::Aggregator::new();
+        for (key, data) in follows(pairs) {
+            assert!(aggregator.push(&key, &data).unwrap().is_none());
+        }
+        let done = aggregator.finish().unwrap();
+        (done.partition_key, done.data.to_vec())
+    };
+    // An aggregate of 6 edges, 2 plain records, then an aggregate of 3 edges and one whose
+    // followed person does not exist.
+    let mut payloads = vec![aggregate(&pairs[..6])];
+    payloads.extend(follows(&pairs[6..8]));
+    let mut last = pairs[8..11].to_vec();
+    last.push((people[11].as_str(), nobody.as_str()));
+    payloads.push(aggregate(&last));
+    let (event, seqs) = event_for(&payloads).await;
+    let dead = MemoryDeadLetters::default();
+
+    let done = handle_event(&event, &sink, &dead, &MemoryMetrics::new(), &config)
+        .await
+        .unwrap();
+
+    // The mapping will redeliver from the second aggregate: the Kinesis record, not the user
+    // record inside it, is what it can name.
+    assert_eq!(done.reported_sequence_number(), Some(seqs[3].as_str()));
+    let before: Vec<String> = pairs[..8].iter().map(|(f, t)| edge_id(f, t)).collect();
+    assert_eq!(
+        edges_present(&sink, &before).await,
+        8,
+        "the first aggregate and the plain records"
+    );
+    assert!(done.written >= 8, "{}", done.written);
+    assert_eq!(out_edges(&sink, &[people[11].clone()]).await, 0);
+    // The user record that failed is logged with its place inside the aggregate.
+    let letters = dead.all();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(
+        (
+            letters[0].sequence_number.as_str(),
+            letters[0].sub_sequence_number
+        ),
+        (seqs[3].as_str(), Some(3))
+    );
+}

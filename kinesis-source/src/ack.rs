@@ -5,9 +5,14 @@
 //! checkpoint of a shard is the last record of the longest delivered prefix whose records are
 //! all acknowledged. When a shard has been read to its end and all of it is acknowledged, its
 //! checkpoint becomes [`Checkpoint::ShardEnd`], which is what lets its children start.
+//!
+//! The user records of one KPL aggregate (see [`crate::kpl`]) share a sequence number and are
+//! told apart by their sub-sequence numbers. The checkpoint only moves past an aggregate once
+//! all of its user records are acknowledged, so a restart delivers a partly acknowledged
+//! aggregate again whole: its acknowledged user records are repeated, none is lost.
 
 use crate::checkpoint::Checkpoint;
-use crate::record::{SequenceNumber, ShardId};
+use crate::record::{Record, SequenceNumber, ShardId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +32,8 @@ pub enum AckError {
         shard: ShardId,
         /// The sequence number named in the acknowledgement.
         sequence: SequenceNumber,
+        /// The sub-sequence number named, for a user record of a KPL aggregate.
+        sub_sequence: Option<u64>,
     },
 }
 
@@ -42,9 +49,9 @@ struct ShardAcks {
     /// Slot number of the front of `pending`.
     base: u64,
     /// Delivered records not yet covered by the checkpoint, in delivery order.
-    pending: VecDeque<(SequenceNumber, bool)>,
-    /// Where each pending record sits (slot number).
-    slots: HashMap<SequenceNumber, u64>,
+    pending: VecDeque<Pending>,
+    /// Where each pending record sits (slot number), by sequence and sub-sequence number.
+    slots: HashMap<(SequenceNumber, Option<u64>), u64>,
     /// The shard was read to its end: nothing will be delivered after `pending`.
     ended: bool,
     /// The current acknowledged-prefix checkpoint.
@@ -53,14 +60,39 @@ struct ShardAcks {
     changed: bool,
 }
 
+/// One delivered record (or user record of an aggregate) not yet covered by the checkpoint.
+#[derive(Debug)]
+struct Pending {
+    sequence: SequenceNumber,
+    sub_sequence: Option<u64>,
+    /// The last delivered record with this sequence number: once it is covered, so is the
+    /// whole Kinesis record.
+    closes: bool,
+    acked: bool,
+}
+
 impl ShardAcks {
+    fn push(&mut self, sequence: &SequenceNumber, sub_sequence: Option<u64>, closes: bool) {
+        let slot = self.base + self.pending.len() as u64;
+        self.slots.insert((sequence.clone(), sub_sequence), slot);
+        self.pending.push_back(Pending {
+            sequence: sequence.clone(),
+            sub_sequence,
+            closes,
+            acked: false,
+        });
+    }
+
     fn advance(&mut self) {
         let mut last = None;
-        while let Some((_, true)) = self.pending.front() {
-            let (seq, _) = self.pending.pop_front().expect("front exists");
-            self.slots.remove(&seq);
+        while self.pending.front().is_some_and(|p| p.acked) {
+            let p = self.pending.pop_front().expect("front exists");
+            let key = (p.sequence, p.sub_sequence);
+            self.slots.remove(&key);
             self.base += 1;
-            last = Some(seq);
+            if p.closes {
+                last = Some(key.0);
+            }
         }
         if let Some(seq) = last {
             self.checkpoint = Some(Checkpoint::AfterSequence(seq));
@@ -107,9 +139,20 @@ impl AckTracker {
     ) {
         let entry = self.shards.entry(shard.to_owned()).or_default();
         for seq in sequences {
-            let slot = entry.base + entry.pending.len() as u64;
-            entry.slots.insert(seq.clone(), slot);
-            entry.pending.push_back((seq.clone(), false));
+            entry.push(seq, None, true);
+        }
+    }
+
+    /// Records that `records` (all of one shard, and whole: every user record of an aggregate
+    /// they contain) were handed to the consumer, in this order, after everything delivered
+    /// before for the same shard.
+    pub fn delivered_records(&mut self, shard: &str, records: &[Record]) {
+        let entry = self.shards.entry(shard.to_owned()).or_default();
+        for (i, r) in records.iter().enumerate() {
+            let closes = records
+                .get(i + 1)
+                .is_none_or(|next| next.sequence_number != r.sequence_number);
+            entry.push(&r.sequence_number, r.sub_sequence_number, closes);
         }
     }
 
@@ -121,8 +164,28 @@ impl AckTracker {
         entry.advance();
     }
 
-    /// Acknowledges one delivered record. Returns whether the shard's checkpoint moved.
+    /// Acknowledges one delivered record put as such (not a user record of an aggregate).
+    /// Returns whether the shard's checkpoint moved.
     pub fn ack(&mut self, shard: &str, sequence: &SequenceNumber) -> Result<bool, AckError> {
+        self.ack_position(shard, sequence, None)
+    }
+
+    /// Acknowledges one delivered record, whole or user record of an aggregate. Returns
+    /// whether the shard's checkpoint moved.
+    pub fn ack_record(&mut self, record: &Record) -> Result<bool, AckError> {
+        self.ack_position(
+            &record.shard_id,
+            &record.sequence_number,
+            record.sub_sequence_number,
+        )
+    }
+
+    fn ack_position(
+        &mut self,
+        shard: &str,
+        sequence: &SequenceNumber,
+        sub_sequence: Option<u64>,
+    ) -> Result<bool, AckError> {
         let entry = self
             .shards
             .get_mut(shard)
@@ -132,10 +195,14 @@ impl AckTracker {
         let not_in_flight = || AckError::NotInFlight {
             shard: shard.to_owned(),
             sequence: sequence.clone(),
+            sub_sequence,
         };
-        let slot = *entry.slots.get(sequence).ok_or_else(not_in_flight)?;
+        let slot = *entry
+            .slots
+            .get(&(sequence.clone(), sub_sequence))
+            .ok_or_else(not_in_flight)?;
         let index = (slot - entry.base) as usize;
-        let cell = &mut entry.pending[index].1;
+        let cell = &mut entry.pending[index].acked;
         if *cell {
             return Err(not_in_flight());
         }
@@ -205,9 +272,15 @@ impl Acker {
         Self::default()
     }
 
-    /// Acknowledges one record. Returns whether its shard's checkpoint moved.
+    /// Acknowledges one record put as such. Returns whether its shard's checkpoint moved.
     pub fn ack(&self, shard: &str, sequence: &SequenceNumber) -> Result<bool, AckError> {
         self.lock().ack(shard, sequence)
+    }
+
+    /// Acknowledges one delivered record, whole or user record of an aggregate. Returns
+    /// whether its shard's checkpoint moved.
+    pub fn ack_record(&self, record: &Record) -> Result<bool, AckError> {
+        self.lock().ack_record(record)
     }
 
     /// Runs `f` with the tracker locked (for sources and tests).
@@ -331,6 +404,57 @@ mod tests {
                     prop_assert_eq!(t.in_flight("s"), delivered - prefix);
                 }
                 if delivered == n && order_iter.peek().is_none() { break; }
+            }
+            t.shard_ended("s");
+            prop_assert!(t.is_finished("s"));
+        }
+
+        /// With KPL aggregates (user records sharing a sequence number), whatever order the
+        /// user records are acknowledged in, the checkpoint is the last Kinesis record all of
+        /// whose user records, and all before them, are acknowledged: never part-way into an
+        /// aggregate.
+        #[test]
+        fn the_checkpoint_never_stops_inside_an_aggregate(
+            sizes in proptest::collection::vec(prop_oneof![Just(0usize), 1usize..6], 1..40),
+            seed in any::<u64>(),
+        ) {
+            use rand::{seq::SliceRandom, SeedableRng};
+            // Size 0 is a plain record; k > 0 an aggregate of k user records.
+            let mut records = Vec::new();
+            let mut kinesis_index = Vec::new();
+            for (k, &size) in sizes.iter().enumerate() {
+                let seq = SequenceNumber::new(format!("{}", 500 + k));
+                if size == 0 {
+                    records.push(Record::new("s", seq, "key", "plain"));
+                    kinesis_index.push(k);
+                } else {
+                    for sub in 0..size {
+                        let mut r = Record::new("s", seq.clone(), "key", "user");
+                        r.sub_sequence_number = Some(sub as u64);
+                        records.push(r);
+                        kinesis_index.push(k);
+                    }
+                }
+            }
+            let mut t = AckTracker::new();
+            t.delivered_records("s", &records);
+            let mut order: Vec<usize> = (0..records.len()).collect();
+            order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+            let mut acked = vec![false; records.len()];
+            for i in order {
+                t.ack_record(&records[i]).unwrap();
+                prop_assert!(t.ack_record(&records[i]).is_err(), "double ack accepted");
+                acked[i] = true;
+                // The last Kinesis record wholly inside the acknowledged prefix.
+                let whole = (0..sizes.len())
+                    .take_while(|&k| {
+                        kinesis_index.iter().zip(&acked).filter(|(ki, _)| **ki == k).all(|(_, a)| *a)
+                    })
+                    .count();
+                prop_assert!(whole <= sizes.len());
+                let expected = (whole > 0)
+                    .then(|| Checkpoint::AfterSequence(SequenceNumber::new(format!("{}", 500 + whole - 1))));
+                prop_assert_eq!(t.checkpoint("s"), expected);
             }
             t.shard_ended("s");
             prop_assert!(t.is_finished("s"));

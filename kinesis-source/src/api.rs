@@ -355,6 +355,7 @@ impl KinesisApi for SdkKinesisApi {
             .map(|r| Record {
                 shard_id: shard_id.to_owned(),
                 sequence_number: SequenceNumber::new(r.sequence_number),
+                sub_sequence_number: None,
                 partition_key: r.partition_key.unwrap_or_default(),
                 data: Bytes::from(r.data.into_inner()),
                 approximate_arrival: r

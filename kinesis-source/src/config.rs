@@ -114,6 +114,9 @@ pub struct KinesisSourceConfig {
     pub restart_backoff: Backoff,
     /// How long `shutdown` waits for in-flight batches to be acknowledged: default 30 s.
     pub shutdown_timeout: Duration,
+    /// Open records aggregated by the Kinesis Producer Library into their user records (see
+    /// [`crate::kpl`]): default true, as KCL. Other records pass unchanged either way.
+    pub deaggregate: bool,
 }
 
 impl KinesisSourceConfig {
@@ -134,6 +137,7 @@ impl KinesisSourceConfig {
             retry_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5), 10),
             restart_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30), 20),
             shutdown_timeout: Duration::from_secs(30),
+            deaggregate: true,
         }
     }
 

@@ -118,6 +118,7 @@ mod checkpoint_writer;
 mod config;
 mod error;
 mod kinesis_source;
+pub mod kpl;
 mod memory;
 pub mod metrics;
 mod producer;

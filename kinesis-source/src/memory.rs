@@ -74,6 +74,7 @@ impl MemoryStream {
         shard.push(Record {
             shard_id: shard_id.clone(),
             sequence_number: seq.clone(),
+            sub_sequence_number: None,
             partition_key,
             data: data.into(),
             approximate_arrival: Some(SystemTime::now()),
@@ -195,9 +196,8 @@ impl RecordSource for MemorySource {
                         self.cursor = (i + 1) % n;
                         let shard_id = MemoryStream::shard_id(i);
                         let behind = (shard.len() - end) as u64;
-                        self.acker.with_tracker(|t| {
-                            t.delivered(&shard_id, records.iter().map(|r| &r.sequence_number))
-                        });
+                        self.acker
+                            .with_tracker(|t| t.delivered_records(&shard_id, &records));
                         return Ok(Some(RecordBatch {
                             shard_id,
                             records,

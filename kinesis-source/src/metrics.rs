@@ -38,6 +38,9 @@ pub const SHARD_COUNT: &str = "ShardCount";
 pub const SHARD_READER_RESTARTS: &str = "ShardReader.Restarts";
 /// Counter: closed shards read to their end, checkpointed as ended and retired.
 pub const SHARDS_RETIRED: &str = "ShardsRetired";
+/// Counter: KPL aggregates read and opened into their user records, per shard (the user
+/// records count in `RecordsProcessed`).
+pub const AGGREGATES_OPENED: &str = "Kpl.AggregatesOpened";
 
 /// Counter: records the producer got accepted.
 pub const PRODUCER_RECORDS_PUT: &str = "Producer.RecordsPut";
@@ -153,6 +156,8 @@ pub struct SourceStats {
     pub readers_started: AtomicU64,
     /// Closed shards finished and retired.
     pub shards_retired: AtomicU64,
+    /// KPL aggregates opened into their user records.
+    pub aggregates_opened: AtomicU64,
 }
 
 /// Running totals of a [`KinesisProducer`](crate::KinesisProducer).

@@ -69,12 +69,34 @@ pub struct Record {
     pub shard_id: ShardId,
     /// Its position in that shard.
     pub sequence_number: SequenceNumber,
+    /// For a user record taken out of a KPL aggregate (see [`crate::kpl`]), its index in the
+    /// aggregate, which shares `sequence_number`; `None` for a record as put.
+    pub sub_sequence_number: Option<u64>,
     /// The partition key the producer chose (the original system used the from-vertex id).
     pub partition_key: String,
     /// The payload, untouched.
     pub data: Bytes,
     /// When the service accepted the record, if it said.
     pub approximate_arrival: Option<SystemTime>,
+}
+
+impl Record {
+    /// A record as put, with no arrival time.
+    pub fn new(
+        shard_id: impl Into<ShardId>,
+        sequence_number: SequenceNumber,
+        partition_key: impl Into<String>,
+        data: impl Into<Bytes>,
+    ) -> Self {
+        Self {
+            shard_id: shard_id.into(),
+            sequence_number,
+            sub_sequence_number: None,
+            partition_key: partition_key.into(),
+            data: data.into(),
+            approximate_arrival: None,
+        }
+    }
 }
 
 /// Consecutive records of one shard, in shard order, with the means to acknowledge them.
@@ -95,7 +117,7 @@ impl RecordBatch {
     pub fn ack(&self, record: &Record) {
         // A record of this very batch was delivered, so the tracker knows it: the only error
         // possible is a double ack, which is harmless.
-        let _ = self.acker.ack(&record.shard_id, &record.sequence_number);
+        let _ = self.acker.ack_record(record);
     }
 
     /// Acknowledges every record of this batch.

@@ -4,6 +4,7 @@ use crate::ack::Acker;
 use crate::api::{ApiError, ApiErrorKind, IteratorStart, KinesisApi};
 use crate::config::KinesisSourceConfig;
 use crate::error::SourceError;
+use crate::kpl;
 use crate::metrics::{self as names, SourceStats};
 use crate::record::{Record, RecordBatch, SequenceNumber, ShardId};
 use std::collections::HashMap;
@@ -225,7 +226,12 @@ impl ShardReader {
             throttled = 0;
             transient = 0;
             let empty = out.records.is_empty();
-            if !empty && !self.deliver(out.records, out.millis_behind_latest).await {
+            let records = if self.config.deaggregate {
+                self.deaggregate(out.records)
+            } else {
+                out.records
+            };
+            if !empty && !self.deliver(records, out.millis_behind_latest).await {
                 return Ok(ReaderExit::Cancelled);
             }
             self.lag.set(&self.shard_id, out.millis_behind_latest);
@@ -244,6 +250,29 @@ impl ShardReader {
         }
     }
 
+    /// Opens the KPL aggregates among `records` into their user records, in place. A batch
+    /// always holds every user record of an aggregate (the tracker relies on it).
+    fn deaggregate(&self, records: Vec<Record>) -> Vec<Record> {
+        if !records.iter().any(|r| kpl::looks_aggregated(&r.data)) {
+            return records;
+        }
+        let mut out = Vec::with_capacity(records.len());
+        let mut opened = 0u64;
+        for r in records {
+            let before = out.len();
+            out.extend(kpl::deaggregate(r));
+            if out[before].sub_sequence_number.is_some() {
+                opened += 1;
+            }
+        }
+        if opened > 0 {
+            names::add(&self.stats.aggregates_opened, opened);
+            ::metrics::counter!(names::AGGREGATES_OPENED, names::SHARD_ID => self.shard_id.clone())
+                .increment(opened);
+        }
+        out
+    }
+
     /// Hands a batch to the consumer; false if the source stopped first.
     async fn deliver(&self, records: Vec<Record>, millis_behind_latest: Option<u64>) -> bool {
         // Reserve room first, then register the records as delivered, then send: registering
@@ -257,9 +286,8 @@ impl ShardReader {
             },
         };
         let last = records.last().map(|r| r.sequence_number.clone());
-        self.acker.with_tracker(|t| {
-            t.delivered(&self.shard_id, records.iter().map(|r| &r.sequence_number))
-        });
+        self.acker
+            .with_tracker(|t| t.delivered_records(&self.shard_id, &records));
         self.cursor
             .lock()
             .unwrap_or_else(|p| p.into_inner())

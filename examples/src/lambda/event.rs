@@ -29,32 +29,31 @@ pub fn shard_of(record: &KinesisEventRecord) -> Option<&str> {
 
 /// The event's records as the workspace's [`Record`]s, in the event's order (which is the
 /// shard's: the mapping delivers one shard's records in order). The payload was base64 in the
-/// JSON document and is already decoded here.
+/// JSON document and is already decoded here. Records aggregated by the Kinesis Producer
+/// Library are opened into their user records (the mapping does not do it), which share the
+/// aggregate's sequence number: a failure in one makes the mapping retry from the aggregate.
 pub fn records_of(event: &KinesisEvent) -> Result<Vec<Record>, EventError> {
-    event
-        .records
-        .iter()
-        .enumerate()
-        .map(|(index, r)| {
-            if r.kinesis.sequence_number.is_empty() {
-                return Err(EventError {
-                    index,
-                    reason: "it has no kinesis.sequenceNumber".into(),
-                });
-            }
-            let arrival = r.kinesis.approximate_arrival_timestamp.0;
-            let approximate_arrival = u64::try_from(arrival.timestamp_millis())
-                .ok()
-                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
-            Ok(Record {
-                shard_id: shard_of(r).unwrap_or("unknown-shard").to_owned(),
-                sequence_number: SequenceNumber::new(r.kinesis.sequence_number.clone()),
-                partition_key: r.kinesis.partition_key.clone(),
-                data: r.kinesis.data.0.clone().into(),
-                approximate_arrival,
-            })
-        })
-        .collect()
+    let mut out = Vec::with_capacity(event.records.len());
+    for (index, r) in event.records.iter().enumerate() {
+        if r.kinesis.sequence_number.is_empty() {
+            return Err(EventError {
+                index,
+                reason: "it has no kinesis.sequenceNumber".into(),
+            });
+        }
+        let arrival = r.kinesis.approximate_arrival_timestamp.0;
+        let mut record = Record::new(
+            shard_of(r).unwrap_or("unknown-shard"),
+            SequenceNumber::new(r.kinesis.sequence_number.clone()),
+            r.kinesis.partition_key.clone(),
+            r.kinesis.data.0.clone(),
+        );
+        record.approximate_arrival = u64::try_from(arrival.timestamp_millis())
+            .ok()
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
+        out.extend(kinesis_source::kpl::deaggregate(record));
+    }
+    Ok(out)
 }
 
 /// Where the records of an event come from, as the event names it.

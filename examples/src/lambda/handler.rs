@@ -223,13 +223,7 @@ pub async fn handle_event(
             } else {
                 "skipped"
             };
-            DeadLetter::new(
-                &r.shard_id,
-                r.sequence_number.as_str(),
-                &r.partition_key,
-                format!("{disposition}: {}", f.reason),
-                &r.data,
-            )
+            DeadLetter::of_record(r, format!("{disposition}: {}", f.reason))
         })
         .collect();
     if let Err(e) = dead_letters.put(&letters).await {

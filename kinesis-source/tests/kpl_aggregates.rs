@@ -1,0 +1,205 @@
+//! Records aggregated by the Kinesis Producer Library, put on the local Kinesis API and read
+//! back through `KinesisSource`: opened into their user records, in order, and checkpointed so
+//! that a partly acknowledged aggregate is read again whole after a restart.
+
+mod common;
+
+use common::*;
+use kinesis_source::kpl::Aggregator;
+use kinesis_source::{
+    Backoff, Checkpoint, CheckpointStore, FileCheckpointStore, KinesisProducer, KinesisSource,
+    KinesisSourceConfig, ProducerConfig, ProducerRecord, Record, RecordBatch, RecordSource,
+    SequenceNumber, StartPosition, StreamRef,
+};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+const AGGREGATES: usize = 12;
+const USERS_PER_AGGREGATE: usize = 40;
+
+fn config(stream: &str) -> KinesisSourceConfig {
+    let mut c = KinesisSourceConfig::new(StreamRef::parse(stream));
+    c.start_position = StartPosition::TrimHorizon;
+    c.batch_read_size = 7; // smaller than an aggregate's user records: batches still hold them whole
+    c.idle_time_between_reads = Duration::from_millis(200);
+    // Only the explicit checkpoint() below writes.
+    c.checkpoint_interval = Duration::from_secs(3600);
+    c.restart_backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(200), 20);
+    c.shutdown_timeout = Duration::from_secs(5);
+    c
+}
+
+/// Puts, in this order: aggregates of user records `a<n>:<i>` (keys `u<i % 5>`), each
+/// followed by a plain record `plain<n>`, and one record that starts like an aggregate but is
+/// damaged. Returns the user payloads expected, in put order per aggregate.
+async fn put_mixed(client: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String> {
+    let mut records = Vec::new();
+    let mut expected = Vec::new();
+    for n in 0..AGGREGATES {
+        let mut aggregator = Aggregator::new();
+        for i in 0..USERS_PER_AGGREGATE {
+            let payload = format!("a{n}:{i}");
+            assert!(aggregator
+                .push(&format!("u{}", i % 5), payload.as_bytes())
+                .unwrap()
+                .is_none());
+            expected.push(payload);
+        }
+        let aggregate = aggregator.finish().unwrap();
+        // Spread the aggregates over both shards.
+        records.push(ProducerRecord::new(format!("agg{n}"), aggregate.data));
+        records.push(ProducerRecord::new(format!("agg{n}"), format!("plain{n}")));
+        expected.push(format!("plain{n}"));
+    }
+    let mut damaged = kinesis_source::kpl::MAGIC.to_vec();
+    damaged.extend_from_slice(&[7u8; 40]);
+    records.push(ProducerRecord::new("damaged", damaged.clone()));
+    expected.push(String::from_utf8_lossy(&damaged).into_owned());
+
+    let mut config = ProducerConfig::new(StreamRef::parse(stream));
+    config.max_in_flight_calls = 1;
+    let producer = KinesisProducer::from_client(client.clone(), config).unwrap();
+    for r in producer.put(records).await {
+        r.expect("every record is put");
+    }
+    expected
+}
+
+/// Reads batches until `want` records (user records counted one by one) arrived.
+async fn read(source: &mut KinesisSource, want: usize) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    let mut got = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while got < want {
+        let batch = tokio::time::timeout_at(deadline, source.next_batch())
+            .await
+            .unwrap_or_else(|_| panic!("only {got} of {want} records arrived in time"))
+            .expect("next_batch")
+            .expect("the source ended early");
+        got += batch.records.len();
+        batches.push(batch);
+    }
+    batches
+}
+
+fn position(r: &Record) -> (SequenceNumber, Option<u64>) {
+    (r.sequence_number.clone(), r.sub_sequence_number)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_are_read_as_their_user_records_and_a_partly_acknowledged_one_is_read_again_whole(
+) {
+    let client = client().await;
+    let stream = create_stream(&client, "kpl", 2).await;
+    let expected = put_mixed(&client, &stream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpoints.json");
+    let store = || Arc::new(FileCheckpointStore::new(&path));
+
+    let mut source = KinesisSource::from_client(client.clone(), config(&stream), store())
+        .await
+        .unwrap();
+    let first = read(&mut source, expected.len()).await;
+    let records: Vec<&Record> = first.iter().flat_map(|b| b.records.iter()).collect();
+
+    // Every user record once, with its own partition key, in order inside its aggregate; the
+    // plain and the damaged records unchanged.
+    let payloads: Vec<String> = records
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+        .collect();
+    assert_eq!(
+        payloads.iter().collect::<HashSet<_>>(),
+        expected.iter().collect::<HashSet<_>>()
+    );
+    assert_eq!(payloads.len(), expected.len(), "no record twice");
+    let mut by_aggregate: BTreeMap<(String, SequenceNumber), Vec<&Record>> = BTreeMap::new();
+    for r in &records {
+        if r.sub_sequence_number.is_some() {
+            by_aggregate
+                .entry((r.shard_id.clone(), r.sequence_number.clone()))
+                .or_default()
+                .push(r);
+        } else {
+            assert!(!r.partition_key.starts_with('u'), "{r:?}");
+        }
+    }
+    assert_eq!(by_aggregate.len(), AGGREGATES);
+    for users in by_aggregate.values() {
+        assert_eq!(users.len(), USERS_PER_AGGREGATE);
+        let n = String::from_utf8_lossy(&users[0].data)
+            .split(':')
+            .next()
+            .unwrap()
+            .to_owned();
+        for (i, u) in users.iter().enumerate() {
+            assert_eq!(u.sub_sequence_number, Some(i as u64));
+            assert_eq!(u.partition_key, format!("u{}", i % 5));
+            assert_eq!(u.data, format!("{n}:{i}").into_bytes());
+        }
+    }
+    // Per shard, positions strictly increase; a batch never splits an aggregate.
+    for b in &first {
+        for pair in b.records.windows(2) {
+            assert!(position(&pair[0]) < position(&pair[1]), "{pair:?}");
+        }
+        let last = b.records.last().unwrap();
+        if let Some(sub) = last.sub_sequence_number {
+            assert_eq!(sub as usize, USERS_PER_AGGREGATE - 1, "aggregate split");
+        }
+    }
+    assert_eq!(
+        source.stats().aggregates_opened.load(Ordering::Relaxed),
+        AGGREGATES as u64
+    );
+
+    // Acknowledge everything but one user record in the middle of the first aggregate read.
+    let held = records
+        .iter()
+        .find(|r| r.sub_sequence_number == Some(USERS_PER_AGGREGATE as u64 / 2))
+        .map(|r| (*r).clone())
+        .unwrap();
+    for b in &first {
+        for r in &b.records {
+            if position(r) != position(&held) || r.shard_id != held.shard_id {
+                b.ack(r);
+            }
+        }
+    }
+    source.checkpoint().await.unwrap();
+    drop(source); // killed: no shutdown, no final checkpoint
+
+    // The held shard's checkpoint stops before the aggregate; the other shard's is at its end.
+    let stored = FileCheckpointStore::new(&path).load_all().await.unwrap();
+    match stored.get(&held.shard_id) {
+        Some(Checkpoint::AfterSequence(s)) => assert!(*s < held.sequence_number),
+        None => {}
+        other => panic!("unexpected checkpoint {other:?}"),
+    }
+    let again: Vec<(SequenceNumber, Option<u64>)> = records
+        .iter()
+        .filter(|r| r.shard_id == held.shard_id && r.sequence_number >= held.sequence_number)
+        .map(|r| position(r))
+        .collect();
+
+    let mut source = KinesisSource::from_client(client.clone(), config(&stream), store())
+        .await
+        .unwrap();
+    let second = read(&mut source, again.len()).await;
+    let reread: Vec<_> = second
+        .iter()
+        .flat_map(|b| b.records.iter())
+        .map(|r| (r.shard_id.clone(), position(r)))
+        .collect();
+    source.shutdown().await.unwrap();
+    assert_eq!(
+        reread,
+        again
+            .into_iter()
+            .map(|p| (held.shard_id.clone(), p))
+            .collect::<Vec<_>>(),
+        "the whole aggregate and what follows it on its shard, nothing else"
+    );
+}
