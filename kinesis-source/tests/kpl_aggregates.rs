@@ -8,8 +8,8 @@ use common::*;
 use kinesis_source::kpl::Aggregator;
 use kinesis_source::{
     Backoff, Checkpoint, CheckpointStore, FileCheckpointStore, KinesisProducer, KinesisSource,
-    KinesisSourceConfig, ProducerConfig, ProducerRecord, Record, RecordBatch, RecordSource,
-    SequenceNumber, StartPosition, StreamRef,
+    KinesisSourceConfig, ProducerConfig, ProducerRecord, Record, RecordSource, SequenceNumber,
+    StartPosition, StreamRef,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -67,23 +67,6 @@ async fn put_mixed(client: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String
     expected
 }
 
-/// Reads batches until `want` records (user records counted one by one) arrived.
-async fn read(source: &mut KinesisSource, want: usize) -> Vec<RecordBatch> {
-    let mut batches = Vec::new();
-    let mut got = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while got < want {
-        let batch = tokio::time::timeout_at(deadline, source.next_batch())
-            .await
-            .unwrap_or_else(|_| panic!("only {got} of {want} records arrived in time"))
-            .expect("next_batch")
-            .expect("the source ended early");
-        got += batch.records.len();
-        batches.push(batch);
-    }
-    batches
-}
-
 fn position(r: &Record) -> (SequenceNumber, Option<u64>) {
     (r.sequence_number.clone(), r.sub_sequence_number)
 }
@@ -101,7 +84,7 @@ async fn aggregates_are_read_as_their_user_records_and_a_partly_acknowledged_one
     let mut source = KinesisSource::from_client(client.clone(), config(&stream), store())
         .await
         .unwrap();
-    let first = read(&mut source, expected.len()).await;
+    let first = read_batches(&mut source, expected.len(), false).await;
     let records: Vec<&Record> = first.iter().flat_map(|b| b.records.iter()).collect();
 
     // Every user record once, with its own partition key, in order inside its aggregate; the
@@ -187,7 +170,7 @@ async fn aggregates_are_read_as_their_user_records_and_a_partly_acknowledged_one
     let mut source = KinesisSource::from_client(client.clone(), config(&stream), store())
         .await
         .unwrap();
-    let second = read(&mut source, again.len()).await;
+    let second = read_batches(&mut source, again.len(), false).await;
     let reread: Vec<_> = second
         .iter()
         .flat_map(|b| b.records.iter())

@@ -57,6 +57,16 @@ pub async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) {
 
 /// Reads batches until `want` records arrived, acknowledging each batch; panics after 90 s.
 pub async fn read_records(source: &mut dyn RecordSource, want: usize) -> Vec<RecordBatch> {
+    read_batches(source, want, true).await
+}
+
+/// Reads batches until `want` records arrived, acknowledging each batch as it comes if `ack`;
+/// panics after 90 s.
+pub async fn read_batches(
+    source: &mut dyn RecordSource,
+    want: usize,
+    ack: bool,
+) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
     let mut got = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -67,7 +77,9 @@ pub async fn read_records(source: &mut dyn RecordSource, want: usize) -> Vec<Rec
             .expect("next_batch")
             .expect("the source ended early");
         got += batch.records.len();
-        batch.ack_all();
+        if ack {
+            batch.ack_all();
+        }
         batches.push(batch);
     }
     batches
