@@ -9,8 +9,12 @@ use crate::config::{StartPosition, StreamRef};
 use crate::record::{Record, SequenceNumber, ShardId};
 use async_trait::async_trait;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::operation::subscribe_to_shard::SubscribeToShardOutput;
 use aws_sdk_kinesis::primitives::{Blob, DateTime};
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::{
+    ConsumerStatus, PutRecordsRequestEntry, ShardIteratorType, StartingPosition,
+    SubscribeToShardEventStream,
+};
 use bytes::Bytes;
 use std::time::SystemTime;
 
@@ -152,6 +156,42 @@ pub enum PutEntryResult {
     },
 }
 
+/// One event of an enhanced fan-out subscription (`SubscribeToShardEvent`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FanOutEvent {
+    /// The records, in shard order (possibly none: the service also sends empty events).
+    pub records: Vec<Record>,
+    /// Where the service would continue; `None` once the shard was read to its end.
+    pub continuation: Option<SequenceNumber>,
+    /// How far this event is behind the tip of the shard.
+    pub millis_behind_latest: Option<u64>,
+    /// The shards born from this one, named only at its end.
+    pub child_shards: Vec<ShardId>,
+}
+
+impl FanOutEvent {
+    /// An event with nothing in it that does not end the shard.
+    fn default_continuing() -> Self {
+        Self {
+            continuation: Some(SequenceNumber::new("")),
+            ..Self::default()
+        }
+    }
+
+    /// Whether this event marks the end of a closed shard: no continuation (as AWS says it),
+    /// or children named with nothing left to read (as some emulators say it).
+    pub fn ends_shard(&self) -> bool {
+        self.continuation.is_none() || (!self.child_shards.is_empty() && self.records.is_empty())
+    }
+}
+
+/// A live enhanced fan-out subscription to one shard (at most 5 minutes on AWS).
+#[async_trait]
+pub trait ShardSubscription: Send {
+    /// The next event; `Ok(None)` when the service ended the subscription.
+    async fn next_event(&mut self) -> Result<Option<FanOutEvent>, ApiError>;
+}
+
 /// The Kinesis calls this crate needs.
 #[async_trait]
 pub trait KinesisApi: Send + Sync + 'static {
@@ -184,6 +224,42 @@ pub trait KinesisApi: Send + Sync + 'static {
         stream: &StreamRef,
         entries: &[PutEntry],
     ) -> Result<Vec<PutEntryResult>, ApiError>;
+
+    /// Registers the enhanced fan-out consumer `name` on the stream, or finds it if it
+    /// exists: its ARN, and whether it is `ACTIVE` yet.
+    async fn register_consumer(
+        &self,
+        stream: &StreamRef,
+        name: &str,
+    ) -> Result<(String, bool), ApiError> {
+        let _ = (stream, name);
+        Err(unsupported("RegisterStreamConsumer"))
+    }
+
+    /// Whether the consumer is `ACTIVE`.
+    async fn consumer_active(&self, consumer_arn: &str) -> Result<bool, ApiError> {
+        let _ = consumer_arn;
+        Err(unsupported("DescribeStreamConsumer"))
+    }
+
+    /// Subscribes the consumer to `shard_id` from `start`.
+    async fn subscribe_to_shard(
+        &self,
+        consumer_arn: &str,
+        shard_id: &str,
+        start: &IteratorStart,
+    ) -> Result<Box<dyn ShardSubscription>, ApiError> {
+        let _ = (consumer_arn, shard_id, start);
+        Err(unsupported("SubscribeToShard"))
+    }
+}
+
+fn unsupported(operation: &'static str) -> ApiError {
+    ApiError::new(
+        operation,
+        ApiErrorKind::Fatal,
+        "this KinesisApi implementation does not offer enhanced fan-out",
+    )
 }
 
 /// [`KinesisApi`] over the real `aws-sdk-kinesis` client.
@@ -352,16 +428,7 @@ impl KinesisApi for SdkKinesisApi {
         let records = out
             .records
             .into_iter()
-            .map(|r| Record {
-                shard_id: shard_id.to_owned(),
-                sequence_number: SequenceNumber::new(r.sequence_number),
-                sub_sequence_number: None,
-                partition_key: r.partition_key.unwrap_or_default(),
-                data: Bytes::from(r.data.into_inner()),
-                approximate_arrival: r
-                    .approximate_arrival_timestamp
-                    .and_then(|t| SystemTime::try_from(t).ok()),
-            })
+            .map(|r| record_of(shard_id, r))
             .collect();
         Ok(GetRecordsOutput {
             records,
@@ -418,6 +485,196 @@ impl KinesisApi for SdkKinesisApi {
                 },
             )
             .collect())
+    }
+
+    async fn register_consumer(
+        &self,
+        stream: &StreamRef,
+        name: &str,
+    ) -> Result<(String, bool), ApiError> {
+        let stream_arn = match stream {
+            StreamRef::Arn(a) => a.clone(),
+            StreamRef::Name(n) => self
+                .client
+                .describe_stream_summary()
+                .stream_name(n)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeStreamSummary", e))?
+                .stream_description_summary
+                .map(|s| s.stream_arn)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "DescribeStreamSummary",
+                        ApiErrorKind::Transient,
+                        "the answer holds no stream",
+                    )
+                })?,
+        };
+        let registered = self
+            .client
+            .register_stream_consumer()
+            .stream_arn(&stream_arn)
+            .consumer_name(name)
+            .send()
+            .await;
+        match registered {
+            Ok(out) => out
+                .consumer
+                .map(|c| (c.consumer_arn, c.consumer_status == ConsumerStatus::Active))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "RegisterStreamConsumer",
+                        ApiErrorKind::Transient,
+                        "the answer holds no consumer",
+                    )
+                }),
+            // Registered before (by this process's last run, or another): use it.
+            Err(e) if e.code() == Some("ResourceInUseException") => self
+                .client
+                .describe_stream_consumer()
+                .stream_arn(&stream_arn)
+                .consumer_name(name)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeStreamConsumer", e))?
+                .consumer_description
+                .map(|c| (c.consumer_arn, c.consumer_status == ConsumerStatus::Active))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "DescribeStreamConsumer",
+                        ApiErrorKind::Transient,
+                        "the answer holds no consumer",
+                    )
+                }),
+            Err(e) => Err(classify("RegisterStreamConsumer", e)),
+        }
+    }
+
+    async fn consumer_active(&self, consumer_arn: &str) -> Result<bool, ApiError> {
+        let out = self
+            .client
+            .describe_stream_consumer()
+            .consumer_arn(consumer_arn)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeStreamConsumer", e))?;
+        Ok(out
+            .consumer_description
+            .is_some_and(|c| c.consumer_status == ConsumerStatus::Active))
+    }
+
+    async fn subscribe_to_shard(
+        &self,
+        consumer_arn: &str,
+        shard_id: &str,
+        start: &IteratorStart,
+    ) -> Result<Box<dyn ShardSubscription>, ApiError> {
+        let position = StartingPosition::builder();
+        let position = match start {
+            IteratorStart::TrimHorizon => position.r#type(ShardIteratorType::TrimHorizon),
+            IteratorStart::Latest => position.r#type(ShardIteratorType::Latest),
+            IteratorStart::AtTimestamp(t) => position
+                .r#type(ShardIteratorType::AtTimestamp)
+                .timestamp(DateTime::from(*t)),
+            IteratorStart::AfterSequence(s) => position
+                .r#type(ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(s.as_str()),
+        }
+        .build()
+        .map_err(|e| ApiError::new("SubscribeToShard", ApiErrorKind::Fatal, e.to_string()))?;
+        let out = self
+            .client
+            .subscribe_to_shard()
+            .consumer_arn(consumer_arn)
+            .shard_id(shard_id)
+            .starting_position(position)
+            .send()
+            .await
+            .map_err(|e| {
+                // A subscription to the shard is still open (a new one is allowed 5 s after
+                // the last): wait and try again, as after throttling.
+                let in_use = e.code() == Some("ResourceInUseException");
+                let mut error = classify("SubscribeToShard", e);
+                if in_use {
+                    error.kind = ApiErrorKind::Throttled;
+                }
+                error
+            })?;
+        Ok(Box::new(SdkSubscription {
+            shard_id: shard_id.to_owned(),
+            out,
+        }))
+    }
+}
+
+/// A record as the SDK gives it, as this crate's [`Record`].
+fn record_of(shard_id: &str, r: aws_sdk_kinesis::types::Record) -> Record {
+    Record {
+        shard_id: shard_id.to_owned(),
+        sequence_number: SequenceNumber::new(r.sequence_number),
+        sub_sequence_number: None,
+        partition_key: r.partition_key.unwrap_or_default(),
+        data: Bytes::from(r.data.into_inner()),
+        approximate_arrival: r
+            .approximate_arrival_timestamp
+            .and_then(|t| SystemTime::try_from(t).ok()),
+    }
+}
+
+/// [`ShardSubscription`] over the SDK's event stream.
+struct SdkSubscription {
+    shard_id: ShardId,
+    /// Holds the event stream (`event_stream`).
+    out: SubscribeToShardOutput,
+}
+
+#[async_trait]
+impl ShardSubscription for SdkSubscription {
+    async fn next_event(&mut self) -> Result<Option<FanOutEvent>, ApiError> {
+        let event = match self.out.event_stream.recv().await {
+            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => e,
+            // Other event kinds may be added to the protocol: nothing to deliver in them.
+            Ok(Some(_)) => return Ok(Some(FanOutEvent::default_continuing())),
+            Ok(None) => return Ok(None),
+            Err(SdkError::ServiceError(ctx)) => {
+                let code = ctx.err().code();
+                return Err(ApiError::new(
+                    "SubscribeToShard",
+                    classify_code(code, None),
+                    format!(
+                        "{}: {}",
+                        code.unwrap_or("unknown error"),
+                        ctx.err().message().unwrap_or("no message")
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    "SubscribeToShard",
+                    ApiErrorKind::Transient,
+                    aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string(),
+                ))
+            }
+        };
+        let continuation = Some(event.continuation_sequence_number)
+            .filter(|c| !c.is_empty())
+            .map(SequenceNumber::new);
+        Ok(Some(FanOutEvent {
+            records: event
+                .records
+                .into_iter()
+                .map(|r| record_of(&self.shard_id, r))
+                .collect(),
+            continuation,
+            millis_behind_latest: Some(event.millis_behind_latest.max(0) as u64),
+            child_shards: event
+                .child_shards
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.shard_id)
+                .collect(),
+        }))
     }
 }
 

@@ -114,6 +114,12 @@ pub struct KinesisSourceConfig {
     pub restart_backoff: Backoff,
     /// How long `shutdown` waits for in-flight batches to be acknowledged: default 30 s.
     pub shutdown_timeout: Duration,
+    /// Read through enhanced fan-out (`SubscribeToShard`) as the consumer of this name,
+    /// registered on the stream if needed, instead of polling `GetRecords`: records are pushed
+    /// as they arrive, and each consumer has its own 2 MB/s per shard. Default `None`
+    /// (polling, as the original's event source mapping). Names: 1 to 128 characters of
+    /// `a-z A-Z 0-9 _ . -`.
+    pub fan_out: Option<String>,
     /// Open records aggregated by the Kinesis Producer Library into their user records (see
     /// [`crate::kpl`]): default true, as KCL. Other records pass unchanged either way.
     pub deaggregate: bool,
@@ -138,6 +144,7 @@ impl KinesisSourceConfig {
             restart_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30), 20),
             shutdown_timeout: Duration::from_secs(30),
             deaggregate: true,
+            fan_out: None,
         }
     }
 
@@ -155,6 +162,17 @@ impl KinesisSourceConfig {
                 return err("stream", format!("{a:?} is not a stream ARN"))
             }
             _ => {}
+        }
+        if let Some(name) = &self.fan_out {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+            if name.is_empty() || name.len() > 128 || !name.chars().all(allowed) {
+                return err(
+                    "fan_out",
+                    format!(
+                        "a consumer name is 1..=128 characters of a-z A-Z 0-9 _ . -, got {name:?}"
+                    ),
+                );
+            }
         }
         if !(1..=MAX_GET_RECORDS_LIMIT).contains(&self.batch_read_size) {
             return err(
@@ -247,6 +265,14 @@ mod tests {
         );
         let c = KinesisSourceConfig::new(StreamRef::parse(""));
         assert_eq!(c.validate().unwrap_err().field, "stream");
+        for bad in ["", "has space", "slash/in", &"x".repeat(129)] {
+            let mut c = base.clone();
+            c.fan_out = Some(bad.to_owned());
+            assert_eq!(c.validate().unwrap_err().field, "fan_out", "{bad:?}");
+        }
+        let mut c = base.clone();
+        c.fan_out = Some("graph-writer_1.v2".into());
+        c.validate().unwrap();
         assert_eq!(
             StreamRef::parse("arn:aws:kinesis:us-east-1:1:stream/s"),
             StreamRef::Arn("arn:aws:kinesis:us-east-1:1:stream/s".into())

@@ -91,10 +91,15 @@ impl KinesisSource {
             config.call_timeout,
             stats.clone(),
         ));
+        let consumer_arn = match &config.fan_out {
+            Some(name) => Some(fan_out_consumer(&*api, &config, name).await?),
+            None => None,
+        };
         let cancel = CancellationToken::new();
         let (tx, rx) = mpsc::channel(config.channel_capacity);
         let mut supervisor = Supervisor {
             api,
+            consumer_arn,
             config: config.clone(),
             stored,
             writer: writer.clone(),
@@ -229,8 +234,48 @@ struct Slot {
     started_at: Option<crate::record::SequenceNumber>,
 }
 
+/// How long a newly registered fan-out consumer may take to become `ACTIVE` (seconds on AWS).
+const CONSUMER_READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Registers (or finds) the enhanced fan-out consumer `name` and waits until it is `ACTIVE`;
+/// its ARN.
+async fn fan_out_consumer(
+    api: &dyn KinesisApi,
+    config: &KinesisSourceConfig,
+    name: &str,
+) -> Result<Arc<str>, SourceError> {
+    let deadline = tokio::time::Instant::now() + CONSUMER_READY_TIMEOUT;
+    let timed_out = |operation: &'static str| SourceError::Service {
+        operation,
+        message: format!("no answer within {:?}", config.call_timeout),
+        retriable: true,
+    };
+    let (arn, mut active) = tokio::time::timeout(
+        config.call_timeout,
+        api.register_consumer(&config.stream, name),
+    )
+    .await
+    .map_err(|_| timed_out("RegisterStreamConsumer"))??;
+    while !active {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(SourceError::Service {
+                operation: "DescribeStreamConsumer",
+                message: format!("consumer {arn} not ACTIVE after {CONSUMER_READY_TIMEOUT:?}"),
+                retriable: true,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        active = tokio::time::timeout(config.call_timeout, api.consumer_active(&arn))
+            .await
+            .map_err(|_| timed_out("DescribeStreamConsumer"))??;
+    }
+    tracing::info!(consumer = %arn, "reading through enhanced fan-out");
+    Ok(arn.into())
+}
+
 struct Supervisor {
     api: Arc<dyn KinesisApi>,
+    consumer_arn: Option<Arc<str>>,
     config: Arc<KinesisSourceConfig>,
     stored: BTreeMap<ShardId, Checkpoint>,
     writer: Arc<CheckpointWriter>,
@@ -427,6 +472,7 @@ impl Supervisor {
             stats: self.stats.clone(),
             lag: self.lag.clone(),
             initial_delay,
+            consumer_arn: self.consumer_arn.clone(),
         };
         names::add(&self.stats.readers_started, 1);
         tracing::info!(shard, ?initial_delay, "starting shard reader");

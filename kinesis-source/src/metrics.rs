@@ -38,6 +38,9 @@ pub const SHARD_COUNT: &str = "ShardCount";
 pub const SHARD_READER_RESTARTS: &str = "ShardReader.Restarts";
 /// Counter: closed shards read to their end, checkpointed as ended and retired.
 pub const SHARDS_RETIRED: &str = "ShardsRetired";
+/// Counter: enhanced fan-out subscriptions opened, per shard (a new one every 5 minutes on
+/// AWS, and after each error).
+pub const FAN_OUT_SUBSCRIPTIONS: &str = "FanOut.Subscriptions";
 /// Counter: KPL aggregates read and opened into their user records, per shard (the user
 /// records count in `RecordsProcessed`).
 pub const AGGREGATES_OPENED: &str = "Kpl.AggregatesOpened";
@@ -158,6 +161,8 @@ pub struct SourceStats {
     pub shards_retired: AtomicU64,
     /// KPL aggregates opened into their user records.
     pub aggregates_opened: AtomicU64,
+    /// Enhanced fan-out subscriptions opened.
+    pub subscriptions: AtomicU64,
 }
 
 /// Running totals of a [`KinesisProducer`](crate::KinesisProducer).

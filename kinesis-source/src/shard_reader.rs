@@ -44,6 +44,27 @@ pub(crate) enum ReaderExit {
     Cancelled,
 }
 
+/// Cuts `records` into batches of at most `max` records (an event of a fan-out subscription
+/// can hold more than a consumer asked for per batch), never between the user records of one
+/// KPL aggregate, which the tracker needs whole in one batch.
+fn batches_of(records: Vec<Record>, max: usize) -> Vec<Vec<Record>> {
+    let mut out: Vec<Vec<Record>> = Vec::new();
+    let mut current: Vec<Record> = Vec::new();
+    for r in records {
+        let same_record = current
+            .last()
+            .is_some_and(|last| last.sequence_number == r.sequence_number);
+        if current.len() >= max.max(1) && !same_record {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push(r);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 /// Per-shard lag, and the maximum over shards, published as gauges.
 #[derive(Debug, Default)]
 pub(crate) struct LagBoard {
@@ -80,6 +101,8 @@ pub(crate) struct ShardReader {
     pub lag: Arc<LagBoard>,
     /// Wait before the first call (a restart's backoff).
     pub initial_delay: Duration,
+    /// The enhanced fan-out consumer to read as, if any (else `GetRecords` polling).
+    pub consumer_arn: Option<Arc<str>>,
 }
 
 /// What to do after a failed call.
@@ -145,10 +168,129 @@ impl ShardReader {
         }
     }
 
+    /// Waits while too much is delivered and not yet acknowledged, so the consumer catches
+    /// up; false if the source stopped meanwhile.
+    async fn wait_for_room(&self) -> bool {
+        while self.acker.with_tracker(|t| t.in_flight(&self.shard_id))
+            >= self.config.max_unacked_records_per_shard
+        {
+            if !self.pause(Duration::from_millis(20)).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Records as delivered: KPL aggregates opened if configured.
+    fn prepare(&self, records: Vec<Record>) -> Vec<Record> {
+        if self.config.deaggregate {
+            self.deaggregate(records)
+        } else {
+            records
+        }
+    }
+
     pub(crate) async fn run(self) -> Result<ReaderExit, ApiError> {
         if !self.initial_delay.is_zero() && !self.pause(self.initial_delay).await {
             return Ok(ReaderExit::Cancelled);
         }
+        match self.consumer_arn.clone() {
+            Some(arn) => self.run_fan_out(&arn).await,
+            None => self.run_polling().await,
+        }
+    }
+
+    /// Enhanced fan-out: subscribes, delivers what each event pushes, and subscribes again
+    /// after the last delivered record whenever a subscription ends (every 5 minutes on AWS)
+    /// or fails. Every wait for an event is bounded by the call timeout: the service sends
+    /// events, empty ones included, every few seconds, so a silent subscription is replaced.
+    async fn run_fan_out(&self, consumer_arn: &str) -> Result<ReaderExit, ApiError> {
+        let (mut throttled, mut transient) = (0u32, 0u32);
+        loop {
+            if self.cancel.is_cancelled() || !self.wait_for_room().await {
+                return Ok(ReaderExit::Cancelled);
+            }
+            let start = self
+                .cursor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .resume_point();
+            let got = self
+                .call(
+                    "SubscribeToShard",
+                    self.api
+                        .subscribe_to_shard(consumer_arn, &self.shard_id, &start),
+                )
+                .await;
+            // Records at or before the resume point are never wanted: a service that starts a
+            // subscription earlier than asked (an emulator was seen restarting from the oldest
+            // record) would otherwise repeat acknowledged work.
+            let floor = match start {
+                IteratorStart::AfterSequence(s) => Some(s),
+                _ => None,
+            };
+            let mut subscription = match got {
+                None => return Ok(ReaderExit::Cancelled),
+                Some(Ok(s)) => s,
+                Some(Err(e)) => match self.on_error(e, &mut throttled, &mut transient).await {
+                    Next::Retry => continue,
+                    Next::Fail(e) => return Err(e),
+                    Next::Cancelled => return Ok(ReaderExit::Cancelled),
+                },
+            };
+            names::add(&self.stats.subscriptions, 1);
+            ::metrics::counter!(names::FAN_OUT_SUBSCRIPTIONS, names::SHARD_ID => self.shard_id.clone())
+                .increment(1);
+            loop {
+                // Not reading events is the back-pressure: the connection's flow control
+                // holds the rest at the service.
+                if !self.wait_for_room().await {
+                    return Ok(ReaderExit::Cancelled);
+                }
+                let event = match self
+                    .call("SubscribeToShard", subscription.next_event())
+                    .await
+                {
+                    None => return Ok(ReaderExit::Cancelled),
+                    Some(Ok(Some(event))) => event,
+                    // Ended by the service: subscribe again.
+                    Some(Ok(None)) => break,
+                    Some(Err(e)) => match self.on_error(e, &mut throttled, &mut transient).await {
+                        Next::Retry => break,
+                        Next::Fail(e) => return Err(e),
+                        Next::Cancelled => return Ok(ReaderExit::Cancelled),
+                    },
+                };
+                throttled = 0;
+                transient = 0;
+                let ends = event.ends_shard();
+                let mut records = event.records;
+                if let Some(floor) = &floor {
+                    let before = records.len();
+                    records.retain(|r| r.sequence_number > *floor);
+                    if records.len() < before {
+                        tracing::debug!(shard = %self.shard_id, dropped = before - records.len(), "records before the resume point dropped");
+                    }
+                }
+                let records = self.prepare(records);
+                for batch in batches_of(records, self.config.batch_read_size) {
+                    if !self.deliver(batch, event.millis_behind_latest).await {
+                        return Ok(ReaderExit::Cancelled);
+                    }
+                }
+                self.lag.set(&self.shard_id, event.millis_behind_latest);
+                if ends {
+                    self.acker.with_tracker(|t| t.shard_ended(&self.shard_id));
+                    self.lag.set(&self.shard_id, None);
+                    tracing::info!(shard = %self.shard_id, "shard read to its end (fan-out)");
+                    return Ok(ReaderExit::Ended);
+                }
+            }
+        }
+    }
+
+    /// Polling: `GetRecords` on a shard iterator, paced to the service's limits.
+    async fn run_polling(&self) -> Result<ReaderExit, ApiError> {
         let limit = self.config.batch_read_size as i32;
         let mut iterator: Option<String> = None;
         let (mut throttled, mut transient) = (0u32, 0u32);
@@ -158,12 +300,8 @@ impl ShardReader {
                 return Ok(ReaderExit::Cancelled);
             }
             // Too much delivered and not yet acknowledged: let the consumer catch up.
-            while self.acker.with_tracker(|t| t.in_flight(&self.shard_id))
-                >= self.config.max_unacked_records_per_shard
-            {
-                if !self.pause(Duration::from_millis(20)).await {
-                    return Ok(ReaderExit::Cancelled);
-                }
+            if !self.wait_for_room().await {
+                return Ok(ReaderExit::Cancelled);
             }
             let Some(it) = iterator.take() else {
                 let start = self
@@ -226,11 +364,7 @@ impl ShardReader {
             throttled = 0;
             transient = 0;
             let empty = out.records.is_empty();
-            let records = if self.config.deaggregate {
-                self.deaggregate(out.records)
-            } else {
-                out.records
-            };
+            let records = self.prepare(out.records);
             if !empty && !self.deliver(records, out.millis_behind_latest).await {
                 return Ok(ReaderExit::Cancelled);
             }
@@ -306,5 +440,44 @@ impl ShardReader {
             acker: self.acker.clone(),
         }));
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_at_the_limit_but_never_inside_an_aggregate() {
+        let plain = |s: &str| Record::new("s", SequenceNumber::new(s), "k", "d");
+        let user = |s: &str, sub: u64| {
+            let mut r = plain(s);
+            r.sub_sequence_number = Some(sub);
+            r
+        };
+        let records = vec![
+            plain("1"),
+            user("2", 0),
+            user("2", 1),
+            user("2", 2),
+            plain("3"),
+            plain("4"),
+        ];
+        let sizes: Vec<usize> = batches_of(records.clone(), 2)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![4, 2],
+            "the aggregate stays with the batch it starts in"
+        );
+        let sizes: Vec<usize> = batches_of(records.clone(), 1)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, vec![1, 3, 1, 1]);
+        assert_eq!(batches_of(records.clone(), 10).concat(), records);
+        assert!(batches_of(Vec::new(), 3).is_empty());
     }
 }

@@ -15,7 +15,21 @@ use std::time::Duration;
 
 /// Settings that make tests quick while staying within the service's limits.
 fn fast_config(stream: &str, batch: usize) -> KinesisSourceConfig {
+    read_config(stream, batch, Read::Polling)
+}
+
+/// How a test reads: the same tests run polling and through enhanced fan-out.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    Polling,
+    FanOut,
+}
+
+fn read_config(stream: &str, batch: usize, read: Read) -> KinesisSourceConfig {
     let mut c = KinesisSourceConfig::new(StreamRef::parse(stream));
+    if let Read::FanOut = read {
+        c.fan_out = Some("stream-2-neptune-tests".into());
+    }
     c.start_position = StartPosition::TrimHorizon;
     c.batch_read_size = batch;
     c.max_unacked_records_per_shard = batch * 4;
@@ -52,15 +66,31 @@ async fn put_keyed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_of_a_multi_shard_stream_is_read_once_and_in_order() {
+    read_once_and_in_order(Read::Polling).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_of_a_multi_shard_stream_is_read_once_and_in_order_through_fan_out() {
+    let stats = read_once_and_in_order(Read::FanOut).await;
+    assert!(
+        stats.subscriptions.load(Ordering::Relaxed) >= 4,
+        "one per shard at least"
+    );
+}
+
+async fn read_once_and_in_order(read: Read) -> Arc<kinesis_source::metrics::SourceStats> {
     let client = client().await;
     let stream = create_stream(&client, "once", 4).await;
     let receipts = put_keyed(&client, &stream, 50, 0..40).await;
     assert_eq!(receipts.len(), 2000);
     let store = Arc::new(MemoryCheckpointStore::default());
-    let mut source =
-        KinesisSource::from_client(client.clone(), fast_config(&stream, 300), store.clone())
-            .await
-            .unwrap();
+    let mut source = KinesisSource::from_client(
+        client.clone(),
+        read_config(&stream, 300, read),
+        store.clone(),
+    )
+    .await
+    .unwrap();
     let batches = read_records(&mut source, 2000).await;
     let payloads = assert_once_and_in_shard_order(&batches);
     assert_eq!(payloads.len(), 2000);
@@ -85,17 +115,30 @@ async fn every_record_of_a_multi_shard_stream_is_read_once_and_in_order() {
     let stats = source.stats();
     assert_eq!(stats.records.load(Ordering::Relaxed), 2000);
     assert!(stats.checkpoint_writes.load(Ordering::Relaxed) >= 1);
+    stats
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_and_a_merge_mid_run_read_parents_before_children() {
+    split_and_merge_mid_run(Read::Polling).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_and_a_merge_mid_run_read_parents_before_children_through_fan_out() {
+    split_and_merge_mid_run(Read::FanOut).await;
+}
+
+async fn split_and_merge_mid_run(read: Read) {
     let client = client().await;
     let stream = create_stream(&client, "reshard", 2).await;
     let store = Arc::new(MemoryCheckpointStore::default());
-    let mut source =
-        KinesisSource::from_client(client.clone(), fast_config(&stream, 100), store.clone())
-            .await
-            .unwrap();
+    let mut source = KinesisSource::from_client(
+        client.clone(),
+        read_config(&stream, 100, read),
+        store.clone(),
+    )
+    .await
+    .unwrap();
 
     let keys = 30;
     let mut total = put_keyed(&client, &stream, keys, 0..10).await.len();
@@ -218,13 +261,22 @@ async fn a_split_and_a_merge_mid_run_read_parents_before_children() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_from_the_file_checkpoint_leaves_no_gap_and_repeats_only_unacknowledged_records()
 {
+    restart_from_the_file_checkpoint(Read::Polling).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_from_the_file_checkpoint_through_fan_out_leaves_no_gap() {
+    restart_from_the_file_checkpoint(Read::FanOut).await;
+}
+
+async fn restart_from_the_file_checkpoint(read: Read) {
     let client = client().await;
     let stream = create_stream(&client, "restart", 2).await;
     let receipts = put_keyed(&client, &stream, 20, 0..30).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("checkpoints.json");
 
-    let mut config = fast_config(&stream, 50);
+    let mut config = read_config(&stream, 50, read);
     // A long interval: only the explicit checkpoint() below writes.
     config.checkpoint_interval = Duration::from_secs(3600);
     let mut source = KinesisSource::from_client(
