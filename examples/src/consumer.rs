@@ -26,8 +26,10 @@ pub struct ConsumerOptions {
     pub gremlin_url: String,
     /// How edges are written.
     pub write_mode: WriteMode,
-    /// Records per `GetRecords` call (the original's `BatchReadSize`).
+    /// Records per `GetRecords` call (the original's `BatchReadSize`), and the largest batch.
     pub batch_read_size: usize,
+    /// Read through enhanced fan-out as the consumer of this name instead of polling.
+    pub fan_out: Option<String>,
     /// Edges per write request (the original's `BatchWriteSize`).
     pub batch_write_size: usize,
     /// Percentage of sub-batches failed on purpose (the original's `PercentError`).
@@ -74,6 +76,7 @@ impl Consumer {
         let client = local_services::kinesis_client(options.kinesis_endpoint.as_deref()).await;
         let mut config = KinesisSourceConfig::new(StreamRef::parse(&options.stream));
         config.batch_read_size = options.batch_read_size;
+        config.fan_out = options.fan_out.clone();
         config.start_position = options.start_position.clone();
         // Poll a caught-up shard 4 times a second (within the 5 calls/s per shard limit) rather
         // than once: put-to-graph latency is then bounded by ~250 ms of polling, not 1 s.

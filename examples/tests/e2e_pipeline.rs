@@ -19,6 +19,7 @@ fn options(stream: &str, url: &str, dir: &std::path::Path) -> ConsumerOptions {
         gremlin_url: url.to_owned(),
         write_mode: WriteMode::Merge,
         batch_read_size: 1000,
+        fan_out: None,
         batch_write_size: 100,
         percent_error: 0,
         start_position: StartPosition::TrimHorizon,
@@ -75,6 +76,30 @@ async fn a_hundred_thousand_edges_put_are_exactly_the_edges_in_the_graph() {
         w.p99,
         w.count,
         stats.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_through_enhanced_fan_out_the_edges_put_are_exactly_the_edges_in_the_graph() {
+    let url = common::gremlin_url().await;
+    let client = local_services::kinesis_client(local_services::kinesis().url.as_deref()).await;
+    let stream = common::stream(&client, "e2e-fan-out", 2).await;
+    let prefix = format!("{}-", local_services::unique_name("f"));
+    let (persons, edges) = common::data(&prefix, 2_000, 20_000, 13);
+    common::create_persons(&url, &persons).await;
+    common::put_edges(&client, &stream, &edges).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options(&stream, &url, dir.path());
+    options.fan_out = Some("e2e-graph-writer".into());
+    let stats = consume(&options).await;
+    assert_eq!(stats.records_read.load(Ordering::Relaxed), 20_000);
+    assert_eq!(stats.edges_written.load(Ordering::Relaxed), 20_000);
+    assert_eq!(stats.dead_letters.load(Ordering::Relaxed), 0);
+    let in_graph = common::edge_ids(&url, &persons).await;
+    assert!(
+        in_graph == common::expected_ids(&edges),
+        "the graph's edge set differs from the set put"
     );
 }
 

@@ -62,6 +62,10 @@ struct Args {
         default_value_t = 1000
     )]
     batch_read_size: usize,
+    /// Read through enhanced fan-out (SubscribeToShard) as the consumer of this name,
+    /// registered on the stream if needed, instead of polling GetRecords.
+    #[arg(long, env = "FAN_OUT_CONSUMER")]
+    fan_out: Option<String>,
     /// Edges per write request (BatchWriteSize).
     #[arg(
         long = "batch-write-size",
@@ -263,6 +267,7 @@ async fn main() -> Result<(), BoxError> {
             gremlin_url: gremlin.url.clone(),
             write_mode: mode,
             batch_read_size: args.batch_read_size,
+            fan_out: args.fan_out.clone(),
             batch_write_size: args.batch_write_size,
             percent_error: args.percent_error,
             start_position: StartPosition::TrimHorizon,

@@ -37,6 +37,10 @@ struct Args {
     /// Records per GetRecords call (BatchReadSize).
     #[arg(long, env = "BATCH_READ_SIZE", default_value_t = 1000)]
     batch_read_size: usize,
+    /// Read through enhanced fan-out (SubscribeToShard) as the consumer of this name,
+    /// registered on the stream if needed, instead of polling GetRecords.
+    #[arg(long, env = "FAN_OUT_CONSUMER")]
+    fan_out: Option<String>,
     /// Edges per write request (BatchWriteSize).
     #[arg(long, env = "BATCH_WRITE_SIZE", default_value_t = 100)]
     batch_write_size: usize,
@@ -93,6 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         gremlin_url: args.gremlin_url.clone(),
         write_mode: args.write_mode.resolve(args.conditional_create),
         batch_read_size: args.batch_read_size,
+        fan_out: args.fan_out.clone(),
         batch_write_size: args.batch_write_size,
         percent_error: args.percent_error,
         start_position: match args.start {
