@@ -283,8 +283,12 @@ async fn main() -> Result<(), BoxError> {
     let (_pause_tx, pause_rx) = tokio::sync::watch::channel(false);
     let consumer_task = tokio::spawn(consumer.run(stop_rx, pause_rx));
     say(format!(
-        "[4/6] stream {stream}: {} shards; consumer writing in {} mode, {} edges per request",
+        "[4/6] stream {stream}: {} shards, read by {}; consumer writing in {} mode, {} edges per request",
         args.shard_count,
+        match &args.fan_out {
+            Some(name) => format!("enhanced fan-out as consumer {name}"),
+            None => "polling GetRecords".to_owned(),
+        },
         mode.as_str(),
         args.batch_write_size
     ));
