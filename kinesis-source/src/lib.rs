@@ -13,7 +13,11 @@
 //!   parents read (and checkpointed as ended) before their children, expired iterators
 //!   re-acquired after the last delivered record, throttling and transient errors retried with
 //!   bounded jittered backoff, failed shard readers restarted and reported, graceful shutdown
-//!   ([`ShutdownHandle`]). Configured by [`KinesisSourceConfig`].
+//!   ([`ShutdownHandle`]). Reads by polling `GetRecords` or through enhanced fan-out
+//!   (`SubscribeToShard`, [`KinesisSourceConfig::fan_out`]). Configured by
+//!   [`KinesisSourceConfig`].
+//! * [`kpl`]: records aggregated by the Kinesis Producer Library, opened into their user
+//!   records by the source (and built by [`kpl::Aggregator`]).
 //! * [`KinesisProducer`]: `PutRecords` batching within the API limits that resends only the
 //!   entries that failed and reports one outcome per record.
 //! * [`Acker`]: carried by every batch; acknowledging is how a consumer says "done with this one".
