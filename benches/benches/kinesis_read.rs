@@ -6,7 +6,8 @@
 //!   concurrency (the emulator's write ceiling for this shape);
 //! * read: `KinesisSource` (paced at 5 GetRecords calls/s per shard, as the service requires)
 //!   against a bare `GetRecords` loop with the same pacing, and an unpaced bare loop (the
-//!   emulator's read ceiling).
+//!   emulator's read ceiling); and `KinesisSource` through enhanced fan-out
+//!   (`SubscribeToShard`, events pushed every 200 ms by the emulator).
 //!
 //! Run: `cargo bench -p stream2neptune-benches --bench kinesis_read`. `KINESIS_BENCH_RECORDS`
 //! changes the stream size (default 200 000).
@@ -175,8 +176,14 @@ async fn read_bare(
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn read_source(client: &aws_sdk_kinesis::Client, stream: &str, n: usize) -> f64 {
+async fn read_source(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    n: usize,
+    fan_out: Option<&str>,
+) -> f64 {
     let mut config = KinesisSourceConfig::new(StreamRef::parse(stream));
+    config.fan_out = fan_out.map(str::to_owned);
     config.start_position = StartPosition::TrimHorizon;
     config.batch_read_size = 10_000;
     config.max_unacked_records_per_shard = 40_000;
@@ -241,14 +248,21 @@ fn main() {
 
         let stream = &streams[0];
         let (mut source, mut paced, mut unpaced) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..RUNS {
-            source.push(read_source(&client, stream, n).await);
+        let mut fan_out = Vec::new();
+        for run in 0..RUNS {
+            source.push(read_source(&client, stream, n, None).await);
+            let consumer = format!("bench-{run}");
+            fan_out.push(read_source(&client, stream, n, Some(&consumer)).await);
             paced.push(read_bare(&client, stream, n, Some(MIN_GET_RECORDS_INTERVAL)).await);
             unpaced.push(read_bare(&client, stream, n, None).await);
         }
         println!(
             "read  KinesisSource (10000/call, 5 calls/s/shard)     {:>10.0} records/s",
             median(source)
+        );
+        println!(
+            "read  KinesisSource through enhanced fan-out          {:>10.0} records/s",
+            median(fan_out)
         );
         println!(
             "read  bare GetRecords loop, same pacing               {:>10.0} records/s",
