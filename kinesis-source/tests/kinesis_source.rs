@@ -451,6 +451,50 @@ async fn throttled_reads_back_off_and_lose_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_survives_throttled_subscriptions_and_silent_connections_and_loses_nothing() {
+    let client = client().await;
+    let stream = create_stream(&client, "fanout-faults", 2).await;
+    put_keyed(&client, &stream, 10, 0..20).await;
+    let mut api = FaultyApi::new(client.clone());
+    api.throttle_subscribes = std::sync::atomic::AtomicU32::new(3);
+    // Each subscription answers one event (the emulator sends one every 200 ms), then goes
+    // silent: only the call timeout can notice.
+    api.stall_subscriptions_after = Some(1);
+    let api = Arc::new(api);
+    let mut config = read_config(&stream, 40, Read::FanOut);
+    config.call_timeout = Duration::from_millis(800);
+    config.throttle_backoff =
+        Backoff::new(Duration::from_millis(20), Duration::from_millis(200), 10);
+    config.retry_backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(200), 10);
+    let mut source = KinesisSource::start(
+        api.clone(),
+        config,
+        Arc::new(MemoryCheckpointStore::default()),
+    )
+    .await
+    .unwrap();
+    let mut batches = read_records(&mut source, 200).await;
+    // Written while subscriptions are going silent and being replaced.
+    put_keyed(&client, &stream, 10, 20..40).await;
+    batches.extend(read_records(&mut source, 200).await);
+    let payloads = assert_once_and_in_shard_order(&batches);
+    assert_eq!(payloads.len(), 400);
+    assert_per_key_order(&payloads);
+    let stats = source.stats();
+    assert!(stats.throttled.load(Ordering::Relaxed) >= 3);
+    assert!(
+        stats.transient_retries.load(Ordering::Relaxed) >= 1,
+        "a silent connection was noticed"
+    );
+    assert!(
+        stats.subscriptions.load(Ordering::Relaxed) >= 4,
+        "subscriptions were renewed"
+    );
+    assert_eq!(stats.reader_restarts.load(Ordering::Relaxed), 0);
+    source.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_shard_reader_is_restarted_and_counted() {
     let client = client().await;
     let stream = create_stream(&client, "restartreader", 1).await;

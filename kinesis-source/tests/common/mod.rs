@@ -4,12 +4,15 @@
 
 use async_trait::async_trait;
 use aws_sdk_kinesis::types::StreamStatus;
-use kinesis_source::api::{GetRecordsOutput, IteratorStart, PutEntry, PutEntryResult, ShardInfo};
+use kinesis_source::api::{
+    FanOutEvent, GetRecordsOutput, IteratorStart, PutEntry, PutEntryResult, ShardInfo,
+    ShardSubscription,
+};
 use kinesis_source::{
     ApiError, ApiErrorKind, KinesisApi, RecordBatch, RecordSource, SdkKinesisApi, StreamRef,
 };
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -140,7 +143,29 @@ pub struct FaultyApi {
     pub entries_sent: AtomicU64,
     /// (entries, bytes) of every PutRecords call.
     pub put_calls: Mutex<Vec<(usize, usize)>>,
+    /// The next this many `SubscribeToShard` calls are refused with throttling.
+    pub throttle_subscribes: AtomicU32,
+    /// Every subscription goes silent (never answers again) after this many events.
+    pub stall_subscriptions_after: Option<usize>,
+    pub subscribes: AtomicU64,
     failed_once: Mutex<HashSet<Vec<u8>>>,
+}
+
+/// A subscription that goes silent after a number of events, as a connection can.
+struct StallingSubscription {
+    inner: Box<dyn ShardSubscription>,
+    left: usize,
+}
+
+#[async_trait]
+impl ShardSubscription for StallingSubscription {
+    async fn next_event(&mut self) -> Result<Option<FanOutEvent>, ApiError> {
+        if self.left == 0 {
+            std::future::pending::<()>().await;
+        }
+        self.left -= 1;
+        self.inner.next_event().await
+    }
 }
 
 impl FaultyApi {
@@ -154,6 +179,9 @@ impl FaultyApi {
             throttled: AtomicU64::new(0),
             entries_sent: AtomicU64::new(0),
             put_calls: Mutex::new(Vec::new()),
+            throttle_subscribes: AtomicU32::new(0),
+            stall_subscriptions_after: None,
+            subscribes: AtomicU64::new(0),
             failed_once: Mutex::new(HashSet::new()),
         }
     }
@@ -176,6 +204,47 @@ impl KinesisApi for FaultyApi {
         start: &IteratorStart,
     ) -> Result<String, ApiError> {
         self.inner.get_shard_iterator(stream, shard_id, start).await
+    }
+
+    async fn register_consumer(
+        &self,
+        stream: &StreamRef,
+        name: &str,
+    ) -> Result<(String, bool), ApiError> {
+        self.inner.register_consumer(stream, name).await
+    }
+
+    async fn consumer_active(&self, consumer_arn: &str) -> Result<bool, ApiError> {
+        self.inner.consumer_active(consumer_arn).await
+    }
+
+    async fn subscribe_to_shard(
+        &self,
+        consumer_arn: &str,
+        shard_id: &str,
+        start: &IteratorStart,
+    ) -> Result<Box<dyn ShardSubscription>, ApiError> {
+        self.subscribes.fetch_add(1, Ordering::SeqCst);
+        let refuse = self
+            .throttle_subscribes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refuse {
+            self.throttled.fetch_add(1, Ordering::SeqCst);
+            return Err(ApiError::new(
+                "SubscribeToShard",
+                ApiErrorKind::Throttled,
+                "LimitExceededException: rate exceeded for consumer",
+            ));
+        }
+        let inner = self
+            .inner
+            .subscribe_to_shard(consumer_arn, shard_id, start)
+            .await?;
+        Ok(match self.stall_subscriptions_after {
+            Some(left) => Box::new(StallingSubscription { inner, left }),
+            None => inner,
+        })
     }
 
     async fn get_records(
