@@ -113,6 +113,25 @@ fn the_mapping_has_the_failure_handling_the_original_lacked() {
 }
 
 #[test]
+fn enhanced_fan_out_is_an_option_that_points_the_mapping_at_the_stacks_own_consumer() {
+    let t = template();
+    let consumer = t
+        .split("\n  StreamConsumer:\n")
+        .nth(1)
+        .expect("a StreamConsumer resource");
+    assert!(consumer.starts_with("    Type: AWS::Kinesis::StreamConsumer\n    Condition: FanOut\n"));
+    assert!(t.contains("FanOut: !Equals [!Ref EnhancedFanOut, \"true\"]"));
+    assert!(t.contains(
+        "EventSourceArn: !If [FanOut, !GetAtt StreamConsumer.ConsumerARN, !GetAtt Stream.Arn]"
+    ));
+    let block = t.split("\n  EnhancedFanOut:\n").nth(1).unwrap();
+    assert!(
+        block.lines().any(|l| l.trim() == "Default: \"false\""),
+        "polling by default, as the original"
+    );
+}
+
+#[test]
 fn no_permission_is_a_wildcard_action_and_only_network_and_metrics_use_any_resource() {
     let t = template();
     let policies = t
@@ -150,6 +169,8 @@ fn no_permission_is_a_wildcard_action_and_only_network_and_metrics_use_any_resou
     let condition = policies.find("cloudwatch:namespace: aws-samples/stream-2-neptune");
     assert!(condition.is_some_and(|c| c > metrics));
     assert!(policies.contains("Resource: !GetAtt Stream.Arn"));
+    // With enhanced fan-out, subscribing is allowed on the stack's own consumer only.
+    assert!(policies.contains("Resource: !GetAtt StreamConsumer.ConsumerARN"));
     assert!(policies.contains("Resource: !GetAtt FailureQueue.Arn"));
     assert!(policies
         .contains("neptune-db:${AWS::Region}:${AWS::AccountId}:${NeptuneClusterResourceId}/*"));
