@@ -7,9 +7,10 @@
 //! checkpoint becomes [`Checkpoint::ShardEnd`], which is what lets its children start.
 //!
 //! The user records of one KPL aggregate (see [`crate::kpl`]) share a sequence number and are
-//! told apart by their sub-sequence numbers. The checkpoint only moves past an aggregate once
-//! all of its user records are acknowledged, so a restart delivers a partly acknowledged
-//! aggregate again whole: its acknowledged user records are repeated, none is lost.
+//! told apart by their sub-sequence numbers. A prefix that ends inside an aggregate gives a
+//! [`Checkpoint::AfterSubSequence`]; a restart resumes at the aggregate and skips the user
+//! records it covers. Once every user record is acknowledged the checkpoint moves past the
+//! aggregate.
 
 use crate::checkpoint::Checkpoint;
 use crate::record::{Record, SequenceNumber, ShardId};
@@ -87,15 +88,18 @@ impl ShardAcks {
         let mut last = None;
         while self.pending.front().is_some_and(|p| p.acked) {
             let p = self.pending.pop_front().expect("front exists");
-            let key = (p.sequence, p.sub_sequence);
-            self.slots.remove(&key);
+            self.slots.remove(&(p.sequence.clone(), p.sub_sequence));
             self.base += 1;
-            if p.closes {
-                last = Some(key.0);
-            }
+            last = Some(match (p.closes, p.sub_sequence) {
+                (false, Some(sub_sequence)) => Checkpoint::AfterSubSequence {
+                    sequence: p.sequence,
+                    sub_sequence,
+                },
+                _ => Checkpoint::AfterSequence(p.sequence),
+            });
         }
-        if let Some(seq) = last {
-            self.checkpoint = Some(Checkpoint::AfterSequence(seq));
+        if let Some(cp) = last {
+            self.checkpoint = Some(cp);
             self.changed = true;
         }
         if self.ended && self.pending.is_empty() && self.checkpoint != Some(Checkpoint::ShardEnd) {
@@ -410,11 +414,11 @@ mod tests {
         }
 
         /// With KPL aggregates (user records sharing a sequence number), whatever order the
-        /// user records are acknowledged in, the checkpoint is the last Kinesis record all of
-        /// whose user records, and all before them, are acknowledged: never part-way into an
-        /// aggregate.
+        /// user records are acknowledged in, the checkpoint names the last record of the
+        /// acknowledged prefix: the Kinesis record when the prefix ends at its last user
+        /// record (or it is a plain record), else the user record inside the aggregate.
         #[test]
-        fn the_checkpoint_never_stops_inside_an_aggregate(
+        fn the_checkpoint_names_the_last_user_record_of_the_acknowledged_prefix(
             sizes in proptest::collection::vec(prop_oneof![Just(0usize), 1usize..6], 1..40),
             seed in any::<u64>(),
         ) {
@@ -445,15 +449,20 @@ mod tests {
                 t.ack_record(&records[i]).unwrap();
                 prop_assert!(t.ack_record(&records[i]).is_err(), "double ack accepted");
                 acked[i] = true;
-                // The last Kinesis record wholly inside the acknowledged prefix.
-                let whole = (0..sizes.len())
-                    .take_while(|&k| {
-                        kinesis_index.iter().zip(&acked).filter(|(ki, _)| **ki == k).all(|(_, a)| *a)
-                    })
-                    .count();
-                prop_assert!(whole <= sizes.len());
-                let expected = (whole > 0)
-                    .then(|| Checkpoint::AfterSequence(SequenceNumber::new(format!("{}", 500 + whole - 1))));
+                let prefix = acked.iter().take_while(|a| **a).count();
+                let expected = prefix.checked_sub(1).map(|last| {
+                    let r = &records[last];
+                    // From the data's own shape: the last user record of its aggregate.
+                    let size = sizes[kinesis_index[last]];
+                    let closes = size == 0 || r.sub_sequence_number == Some(size as u64 - 1);
+                    match (closes, r.sub_sequence_number) {
+                        (false, Some(sub_sequence)) => Checkpoint::AfterSubSequence {
+                            sequence: r.sequence_number.clone(),
+                            sub_sequence,
+                        },
+                        _ => Checkpoint::AfterSequence(r.sequence_number.clone()),
+                    }
+                });
                 prop_assert_eq!(t.checkpoint("s"), expected);
             }
             t.shard_ended("s");

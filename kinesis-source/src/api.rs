@@ -103,6 +103,8 @@ pub enum IteratorStart {
     AtTimestamp(SystemTime),
     /// Right after this record.
     AfterSequence(SequenceNumber),
+    /// At this record.
+    AtSequence(SequenceNumber),
 }
 
 impl From<&StartPosition> for IteratorStart {
@@ -395,6 +397,9 @@ impl KinesisApi for SdkKinesisApi {
             IteratorStart::AfterSequence(s) => req
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .starting_sequence_number(s.as_str()),
+            IteratorStart::AtSequence(s) => req
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .starting_sequence_number(s.as_str()),
         };
         let out = req
             .send()
@@ -579,6 +584,9 @@ impl KinesisApi for SdkKinesisApi {
                 .timestamp(DateTime::from(*t)),
             IteratorStart::AfterSequence(s) => position
                 .r#type(ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(s.as_str()),
+            IteratorStart::AtSequence(s) => position
+                .r#type(ShardIteratorType::AtSequenceNumber)
                 .sequence_number(s.as_str()),
         }
         .build()

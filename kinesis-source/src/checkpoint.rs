@@ -14,6 +14,15 @@ use std::sync::Mutex;
 pub enum Checkpoint {
     /// Every record up to and including this sequence number was processed; resume after it.
     AfterSequence(SequenceNumber),
+    /// Inside a KPL aggregate (see [`crate::kpl`]): every record before `sequence`, and the
+    /// user records of the aggregate at `sequence` up to and including `sub_sequence`, were
+    /// processed; resume at the aggregate and skip those (as KCL's sub-sequence checkpoints).
+    AfterSubSequence {
+        /// The aggregate's sequence number.
+        sequence: SequenceNumber,
+        /// The last processed user record's index in it.
+        sub_sequence: u64,
+    },
     /// The shard was closed by a reshard and every record of it was processed: its children
     /// may start.
     ShardEnd,

@@ -399,6 +399,10 @@ impl Supervisor {
                     SlotState::Waiting,
                     IteratorStart::AfterSequence(seq.clone()),
                 ),
+                (Some(Checkpoint::AfterSubSequence { sequence, .. }), _, _) => (
+                    SlotState::Waiting,
+                    IteratorStart::AtSequence(sequence.clone()),
+                ),
                 (None, true, StartPosition::Latest) if info.is_closed() => {
                     // Reading from "now" on: a closed shard has nothing written from now on.
                     (SlotState::Finished, IteratorStart::Latest)
@@ -419,6 +423,13 @@ impl Supervisor {
                     cursor: Arc::new(Mutex::new(ShardCursor {
                         start,
                         last_delivered: None,
+                        skip_through: match &stored {
+                            Some(Checkpoint::AfterSubSequence {
+                                sequence,
+                                sub_sequence,
+                            }) => Some((sequence.clone(), *sub_sequence)),
+                            _ => None,
+                        },
                     })),
                     failures: 0,
                     started_at: None,

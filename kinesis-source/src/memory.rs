@@ -153,6 +153,21 @@ impl MemorySource {
                                 retriable: false,
                             })?;
                 }
+                // Not produced here (this source does not open aggregates): the record is
+                // delivered again whole.
+                Some(Checkpoint::AfterSubSequence { sequence, .. }) => {
+                    *position = sequence
+                        .as_str()
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|p| p.checked_sub(1))
+                        .ok_or_else(|| SourceError::Checkpoint {
+                            message: format!(
+                                "checkpoint {sequence} of {shard} is not from this stream"
+                            ),
+                            retriable: false,
+                        })?;
+                }
                 Some(Checkpoint::ShardEnd) => {
                     *position = usize::MAX;
                     self.ended[i] = true;

@@ -24,6 +24,10 @@ pub(crate) struct ShardCursor {
     pub start: IteratorStart,
     /// The last record handed to the consumer.
     pub last_delivered: Option<SequenceNumber>,
+    /// User records of this aggregate, up to and including this index, were processed before
+    /// a restart ([`Checkpoint::AfterSubSequence`](crate::Checkpoint::AfterSubSequence)):
+    /// they are not delivered again.
+    pub skip_through: Option<(SequenceNumber, u64)>,
 }
 
 impl ShardCursor {
@@ -181,13 +185,26 @@ impl ShardReader {
         true
     }
 
-    /// Records as delivered: KPL aggregates opened if configured.
+    /// Records as delivered: KPL aggregates opened if configured, and the user records a
+    /// sub-sequence checkpoint covers left out.
     fn prepare(&self, records: Vec<Record>) -> Vec<Record> {
-        if self.config.deaggregate {
+        let mut records = if self.config.deaggregate {
             self.deaggregate(records)
         } else {
             records
+        };
+        let skip = self
+            .cursor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .skip_through
+            .clone();
+        if let Some((sequence, through)) = skip {
+            records.retain(|r| {
+                r.sequence_number != sequence || r.sub_sequence_number.is_none_or(|s| s > through)
+            });
         }
+        records
     }
 
     pub(crate) async fn run(self) -> Result<ReaderExit, ApiError> {
@@ -226,7 +243,8 @@ impl ShardReader {
             // subscription earlier than asked (an emulator was seen restarting from the oldest
             // record) would otherwise repeat acknowledged work.
             let floor = match start {
-                IteratorStart::AfterSequence(s) => Some(s),
+                IteratorStart::AfterSequence(s) => Some((s, false)),
+                IteratorStart::AtSequence(s) => Some((s, true)),
                 _ => None,
             };
             let mut subscription = match got {
@@ -265,9 +283,11 @@ impl ShardReader {
                 transient = 0;
                 let ends = event.ends_shard();
                 let mut records = event.records;
-                if let Some(floor) = &floor {
+                if let Some((floor, inclusive)) = &floor {
                     let before = records.len();
-                    records.retain(|r| r.sequence_number > *floor);
+                    records.retain(|r| {
+                        r.sequence_number > *floor || (*inclusive && r.sequence_number == *floor)
+                    });
                     if records.len() < before {
                         tracing::debug!(shard = %self.shard_id, dropped = before - records.len(), "records before the resume point dropped");
                     }

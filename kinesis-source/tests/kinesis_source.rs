@@ -323,6 +323,7 @@ async fn restart_from_the_file_checkpoint(read: Read) {
             Some(Checkpoint::AfterSequence(s)) => seqs.iter().filter(|x| *x > s).count(),
             None => seqs.len(),
             Some(Checkpoint::ShardEnd) => panic!("open shard checkpointed as ended"),
+            Some(other) => panic!("no aggregates were put, got {other:?}"),
         };
         expected_second += after;
     }

@@ -1,6 +1,6 @@
 //! Records aggregated by the Kinesis Producer Library, put on the local Kinesis API and read
-//! back through `KinesisSource`: opened into their user records, in order, and checkpointed so
-//! that a partly acknowledged aggregate is read again whole after a restart.
+//! back through `KinesisSource`: opened into their user records, in order, and checkpointed
+//! inside an aggregate, so that a restart resumes after its last acknowledged user record.
 
 mod common;
 
@@ -19,8 +19,11 @@ use std::time::Duration;
 const AGGREGATES: usize = 12;
 const USERS_PER_AGGREGATE: usize = 40;
 
-fn config(stream: &str) -> KinesisSourceConfig {
+fn config(stream: &str, fan_out: bool) -> KinesisSourceConfig {
     let mut c = KinesisSourceConfig::new(StreamRef::parse(stream));
+    if fan_out {
+        c.fan_out = Some("kpl-tests".into());
+    }
     c.start_position = StartPosition::TrimHorizon;
     c.batch_read_size = 7; // smaller than an aggregate's user records: batches still hold them whole
     c.idle_time_between_reads = Duration::from_millis(200);
@@ -72,8 +75,17 @@ fn position(r: &Record) -> (SequenceNumber, Option<u64>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aggregates_are_read_as_their_user_records_and_a_partly_acknowledged_one_is_read_again_whole(
+async fn aggregates_are_read_as_their_user_records_and_a_restart_resumes_inside_one() {
+    aggregates_and_restart(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_fan_out_aggregates_are_read_as_their_user_records_and_a_restart_resumes_inside_one(
 ) {
+    aggregates_and_restart(true).await;
+}
+
+async fn aggregates_and_restart(fan_out: bool) {
     let client = client().await;
     let stream = create_stream(&client, "kpl", 2).await;
     let expected = put_mixed(&client, &stream).await;
@@ -81,7 +93,7 @@ async fn aggregates_are_read_as_their_user_records_and_a_partly_acknowledged_one
     let path = dir.path().join("checkpoints.json");
     let store = || Arc::new(FileCheckpointStore::new(&path));
 
-    let mut source = KinesisSource::from_client(client.clone(), config(&stream), store())
+    let mut source = KinesisSource::from_client(client.clone(), config(&stream, fan_out), store())
         .await
         .unwrap();
     let first = read_batches(&mut source, expected.len(), false).await;
@@ -154,20 +166,27 @@ async fn aggregates_are_read_as_their_user_records_and_a_partly_acknowledged_one
     source.checkpoint().await.unwrap();
     drop(source); // killed: no shutdown, no final checkpoint
 
-    // The held shard's checkpoint stops before the aggregate; the other shard's is at its end.
+    // The held shard's checkpoint stops inside the aggregate, right before the held user
+    // record.
     let stored = FileCheckpointStore::new(&path).load_all().await.unwrap();
-    match stored.get(&held.shard_id) {
-        Some(Checkpoint::AfterSequence(s)) => assert!(*s < held.sequence_number),
-        None => {}
-        other => panic!("unexpected checkpoint {other:?}"),
-    }
+    let held_sub = held.sub_sequence_number.unwrap();
+    assert_eq!(
+        stored.get(&held.shard_id),
+        Some(&Checkpoint::AfterSubSequence {
+            sequence: held.sequence_number.clone(),
+            sub_sequence: held_sub - 1,
+        })
+    );
+    // A restart reads from the held user record on: the ones before it in its aggregate were
+    // acknowledged and are not repeated.
     let again: Vec<(SequenceNumber, Option<u64>)> = records
         .iter()
-        .filter(|r| r.shard_id == held.shard_id && r.sequence_number >= held.sequence_number)
+        .filter(|r| r.shard_id == held.shard_id && position(r) >= position(&held))
         .map(|r| position(r))
         .collect();
+    assert!(again.len() >= USERS_PER_AGGREGATE / 2);
 
-    let mut source = KinesisSource::from_client(client.clone(), config(&stream), store())
+    let mut source = KinesisSource::from_client(client.clone(), config(&stream, fan_out), store())
         .await
         .unwrap();
     let second = read_batches(&mut source, again.len(), false).await;
@@ -183,6 +202,6 @@ async fn aggregates_are_read_as_their_user_records_and_a_partly_acknowledged_one
             .into_iter()
             .map(|p| (held.shard_id.clone(), p))
             .collect::<Vec<_>>(),
-        "the whole aggregate and what follows it on its shard, nothing else"
+        "the rest of the aggregate and what follows it on its shard, nothing else"
     );
 }
