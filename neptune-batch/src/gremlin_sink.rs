@@ -58,7 +58,8 @@ impl Stats {
 /// [`GremlinSinkConfig::in_flight`] at once):
 /// 1. in the default [`WriteMode::Merge`] with
 ///    [`check_existing`](GremlinSinkConfig::check_existing), one request (one transaction)
-///    reads which items already exist and merges them all: those found are reported
+///    reads which items already exist and merges them all (endpoints first, with
+///    [`create_missing_vertices`](GremlinSinkConfig::create_missing_vertices)): those found are reported
 ///    [`ItemOutcome::AlreadyPresent`] (or a conflict, when the id names another edge or a
 ///    vertex of another label), the rest [`ItemOutcome::Written`];
 /// 2. if that request is refused as a whole (typically an edge whose endpoint vertex is
@@ -99,8 +100,9 @@ trait Item: Sync {
     fn touches(&self) -> [&str; 2];
     fn invalid(&self) -> Option<String>;
     fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode;
-    /// The merge that also answers, one row per item found (keyed `i`), which items existed.
-    fn checked_merge(items: &[&Self]) -> crate::Bytecode;
+    /// The merge that also answers, one row per item found (keyed `i`), which items existed;
+    /// `create_missing` names the label of endpoint vertices to create (edges only).
+    fn checked_merge(items: &[&Self], create_missing: Option<&str>) -> crate::Bytecode;
     /// The outcome for an item found in the graph, from its row in the answer.
     fn found(&self, row: &GValue) -> ItemOutcome;
     fn diagnose<'a>(
@@ -132,8 +134,8 @@ impl Item for Edge {
     fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode {
         wt::write_edges(mode, items)
     }
-    fn checked_merge(items: &[&Self]) -> crate::Bytecode {
-        wt::merge_edges_checked(items)
+    fn checked_merge(items: &[&Self], create_missing: Option<&str>) -> crate::Bytecode {
+        wt::merge_edges_checked(items, create_missing)
     }
     fn found(&self, row: &GValue) -> ItemOutcome {
         match (
@@ -198,7 +200,7 @@ impl Item for Vertex {
     fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode {
         wt::write_vertices(mode, items)
     }
-    fn checked_merge(items: &[&Self]) -> crate::Bytecode {
+    fn checked_merge(items: &[&Self], _create_missing: Option<&str>) -> crate::Bytecode {
         wt::merge_vertices_checked(items)
     }
     fn found(&self, row: &GValue) -> ItemOutcome {
@@ -458,7 +460,10 @@ impl GremlinSink {
         stats: &mut Stats,
     ) -> Result<Vec<ItemOutcome>, GremlinError> {
         let _claim = self.claim(items.iter().flat_map(|i| i.touches())).await;
-        let request = Request::Bytecode(I::checked_merge(items));
+        let request = Request::Bytecode(I::checked_merge(
+            items,
+            self.config.create_missing_vertices.as_deref(),
+        ));
         match self.send(&request, "write", stats).await {
             Ok(answer) => {
                 // One list of rows; accepted unwrapped too, as servers differ in bulking.

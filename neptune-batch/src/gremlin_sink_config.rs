@@ -28,7 +28,8 @@ pub struct GremlinSinkConfig {
     /// item of an accepted request is reported as written, as the original did.
     pub check_existing: bool,
     /// Create a missing endpoint vertex with this label before writing its edges, instead of
-    /// reporting the edge as failed. Default `None`.
+    /// reporting the edge as failed (in [`WriteMode::Merge`], by a `mergeV` of the endpoints in
+    /// the write's own request; an existing vertex keeps its label). Default `None`.
     pub create_missing_vertices: Option<String>,
     /// Never run two sub-batches at once that touch the same vertex (within a call or across
     /// concurrent calls on the sink), and, with more than one request in flight, group each

@@ -167,13 +167,36 @@ fn vertex_rows(vertices: &[&Vertex]) -> Vec<GValue> {
 /// The answer is one list: the edges found, with their endpoints. Merging an edge that exists
 /// changes nothing, so every row can be merged; an edge whose endpoint is missing fails the
 /// whole request (`mergeE` cannot create it), and the caller then examines the sub-batch item
-/// by item. Every step is plain TinkerPop 3.6 that Neptune runs.
-pub(crate) fn merge_edges_checked(edges: &[&Edge]) -> Bytecode {
+/// by item. With `create_missing` (a vertex label), the endpoints are merged first, in the same
+/// request, so missing ones are created instead. Every step is plain TinkerPop 3.6 that
+/// Neptune runs.
+pub(crate) fn merge_edges_checked(edges: &[&Edge], create_missing: Option<&str>) -> Bytecode {
     let ids = edges.iter().map(|e| GValue::from(&e.id)).collect();
+    let mut t = existing_edges(ids).then("fold");
+    if let Some(label) = create_missing {
+        let mut seen = std::collections::HashSet::new();
+        let endpoints: Vec<GValue> = edges
+            .iter()
+            .flat_map(|e| [&e.from, &e.to])
+            .filter(|v| seen.insert(v.as_str()))
+            .map(|v| {
+                GValue::Map(vec![
+                    (
+                        "m".into(),
+                        GValue::Map(vec![(GValue::T(T::Id), GValue::from(v))]),
+                    ),
+                    (
+                        "c".into(),
+                        GValue::Map(vec![(GValue::T(T::Label), GValue::from(label))]),
+                    ),
+                ])
+            })
+            .collect();
+        let endpoints = anon("constant", [GValue::List(endpoints)]);
+        t = t.step("sideEffect", [merge_rows("mergeV", endpoints)]);
+    }
     let rows = anon("constant", [GValue::List(edge_rows(edges))]);
-    existing_edges(ids)
-        .then("fold")
-        .step("sideEffect", [merge_rows("mergeE", rows)])
+    t.step("sideEffect", [merge_rows("mergeE", rows)])
 }
 
 /// [`merge_edges_checked`] for vertices: `g.V(ids).project('i','l').by(T.id).by(T.label)

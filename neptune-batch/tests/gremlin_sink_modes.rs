@@ -220,12 +220,28 @@ async fn missing_endpoints_are_created_first_when_configured() {
     let sink = sink_with(|c| c.create_missing_vertices = Some("person".into())).await;
     let a = format!("{prefix}-a");
     let b = format!("{prefix}-b");
-    let e = FollowsSchema::default().edge(&a, &b, "d", 1);
-    let r = sink.write_edges(&[e]).await.unwrap();
-    assert_eq!(r.outcomes, vec![ItemOutcome::Written]);
+    let robot = format!("{prefix}-robot");
+    assert!(sink
+        .write_vertices(&[neptune_batch::Vertex::new(&robot, "robot")])
+        .await
+        .unwrap()
+        .outcomes[0]
+        .is_success());
+    let schema = FollowsSchema::default();
+    let edges = [schema.edge(&a, &b, "d", 1), schema.edge(&b, &robot, "d", 2)];
+    let r = sink.write_edges(&edges).await.unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written; 2]);
+    assert_eq!(
+        r.requests, 1,
+        "in merge mode the missing vertices are created in the write's own request"
+    );
     assert_eq!(out_degree(&t, &a).await, 1);
+    assert_eq!(out_degree(&t, &b).await, 1);
     let labels = run(&t, Bytecode::new().step("V", [b]).then("label")).await;
     assert_eq!(labels, vec![GValue::from("person")]);
+    // An endpoint that exists keeps its label.
+    let labels = run(&t, Bytecode::new().step("V", [robot]).then("label")).await;
+    assert_eq!(labels, vec![GValue::from("robot")]);
 }
 
 #[tokio::test]
