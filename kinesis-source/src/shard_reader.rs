@@ -172,6 +172,12 @@ impl ShardReader {
         }
     }
 
+    /// The shard's cursor. A panic while it was held cannot leave it half-updated (each
+    /// update is one assignment), so a poisoned lock is recovered.
+    fn cursor(&self) -> std::sync::MutexGuard<'_, ShardCursor> {
+        self.cursor.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Waits while too much is delivered and not yet acknowledged, so the consumer catches
     /// up; false if the source stopped meanwhile.
     async fn wait_for_room(&self) -> bool {
@@ -193,12 +199,7 @@ impl ShardReader {
         } else {
             records
         };
-        let skip = self
-            .cursor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .skip_through
-            .clone();
+        let skip = self.cursor().skip_through.clone();
         if let Some((sequence, through)) = skip {
             records.retain(|r| {
                 r.sequence_number != sequence || r.sub_sequence_number.is_none_or(|s| s > through)
@@ -227,11 +228,7 @@ impl ShardReader {
             if self.cancel.is_cancelled() || !self.wait_for_room().await {
                 return Ok(ReaderExit::Cancelled);
             }
-            let start = self
-                .cursor
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .resume_point();
+            let start = self.cursor().resume_point();
             let got = self
                 .call(
                     "SubscribeToShard",
@@ -324,11 +321,7 @@ impl ShardReader {
                 return Ok(ReaderExit::Cancelled);
             }
             let Some(it) = iterator.take() else {
-                let start = self
-                    .cursor
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .resume_point();
+                let start = self.cursor().resume_point();
                 let got = self
                     .call(
                         "GetShardIterator",
@@ -442,10 +435,7 @@ impl ShardReader {
         let last = records.last().map(|r| r.sequence_number.clone());
         self.acker
             .with_tracker(|t| t.delivered_records(&self.shard_id, &records));
-        self.cursor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .last_delivered = last;
+        self.cursor().last_delivered = last;
         let bytes: u64 = records.iter().map(|r| r.data.len() as u64).sum();
         names::add(&self.stats.records, records.len() as u64);
         names::add(&self.stats.bytes, bytes);
