@@ -32,6 +32,8 @@ pub struct ConsumerOptions {
     pub fan_out: Option<String>,
     /// Edges per write request (the original's `BatchWriteSize`).
     pub batch_write_size: usize,
+    /// Write requests in flight per record batch (1: one after another, as the original).
+    pub write_concurrency: usize,
     /// Percentage of sub-batches failed on purpose (the original's `PercentError`).
     pub percent_error: u8,
     /// Where shards without a checkpoint start.
@@ -60,6 +62,7 @@ impl Consumer {
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let mut sink_config = GremlinSinkConfig::new(options.gremlin_url.clone());
         sink_config.batch_size = options.batch_write_size;
+        sink_config.in_flight = options.write_concurrency;
         sink_config.mode = options.write_mode;
         let sink = GremlinSink::connect(sink_config).await?;
         let pipeline = Pipeline::new(
@@ -68,6 +71,7 @@ impl Consumer {
             metrics,
             PipelineConfig {
                 batch_write_size: options.batch_write_size,
+                write_concurrency: options.write_concurrency,
                 percent_error: options.percent_error,
                 cluster_id: options.cluster_id.clone(),
                 ..PipelineConfig::default()

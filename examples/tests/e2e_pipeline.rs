@@ -21,6 +21,7 @@ fn options(stream: &str, url: &str, dir: &std::path::Path) -> ConsumerOptions {
         batch_read_size: 1000,
         fan_out: None,
         batch_write_size: 100,
+        write_concurrency: 1,
         percent_error: 0,
         start_position: StartPosition::TrimHorizon,
         checkpoint_file: dir.join("checkpoints.json"),

@@ -73,6 +73,10 @@ struct Args {
         default_value_t = 100
     )]
     batch_write_size: usize,
+    /// Write requests in flight per record batch (1: one after another, as the original).
+    /// Writes that share a vertex still never run at once.
+    #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 1)]
+    write_concurrency: usize,
     /// Use the original's conditional (coalesce) idiom; same as --write-mode conditional.
     #[arg(long = "conditional-create", env = "CONDITIONAL_CREATE")]
     conditional_create: bool,
@@ -269,6 +273,7 @@ async fn main() -> Result<(), BoxError> {
             batch_read_size: args.batch_read_size,
             fan_out: args.fan_out.clone(),
             batch_write_size: args.batch_write_size,
+            write_concurrency: args.write_concurrency,
             percent_error: args.percent_error,
             start_position: StartPosition::TrimHorizon,
             checkpoint_file: out.join("checkpoints.json"),

@@ -44,6 +44,10 @@ struct Args {
     /// Edges per write request (BatchWriteSize).
     #[arg(long, env = "BATCH_WRITE_SIZE", default_value_t = 100)]
     batch_write_size: usize,
+    /// Write requests in flight per record batch (1: one after another, as the original).
+    /// Writes that share a vertex still never run at once.
+    #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 1)]
+    write_concurrency: usize,
     /// Use the original's conditional (coalesce) upsert idiom; same as --write-mode conditional.
     #[arg(long, env = "CONDITIONAL_CREATE")]
     conditional_create: bool,
@@ -99,6 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         batch_read_size: args.batch_read_size,
         fan_out: args.fan_out.clone(),
         batch_write_size: args.batch_write_size,
+        write_concurrency: args.write_concurrency,
         percent_error: args.percent_error,
         start_position: match args.start {
             Start::TrimHorizon => StartPosition::TrimHorizon,
