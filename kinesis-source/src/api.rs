@@ -172,14 +172,6 @@ pub struct FanOutEvent {
 }
 
 impl FanOutEvent {
-    /// An event with nothing in it that does not end the shard.
-    fn default_continuing() -> Self {
-        Self {
-            continuation: Some(SequenceNumber::new("")),
-            ..Self::default()
-        }
-    }
-
     /// Whether this event marks the end of a closed shard: no continuation (as AWS says it),
     /// or children named with nothing left to read (as some emulators say it).
     pub fn ends_shard(&self) -> bool {
@@ -640,29 +632,31 @@ struct SdkSubscription {
 #[async_trait]
 impl ShardSubscription for SdkSubscription {
     async fn next_event(&mut self) -> Result<Option<FanOutEvent>, ApiError> {
-        let event = match self.out.event_stream.recv().await {
-            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => e,
-            // Other event kinds may be added to the protocol: nothing to deliver in them.
-            Ok(Some(_)) => return Ok(Some(FanOutEvent::default_continuing())),
-            Ok(None) => return Ok(None),
-            Err(SdkError::ServiceError(ctx)) => {
-                let code = ctx.err().code();
-                return Err(ApiError::new(
-                    "SubscribeToShard",
-                    classify_code(code, None),
-                    format!(
-                        "{}: {}",
-                        code.unwrap_or("unknown error"),
-                        ctx.err().message().unwrap_or("no message")
-                    ),
-                ));
-            }
-            Err(e) => {
-                return Err(ApiError::new(
-                    "SubscribeToShard",
-                    ApiErrorKind::Transient,
-                    aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string(),
-                ))
+        let event = loop {
+            match self.out.event_stream.recv().await {
+                Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => break e,
+                // Other event kinds may be added to the protocol: nothing to deliver in them.
+                Ok(Some(_)) => continue,
+                Ok(None) => return Ok(None),
+                Err(SdkError::ServiceError(ctx)) => {
+                    let code = ctx.err().code();
+                    return Err(ApiError::new(
+                        "SubscribeToShard",
+                        classify_code(code, None),
+                        format!(
+                            "{}: {}",
+                            code.unwrap_or("unknown error"),
+                            ctx.err().message().unwrap_or("no message")
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return Err(ApiError::new(
+                        "SubscribeToShard",
+                        ApiErrorKind::Transient,
+                        aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string(),
+                    ))
+                }
             }
         };
         let continuation = Some(event.continuation_sequence_number)
