@@ -685,6 +685,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fan_out_event_ends_the_shard_as_aws_or_the_emulator_says_it() {
+        let record = Record::new("s", SequenceNumber::new("1"), "k", "d");
+        let cont = Some(SequenceNumber::new("2"));
+        let event =
+            |records: Vec<Record>, continuation: Option<SequenceNumber>, children: &[&str]| {
+                FanOutEvent {
+                    records,
+                    continuation,
+                    millis_behind_latest: Some(0),
+                    child_shards: children.iter().map(|c| c.to_string()).collect(),
+                }
+            };
+        // AWS: no continuation at the end.
+        assert!(event(vec![record.clone()], None, &["c1"]).ends_shard());
+        assert!(event(vec![], None, &[]).ends_shard());
+        // The emulator: children named, nothing left.
+        assert!(event(vec![], cont.clone(), &["c1", "c2"]).ends_shard());
+        // Not yet: records left, or an open shard.
+        assert!(!event(vec![record], cont.clone(), &["c1"]).ends_shard());
+        assert!(!event(vec![], cont, &[]).ends_shard());
+    }
+
+    #[test]
     fn service_error_codes_are_classified_for_retry() {
         use ApiErrorKind::*;
         let cases = [
