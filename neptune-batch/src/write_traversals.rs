@@ -114,44 +114,46 @@ fn merge_rows(step: &str, t: Bytecode) -> Bytecode {
     )
 }
 
-/// One `{m: search, c: create}` row per edge for `mergeE`.
+/// The `{m: [(T.id): id], c: create}` row that [`merge_rows`] merges: the search is by id
+/// alone, everything else goes in the create map.
+fn merge_row(id: &str, create: Vec<(GValue, GValue)>) -> GValue {
+    GValue::Map(vec![
+        (
+            "m".into(),
+            GValue::Map(vec![(GValue::T(T::Id), GValue::from(id))]),
+        ),
+        ("c".into(), GValue::Map(create)),
+    ])
+}
+
+/// One row per edge for `mergeE`.
 fn edge_rows(edges: &[&Edge]) -> Vec<GValue> {
     edges
         .iter()
         .map(|e| {
-            // The search is by id alone: Gremlin Server runs a traversal per row for it, and
-            // each of label, OUT and IN would add a filter to that traversal
+            // Label, OUT and IN go in the create map, not the search: Gremlin Server runs a
+            // traversal per row for the search, and each would add a filter to it
             // (`E(id).hasLabel(l).where(outV().hasId(f)).where(inV().hasId(t))`), while the
-            // id already names the edge. They go in the create map.
-            let search = GValue::Map(vec![(GValue::T(T::Id), GValue::from(&e.id))]);
+            // id already names the edge.
             let mut create = vec![
                 (GValue::T(T::Label), GValue::from(&e.label)),
                 (GValue::Direction(Direction::Out), GValue::from(&e.from)),
                 (GValue::Direction(Direction::In), GValue::from(&e.to)),
             ];
             create.extend(property_map(&e.properties));
-            GValue::Map(vec![
-                ("m".into(), search),
-                ("c".into(), GValue::Map(create)),
-            ])
+            merge_row(&e.id, create)
         })
         .collect()
 }
 
-/// One `{m: search, c: create}` row per vertex for `mergeV`.
+/// One row per vertex for `mergeV`.
 fn vertex_rows(vertices: &[&Vertex]) -> Vec<GValue> {
     vertices
         .iter()
         .map(|v| {
             let mut create = vec![(GValue::T(T::Label), GValue::from(&v.label))];
             create.extend(property_map(&v.properties));
-            GValue::Map(vec![
-                (
-                    "m".into(),
-                    GValue::Map(vec![(GValue::T(T::Id), GValue::from(&v.id))]),
-                ),
-                ("c".into(), GValue::Map(create)),
-            ])
+            merge_row(&v.id, create)
         })
         .collect()
 }
@@ -179,18 +181,7 @@ pub(crate) fn merge_edges_checked(edges: &[&Edge], create_missing: Option<&str>)
             .iter()
             .flat_map(|e| [&e.from, &e.to])
             .filter(|v| seen.insert(v.as_str()))
-            .map(|v| {
-                GValue::Map(vec![
-                    (
-                        "m".into(),
-                        GValue::Map(vec![(GValue::T(T::Id), GValue::from(v))]),
-                    ),
-                    (
-                        "c".into(),
-                        GValue::Map(vec![(GValue::T(T::Label), GValue::from(label))]),
-                    ),
-                ])
-            })
+            .map(|v| merge_row(v, vec![(GValue::T(T::Label), GValue::from(label))]))
             .collect();
         let endpoints = anon("constant", [GValue::List(endpoints)]);
         t = t.step("sideEffect", [merge_rows("mergeV", endpoints)]);
