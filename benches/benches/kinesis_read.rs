@@ -13,7 +13,7 @@
 //! changes the stream size (default 200 000).
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use kinesis_source::{
     KinesisProducer, KinesisSource, KinesisSourceConfig, MemoryCheckpointStore, ProducerConfig,
     ProducerRecord, RecordSource, StartPosition, StreamRef, MIN_GET_RECORDS_INTERVAL,
@@ -35,26 +35,10 @@ fn payload(i: usize) -> (String, Vec<u8>) {
 
 async fn create_stream(client: &aws_sdk_kinesis::Client) -> String {
     let name = local_services::unique_name("bench");
-    client
-        .create_stream()
-        .stream_name(&name)
-        .shard_count(SHARDS)
-        .send()
+    local_services::create_stream_and_wait(client, &name, SHARDS, Duration::from_secs(30))
         .await
-        .expect("create stream");
-    loop {
-        let d = client
-            .describe_stream_summary()
-            .stream_name(&name)
-            .send()
-            .await
-            .unwrap();
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
-        {
-            return name;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .expect("create the stream and wait until it is ACTIVE");
+    name
 }
 
 async fn put_with_producer(client: &aws_sdk_kinesis::Client, stream: &str, n: usize) -> f64 {

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{Record as KinesisRecord, ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::{Record as KinesisRecord, ShardIteratorType};
 use metrics_sink::{names, MemoryMetrics};
 use neptune_batch::{Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, Vertex};
 use std::sync::Arc;
@@ -53,30 +53,17 @@ async fn event_for(payloads: &[(String, Vec<u8>)]) -> (KinesisEvent, Vec<String>
     let endpoint = local_services::kinesis();
     let client = local_services::kinesis_client(endpoint.url.as_deref()).await;
     let stream = local_services::unique_name("lambda");
-    client
-        .create_stream()
+    local_services::create_stream_and_wait(&client, &stream, 1, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let summary = client
+        .describe_stream_summary()
         .stream_name(&stream)
-        .shard_count(1)
         .send()
         .await
-        .unwrap();
-    let mut summary = None;
-    for _ in 0..100 {
-        let s = client
-            .describe_stream_summary()
-            .stream_name(&stream)
-            .send()
-            .await
-            .unwrap()
-            .stream_description_summary
-            .unwrap();
-        if s.stream_status == StreamStatus::Active {
-            summary = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let summary = summary.expect("the stream did not become ACTIVE within 5 s");
+        .unwrap()
+        .stream_description_summary
+        .expect("an ACTIVE stream has a summary");
     for (key, data) in payloads {
         client
             .put_record()

@@ -2,7 +2,7 @@
 //! 2-shard stream all come back, once each, in order per shard.
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -11,31 +11,9 @@ async fn a_thousand_records_on_two_shards_read_back_in_order() {
     let endpoint = local_services::kinesis();
     let client = local_services::kinesis_client(endpoint.url.as_deref()).await;
     let stream = local_services::unique_name("foundation");
-    client
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(2)
-        .send()
+    local_services::create_stream_and_wait(&client, &stream, 2, Duration::from_secs(30))
         .await
-        .expect("create the stream");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let d = client
-            .describe_stream_summary()
-            .stream_name(&stream)
-            .send()
-            .await
-            .unwrap();
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stream never became ACTIVE"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .expect("create the stream and wait until it is ACTIVE");
 
     // Put 1000 records in two PutRecords calls of 500 (the API's limit).
     let mut put_at: HashMap<String, (String, String)> = HashMap::new();

@@ -15,14 +15,7 @@ async fn overlapping_puts_and_gets_on_one_stream_all_answer() {
     let emulator = EmbeddedKinesis::start(EmbeddedKinesisOptions::default(), 0).unwrap();
     let client = local_services::kinesis_client(Some(emulator.url())).await;
     let stream = "overlap";
-    client
-        .create_stream()
-        .stream_name(stream)
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
-    local_services::wait_until_active(&client, stream, Duration::from_secs(10))
+    local_services::create_stream_and_wait(&client, stream, 2, Duration::from_secs(10))
         .await
         .unwrap();
 

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use async_trait::async_trait;
-use aws_sdk_kinesis::types::StreamStatus;
 use kinesis_source::api::{
     FanOutEvent, GetRecordsOutput, IteratorStart, PutEntry, PutEntryResult, ShardInfo,
     ShardSubscription,
@@ -25,37 +24,17 @@ pub async fn client() -> aws_sdk_kinesis::Client {
 /// Creates a stream of `shards` shards and waits until it is ACTIVE.
 pub async fn create_stream(client: &aws_sdk_kinesis::Client, prefix: &str, shards: i32) -> String {
     let name = local_services::unique_name(prefix);
-    client
-        .create_stream()
-        .stream_name(&name)
-        .shard_count(shards)
-        .send()
+    local_services::create_stream_and_wait(client, &name, shards, Duration::from_secs(30))
         .await
-        .expect("create the stream");
-    wait_active(client, &name).await;
+        .unwrap_or_else(|e| panic!("create stream {name}: {e}"));
     name
 }
 
 /// Waits until the stream is ACTIVE (after a create or a reshard).
 pub async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let d = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .expect("describe the stream");
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
-        {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stream {name} never became ACTIVE"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    local_services::wait_until_active(client, name, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Reads batches until `want` records arrived, acknowledging each batch; panics after 90 s.
