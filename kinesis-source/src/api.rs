@@ -107,6 +107,18 @@ pub enum IteratorStart {
     AtSequence(SequenceNumber),
 }
 
+impl IteratorStart {
+    /// Whether a record at `sequence` lies at or after this position (positions named by time
+    /// or by the ends of the shard admit every record).
+    pub(crate) fn admits(&self, sequence: &SequenceNumber) -> bool {
+        match self {
+            IteratorStart::AfterSequence(s) => sequence > s,
+            IteratorStart::AtSequence(s) => sequence >= s,
+            _ => true,
+        }
+    }
+}
+
 impl From<&StartPosition> for IteratorStart {
     fn from(p: &StartPosition) -> Self {
         match p {
@@ -705,6 +717,17 @@ mod tests {
         // Not yet: records left, or an open shard.
         assert!(!event(vec![record], cont.clone(), &["c1"]).ends_shard());
         assert!(!event(vec![], cont, &[]).ends_shard());
+    }
+
+    #[test]
+    fn a_start_position_admits_the_records_at_or_after_it() {
+        let seq = |s: &str| SequenceNumber::new(s);
+        assert!(!IteratorStart::AfterSequence(seq("20")).admits(&seq("20")));
+        assert!(IteratorStart::AfterSequence(seq("20")).admits(&seq("21")));
+        assert!(IteratorStart::AtSequence(seq("20")).admits(&seq("20")));
+        assert!(!IteratorStart::AtSequence(seq("20")).admits(&seq("19")));
+        assert!(IteratorStart::TrimHorizon.admits(&seq("1")));
+        assert!(IteratorStart::Latest.admits(&seq("1")));
     }
 
     #[test]

@@ -191,15 +191,26 @@ impl ShardReader {
         true
     }
 
-    /// Records as delivered: KPL aggregates opened if configured, and the user records a
-    /// sub-sequence checkpoint covers left out.
-    fn prepare(&self, records: Vec<Record>) -> Vec<Record> {
+    /// Records as delivered: those before where reading resumes left out, KPL aggregates
+    /// opened if configured, and the user records a sub-sequence checkpoint covers left out.
+    ///
+    /// A service that answers from earlier than asked would otherwise have acknowledged work
+    /// repeated: the embedded emulator starts every fan-out subscription at the oldest record.
+    fn prepare(&self, mut records: Vec<Record>) -> Vec<Record> {
+        let (from, skip) = {
+            let cursor = self.cursor();
+            (cursor.resume_point(), cursor.skip_through.clone())
+        };
+        let before = records.len();
+        records.retain(|r| from.admits(&r.sequence_number));
+        if records.len() < before {
+            tracing::debug!(shard = %self.shard_id, dropped = before - records.len(), "records before the resume point dropped");
+        }
         let mut records = if self.config.deaggregate {
             self.deaggregate(records)
         } else {
             records
         };
-        let skip = self.cursor().skip_through.clone();
         if let Some((sequence, through)) = skip {
             records.retain(|r| {
                 r.sequence_number != sequence || r.sub_sequence_number.is_none_or(|s| s > through)
@@ -236,14 +247,6 @@ impl ShardReader {
                         .subscribe_to_shard(consumer_arn, &self.shard_id, &start),
                 )
                 .await;
-            // Records at or before the resume point are never wanted: a service that starts a
-            // subscription earlier than asked (an emulator was seen restarting from the oldest
-            // record) would otherwise repeat acknowledged work.
-            let floor = match start {
-                IteratorStart::AfterSequence(s) => Some((s, false)),
-                IteratorStart::AtSequence(s) => Some((s, true)),
-                _ => None,
-            };
             let mut subscription = match got {
                 None => return Ok(ReaderExit::Cancelled),
                 Some(Ok(s)) => s,
@@ -279,17 +282,7 @@ impl ShardReader {
                 throttled = 0;
                 transient = 0;
                 let ends = event.ends_shard();
-                let mut records = event.records;
-                if let Some((floor, inclusive)) = &floor {
-                    let before = records.len();
-                    records.retain(|r| {
-                        r.sequence_number > *floor || (*inclusive && r.sequence_number == *floor)
-                    });
-                    if records.len() < before {
-                        tracing::debug!(shard = %self.shard_id, dropped = before - records.len(), "records before the resume point dropped");
-                    }
-                }
-                let records = self.prepare(records);
+                let records = self.prepare(event.records);
                 for batch in batches_of(records, self.config.batch_read_size) {
                     if !self.deliver(batch, event.millis_behind_latest).await {
                         return Ok(ReaderExit::Cancelled);
@@ -378,7 +371,9 @@ impl ShardReader {
             transient = 0;
             let empty = out.records.is_empty();
             let records = self.prepare(out.records);
-            if !empty && !self.deliver(records, out.millis_behind_latest).await {
+            // Nothing left after preparing is nothing to deliver (an empty batch would also
+            // wipe the cursor's last delivered record).
+            if !records.is_empty() && !self.deliver(records, out.millis_behind_latest).await {
                 return Ok(ReaderExit::Cancelled);
             }
             self.lag.set(&self.shard_id, out.millis_behind_latest);
