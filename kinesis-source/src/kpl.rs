@@ -202,10 +202,12 @@ impl Aggregator {
         partition_key: &str,
         data: &[u8],
     ) -> Result<Option<Aggregate>, TooLarge> {
-        let alone = Self::growth(partition_key, data, true)
-            + MAGIC.len()
+        // The aggregate this record would start: magic, digest, the outer partition key (the
+        // first user record's) and the message holding only this record.
+        let alone = MAGIC.len()
             + DIGEST_LEN
-            + partition_key.len();
+            + partition_key.len()
+            + Self::growth(partition_key, data, true);
         if alone > self.limit {
             return Err(TooLarge {
                 bytes: alone,
@@ -223,10 +225,10 @@ impl Aggregator {
             None
         };
         if self.is_empty() {
-            self.size = MAGIC.len() + DIGEST_LEN + partition_key.len();
+            self.size = alone;
+        } else {
+            self.size += grows;
         }
-        let new_key = !self.key_index.contains_key(partition_key);
-        self.size += Self::growth(partition_key, data, new_key);
         let next = self.key_index.len() as u64;
         let index = *self
             .key_index
