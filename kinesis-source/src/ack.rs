@@ -88,14 +88,16 @@ impl ShardAcks {
         let mut last = None;
         while self.pending.front().is_some_and(|p| p.acked) {
             let p = self.pending.pop_front().expect("front exists");
-            self.slots.remove(&(p.sequence.clone(), p.sub_sequence));
+            let key = (p.sequence, p.sub_sequence);
+            self.slots.remove(&key);
             self.base += 1;
-            last = Some(match (p.closes, p.sub_sequence) {
+            let (sequence, sub_sequence) = key;
+            last = Some(match (p.closes, sub_sequence) {
                 (false, Some(sub_sequence)) => Checkpoint::AfterSubSequence {
-                    sequence: p.sequence,
+                    sequence,
                     sub_sequence,
                 },
-                _ => Checkpoint::AfterSequence(p.sequence),
+                _ => Checkpoint::AfterSequence(sequence),
             });
         }
         if let Some(cp) = last {
