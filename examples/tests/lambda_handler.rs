@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{Record as KinesisRecord, ShardIteratorType};
+use aws_sdk_kinesis::types::Record as KinesisRecord;
 use metrics_sink::{names, MemoryMetrics};
 use neptune_batch::{Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, Vertex};
 use std::sync::Arc;
@@ -81,16 +81,9 @@ async fn event_for(payloads: &[(String, Vec<u8>)]) -> (KinesisEvent, Vec<String>
         .await
         .unwrap();
     let shard_id = shards.shards()[0].shard_id().to_owned();
-    let mut iterator = client
-        .get_shard_iterator()
-        .stream_name(&stream)
-        .shard_id(&shard_id)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
+    let mut iterator = local_services::trim_horizon_iterator(&client, &stream, &shard_id)
         .await
-        .unwrap()
-        .shard_iterator
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut records: Vec<KinesisRecord> = Vec::new();
     for _ in 0..50 {
         let out = client

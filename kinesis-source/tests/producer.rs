@@ -2,7 +2,6 @@
 
 mod common;
 
-use aws_sdk_kinesis::types::ShardIteratorType;
 use common::*;
 use kinesis_source::{
     Backoff, KinesisProducer, ProducerConfig, ProducerRecord, PutFailure, StreamRef,
@@ -19,16 +18,11 @@ async fn read_shard(
     stream: &str,
     shard: &str,
 ) -> Vec<(String, String)> {
-    let mut it = client
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .map(str::to_owned);
+    let mut it = Some(
+        local_services::trim_horizon_iterator(client, stream, shard)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
     let mut out = Vec::new();
     while let Some(i) = it.take() {
         let r = client.get_records().shard_iterator(i).send().await.unwrap();

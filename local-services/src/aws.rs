@@ -84,3 +84,21 @@ pub async fn wait_until_active(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A `TRIM_HORIZON` iterator of `shard` (its oldest record on), for tests and probes that read
+/// a whole shard with `GetRecords`.
+pub async fn trim_horizon_iterator(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    shard: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    client
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(shard)
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await?
+        .shard_iterator
+        .ok_or_else(|| format!("no iterator for {stream}/{shard}").into())
+}

@@ -22,7 +22,8 @@ mod gremlin;
 mod kinesis;
 
 pub use aws::{
-    cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config, wait_until_active,
+    cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config, trim_horizon_iterator,
+    wait_until_active,
 };
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
 pub use gremlin::{ensure_local_gremlin, gremlin, GremlinEndpoint, GremlinOrigin};

@@ -3,7 +3,7 @@
 //! could stall its runtime for good, which this test caught.)
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use local_services::{EmbeddedKinesis, EmbeddedKinesisOptions};
 use std::time::Duration;
 
@@ -53,15 +53,8 @@ async fn overlapping_puts_and_gets_on_one_stream_all_answer() {
     for shard in ["shardId-000000000000", "shardId-000000000001"] {
         let client = client.clone();
         readers.push(tokio::spawn(async move {
-            let mut iterator = client
-                .get_shard_iterator()
-                .stream_name(stream)
-                .shard_id(shard)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
+            let mut iterator = local_services::trim_horizon_iterator(&client, stream, shard)
                 .await
-                .unwrap()
-                .shard_iterator
                 .unwrap();
             let mut read = 0;
             while read < WRITERS * CALLS * PER_CALL / 4 {

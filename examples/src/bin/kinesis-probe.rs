@@ -6,7 +6,7 @@
 //! emulator for figures or for resharding tests.
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use clap::Parser;
 use std::time::{Duration, Instant};
 
@@ -98,15 +98,7 @@ async fn read_shard(
     name: &str,
     shard: &str,
 ) -> Result<(Vec<usize>, bool), BoxError> {
-    let mut it = client
-        .get_shard_iterator()
-        .stream_name(name)
-        .shard_id(shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await?
-        .shard_iterator
-        .take();
+    let mut it = Some(local_services::trim_horizon_iterator(client, name, shard).await?);
     let mut out = Vec::new();
     let mut empties = 0;
     while let Some(i) = it.take() {
