@@ -358,7 +358,13 @@ impl GremlinSink {
                 Err(e) if e.is_retriable() && retry < policy.max_retries => {
                     metrics::counter!(m::RETRIES, "reason" => e.reason()).increment(1);
                     stats.retries += 1;
-                    tracing::debug!(error = %e, retry, "retrying a Gremlin request");
+                    // Lost connections and timeouts say the endpoint is in trouble: an
+                    // operator wants them at the default level. Conflicts are routine.
+                    if e.class().is_none() {
+                        tracing::info!(error = %e, retry, kind, "retrying a Gremlin request");
+                    } else {
+                        tracing::debug!(error = %e, retry, kind, "retrying a Gremlin request");
+                    }
                     if e.class() == Some(ErrorClass::ReadOnly) {
                         self.transport.reconnect().await;
                     }
@@ -935,6 +941,20 @@ impl GraphSink for GremlinSink {
                 Box::pin(async move { self.edge_batch(&refs).await })
             })
             .await)
+    }
+
+    /// `g.inject(0)`: one round trip that touches no data, bounded by
+    /// [`GremlinSinkConfig::probe_timeout`] (connecting included). Neptune: `inject` runs
+    /// natively.
+    async fn probe(&self) -> Result<(), SinkError> {
+        let probe = Request::Bytecode(crate::Bytecode::new().step("inject", [0i64]));
+        let answer = tokio::time::timeout(self.config.probe_timeout, self.transport.request(&probe))
+            .await
+            .unwrap_or(Err(GremlinError::Timeout(self.config.probe_timeout)));
+        answer.map(|_| ()).map_err(|e| SinkError::Connect {
+            endpoint: self.config.writer.url.clone(),
+            message: e.to_string(),
+        })
     }
 }
 

@@ -43,6 +43,9 @@ pub struct GremlinSinkConfig {
     pub conflict_free: bool,
     /// Retries of transient errors.
     pub retry: RetryPolicy,
+    /// The longest a [`probe`](crate::GraphSink::probe) waits for its answer, connecting
+    /// included. Default 2 s: a caller polls it about once a second while the endpoint is down.
+    pub probe_timeout: std::time::Duration,
 }
 
 impl Default for GremlinSinkConfig {
@@ -56,6 +59,7 @@ impl Default for GremlinSinkConfig {
             create_missing_vertices: None,
             conflict_free: true,
             retry: RetryPolicy::default(),
+            probe_timeout: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -87,6 +91,9 @@ impl GremlinSinkConfig {
         }
         if self.retry.base_delay > self.retry.max_delay {
             return bad("retry.base_delay", "must not exceed retry.max_delay");
+        }
+        if self.probe_timeout.is_zero() {
+            return bad("probe_timeout", "must be positive");
         }
         if matches!(&self.create_missing_vertices, Some(l) if l.is_empty()) {
             return bad("create_missing_vertices", "the label must not be empty");

@@ -25,8 +25,10 @@ pub enum ItemFailure {
         /// The server's message.
         message: String,
     },
-    /// A transient failure persisted through every allowed attempt.
-    #[error("gave up after {attempts} attempts: {last_error}")]
+    /// A transient failure (connection refused or reset, timeout, throttling, read-only
+    /// replica, server unavailable, write conflict) persisted through every attempt the sink
+    /// allowed itself. The item is not at fault: see [`ItemFailure::is_transient`].
+    #[error("transient failure through {attempts} attempts: {last_error}")]
     RetriesExhausted {
         /// Attempts made.
         attempts: u32,
@@ -36,13 +38,25 @@ pub enum ItemFailure {
 }
 
 impl ItemFailure {
-    /// Whether writing the same item later may succeed (the graph or the server may change),
-    /// as opposed to a failure inherent to the item.
+    /// Whether the failure lies with the moment, not with the item: the server was
+    /// unreachable, timed out, throttled, read-only or in conflict through every attempt the
+    /// sink allowed itself ([`ItemFailure::RetriesExhausted`]). Writing the same item later can
+    /// succeed, so a caller that must lose nothing holds the item (and what comes after it in
+    /// its shard) and tries again; it never sets it aside as bad.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ItemFailure::RetriesExhausted { .. })
+    }
+
+    /// Whether the failure lies with the item itself: an endpoint vertex it names does not
+    /// exist, it conflicts with what the graph holds, it is invalid, or the server rejects it as
+    /// such. Writing it again as it is fails the same way, so it is what a dead letter is for.
+    pub fn is_permanent(&self) -> bool {
+        !self.is_transient()
+    }
+
+    /// The same as [`ItemFailure::is_transient`]: whether retrying the item may succeed.
     pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            ItemFailure::MissingVertex { .. } | ItemFailure::RetriesExhausted { .. }
-        )
+        self.is_transient()
     }
 }
 

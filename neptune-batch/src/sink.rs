@@ -16,7 +16,9 @@ use async_trait::async_trait;
 ///   [`ItemFailure::MissingVertex`](crate::ItemFailure::MissingVertex); it never hides the outcome of
 ///   the other items of the batch.
 /// * `Err` is only for failures of the whole call (configuration, no server); transient errors
-///   are retried inside, within bounds, and end as per-item outcomes.
+///   are retried inside, within bounds, and end as per-item outcomes that say they are
+///   transient ([`ItemFailure::is_transient`](crate::ItemFailure::is_transient)), so a caller
+///   can hold them and try again rather than set them aside.
 #[async_trait]
 pub trait GraphSink: Send + Sync {
     /// Creates the vertices that do not exist yet.
@@ -24,4 +26,12 @@ pub trait GraphSink: Send + Sync {
 
     /// Creates the edges that do not exist yet.
     async fn write_edges(&self, edges: &[Edge]) -> Result<WriteReport, SinkError>;
+
+    /// Checks with one cheap, bounded request that the graph answers, without writing and
+    /// without retrying. A caller holding work through an outage polls this to resume as soon
+    /// as the graph is back rather than at the end of a long back-off. The default (for sinks
+    /// that cannot be unreachable) always answers `Ok`.
+    async fn probe(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
