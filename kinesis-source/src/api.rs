@@ -5,6 +5,7 @@
 //! reader that fails) can be injected by wrapping the real client, and so every error reaches
 //! the retry loops already classified as an [`ApiError`].
 
+use crate::checkpoint::StreamIdentity;
 use crate::config::{StartPosition, StreamRef};
 use crate::record::{Record, SequenceNumber, ShardId};
 use async_trait::async_trait;
@@ -201,6 +202,10 @@ pub trait ShardSubscription: Send {
 /// The Kinesis calls this crate needs.
 #[async_trait]
 pub trait KinesisApi: Send + Sync + 'static {
+    /// The stream's name and ARN (`DescribeStreamSummary`): what checkpoints are tied to, and
+    /// the first call a source makes, so a stream that does not exist fails it at once.
+    async fn describe_stream(&self, stream: &StreamRef) -> Result<StreamIdentity, ApiError>;
+
     /// One page of `ListShards`: the shards and the token for the next page.
     async fn list_shards(
         &self,
@@ -350,6 +355,28 @@ where
 
 #[async_trait]
 impl KinesisApi for SdkKinesisApi {
+    async fn describe_stream(&self, stream: &StreamRef) -> Result<StreamIdentity, ApiError> {
+        let req = match stream {
+            StreamRef::Name(n) => self.client.describe_stream_summary().stream_name(n),
+            StreamRef::Arn(a) => self.client.describe_stream_summary().stream_arn(a),
+        };
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("DescribeStreamSummary", e))?;
+        let summary = out.stream_description_summary().ok_or_else(|| {
+            ApiError::new(
+                "DescribeStreamSummary",
+                ApiErrorKind::Fatal,
+                "the answer holds no stream summary",
+            )
+        })?;
+        Ok(StreamIdentity {
+            name: summary.stream_name().to_owned(),
+            arn: summary.stream_arn().to_owned(),
+        })
+    }
+
     async fn list_shards(
         &self,
         stream: &StreamRef,

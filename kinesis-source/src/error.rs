@@ -34,6 +34,17 @@ pub enum SourceError {
         /// The last failure.
         last: String,
     },
+    /// The checkpoint store holds checkpoints of another stream: reading this stream from
+    /// them would fail on every shard (or, worse, skip records).
+    #[error("the checkpoints in {store} belong to stream {checkpoint_stream}, not to stream {stream}: give each stream its own checkpoint store")]
+    ForeignCheckpoint {
+        /// The store (e.g. the file's path).
+        store: String,
+        /// The stream the checkpoints belong to.
+        checkpoint_stream: String,
+        /// The stream being read.
+        stream: String,
+    },
     /// The configuration is outside what the service accepts.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -60,7 +71,7 @@ impl SourceError {
                 *retriable
             }
             // The source restarted the reader as often as it was allowed to.
-            SourceError::ShardReaderFailed { .. } => false,
+            SourceError::ShardReaderFailed { .. } | SourceError::ForeignCheckpoint { .. } => false,
             SourceError::Config(_) | SourceError::Shutdown => false,
         }
     }

@@ -76,6 +76,24 @@ impl KinesisSource {
         let config = Arc::new(config);
         let stats = Arc::new(SourceStats::default());
         let acker = Acker::new();
+        // Before anything is read: the stream must exist, and the checkpoints must be its own.
+        let identity =
+            tokio::time::timeout(config.call_timeout, api.describe_stream(&config.stream))
+                .await
+                .map_err(|_| SourceError::Service {
+                    operation: "DescribeStreamSummary",
+                    message: format!("no answer within {:?}", config.call_timeout),
+                    retriable: true,
+                })??;
+        tokio::time::timeout(config.call_timeout, store.bind_stream(&identity))
+            .await
+            .map_err(|_| SourceError::Checkpoint {
+                message: format!(
+                    "reading the checkpoint store took longer than {:?}",
+                    config.call_timeout
+                ),
+                retriable: true,
+            })??;
         let stored = tokio::time::timeout(config.call_timeout, store.load_all())
             .await
             .map_err(|_| SourceError::Checkpoint {

@@ -134,7 +134,9 @@ mod source;
 pub use ack::{AckError, AckTracker, Acker};
 pub use api::{ApiError, ApiErrorKind, KinesisApi, SdkKinesisApi};
 pub use backoff::Backoff;
-pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
+pub use checkpoint::{
+    Checkpoint, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, StreamIdentity,
+};
 pub use config::{
     ConfigError, KinesisSourceConfig, StartPosition, StreamRef, GET_RECORDS_CALLS_PER_SECOND,
     MAX_GET_RECORDS_LIMIT, MIN_GET_RECORDS_INTERVAL,

@@ -480,6 +480,9 @@ mod tests {
 
     #[async_trait]
     impl KinesisApi for CountingApi {
+        async fn describe_stream(&self, _: &StreamRef) -> Result<crate::StreamIdentity, ApiError> {
+            unreachable!("the producer does not describe the stream")
+        }
         async fn list_shards(
             &self,
             _: &StreamRef,

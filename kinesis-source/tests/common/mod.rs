@@ -168,6 +168,13 @@ impl FaultyApi {
 
 #[async_trait]
 impl KinesisApi for FaultyApi {
+    async fn describe_stream(
+        &self,
+        stream: &StreamRef,
+    ) -> Result<kinesis_source::StreamIdentity, ApiError> {
+        self.inner.describe_stream(stream).await
+    }
+
     async fn list_shards(
         &self,
         stream: &StreamRef,
