@@ -68,6 +68,7 @@ mod cloudwatch;
 mod console;
 mod dashboard;
 mod datum;
+mod discard;
 mod error;
 mod fanout;
 mod memory;
@@ -82,6 +83,7 @@ pub use cloudwatch::{to_sdk, CloudWatchConfig, CloudWatchSink, CloudWatchStats, 
 pub use console::{ConsoleLayout, ConsoleSink, ConsoleSnapshot};
 pub use dashboard::DashboardConfig;
 pub use datum::{DatumError, Dimension, MetricDatum, Unit, MAX_DIMENSIONS};
+pub use discard::DiscardMetrics;
 pub use error::MetricsError;
 pub use fanout::FanoutSink;
 pub use memory::MemoryMetrics;

@@ -14,8 +14,16 @@ pub const RETRY_COUNT: &str = "RetryCount";
 /// How far the consumer is behind the tip of the stream (unit Milliseconds). Kinesis calls it
 /// `MillisBehindLatest`; the original's dashboard showed Lambda's `IteratorAge` instead.
 pub const MILLIS_BEHIND_LATEST: &str = "MillisBehindLatest";
-/// Edges that could not be written (unit Count).
+/// Items that could not be written because they are bad in themselves (unit Count); items
+/// failing for transient reasons are held and written later, never counted here.
 pub const WRITE_ERRORS: &str = "WriteErrors";
+/// The age of the newest record of a batch when the consumer read it (unit Milliseconds):
+/// Lambda's `IteratorAge`, measured by the consumer itself from the records' arrival times.
+pub const ITERATOR_AGE: &str = "IteratorAge";
+/// Shards (or lanes of a shard) held by a transient failure (unit Count).
+pub const HELD_SHARDS: &str = "HeldShards";
+/// How long a shard was held before its writes went through again (unit Milliseconds).
+pub const SHARD_HELD_DURATION: &str = "ShardHeldDuration";
 /// Data points this sink could not send and dropped (unit Count).
 pub const METRICS_DROPPED: &str = "MetricsDropped";
 /// Retries of `PutMetricData` calls (unit Count).

@@ -1,7 +1,8 @@
-//! Counters and latency histograms of a pipeline run, sampled over time for the live line, the
-//! summary and the report.
+//! Counters and latency histograms of a pipeline run, sampled over time for live displays,
+//! summaries and reports.
 
 use hdrhistogram::Histogram;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -12,22 +13,39 @@ pub struct PipelineStats {
     started: Instant,
     /// Records taken from the source.
     pub records_read: AtomicU64,
-    /// Edges created in the graph.
-    pub edges_written: AtomicU64,
-    /// Edges that were already there (redeliveries).
-    pub edges_already_present: AtomicU64,
-    /// Records set aside as dead letters.
+    /// Items (vertices and edges) created in the graph.
+    pub items_written: AtomicU64,
+    /// Items that were already there (redeliveries, or a write whose answer was lost).
+    pub items_already_present: AtomicU64,
+    /// Records set aside as dead letters (for any reason).
     pub dead_letters: AtomicU64,
+    /// Of those, records that expired while held (see
+    /// [`HoldPolicy::max_record_age`](crate::HoldPolicy::max_record_age)).
+    pub expired: AtomicU64,
+    /// Items the sink reported as failed for good (bad in themselves).
+    pub permanent_failures: AtomicU64,
     /// Records acknowledged to the source.
     pub acknowledged: AtomicU64,
-    /// Write requests retried by the sink.
+    /// Write requests retried inside the sink.
     pub sink_retries: AtomicU64,
-    /// Sub-batches the pipeline itself wrote again after a retriable item failure.
+    /// Writes (and dead-letter puts) the pipeline tried again while holding a shard.
     pub pipeline_retries: AtomicU64,
-    /// Sub-batches failed on purpose (`percent_error`).
+    /// Write calls failed on purpose (`percent_error`).
     pub injected_faults: AtomicU64,
-    /// The largest `MillisBehindLatest` seen in the last batch of any shard.
+    /// Shards (or lanes of a shard) held right now by a transient failure.
+    pub held_now: AtomicU64,
+    /// Holds that began so far.
+    pub holds: AtomicU64,
+    /// Time spent held, summed over holds that ended, in milliseconds.
+    pub held_ms: AtomicU64,
+    /// The largest `MillisBehindLatest` in the last batch of any shard, as the service says it.
     pub lag_ms: AtomicU64,
+    /// The largest age (now minus arrival in the stream) of the newest record of any shard's
+    /// last batch, when it was read: Lambda's `IteratorAge`, measured by the consumer.
+    pub iterator_age_ms: AtomicU64,
+    /// The largest iterator age seen over the run.
+    pub max_iterator_age_ms: AtomicU64,
+    ages: Mutex<HashMap<String, u64>>,
     done_at_last_sample: AtomicU64,
     histograms: Mutex<Histograms>,
     timeline: Mutex<Vec<Sample>>,
@@ -48,16 +66,20 @@ struct Histograms {
 pub struct Sample {
     /// Seconds since the run started.
     pub t: f64,
-    /// Edges written or found present per second since the previous sample.
-    pub edges_per_s: f64,
+    /// Items written or found present per second since the previous sample.
+    pub items_per_s: f64,
     /// Write latency of the window, 50th percentile, milliseconds.
     pub write_p50_ms: f64,
     /// Write latency of the window, 99th percentile, milliseconds.
     pub write_p99_ms: f64,
     /// Put-to-graph latency of the window, 99th percentile, milliseconds.
     pub e2e_p99_ms: f64,
-    /// Lag behind the tip of the stream, milliseconds.
+    /// `MillisBehindLatest` as the service reported it, milliseconds.
     pub lag_ms: f64,
+    /// The consumer's own iterator age (see [`PipelineStats::iterator_age_ms`]), milliseconds.
+    pub iterator_age_ms: f64,
+    /// Shards (or lanes) held at the sample.
+    pub held: u64,
 }
 
 /// Percentiles of one latency distribution.
@@ -84,14 +106,22 @@ impl Default for PipelineStats {
         Self {
             started: Instant::now(),
             records_read: AtomicU64::new(0),
-            edges_written: AtomicU64::new(0),
-            edges_already_present: AtomicU64::new(0),
+            items_written: AtomicU64::new(0),
+            items_already_present: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            permanent_failures: AtomicU64::new(0),
             acknowledged: AtomicU64::new(0),
             sink_retries: AtomicU64::new(0),
             pipeline_retries: AtomicU64::new(0),
             injected_faults: AtomicU64::new(0),
+            held_now: AtomicU64::new(0),
+            holds: AtomicU64::new(0),
+            held_ms: AtomicU64::new(0),
             lag_ms: AtomicU64::new(0),
+            iterator_age_ms: AtomicU64::new(0),
+            max_iterator_age_ms: AtomicU64::new(0),
+            ages: Mutex::new(HashMap::new()),
             done_at_last_sample: AtomicU64::new(0),
             histograms: Mutex::new(Histograms {
                 write_us: histogram(),
@@ -121,10 +151,21 @@ impl PipelineStats {
         let _ = h.e2e_ms_window.record(ms);
     }
 
-    /// Edges in the graph thanks to this run (written or already present).
-    pub fn edges_done(&self) -> u64 {
-        self.edges_written.load(Ordering::Relaxed)
-            + self.edges_already_present.load(Ordering::Relaxed)
+    /// Records the iterator age of `shard`'s latest batch; the published figure is the largest
+    /// over the shards' latest ones.
+    pub fn record_iterator_age(&self, shard: &str, age: Duration) {
+        let ms = age.as_millis() as u64;
+        let mut ages = self.ages.lock().unwrap_or_else(|p| p.into_inner());
+        ages.insert(shard.to_owned(), ms);
+        let max = ages.values().copied().max().unwrap_or(0);
+        self.iterator_age_ms.store(max, Ordering::Relaxed);
+        self.max_iterator_age_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Items in the graph thanks to this run (written or already present).
+    pub fn items_done(&self) -> u64 {
+        self.items_written.load(Ordering::Relaxed)
+            + self.items_already_present.load(Ordering::Relaxed)
     }
 
     /// Write latency over the whole run, in milliseconds.
@@ -140,7 +181,7 @@ impl PipelineStats {
     /// Closes the current window: appends a sample to the timeline and returns it.
     pub fn sample(&self) -> Sample {
         let t = self.started.elapsed().as_secs_f64();
-        let done = self.edges_done() as f64;
+        let done = self.items_done() as f64;
         let mut timeline = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
         let prev_t = timeline.last().map_or(0.0, |s| s.t);
         let done_before = self.done_at_last_sample.load(Ordering::Relaxed) as f64;
@@ -155,11 +196,13 @@ impl PipelineStats {
         let dt = (t - prev_t).max(1e-3);
         let sample = Sample {
             t,
-            edges_per_s: (done - done_before) / dt,
+            items_per_s: (done - done_before) / dt,
             write_p50_ms: write.p50,
             write_p99_ms: write.p99,
             e2e_p99_ms: e2e.p99,
             lag_ms: self.lag_ms.load(Ordering::Relaxed) as f64,
+            iterator_age_ms: self.iterator_age_ms.load(Ordering::Relaxed) as f64,
+            held: self.held_now.load(Ordering::Relaxed),
         };
         timeline.push(sample);
         sample

@@ -1,7 +1,8 @@
 //! The writer as an AWS Lambda function on a Kinesis event source mapping.
 //!
 //! The mapping reads each shard and invokes the function with up to `BatchReadSize` records of
-//! one shard, in order. The function decodes them, writes them through one [`GraphSink`](neptune_batch::GraphSink) kept
+//! one shard, in order. The function maps them ([`RecordMapper`](crate::RecordMapper),
+//! [`FollowsCsv`](crate::FollowsCsv) by default), writes them through one [`GraphSink`](neptune_batch::GraphSink) kept
 //! for the life of its execution environment, and answers with a partial batch response
 //! (`{"batchItemFailures":[{"itemIdentifier":"<sequence number>"}]}`) naming the first record,
 //! in shard order, that is not in the graph, so the mapping checkpoints everything before it
@@ -39,8 +40,8 @@
 //! use std::sync::Arc;
 //! use aws_lambda_events::event::kinesis::KinesisEvent;
 //! use neptune_batch::{GraphSink, MemoryGraph, Vertex};
-//! use stream2neptune_examples::dead_letter::MemoryDeadLetters;
-//! use stream2neptune_examples::lambda::{handle_event, LambdaConfig};
+//! use graph_ingest::{FollowsCsv, MemoryDeadLetters};
+//! use graph_ingest::lambda::{handle_event, LambdaConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -63,7 +64,8 @@
 //! };
 //! let metrics = metrics_sink::MemoryMetrics::new();
 //! let dead = MemoryDeadLetters::default();
-//! let done = handle_event(&event, &graph, &dead, &metrics, &config).await.unwrap();
+//! let mapper = FollowsCsv::new(config.schema.clone());
+//! let done = handle_event(&event, &mapper, &graph, &dead, &metrics, &config).await.unwrap();
 //! assert_eq!(done.written, 1);
 //! assert_eq!(
 //!     serde_json::to_string(&done.response).unwrap(),

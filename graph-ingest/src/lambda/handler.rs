@@ -1,24 +1,25 @@
 //! One invocation: the records of one shard, decoded and written in shard order, answered with a
 //! partial batch response naming the first record that is not in the graph.
 //!
-//! This is not [`Pipeline::process_batch`](crate::pipeline::Pipeline::process_batch): that one
-//! owns its shard, so it sets every failure aside and acknowledges the whole batch. Here the
-//! event source mapping owns the shard and its checkpoint: the handler stops at the first
-//! failure and names it, and the mapping's retry policy (retries, bisection, record age, the
-//! on-failure destination) decides what happens to it. The decoding, the dead-letter format and
-//! the metric names are the pipeline's.
+//! This is not [`Pipeline::process_batch`](crate::Pipeline::process_batch): that one owns its
+//! shard, so it holds the shard through transient failures itself and sets aside only records
+//! that are bad in themselves. Here the event source mapping owns the shard and its checkpoint:
+//! the handler stops at the first failure and names it, and the mapping's retry policy
+//! (retries, bisection, record age, the on-failure destination) decides what happens to it.
+//! The mapper, the writing, the dead-letter format and the metric names are the pipeline's.
 
 use super::config::{LambdaConfig, PoisonPolicy};
 use super::event::{records_of, EventError};
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
-use crate::pipeline::decode;
+use crate::mapper::{GraphWrites, RecordMapper};
+use crate::write::{write_records, Verdict};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use kinesis_source::{Record, SequenceNumber};
-use metrics_sink::{names, MetricDatum, MetricsSink, Unit};
-use neptune_batch::{Edge, GraphSink, ItemFailure, ItemOutcome, SinkError};
+use metrics_sink::MetricsSink;
+use neptune_batch::{GraphSink, SinkError};
 use rand::Rng;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// Longest wait for the metrics of an invocation to be shipped before it answers.
 pub const METRICS_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,8 +81,9 @@ pub struct FailedRecord {
     pub sequence_number: String,
     /// Why.
     pub reason: String,
-    /// Whether a later attempt may succeed (a missing vertex may be loaded, a transient error
-    /// may pass); `false` for a record that can never be written.
+    /// Whether a later attempt may succeed (a transient error may pass); `false` for a record
+    /// that is bad in itself (undecodable, a missing endpoint vertex, a constraint violation,
+    /// refused by the server).
     pub may_clear_up: bool,
     /// Whether it is named in the response (else it was skipped as a dead letter).
     pub reported: bool,
@@ -119,15 +121,9 @@ impl Invocation {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Handles one Kinesis event: decodes its records, writes them through `sink` in sub-batches
-/// of `batch_write_size` (one after another, in shard order), logs every record that is not
+/// Handles one Kinesis event: maps its records with `mapper`, writes them through `sink` in
+/// sub-batches of `batch_write_size` items (one after another, in shard order), logs every
+/// record that is not
 /// written into `dead_letters` with its payload, publishes the original's metrics into
 /// `metrics` and flushes them (whatever happened to the records), and answers with a partial
 /// batch response naming the first record, in shard order, that is not in the graph.
@@ -138,6 +134,7 @@ fn now_ms() -> i64 {
 /// [`WriterEnvironment::invoke`](super::WriterEnvironment::invoke)).
 pub async fn handle_event(
     event: &KinesisEvent,
+    mapper: &dyn RecordMapper,
     sink: &dyn GraphSink,
     dead_letters: &dyn DeadLetterSink,
     metrics: &dyn MetricsSink,
@@ -150,22 +147,12 @@ pub async fn handle_event(
         records.len()
     );
     // How far behind the stream the function is: the age of the batch's last record, which is
-    // what Lambda's own IteratorAge measures, under the name the long-running consumer uses.
-    if let Some(age) = records
+    // what Lambda's own IteratorAge measures.
+    let age = records
         .last()
         .and_then(|r| r.approximate_arrival)
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-    {
-        metrics.record(
-            MetricDatum::new(
-                names::MILLIS_BEHIND_LATEST,
-                Unit::Milliseconds,
-                age.as_secs_f64() * 1000.0,
-            )
-            .dimension(names::CLUSTER_ID, config.cluster_id.as_str())
-            .high_resolution(),
-        );
-    }
+        .and_then(|t| SystemTime::now().duration_since(t).ok());
+    crate::publish::record_lag(metrics, &config.cluster_id, age, None);
     let mut run = Run {
         sink,
         metrics,
@@ -177,31 +164,28 @@ pub async fn handle_event(
         },
         stopped: false,
     };
-    let insert_time = now_ms();
-    let mut pending: Vec<(usize, Edge)> = Vec::with_capacity(config.batch_write_size);
+    let mut pending: Vec<(usize, GraphWrites)> = Vec::new();
+    let mut items = 0;
     for (i, record) in records.iter().enumerate() {
-        match decode(record) {
-            Ok(e) => {
-                pending.push((
-                    i,
-                    config
-                        .schema
-                        .edge(&e.from, &e.to, &e.creation_date, insert_time),
-                ));
-                if pending.len() == config.batch_write_size {
+        match mapper.map(record) {
+            Ok(writes) => {
+                items += writes.len();
+                pending.push((i, writes));
+                if items >= config.batch_write_size {
                     run.write(std::mem::take(&mut pending)).await;
+                    items = 0;
                 }
             }
-            Err(reason) => {
+            Err(rejection) => {
                 let reported = run.reports(false);
-                run.fail(i, format!("undecodable: {reason}"), false, reported)
+                run.fail(i, rejection.reason().to_owned(), false, reported)
             }
         }
         if run.stopped {
             break;
         }
     }
-    // The edges before a stop are still written: the response names a later record.
+    // The records before a stop are still written: the response names a later record.
     if !pending.is_empty() {
         run.write(pending).await;
     }
@@ -280,8 +264,8 @@ impl Run<'_> {
         self.stopped |= reported;
     }
 
-    /// Writes one sub-batch and records each item's outcome.
-    async fn write(&mut self, chunk: Vec<(usize, Edge)>) {
+    /// Writes one sub-batch and records each record's outcome.
+    async fn write(&mut self, chunk: Vec<(usize, GraphWrites)>) {
         let injected = self.config.percent_error > 0
             && rand::rng().random_range(0..100u8) < self.config.percent_error;
         if injected {
@@ -295,32 +279,37 @@ impl Run<'_> {
             );
             return;
         }
-        let edges: Vec<Edge> = chunk.iter().map(|(_, e)| e.clone()).collect();
-        let started = Instant::now();
-        let result = self.sink.write_edges(&edges).await;
-        let took = started.elapsed();
+        let refs: Vec<&GraphWrites> = chunk.iter().map(|(_, w)| w).collect();
         self.out.write_calls += 1;
-        match result {
-            Ok(report) => {
-                self.out.sink_retries += report.retries;
-                let mut errors = 0usize;
-                for ((index, _), outcome) in chunk.iter().zip(report.outcomes) {
-                    match outcome {
-                        ItemOutcome::Written => self.out.written += 1,
-                        ItemOutcome::AlreadyPresent => self.out.already_present += 1,
-                        ItemOutcome::Failed(f) => {
-                            errors += 1;
-                            let may_clear_up = may_clear_up(&f);
-                            let reported = self.reports(may_clear_up);
-                            self.fail(*index, format!("not written: {f}"), may_clear_up, reported);
+        match write_records(self.sink, &refs).await {
+            Ok(attempt) => {
+                self.out.sink_retries += attempt.retries;
+                self.publish(
+                    attempt.edges,
+                    attempt.took,
+                    attempt.retries,
+                    attempt.permanent_items,
+                );
+                for ((index, _), verdict) in chunk.iter().zip(attempt.verdicts) {
+                    match verdict {
+                        Verdict::Done { written, present } => {
+                            self.out.written += written;
+                            self.out.already_present += present;
+                        }
+                        Verdict::Permanent(reason) => {
+                            let reported = self.reports(false);
+                            self.fail(*index, reason, false, reported);
+                        }
+                        Verdict::Transient(error) => {
+                            self.fail(*index, format!("not written: {error}"), true, true);
                         }
                     }
                 }
-                self.publish(edges.len(), took, report.retries, errors);
             }
             Err(e) => {
                 self.out.sink_failed = true;
-                self.publish(edges.len(), took, 0, edges.len());
+                let items: usize = chunk.iter().map(|(_, w)| w.len()).sum();
+                self.publish(items, Duration::ZERO, 0, items);
                 // The records are not at fault: the first of the sub-batch is reported
                 // whatever the policy, and the mapping retries from it.
                 self.fail(
@@ -334,7 +323,7 @@ impl Run<'_> {
     }
 
     fn publish(&self, submitted: usize, took: Duration, retries: u32, errors: usize) {
-        crate::pipeline::record_write_metrics(
+        crate::publish::record_write_metrics(
             self.metrics,
             &self.config.cluster_id,
             submitted,
@@ -343,11 +332,4 @@ impl Run<'_> {
             errors,
         );
     }
-}
-
-/// Whether writing the item again later may succeed. A missing endpoint vertex may be loaded
-/// meanwhile, and a transient error may pass; a constraint violation, an invalid item or a
-/// request the server rejects will fail the same way every time.
-fn may_clear_up(f: &ItemFailure) -> bool {
-    f.is_retriable()
 }

@@ -5,6 +5,8 @@
 use super::config::LambdaConfig;
 use super::handler::{handle_event, HandlerError, Invocation};
 use crate::dead_letter::{DeadLetter, DeadLetterError, DeadLetterSink};
+use crate::follows_csv::FollowsCsv;
+use crate::mapper::RecordMapper;
 use async_trait::async_trait;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use futures::future::BoxFuture;
@@ -45,6 +47,7 @@ impl DeadLetterSink for LogDeadLetters {
             let line = serde_json::to_string(letter).map_err(|e| DeadLetterError {
                 target: "log".into(),
                 message: e.to_string(),
+                retriable: false,
             })?;
             tracing::warn!(target: "dead_letter", "{line}");
         }
@@ -56,6 +59,7 @@ impl DeadLetterSink for LogDeadLetters {
 /// sends the next event only after the previous answer), so the sink is shared, not pooled.
 pub struct WriterEnvironment {
     connector: Box<Connector>,
+    mapper: Option<Arc<dyn RecordMapper>>,
     sink: tokio::sync::Mutex<Option<(String, Arc<dyn GraphSink>)>>,
     dead_letters: Arc<dyn DeadLetterSink>,
     metrics: Arc<dyn MetricsSink>,
@@ -71,11 +75,19 @@ impl WriterEnvironment {
     ) -> Self {
         Self {
             connector,
+            mapper: None,
             sink: tokio::sync::Mutex::new(None),
             dead_letters,
             metrics,
             connections: AtomicU64::new(0),
         }
+    }
+
+    /// Maps records with `mapper` instead of the default, [`FollowsCsv`] with the configured
+    /// schema.
+    pub fn with_mapper(mut self, mapper: Arc<dyn RecordMapper>) -> Self {
+        self.mapper = Some(mapper);
+        self
     }
 
     /// An environment writing to the configured Gremlin endpoint through [`connect_sink`].
@@ -127,8 +139,17 @@ impl WriterEnvironment {
                 }
             }
         };
+        let follows;
+        let mapper: &dyn RecordMapper = match &self.mapper {
+            Some(m) => m.as_ref(),
+            None => {
+                follows = FollowsCsv::new(config.schema.clone());
+                &follows
+            }
+        };
         let invocation = handle_event(
             event,
+            mapper,
             sink.as_ref(),
             self.dead_letters.as_ref(),
             self.metrics.as_ref(),

@@ -1,0 +1,212 @@
+//! Settings of the pipeline, with the original's defaults, checked against what the services
+//! accept.
+
+use std::time::Duration;
+
+/// How a shard is held while its writes fail for transient reasons (the graph unreachable,
+/// timing out, throttling, read-only during a failover, in conflict).
+///
+/// A held shard is not acknowledged past the failing records, so its checkpoint does not move
+/// and nothing after them is written (per-shard order is kept); other shards go on as far as
+/// the graph lets them. The records are tried again after a capped exponential back-off with
+/// full jitter, **without a limit by default** (as an event source mapping with
+/// `MaximumRetryAttempts = -1`): a transient failure never turns a good record into a dead
+/// letter. While held, the sink is [probed](neptune_batch::GraphSink::probe) every
+/// `probe_interval`, and a probe that succeeds after failing ones ends the wait at once, so
+/// the shard resumes within about a second of the graph answering again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldPolicy {
+    /// The first back-off ceiling. Default 200 ms.
+    pub base_delay: Duration,
+    /// The largest back-off ceiling. Default 5 s.
+    pub max_delay: Duration,
+    /// How often the sink is probed while held. Default 500 ms.
+    pub probe_interval: Duration,
+    /// Like an event source mapping's `MaximumRecordAgeInSeconds`: a record older than this
+    /// (from its arrival in the stream) whose write fails for a transient reason becomes a
+    /// dead letter with the reason `expired after N s of transient failures: <last error>`.
+    /// Default `None`: records are held as long as it takes. At most 7 days (604 800 s).
+    pub max_record_age: Option<Duration>,
+}
+
+impl Default for HoldPolicy {
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            probe_interval: Duration::from_millis(500),
+            max_record_age: None,
+        }
+    }
+}
+
+impl HoldPolicy {
+    /// The ceiling of the back-off before attempt `n` (0-based) of a held write.
+    pub fn ceiling(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX);
+        self.base_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+
+    /// A random back-off in `[0, ceiling(n)]` ("full jitter": writers held together do not all
+    /// come back at once).
+    pub fn delay(&self, n: u32) -> Duration {
+        self.ceiling(n).mul_f64(rand::random::<f64>())
+    }
+}
+
+/// The largest `max_record_age` (an event source mapping's limit).
+pub const MAX_RECORD_AGE_LIMIT: Duration = Duration::from_secs(604_800);
+
+/// The largest parallelization factor (an event source mapping's limit).
+pub const MAX_PARALLELIZATION_FACTOR: usize = 10;
+
+/// Settings of a [`Pipeline`](crate::Pipeline).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PipelineConfig {
+    /// Batches of one shard processed at once, like an event source mapping's
+    /// `ParallelizationFactor` (1 to 10). Default 1. Records are dealt to that many lanes by
+    /// partition key, each lane in shard order, so records of one key are never written out of
+    /// order; checkpoints still cover only the acknowledged prefix of the shard.
+    pub parallelization_factor: usize,
+    /// Percentage of write calls failed on purpose before they are sent (the original's
+    /// `percent_error`, default 0): they are held and written again, showing that nothing is
+    /// lost.
+    pub percent_error: u8,
+    /// How transient failures hold a shard.
+    pub hold: HoldPolicy,
+    /// How often acknowledged progress is written to the checkpoint store. Default 1 s.
+    pub checkpoint_interval: Duration,
+    /// The `clusterId` dimension of the published metrics. Default `local`.
+    pub cluster_id: String,
+    /// How long [`Pipeline::run`](crate::Pipeline::run) waits for in-flight batches on the
+    /// way out. Default 30 s; what is not done by then is read again on the next start.
+    pub drain_timeout: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            parallelization_factor: 1,
+            percent_error: 0,
+            hold: HoldPolicy::default(),
+            checkpoint_interval: Duration::from_secs(1),
+            cluster_id: "local".into(),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pipeline configuration: {field}: {reason}")]
+pub struct ConfigError {
+    /// The field.
+    pub field: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// A configuration stays wrong until someone changes it.
+    pub fn is_retriable(&self) -> bool {
+        false
+    }
+}
+
+impl PipelineConfig {
+    /// Checks every field; the error names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_PARALLELIZATION_FACTOR).contains(&self.parallelization_factor) {
+            return Err(ConfigError::new(
+                "parallelization_factor",
+                format!(
+                    "{} is outside 1..={MAX_PARALLELIZATION_FACTOR}",
+                    self.parallelization_factor
+                ),
+            ));
+        }
+        if self.percent_error > 99 {
+            return Err(ConfigError::new(
+                "percent_error",
+                format!("{} is outside 0..=99", self.percent_error),
+            ));
+        }
+        let hold = &self.hold;
+        if hold.base_delay.is_zero() || hold.base_delay > hold.max_delay {
+            return Err(ConfigError::new(
+                "hold.base_delay",
+                "must be positive and at most hold.max_delay",
+            ));
+        }
+        if hold.probe_interval.is_zero() {
+            return Err(ConfigError::new("hold.probe_interval", "must be positive"));
+        }
+        if let Some(age) = hold.max_record_age {
+            if age < Duration::from_secs(1) || age > MAX_RECORD_AGE_LIMIT {
+                return Err(ConfigError::new(
+                    "hold.max_record_age",
+                    format!("{age:?} is outside 1 s..=604800 s"),
+                ));
+            }
+        }
+        if self.checkpoint_interval.is_zero() {
+            return Err(ConfigError::new("checkpoint_interval", "must be positive"));
+        }
+        if self.cluster_id.is_empty() {
+            return Err(ConfigError::new("cluster_id", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_hold_without_limit() {
+        let c = PipelineConfig::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.hold.max_record_age, None);
+        assert_eq!(c.parallelization_factor, 1);
+    }
+
+    #[test]
+    fn out_of_range_fields_are_named() {
+        let c = PipelineConfig {
+            parallelization_factor: 11,
+            ..PipelineConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "parallelization_factor");
+        let mut c = PipelineConfig::default();
+        c.hold.max_record_age = Some(Duration::from_secs(700_000));
+        assert_eq!(c.validate().unwrap_err().field, "hold.max_record_age");
+        let c = PipelineConfig {
+            percent_error: 100,
+            ..PipelineConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "percent_error");
+    }
+
+    #[test]
+    fn the_hold_back_off_doubles_to_its_cap_with_jitter_below_the_ceiling() {
+        let h = HoldPolicy::default();
+        assert_eq!(h.ceiling(0), Duration::from_millis(200));
+        assert_eq!(h.ceiling(3), Duration::from_millis(1600));
+        assert_eq!(h.ceiling(30), Duration::from_secs(5));
+        for n in 0..10 {
+            assert!(h.delay(n) <= h.ceiling(n));
+        }
+    }
+}
