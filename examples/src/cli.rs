@@ -1,6 +1,197 @@
-//! Command-line pieces the binaries share.
+//! Command-line pieces the binaries share: logging set up from `RUST_LOG`, errors printed as
+//! one human line with an exit code per class, progress only on a terminal, the write mode.
 
 use neptune_batch::{GValue, WriteMode};
+use std::error::Error;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// The class of a failure, and the process's exit status for it (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitClass {
+    /// Anything not classed below: 1.
+    Failure,
+    /// The command line is wrong: 2 (as clap answers).
+    Usage,
+    /// The configuration cannot work (a file that cannot be written, checkpoints of another
+    /// stream, an unknown stream, an invalid setting): 78 (`EX_CONFIG`).
+    Configuration,
+    /// A service did not answer (the Gremlin Server, the Kinesis or CloudWatch API): 69
+    /// (`EX_UNAVAILABLE`).
+    Unreachable,
+    /// The data did not all arrive where it should (records neither in the graph nor in the
+    /// dead-letter file, bad input files): 65 (`EX_DATAERR`).
+    Data,
+}
+
+impl ExitClass {
+    /// The exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitClass::Failure => 1,
+            ExitClass::Usage => 2,
+            ExitClass::Configuration => 78,
+            ExitClass::Unreachable => 69,
+            ExitClass::Data => 65,
+        }
+    }
+}
+
+/// A failure of a binary: what to print and how to exit.
+#[derive(Debug)]
+pub struct Failure {
+    /// The class.
+    pub class: ExitClass,
+    /// The error.
+    pub error: Box<dyn Error + Send + Sync>,
+}
+
+impl Failure {
+    /// A failure of a given class.
+    pub fn new(class: ExitClass, error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        Self {
+            class,
+            error: error.into(),
+        }
+    }
+}
+
+/// Any error becomes a failure classed by what it is (see [`classify`]).
+impl<E: Into<Box<dyn Error + Send + Sync>>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        let error = error.into();
+        Self {
+            class: classify(error.as_ref()),
+            error,
+        }
+    }
+}
+
+/// The class of an error, from the typed errors of the workspace's libraries.
+pub fn classify(error: &(dyn Error + 'static)) -> ExitClass {
+    use graph_ingest::{DeadLetterError, PipelineError};
+    use kinesis_source::SourceError;
+    use neptune_batch::SinkError;
+    let source = |e: &SourceError| match e {
+        SourceError::ForeignCheckpoint { .. } | SourceError::Config(_) => ExitClass::Configuration,
+        SourceError::Checkpoint { retriable, .. } => {
+            if *retriable {
+                ExitClass::Failure
+            } else {
+                ExitClass::Configuration
+            }
+        }
+        SourceError::Service { message, .. } if message.contains("ResourceNotFound") => {
+            ExitClass::Configuration
+        }
+        SourceError::Service {
+            retriable: true, ..
+        } => ExitClass::Unreachable,
+        _ => ExitClass::Failure,
+    };
+    let sink = |e: &SinkError| match e {
+        SinkError::Connect { .. } => ExitClass::Unreachable,
+        SinkError::Config(_) => ExitClass::Configuration,
+        _ => ExitClass::Failure,
+    };
+    if let Some(e) = error.downcast_ref::<SourceError>() {
+        return source(e);
+    }
+    if let Some(e) = error.downcast_ref::<SinkError>() {
+        return sink(e);
+    }
+    if let Some(e) = error.downcast_ref::<PipelineError>() {
+        return match e {
+            PipelineError::Source(e) => source(e),
+            PipelineError::Sink(e) => sink(e),
+            PipelineError::Config(_) | PipelineError::DeadLetter(_) => ExitClass::Configuration,
+            _ => ExitClass::Failure,
+        };
+    }
+    if error.downcast_ref::<DeadLetterError>().is_some()
+        || error.downcast_ref::<graph_ingest::ConfigError>().is_some()
+    {
+        return ExitClass::Configuration;
+    }
+    if let Some(e) = error.downcast_ref::<local_services::ServiceError>() {
+        return if e.is_retriable() {
+            ExitClass::Unreachable
+        } else {
+            ExitClass::Configuration
+        };
+    }
+    if error
+        .downcast_ref::<neptune_batch::GremlinError>()
+        .is_some()
+    {
+        return ExitClass::Unreachable;
+    }
+    ExitClass::Failure
+}
+
+/// The error and its causes on one line, each cause once: `a: b: c`.
+pub fn one_line(error: &(dyn Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = cause.source();
+    }
+    line.replace('\n', " ")
+}
+
+/// Prints a failure as one line on standard error (`NAME: error: ...`) and gives its status.
+pub fn exit(name: &str, outcome: Result<(), Failure>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{name}: error: {}", one_line(f.error.as_ref()));
+            ExitCode::from(f.class.code())
+        }
+    }
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (e.g. `RUST_LOG=debug` or
+/// `RUST_LOG=warn,graph_ingest=info`), else by `default`.
+pub fn init_logging(default: &str) {
+    init_logging_above(default, None);
+}
+
+/// Like [`init_logging`], with log lines printed above `bars` instead of through them.
+pub fn init_logging_above(default: &str, bars: Option<indicatif::MultiProgress>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal());
+    match bars {
+        Some(bars) => builder.with_writer(move || AboveBars(bars.clone())).init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+}
+
+/// Writes to standard error with the progress bars cleared and redrawn around it.
+struct AboveBars(indicatif::MultiProgress);
+
+impl std::io::Write for AboveBars {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.suspend(|| std::io::stderr().write_all(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Whether progress should be drawn: asked for, and standard error is a terminal.
+pub fn progress_wanted(no_progress: bool) -> bool {
+    !no_progress && std::io::stderr().is_terminal()
+}
 
 /// How edges are written, as a command-line value (`plain`, `conditional`, `merge`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,6 +232,27 @@ pub fn value_text(value: &Option<GValue>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_are_classed_and_printed_on_one_line() {
+        let e: Box<dyn Error + Send + Sync> = Box::new(neptune_batch::SinkError::Connect {
+            endpoint: "ws://127.0.0.1:1/gremlin".into(),
+            message: "Connection refused (os error 111)".into(),
+        });
+        let f = Failure::from(e);
+        assert_eq!(f.class, ExitClass::Unreachable);
+        assert_eq!(
+            one_line(f.error.as_ref()),
+            "cannot connect to ws://127.0.0.1:1/gremlin: Connection refused (os error 111)"
+        );
+        let foreign = kinesis_source::SourceError::ForeignCheckpoint {
+            store: "cp.json".into(),
+            checkpoint_stream: "a".into(),
+            stream: "b".into(),
+        };
+        assert_eq!(classify(&foreign), ExitClass::Configuration);
+        assert_eq!(ExitClass::Configuration.code(), 78);
+    }
 
     #[test]
     fn conditional_create_wins_over_the_write_mode() {

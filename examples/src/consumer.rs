@@ -1,9 +1,12 @@
 //! Building and running the stream-to-graph consumer from plain options: shared by the
-//! `stream-to-graph` binary and the main job.
+//! `stream-to-graph` binary, the main job and the end-to-end tests. All the consumer's logic
+//! is the `graph-ingest` library's; this is wiring (Kinesis, Gremlin, files).
 
-use crate::dead_letter::JsonLinesDeadLetters;
-use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::stats::PipelineStats;
+use graph_ingest::{
+    Control, FollowsCsv, HoldPolicy, JsonLinesDeadLetters, Pipeline, PipelineConfig, PipelineError,
+    PipelineStats, Sample,
+};
+use kinesis_source::metrics::SourceStats;
 use kinesis_source::{
     FileCheckpointStore, KinesisSource, KinesisSourceConfig, RecordSource, StartPosition, StreamRef,
 };
@@ -13,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// Everything the consumer needs to know.
 #[derive(Debug, Clone)]
@@ -32,10 +34,15 @@ pub struct ConsumerOptions {
     pub fan_out: Option<String>,
     /// Edges per write request (the original's `BatchWriteSize`).
     pub batch_write_size: usize,
-    /// Write requests in flight per record batch (1: one after another, as the original).
+    /// Write requests in flight at once (the sink never runs two that share a vertex).
     pub write_concurrency: usize,
-    /// Percentage of sub-batches failed on purpose (the original's `PercentError`).
+    /// Batches of one shard processed at once, by partition key (`ParallelizationFactor`).
+    pub parallelization_factor: usize,
+    /// Percentage of write calls failed on purpose (the original's `PercentError`).
     pub percent_error: u8,
+    /// Records older than this whose write fails for a transient reason become dead letters
+    /// (`MaximumRecordAgeInSeconds`); `None`: held as long as it takes.
+    pub max_record_age: Option<Duration>,
     /// Where shards without a checkpoint start.
     pub start_position: StartPosition,
     /// The checkpoint file.
@@ -46,37 +53,70 @@ pub struct ConsumerOptions {
     pub cluster_id: String,
 }
 
+impl ConsumerOptions {
+    /// The defaults of the original, reading `stream` into `gremlin_url`, with the files in
+    /// `dir`.
+    pub fn new(stream: &str, gremlin_url: &str, dir: &std::path::Path) -> Self {
+        Self {
+            stream: stream.to_owned(),
+            kinesis_endpoint: None,
+            gremlin_url: gremlin_url.to_owned(),
+            write_mode: WriteMode::Merge,
+            batch_read_size: 1000,
+            fan_out: None,
+            batch_write_size: 100,
+            write_concurrency: 1,
+            parallelization_factor: 1,
+            percent_error: 0,
+            max_record_age: None,
+            start_position: StartPosition::TrimHorizon,
+            checkpoint_file: dir.join("checkpoints.json"),
+            dead_letter_file: dir.join("dead-letters.jsonl"),
+            cluster_id: "local".into(),
+        }
+    }
+}
+
 /// A consumer ready to run.
 pub struct Consumer {
-    /// The pipeline (and through it, the run's statistics).
+    /// The pipeline (and through it, the run's statistics and its control).
     pub pipeline: Pipeline,
     /// The source.
     pub source: KinesisSource,
+    /// The writer.
+    pub sink: Arc<GremlinSink>,
 }
 
 impl Consumer {
-    /// Connects to both services and loads the checkpoints.
+    /// Opens the dead-letter and checkpoint files (so a path that cannot be written fails here,
+    /// before anything is read or written), connects to the graph, then starts the source,
+    /// which refuses checkpoints of another stream.
     pub async fn start(
         options: &ConsumerOptions,
         metrics: Arc<dyn MetricsSink>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let dead_letters = JsonLinesDeadLetters::open(&options.dead_letter_file)?;
+        let store = FileCheckpointStore::open(&options.checkpoint_file)?;
         let mut sink_config = GremlinSinkConfig::new(options.gremlin_url.clone());
         sink_config.batch_size = options.batch_write_size;
         sink_config.in_flight = options.write_concurrency;
         sink_config.mode = options.write_mode;
-        let sink = GremlinSink::connect(sink_config).await?;
-        let pipeline = Pipeline::new(
-            Arc::new(sink),
-            Arc::new(JsonLinesDeadLetters::new(options.dead_letter_file.clone())),
-            metrics,
-            PipelineConfig {
-                batch_write_size: options.batch_write_size,
-                write_concurrency: options.write_concurrency,
-                percent_error: options.percent_error,
-                cluster_id: options.cluster_id.clone(),
-                ..PipelineConfig::default()
-            },
-        )?;
+        let sink = Arc::new(GremlinSink::connect(sink_config).await?);
+        let mut config = PipelineConfig::default();
+        config.parallelization_factor = options.parallelization_factor;
+        config.percent_error = options.percent_error;
+        config.cluster_id = options.cluster_id.clone();
+        config.hold = HoldPolicy {
+            max_record_age: options.max_record_age,
+            ..HoldPolicy::default()
+        };
+        let pipeline = Pipeline::builder()
+            .mapper(FollowsCsv::default())
+            .sink(sink.clone())
+            .dead_letters(Arc::new(dead_letters))
+            .metrics(metrics)
+            .config(config)
+            .build()?;
         let client = local_services::kinesis_client(options.kinesis_endpoint.as_deref()).await;
         let mut config = KinesisSourceConfig::new(StreamRef::parse(&options.stream));
         config.batch_read_size = options.batch_read_size;
@@ -85,45 +125,57 @@ impl Consumer {
         // Poll a caught-up shard 4 times a second (within the 5 calls/s per shard limit) rather
         // than once: put-to-graph latency is then bounded by ~250 ms of polling, not 1 s.
         config.idle_time_between_reads = Duration::from_millis(250);
-        let store = Arc::new(FileCheckpointStore::new(options.checkpoint_file.clone()));
-        let source = KinesisSource::from_client(client, config, store).await?;
-        Ok(Self { pipeline, source })
+        let source = KinesisSource::from_client(client, config, Arc::new(store)).await?;
+        Ok(Self {
+            pipeline,
+            source,
+            sink,
+        })
     }
 
-    /// Runs until the source ends or `stop` turns true; honours `pause`.
-    pub async fn run(
-        mut self,
-        stop: watch::Receiver<bool>,
-        pause: watch::Receiver<bool>,
-    ) -> Result<(), crate::pipeline::PipelineError> {
+    /// Stops or pauses the consumer from anywhere.
+    pub fn control(&self) -> Control {
+        self.pipeline.control()
+    }
+
+    /// Runs until the source ends or the consumer is stopped; writes final checkpoints.
+    pub async fn run(mut self) -> Result<(), PipelineError> {
         let pipeline = self.pipeline.clone();
-        pipeline.run(&mut self.source, stop, pause).await?;
+        pipeline.run(&mut self.source).await?;
         let _ = self.source.checkpoint().await;
         Ok(())
     }
 }
 
-/// Turns `stop` true once no record arrived for `idle`, the last batch reported no lag, and
-/// every record read was acknowledged (so nothing is left in flight when the consumer stops).
+/// Stops the consumer once it has been idle for `idle`: no record read in that time, every
+/// record read acknowledged, no shard held, and no shard reader restarted in that time (a
+/// reader that keeps failing is not idleness: the source reports it as an error instead).
 pub fn stop_when_idle(
     stats: Arc<PipelineStats>,
+    source: Arc<SourceStats>,
     idle: Duration,
-    stop: watch::Sender<bool>,
+    control: Control,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last = stats.records_read.load(Ordering::Relaxed);
+        let activity = || {
+            (
+                stats.records_read.load(Ordering::Relaxed),
+                source.reader_restarts.load(Ordering::Relaxed),
+            )
+        };
+        let mut last = activity();
         let mut quiet_since = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let now = stats.records_read.load(Ordering::Relaxed);
+            let now = activity();
             if now != last {
                 last = now;
                 quiet_since = tokio::time::Instant::now();
             } else if quiet_since.elapsed() >= idle
-                && stats.lag_ms.load(Ordering::Relaxed) == 0
-                && stats.acknowledged.load(Ordering::Relaxed) == now
+                && stats.acknowledged.load(Ordering::Relaxed) == now.0
+                && stats.held_now.load(Ordering::Relaxed) == 0
             {
-                let _ = stop.send(true);
+                control.stop();
                 return;
             }
         }
@@ -131,17 +183,18 @@ pub fn stop_when_idle(
 }
 
 /// One line describing a run so far, for a live display.
-pub fn live_line(stats: &PipelineStats, sample: &crate::stats::Sample) -> String {
+pub fn live_line(stats: &PipelineStats, sample: &Sample) -> String {
     format!(
-        "read {:>8}  written {:>8}  present {:>6}  dead {:>4}  {:>7.0} edges/s  write p50 {:>6.1} ms p99 {:>6.1} ms  lag {:>6} ms  retries {}",
+        "read {:>8}  written {:>8}  present {:>6}  dead {:>4}  {:>7.0} edges/s  write p50 {:>6.1} ms p99 {:>6.1} ms  age {:>6} ms  held {}  retries {}",
         stats.records_read.load(Ordering::Relaxed),
-        stats.edges_written.load(Ordering::Relaxed),
-        stats.edges_already_present.load(Ordering::Relaxed),
+        stats.items_written.load(Ordering::Relaxed),
+        stats.items_already_present.load(Ordering::Relaxed),
         stats.dead_letters.load(Ordering::Relaxed),
-        sample.edges_per_s,
+        sample.items_per_s,
         sample.write_p50_ms,
         sample.write_p99_ms,
-        sample.lag_ms as u64,
+        sample.iterator_age_ms as u64,
+        sample.held,
         stats.sink_retries.load(Ordering::Relaxed) + stats.pipeline_retries.load(Ordering::Relaxed),
     )
 }

@@ -4,24 +4,20 @@
 //! mapping kept the shards where they were. Here a consumer pauses while a file exists: creating
 //! it holds every shard (nothing is read, nothing is lost), removing it resumes.
 
+use graph_ingest::Control;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::watch;
 
-/// Watches `path` every `every` and publishes whether it exists. If `start_paused`, the file is
-/// created first (the original's default was to wait).
-pub fn watch_pause_file(
-    path: PathBuf,
-    start_paused: bool,
-    every: Duration,
-) -> watch::Receiver<bool> {
+/// Watches `path` every `every` and pauses `control` while it exists. If `start_paused`, the
+/// file is created first (the original's default was to wait).
+pub fn watch_pause_file(path: PathBuf, start_paused: bool, every: Duration, control: Control) {
     if start_paused {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
         let _ = std::fs::write(&path, b"remove this file to resume\n");
     }
-    let (tx, rx) = watch::channel(path.exists());
+    control.set_paused(path.exists());
     tokio::spawn(async move {
         let mut last = path.exists();
         loop {
@@ -35,11 +31,8 @@ pub fn watch_pause_file(
                     );
                 }
                 last = now;
-                if tx.send(now).is_err() {
-                    return;
-                }
+                control.set_paused(now);
             }
         }
     });
-    rx
 }

@@ -1,7 +1,7 @@
 //! The run report: one self-contained HTML file with SVG charts of throughput, write latency and
 //! lag over time, and the summary table. It needs no network to be viewed.
 
-use crate::stats::Sample;
+use graph_ingest::Sample;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -85,7 +85,7 @@ pub fn write_report(
             series: vec![(
                 "edges in the graph per second",
                 BLUE,
-                pick(|s| s.edges_per_s),
+                pick(|s| s.items_per_s),
             )],
         },
         Chart {
@@ -100,7 +100,12 @@ pub fn write_report(
             title: "Lag and put-to-graph latency",
             unit: "ms",
             series: vec![
-                ("MillisBehindLatest", MAGENTA, pick(|s| s.lag_ms)),
+                (
+                    "IteratorAge (newest record read)",
+                    MAGENTA,
+                    pick(|s| s.iterator_age_ms),
+                ),
+                ("MillisBehindLatest", GREEN, pick(|s| s.lag_ms)),
                 ("put-to-graph p99", CYAN, pick(|s| s.e2e_p99_ms)),
             ],
         },
@@ -145,11 +150,13 @@ mod tests {
         let timeline: Vec<Sample> = (1..=5)
             .map(|i| Sample {
                 t: i as f64,
-                edges_per_s: 1000.0 * i as f64,
+                items_per_s: 1000.0 * i as f64,
                 write_p50_ms: 5.0,
                 write_p99_ms: 9.0,
                 e2e_p99_ms: 300.0,
                 lag_ms: 0.0,
+                iterator_age_ms: 40.0,
+                held: 0,
             })
             .collect();
         write_report(

@@ -4,41 +4,31 @@
 
 mod common;
 
-use kinesis_source::StartPosition;
-use neptune_batch::WriteMode;
+use graph_ingest::{JsonLinesDeadLetters, PipelineStats};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use stream2neptune_examples::consumer::{stop_when_idle, Consumer, ConsumerOptions};
-use stream2neptune_examples::dead_letter::JsonLinesDeadLetters;
 
 fn options(stream: &str, url: &str, dir: &std::path::Path) -> ConsumerOptions {
-    ConsumerOptions {
-        stream: stream.to_owned(),
-        kinesis_endpoint: local_services::kinesis().url,
-        gremlin_url: url.to_owned(),
-        write_mode: WriteMode::Merge,
-        batch_read_size: 1000,
-        fan_out: None,
-        batch_write_size: 100,
-        write_concurrency: 1,
-        percent_error: 0,
-        start_position: StartPosition::TrimHorizon,
-        checkpoint_file: dir.join("checkpoints.json"),
-        dead_letter_file: dir.join("dead-letters.jsonl"),
-        cluster_id: "e2e".into(),
-    }
+    let mut options = ConsumerOptions::new(stream, url, dir);
+    options.kinesis_endpoint = local_services::kinesis().url;
+    options.cluster_id = "e2e".into();
+    options
 }
 
-async fn consume(options: &ConsumerOptions) -> Arc<stream2neptune_examples::stats::PipelineStats> {
+async fn consume(options: &ConsumerOptions) -> Arc<PipelineStats> {
     let consumer = Consumer::start(options, Arc::new(metrics_sink::MemoryMetrics::new()))
         .await
         .expect("consumer");
     let stats = consumer.pipeline.stats();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (_pause_tx, pause_rx) = tokio::sync::watch::channel(false);
-    stop_when_idle(stats.clone(), Duration::from_secs(3), stop_tx);
-    tokio::time::timeout(Duration::from_secs(900), consumer.run(stop_rx, pause_rx))
+    stop_when_idle(
+        stats.clone(),
+        consumer.source.stats(),
+        Duration::from_secs(3),
+        consumer.control(),
+    );
+    tokio::time::timeout(Duration::from_secs(900), consumer.run())
         .await
         .expect("the consumer finishes")
         .expect("the consumer succeeds");
@@ -61,8 +51,8 @@ async fn a_hundred_thousand_edges_put_are_exactly_the_edges_in_the_graph() {
     let stats = consume(&options(&stream, &url, dir.path())).await;
     assert_eq!(stats.records_read.load(Ordering::Relaxed), 100_500);
     assert_eq!(stats.dead_letters.load(Ordering::Relaxed), 0);
-    assert_eq!(stats.edges_written.load(Ordering::Relaxed), 100_000);
-    assert_eq!(stats.edges_already_present.load(Ordering::Relaxed), 500);
+    assert_eq!(stats.items_written.load(Ordering::Relaxed), 100_000);
+    assert_eq!(stats.items_already_present.load(Ordering::Relaxed), 500);
     let in_graph = common::edge_ids(&url, &persons).await;
     let expected = common::expected_ids(&edges);
     assert_eq!(in_graph.len(), expected.len());
@@ -95,7 +85,7 @@ async fn read_through_enhanced_fan_out_the_edges_put_are_exactly_the_edges_in_th
     options.fan_out = Some("e2e-graph-writer".into());
     let stats = consume(&options).await;
     assert_eq!(stats.records_read.load(Ordering::Relaxed), 20_000);
-    assert_eq!(stats.edges_written.load(Ordering::Relaxed), 20_000);
+    assert_eq!(stats.items_written.load(Ordering::Relaxed), 20_000);
     assert_eq!(stats.dead_letters.load(Ordering::Relaxed), 0);
     let in_graph = common::edge_ids(&url, &persons).await;
     assert!(
@@ -187,27 +177,18 @@ async fn hostile_records_become_dead_letters_and_the_graph_holds_exactly_the_goo
         "one dead letter per hostile record: {letters:#?}"
     );
     for (what, bytes) in &hostile {
-        let found = letters.iter().any(|l| {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD
-                .decode(l["data_base64"].as_str().unwrap())
-                .unwrap()
-                == *bytes
-        });
+        let found = letters.iter().any(|l| l.data() == *bytes);
         assert!(
             found,
             "the {what} record is in the dead-letter file with its original bytes"
         );
     }
     for l in &letters {
-        assert!(
-            !l["reason"].as_str().unwrap().is_empty(),
-            "every dead letter has a reason"
-        );
+        assert!(!l.reason.is_empty(), "every dead letter has a reason");
     }
     println!("dead-letter reasons:");
     for l in &letters {
-        let reason = l["reason"].as_str().unwrap();
+        let reason = &l.reason;
         println!("  {}", &reason[..reason.len().min(140)]);
     }
     assert_eq!(

@@ -2,18 +2,17 @@
 //! mapping would send, built from records put to and read back from the local Kinesis API,
 //! writing into the real Gremlin Server.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::Record as KinesisRecord;
+use graph_ingest::lambda::event::{event_document, EventSource};
+use graph_ingest::lambda::{
+    handle_event, KinesisEvent, LambdaConfig, PoisonPolicy, WriterEnvironment, WAIT_MESSAGE,
+};
+use graph_ingest::{FollowsCsv, MemoryDeadLetters};
 use metrics_sink::{names, MemoryMetrics};
 use neptune_batch::{Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, Vertex};
 use std::sync::Arc;
 use std::time::Duration;
-use stream2neptune_examples::dead_letter::MemoryDeadLetters;
-use stream2neptune_examples::lambda::event::{event_document, EventSource};
-use stream2neptune_examples::lambda::{
-    handle_event, LambdaConfig, PoisonPolicy, WriterEnvironment, WAIT_MESSAGE,
-};
 use workload_gen::{FollowsEdge, PayloadFormat};
 
 const DATE: &str = "2019-01-02";
@@ -170,9 +169,16 @@ async fn a_good_batch_writes_every_edge_and_names_no_failure() {
     let metrics = MemoryMetrics::new();
     let dead = MemoryDeadLetters::default();
 
-    let done = handle_event(&event, &sink, &dead, &metrics, &config)
-        .await
-        .unwrap();
+    let done = handle_event(
+        &event,
+        &FollowsCsv::default(),
+        &sink,
+        &dead,
+        &metrics,
+        &config,
+    )
+    .await
+    .unwrap();
 
     assert_eq!(
         serde_json::to_value(&done.response).unwrap(),
@@ -205,9 +211,16 @@ async fn a_poison_record_in_the_middle_is_named_and_the_records_before_it_are_in
     let metrics = MemoryMetrics::new();
     let dead = MemoryDeadLetters::default();
 
-    let done = handle_event(&event, &sink, &dead, &metrics, &config)
-        .await
-        .unwrap();
+    let done = handle_event(
+        &event,
+        &FollowsCsv::default(),
+        &sink,
+        &dead,
+        &metrics,
+        &config,
+    )
+    .await
+    .unwrap();
 
     let response = serde_json::to_string(&done.response).unwrap();
     println!("partial batch response of the poison batch: {response}");
@@ -242,18 +255,32 @@ async fn a_poison_record_in_the_middle_is_named_and_the_records_before_it_are_in
     // The mapping retries from the poison record: it is named again, at the head.
     let mut retried = event.clone();
     retried.records.drain(..5);
-    let again = handle_event(&retried, &sink, &dead, &metrics, &config)
-        .await
-        .unwrap();
+    let again = handle_event(
+        &retried,
+        &FollowsCsv::default(),
+        &sink,
+        &dead,
+        &metrics,
+        &config,
+    )
+    .await
+    .unwrap();
     assert_eq!(again.reported_sequence_number(), Some(seqs[5].as_str()));
     assert_eq!(again.written, 0);
     // Once bisection has isolated it and its retries are spent, the mapping moves on with the
     // records after it, which are then written.
     let mut rest = event.clone();
     rest.records.drain(..6);
-    let rest = handle_event(&rest, &sink, &dead, &metrics, &config)
-        .await
-        .unwrap();
+    let rest = handle_event(
+        &rest,
+        &FollowsCsv::default(),
+        &sink,
+        &dead,
+        &metrics,
+        &config,
+    )
+    .await
+    .unwrap();
     assert!(rest.response.batch_item_failures.is_empty());
     assert_eq!(edges_present(&sink, &after).await, 4);
 }
@@ -270,9 +297,16 @@ async fn with_the_dead_letter_policy_a_poison_record_is_skipped_and_the_rest_wri
     let (event, seqs) = event_for(&payloads).await;
     let dead = MemoryDeadLetters::default();
 
-    let done = handle_event(&event, &sink, &dead, &MemoryMetrics::new(), &config)
-        .await
-        .unwrap();
+    let done = handle_event(
+        &event,
+        &FollowsCsv::default(),
+        &sink,
+        &dead,
+        &MemoryMetrics::new(),
+        &config,
+    )
+    .await
+    .unwrap();
 
     assert!(done.response.batch_item_failures.is_empty());
     let ids: Vec<String> = pairs.iter().map(|(f, t)| edge_id(f, t)).collect();
@@ -288,7 +322,7 @@ async fn with_the_dead_letter_policy_a_poison_record_is_skipped_and_the_rest_wri
 }
 
 #[tokio::test]
-async fn a_missing_vertex_is_named_even_with_the_dead_letter_policy_since_it_may_be_loaded() {
+async fn a_missing_vertex_is_the_records_fault_and_is_skipped_under_the_dead_letter_policy() {
     let url = gremlin_url().await;
     let mut config = config(&url);
     config.poison = PoisonPolicy::DeadLetter;
@@ -300,27 +334,40 @@ async fn a_missing_vertex_is_named_even_with_the_dead_letter_policy_since_it_may
         (people[2].as_str(), people[3].as_str()),
     ];
     let (event, seqs) = event_for(&follows(&pairs)).await;
+    let dead = MemoryDeadLetters::default();
 
     let done = handle_event(
         &event,
+        &FollowsCsv::default(),
         &sink,
-        &MemoryDeadLetters::default(),
+        &dead,
         &MemoryMetrics::new(),
         &config,
     )
     .await
     .unwrap();
 
-    assert_eq!(done.reported_sequence_number(), Some(seqs[1].as_str()));
-    assert!(done.failures[0].may_clear_up);
+    assert_eq!(done.reported_sequence_number(), None, "nothing to retry");
+    assert!(!done.failures[0].may_clear_up);
+    assert!(!done.failures[0].reported);
     assert!(
         done.failures[0].reason.contains(&nobody),
         "{:?}",
         done.failures
     );
+    let letters = dead.all();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].sequence_number, seqs[1]);
     assert_eq!(
-        edges_present(&sink, &[edge_id(&people[0], &people[1])]).await,
-        1
+        edges_present(
+            &sink,
+            &[
+                edge_id(&people[0], &people[1]),
+                edge_id(&people[2], &people[3])
+            ]
+        )
+        .await,
+        2
     );
 }
 
@@ -334,12 +381,26 @@ async fn a_redelivered_batch_leaves_one_edge_per_record() {
     let metrics = MemoryMetrics::new();
     let dead = MemoryDeadLetters::default();
 
-    let first = handle_event(&event, &sink, &dead, &metrics, &config)
-        .await
-        .unwrap();
-    let second = handle_event(&event, &sink, &dead, &metrics, &config)
-        .await
-        .unwrap();
+    let first = handle_event(
+        &event,
+        &FollowsCsv::default(),
+        &sink,
+        &dead,
+        &metrics,
+        &config,
+    )
+    .await
+    .unwrap();
+    let second = handle_event(
+        &event,
+        &FollowsCsv::default(),
+        &sink,
+        &dead,
+        &metrics,
+        &config,
+    )
+    .await
+    .unwrap();
 
     assert_eq!((first.written, first.already_present), (12, 0));
     assert_eq!((second.written, second.already_present), (0, 12));
@@ -413,9 +474,16 @@ async fn a_kpl_aggregate_in_the_event_is_opened_and_a_failure_inside_one_names_t
     let (event, seqs) = event_for(&payloads).await;
     let dead = MemoryDeadLetters::default();
 
-    let done = handle_event(&event, &sink, &dead, &MemoryMetrics::new(), &config)
-        .await
-        .unwrap();
+    let done = handle_event(
+        &event,
+        &FollowsCsv::default(),
+        &sink,
+        &dead,
+        &MemoryMetrics::new(),
+        &config,
+    )
+    .await
+    .unwrap();
 
     // The mapping will redeliver from the second aggregate: the Kinesis record, not the user
     // record inside it, is what it can name.

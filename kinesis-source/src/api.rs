@@ -323,6 +323,16 @@ pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ApiErrorKind {
     }
 }
 
+/// The innermost error of a chain: for a failed connection, the operating system's words
+/// ("Connection refused (os error 111)") rather than the SDK's layers around them.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
 fn classify<E>(operation: &'static str, err: SdkError<E>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -338,13 +348,21 @@ where
             );
             ApiError::new(operation, kind, message)
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            ApiError::new(
-                operation,
-                ApiErrorKind::Transient,
-                aws_sdk_kinesis::error::DisplayErrorContext(&err).to_string(),
-            )
-        }
+        SdkError::TimeoutError(_) => ApiError::new(
+            operation,
+            ApiErrorKind::Transient,
+            format!("no answer from the Kinesis endpoint in time: {}", root_cause(&err)),
+        ),
+        SdkError::DispatchFailure(_) => ApiError::new(
+            operation,
+            ApiErrorKind::Transient,
+            format!("cannot reach the Kinesis endpoint: {}", root_cause(&err)),
+        ),
+        SdkError::ResponseError(_) => ApiError::new(
+            operation,
+            ApiErrorKind::Transient,
+            format!("unreadable answer from the Kinesis endpoint: {}", root_cause(&err)),
+        ),
         _ => ApiError::new(
             operation,
             ApiErrorKind::Fatal,

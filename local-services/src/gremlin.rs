@@ -14,8 +14,11 @@ pub enum GremlinOrigin {
     Environment,
     /// A container started through `testcontainers`.
     Container,
-    /// The server `scripts/gremlin-server.sh` runs on this machine.
+    /// The server `scripts/gremlin-server.sh` runs on this machine, found running.
     Local,
+    /// The server `scripts/gremlin-server.sh` runs on this machine, started by this process
+    /// (see [`stop_local_gremlin`]).
+    StartedHere,
 }
 
 /// A Gremlin Server to talk to.
@@ -109,8 +112,39 @@ fn local_endpoint(port: u16) -> GremlinEndpoint {
     }
 }
 
+/// The command that stops the local Gremlin Server on `port`.
+pub fn stop_local_gremlin_command(port: u16) -> String {
+    format!("GREMLIN_PORT={port} scripts/gremlin-server.sh stop")
+}
+
+/// Stops the local Gremlin Server on `port` that `scripts/gremlin-server.sh` started.
+pub async fn stop_local_gremlin(port: u16) -> Result<(), ServiceError> {
+    let script = workspace_root().join("scripts/gremlin-server.sh");
+    let status = tokio::process::Command::new("bash")
+        .arg(&script)
+        .arg("stop")
+        .env("GREMLIN_PORT", port.to_string())
+        .status()
+        .await
+        .map_err(|e| ServiceError::Unavailable {
+            service: "Gremlin Server",
+            reason: format!("cannot run {}: {e}", script.display()),
+            how_to_start: HOW_TO_START.into(),
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(ServiceError::Unavailable {
+            service: "Gremlin Server",
+            reason: format!("{} stop failed ({status})", script.display()),
+            how_to_start: stop_local_gremlin_command(port),
+        })
+    }
+}
+
 /// Returns the local Gremlin Server on `port`, starting it with `scripts/gremlin-server.sh` if
-/// nothing answers there (the first start resolves the server's jars with Maven).
+/// nothing answers there (the first start resolves the server's jars with Maven); the origin
+/// says which ([`GremlinOrigin::StartedHere`] when this call started it).
 pub async fn ensure_local_gremlin(port: u16) -> Result<GremlinEndpoint, ServiceError> {
     if tcp_answers(&format!("127.0.0.1:{port}"), Duration::from_secs(2)).await {
         return Ok(local_endpoint(port));
@@ -134,7 +168,10 @@ pub async fn ensure_local_gremlin(port: u16) -> Result<GremlinEndpoint, ServiceE
             how_to_start: HOW_TO_START.into(),
         });
     }
-    Ok(local_endpoint(port))
+    Ok(GremlinEndpoint {
+        origin: GremlinOrigin::StartedHere,
+        ..local_endpoint(port)
+    })
 }
 
 /// Starts (once per process) a `tinkerpop/gremlin-server` container with this project's server

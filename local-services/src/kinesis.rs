@@ -17,6 +17,8 @@ pub struct KinesisEndpoint {
     /// `None` for AWS itself (standard credential chain and region), else the URL to pass to
     /// the SDK's `endpoint_url`.
     pub url: Option<String>,
+    /// Whether it is the emulator embedded in this process (it stops with the process).
+    pub embedded: bool,
 }
 
 /// Settings of an embedded emulator.
@@ -144,8 +146,14 @@ impl Drop for EmbeddedKinesis {
 /// AWS itself), else one emulator embedded in this process, shared by every caller.
 pub fn kinesis() -> KinesisEndpoint {
     match std::env::var("KINESIS_ENDPOINT_URL") {
-        Ok(v) if v == "aws" => KinesisEndpoint { url: None },
-        Ok(v) if !v.is_empty() => KinesisEndpoint { url: Some(v) },
+        Ok(v) if v == "aws" => KinesisEndpoint {
+            url: None,
+            embedded: false,
+        },
+        Ok(v) if !v.is_empty() => KinesisEndpoint {
+            url: Some(v),
+            embedded: false,
+        },
         _ => {
             static SHARED: OnceLock<EmbeddedKinesis> = OnceLock::new();
             let emulator = SHARED.get_or_init(|| {
@@ -154,6 +162,7 @@ pub fn kinesis() -> KinesisEndpoint {
             });
             KinesisEndpoint {
                 url: Some(emulator.url().to_owned()),
+                embedded: true,
             }
         }
     }

@@ -26,7 +26,10 @@ pub use aws::{
     wait_until_active,
 };
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
-pub use gremlin::{ensure_local_gremlin, gremlin, GremlinEndpoint, GremlinOrigin};
+pub use gremlin::{
+    ensure_local_gremlin, gremlin, stop_local_gremlin, stop_local_gremlin_command, GremlinEndpoint,
+    GremlinOrigin,
+};
 pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};
 
 use std::path::PathBuf;

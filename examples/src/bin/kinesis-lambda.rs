@@ -1,15 +1,15 @@
 //! The writer as an AWS Lambda function (`provided.al2023` runtime, binary named `bootstrap`).
 //!
-//! Configured by environment variables (see `stream2neptune_examples::lambda::LambdaConfig`),
+//! Configured by environment variables (see `graph_ingest::lambda::LambdaConfig`),
 //! read on every invocation as the original did. One graph connection and one CloudWatch
 //! metrics sink live as long as the execution environment. Build and deploy: `deploy/README.md`.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::event::streams::KinesisEventResponse;
+use graph_ingest::lambda::{
+    KinesisEvent, KinesisEventResponse, LambdaConfig, LogDeadLetters, WriterEnvironment,
+};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use metrics_sink::{CloudWatchConfig, CloudWatchSink};
 use std::sync::Arc;
-use stream2neptune_examples::lambda::{LambdaConfig, LogDeadLetters, WriterEnvironment};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

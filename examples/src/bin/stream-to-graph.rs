@@ -1,14 +1,18 @@
 //! The consumer: reads a Kinesis stream shard by shard and writes its `follows` edges into
-//! Neptune or a Gremlin Server, acknowledging each record after its write; records that cannot be
-//! decoded or written go to a dead-letter file. Checkpoints live in a file, so a restart (even
-//! after `kill -9`) resumes where the acknowledged work ends.
+//! Neptune or a Gremlin Server, acknowledging each record once its edge is in the graph; records
+//! that are bad in themselves go to a dead-letter file, and a graph that does not answer holds
+//! the shards until it does. Checkpoints live in a file, so a restart (even after `kill -9`)
+//! resumes where the acknowledged work ends.
 
 use clap::{Parser, ValueEnum};
 use kinesis_source::StartPosition;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-use stream2neptune_examples::cli::WriteModeArg;
+use stream2neptune_examples::cli::{self, Failure, WriteModeArg};
 use stream2neptune_examples::consumer::{live_line, stop_when_idle, Consumer, ConsumerOptions};
+use stream2neptune_examples::metrics_setup::RunMetrics;
 use stream2neptune_examples::pause::watch_pause_file;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -17,9 +21,13 @@ enum Start {
     Latest,
 }
 
-/// Command-line options; each can also be set through the environment variable named.
+/// Consume a Kinesis stream of follows edges into a Gremlin Server or Amazon Neptune.
+///
+/// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug or RUST_LOG=warn,graph_ingest=info.
+/// Exit status: 0 done, 1 failure, 2 usage, 65 records not accounted for, 69 a service did not
+/// answer, 78 configuration (unwritable files, checkpoints of another stream, unknown stream).
 #[derive(Debug, Parser)]
-#[command(about = "Consume a Kinesis stream of follows edges into a Gremlin Server / Neptune")]
+#[command(version, about, long_about)]
 struct Args {
     /// Stream name or ARN.
     #[arg(long, env = "STREAM_NAME")]
@@ -27,7 +35,7 @@ struct Args {
     /// Kinesis endpoint URL; unset = AWS itself.
     #[arg(long, env = "KINESIS_ENDPOINT_URL")]
     kinesis_endpoint: Option<String>,
-    /// Gremlin endpoint of the writer.
+    /// Gremlin endpoint of the writer (ws:// or wss://).
     #[arg(
         long,
         env = "GREMLIN_URL",
@@ -44,19 +52,25 @@ struct Args {
     /// Edges per write request (BatchWriteSize).
     #[arg(long, env = "BATCH_WRITE_SIZE", default_value_t = 100)]
     batch_write_size: usize,
-    /// Write requests in flight per record batch (1: one after another, as the original).
-    /// Writes that share a vertex still never run at once.
+    /// Write requests in flight at once; writes that share a vertex never run at once.
     #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 1)]
     write_concurrency: usize,
+    /// Batches of one shard processed at once, by partition key (ParallelizationFactor, 1-10).
+    #[arg(long, env = "PARALLELIZATION_FACTOR", default_value_t = 1)]
+    parallelization_factor: usize,
     /// Use the original's conditional (coalesce) upsert idiom; same as --write-mode conditional.
     #[arg(long, env = "CONDITIONAL_CREATE")]
     conditional_create: bool,
     /// How edges are written.
     #[arg(long, value_enum, env = "WRITE_MODE", default_value = "merge")]
     write_mode: WriteModeArg,
-    /// Percentage of sub-batches failed on purpose (PercentError); they are written again.
+    /// Percentage of write calls failed on purpose (PercentError); they are written again.
     #[arg(long, env = "PERCENT_ERROR", default_value_t = 0)]
     percent_error: u8,
+    /// Records older than this whose write keeps failing for a transient reason become dead
+    /// letters (MaximumRecordAgeInSeconds); unset = held as long as it takes.
+    #[arg(long, env = "MAX_RECORD_AGE_SECS")]
+    max_record_age_secs: Option<u64>,
     /// Start paused (the original's `wait`): remove the pause file to go on.
     #[arg(long, env = "WAIT")]
     wait: bool,
@@ -64,9 +78,14 @@ struct Args {
     #[arg(long, env = "PAUSE_FILE", default_value = "stream-to-graph.pause")]
     pause_file: PathBuf,
     /// Where shards without a checkpoint start.
-    #[arg(long, value_enum, default_value = "trim-horizon")]
+    #[arg(
+        long,
+        value_enum,
+        env = "START_POSITION",
+        default_value = "trim-horizon"
+    )]
     start: Start,
-    /// The checkpoint file.
+    /// The checkpoint file (it records its stream: another stream's file is refused).
     #[arg(long, env = "CHECKPOINT_FILE", default_value = "checkpoints.json")]
     checkpoint_file: PathBuf,
     /// The dead-letter file (JSON lines).
@@ -78,23 +97,24 @@ struct Args {
     /// Publish metrics to CloudWatch at this endpoint (`aws` for AWS itself).
     #[arg(long, env = "CLOUDWATCH_ENDPOINT_URL")]
     cloudwatch_endpoint: Option<String>,
-    /// Exit once no record arrived for this many seconds and the stream is caught up.
-    #[arg(long)]
+    /// Exit once no record arrived for this many seconds, everything read is acknowledged and
+    /// no shard is held.
+    #[arg(long, env = "EXIT_WHEN_IDLE_SECS")]
     exit_when_idle_secs: Option<u64>,
-    /// Print a progress line every second to standard error.
-    #[arg(long, default_value_t = true)]
-    progress: bool,
+    /// No progress line every second (none is drawn anyway when standard error is not a
+    /// terminal).
+    #[arg(long, env = "NO_PROGRESS")]
+    no_progress: bool,
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+async fn main() -> ExitCode {
     let args = Args::parse();
+    cli::init_logging("info");
+    cli::exit("stream-to-graph", run(args).await)
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
     let options = ConsumerOptions {
         stream: args.stream.clone(),
         kinesis_endpoint: args.kinesis_endpoint.clone(),
@@ -104,7 +124,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         fan_out: args.fan_out.clone(),
         batch_write_size: args.batch_write_size,
         write_concurrency: args.write_concurrency,
+        parallelization_factor: args.parallelization_factor,
         percent_error: args.percent_error,
+        max_record_age: args.max_record_age_secs.map(Duration::from_secs),
         start_position: match args.start {
             Start::TrimHorizon => StartPosition::TrimHorizon,
             Start::Latest => StartPosition::Latest,
@@ -117,38 +139,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .cloudwatch_endpoint
         .clone()
         .map(|u| if u == "aws" { None } else { Some(u) });
-    let run_metrics =
-        stream2neptune_examples::metrics_setup::RunMetrics::new(&args.cluster_id, cloudwatch)
-            .await?;
+    let run_metrics = RunMetrics::new(&args.cluster_id, cloudwatch).await?;
     let consumer = Consumer::start(&options, run_metrics.sink.clone()).await?;
     let stats = consumer.pipeline.stats();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let pause_rx = watch_pause_file(
+    let control = consumer.control();
+    control.stop_on_signals();
+    watch_pause_file(
         args.pause_file.clone(),
         args.wait,
         Duration::from_millis(500),
+        control.clone(),
     );
-    {
-        let stop_tx = stop_tx.clone();
-        tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            }
-            eprintln!(
-                "stream-to-graph: stopping (finishing in-flight batches, writing checkpoints)"
-            );
-            let _ = stop_tx.send(true);
-        });
-    }
     if let Some(secs) = args.exit_when_idle_secs {
-        stop_when_idle(stats.clone(), Duration::from_secs(secs), stop_tx.clone());
+        stop_when_idle(
+            stats.clone(),
+            consumer.source.stats(),
+            Duration::from_secs(secs),
+            control.clone(),
+        );
     }
     let ticker = {
         let stats = stats.clone();
-        let progress = args.progress;
+        let progress = cli::progress_wanted(args.no_progress);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -159,22 +171,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         })
     };
-    let result = consumer.run(stop_rx, pause_rx).await;
+    let result = consumer.run().await;
     ticker.abort();
+    if let Some(published) = run_metrics.close().await {
+        tracing::info!("CloudWatch: {published}");
+    }
     let sample = stats.sample();
     println!("{}", live_line(&stats, &sample));
     let w = stats.write_latency();
     let e = stats.end_to_end_latency();
     println!(
-        "write latency p50 {:.1} ms p99 {:.1} ms; put-to-graph p50 {:.0} ms p99 {:.0} ms",
-        w.p50, w.p99, e.p50, e.p99
+        "write latency p50 {:.1} ms p99 {:.1} ms; put-to-graph p50 {:.0} ms p99 {:.0} ms; iterator age max {} ms",
+        w.p50,
+        w.p99,
+        e.p50,
+        e.p99,
+        stats.max_iterator_age_ms.load(Ordering::Relaxed)
     );
-    let read = stats
-        .records_read
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let acked = stats
-        .acknowledged
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let read = stats.records_read.load(Ordering::Relaxed);
+    let acked = stats.acknowledged.load(Ordering::Relaxed);
     if acked < read {
         eprintln!(
             "stream-to-graph: {} records were still in flight at exit; they are not checkpointed and will be read again by the next run",
@@ -182,5 +197,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         );
     }
     result?;
+    if stats.records_read.load(Ordering::Relaxed) == 0 && args.exit_when_idle_secs.is_some() {
+        tracing::info!("nothing was read: the stream held no record after the checkpoints");
+    }
     Ok(())
 }

@@ -1,0 +1,106 @@
+//! The main job's command line, named after the original's parameters; every flag can also come
+//! from the environment variable shown in `--help`.
+
+use crate::cli::WriteModeArg;
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Run the whole follows-edges pipeline locally: start the services, generate the data set,
+/// load the vertices, stream the edges, write them into the graph, query it, report.
+///
+/// Services it starts (the Gremlin Server through Maven and Java unless one answers or
+/// GREMLIN_URL names one; a Kinesis API inside the process unless KINESIS_ENDPOINT_URL names
+/// one) are stopped at the end unless --keep-services is given.
+///
+/// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug. Exit status: 0 done, 1 failure,
+/// 2 usage, 65 records neither in the graph nor in the dead-letter file, 69 a service did not
+/// answer, 78 configuration.
+#[derive(Debug, Parser)]
+#[command(name = "stream-2-neptune", version, about, long_about)]
+pub struct Args {
+    /// Persons (vertices) in the generated data set.
+    #[arg(long, env = "PERSONS", default_value_t = 5_000)]
+    pub persons: u32,
+    /// Follows edges in the generated data set.
+    #[arg(long, env = "EDGES", default_value_t = 40_000)]
+    pub edges: u64,
+    /// The original's size: 100 000 persons and 2 000 000 edges.
+    #[arg(long, env = "FULL")]
+    pub full: bool,
+    /// Seed of the data set.
+    #[arg(long, env = "SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Shards of the stream (ShardCount).
+    #[arg(long, env = "SHARD_COUNT", default_value_t = 2)]
+    pub shard_count: i32,
+    /// Records per GetRecords call (BatchReadSize).
+    #[arg(long, env = "BATCH_READ_SIZE", default_value_t = 1000)]
+    pub batch_read_size: usize,
+    /// Read through enhanced fan-out (SubscribeToShard) as the consumer of this name instead
+    /// of polling GetRecords.
+    #[arg(long, env = "FAN_OUT_CONSUMER")]
+    pub fan_out: Option<String>,
+    /// Edges per write request (BatchWriteSize).
+    #[arg(long, env = "BATCH_WRITE_SIZE", default_value_t = 100)]
+    pub batch_write_size: usize,
+    /// Write requests in flight at once; writes that share a vertex never run at once.
+    #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 1)]
+    pub write_concurrency: usize,
+    /// Batches of one shard processed at once, by partition key (ParallelizationFactor, 1-10).
+    #[arg(long, env = "PARALLELIZATION_FACTOR", default_value_t = 1)]
+    pub parallelization_factor: usize,
+    /// Use the original's conditional (coalesce) idiom; same as --write-mode conditional.
+    #[arg(long, env = "CONDITIONAL_CREATE")]
+    pub conditional_create: bool,
+    /// How edges are written.
+    #[arg(long, value_enum, env = "WRITE_MODE", default_value = "merge")]
+    pub write_mode: WriteModeArg,
+    /// Milliseconds between driver batches (DriverPeriod).
+    #[arg(long = "driver-period", env = "DRIVER_PERIOD", default_value_t = 100)]
+    pub driver_period_ms: u64,
+    /// Edges per driver batch (DriverBatchSize).
+    #[arg(long, env = "DRIVER_BATCH_SIZE", default_value_t = 100)]
+    pub driver_batch_size: usize,
+    /// Percentage of write calls failed on purpose (PercentError); they are written again.
+    #[arg(long, env = "PERCENT_ERROR", default_value_t = 0)]
+    pub percent_error: u8,
+    /// Records older than this whose write keeps failing for a transient reason become dead
+    /// letters (MaximumRecordAgeInSeconds); unset = held as long as it takes.
+    #[arg(long, env = "MAX_RECORD_AGE_SECS")]
+    pub max_record_age_secs: Option<u64>,
+    /// The clusterId metric dimension.
+    #[arg(long, env = "CLUSTER_ID", default_value = "local")]
+    pub cluster_id: String,
+    /// Where the data set, checkpoints, dead letters and the report go.
+    #[arg(long, env = "OUT_DIR", default_value = "out")]
+    pub out_dir: PathBuf,
+    /// Also publish metrics to CloudWatch (CLOUDWATCH_ENDPOINT_URL, else the local API on
+    /// 127.0.0.1:4566 started by `scripts/cloudwatch-local.sh start`).
+    #[arg(long, env = "CLOUDWATCH")]
+    pub cloudwatch: bool,
+    /// After the run, write the same edges straight through the sink between copies of the
+    /// vertices, to compare the pipeline's rate with the write-only rate of the graph writer
+    /// in the same run, on the same starting graph. Adds the copies and their edges.
+    #[arg(long, env = "COMPARE_WRITE_ONLY")]
+    pub compare_write_only: bool,
+    /// Port of the local Gremlin Server to use or start.
+    #[arg(long, env = "GREMLIN_PORT", default_value_t = 8182)]
+    pub gremlin_port: u16,
+    /// Leave the services this run started running, and say how to stop them.
+    #[arg(long, env = "KEEP_SERVICES")]
+    pub keep_services: bool,
+    /// No progress bars (none are drawn anyway when standard error is not a terminal).
+    #[arg(long, env = "NO_PROGRESS")]
+    pub no_progress: bool,
+}
+
+impl Args {
+    /// The arguments with `--full` applied.
+    pub fn resolved(mut self) -> Self {
+        if self.full {
+            self.persons = 100_000;
+            self.edges = 2_000_000;
+        }
+        self
+    }
+}
