@@ -122,9 +122,6 @@ impl Consumer {
         config.batch_read_size = options.batch_read_size;
         config.fan_out = options.fan_out.clone();
         config.start_position = options.start_position.clone();
-        // Poll a caught-up shard 4 times a second (within the 5 calls/s per shard limit) rather
-        // than once: put-to-graph latency is then bounded by ~250 ms of polling, not 1 s.
-        config.idle_time_between_reads = Duration::from_millis(250);
         let source = KinesisSource::from_client(client, config, Arc::new(store)).await?;
         Ok(Self {
             pipeline,

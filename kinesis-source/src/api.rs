@@ -351,7 +351,10 @@ where
         SdkError::TimeoutError(_) => ApiError::new(
             operation,
             ApiErrorKind::Transient,
-            format!("no answer from the Kinesis endpoint in time: {}", root_cause(&err)),
+            format!(
+                "no answer from the Kinesis endpoint in time: {}",
+                root_cause(&err)
+            ),
         ),
         SdkError::DispatchFailure(_) => ApiError::new(
             operation,
@@ -361,7 +364,10 @@ where
         SdkError::ResponseError(_) => ApiError::new(
             operation,
             ApiErrorKind::Transient,
-            format!("unreadable answer from the Kinesis endpoint: {}", root_cause(&err)),
+            format!(
+                "unreadable answer from the Kinesis endpoint: {}",
+                root_cause(&err)
+            ),
         ),
         _ => ApiError::new(
             operation,

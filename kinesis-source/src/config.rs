@@ -86,8 +86,11 @@ pub struct KinesisSourceConfig {
     /// Shortest gap between two `GetRecords` calls on one shard: default and minimum 200 ms,
     /// which keeps a shard under its 5 calls per second.
     pub min_call_interval: Duration,
-    /// Wait after a `GetRecords` call that returned nothing: default 1 s (as KCL's
-    /// `idleTimeBetweenReadsInMillis`).
+    /// The longest wait after a `GetRecords` call that returned nothing: default 1 s (as KCL's
+    /// `idleTimeBetweenReadsInMillis`). The wait starts at `min_call_interval` after the
+    /// first empty answer and doubles with each empty answer in a row up to this, so while
+    /// records flow a shard is read as often as its 5 calls/s allow (put-to-graph latency of a
+    /// few hundred milliseconds), and an idle shard costs at most one call a second.
     pub idle_time_between_reads: Duration,
     /// How often `ListShards` is called to notice new shards: default 60 s (KCL's
     /// `shardSyncIntervalMillis`). Shards are also listed again whenever one is read to its end.

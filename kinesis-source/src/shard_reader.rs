@@ -305,6 +305,10 @@ impl ShardReader {
         let mut iterator: Option<String> = None;
         let (mut throttled, mut transient) = (0u32, 0u32);
         let mut next_call_at = Instant::now();
+        // Empty answers in a row: the wait after one doubles from the shortest gap up to the
+        // idle wait, so a shard with records flowing is read as often as its limit allows, and
+        // an idle one is not polled for nothing.
+        let mut empty_streak = 0u32;
         loop {
             if self.cancel.is_cancelled() {
                 return Ok(ReaderExit::Cancelled);
@@ -387,7 +391,15 @@ impl ShardReader {
                 Some(next) => iterator = Some(next),
             }
             if empty {
-                next_call_at = Instant::now() + self.config.idle_time_between_reads;
+                next_call_at = Instant::now()
+                    + idle_wait(
+                        self.config.min_call_interval,
+                        self.config.idle_time_between_reads,
+                        empty_streak,
+                    );
+                empty_streak = empty_streak.saturating_add(1);
+            } else {
+                empty_streak = 0;
             }
         }
     }
@@ -484,5 +496,30 @@ mod tests {
         assert_eq!(sizes, vec![1, 3, 1, 1]);
         assert_eq!(batches_of(records.clone(), 10).concat(), records);
         assert!(batches_of(Vec::new(), 3).is_empty());
+    }
+}
+
+/// The wait after the `streak`-th empty answer in a row (0-based): the shortest gap `min`,
+/// doubled per empty answer, at most `max`.
+fn idle_wait(
+    min: std::time::Duration,
+    max: std::time::Duration,
+    streak: u32,
+) -> std::time::Duration {
+    let factor = 1u32.checked_shl(streak.min(16)).unwrap_or(u32::MAX);
+    min.saturating_mul(factor).min(max).max(min)
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::idle_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn an_idle_shard_is_polled_less_and_less_often_up_to_the_idle_wait() {
+        let (min, max) = (Duration::from_millis(200), Duration::from_secs(1));
+        let waits: Vec<u128> = (0..6).map(|n| idle_wait(min, max, n).as_millis()).collect();
+        assert_eq!(waits, vec![200, 400, 800, 1000, 1000, 1000]);
+        assert_eq!(idle_wait(min, max, u32::MAX), max);
     }
 }

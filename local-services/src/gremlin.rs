@@ -266,6 +266,72 @@ fn start_container_blocking() -> Result<u16, String> {
     rx.recv().map_err(|e| e.to_string())?
 }
 
+/// A Gremlin Server of its own, for a test that must stop, freeze or restart the server without
+/// disturbing the others: started by `scripts/gremlin-server.sh` on a free loopback port (Java
+/// and Maven needed, as for the shared one), stopped when dropped.
+pub struct OwnGremlinServer {
+    /// Where it answers.
+    pub endpoint: GremlinEndpoint,
+    pid: u32,
+}
+
+impl OwnGremlinServer {
+    /// Starts one and waits until it answers.
+    pub async fn start() -> Result<Self, ServiceError> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| ServiceError::Unavailable {
+                service: "Gremlin Server",
+                reason: format!("no free loopback port: {e}"),
+                how_to_start: HOW_TO_START.into(),
+            })?;
+        let endpoint = ensure_local_gremlin(port).await?;
+        let pidfile = workspace_root().join(format!(".services/gremlin-server/server-{port}.pid"));
+        let pid = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(|| ServiceError::Unavailable {
+                service: "Gremlin Server",
+                reason: format!("started, but {} names no process", pidfile.display()),
+                how_to_start: HOW_TO_START.into(),
+            })?;
+        Ok(Self { endpoint, pid })
+    }
+
+    /// The server's process id (the JVM).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends the server `signal` (e.g. `STOP` to freeze it, `CONT` to let it go on).
+    pub fn signal(&self, signal: &str) -> std::io::Result<()> {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid.to_string())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "kill -{signal} {} failed",
+                self.pid
+            )))
+        }
+    }
+}
+
+impl Drop for OwnGremlinServer {
+    fn drop(&mut self) {
+        let _ = self.signal("CONT");
+        let _ = std::process::Command::new("bash")
+            .arg(workspace_root().join("scripts/gremlin-server.sh"))
+            .arg("stop")
+            .env("GREMLIN_PORT", self.endpoint.port.to_string())
+            .status();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ mod cloudwatch;
 mod docker;
 mod gremlin;
 mod kinesis;
+mod outage_proxy;
 
 pub use aws::{
     cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config, trim_horizon_iterator,
@@ -28,9 +29,10 @@ pub use aws::{
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
 pub use gremlin::{
     ensure_local_gremlin, gremlin, stop_local_gremlin, stop_local_gremlin_command, GremlinEndpoint,
-    GremlinOrigin,
+    GremlinOrigin, OwnGremlinServer,
 };
 pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};
+pub use outage_proxy::OutageProxy;
 
 use std::path::PathBuf;
 

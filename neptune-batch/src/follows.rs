@@ -140,7 +140,10 @@ mod tests {
         let a = FollowsSchema::edge_id("q", "1-2020-01-01T00:00:00Z", "p2");
         let b = FollowsSchema::edge_id("q-1", "2020-01-01T00:00:00Z", "p2");
         assert_ne!(a, b);
-        assert_eq!(a, "q-1-2020-01-01T00:00:00Z-p2", "no dash in the ids: the original's form");
+        assert_eq!(
+            a, "q-1-2020-01-01T00:00:00Z-p2",
+            "no dash in the ids: the original's form"
+        );
     }
 
     #[test]

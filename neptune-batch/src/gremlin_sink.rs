@@ -293,6 +293,11 @@ impl GremlinSink {
             .await
             .map_err(|e| match e {
                 GremlinError::InvalidConfig { .. } => SinkError::Config(e.to_string()),
+                // The endpoint is named once, by the sink's error.
+                GremlinError::Connect { message, .. } => SinkError::Connect {
+                    endpoint: config.writer.url.clone(),
+                    message,
+                },
                 other => SinkError::Connect {
                     endpoint: config.writer.url.clone(),
                     message: other.to_string(),
@@ -948,9 +953,10 @@ impl GraphSink for GremlinSink {
     /// natively.
     async fn probe(&self) -> Result<(), SinkError> {
         let probe = Request::Bytecode(crate::Bytecode::new().step("inject", [0i64]));
-        let answer = tokio::time::timeout(self.config.probe_timeout, self.transport.request(&probe))
-            .await
-            .unwrap_or(Err(GremlinError::Timeout(self.config.probe_timeout)));
+        let answer =
+            tokio::time::timeout(self.config.probe_timeout, self.transport.request(&probe))
+                .await
+                .unwrap_or(Err(GremlinError::Timeout(self.config.probe_timeout)));
         answer.map(|_| ()).map_err(|e| SinkError::Connect {
             endpoint: self.config.writer.url.clone(),
             message: e.to_string(),
