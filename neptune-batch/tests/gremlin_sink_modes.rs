@@ -304,3 +304,43 @@ async fn sub_batches_sharing_a_vertex_never_run_together_so_never_conflict() {
     let in_degree = count(&t, Bytecode::new().step("V", [&people[0].id]).then("inE")).await;
     assert_eq!(in_degree, 400);
 }
+
+#[tokio::test]
+async fn follows_whose_ids_would_collide_in_the_originals_form_are_both_written() {
+    // (q, p2, 1-2020-01-01T00:00:00Z) and (q-1, p2, 2020-01-01T00:00:00Z) would both be
+    // `q-1-2020-01-01T00:00:00Z-p2`; the second is escaped instead.
+    let t = transport().await;
+    let schema = FollowsSchema::default();
+    for mode in MODES {
+        // No `-` in the prefix: the first follow keeps the original's form.
+        let prefix = local_services::unique_name(mode.as_str()).replace('-', "_");
+        let sink = sink(mode).await;
+        let q = neptune_batch::Vertex::new(format!("{prefix}q"), "person");
+        let q1 = neptune_batch::Vertex::new(format!("{prefix}q-1"), "person");
+        let p2 = neptune_batch::Vertex::new(format!("{prefix}p2"), "person");
+        sink.write_vertices(&[q.clone(), q1.clone(), p2.clone()])
+            .await
+            .unwrap();
+        let edges = [
+            schema.edge(&q.id, &p2.id, "1-2020-01-01T00:00:00Z", 1),
+            schema.edge(&q1.id, &p2.id, "2020-01-01T00:00:00Z", 2),
+        ];
+        assert_eq!(edges[0].id, format!("{prefix}q-1-2020-01-01T00:00:00Z-{prefix}p2"));
+        assert_ne!(edges[0].id, edges[1].id);
+        let r = sink.write_edges(&edges).await.unwrap();
+        assert_eq!(r.outcomes, vec![ItemOutcome::Written; 2], "{mode:?}");
+        let found = run(
+            &t,
+            Bytecode::new()
+                .step("V", [p2.id.clone()])
+                .step("inE", ["follows"])
+                .then("count"),
+        )
+        .await;
+        assert_eq!(
+            found[0].as_i64(),
+            Some(2),
+            "{mode:?}: both follows are in the graph"
+        );
+    }
+}
