@@ -77,6 +77,15 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # A complete program
+//!
+//! `examples/json_consumer.rs` (`cargo run -p graph-ingest --example json_consumer`): the same
+//! consumer with a graph and a metrics sink of its own, dead letters and checkpoints in files,
+//! Ctrl-C handled, run twice over a stream that grows in between: the second run resumes from
+//! the first one's checkpoints.
+//!
+#![doc = concat!("```no_run\n", include_str!("../examples/json_consumer.rs"), "\n```")]
 #![warn(missing_docs)]
 
 mod config;

@@ -238,3 +238,20 @@ fn percentiles(h: &Histogram<u64>, divisor: f64) -> Percentiles {
         max: h.max() as f64 / divisor,
     }
 }
+
+/// One line: what was read, written, already there, set aside, and how often shards were held.
+impl std::fmt::Display for PipelineStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        write!(
+            f,
+            "read {}, written {}, already present {}, dead letters {} ({} expired), held {} times",
+            n(&self.records_read),
+            n(&self.items_written),
+            n(&self.items_already_present),
+            n(&self.dead_letters),
+            n(&self.expired),
+            n(&self.holds)
+        )
+    }
+}

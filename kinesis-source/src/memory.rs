@@ -111,6 +111,7 @@ pub struct MemorySource {
     ended: Vec<bool>,
     cursor: usize,
     shut_down: bool,
+    until_caught_up: bool,
 }
 
 impl MemorySource {
@@ -125,7 +126,17 @@ impl MemorySource {
             ended: Vec::new(),
             cursor: 0,
             shut_down: false,
+            until_caught_up: false,
         }
+    }
+
+    /// Ends the source (`next_batch` answers `None`) once every shard has been read up to what
+    /// the stream holds, instead of waiting for more: a run that drains what is there, as a
+    /// process that is stopped and started again later would. Shards that are not closed are
+    /// not ended, so their checkpoints say where the next run resumes.
+    pub fn until_caught_up(mut self) -> Self {
+        self.until_caught_up = true;
+        self
     }
 
     /// The acknowledgement handle shared by every batch of this source.
@@ -231,6 +242,9 @@ impl RecordSource for MemorySource {
                 if state.closed && self.ended.iter().all(|e| *e) {
                     return Ok(None);
                 }
+                if self.until_caught_up {
+                    return Ok(None);
+                }
             }
             notified.await;
         }
@@ -304,5 +318,37 @@ mod tests {
         }
         handle.await.unwrap();
         assert_eq!(total, 5);
+    }
+
+    #[tokio::test]
+    async fn until_caught_up_a_run_drains_what_is_there_and_the_next_one_resumes() {
+        let stream = MemoryStream::new(2);
+        for i in 0..10 {
+            stream.put(format!("k{i}"), vec![i as u8]);
+        }
+        let store = Arc::new(MemoryCheckpointStore::default());
+        let mut source = MemorySource::new(stream.clone(), store.clone(), 3).until_caught_up();
+        let mut first = 0;
+        while let Some(batch) = source.next_batch().await.unwrap() {
+            first += batch.records.len();
+            batch.ack_all();
+        }
+        source.shutdown().await.unwrap();
+        assert_eq!(first, 10);
+        assert!(
+            !matches!(store.get_sync("shard-0"), Some(Checkpoint::ShardEnd)),
+            "an open shard is not ended"
+        );
+        for i in 10..15 {
+            stream.put(format!("k{i}"), vec![i as u8]);
+        }
+        let mut again = MemorySource::new(stream, store, 100).until_caught_up();
+        let mut second = Vec::new();
+        while let Some(batch) = again.next_batch().await.unwrap() {
+            second.extend(batch.records.iter().map(|r| r.data[0]));
+            batch.ack_all();
+        }
+        second.sort_unstable();
+        assert_eq!(second, (10..15).collect::<Vec<u8>>());
     }
 }

@@ -72,6 +72,16 @@ pub enum ItemOutcome {
 }
 
 impl ItemOutcome {
+    /// [`ItemOutcome::Written`] if this write created the item, else
+    /// [`ItemOutcome::AlreadyPresent`].
+    pub fn created(created: bool) -> Self {
+        if created {
+            ItemOutcome::Written
+        } else {
+            ItemOutcome::AlreadyPresent
+        }
+    }
+
     /// Written or already present: the item is in the graph.
     pub fn is_success(&self) -> bool {
         !matches!(self, ItemOutcome::Failed(_))
@@ -90,6 +100,15 @@ pub struct WriteReport {
 }
 
 impl WriteReport {
+    /// A report of these outcomes (for sinks that make one request per call).
+    pub fn from_outcomes(outcomes: Vec<ItemOutcome>) -> Self {
+        Self {
+            requests: 1,
+            outcomes,
+            retries: 0,
+        }
+    }
+
     /// Items written or already present.
     pub fn succeeded(&self) -> usize {
         self.outcomes.iter().filter(|o| o.is_success()).count()

@@ -325,7 +325,10 @@ async fn follows_whose_ids_would_collide_in_the_originals_form_are_both_written(
             schema.edge(&q.id, &p2.id, "1-2020-01-01T00:00:00Z", 1),
             schema.edge(&q1.id, &p2.id, "2020-01-01T00:00:00Z", 2),
         ];
-        assert_eq!(edges[0].id, format!("{prefix}q-1-2020-01-01T00:00:00Z-{prefix}p2"));
+        assert_eq!(
+            edges[0].id,
+            format!("{prefix}q-1-2020-01-01T00:00:00Z-{prefix}p2")
+        );
         assert_ne!(edges[0].id, edges[1].id);
         let r = sink.write_edges(&edges).await.unwrap();
         assert_eq!(r.outcomes, vec![ItemOutcome::Written; 2], "{mode:?}");
