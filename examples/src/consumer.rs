@@ -3,12 +3,13 @@
 //! is the `graph-ingest` library's; this is wiring (Kinesis, Gremlin, files).
 
 use graph_ingest::{
-    Control, FollowsCsv, HoldPolicy, JsonLinesDeadLetters, Pipeline, PipelineConfig, PipelineError,
-    PipelineStats, Sample,
+    Control, DeadLetterSink, FollowsCsv, HoldPolicy, JsonLinesDeadLetters, KinesisDeadLetters,
+    Pipeline, PipelineConfig, PipelineError, PipelineStats, Sample,
 };
 use kinesis_source::metrics::SourceStats;
 use kinesis_source::{
-    FileCheckpointStore, KinesisSource, KinesisSourceConfig, RecordSource, StartPosition, StreamRef,
+    FileCheckpointStore, KinesisProducer, KinesisSource, KinesisSourceConfig, ProducerConfig,
+    RecordSource, StartPosition, StreamRef,
 };
 use metrics_sink::MetricsSink;
 use neptune_batch::{GremlinSink, GremlinSinkConfig, WriteMode};
@@ -49,6 +50,8 @@ pub struct ConsumerOptions {
     pub checkpoint_file: PathBuf,
     /// The dead-letter file (JSON lines).
     pub dead_letter_file: PathBuf,
+    /// Put dead letters on this Kinesis stream (name or ARN) instead of the file.
+    pub dead_letter_stream: Option<String>,
     /// The `clusterId` metric dimension.
     pub cluster_id: String,
 }
@@ -72,6 +75,7 @@ impl ConsumerOptions {
             start_position: StartPosition::TrimHorizon,
             checkpoint_file: dir.join("checkpoints.json"),
             dead_letter_file: dir.join("dead-letters.jsonl"),
+            dead_letter_stream: None,
             cluster_id: "local".into(),
         }
     }
@@ -95,7 +99,15 @@ impl Consumer {
         options: &ConsumerOptions,
         metrics: Arc<dyn MetricsSink>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let dead_letters = JsonLinesDeadLetters::open(&options.dead_letter_file)?;
+        let client = local_services::kinesis_client(options.kinesis_endpoint.as_deref()).await;
+        let dead_letters: Arc<dyn DeadLetterSink> = match &options.dead_letter_stream {
+            None => Arc::new(JsonLinesDeadLetters::open(&options.dead_letter_file)?),
+            Some(stream) => {
+                let config = ProducerConfig::new(StreamRef::parse(stream));
+                let producer = KinesisProducer::from_client(client.clone(), config)?;
+                Arc::new(KinesisDeadLetters::new(producer))
+            }
+        };
         let store = FileCheckpointStore::open(&options.checkpoint_file)?;
         let mut sink_config = GremlinSinkConfig::new(options.gremlin_url.clone());
         sink_config.batch_size = options.batch_write_size;
@@ -113,11 +125,10 @@ impl Consumer {
         let pipeline = Pipeline::builder()
             .mapper(FollowsCsv::default())
             .sink(sink.clone())
-            .dead_letters(Arc::new(dead_letters))
+            .dead_letters(dead_letters)
             .metrics(metrics)
             .config(config)
             .build()?;
-        let client = local_services::kinesis_client(options.kinesis_endpoint.as_deref()).await;
         let mut config = KinesisSourceConfig::new(StreamRef::parse(&options.stream));
         config.batch_read_size = options.batch_read_size;
         config.fan_out = options.fan_out.clone();

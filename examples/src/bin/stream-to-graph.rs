@@ -91,6 +91,10 @@ struct Args {
     /// The dead-letter file (JSON lines).
     #[arg(long, env = "DEAD_LETTER_FILE", default_value = "dead-letters.jsonl")]
     dead_letter_file: PathBuf,
+    /// Put dead letters on this Kinesis stream (name or ARN) instead of the file, like an
+    /// event source mapping's on-failure destination, with the records inside.
+    #[arg(long, env = "DEAD_LETTER_STREAM")]
+    dead_letter_stream: Option<String>,
     /// The clusterId metric dimension.
     #[arg(long, env = "CLUSTER_ID", default_value = "local")]
     cluster_id: String,
@@ -133,6 +137,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         },
         checkpoint_file: args.checkpoint_file.clone(),
         dead_letter_file: args.dead_letter_file.clone(),
+        dead_letter_stream: args.dead_letter_stream.clone(),
         cluster_id: args.cluster_id.clone(),
     };
     let cloudwatch = args
