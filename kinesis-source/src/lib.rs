@@ -127,12 +127,16 @@ mod memory;
 pub mod metrics;
 mod producer;
 mod record;
+#[cfg(feature = "kinesis")]
+mod sdk;
 mod shard_reader;
 mod shutdown;
 mod source;
 
 pub use ack::{AckError, AckTracker, Acker};
-pub use api::{ApiError, ApiErrorKind, KinesisApi, SdkKinesisApi};
+#[cfg(feature = "kinesis")]
+pub use api::SdkKinesisApi;
+pub use api::{ApiError, ApiErrorKind, KinesisApi};
 pub use backoff::Backoff;
 pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
 pub use config::{

@@ -1,6 +1,6 @@
 //! [`KinesisProducer`]: `PutRecords` batching that resends only what failed.
 
-use crate::api::{ApiError, ApiErrorKind, KinesisApi, PutEntry, PutEntryResult, SdkKinesisApi};
+use crate::api::{ApiError, ApiErrorKind, KinesisApi, PutEntry, PutEntryResult};
 use crate::backoff::Backoff;
 use crate::config::{ConfigError, StreamRef};
 use crate::metrics::{self as names, ProducerStats};
@@ -229,12 +229,13 @@ impl KinesisProducer {
         })
     }
 
-    /// A producer over the real SDK client.
+    /// A producer over the real SDK client (feature `kinesis`).
+    #[cfg(feature = "kinesis")]
     pub fn from_client(
         client: aws_sdk_kinesis::Client,
         config: ProducerConfig,
     ) -> Result<Self, ConfigError> {
-        Self::new(Arc::new(SdkKinesisApi::new(client)), config)
+        Self::new(Arc::new(crate::SdkKinesisApi::new(client)), config)
     }
 
     /// Running totals, for progress displays.

@@ -65,6 +65,8 @@
 mod aggregate;
 mod bridge;
 mod cloudwatch;
+#[cfg(feature = "cloudwatch")]
+mod cloudwatch_sdk;
 mod console;
 mod dashboard;
 mod datum;
@@ -78,7 +80,9 @@ mod sink;
 
 pub use aggregate::{Aggregate, AggregatedDatum, Aggregation, Aggregator, SeriesKey};
 pub use bridge::MetricsBridge;
-pub use cloudwatch::{to_sdk, CloudWatchConfig, CloudWatchSink, CloudWatchStats, PutMetricData};
+pub use cloudwatch::{CloudWatchConfig, CloudWatchSink, CloudWatchStats, PutMetricData};
+#[cfg(feature = "cloudwatch")]
+pub use cloudwatch_sdk::to_sdk;
 pub use console::{ConsoleLayout, ConsoleSink, ConsoleSnapshot};
 pub use dashboard::DashboardConfig;
 pub use datum::{DatumError, Dimension, MetricDatum, Unit, MAX_DIMENSIONS};
