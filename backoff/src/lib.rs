@@ -106,8 +106,14 @@ mod tests {
             let ceiling = b.ceiling(retry);
             let delays: Vec<_> = (0..200).map(|_| b.delay_with(retry, &mut rng)).collect();
             assert!(delays.iter().all(|d| *d <= ceiling), "retry {retry}");
-            assert!(delays.iter().any(|d| *d < ceiling / 4), "retry {retry}: low");
-            assert!(delays.iter().any(|d| *d > ceiling * 3 / 4), "retry {retry}: high");
+            assert!(
+                delays.iter().any(|d| *d < ceiling / 4),
+                "retry {retry}: low"
+            );
+            assert!(
+                delays.iter().any(|d| *d > ceiling * 3 / 4),
+                "retry {retry}: high"
+            );
         }
     }
 

@@ -47,7 +47,10 @@ async fn a_vertex_and_an_edge_with_string_ids_are_written_and_read_back() {
     assert_eq!(text(run(&t, edge().then("id")).await), [e.clone()]);
     assert_eq!(text(run(&t, edge().then("label")).await), ["follows"]);
     assert_eq!(text(run(&t, edge().then("outV").then("id")).await), [a]);
-    assert_eq!(text(run(&t, edge().then("inV").then("id")).await), [b.clone()]);
+    assert_eq!(
+        text(run(&t, edge().then("inV").then("id")).await),
+        [b.clone()]
+    );
 
     let followers = Bytecode::new().step("V", [b]).step("in", ["follows"]);
     assert_eq!(count(&t, followers).await, 1);
