@@ -16,6 +16,7 @@ pub use crate::sdk::SdkKinesisApi;
 
 /// What kind of failure a call met: decides how it is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ApiErrorKind {
     /// The shard iterator is older than its time to live (5 minutes on AWS): get a new one.
     ExpiredIterator,

@@ -29,6 +29,7 @@ const RETRIABLE_ENTRY_CODES: &[&str] = &[
 
 /// How a [`KinesisProducer`] writes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProducerConfig {
     /// The stream.
     pub stream: StreamRef,
@@ -136,6 +137,7 @@ pub struct PutReceipt {
 
 /// Why a record was not put.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PutFailure {
     /// Payload and partition key exceed 1 MiB: never sent.
     #[error("record of {bytes} bytes (payload + partition key) exceeds the {limit}-byte limit")]

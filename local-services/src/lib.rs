@@ -32,6 +32,7 @@ mod cloudwatch;
 mod docker;
 mod gremlin;
 mod kinesis;
+pub mod metric_names;
 
 pub use aws::{
     cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config, trim_horizon_iterator,

@@ -243,6 +243,7 @@ impl CloudWatchSink {
         config: CloudWatchConfig,
     ) -> Result<Self, MetricsError> {
         config.validate()?;
+        names::describe();
         let (data_tx, data_rx) = mpsc::channel(config.buffer_capacity);
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         let counters = Arc::new(Counters::default());

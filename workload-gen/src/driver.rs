@@ -294,6 +294,7 @@ where
     I: IntoIterator<Item = Result<FollowsEdge, ReadError>>,
 {
     config.validate()?;
+    names::describe();
     let mut edges = edges.into_iter();
     let counters = Arc::new(Counters::default());
     let permits = Arc::new(Semaphore::new(config.max_in_flight));

@@ -64,6 +64,7 @@ impl GremlinTransport {
     /// or credential fails here rather than on the first write.
     pub async fn connect(config: TransportConfig) -> Result<Self, GremlinError> {
         config.validate()?;
+        crate::metrics::describe();
         let slots = (0..config.pool_size)
             .map(|_| tokio::sync::Mutex::new(None))
             .collect();
