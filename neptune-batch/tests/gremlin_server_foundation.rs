@@ -39,17 +39,20 @@ async fn a_vertex_and_an_edge_with_string_ids_are_written_and_read_back() {
         .expect("the write succeeds");
     assert_eq!(written.len(), 1, "one edge is returned by the write");
 
-    let vertex = Bytecode::new().step("V", [a.clone()]);
-    assert_eq!(text(run(&t, vertex.clone().then("id")).await), [a.clone()]);
+    let vertex = Bytecode::new().step("V", [a.as_str()]);
+    assert_eq!(text(run(&t, vertex.clone().then("id")).await), [a.as_str()]);
     assert_eq!(text(run(&t, vertex.then("label")).await), ["person"]);
 
-    let edge = || Bytecode::new().step("E", [e.clone()]);
-    assert_eq!(text(run(&t, edge().then("id")).await), [e.clone()]);
+    let edge = || Bytecode::new().step("E", [e.as_str()]);
+    assert_eq!(text(run(&t, edge().then("id")).await), [e.as_str()]);
     assert_eq!(text(run(&t, edge().then("label")).await), ["follows"]);
-    assert_eq!(text(run(&t, edge().then("outV").then("id")).await), [a]);
+    assert_eq!(
+        text(run(&t, edge().then("outV").then("id")).await),
+        [a.as_str()]
+    );
     assert_eq!(
         text(run(&t, edge().then("inV").then("id")).await),
-        [b.clone()]
+        [b.as_str()]
     );
 
     let followers = Bytecode::new().step("V", [b]).step("in", ["follows"]);
