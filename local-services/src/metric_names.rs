@@ -118,42 +118,6 @@ pub fn recorded_metrics(src: &Path) -> Vec<RecordedMetric> {
     found
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn calls_are_found_with_their_names_and_test_modules_and_descriptions_are_not() {
-        let dir = std::env::temp_dir().join(format!("metric-names-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("sub")).unwrap();
-        std::fs::write(
-            dir.join("names.rs"),
-            "/// Counter.\npub const SENT: &str = \"app.sent\";\npub const LAG: &str = \"Lag\";\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("sub/work.rs"),
-            "fn f() {\n    metrics::counter!(names::SENT, \"k\" => \"v\").increment(1);\n    \
-             ::metrics::gauge!(crate::names::LAG).set(1.0); metrics::histogram!(\"t\").record(2.0);\n    \
-             describe_counter!(SENT, Unit::Count, \"sent\");\n    // counter!(NOT_CODE)\n}\n\
-             #[cfg(test)]\nmod tests { fn g() { counter!(\"test_only\").increment(1); } }\n",
-        )
-        .unwrap();
-        let found = recorded_metrics(&dir);
-        std::fs::remove_dir_all(&dir).unwrap();
-        let got: Vec<_> = found.iter().map(|m| (m.kind, m.name.as_str())).collect();
-        assert_eq!(
-            got,
-            [
-                (MetricKind::Counter, "app.sent"),
-                (MetricKind::Gauge, "Lag"),
-                (MetricKind::Histogram, "t"),
-            ]
-        );
-        assert!(found[0].at.ends_with("work.rs:2"), "{}", found[0].at);
-    }
-}
-
 /// Checks that `describe` (a crate's `describe()` function) describes, with a unit and a text,
 /// every metric the code under `src` records, and that it records at least `at_least` of them
 /// (so that a scan that found nothing cannot pass). Panics naming each one that is not.
@@ -203,4 +167,40 @@ pub fn assert_all_described(src: &Path, at_least: usize, describe: impl Fn()) {
         missing.is_empty(),
         "recorded but not described with a unit by describe(): {missing:#?}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_found_with_their_names_and_test_modules_and_descriptions_are_not() {
+        let dir = std::env::temp_dir().join(format!("metric-names-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(
+            dir.join("names.rs"),
+            "/// Counter.\npub const SENT: &str = \"app.sent\";\npub const LAG: &str = \"Lag\";\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("sub/work.rs"),
+            "fn f() {\n    metrics::counter!(names::SENT, \"k\" => \"v\").increment(1);\n    \
+             ::metrics::gauge!(crate::names::LAG).set(1.0); metrics::histogram!(\"t\").record(2.0);\n    \
+             describe_counter!(SENT, Unit::Count, \"sent\");\n    // counter!(NOT_CODE)\n}\n\
+             #[cfg(test)]\nmod tests { fn g() { counter!(\"test_only\").increment(1); } }\n",
+        )
+        .unwrap();
+        let found = recorded_metrics(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let got: Vec<_> = found.iter().map(|m| (m.kind, m.name.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (MetricKind::Counter, "app.sent"),
+                (MetricKind::Gauge, "Lag"),
+                (MetricKind::Histogram, "t"),
+            ]
+        );
+        assert!(found[0].at.ends_with("work.rs:2"), "{}", found[0].at);
+    }
 }
