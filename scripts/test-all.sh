@@ -7,6 +7,7 @@
 # skipped for want of a service.
 #
 # Extra arguments go to `cargo test` (e.g. `scripts/test-all.sh -p neptune-batch`).
+# PACKAGE_CHECK=1 also runs scripts/package-check.sh with the same services.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,9 +38,24 @@ start_service() {
   STARTED+=("$svc")
 }
 
-# Unless the environment points the tests at other endpoints, start the local services.
-if [[ -z "${GREMLIN_URL:-}" ]]; then start_service gremlin-server; fi
-if [[ -z "${CLOUDWATCH_ENDPOINT_URL:-}" ]]; then start_service cloudwatch-local; fi
+# Unless the environment points the tests at other endpoints, start the local services, and
+# name them to the tests (the packaged crates' tests find them only that way).
+if [[ -z "${GREMLIN_URL:-}" ]]; then
+  start_service gremlin-server
+  export GREMLIN_URL="ws://127.0.0.1:${GREMLIN_PORT:-8182}/gremlin"
+fi
+if [[ -z "${CLOUDWATCH_ENDPOINT_URL:-}" ]]; then
+  start_service cloudwatch-local
+  export CLOUDWATCH_ENDPOINT_URL="http://127.0.0.1:${CLOUDWATCH_PORT:-4566}"
+fi
 
 echo "test-all: running cargo test --workspace $*" >&2
-cargo test --workspace --no-fail-fast "$@"
+status=0
+cargo test --workspace --no-fail-fast "$@" || status=$?
+
+# PACKAGE_CHECK=1: also the tests of the packaged crates, against the same services.
+if [[ "${PACKAGE_CHECK:-0}" == 1 ]]; then
+  echo "test-all: running scripts/package-check.sh" >&2
+  scripts/package-check.sh || status=$?
+fi
+exit "$status"

@@ -196,6 +196,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// `part` as a percentage of `whole`.
+fn percent(part: f64, whole: f64) -> f64 {
+    100.0 * part / whole
+}
+
 fn main() {
     let n: usize = std::env::var("KINESIS_BENCH_RECORDS")
         .ok()
@@ -221,13 +226,16 @@ fn main() {
             let s2 = create_stream(&client).await;
             bare_put.push(put_bare(&client, &s2, n).await);
         }
+        let (producer, bare_put) = (median(producer), median(bare_put));
         println!(
-            "put   KinesisProducer ({IN_FLIGHT} calls in flight)      {:>10.0} records/s",
-            median(producer)
+            "put   KinesisProducer ({IN_FLIGHT} calls in flight)      {producer:>10.0} records/s"
         );
         println!(
-            "put   bare PutRecords x500 ({IN_FLIGHT} in flight, ceiling) {:>10.0} records/s",
-            median(bare_put)
+            "put   bare PutRecords x500 ({IN_FLIGHT} in flight, ceiling) {bare_put:>10.0} records/s"
+        );
+        println!(
+            "put   ratio KinesisProducer / bare PutRecords           {:>10.1} %",
+            percent(producer, bare_put)
         );
 
         let stream = &streams[0];
@@ -240,21 +248,19 @@ fn main() {
             paced.push(read_bare(&client, stream, n, Some(MIN_GET_RECORDS_INTERVAL)).await);
             unpaced.push(read_bare(&client, stream, n, None).await);
         }
+        let (source, fan_out) = (median(source), median(fan_out));
+        let (paced, unpaced) = (median(paced), median(unpaced));
+        println!("read  KinesisSource (10000/call, 5 calls/s/shard)     {source:>10.0} records/s");
+        println!("read  KinesisSource through enhanced fan-out          {fan_out:>10.0} records/s");
+        println!("read  bare GetRecords loop, same pacing               {paced:>10.0} records/s");
+        println!("read  bare GetRecords loop, unpaced (ceiling)         {unpaced:>10.0} records/s");
         println!(
-            "read  KinesisSource (10000/call, 5 calls/s/shard)     {:>10.0} records/s",
-            median(source)
+            "read  ratio KinesisSource / bare loop, same pacing    {:>10.1} %",
+            percent(source, paced)
         );
         println!(
-            "read  KinesisSource through enhanced fan-out          {:>10.0} records/s",
-            median(fan_out)
-        );
-        println!(
-            "read  bare GetRecords loop, same pacing               {:>10.0} records/s",
-            median(paced)
-        );
-        println!(
-            "read  bare GetRecords loop, unpaced (ceiling)         {:>10.0} records/s",
-            median(unpaced)
+            "read  ratio KinesisSource / unpaced ceiling           {:>10.1} %",
+            percent(source, unpaced)
         );
     });
 }

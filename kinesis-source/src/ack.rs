@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 /// An acknowledgement that could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AckError {
     /// The shard never delivered anything through this tracker.
     #[error("shard {shard} has delivered no records to acknowledge")]

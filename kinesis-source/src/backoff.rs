@@ -1,11 +1,11 @@
 //! Bounded exponential backoff with full jitter.
 //!
-//! Written here rather than taken from a crate because it is a dozen lines and the crates that
-//! offer it (`backoff`, `backon`) each bring a retry loop of their own, while every retry loop in
-//! this crate must also classify errors, count metrics and watch a cancellation token.
+//! The delays come from `stream2neptune-backoff`, shared by the workspace's crates (its
+//! documentation says why no retry crate served); this type adds the bound on retries and this
+//! crate's defaults.
 
-use rand::Rng;
 use std::time::Duration;
+use stream2neptune_backoff::FullJitter;
 
 /// How long to wait before each retry, and how many retries there may be.
 ///
@@ -33,18 +33,16 @@ impl Backoff {
 
     /// The ceiling of the delay before retry `retry` (0-based).
     pub fn ceiling(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.max)
+        self.jitter().ceiling(retry)
     }
 
     /// A jittered delay before retry `retry` (0-based), or `None` when the retries are used up.
     pub fn delay(&self, retry: u32) -> Option<Duration> {
-        if retry >= self.max_retries {
-            return None;
-        }
-        let ceiling = self.ceiling(retry);
-        let nanos = ceiling.as_nanos().min(u128::from(u64::MAX)) as u64;
-        Some(Duration::from_nanos(rand::rng().random_range(0..=nanos)))
+        (retry < self.max_retries).then(|| self.jitter().delay(retry))
+    }
+
+    fn jitter(&self) -> FullJitter {
+        FullJitter::new(self.base, self.max)
     }
 }
 

@@ -44,6 +44,7 @@ impl std::fmt::Display for StreamRef {
 /// Where to start reading a shard that has no stored checkpoint. A stored checkpoint always wins:
 /// reading resumes right after it (`AFTER_SEQUENCE_NUMBER`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StartPosition {
     /// The oldest record the stream keeps.
     TrimHorizon,
@@ -73,6 +74,7 @@ impl ConfigError {
 
 /// How a [`KinesisSource`](crate::KinesisSource) reads a stream.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct KinesisSourceConfig {
     /// The stream.
     pub stream: StreamRef,

@@ -5,6 +5,7 @@ use crate::config::ConfigError;
 
 /// What went wrong while reading or checkpointing.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SourceError {
     /// The checkpoint store could not be read or written.
     #[error("checkpoint store: {message}")]

@@ -1,7 +1,7 @@
 //! [`KinesisSource`]: the [`RecordSource`] over a Kinesis data stream.
 
 use crate::ack::Acker;
-use crate::api::{ApiError, IteratorStart, KinesisApi, SdkKinesisApi, ShardInfo};
+use crate::api::{ApiError, IteratorStart, KinesisApi, ShardInfo};
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::checkpoint_writer::CheckpointWriter;
 use crate::config::{KinesisSourceConfig, StartPosition};
@@ -55,13 +55,14 @@ impl std::fmt::Debug for KinesisSource {
 }
 
 impl KinesisSource {
-    /// Starts reading with the real SDK client.
+    /// Starts reading with the real SDK client (feature `kinesis`).
+    #[cfg(feature = "kinesis")]
     pub async fn from_client(
         client: aws_sdk_kinesis::Client,
         config: KinesisSourceConfig,
         store: Arc<dyn CheckpointStore>,
     ) -> Result<Self, SourceError> {
-        Self::start(Arc::new(SdkKinesisApi::new(client)), config, store).await
+        Self::start(Arc::new(crate::SdkKinesisApi::new(client)), config, store).await
     }
 
     /// Validates `config`, loads the stored checkpoints, lists the shards (failing fast if the

@@ -132,6 +132,16 @@ pub fn describe() {
         "producer entries refused by throttling"
     );
     describe_counter!(PRODUCER_CALLS, Unit::Count, "PutRecords calls");
+    describe_counter!(
+        FAN_OUT_SUBSCRIPTIONS,
+        Unit::Count,
+        "enhanced fan-out subscriptions opened, per shard"
+    );
+    describe_counter!(
+        AGGREGATES_OPENED,
+        Unit::Count,
+        "KPL aggregates opened into their user records, per shard"
+    );
 }
 
 /// Running totals of a [`KinesisSource`](crate::KinesisSource), readable at any time.

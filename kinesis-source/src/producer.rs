@@ -1,6 +1,6 @@
 //! [`KinesisProducer`]: `PutRecords` batching that resends only what failed.
 
-use crate::api::{ApiError, ApiErrorKind, KinesisApi, PutEntry, PutEntryResult, SdkKinesisApi};
+use crate::api::{ApiError, ApiErrorKind, KinesisApi, PutEntry, PutEntryResult};
 use crate::backoff::Backoff;
 use crate::config::{ConfigError, StreamRef};
 use crate::metrics::{self as names, ProducerStats};
@@ -29,6 +29,7 @@ const RETRIABLE_ENTRY_CODES: &[&str] = &[
 
 /// How a [`KinesisProducer`] writes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProducerConfig {
     /// The stream.
     pub stream: StreamRef,
@@ -136,6 +137,7 @@ pub struct PutReceipt {
 
 /// Why a record was not put.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PutFailure {
     /// Payload and partition key exceed 1 MiB: never sent.
     #[error("record of {bytes} bytes (payload + partition key) exceeds the {limit}-byte limit")]
@@ -229,12 +231,13 @@ impl KinesisProducer {
         })
     }
 
-    /// A producer over the real SDK client.
+    /// A producer over the real SDK client (feature `kinesis`).
+    #[cfg(feature = "kinesis")]
     pub fn from_client(
         client: aws_sdk_kinesis::Client,
         config: ProducerConfig,
     ) -> Result<Self, ConfigError> {
-        Self::new(Arc::new(SdkKinesisApi::new(client)), config)
+        Self::new(Arc::new(crate::SdkKinesisApi::new(client)), config)
     }
 
     /// Running totals, for progress displays.

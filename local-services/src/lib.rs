@@ -13,6 +13,18 @@
 //!
 //! A service that is needed and cannot be found is an error whose message names the command that
 //! starts it. Tests turn that into a failure: nothing passes by being skipped.
+//!
+//! # Why this crate is published
+//!
+//! It is test support, published (as `stream2neptune-local-services`, library name
+//! `local_services`) so that what `cargo package` ships of `kinesis-source`, `neptune-batch` and
+//! `metrics-sink` builds and runs its own integration tests: they are the same tests as in the
+//! repository, against the same services, not a reduced copy. The alternative, tests made
+//! self-contained inside each crate, would have meant three copies of this crate's service
+//! finding, or shipping fewer tests than the repository runs. Outside the repository, point
+//! the tests at their services with the environment variables above (the Kinesis emulator is
+//! embedded and needs nothing); the scripts named in the messages, and the Gremlin Server
+//! container's configuration, are in the repository (`STREAM2NEPTUNE_ROOT` names a checkout).
 #![warn(missing_docs)]
 
 mod aws;
@@ -20,6 +32,7 @@ mod cloudwatch;
 mod docker;
 mod gremlin;
 mod kinesis;
+pub mod metric_names;
 mod outage_proxy;
 
 pub use aws::{

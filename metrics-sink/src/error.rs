@@ -2,6 +2,7 @@
 
 /// A flush that did not ship everything.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetricsError {
     /// The metrics service refused or failed a request.
     #[error("metrics service call {operation} failed: {message}")]

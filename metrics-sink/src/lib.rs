@@ -48,23 +48,31 @@
 //! # }
 //! ```
 //!
-//! Sending to CloudWatch (needs a Tokio runtime and a client):
+//! Sending to CloudWatch (feature `cloudwatch`, on by default) with the AWS SDK's client,
+//! configured as usual (credentials and region from the environment or a profile,
+//! `AWS_ENDPOINT_URL_CLOUDWATCH` for a local API):
 //!
 //! ```no_run
 //! use metrics_sink::{CloudWatchConfig, CloudWatchSink, MetricDatum, MetricsSink, Unit, names};
-//! # async fn run(client: aws_sdk_cloudwatch::Client) -> Result<(), metrics_sink::MetricsError> {
-//! let sink = CloudWatchSink::start(client, CloudWatchConfig::for_cluster("my-cluster"))?;
-//! sink.record(MetricDatum::new(names::WRITE_DURATION, Unit::Milliseconds, 12.5));
-//! let report = sink.close().await?;
-//! println!("sent {} datums in {} requests", report.sent, report.requests);
-//! # Ok(())
-//! # }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//!     let client = aws_sdk_cloudwatch::Client::new(&sdk_config);
+//!     let sink = CloudWatchSink::start(client, CloudWatchConfig::for_cluster("my-cluster"))?;
+//!     sink.record(MetricDatum::new(names::WRITE_DURATION, Unit::Milliseconds, 12.5));
+//!     let report = sink.close().await?; // the last flush
+//!     println!("sent {} datums in {} requests", report.sent, report.requests);
+//!     Ok(())
+//! }
 //! ```
 #![warn(missing_docs)]
 
 mod aggregate;
 mod bridge;
 mod cloudwatch;
+#[cfg(feature = "cloudwatch")]
+mod cloudwatch_sdk;
 mod console;
 mod dashboard;
 mod datum;
@@ -79,7 +87,9 @@ mod sink;
 
 pub use aggregate::{Aggregate, AggregatedDatum, Aggregation, Aggregator, SeriesKey};
 pub use bridge::MetricsBridge;
-pub use cloudwatch::{to_sdk, CloudWatchConfig, CloudWatchSink, CloudWatchStats, PutMetricData};
+pub use cloudwatch::{CloudWatchConfig, CloudWatchSink, CloudWatchStats, PutMetricData};
+#[cfg(feature = "cloudwatch")]
+pub use cloudwatch_sdk::to_sdk;
 pub use console::{ConsoleLayout, ConsoleSink, ConsoleSnapshot};
 pub use dashboard::DashboardConfig;
 pub use datum::{DatumError, Dimension, MetricDatum, Unit, MAX_DIMENSIONS};

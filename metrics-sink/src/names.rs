@@ -28,3 +28,22 @@ pub const SHARD_HELD_DURATION: &str = "ShardHeldDuration";
 pub const METRICS_DROPPED: &str = "MetricsDropped";
 /// Retries of `PutMetricData` calls (unit Count).
 pub const METRICS_RETRIES: &str = "MetricsPutRetries";
+
+/// Registers the unit and a description of every metric this crate itself records through the
+/// `metrics` facade ([`METRICS_DROPPED`], [`METRICS_RETRIES`]) with the installed recorder. A
+/// program calls it once after installing its recorder;
+/// [`CloudWatchSink::start`](crate::CloudWatchSink::start) calls it too. Calling it again does
+/// no harm.
+pub fn describe() {
+    use ::metrics::{describe_counter, Unit};
+    describe_counter!(
+        METRICS_DROPPED,
+        Unit::Count,
+        "data points the CloudWatch sink could not send and dropped"
+    );
+    describe_counter!(
+        METRICS_RETRIES,
+        Unit::Count,
+        "PutMetricData calls retried after a transient error"
+    );
+}

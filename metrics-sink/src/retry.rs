@@ -1,7 +1,8 @@
-//! Bounded exponential back-off with full jitter.
+//! Bounded exponential back-off with full jitter. The delays come from
+//! `stream2neptune-backoff`, shared by the workspace's crates.
 
-use rand::Rng;
 use std::time::Duration;
+use stream2neptune_backoff::FullJitter;
 
 /// How often and how patiently a failed request is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +30,7 @@ impl RetryPolicy {
     /// `[0, min(max_delay, base_delay * 2^(retry-1))]` ("full jitter", so many clients that
     /// failed together do not retry together).
     pub fn delay(&self, retry: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
-        let ceiling = exp.min(self.max_delay).as_nanos().min(u128::from(u64::MAX)) as u64;
-        Duration::from_nanos(rand::rng().random_range(0..=ceiling))
+        FullJitter::new(self.base_delay, self.max_delay).delay(retry.saturating_sub(1))
     }
 
     /// Checks that the delays make sense and the retries are bounded sensibly.

@@ -3,6 +3,7 @@
 /// A failure of a whole `write_*` call. Per-item failures are reported in
 /// [`WriteReport`](crate::WriteReport) instead.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SinkError {
     /// The sink's configuration is invalid.
     #[error("invalid configuration: {0}")]

@@ -20,3 +20,88 @@ pub const CAREFUL_FALLBACKS: &str = "neptune_batch.careful_fallbacks";
 pub const WRITE_SECONDS: &str = "neptune_batch.write_seconds";
 /// Counter: WebSocket connections opened (a rising rate means reconnections).
 pub const CONNECTIONS_OPENED: &str = "neptune_batch.connections_opened";
+
+/// Registers the unit and a description of every metric this crate records, those of
+/// [`crate::load::metrics`] included, with the installed recorder (so that an exporter such as
+/// CloudWatch gets units instead of none). A program calls it once after installing its
+/// recorder; [`GremlinTransport::connect`](crate::GremlinTransport::connect) and the loaders
+/// call it too. Calling it again does no harm.
+pub fn describe() {
+    use crate::load::metrics as load;
+    use ::metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!(
+        REQUESTS,
+        Unit::Count,
+        "requests sent to the server (label kind: write, lookup, diagnose)"
+    );
+    describe_counter!(
+        RETRIES,
+        Unit::Count,
+        "requests sent again after a transient error (label reason: the error class)"
+    );
+    describe_counter!(
+        ITEMS,
+        Unit::Count,
+        "vertices and edges by outcome (label outcome: written, already_present, failed)"
+    );
+    describe_counter!(
+        BISECTIONS,
+        Unit::Count,
+        "failing sub-batches split in two to isolate the failing items"
+    );
+    describe_counter!(
+        CAREFUL_FALLBACKS,
+        Unit::Count,
+        "sub-batches examined with separate reads after their checked merge was refused"
+    );
+    describe_histogram!(
+        WRITE_SECONDS,
+        Unit::Seconds,
+        "duration of one write request, as seen by the client"
+    );
+    describe_counter!(
+        CONNECTIONS_OPENED,
+        Unit::Count,
+        "WebSocket connections opened (reconnections included)"
+    );
+    describe_counter!(
+        load::ROWS_READ,
+        Unit::Count,
+        "rows read from Gremlin CSV files"
+    );
+    describe_counter!(
+        load::BAD_LINES,
+        Unit::Count,
+        "CSV rows refused as bad lines"
+    );
+    describe_counter!(
+        load::VERTICES_WRITTEN,
+        Unit::Count,
+        "vertices created by the vertex loader"
+    );
+    describe_counter!(
+        load::VERTICES_ALREADY_PRESENT,
+        Unit::Count,
+        "vertices the vertex loader found already present"
+    );
+    describe_counter!(
+        load::VERTICES_FAILED,
+        Unit::Count,
+        "vertices the sink reported as failed"
+    );
+    describe_counter!(
+        load::BATCH_RETRIES,
+        Unit::Count,
+        "vertex batches sent again after a retriable error (label reason)"
+    );
+    describe_counter!(
+        load::BULK_LOADER_RETRIES,
+        Unit::Count,
+        "bulk-loader HTTP requests retried (label reason: status_5xx, connect, timeout)"
+    );
+    describe_counter!(
+        load::BULK_LOADER_POLLS,
+        Unit::Count,
+        "bulk-loader status polls"
+    );
+}

@@ -2,6 +2,7 @@
 
 /// Why one item was not written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ItemFailure {
     /// An endpoint of the edge does not exist.
     #[error("vertex {id} does not exist")]

@@ -1,7 +1,9 @@
 //! Bounded retries with capped exponential back-off and full jitter: one policy type for the
-//! sink's requests, the vertex loader's batches and the bulk-loader client's HTTP calls.
+//! sink's requests, the vertex loader's batches and the bulk-loader client's HTTP calls. The
+//! delays come from `stream2neptune-backoff`, shared by the workspace's crates.
 
 use std::time::Duration;
+use stream2neptune_backoff::FullJitter;
 
 /// How transient errors are retried (each user documents its own defaults; these are the
 /// sink's). The delay before retry `n` (from 0) is drawn uniformly
@@ -30,17 +32,16 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The ceiling of the delay before retry `retry` (0-based).
     pub fn ceiling(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
-        self.base_delay
-            .checked_mul(factor)
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay)
+        self.jitter().ceiling(retry)
     }
 
-    /// A random delay in `[0, ceiling(retry)]`.
+    /// A random delay in `[0, ceiling(retry)]` (`retry` 0-based).
     pub fn delay(&self, retry: u32) -> Duration {
-        let ceiling = self.ceiling(retry);
-        ceiling.mul_f64(rand::random::<f64>())
+        self.jitter().delay(retry)
+    }
+
+    fn jitter(&self) -> FullJitter {
+        FullJitter::new(self.base_delay, self.max_delay)
     }
 }
 

@@ -6,6 +6,7 @@ use crate::model::{Edge, PropertyValue, Vertex};
 
 /// How items are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum WriteMode {
     /// The original's plain create: one chained traversal of
     /// `V(from).addE(label).to(__.V(to)).property(T.id, id).property(k, v)…` per item. Not

@@ -1,77 +1,60 @@
-//! The real Gremlin Server answers `gremlin-client`: caller-supplied string ids survive a write
-//! and a read.
+//! The real Gremlin Server keeps caller-supplied string ids: a script with bound values writes
+//! two vertices and an edge, and bytecode reads them back by those ids.
 
-use gremlin_client::aio::GremlinClient;
-use gremlin_client::process::traversal::traversal;
-use gremlin_client::{ConnectionOptions, GraphSON, GID};
+mod common;
 
-async fn client() -> GremlinClient {
-    let endpoint = local_services::gremlin()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let options = ConnectionOptions::builder()
-        .host(endpoint.host.clone())
-        .port(endpoint.port)
-        .ssl(endpoint.tls)
-        .serializer(GraphSON::V3)
-        .deserializer(GraphSON::V3)
-        .pool_size(2)
-        .build();
-    GremlinClient::connect(options)
-        .await
-        .expect("connect to the Gremlin Server")
+use common::*;
+use neptune_batch::{Bytecode, GValue};
+
+fn text(values: Vec<GValue>) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.as_str().expect("a string").to_owned())
+        .collect()
 }
 
 #[tokio::test]
 async fn a_vertex_and_an_edge_with_string_ids_are_written_and_read_back() {
-    let client = client().await;
+    let t = transport().await;
     let a = local_services::unique_name("person-a");
     let b = local_services::unique_name("person-b");
     let e = format!("{a}-2019-01-02-{b}");
 
     // Values travel as bindings, never inside the script text.
-    let mut results = client
-        .execute(
+    let bound = |name: &str, value: &str| (name.to_owned(), GValue::String(value.to_owned()));
+    let written = t
+        .eval(
             "g.addV(vLabel).property(T.id, idA).as('a').addV(vLabel).property(T.id, idB).as('b')\
              .addE(eLabel).from('a').to('b').property(T.id, idE).property('creationDate', date)",
-            &[
-                ("vLabel", &"person"),
-                ("eLabel", &"follows"),
-                ("idA", &a.as_str()),
-                ("idB", &b.as_str()),
-                ("idE", &e.as_str()),
-                ("date", &"2019-01-02"),
+            vec![
+                bound("vLabel", "person"),
+                bound("eLabel", "follows"),
+                bound("idA", &a),
+                bound("idB", &b),
+                bound("idE", &e),
+                bound("date", "2019-01-02"),
             ],
         )
         .await
-        .expect("the write is accepted");
-    use futures::StreamExt;
-    let mut written = 0;
-    while let Some(item) = results.next().await {
-        item.expect("the write succeeds");
-        written += 1;
-    }
-    assert_eq!(written, 1, "one edge is returned by the write");
+        .expect("the write succeeds");
+    assert_eq!(written.len(), 1, "one edge is returned by the write");
 
-    let g = traversal().with_remote_async(client.clone());
-    let vertices = g.v(a.clone()).to_list().await.expect("read the vertex");
-    assert_eq!(vertices.len(), 1);
-    assert_eq!(vertices[0].id(), &GID::String(a.clone()));
-    assert_eq!(vertices[0].label(), "person");
+    let vertex = Bytecode::new().step("V", [a.as_str()]);
+    assert_eq!(text(run(&t, vertex.clone().then("id")).await), [a.as_str()]);
+    assert_eq!(text(run(&t, vertex.then("label")).await), ["person"]);
 
-    let edges = g.e(e.clone()).to_list().await.expect("read the edge");
-    assert_eq!(edges.len(), 1);
-    assert_eq!(edges[0].id(), &GID::String(e.clone()));
-    assert_eq!(edges[0].label(), "follows");
-    assert_eq!(edges[0].out_v().id(), &GID::String(a.clone()));
-    assert_eq!(edges[0].in_v().id(), &GID::String(b.clone()));
+    let edge = || Bytecode::new().step("E", [e.as_str()]);
+    assert_eq!(text(run(&t, edge().then("id")).await), [e.as_str()]);
+    assert_eq!(text(run(&t, edge().then("label")).await), ["follows"]);
+    assert_eq!(
+        text(run(&t, edge().then("outV").then("id")).await),
+        [a.as_str()]
+    );
+    assert_eq!(
+        text(run(&t, edge().then("inV").then("id")).await),
+        [b.as_str()]
+    );
 
-    let followers = g
-        .v(b.clone())
-        .in_("follows")
-        .count()
-        .to_list()
-        .await
-        .expect("count");
-    assert_eq!(followers, vec![1]);
+    let followers = Bytecode::new().step("V", [b]).step("in", ["follows"]);
+    assert_eq!(count(&t, followers).await, 1);
 }

@@ -156,17 +156,16 @@ fn failed_with_errors() -> (u16, String) {
 }
 
 fn config(endpoint: &str) -> BulkLoaderConfig {
-    BulkLoaderConfig {
-        request_timeout: Duration::from_secs(5),
-        poll_interval: Duration::from_millis(20),
-        deadline: Duration::from_secs(20),
-        retry: RetryPolicy {
-            max_retries: 2,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-        },
-        ..BulkLoaderConfig::new(endpoint)
-    }
+    let mut config = BulkLoaderConfig::new(endpoint);
+    config.request_timeout = Duration::from_secs(5);
+    config.poll_interval = Duration::from_millis(20);
+    config.deadline = Duration::from_secs(20);
+    config.retry = RetryPolicy {
+        max_retries: 2,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    };
+    config
 }
 
 fn request() -> LoadRequest {

@@ -74,6 +74,7 @@ pub struct WriteProgress {
 
 /// Why a data set could not be written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DatasetError {
     /// The configuration is invalid.
     #[error("invalid generator configuration: {0}")]

@@ -4,11 +4,11 @@ use crate::edge::{FollowsEdge, PayloadFormat};
 use crate::metrics as names;
 use crate::reader::ReadError;
 use crate::sink::{OutgoingRecord, PutOutcome, RecordSink};
-use rand::Rng;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stream2neptune_backoff::FullJitter;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -16,7 +16,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 /// The most records one Kinesis `PutRecords` call accepts.
 pub const MAX_RECORDS_PER_PUT: usize = 500;
 
-/// Bounded exponential back-off with full jitter.
+/// Bounded exponential back-off with full jitter (the delays come from
+/// `stream2neptune-backoff`, shared by the workspace's crates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (the original's writer used 5).
@@ -41,12 +42,7 @@ impl RetryPolicy {
     /// The delay before retry number `retry` (1 for the first): uniform in
     /// `[0, min(max_delay, base_delay * 2^(retry-1))]` ("full jitter").
     pub fn delay(&self, retry: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
-        let ceiling = exp.min(self.max_delay);
-        let nanos = ceiling.as_nanos().min(u128::from(u64::MAX)) as u64;
-        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+        FullJitter::new(self.base_delay, self.max_delay).delay(retry.saturating_sub(1))
     }
 }
 
@@ -298,6 +294,7 @@ where
     I: IntoIterator<Item = Result<FollowsEdge, ReadError>>,
 {
     config.validate()?;
+    names::describe();
     let mut edges = edges.into_iter();
     let counters = Arc::new(Counters::default());
     let permits = Arc::new(Semaphore::new(config.max_in_flight));

@@ -2,6 +2,7 @@
 
 /// How a [`FollowsEdge`] is encoded in a stream record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum PayloadFormat {
     /// `from,to,creationDate`, as the original system wrote it (a field that contains a comma,
     /// a quote or a line break is quoted, CSV style).
@@ -13,6 +14,7 @@ pub enum PayloadFormat {
 
 /// A record payload that is not a follow request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The payload is not UTF-8.
     #[error("payload is not UTF-8 (at byte {valid_up_to})")]

@@ -58,6 +58,7 @@ impl Default for GeneratorConfig {
 
 /// A generator configuration that cannot produce a data set.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A field is outside its allowed range.
     #[error("{field}: {reason}")]

@@ -17,3 +17,42 @@ pub const BAD_INPUT_LINES: &str = "DriverBadInputLines";
 pub const PUT_DURATION: &str = "DriverPutDuration";
 /// Gauge (records per second): achieved submission rate since the start.
 pub const ACHIEVED_RATE: &str = "DriverAchievedRate";
+
+/// Registers the unit and a description of every metric this crate records with the installed
+/// recorder (so that an exporter such as CloudWatch gets units instead of none). A program
+/// calls it once after installing its recorder; [`run_driver`](crate::run_driver) calls it too.
+/// Calling it again does no harm.
+pub fn describe() {
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        RECORDS_SUBMITTED,
+        Unit::Count,
+        "records handed to the record sink (first attempts)"
+    );
+    describe_counter!(RECORDS_ACCEPTED, Unit::Count, "records the sink accepted");
+    describe_counter!(
+        RECORDS_FAILED,
+        Unit::Count,
+        "records given up on (non-retriable failure or retries exhausted)"
+    );
+    describe_counter!(
+        RECORDS_RETRIED,
+        Unit::Count,
+        "records put again after a retriable failure"
+    );
+    describe_counter!(
+        BAD_INPUT_LINES,
+        Unit::Count,
+        "input lines that were not edges"
+    );
+    describe_histogram!(
+        PUT_DURATION,
+        Unit::Milliseconds,
+        "duration of one put_batch call"
+    );
+    describe_gauge!(
+        ACHIEVED_RATE,
+        Unit::CountPerSecond,
+        "achieved submission rate since the start, in records per second"
+    );
+}

@@ -71,6 +71,7 @@ impl EdgeFileConfig {
 /// A problem reading an edge file. Every variant that concerns a line names the file and the
 /// line (counted from 1, the header included).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The configuration is invalid.
     #[error("invalid edge file configuration: {field}: {reason}")]

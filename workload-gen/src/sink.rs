@@ -33,6 +33,7 @@ pub enum PutOutcome {
 
 /// A failure of a whole `put_batch` call.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecordSinkError {
     /// The sink cannot take records at all.
     #[error("record sink unavailable: {message}")]

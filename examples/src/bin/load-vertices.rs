@@ -35,7 +35,7 @@ enum How {
     },
     /// Ask Neptune's bulk loader to load an S3 location, and follow it to the end (every 2 s).
     Bulk {
-        /// The loader endpoint, e.g. https://my-cluster.cluster-xyz.us-east-1.neptune.amazonaws.com:8182
+        /// The loader endpoint, e.g. `https://my-cluster.cluster-xyz.us-east-1.neptune.amazonaws.com:8182`
         #[arg(long, env = "NEPTUNE_LOADER_ENDPOINT")]
         endpoint: String,
         /// S3 location of the vertex files.

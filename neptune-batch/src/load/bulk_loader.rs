@@ -32,6 +32,7 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Where the loader is and how patiently to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BulkLoaderConfig {
     /// The cluster's HTTP(S) endpoint with its port, e.g.
     /// `https://my-cluster.cluster-xyz.us-east-1.neptune.amazonaws.com:8182`.
@@ -282,6 +283,7 @@ impl LoadRequest {
 /// A load's status, as the loader names it (Neptune user guide, "Neptune Loader Error and Feed
 /// Messages").
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LoadStatus {
     /// `LOAD_NOT_STARTED`: recorded, not started.
     NotStarted,
@@ -494,6 +496,7 @@ struct ErrorBody {
 
 /// Why a bulk-loader call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BulkLoadError {
     /// A configuration or request field is invalid.
     #[error("invalid {field}: {message}")]
@@ -649,6 +652,7 @@ impl BulkLoaderClient {
     /// A client for the loader at `config.endpoint`, after validating the configuration.
     pub fn new(config: BulkLoaderConfig) -> Result<Self, BulkLoadError> {
         config.validate()?;
+        crate::metrics::describe();
         let mut loader_url =
             reqwest::Url::parse(&config.endpoint).map_err(|e| BulkLoadError::Config {
                 field: "endpoint",

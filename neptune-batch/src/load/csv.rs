@@ -298,6 +298,7 @@ impl fmt::Display for BadLine {
 
 /// A failure that stops reading a file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CsvError {
     /// The file could not be opened.
     #[error("cannot open {file}: {source}")]

@@ -46,6 +46,7 @@
 //! # }
 //! ```
 
+#[cfg(feature = "bulk-loader")]
 pub mod bulk_loader;
 pub mod csv;
 pub mod metrics;

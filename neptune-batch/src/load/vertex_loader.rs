@@ -45,6 +45,7 @@ impl Default for VertexLoadOptions {
 
 /// An invalid [`VertexLoadOptions`] field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadConfigError {
     /// `batch_size` is 0 or above [`MAX_BATCH_SIZE`].
     #[error("batch_size must be between 1 and {MAX_BATCH_SIZE}, got {0}")]
@@ -179,6 +180,7 @@ impl VertexLoadSummary {
 /// Why a load stopped. When it stopped part-way, the summary of what was done comes with it,
 /// so nothing read is unaccounted for.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VertexLoadError {
     /// The options are invalid; nothing was read.
     #[error(transparent)]
@@ -276,6 +278,7 @@ pub async fn load_vertices_from(
     mut progress: impl FnMut(&LoadProgress) + Send,
 ) -> Result<VertexLoadSummary, VertexLoadError> {
     options.validate()?;
+    crate::metrics::describe();
     let started = Instant::now();
     if reader.header().kind != ElementKind::Vertex {
         return Err(VertexLoadError::Open(CsvError::WrongKind {

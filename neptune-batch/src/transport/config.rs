@@ -1,6 +1,7 @@
 //! Settings of the Gremlin transport.
 
 use super::error::GremlinError;
+#[cfg(feature = "iam")]
 use super::iam::IamAuth;
 use std::time::Duration;
 
@@ -23,7 +24,9 @@ pub struct TransportConfig {
     /// A connection older than this is replaced before its next request. Default 1 hour, far
     /// below Neptune's limit ([`NEPTUNE_MAX_CONNECTION_AGE`]).
     pub max_connection_lifetime: Duration,
-    /// Amazon Neptune IAM authentication: sign each WebSocket upgrade with SigV4.
+    /// Amazon Neptune IAM authentication: sign each WebSocket upgrade with SigV4 (feature
+    /// `iam`).
+    #[cfg(feature = "iam")]
     pub iam: Option<IamAuth>,
 }
 
@@ -72,9 +75,11 @@ impl TransportConfig {
                 "must be positive and below Neptune's 10-day connection limit",
             );
         }
+        #[cfg(feature = "iam")]
         let loopback = ["127.0.0.1", "localhost", "[::1]"]
             .iter()
             .any(|h| rest.starts_with(h));
+        #[cfg(feature = "iam")]
         if self.iam.is_some() && !self.url.starts_with("wss://") && !loopback {
             return bad(
                 "iam",
@@ -93,6 +98,7 @@ impl Default for TransportConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             max_connection_lifetime: Duration::from_secs(3600),
+            #[cfg(feature = "iam")]
             iam: None,
         }
     }

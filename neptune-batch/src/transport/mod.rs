@@ -19,11 +19,13 @@
 mod config;
 mod connection;
 mod error;
+#[cfg(feature = "iam")]
 mod iam;
 mod message;
 
 pub use config::{TransportConfig, NEPTUNE_MAX_CONNECTION_AGE};
 pub use error::{ErrorClass, GremlinError};
+#[cfg(feature = "iam")]
 pub use iam::{IamAuth, NEPTUNE_SERVICE};
 pub use message::Request;
 
@@ -62,6 +64,7 @@ impl GremlinTransport {
     /// or credential fails here rather than on the first write.
     pub async fn connect(config: TransportConfig) -> Result<Self, GremlinError> {
         config.validate()?;
+        crate::metrics::describe();
         let slots = (0..config.pool_size)
             .map(|_| tokio::sync::Mutex::new(None))
             .collect();
@@ -152,11 +155,13 @@ impl GremlinTransport {
             endpoint: config.url.clone(),
             message,
         };
+        #[cfg_attr(not(feature = "iam"), allow(unused_mut))]
         let mut request = config
             .url
             .as_str()
             .into_client_request()
             .map_err(|e| fail(e.to_string()))?;
+        #[cfg(feature = "iam")]
         if let Some(iam) = &config.iam {
             iam.sign(&mut request).await?;
         }
@@ -191,7 +196,7 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, GremlinError> {
             if roots.is_empty() {
                 return Err("no root certificates found on this system".to_owned());
             }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .map_err(|e| e.to_string())?
