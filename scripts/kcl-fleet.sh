@@ -95,9 +95,13 @@ start_worker() {
   if local_endpoint "${KINESIS_ENDPOINT_URL:-}" || local_endpoint "${DYNAMODB_ENDPOINT_URL:-}"; then
     export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
   fi
+  # A local Kinesis API is spoken to in JSON rather than the Java SDK's default CBOR: the
+  # embedded emulator completes shard-end answers with the shard's children only in JSON.
+  local sdk_opts=()
+  if local_endpoint "${KINESIS_ENDPOINT_URL:-}"; then sdk_opts+=(-Daws.cborEnabled=false); fi
   # Its own process group (setsid), so that `kill` takes the daemon and its processors at once.
   KCL_WORKER_ID="worker-$id" setsid java -Xms64m -Xmx"${KCL_HEAP:-384m}" -XX:+UseSerialGC \
-    -Daws.region="${AWS_REGION:-us-east-1}" \
+    -Daws.region="${AWS_REGION:-us-east-1}" "${sdk_opts[@]}" \
     -cp "$LIB/*" software.amazon.kinesis.multilang.MultiLangDaemon \
     --properties-file "$props" --log-configuration "$SRC/logback.xml" \
     >"$log" 2>&1 < /dev/null &
