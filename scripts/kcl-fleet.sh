@@ -24,6 +24,7 @@
 #   KCL_METRICS_LEVEL            KCL's own metrics, NONE | SUMMARY | DETAILED [NONE]
 #   KCL_FAILOVER_MS              lease expiry [10000, KCL's default]
 #   KCL_ASSIGNMENT_INTERVAL_MS   the leader's lease assignment period [2 x failover, KCL's default]
+#   KCL_WORKER_METRICS_REPORT_MS each worker's load report period [30000]
 #   KCL_PARENT_POLL_MS           children's poll for their parents' end [10000]
 #   KCL_SHARD_SYNC_MS            the leader's shard sync period [60000]
 #   KCL_MAX_RECORDS              records per GetRecords [10000]
@@ -73,6 +74,7 @@ properties() {
       -e "s|@KCL_IDLE_BETWEEN_READS_MS@|${KCL_IDLE_BETWEEN_READS_MS:-1500}|" \
       -e "s|@KCL_FAILOVER_MS@|$failover|" \
       -e "s|@KCL_ASSIGNMENT_INTERVAL_MS@|${KCL_ASSIGNMENT_INTERVAL_MS:-$((failover * 2))}|" \
+      -e "s|@KCL_WORKER_METRICS_REPORT_MS@|${KCL_WORKER_METRICS_REPORT_MS:-30000}|" \
       -e "s|@KCL_PARENT_POLL_MS@|${KCL_PARENT_POLL_MS:-10000}|" \
       -e "s|@KCL_SHARD_SYNC_MS@|${KCL_SHARD_SYNC_MS:-60000}|" \
       -e "s|@KCL_METRICS_LEVEL@|${KCL_METRICS_LEVEL:-NONE}|" \
