@@ -202,8 +202,11 @@ async fn three_kcl_workers_survive_a_killed_worker_and_a_split_and_the_graph_is_
                 WORKER_METRICS_REPORT_MS.to_string(),
             ),
             // Children look for their parents' end every second (KCL: 10 s), and shards are
-            // polled every 500 ms (KCL: 1.5 s), so the run is short; leases keep KCL's timing.
+            // polled every 500 ms (KCL: 1.5 s), so the run is short.
             ("KCL_PARENT_POLL_MS", "1000".into()),
+            // The worker that makes the first shard sync waits this long before it takes
+            // leases (KCL: 60 s).
+            ("KCL_SHARD_SYNC_MS", "5000".into()),
             ("KCL_IDLE_BETWEEN_READS_MS", "500".into()),
             ("KCL_MAX_RECORDS", "2000".into()),
             ("KCL_SHUTDOWN_GRACE_MS", "10000".into()),

@@ -43,7 +43,12 @@ async fn the_answer_that_ends_a_split_shard_names_both_children() {
     let mut children = Vec::new();
     for _ in 0..20 {
         let Some(it) = iterator.take() else { break };
-        let answer = client.get_records().shard_iterator(it).send().await.unwrap();
+        let answer = client
+            .get_records()
+            .shard_iterator(it)
+            .send()
+            .await
+            .unwrap();
         records += answer.records().len();
         if answer.next_shard_iterator().is_none() {
             children = answer
@@ -69,7 +74,12 @@ async fn the_answer_that_ends_a_split_shard_names_both_children() {
     let it = local_services::trim_horizon_iterator(&client, stream, "shardId-000000000001")
         .await
         .unwrap();
-    let answer = client.get_records().shard_iterator(it).send().await.unwrap();
+    let answer = client
+        .get_records()
+        .shard_iterator(it)
+        .send()
+        .await
+        .unwrap();
     assert!(answer.next_shard_iterator().is_some());
     assert!(answer.child_shards().is_empty());
 }
