@@ -268,12 +268,10 @@ mod tests {
         }
     }
 
-    fn start(
-        mut processor: Recorder,
-    ) -> (
-        FakeDaemon,
-        tokio::task::JoinHandle<(Recorder, Result<Summary, DriverError>)>,
-    ) {
+    /// The processor as it ended, and what the loop returned.
+    type Finished = tokio::task::JoinHandle<(Recorder, Result<Summary, DriverError>)>;
+
+    fn start(mut processor: Recorder) -> (FakeDaemon, Finished) {
         let (daemon_in, child_out) = tokio::io::duplex(1 << 16);
         let (child_in, daemon_out) = tokio::io::duplex(1 << 16);
         let handle = tokio::spawn(async move {

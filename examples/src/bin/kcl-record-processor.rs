@@ -33,6 +33,7 @@ use neptune_batch::{GraphSink, GremlinSink, GremlinSinkConfig};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stream2neptune_examples::cli::WriteModeArg;
@@ -299,7 +300,11 @@ impl ShardRecordProcessor for GraphProcessor {
             json!({"first": records[0].sequence_number.as_str(),
                    "last": records[records.len() - 1].sequence_number.as_str(),
                    "records": records.len(), "processed": handed, "written": written,
-                   "already_present": present, "dead_lettered": dead, "lag_ms": lag}),
+                   "already_present": present, "dead_lettered": dead, "lag_ms": lag,
+                   // This process's totals so far: retried sink requests (write conflicts
+                   // with other processes among them) and retried items.
+                   "sink_retries": pipeline.stats().sink_retries.load(Ordering::Relaxed),
+                   "pipeline_retries": pipeline.stats().pipeline_retries.load(Ordering::Relaxed)}),
         );
         if !self.lost {
             self.checkpoint(checkpointer, &records).await;
