@@ -57,6 +57,9 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
+    /// Keep the fleet's directory (daemon logs, processor events) after the run.
+    #[arg(long)]
+    keep: bool,
 }
 
 fn now_ms() -> u64 {
@@ -201,8 +204,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         args.edges, args.shards, args.workers
     );
 
-    let dir = tempfile::Builder::new().prefix("kcl-bench-").tempdir()?;
-    let events_dir = dir.path().join("events");
+    let dir = std::env::temp_dir().join(local_services::unique_name("kcl-bench"));
+    std::fs::create_dir_all(&dir)?;
+    println!("fleet directory {}", dir.display());
+    let events_dir = dir.join("events");
     let env: Vec<(&str, String)> = vec![
         ("KCL_STREAM", stream.clone()),
         (
@@ -215,14 +220,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         ("KCL_SHARD_SYNC_MS", "5000".into()),
         (
             "KCL_FLEET_DIR",
-            dir.path().join("fleet").display().to_string(),
+            dir.join("fleet").display().to_string(),
         ),
         ("KCL_PROCESSOR", processor.display().to_string()),
         ("GREMLIN_URL", args.gremlin_url.clone()),
         ("KCL_PROCESSOR_EVENTS_DIR", events_dir.display().to_string()),
         (
             "KCL_PROCESSOR_DEAD_LETTER_DIR",
-            dir.path().join("dead-letters").display().to_string(),
+            dir.join("dead-letters").display().to_string(),
         ),
         ("RUST_LOG", "warn".into()),
     ];
@@ -323,5 +328,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         processor_peak,
         pair_peak,
     );
+    if !args.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
