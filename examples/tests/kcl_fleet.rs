@@ -289,9 +289,8 @@ async fn three_kcl_workers_survive_a_killed_worker_and_a_split_and_the_graph_is_
     // minutes in KCL 3, and only the leader reassigns leases, so killing it delays failover by
     // that much; see docs/scale-out.md.)
     let held_before = holders(&events(&events_dir));
-    let leader = (1..=WORKERS)
-        .filter(|w| fleet.log(*w).contains("is a leader, performing assignment"))
-        .last();
+    let leader =
+        (1..=WORKERS).find(|w| fleet.log(*w).contains("is a leader, performing assignment"));
     let victim = (1..=WORKERS)
         .filter(|w| Some(*w) != leader)
         .max_by_key(|w| {

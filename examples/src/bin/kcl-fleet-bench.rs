@@ -218,10 +218,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         ("DYNAMODB_ENDPOINT_URL", dynamodb.clone()),
         ("KCL_METRICS_LEVEL", "NONE".into()),
         ("KCL_SHARD_SYNC_MS", "5000".into()),
-        (
-            "KCL_FLEET_DIR",
-            dir.join("fleet").display().to_string(),
-        ),
+        ("KCL_FLEET_DIR", dir.join("fleet").display().to_string()),
         ("KCL_PROCESSOR", processor.display().to_string()),
         ("GREMLIN_URL", args.gremlin_url.clone()),
         ("KCL_PROCESSOR_EVENTS_DIR", events_dir.display().to_string()),
