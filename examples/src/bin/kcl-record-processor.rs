@@ -448,3 +448,185 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     tracing::info!(shard, ending = ?summary.ending, batches = summary.batches, records = summary.records, "done");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The glue against a scripted daemon and an in-memory graph: checkpoints cover exactly the
+    //! written records, a lost lease stops the writes at the next chunk, the shard's end is
+    //! checkpointed.
+    use super::*;
+    use base64::Engine as _;
+    use neptune_batch::{MemoryGraph, Vertex};
+    use serde_json::Value;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    fn processor(graph: Arc<MemoryGraph>, dir: &std::path::Path) -> GraphProcessor {
+        GraphProcessor {
+            pipeline: None,
+            sink: graph,
+            metrics: Arc::new(metrics_sink::MemoryMetrics::new()),
+            config: PipelineConfig::default(),
+            acker: Acker::new(),
+            shard: None,
+            lost: false,
+            last_checkpoint: Instant::now(),
+            stored: None,
+            chunk_records: 500,
+            checkpoint_interval: Duration::ZERO,
+            dead_letter_dir: dir.to_owned(),
+            events: Events {
+                file: None,
+                worker: "w".into(),
+            },
+        }
+    }
+
+    async fn graph_with_people(n: usize) -> Arc<MemoryGraph> {
+        let graph = Arc::new(MemoryGraph::new());
+        let people: Vec<Vertex> = (0..=n)
+            .map(|i| Vertex::new(format!("p{i}"), "person"))
+            .collect();
+        graph.write_vertices(&people).await.unwrap();
+        graph
+    }
+
+    /// `processRecords` with `n` follows records, sequence numbers 1000, 1001, ...
+    fn batch(n: usize) -> String {
+        let records: Vec<Value> = (0..n)
+            .map(|i| {
+                let data = format!("p{i},p{},2019-01-01", i + 1);
+                json!({"action": "record", "partitionKey": format!("p{i}"),
+                       "sequenceNumber": (1000 + i).to_string(), "subSequenceNumber": 0,
+                       "approximateArrivalTimestamp": 1_700_000_000_000u64,
+                       "data": base64::engine::general_purpose::STANDARD.encode(data)})
+            })
+            .collect();
+        json!({"action": "processRecords", "records": records, "millisBehindLatest": 0}).to_string()
+    }
+
+    /// Runs the processor on `script`: each entry is a line the daemon sends once the processor
+    /// has written as many lines as the entry's index says. Returns what the processor wrote.
+    async fn run_script(mut processor: GraphProcessor, script: Vec<(usize, String)>) -> Vec<Value> {
+        let (daemon_in, child_out) = tokio::io::duplex(1 << 20);
+        let (child_in, mut daemon_out) = tokio::io::duplex(1 << 20);
+        let child = tokio::spawn(async move {
+            kcl_multilang::run(&mut processor, BufReader::new(child_in), child_out)
+                .await
+                .unwrap();
+        });
+        let mut lines = BufReader::new(daemon_in).lines();
+        let mut got = Vec::new();
+        for (after, line) in script {
+            while got.len() < after {
+                let l = lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("a line from the processor");
+                got.push(serde_json::from_str::<Value>(&l).unwrap());
+            }
+            daemon_out
+                .write_all(format!("{line}\n").as_bytes())
+                .await
+                .unwrap();
+        }
+        drop(daemon_out);
+        while let Some(l) = lines.next_line().await.unwrap() {
+            got.push(serde_json::from_str(&l).unwrap());
+        }
+        child.await.unwrap();
+        got
+    }
+
+    fn ok(seq: &str) -> String {
+        json!({"action": "checkpoint", "sequenceNumber": seq, "subSequenceNumber": 0, "error": null})
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn checkpoints_cover_exactly_the_written_records_and_the_shard_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let graph = graph_with_people(1200).await;
+        let got = run_script(
+            processor(graph.clone(), dir.path()),
+            vec![
+                (
+                    0,
+                    r#"{"action":"initialize","shardId":"shardId-000000000000"}"#.into(),
+                ),
+                (1, batch(1200)),
+                // Records 1000..=2199 in chunks of 500; with no minimum interval, a checkpoint
+                // after each chunk, at its last record.
+                (2, ok("1499")),
+                (3, ok("1999")),
+                (4, ok("2199")),
+                (5, r#"{"action":"shardEnded"}"#.into()),
+                (
+                    6,
+                    json!({"action": "checkpoint", "error": null}).to_string(),
+                ),
+            ],
+        )
+        .await;
+        let actions: Vec<String> = got
+            .iter()
+            .map(|m| match m["action"].as_str().unwrap() {
+                "status" => format!("status {}", m["responseFor"].as_str().unwrap()),
+                _ => format!(
+                    "checkpoint {}",
+                    m["sequenceNumber"].as_str().unwrap_or("end")
+                ),
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "status initialize",
+                "checkpoint 1499",
+                "checkpoint 1999",
+                "checkpoint 2199",
+                "status processRecords",
+                "checkpoint end",
+                "status shardEnded"
+            ]
+        );
+        assert_eq!(graph.edge_count(), 1200);
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_refused_for_a_lost_lease_stops_the_writes_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let graph = graph_with_people(1200).await;
+        let got = run_script(
+            processor(graph.clone(), dir.path()),
+            vec![
+                (0, r#"{"action":"initialize","shardId":"shardId-000000000000"}"#.into()),
+                (1, batch(1200)),
+                (
+                    2,
+                    json!({"action": "checkpoint", "sequenceNumber": "1499", "error": "ShutdownException"})
+                        .to_string(),
+                ),
+                (3, batch(10)),
+                (4, r#"{"action":"leaseLost"}"#.into()),
+            ],
+        )
+        .await;
+        let actions: Vec<&str> = got
+            .iter()
+            .map(|m| m["responseFor"].as_str().unwrap_or("checkpoint"))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "initialize",
+                "checkpoint",
+                "processRecords",
+                "processRecords",
+                "leaseLost"
+            ]
+        );
+        // The first chunk was written before the refusal; nothing after it, nor the next batch.
+        assert_eq!(graph.edge_count(), 500);
+    }
+}
