@@ -33,6 +33,8 @@
 //! * [`dead_letter`]: where records that are bad in themselves go.
 //! * [`lambda`] (feature `lambda`): the same writer as an AWS Lambda function on a Kinesis event
 //!   source mapping, answering with partial batch responses.
+//! * [`kcl`] (feature `kcl`): the same pipeline behind the Kinesis Client Library's
+//!   MultiLangDaemon, which keeps shard leases for a fleet of workers.
 //!
 //! # Example
 //!
@@ -94,6 +96,8 @@ pub mod dead_letter;
 #[cfg(feature = "follows")]
 mod follows_csv;
 mod hold;
+#[cfg(feature = "kcl")]
+pub mod kcl;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 mod mapper;

@@ -7,6 +7,7 @@
 //! their end), it is fast enough that pipeline figures measure the pipeline, and it needs no
 //! process of its own.
 
+use axum::response::IntoResponse;
 use ferrokinesis::store::StoreOptions;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -89,10 +90,15 @@ impl EmbeddedKinesis {
                         enforce_limits: options.enforce_limits,
                         ..StoreOptions::default()
                     };
-                    let (app, _store) = ferrokinesis::create_app(store_options);
+                    let (app, store) = ferrokinesis::create_app(store_options);
                     // Requests up to the API's own limit (a 5 MiB PutRecords plus its JSON
                     // framing), above the web framework's 2 MiB default.
-                    let app = app.layer(axum::extract::DefaultBodyLimit::max(7 * 1024 * 1024));
+                    let app = app.layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES));
+                    let app = app.layer(axum::middleware::from_fn(
+                        move |request: axum::extract::Request, next: axum::middleware::Next| {
+                            child_shards_at_shard_end(store.clone(), request, next)
+                        },
+                    ));
                     // One request at a time inside the emulator. Its store keeps map guards
                     // across awaits and takes the same maps' write locks synchronously, so two
                     // overlapping requests (a PutRecords beside GetRecords calls at 20 000
@@ -140,6 +146,92 @@ impl Drop for EmbeddedKinesis {
             let _ = t.join();
         }
     }
+}
+
+/// The largest request the emulator reads: a 5 MiB `PutRecords` plus its JSON framing.
+const MAX_REQUEST_BYTES: usize = 7 * 1024 * 1024;
+
+/// Adds `ChildShards` to a `GetRecords` answer that ends a closed shard, which the emulator
+/// leaves out. Kinesis names a closed shard's children in the answer that has no next iterator,
+/// and KCL (2.3 and newer) relies on it: it refuses a shard-end answer without children as
+/// invalid and retries forever, so the parent never ends and its children never start. The
+/// children are the shards whose parent (or adjacent parent, for a merge) is this one.
+///
+/// Only JSON requests are completed (the AWS SDK for Rust speaks JSON to Kinesis; Java clients
+/// must be told `-Daws.cborEnabled=false`, as `scripts/kcl-fleet.sh` does for a local endpoint).
+async fn child_shards_at_shard_end(
+    store: ferrokinesis::store::Store,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::body::Body;
+    let is_json_get_records = {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        header("x-amz-target").ends_with(".GetRecords") && header("content-type").contains("json")
+    };
+    if !is_json_get_records {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+        return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let shard = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["ShardIterator"].as_str().map(str::to_owned))
+        .and_then(|it| ferrokinesis::shard_iterator::decode_shard_iterator(&it).ok())
+        .map(|(_, stream, shard, _)| (stream, shard));
+    let response = next
+        .run(axum::extract::Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let Some((stream, shard)) = shard.filter(|_| response.status().is_success()) else {
+        return response;
+    };
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut answer = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(v) if v.get("NextShardIterator").is_none() && v.get("ChildShards").is_none() => v,
+        _ => return axum::response::Response::from_parts(parts, Body::from(bytes)),
+    };
+    if let Ok(s) = store.get_stream(&stream).await {
+        let children: Vec<serde_json::Value> = s
+            .shards
+            .iter()
+            .filter(|c| {
+                c.parent_shard_id.as_deref() == Some(shard.as_str())
+                    || c.adjacent_parent_shard_id.as_deref() == Some(shard.as_str())
+            })
+            .map(|c| {
+                let parents: Vec<&str> = c
+                    .parent_shard_id
+                    .iter()
+                    .chain(c.adjacent_parent_shard_id.iter())
+                    .map(String::as_str)
+                    .collect();
+                serde_json::json!({
+                    "ShardId": c.shard_id,
+                    "ParentShards": parents,
+                    "HashKeyRange": {
+                        "StartingHashKey": c.hash_key_range.starting_hash_key,
+                        "EndingHashKey": c.hash_key_range.ending_hash_key,
+                    },
+                })
+            })
+            .collect();
+        answer["ChildShards"] = serde_json::Value::Array(children);
+    }
+    let body = serde_json::to_vec(&answer).expect("a JSON value serializes");
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, Body::from(body))
 }
 
 /// The Kinesis endpoint for this process: `KINESIS_ENDPOINT_URL` if set (the value `aws` means

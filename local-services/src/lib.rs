@@ -3,13 +3,14 @@
 //! Each service is found the same way, in this order:
 //!
 //! 1. **An environment variable** names it (`GREMLIN_URL`, `KINESIS_ENDPOINT_URL`,
-//!    `CLOUDWATCH_ENDPOINT_URL`), so the whole suite can run against real Amazon Neptune, Kinesis
+//!    `CLOUDWATCH_ENDPOINT_URL`, `DYNAMODB_ENDPOINT_URL`), so the whole suite can run against real Amazon Neptune, Kinesis
 //!    and CloudWatch, or against any other local implementation.
 //! 2. **Gremlin Server only:** where a Docker engine answers, a `tinkerpop/gremlin-server`
 //!    container is started through `testcontainers`, with this project's configuration.
 //! 3. **The local default:** the Gremlin Server that `scripts/gremlin-server.sh start` runs on
 //!    127.0.0.1:8182; the CloudWatch API that `scripts/cloudwatch-local.sh start` runs on
-//!    127.0.0.1:4566; for Kinesis, an emulator embedded in this process (nothing to start).
+//!    127.0.0.1:4566; for Kinesis and DynamoDB, emulators embedded in this process (nothing to
+//!    start).
 //!
 //! A service that is needed and cannot be found is an error whose message names the command that
 //! starts it. Tests turn that into a failure: nothing passes by being skipped.
@@ -30,6 +31,7 @@
 mod aws;
 mod cloudwatch;
 mod docker;
+mod dynamodb;
 mod gremlin;
 mod kinesis;
 pub mod metric_names;
@@ -40,6 +42,7 @@ pub use aws::{
     wait_until_active,
 };
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
+pub use dynamodb::{dynamodb, DynamoDbEndpoint, EmbeddedDynamoDb};
 pub use gremlin::{
     ensure_local_gremlin, gremlin, stop_local_gremlin, stop_local_gremlin_command, GremlinEndpoint,
     GremlinOrigin, OwnGremlinServer,

@@ -1,0 +1,155 @@
+//! The consumer as a KCL MultiLang record processor: the Kinesis Client Library's
+//! MultiLangDaemon (see `scripts/kcl-fleet.sh`) holds the shard leases in DynamoDB and starts one
+//! of these processes per shard it holds; each writes its shard's `follows` edges through the
+//! same pipeline as `stream-to-graph` (decode, `GraphSink`, dead letters, metrics) and checkpoints
+//! through the daemon only over the acknowledged prefix.
+//!
+//! The processor is `graph_ingest::kcl::KclProcessor` (the protocol is `kcl-multilang`); this
+//! is wiring: the sink, one dead-letter file per shard, metrics, and the lifecycle log. A
+//! pipeline error that no waiting mends ends the process without an answer, so the daemon stops
+//! and the shard is taken over from its last checkpoint.
+//!
+//! Standard output is the protocol's; logs go to standard error, which the daemon copies into its
+//! log. With `--events-dir`, each process also appends its lifecycle (one JSON object a line) to
+//! a file of its own there, for operators and tests.
+
+use clap::Parser;
+use graph_ingest::kcl::KclProcessor;
+use graph_ingest::{FollowsCsv, JsonLinesDeadLetters, Pipeline, PipelineConfig};
+use neptune_batch::{GremlinSink, GremlinSinkConfig};
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use stream2neptune_examples::cli::{self, Failure, WriteModeArg};
+use stream2neptune_examples::metrics_setup::RunMetrics;
+
+/// Command-line options; each can also be set through the environment variable named (the
+/// daemon starts the processor with its own environment).
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "A KCL MultiLangDaemon record processor writing follows edges into a Gremlin Server / Neptune"
+)]
+struct Args {
+    /// Gremlin endpoint of the writer.
+    #[arg(
+        long,
+        env = "GREMLIN_URL",
+        default_value = "ws://127.0.0.1:8182/gremlin"
+    )]
+    gremlin_url: String,
+    /// Edges per write request (BatchWriteSize).
+    #[arg(long, env = "BATCH_WRITE_SIZE", default_value_t = 100)]
+    batch_write_size: usize,
+    /// Write requests in flight per chunk (1: one after another, as the original).
+    #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 1)]
+    write_concurrency: usize,
+    /// How edges are written.
+    #[arg(long, value_enum, env = "WRITE_MODE", default_value = "merge")]
+    write_mode: WriteModeArg,
+    /// Records handed to the pipeline at a time: a lost lease stops the writes at the next
+    /// chunk boundary.
+    #[arg(long, env = "KCL_PROCESSOR_CHUNK_RECORDS", default_value_t = 500)]
+    chunk_records: usize,
+    /// Least time between two checkpoints inside one `processRecords` (one is always sent at
+    /// its end when the prefix moved).
+    #[arg(long, env = "KCL_PROCESSOR_CHECKPOINT_MS", default_value_t = 1000)]
+    checkpoint_interval_ms: u64,
+    /// Directory of the dead-letter files (JSON lines, one file per shard).
+    #[arg(
+        long,
+        env = "KCL_PROCESSOR_DEAD_LETTER_DIR",
+        default_value = "dead-letters"
+    )]
+    dead_letter_dir: PathBuf,
+    /// Directory where each process appends its lifecycle events (JSON lines); none if unset.
+    #[arg(long, env = "KCL_PROCESSOR_EVENTS_DIR")]
+    events_dir: Option<PathBuf>,
+    /// The worker this process belongs to (set by `scripts/kcl-fleet.sh` on the daemon).
+    #[arg(long, env = "KCL_WORKER_ID", default_value = "worker")]
+    worker_id: String,
+    /// The clusterId metric dimension.
+    #[arg(long, env = "CLUSTER_ID", default_value = "local")]
+    cluster_id: String,
+    /// Publish the pipeline's metrics to CloudWatch at this endpoint (`aws` for AWS itself).
+    #[arg(long, env = "CLOUDWATCH_ENDPOINT_URL")]
+    cloudwatch_endpoint: Option<String>,
+}
+
+/// The lifecycle log: one JSON object a line, appended to a file of this process's own (one
+/// write per line on a file opened for appending, so lines stay whole).
+fn event_log(
+    mut file: std::fs::File,
+    worker: String,
+) -> impl FnMut(&str, &str, serde_json::Value) + Send + 'static {
+    move |shard, event, fields| {
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut line = json!({"at_ms": at, "worker": worker, "pid": std::process::id(),
+            "shard": shard, "event": event});
+        if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), fields) {
+            line.extend(extra);
+        }
+        if let Err(e) = file.write_all(format!("{line}\n").as_bytes()) {
+            tracing::warn!(error = %e, "could not append to the events file");
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    cli::init_logging("info");
+    cli::exit("kcl-record-processor", run(args).await)
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let mut sink_config = GremlinSinkConfig::new(args.gremlin_url.clone());
+    sink_config.batch_size = args.batch_write_size;
+    sink_config.in_flight = args.write_concurrency;
+    sink_config.mode = args.write_mode.resolve(false);
+    let sink = Arc::new(GremlinSink::connect(sink_config).await?);
+    let metrics = RunMetrics::new(
+        &args.cluster_id,
+        args.cloudwatch_endpoint
+            .as_ref()
+            .map(|u| (u != "aws").then(|| u.clone())),
+    )
+    .await?;
+    std::fs::create_dir_all(&args.dead_letter_dir)?;
+    let mut config = PipelineConfig::default();
+    config.cluster_id = args.cluster_id.clone();
+    config.validate()?;
+    let (dir, metrics_sink) = (args.dead_letter_dir.clone(), metrics.sink.clone());
+    let mut processor = KclProcessor::new(move |shard| {
+        let dead_letters = JsonLinesDeadLetters::open(dir.join(format!("{shard}.jsonl")))?;
+        Ok(Pipeline::builder()
+            .mapper(FollowsCsv::default())
+            .sink(sink.clone())
+            .dead_letters(Arc::new(dead_letters))
+            .metrics(metrics_sink.clone())
+            .config(config.clone())
+            .build()?)
+    })
+    .chunk_records(args.chunk_records)
+    .checkpoint_interval(Duration::from_millis(args.checkpoint_interval_ms));
+    if let Some(dir) = &args.events_dir {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("{}-{}.jsonl", args.worker_id, std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        processor = processor.on_event(event_log(file, args.worker_id.clone()));
+    }
+    let summary = kcl_multilang::run_stdio(&mut processor).await;
+    let _ = metrics.sink.flush().await;
+    metrics.close().await;
+    let summary = summary?;
+    let shard = processor.shard().unwrap_or("?").to_owned();
+    tracing::info!(shard, ending = ?summary.ending, batches = summary.batches, records = summary.records, "done");
+    Ok(())
+}

@@ -1,0 +1,514 @@
+//! A fleet of three KCL MultiLangDaemon workers (`scripts/kcl-fleet.sh`, each daemon starting a
+//! `kcl-record-processor` per shard it holds) on one 4-shard stream, against the embedded Kinesis
+//! and DynamoDB APIs and the Gremlin Server, with KCL's metrics off. While edges are put, one
+//! worker is killed with SIGKILL and one shard is split. The killed worker's shards must be taken
+//! by the others within KCL's failover time, the split's children must start only after their
+//! parent's end was checkpointed, and the graph must end with exactly the edges that were put.
+//!
+//! Everything is observed from outside: the processors append their lifecycle to JSON-lines
+//! files (`--events-dir`), the daemons' logs say which worker leads, the graph is read back.
+
+mod common;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const WORKERS: usize = 3;
+const SHARDS: i32 = 4;
+const PERSONS: u32 = 4_000;
+const EDGES: u64 = 24_000;
+/// A lease not renewed for this long expires (KCL's default).
+const FAILOVER_MS: u64 = 10_000;
+/// The leader assigns expired leases this often (KCL 3's default: twice the failover time, 20 s),
+/// and each worker looks for leases newly assigned to it every half of it.
+const ASSIGNMENT_INTERVAL_MS: u64 = 10_000;
+/// Each worker reports its load this often (KCL's default: 30 s); the leader keeps assigning
+/// leases to a worker until its last report is two periods old.
+const WORKER_METRICS_REPORT_MS: u64 = 5_000;
+
+/// How long KCL 3 may take to move a crashed worker's shards with these settings: the lease
+/// expires and the worker's load report goes stale, the next assignment round, the new owner's
+/// next look for its leases.
+fn failover_time() -> Duration {
+    Duration::from_millis(
+        FAILOVER_MS.max(2 * WORKER_METRICS_REPORT_MS)
+            + ASSIGNMENT_INTERVAL_MS
+            + ASSIGNMENT_INTERVAL_MS / 2,
+    )
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The fleet script, with the environment every worker shares.
+struct Fleet {
+    root: PathBuf,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Fleet {
+    fn script(&self, args: &[&str]) -> std::process::Output {
+        let output = Command::new(self.root.join("scripts/kcl-fleet.sh"))
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run scripts/kcl-fleet.sh");
+        assert!(
+            output.status.success(),
+            "scripts/kcl-fleet.sh {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    fn log(&self, worker: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("fleet/worker-{worker}.log")))
+            .unwrap_or_default()
+    }
+
+    fn alive(&self, worker: usize) -> bool {
+        let Ok(pid) = std::fs::read_to_string(self.dir.join(format!("fleet/worker-{worker}.pid")))
+        else {
+            return false;
+        };
+        Path::new(&format!("/proc/{}", pid.trim())).exists()
+    }
+
+    /// The last lines of every worker's log, for a failure message.
+    fn tails(&self) -> String {
+        (1..=WORKERS)
+            .map(|w| {
+                let log = self.log(w);
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(25)..].join("\n");
+                format!("--- worker-{w} (alive: {}) ---\n{tail}", self.alive(w))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = Command::new(self.root.join("scripts/kcl-fleet.sh"))
+            .arg("stop")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output();
+    }
+}
+
+/// Every lifecycle event the processors appended so far, oldest first.
+fn events(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        // A line being appended right now may be cut: only whole lines count.
+        out.extend(
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok()),
+        );
+    }
+    out.sort_by_key(|e| e["at_ms"].as_u64().unwrap_or(0));
+    out
+}
+
+fn field<'a>(e: &'a Value, name: &str) -> &'a str {
+    e[name].as_str().unwrap_or_default()
+}
+
+/// Which worker's processors hold which shards now: a shard is held from its `initialize`
+/// until its processor's lease ends or it exits.
+fn holders(events: &[Value]) -> BTreeMap<String, String> {
+    let mut by_pid: BTreeMap<u64, (String, String, bool)> = BTreeMap::new();
+    for e in events {
+        let pid = e["pid"].as_u64().unwrap_or(0);
+        match field(e, "event") {
+            "initialize" => {
+                by_pid.insert(
+                    pid,
+                    (field(e, "worker").into(), field(e, "shard").into(), true),
+                );
+            }
+            "lease_lost"
+            | "lease_lost_on_checkpoint"
+            | "shard_ended"
+            | "exit"
+            | "shutdown_requested" => {
+                if let Some(h) = by_pid.get_mut(&pid) {
+                    h.2 = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (_, (worker, shard, holding)) in by_pid {
+        if holding {
+            out.insert(shard, worker);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_kcl_workers_survive_a_killed_worker_and_a_split_and_the_graph_is_exact() {
+    let started = Instant::now();
+    let url = common::gremlin_url().await;
+    let kinesis = local_services::kinesis()
+        .url
+        .expect("a local Kinesis endpoint reachable by the daemons");
+    let dynamodb = local_services::dynamodb()
+        .url
+        .expect("a local DynamoDB endpoint reachable by the daemons");
+    let client = local_services::kinesis_client(Some(&kinesis)).await;
+    let stream = common::stream(&client, "kcl-fleet", SHARDS).await;
+    let prefix = format!("{}-", local_services::unique_name("f"));
+    let (persons, edges) = common::data(&prefix, PERSONS, EDGES, 29);
+    common::create_persons(&url, &persons).await;
+
+    let dir = tempfile::Builder::new()
+        .prefix("kcl-fleet-")
+        .tempdir()
+        .unwrap();
+    println!("fleet directory {}", dir.path().display());
+    let events_dir = dir.path().join("events");
+    let fleet = Fleet {
+        root: local_services::workspace_root(),
+        dir: dir.path().to_owned(),
+        env: [
+            ("KCL_STREAM", stream.clone()),
+            (
+                "KCL_APPLICATION",
+                local_services::unique_name("kcl-fleet-app"),
+            ),
+            ("KINESIS_ENDPOINT_URL", kinesis.clone()),
+            ("DYNAMODB_ENDPOINT_URL", dynamodb.clone()),
+            ("KCL_METRICS_LEVEL", "NONE".into()),
+            ("KCL_FAILOVER_MS", FAILOVER_MS.to_string()),
+            (
+                "KCL_ASSIGNMENT_INTERVAL_MS",
+                ASSIGNMENT_INTERVAL_MS.to_string(),
+            ),
+            (
+                "KCL_WORKER_METRICS_REPORT_MS",
+                WORKER_METRICS_REPORT_MS.to_string(),
+            ),
+            // Children look for their parents' end every second (KCL: 10 s), and shards are
+            // polled every 500 ms (KCL: 1.5 s), so the run is short.
+            ("KCL_PARENT_POLL_MS", "1000".into()),
+            // The worker that makes the first shard sync waits this long before it takes
+            // leases (KCL: 60 s).
+            ("KCL_SHARD_SYNC_MS", "5000".into()),
+            ("KCL_IDLE_BETWEEN_READS_MS", "500".into()),
+            ("KCL_MAX_RECORDS", "2000".into()),
+            ("KCL_SHUTDOWN_GRACE_MS", "10000".into()),
+            ("KCL_HEAP", "256m".into()),
+            (
+                "KCL_FLEET_DIR",
+                dir.path().join("fleet").display().to_string(),
+            ),
+            (
+                "KCL_PROCESSOR",
+                env!("CARGO_BIN_EXE_kcl-record-processor").into(),
+            ),
+            ("GREMLIN_URL", url.clone()),
+            ("KCL_PROCESSOR_EVENTS_DIR", events_dir.display().to_string()),
+            (
+                "KCL_PROCESSOR_DEAD_LETTER_DIR",
+                dir.path().join("dead-letters").display().to_string(),
+            ),
+            ("RUST_LOG", "warn".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    };
+
+    // The daemon's jars (Maven, the first time), then the workers.
+    fleet.script(&["resolve"]);
+    for w in 1..=WORKERS {
+        fleet.script(&["start-worker", &w.to_string()]);
+    }
+    let fleet_started = Instant::now();
+
+    // A first part of the edges, so that every shard has work when its lease is first taken.
+    let (first, rest) = edges.split_at(edges.len() / 3);
+    common::put_edges(&client, &stream, first).await;
+
+    // Every shard held, by more than one worker.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let assigned_after = loop {
+        let held = holders(&events(&events_dir));
+        let workers: BTreeSet<&String> = held.values().collect();
+        if held.len() == SHARDS as usize && workers.len() >= 2 {
+            break fleet_started.elapsed();
+        }
+        for w in 1..=WORKERS {
+            assert!(
+                fleet.alive(w),
+                "worker {w} died while starting:\n{}",
+                fleet.tails()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fleet did not take all {SHARDS} shards within 120 s (held: {held:?}):\n{}",
+            fleet.tails()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    println!(
+        "fleet: {WORKERS} workers took all {SHARDS} shards {:.1} s after starting",
+        assigned_after.as_secs_f64()
+    );
+
+    // The rest of the edges, put while a worker dies and a shard splits.
+    let putter = {
+        let client = client.clone();
+        let stream = stream.clone();
+        let rest = rest.to_vec();
+        tokio::spawn(async move {
+            // About 45 s of puts: the kill, the take-over and the split happen meanwhile.
+            for chunk in rest.chunks(200) {
+                common::put_edges(&client, &stream, chunk).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // The victim: a worker that holds shards and does not lead. (The leader's lock lasts two
+    // minutes in KCL 3, and only the leader reassigns leases, so killing it delays failover by
+    // that much; see docs/scale-out.md.)
+    let held_before = holders(&events(&events_dir));
+    let leader =
+        (1..=WORKERS).find(|w| fleet.log(*w).contains("is a leader, performing assignment"));
+    let victim = (1..=WORKERS)
+        .filter(|w| Some(*w) != leader)
+        .max_by_key(|w| {
+            held_before
+                .values()
+                .filter(|h| **h == format!("worker-{w}"))
+                .count()
+        })
+        .unwrap();
+    let victim_id = format!("worker-{victim}");
+    let victim_shards: BTreeSet<String> = held_before
+        .iter()
+        .filter(|(_, w)| **w == victim_id)
+        .map(|(s, _)| s.clone())
+        .collect();
+    assert!(
+        !victim_shards.is_empty(),
+        "no worker but the leader holds a shard: {held_before:?}"
+    );
+    let killed_at_ms = now_ms();
+    let killed_offset = started.elapsed();
+    fleet.script(&["kill", &victim.to_string()]);
+    let killed = Instant::now();
+    println!(
+        "killed {victim_id} (SIGKILL) at +{:.1} s, holding {victim_shards:?}; leader: {}",
+        started.elapsed().as_secs_f64(),
+        leader.map_or("unknown".into(), |l| format!("worker-{l}"))
+    );
+
+    // A split while edges are still being put: of an open shard that is being read.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let parent = held_before
+        .keys()
+        .find(|s| !victim_shards.contains(*s))
+        .unwrap_or_else(|| held_before.keys().next().unwrap())
+        .clone();
+    let shards = client
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    let range = shards
+        .shards()
+        .iter()
+        .find(|s| s.shard_id() == parent)
+        .unwrap()
+        .hash_key_range()
+        .unwrap()
+        .clone();
+    let start: u128 = range.starting_hash_key().parse().unwrap();
+    let end: u128 = range.ending_hash_key().parse().unwrap();
+    client
+        .split_shard()
+        .stream_name(&stream)
+        .shard_to_split(&parent)
+        .new_starting_hash_key((start + (end - start) / 2).to_string())
+        .send()
+        .await
+        .unwrap();
+    let split_at_ms = now_ms();
+    local_services::wait_until_active(&client, &stream, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let children: Vec<String> = client
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap()
+        .shards()
+        .iter()
+        .filter(|s| s.parent_shard_id() == Some(parent.as_str()))
+        .map(|s| s.shard_id().to_owned())
+        .collect();
+    assert_eq!(children.len(), 2, "a split makes two children");
+    println!(
+        "split {parent} into {children:?} at +{:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Its shards must be initialized by other workers within failover + one assignment round
+    // (+ the processor's start and slack for a loaded 2-core machine).
+    let bound =
+        Duration::from_millis(FAILOVER_MS + ASSIGNMENT_INTERVAL_MS) + Duration::from_secs(15);
+    let moved_after = loop {
+        let all = events(&events_dir);
+        let taken: BTreeMap<String, u64> = victim_shards
+            .iter()
+            .filter_map(|s| {
+                all.iter()
+                    .find(|e| {
+                        field(e, "event") == "initialize"
+                            && field(e, "shard") == s
+                            && field(e, "worker") != victim_id
+                            && e["at_ms"].as_u64().unwrap_or(0) > killed_at_ms
+                    })
+                    .map(|e| (s.clone(), e["at_ms"].as_u64().unwrap()))
+            })
+            .collect();
+        if taken.len() == victim_shards.len() {
+            let last = taken.values().max().copied().unwrap();
+            break Duration::from_millis(last - killed_at_ms);
+        }
+        assert!(
+            killed.elapsed() < bound + Duration::from_secs(60),
+            "the killed worker's shards {victim_shards:?} were not taken over (taken: {taken:?}):\n{}",
+            fleet.tails()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!(
+        "its shards moved to the other workers {:.1} s after the kill (KCL's failover time here: {:.0} s)",
+        moved_after.as_secs_f64(),
+        failover_time().as_secs_f64()
+    );
+
+    putter.await.unwrap();
+
+    // Until every edge is in the graph.
+    let expected = common::expected_ids(&edges);
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut in_graph;
+    loop {
+        in_graph = common::edge_ids(&url, &persons).await;
+        if in_graph.len() >= expected.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} edges in the graph after 150 s:\n{}",
+            in_graph.len(),
+            expected.len(),
+            fleet.tails()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    // Until both children were processed (they get records only after the split).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !children.iter().all(|c| {
+        events(&events_dir)
+            .iter()
+            .any(|e| field(e, "event") == "batch" && field(e, "shard") == c)
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the children {children:?} were not processed:\n{}",
+            fleet.tails()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let all = events(&events_dir);
+    drop(fleet);
+    if std::env::var_os("KEEP_KCL_FLEET_DIR").is_some() {
+        let _ = dir.keep();
+    }
+
+    // Parent before children: each child's first processor started after the parent's end was
+    // checkpointed.
+    let parent_end = all
+        .iter()
+        .find(|e| {
+            field(e, "event") == "shard_ended"
+                && field(e, "shard") == parent
+                && e["checkpointed"] == Value::Bool(true)
+        })
+        .unwrap_or_else(|| panic!("the split parent {parent}'s end was never checkpointed"));
+    let parent_end_ms = parent_end["at_ms"].as_u64().unwrap();
+    for child in &children {
+        let first = all
+            .iter()
+            .find(|e| field(e, "shard") == child)
+            .unwrap_or_else(|| panic!("child {child} was never processed"));
+        assert!(
+            first["at_ms"].as_u64().unwrap() >= parent_end_ms,
+            "child {child} started ({first}) before its parent's end was checkpointed ({parent_end})"
+        );
+    }
+    println!(
+        "parent {parent} ended {:.1} s after the split; children started after it",
+        (parent_end_ms.saturating_sub(split_at_ms)) as f64 / 1000.0
+    );
+
+    // Figures and the exact edge set.
+    let sum = |name: &str| -> u64 {
+        all.iter()
+            .filter(|e| field(e, "event") == "batch")
+            .map(|e| e[name].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let duplicates_in_data = edges.len() as u64 - expected.len() as u64;
+    let rewritten = sum("already_present").saturating_sub(duplicates_in_data);
+    let processors: BTreeSet<u64> = all.iter().filter_map(|e| e["pid"].as_u64()).collect();
+    println!(
+        "workers {WORKERS}, shards {SHARDS} (+2 children), edges put {} ({} distinct), records processed {}, \
+         written {}, re-written (already present) {rewritten}, dead letters {}, processor processes {}, \
+         kill at +{:.1} s, shards moved after {:.1} s, wall time {:.1} s",
+        edges.len(),
+        expected.len(),
+        sum("processed"),
+        sum("written"),
+        sum("dead_lettered"),
+        processors.len(),
+        killed_offset.as_secs_f64(),
+        moved_after.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        moved_after <= bound,
+        "the killed worker's shards moved after {moved_after:?}, beyond {bound:?}"
+    );
+    assert_eq!(sum("dead_lettered"), 0, "no record is bad here");
+    assert_eq!(
+        in_graph.len(),
+        expected.len(),
+        "edges missing or extra in the graph"
+    );
+    assert_eq!(
+        in_graph, expected,
+        "the graph's edge set is exactly the put set"
+    );
+}
