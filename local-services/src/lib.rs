@@ -11,6 +11,9 @@
 //!    127.0.0.1:8182; the CloudWatch API that `scripts/cloudwatch-local.sh start` runs on
 //!    127.0.0.1:4566; for Kinesis, an emulator embedded in this process (nothing to start).
 //!
+//! The Lambda function runs behind the AWS Lambda runtime interface emulator
+//! ([`LambdaFunction`]), which `scripts/lambda-rie.sh install` builds (or `LAMBDA_RIE` names).
+//!
 //! A service that is needed and cannot be found is an error whose message names the command that
 //! starts it. Tests turn that into a failure: nothing passes by being skipped.
 #![warn(missing_docs)]
@@ -20,6 +23,7 @@ mod cloudwatch;
 mod docker;
 mod gremlin;
 mod kinesis;
+mod lambda;
 
 pub use aws::{
     cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config, trim_horizon_iterator,
@@ -28,6 +32,7 @@ pub use aws::{
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
 pub use gremlin::{ensure_local_gremlin, gremlin, GremlinEndpoint, GremlinOrigin};
 pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};
+pub use lambda::{lambda_emulator, InvokeError, LambdaFunction, LAMBDA_RIE_VERSION};
 
 use std::path::PathBuf;
 
