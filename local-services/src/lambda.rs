@@ -66,13 +66,17 @@ fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Lines) {
     });
 }
 
-/// Two free loopback ports, or `LAMBDA_EMULATOR_PORT` and the next one.
+/// Two free loopback ports; with `LAMBDA_EMULATOR_PORT` set, the next two of the range it
+/// starts (each function started by this process takes its own pair).
 fn ports() -> std::io::Result<(u16, u16)> {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static TAKEN: AtomicU16 = AtomicU16::new(0);
     if let Some(base) = std::env::var("LAMBDA_EMULATOR_PORT")
         .ok()
         .and_then(|p| p.parse::<u16>().ok())
     {
-        return Ok((base, base + 1));
+        let first = base + 2 * TAKEN.fetch_add(1, Ordering::Relaxed);
+        return Ok((first, first + 1));
     }
     let a = std::net::TcpListener::bind("127.0.0.1:0")?;
     let b = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -89,8 +93,8 @@ pub struct LambdaFunction {
 }
 
 impl LambdaFunction {
-    /// Starts the emulator on two loopback ports (`LAMBDA_EMULATOR_PORT` and the next one, or
-    /// free ones) with `bootstrap` as the function and `env` as its only environment besides
+    /// Starts the emulator on two loopback ports (free ones, or the next two from
+    /// `LAMBDA_EMULATOR_PORT` on) with `bootstrap` as the function and `env` as its only environment besides
     /// `PATH` and what the emulator adds (`AWS_LAMBDA_RUNTIME_API`, `AWS_LAMBDA_FUNCTION_NAME`,
     /// ...), and waits until it takes invocations. Fails, with what the emulator printed, if
     /// it exits or does not listen within 20 s.
