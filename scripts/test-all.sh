@@ -2,9 +2,9 @@
 # Command 2 of the README: runs every test of the workspace with every service the tests need.
 #
 # It installs what a fresh machine lacks (the Gremlin Server's jars through Maven, the CloudWatch
-# emulator through pip), starts the services bound to 127.0.0.1, runs `cargo test --workspace`,
-# and stops what it started. A service that does not come up fails the run loudly: no test is
-# skipped for want of a service.
+# emulator through pip, the Lambda runtime interface emulator through Go), starts the services
+# bound to 127.0.0.1, runs `cargo test --workspace`, and stops what it started. A service that
+# does not come up fails the run loudly: no test is skipped for want of a service.
 #
 # Extra arguments go to `cargo test` (e.g. `scripts/test-all.sh -p neptune-batch`).
 # PACKAGE_CHECK=1 also runs scripts/package-check.sh with the same services.
@@ -47,6 +47,10 @@ fi
 if [[ -z "${CLOUDWATCH_ENDPOINT_URL:-}" ]]; then
   start_service cloudwatch-local
   export CLOUDWATCH_ENDPOINT_URL="http://127.0.0.1:${CLOUDWATCH_PORT:-4566}"
+fi
+# The Lambda function's test starts the emulator itself, with the function built by cargo.
+if [[ -z "${LAMBDA_RIE:-}" ]]; then
+  scripts/lambda-rie.sh install || fail "the Lambda runtime interface emulator could not be built"
 fi
 
 echo "test-all: running cargo test --workspace $*" >&2

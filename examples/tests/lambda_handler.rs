@@ -2,161 +2,18 @@
 //! mapping would send, built from records put to and read back from the local Kinesis API,
 //! writing into the real Gremlin Server.
 
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::Record as KinesisRecord;
-use graph_ingest::lambda::event::{event_document, EventSource};
+mod common;
+
+use common::gremlin_url;
+use common::lambda::{
+    chain, config, edge_id, edges_present, event_for, follows, out_edges, sink_with_people,
+};
 use graph_ingest::lambda::{
     handle_event, KinesisEvent, LambdaConfig, PoisonPolicy, WriterEnvironment, WAIT_MESSAGE,
 };
 use graph_ingest::{FollowsCsv, MemoryDeadLetters};
 use metrics_sink::{names, MemoryMetrics};
-use neptune_batch::{Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, Vertex};
 use std::sync::Arc;
-use std::time::Duration;
-use workload_gen::{FollowsEdge, PayloadFormat};
-
-const DATE: &str = "2019-01-02";
-
-async fn gremlin_url() -> String {
-    local_services::gremlin()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .url
-}
-
-fn config(url: &str) -> LambdaConfig {
-    LambdaConfig {
-        neptune_endpoint: url.to_owned(),
-        cluster_id: local_services::unique_name("lambda-cluster"),
-        wait: false,
-        ..LambdaConfig::default()
-    }
-}
-
-/// The sink the function would open, plus `n` fresh person vertices created through it.
-async fn sink_with_people(config: &LambdaConfig, n: usize) -> (GremlinSink, Vec<String>) {
-    let sink = GremlinSink::connect(config.sink_config())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let prefix = local_services::unique_name("person");
-    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
-    let vertices: Vec<Vertex> = ids.iter().map(|id| Vertex::new(id, "person")).collect();
-    let report = sink.write_vertices(&vertices).await.unwrap();
-    assert_eq!(report.failed(), 0, "{report:?}");
-    (sink, ids)
-}
-
-/// A one-shard stream holding `payloads` in order, read back with GetRecords and turned into
-/// the event document Lambda would send for them.
-async fn event_for(payloads: &[(String, Vec<u8>)]) -> (KinesisEvent, Vec<String>) {
-    let endpoint = local_services::kinesis();
-    let client = local_services::kinesis_client(endpoint.url.as_deref()).await;
-    let stream = local_services::unique_name("lambda");
-    local_services::create_stream_and_wait(&client, &stream, 1, Duration::from_secs(5))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let summary = client
-        .describe_stream_summary()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary
-        .expect("an ACTIVE stream has a summary");
-    for (key, data) in payloads {
-        client
-            .put_record()
-            .stream_name(&stream)
-            .partition_key(key)
-            .data(Blob::new(data.clone()))
-            .send()
-            .await
-            .unwrap();
-    }
-    let shards = client
-        .list_shards()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap();
-    let shard_id = shards.shards()[0].shard_id().to_owned();
-    let mut iterator = local_services::trim_horizon_iterator(&client, &stream, &shard_id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut records: Vec<KinesisRecord> = Vec::new();
-    for _ in 0..50 {
-        let out = client
-            .get_records()
-            .shard_iterator(&iterator)
-            .limit(10_000)
-            .send()
-            .await
-            .unwrap();
-        records.extend(out.records().iter().cloned());
-        if records.len() >= payloads.len() {
-            break;
-        }
-        iterator = out.next_shard_iterator.expect("the shard is open");
-    }
-    assert_eq!(records.len(), payloads.len(), "every record was read back");
-    let source = EventSource {
-        stream_arn: summary.stream_arn.clone(),
-        region: "us-east-1".into(),
-        shard_id,
-        invoke_identity_arn: "arn:aws:iam::000000000000:role/kinesis-lambda".into(),
-    };
-    let document = event_document(&source, &records);
-    let text = serde_json::to_string(&document).unwrap();
-    let event: KinesisEvent = serde_json::from_str(&text).unwrap();
-    let sequence_numbers = records
-        .iter()
-        .map(|r| r.sequence_number().to_owned())
-        .collect();
-    (event, sequence_numbers)
-}
-
-/// `from` follows `to` for each pair, as CSV payloads keyed by the follower.
-fn follows(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    pairs
-        .iter()
-        .map(|(from, to)| {
-            (
-                from.to_string(),
-                FollowsEdge::new(*from, *to, DATE).encode(PayloadFormat::Csv),
-            )
-        })
-        .collect()
-}
-
-/// How many of these edges are in the graph.
-async fn edges_present(sink: &GremlinSink, ids: &[String]) -> i64 {
-    let t = Bytecode::new()
-        .step("E", ids.iter().map(GValue::from))
-        .then("count");
-    let rows = sink.transport().submit(&t).await.unwrap();
-    rows[0].as_i64().unwrap()
-}
-
-/// `follows` edges leaving these vertices, whatever their ids.
-async fn out_edges(sink: &GremlinSink, vertices: &[String]) -> i64 {
-    let t = Bytecode::new()
-        .step("V", vertices.iter().map(GValue::from))
-        .step("outE", ["follows"])
-        .then("count");
-    let rows = sink.transport().submit(&t).await.unwrap();
-    rows[0].as_i64().unwrap()
-}
-
-fn edge_id(from: &str, to: &str) -> String {
-    FollowsSchema::edge_id(from, DATE, to)
-}
-
-/// People 0..n each follow the next one (a chain), as pairs of ids.
-fn chain(people: &[String], n: usize) -> Vec<(&str, &str)> {
-    (0..n)
-        .map(|i| (people[i].as_str(), people[i + 1].as_str()))
-        .collect()
-}
 
 #[tokio::test]
 async fn a_good_batch_writes_every_edge_and_names_no_failure() {

@@ -132,7 +132,7 @@ fn enhanced_fan_out_is_an_option_that_points_the_mapping_at_the_stacks_own_consu
 }
 
 #[test]
-fn no_permission_is_a_wildcard_action_and_only_network_and_metrics_use_any_resource() {
+fn no_permission_is_a_wildcard_action_and_only_the_network_interfaces_use_any_resource() {
     let t = template();
     let policies = t
         .split("      Policies:\n")
@@ -158,16 +158,27 @@ fn no_permission_is_a_wildcard_action_and_only_network_and_metrics_use_any_resou
             }
         }
     }
-    // `Resource: "*"` appears only for PutMetricData (bound by a namespace condition) and for
-    // the network interfaces Lambda creates in the VPC.
+    // `Resource: "*"` appears only for the network interfaces Lambda creates in the VPC.
     let any_resource: Vec<usize> = policies
         .match_indices(r#"Resource: "*""#)
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(any_resource.len(), 2);
-    let metrics = policies.find("cloudwatch:PutMetricData").unwrap();
-    let condition = policies.find("cloudwatch:namespace: aws-samples/stream-2-neptune");
-    assert!(condition.is_some_and(|c| c > metrics));
+    assert_eq!(any_resource.len(), 1);
+    let interfaces = policies.find("ec2:CreateNetworkInterface").unwrap();
+    assert!(any_resource[0] > interfaces);
+    // Metrics are embedded-metric-format lines in the function's log: no CloudWatch API call,
+    // so no permission for one, and no route out of the VPC but to Neptune.
+    assert!(
+        !t.contains("cloudwatch:"),
+        "the function calls no CloudWatch API"
+    );
+    let egress = t
+        .split("      SecurityGroupEgress:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("the writer's egress rules");
+    assert_eq!(egress.matches("- Description:").count(), 1, "{egress}");
+    assert!(egress.contains("DestinationSecurityGroupId: !Ref NeptuneSecurityGroupId"));
     assert!(policies.contains("Resource: !GetAtt Stream.Arn"));
     // With enhanced fan-out, subscribing is allowed on the stack's own consumer only.
     assert!(policies.contains("Resource: !GetAtt StreamConsumer.ConsumerARN"));

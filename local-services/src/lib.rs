@@ -12,6 +12,9 @@
 //!    127.0.0.1:4566; for Kinesis and DynamoDB, emulators embedded in this process (nothing to
 //!    start).
 //!
+//! The Lambda function runs behind the AWS Lambda runtime interface emulator
+//! ([`LambdaFunction`]), which `scripts/lambda-rie.sh install` builds (or `LAMBDA_RIE` names).
+//!
 //! A service that is needed and cannot be found is an error whose message names the command that
 //! starts it. Tests turn that into a failure: nothing passes by being skipped.
 //!
@@ -34,6 +37,7 @@ mod docker;
 mod dynamodb;
 mod gremlin;
 mod kinesis;
+mod lambda;
 pub mod metric_names;
 mod outage_proxy;
 
@@ -48,6 +52,7 @@ pub use gremlin::{
     GremlinOrigin, OwnGremlinServer,
 };
 pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};
+pub use lambda::{lambda_emulator, InvokeError, LambdaFunction, LAMBDA_RIE_VERSION};
 pub use outage_proxy::OutageProxy;
 
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! A [`MetricsSink`] that aggregates in memory and sends to Amazon CloudWatch.
 
 use crate::aggregate::{AggregatedDatum, Aggregation, Aggregator};
-use crate::datum::{Dimension, MetricDatum, Unit, MAX_DIMENSIONS};
+use crate::datum::{check_default_dimensions, check_namespace, Dimension, MetricDatum};
 use crate::error::MetricsError;
 use crate::names;
 use crate::requests::{split_into_requests, RequestLimits};
@@ -76,27 +76,11 @@ impl CloudWatchConfig {
     /// Checks the configuration against CloudWatch's limits; the error names the field.
     pub fn validate(&self) -> Result<(), MetricsError> {
         let bad = |field, reason: String| Err(MetricsError::Config { field, reason });
-        let ns = &self.namespace;
-        if ns.is_empty() || ns.len() > 255 {
-            return bad("namespace", format!("{ns:?} must have 1..=255 characters"));
+        if let Err(reason) = check_namespace(&self.namespace) {
+            return bad("namespace", reason);
         }
-        if !ns.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
-            return bad("namespace", format!("{ns:?} must be printable ASCII"));
-        }
-        if ns.starts_with("AWS/") {
-            return bad("namespace", format!("{ns:?} is reserved for AWS services"));
-        }
-        if self.default_dimensions.len() > MAX_DIMENSIONS {
-            return bad(
-                "default_dimensions",
-                format!("{} exceed {MAX_DIMENSIONS}", self.default_dimensions.len()),
-            );
-        }
-        for d in &self.default_dimensions {
-            let probe = MetricDatum::new("probe", Unit::None, 0.0).dimension(&d.name, &d.value);
-            if let Err(e) = probe.validate() {
-                return bad("default_dimensions", e.reason);
-            }
+        if let Err(reason) = check_default_dimensions(&self.default_dimensions) {
+            return bad("default_dimensions", reason);
         }
         let l = &self.limits;
         if !(1..=1_000).contains(&l.max_datums) {

@@ -23,6 +23,27 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// Every unit, in declaration order.
+    pub const ALL: [Unit; 12] = [
+        Unit::Seconds,
+        Unit::Microseconds,
+        Unit::Milliseconds,
+        Unit::Bytes,
+        Unit::Kilobytes,
+        Unit::Megabytes,
+        Unit::Bits,
+        Unit::Percent,
+        Unit::Count,
+        Unit::BytesPerSecond,
+        Unit::CountPerSecond,
+        Unit::None,
+    ];
+
+    /// The unit with this CloudWatch name (the inverse of [`Unit::as_str`]).
+    pub fn from_name(name: &str) -> Option<Unit> {
+        Unit::ALL.into_iter().find(|u| u.as_str() == name)
+    }
+
     /// The unit's name in the CloudWatch API (`"Milliseconds"`, `"Count/Second"`, ...).
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -132,6 +153,32 @@ impl MetricDatum {
         }
         Ok(())
     }
+}
+
+/// Checks a CloudWatch namespace: 1–255 printable ASCII characters, not under `AWS/`.
+pub(crate) fn check_namespace(ns: &str) -> Result<(), String> {
+    if ns.is_empty() || ns.len() > 255 {
+        return Err(format!("{ns:?} must have 1..=255 characters"));
+    }
+    if !ns.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
+        return Err(format!("{ns:?} must be printable ASCII"));
+    }
+    if ns.starts_with("AWS/") {
+        return Err(format!("{ns:?} is reserved for AWS services"));
+    }
+    Ok(())
+}
+
+/// Checks dimensions a sink adds to every datum: at most [`MAX_DIMENSIONS`], each valid.
+pub(crate) fn check_default_dimensions(dimensions: &[Dimension]) -> Result<(), String> {
+    if dimensions.len() > MAX_DIMENSIONS {
+        return Err(format!("{} exceed {MAX_DIMENSIONS}", dimensions.len()));
+    }
+    for d in dimensions {
+        let probe = MetricDatum::new("probe", Unit::None, 0.0).dimension(&d.name, &d.value);
+        probe.validate().map_err(|e| e.reason)?;
+    }
+    Ok(())
 }
 
 /// Dimensions CloudWatch allows on one metric.

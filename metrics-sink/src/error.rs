@@ -22,6 +22,15 @@ pub enum MetricsError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Writing metrics out (e.g. embedded-metric-format lines to standard output) failed; what
+    /// was not written is kept for the next flush.
+    #[error("writing metrics to {target} failed: {message}")]
+    Write {
+        /// Where the metrics were going.
+        target: String,
+        /// The I/O error.
+        message: String,
+    },
     /// The sink was closed; nothing more can be flushed through it.
     #[error("the metrics sink is closed")]
     Closed,
@@ -35,6 +44,7 @@ impl MetricsError {
     pub fn is_retriable(&self) -> bool {
         match self {
             MetricsError::Service { retriable, .. } => *retriable,
+            MetricsError::Write { .. } => true,
             MetricsError::Config { .. }
             | MetricsError::Closed
             | MetricsError::RecorderInstalled => false,

@@ -8,6 +8,9 @@
 //!   limit from a background task (on an interval, on `flush`, on `close` and on drop), retries
 //!   throttling and server errors with bounded back-off, and keeps the data of a failed flush
 //!   for the next one.
+//! * [`EmfSink`]: CloudWatch embedded metric format, one JSON document per line on any
+//!   writer (standard output in AWS Lambda, where CloudWatch Logs extracts the metrics): no API
+//!   call, every limit of the format kept; flushed at the end of each invocation.
 //! * [`ConsoleSink`]: one live line for local runs (edges/s, write p50/p99, lag, retries,
 //!   errors). [`MemoryMetrics`]: everything in memory, for tests. [`FanoutSink`]: several
 //!   sinks at once (the console line and CloudWatch).
@@ -77,6 +80,7 @@ mod console;
 mod dashboard;
 mod datum;
 mod discard;
+mod emf;
 mod error;
 mod fanout;
 mod memory;
@@ -94,6 +98,11 @@ pub use console::{ConsoleLayout, ConsoleSink, ConsoleSnapshot};
 pub use dashboard::DashboardConfig;
 pub use datum::{DatumError, Dimension, MetricDatum, Unit, MAX_DIMENSIONS};
 pub use discard::DiscardMetrics;
+pub use emf::{
+    EmfConfig, EmfDocument, EmfFormatError, EmfMetric, EmfSink, EmfStats,
+    DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES, MAX_METRICS_PER_DOCUMENT,
+    MAX_VALUES_PER_METRIC, MIN_DOCUMENT_BYTES,
+};
 pub use error::MetricsError;
 pub use fanout::FanoutSink;
 pub use memory::MemoryMetrics;

@@ -1,18 +1,78 @@
 //! The writer as an AWS Lambda function (`provided.al2023` runtime, binary named `bootstrap`).
 //!
 //! Configured by environment variables (see `graph_ingest::lambda::LambdaConfig`),
-//! read on every invocation as the original did. One graph connection and one CloudWatch
-//! metrics sink live as long as the execution environment. Build and deploy: `deploy/README.md`.
+//! read on every invocation as the original did. One graph connection lives as long as the
+//! execution environment. Metrics are CloudWatch embedded metric format lines on standard
+//! output, written at the end of every invocation: CloudWatch Logs turns them into the
+//! original's metrics, with no API call from the function. Build, deploy and run it locally
+//! under the Lambda runtime interface emulator: `deploy/README.md`.
 
+use clap::Parser;
 use graph_ingest::lambda::{
     KinesisEvent, KinesisEventResponse, LambdaConfig, LogDeadLetters, WriterEnvironment,
 };
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use metrics_sink::{CloudWatchConfig, CloudWatchSink};
+use metrics_sink::{EmfConfig, EmfSink};
 use std::sync::Arc;
+
+const SETTINGS: &str = "\
+Settings (environment variables of the function, read on every invocation):
+  neptune_endpoint            writer endpoint host name, or a ws:// or wss:// URL (required)
+  cluster_id                  the clusterId dimension of the metrics (required)
+  neptune_port                default 8182
+  neptune_tls                 default true (wss://)
+  neptune_iam_auth            default false: SigV4-sign the connection with the function's role
+  batch_write_size            edges per write request, default 100 (1..=10000)
+  conditional_create          default true; write_mode (plain|conditional|merge) overrides it
+  percent_error               write requests failed on purpose, default 0 (0..=99)
+  poison_records              report (default) or dead_letter
+  wait                        default true: every invocation fails until set to false
+  neptune_request_timeout_ms  default 30000
+  neptune_connect_timeout_ms  default 10000
+  RUST_LOG                    log filter, default info
+
+Metrics: CloudWatch embedded metric format lines on standard output (namespace
+aws-samples/stream-2-neptune, dimension clusterId), one flush per invocation.
+Dead letters: log lines with the target dead_letter.
+
+It runs under the Lambda Runtime API (AWS_LAMBDA_RUNTIME_API and the other variables Lambda
+sets); locally, under the Lambda runtime interface emulator: see deploy/README.md.";
+
+/// The stream-2-neptune writer as an AWS Lambda function on a Kinesis event source mapping:
+/// writes each event's follows edges into Neptune (or any Gremlin Server) and answers with a
+/// partial batch response naming the first record that is not in the graph.
+#[derive(Parser)]
+#[command(name = "kinesis-lambda", version, after_help = SETTINGS)]
+struct Cli {}
+
+/// The variables the Lambda runtime client needs, which Lambda (or an emulator of its Runtime
+/// API) sets; without them it would panic.
+fn check_runtime_environment() -> Result<(), String> {
+    for name in [
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    ] {
+        let value = std::env::var(name).map_err(|_| format!("{name} is not set"))?;
+        if name == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" && value.parse::<i32>().is_err() {
+            return Err(format!("{name}={value:?} is not a number"));
+        }
+    }
+    Ok(())
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    Cli::parse();
+    if let Err(missing) = check_runtime_environment() {
+        eprintln!(
+            "kinesis-lambda: not running under the Lambda Runtime API ({missing}). Deploy it as \
+             the bootstrap of a provided.al2023 function, or run it under the runtime interface \
+             emulator (deploy/README.md); --help lists its settings."
+        );
+        std::process::exit(2);
+    }
     // CloudWatch Logs stamps every line itself; colours would show as escape codes.
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -24,11 +84,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_target(true)
         .init();
 
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let metrics = CloudWatchSink::start(
-        aws_sdk_cloudwatch::Client::new(&aws),
-        CloudWatchConfig::default(),
-    )?;
+    let metrics = EmfSink::stdout(EmfConfig::default())?;
     let environment = Arc::new(WriterEnvironment::gremlin(
         Arc::new(LogDeadLetters),
         Arc::new(metrics),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod lambda;
+
 use aws_sdk_kinesis::Client;
 use kinesis_source::{KinesisProducer, ProducerConfig, ProducerRecord, StreamRef};
 use neptune_batch::{
