@@ -193,8 +193,44 @@ async fn refusing(proxy: &OutageProxy, for_: Duration) {
         .expect("the proxy listens again");
 }
 
+/// The log lines the consumers write (at the default level, `info`), kept to be looked at.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn install() -> Self {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    }
+
+    fn lines(&self, containing: &str) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(containing))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn outages_longer_than_every_timeout_lose_nothing() {
+    let logs = Logs::install();
     let shared = common::gremlin_url().await;
     let refuse_proxy = OutageProxy::start(&shared).await.unwrap();
     let read_only_proxy = OutageProxy::start(&shared).await.unwrap();
@@ -246,6 +282,27 @@ async fn outages_longer_than_every_timeout_lose_nothing() {
     let (refused, stopped, read_only, aged) = tokio::join!(refused, stopped, read_only, aged);
 
     refused.assert_exact_and_no_dead_letters();
+    // An operator sees the hold begin (warn) and end (info, with how long and why), at the
+    // default level.
+    let held = logs.lines("shard held");
+    let resumed = logs.lines("shard resumed");
+    for line in held.iter().chain(&resumed).take(6) {
+        println!("log: {line}");
+    }
+    assert!(
+        held.iter().any(|l| l.contains(" WARN ") && l.contains("connect")),
+        "a warn line when a shard is held: {held:?}"
+    );
+    assert!(
+        resumed
+            .iter()
+            .any(|l| l.contains(" INFO ") && l.contains("held_secs") && l.contains("last_error")),
+        "an info line when it resumes: {resumed:?}"
+    );
+    assert!(
+        !logs.lines("retrying a Gremlin request").is_empty(),
+        "lost connections and timeouts are logged at info"
+    );
     assert!(
         refused.stats.holds.load(Ordering::Relaxed) >= 1,
         "120 s of refused connections outlast the sink's retries: the shards were held"
