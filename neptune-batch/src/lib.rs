@@ -83,6 +83,7 @@
 mod bytecode;
 mod error;
 mod follows;
+mod graphbinary;
 mod graphson;
 mod gremlin_sink;
 mod gremlin_sink_config;

@@ -120,11 +120,11 @@ impl FaultProxy {
                 continue;
             };
             let mime_len = frame[0] as usize;
-            let body: serde_json::Value = serde_json::from_slice(&frame[1 + mime_len..]).unwrap();
-            let text = body.to_string();
-            let writes = ["\"addE\"", "\"addV\"", "\"mergeE\"", "\"mergeV\""]
+            let binary = frame[1..=mime_len].starts_with(b"application/vnd.graphbinary");
+            let body = &frame[1 + mime_len..];
+            let writes = ["addE", "addV", "mergeE", "mergeV"]
                 .iter()
-                .any(|w| text.contains(w));
+                .any(|w| body.windows(w.len()).any(|x| x == w.as_bytes()));
             let fault = if writes {
                 self.faults.lock().unwrap().pop_front()
             } else {
@@ -138,13 +138,23 @@ impl FaultProxy {
                 continue;
             };
             self.faults_applied.fetch_add(1, Ordering::SeqCst);
-            let request_id = body["requestId"]["@value"].as_str().unwrap().to_owned();
             match fault {
                 Fault::Error {
                     status,
                     message,
                     exceptions,
+                } if binary => {
+                    // The request id: the 16 bytes after the version byte.
+                    let answer = binary_error(&body[1..17], status, &message, &exceptions);
+                    let _ = to_client.send(Message::Binary(answer.into()));
+                }
+                Fault::Error {
+                    status,
+                    message,
+                    exceptions,
                 } => {
+                    let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+                    let request_id = body["requestId"]["@value"].as_str().unwrap().to_owned();
                     let answer = serde_json::json!({
                         "requestId": request_id,
                         "status": {"code": status, "message": message, "attributes": {
@@ -166,4 +176,30 @@ impl FaultProxy {
         downstream.abort();
         let _ = writer.await;
     }
+}
+
+/// A GraphBinary 1.0 error answer, as Gremlin Server and Neptune write it: version, request
+/// id, status code, message, attributes `{exceptions: [...]}`, empty meta, null data.
+fn binary_error(request_id: &[u8], status: u16, message: &str, exceptions: &[String]) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as i32).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut out = vec![0x81, 0x00];
+    out.extend_from_slice(request_id);
+    out.extend_from_slice(&i32::from(status).to_be_bytes());
+    out.push(0x00);
+    string(&mut out, message);
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.extend_from_slice(&[0x03, 0x00]);
+    string(&mut out, "exceptions");
+    out.extend_from_slice(&[0x09, 0x00]);
+    out.extend_from_slice(&(exceptions.len() as i32).to_be_bytes());
+    for e in exceptions {
+        out.extend_from_slice(&[0x03, 0x00]);
+        string(&mut out, e);
+    }
+    out.extend_from_slice(&0i32.to_be_bytes());
+    out.extend_from_slice(&[0xfe, 0x01]);
+    out
 }
