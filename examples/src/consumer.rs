@@ -61,8 +61,8 @@ impl Consumer {
         metrics: Arc<dyn MetricsSink>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let mut sink_config = GremlinSinkConfig::new(options.gremlin_url.clone());
-        sink_config.batch_size = options.batch_write_size;
-        sink_config.in_flight = options.write_concurrency;
+        sink_config.batch_size = Some(options.batch_write_size);
+        sink_config.in_flight = Some(options.write_concurrency);
         sink_config.mode = options.write_mode;
         let sink = GremlinSink::connect(sink_config).await?;
         let pipeline = Pipeline::new(

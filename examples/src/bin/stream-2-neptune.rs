@@ -220,8 +220,8 @@ async fn main() -> Result<(), BoxError> {
     // 3. Vertices.
     let mode = args.write_mode.resolve(args.conditional_create);
     let mut vertex_sink_config = GremlinSinkConfig::new(gremlin.url.clone());
-    vertex_sink_config.batch_size = 200;
-    vertex_sink_config.in_flight = 2;
+    vertex_sink_config.batch_size = Some(200);
+    vertex_sink_config.in_flight = Some(2);
     let vertex_sink = GremlinSink::connect(vertex_sink_config).await?;
     let load_bar = bar(&multi, u64::from(args.persons), "vertices");
     let loaded = load_vertices(
@@ -406,8 +406,8 @@ async fn main() -> Result<(), BoxError> {
     // The write-only comparison.
     let write_only = if args.compare_write_only {
         let mut config = GremlinSinkConfig::new(gremlin.url.clone());
-        config.batch_size = args.batch_write_size;
-        config.in_flight = args.shard_count.max(1) as usize;
+        config.batch_size = Some(args.batch_write_size);
+        config.in_flight = Some(args.shard_count.max(1) as usize);
         config.mode = mode;
         let sink = GremlinSink::connect(config).await?;
         // Onto copies of the vertices (loaded first, not timed): the writes then meet the
