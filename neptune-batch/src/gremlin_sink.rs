@@ -171,7 +171,9 @@ trait Item: Clone + Send + Sync + 'static {
         items: &'a [&'a Self],
     ) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)>;
     fn id(&self) -> &str;
-    /// The vertices a write of this item changes (what two transactions can conflict on).
+    /// The vertices a write of this item changes (what two transactions can conflict on); the
+    /// first is its key, whose writes keep their order (an edge's `from`, the stream's
+    /// partition key).
     fn touches(&self) -> [&str; 2];
     fn invalid(&self) -> Option<String>;
     fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode;
@@ -541,6 +543,8 @@ struct Running<I: Item> {
     sink: Arc<Inner>,
     batch: Vec<Waiting<I>>,
     keys: Vec<String>,
+    /// The batch size in force when it was built.
+    batch_size: usize,
 }
 
 impl<I: Item> Drop for Running<I> {
@@ -571,7 +575,7 @@ impl Inner {
     /// they are shared out over those requests, so that they run side by side.
     fn dispatch<I: Item>(sink: &Arc<Inner>) {
         loop {
-            let (batch, keys) = {
+            let (batch, keys, batch_size) = {
                 let mut controller = lock(&sink.controller);
                 let (limit, size) = (controller.in_flight(), controller.batch_size());
                 let mut pool = lock(I::pool(sink));
@@ -599,7 +603,7 @@ impl Inner {
                 }
                 pool.running += 1;
                 controller.started(pool.running);
-                (batch, keys)
+                (batch, keys, size)
             };
             let running = Running {
                 sink: sink.clone(),
@@ -609,6 +613,7 @@ impl Inner {
                 } else {
                     Vec::new()
                 },
+                batch_size,
             };
             tokio::spawn(Self::run(running));
         }
@@ -640,6 +645,7 @@ impl Inner {
         }
         lock(&sink.controller).observe(Observation {
             items,
+            batch_size: running.batch_size,
             latency,
             backoff: stats.backoff > 0,
         });

@@ -23,8 +23,8 @@ pub struct GremlinSinkConfig {
     /// `Some(n)` pins it, as the original's `BatchWriteSize` did.
     pub batch_size: Option<usize>,
     /// Requests in flight at once on the sink, over all concurrent `write_*` calls. Default
-    /// `None`: adapted to the server, starting at 1 (the original's one request at a time per
-    /// writer). `Some(n)` pins it. Writes that touch the same vertex are never in flight
+    /// `None`: adapted to the server, from 2 (see [`AdaptiveSizing::min_in_flight`]).
+    /// `Some(n)` pins it (`Some(1)`: the original's one request at a time). Writes that touch the same vertex are never in flight
     /// together either way (see [`conflict_free`](Self::conflict_free)).
     pub in_flight: Option<usize>,
     /// Bounds and steps of the adaptation of whichever of `batch_size` and `in_flight` is
@@ -45,8 +45,8 @@ pub struct GremlinSinkConfig {
     /// Never run two requests at once that touch the same vertex (within a call or across
     /// concurrent calls on the sink). Default `true`. The sink then builds each request from
     /// the items waiting on it (those of every concurrent call, oldest first) whose vertices no
-    /// request in flight touches, and leaves the others for later requests; items that touch
-    /// the same vertex are written in the order given. On graphs with super-connectors (every
+    /// request in flight touches, and leaves the others for later requests; edges with the same
+    /// `from` (the stream's partition key) are written in the order given. On graphs with super-connectors (every
     /// batch touches them) requests in flight still write side by side, each vertex in one of
     /// them only.
     ///

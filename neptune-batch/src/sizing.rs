@@ -14,9 +14,10 @@
 //! * **requests in flight**: once per decision window (the recent mean request time), the
 //!   window's mean time per item is compared with its long-run average (an exponentially
 //!   weighted mean and deviation); above `mean + 2.5 deviations`, or after a back-off signal,
-//!   the limit is multiplied by 0.9 (at least 1); otherwise, if the limit was reached during
-//!   the window, it grows by one. More requests than the server has cores to run them only
-//!   queue on the server: time per item then rises, and the limit comes back down.
+//!   the limit is multiplied by 0.9 (down to [`AdaptiveSizing::min_in_flight`], 2 by
+//!   default); otherwise, if the limit was reached during the window, it grows by one. More
+//!   requests than the server has cores to run them only queue on the server: time per item
+//!   then rises, and the limit comes back down.
 //!
 //! An explicit [`GremlinSinkConfig::batch_size`](crate::GremlinSinkConfig::batch_size) or
 //! [`GremlinSinkConfig::in_flight`](crate::GremlinSinkConfig::in_flight) pins that knob; the other
@@ -31,8 +32,9 @@ use std::time::{Duration, Instant};
 pub const HISTORY_LIMIT: usize = 20_000;
 
 /// Bounds and steps of the adaptive controller. The defaults suit Amazon Neptune and Gremlin
-/// Server alike: start at the original's `BatchWriteSize` (100) and one request, grow while the
-/// server answers quickly.
+/// Server alike: start at the original's `BatchWriteSize` (100, about the 200 "records" per
+/// request Neptune's upsert guide suggests starting from, a follows edge being three: its
+/// label and two properties) and two requests, grow while the server answers quickly.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveSizing {
     /// The first batch size. Default 100, the original's `BatchWriteSize`.
@@ -44,6 +46,10 @@ pub struct AdaptiveSizing {
     pub max_batch_size: usize,
     /// Items added to the batch size after each quick request. Default 50.
     pub batch_step: usize,
+    /// The fewest requests in flight it goes down to, and where it starts. Default 2: one
+    /// request being answered while the next is written and sent keeps a server busy, and
+    /// requests in flight never touch the same vertex, so two cannot conflict with each other.
+    pub min_in_flight: usize,
     /// The most requests in flight it goes up to. Default 16.
     pub max_in_flight: usize,
     /// A request slower than this shrinks the batch size. Default 1 s, well below Neptune's
@@ -58,6 +64,7 @@ impl Default for AdaptiveSizing {
             min_batch_size: 10,
             max_batch_size: 2000,
             batch_step: 50,
+            min_in_flight: 2,
             max_in_flight: 16,
             latency_target: Duration::from_secs(1),
         }
@@ -133,6 +140,8 @@ pub struct SizingSample {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Observation {
     pub items: usize,
+    /// The batch size in force when the request was built.
+    pub batch_size: usize,
     pub latency: Duration,
     /// Conflicts, throttling or timeouts met (then retried).
     pub backoff: bool,
@@ -161,6 +170,11 @@ pub(crate) struct Controller {
     history: VecDeque<SizingSample>,
 }
 
+/// A request with at least 4/5 of the batch size in force when it was built.
+fn full(o: Observation) -> bool {
+    o.items * 5 >= o.batch_size * 4
+}
+
 /// Weight of a new window in the long-run mean (Vector's default `ewma_alpha`).
 const ALPHA: f64 = 0.4;
 /// Deviations above the mean that count as the server queueing (Vector's default).
@@ -180,7 +194,7 @@ impl Controller {
             fixed_batch,
             fixed_in_flight,
             batch: fixed_batch.unwrap_or(bounds.initial_batch_size) as f64,
-            in_flight: fixed_in_flight.unwrap_or(1) as f64,
+            in_flight: fixed_in_flight.unwrap_or(bounds.min_in_flight) as f64,
             started: now,
             mean: None,
             deviation: 0.0,
@@ -234,7 +248,7 @@ impl Controller {
                 self.batch *= 0.5;
             } else if o.latency > b.latency_target {
                 self.batch *= 0.75;
-            } else if o.items + o.items / 4 >= self.batch_size() {
+            } else if full(o) {
                 // Only a request that was (nearly) full says the size could grow.
                 self.batch += b.batch_step as f64;
             }
@@ -261,7 +275,7 @@ impl Controller {
                 None => false,
             };
             if self.window_backoff || queueing {
-                self.in_flight = (self.in_flight * DECREASE_RATIO).max(1.0);
+                self.in_flight = (self.in_flight * DECREASE_RATIO).max(b.min_in_flight as f64);
             } else if self.window_saturated {
                 self.in_flight = (self.in_flight.floor() + 1.0).min(b.max_in_flight as f64);
             }
@@ -301,6 +315,7 @@ mod tests {
     fn ok(items: usize, ms: u64) -> Observation {
         Observation {
             items,
+            batch_size: items,
             latency: Duration::from_millis(ms),
             backoff: false,
         }
@@ -320,7 +335,7 @@ mod tests {
     #[test]
     fn quick_full_requests_grow_both_knobs_within_bounds() {
         let mut c = Controller::new(AdaptiveSizing::default(), None, None);
-        assert_eq!((c.batch_size(), c.in_flight()), (100, 1));
+        assert_eq!((c.batch_size(), c.in_flight()), (100, 2));
         feed(&mut c, 200, |c| ok(c.batch_size(), 20));
         let s = c.sizing();
         assert_eq!(s.batch_size, 2000, "up to max_batch_size");
@@ -337,6 +352,7 @@ mod tests {
         assert!(batch > 1000 && in_flight > 5, "{batch} {in_flight}");
         c.observe(Observation {
             items: batch,
+            batch_size: batch,
             latency: Duration::from_millis(20),
             backoff: true,
         });
@@ -371,7 +387,19 @@ mod tests {
             c.window_start -= Duration::from_secs(10);
             c.observe(ok(c.batch_size(), 20));
         }
-        assert_eq!(c.in_flight(), 1);
+        assert_eq!(c.in_flight(), 2, "where it started");
+    }
+
+    #[test]
+    fn a_request_that_was_not_full_does_not_grow_the_batch() {
+        let mut c = Controller::new(AdaptiveSizing::default(), None, None);
+        feed(&mut c, 5, |c| Observation {
+            items: c.batch_size() / 5,
+            batch_size: c.batch_size(),
+            latency: Duration::from_millis(5),
+            backoff: false,
+        });
+        assert_eq!(c.batch_size(), 100);
     }
 
     #[test]
@@ -380,6 +408,7 @@ mod tests {
         feed(&mut c, 50, |c| ok(c.batch_size(), 5));
         c.observe(Observation {
             items: 250,
+            batch_size: 250,
             latency: Duration::from_secs(5),
             backoff: true,
         });
@@ -390,7 +419,7 @@ mod tests {
         let mut c = Controller::new(AdaptiveSizing::default(), Some(500), None);
         feed(&mut c, 10, |c| ok(c.batch_size(), 5));
         assert_eq!(c.batch_size(), 500);
-        assert!(c.in_flight() > 1);
+        assert!(c.in_flight() > 2);
     }
 
     #[test]
