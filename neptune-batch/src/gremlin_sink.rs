@@ -572,7 +572,12 @@ impl<I: Item> Drop for Running<I> {
 impl Inner {
     /// Starts requests while the limit allows and waiting items can go (their vertices free).
     /// When fewer items wait than the free requests could take at the current batch size,
-    /// they are shared out over those requests, so that they run side by side.
+    /// they are shared out over those requests, so that they run side by side. While requests
+    /// are in flight, a request that could take only a fraction of what it may ([`MIN_FILL`])
+    /// is not sent: its items wait for a request in flight to release the vertices that hold
+    /// the others back, and go with them in one larger request (one transaction costs the
+    /// server less than several small ones, and each super-connector it touches is updated
+    /// once).
     fn dispatch<I: Item>(sink: &Arc<Inner>) {
         loop {
             let (batch, keys, batch_size) = {
@@ -587,11 +592,12 @@ impl Inner {
                 let share = pool.pending.len().div_ceil(free);
                 let floor = sink.config.adaptive.min_batch_size.max(MIN_SHARE);
                 let max = share.max(floor).min(size);
+                let min = if pool.running == 0 { 1 } else { max / MIN_FILL };
                 let Pool { pending, busy, .. } = &mut *pool;
                 let (batch, keys) = take_batch(
                     pending,
                     busy,
-                    max,
+                    (min.max(1), max),
                     sink.config.conflict_free,
                     |w: &Waiting<I>| w.item.touches(),
                 );
@@ -1003,6 +1009,9 @@ impl Inner {
 
 /// The smallest request built by sharing waiting items out over free requests.
 const MIN_SHARE: usize = 50;
+/// While requests are in flight, a new one goes only if it takes at least 1/`MIN_FILL` of
+/// what it may take.
+const MIN_FILL: usize = 4;
 
 fn finish(out: Vec<Option<ItemOutcome>>) -> Vec<ItemOutcome> {
     out.into_iter()

@@ -23,7 +23,7 @@ pub struct GremlinSinkConfig {
     /// `Some(n)` pins it, as the original's `BatchWriteSize` did.
     pub batch_size: Option<usize>,
     /// Requests in flight at once on the sink, over all concurrent `write_*` calls. Default
-    /// `None`: adapted to the server, from 2 (see [`AdaptiveSizing::min_in_flight`]).
+    /// `None`: adapted to the server, from 4 (see [`AdaptiveSizing::min_in_flight`]).
     /// `Some(n)` pins it (`Some(1)`: the original's one request at a time). Writes that touch the same vertex are never in flight
     /// together either way (see [`conflict_free`](Self::conflict_free)).
     pub in_flight: Option<usize>,

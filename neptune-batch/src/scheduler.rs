@@ -24,11 +24,12 @@ use std::collections::{HashSet, VecDeque};
 /// Takes the next request's items from `pending`: at most `max`, in queue order, skipping
 /// (with `conflict_free`) every item that touches a vertex in `busy` and every item whose key
 /// (the first of `touches`) is the key of an item skipped before it. Returns the items and the
-/// distinct vertices they touch.
+/// distinct vertices they touch; or nothing, leaving `pending` as it was, if fewer than `min`
+/// items could go.
 pub(crate) fn take_batch<W>(
     pending: &mut VecDeque<W>,
     busy: &HashSet<String>,
-    max: usize,
+    (min, max): (usize, usize),
     conflict_free: bool,
     touches: impl Fn(&W) -> [&str; 2],
 ) -> (Vec<W>, Vec<String>) {
@@ -52,6 +53,9 @@ pub(crate) fn take_batch<W>(
             mine.extend(ends);
             take[i] = true;
             n += 1;
+        }
+        if n < min {
+            return (Vec::new(), Vec::new());
         }
         mine.into_iter().map(str::to_owned).collect()
     };
@@ -94,7 +98,7 @@ mod tests {
         ]
         .into();
         let busy: HashSet<String> = ["hub".to_owned()].into();
-        let (taken, keys) = take_batch(&mut pending, &busy, 10, true, ends);
+        let (taken, keys) = take_batch(&mut pending, &busy, (1, 10), true, ends);
         assert_eq!(taken.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 3, 4]);
         let keys: HashSet<String> = keys.into_iter().collect();
         assert_eq!(
@@ -107,10 +111,10 @@ mod tests {
     #[test]
     fn a_request_takes_at_most_max_and_every_edge_of_a_free_super_connector() {
         let mut pending: VecDeque<E> = (0..10).map(|i| edge(i, &format!("f{i}"), "hub")).collect();
-        let (taken, _) = take_batch(&mut pending, &HashSet::new(), 4, true, ends);
+        let (taken, _) = take_batch(&mut pending, &HashSet::new(), (1, 4), true, ends);
         assert_eq!(taken.len(), 4);
         assert_eq!(pending.len(), 6);
-        let (taken, _) = take_batch(&mut pending, &HashSet::new(), 100, true, ends);
+        let (taken, _) = take_batch(&mut pending, &HashSet::new(), (1, 100), true, ends);
         assert_eq!(
             taken.len(),
             6,
@@ -119,10 +123,19 @@ mod tests {
     }
 
     #[test]
+    fn too_few_free_items_wait_for_a_request_in_flight() {
+        let mut pending: VecDeque<E> = [edge(0, "a", "hub"), edge(1, "b", "c")].into();
+        let busy: HashSet<String> = ["hub".to_owned()].into();
+        let (taken, keys) = take_batch(&mut pending, &busy, (2, 10), true, ends);
+        assert!(taken.is_empty() && keys.is_empty());
+        assert_eq!(pending.len(), 2, "the queue is left as it was");
+    }
+
+    #[test]
     fn without_conflict_freedom_the_queue_is_cut_in_order() {
         let mut pending: VecDeque<E> = (0..5).map(|i| edge(i, "a", "hub")).collect();
         let busy: HashSet<String> = ["hub".to_owned()].into();
-        let (taken, _) = take_batch(&mut pending, &busy, 3, false, ends);
+        let (taken, _) = take_batch(&mut pending, &busy, (1, 3), false, ends);
         assert_eq!(taken.iter().map(|e| e.0).collect::<Vec<_>>(), vec![0, 1, 2]);
     }
 
@@ -153,7 +166,7 @@ mod tests {
                     for k in keys { busy.remove(&k); }
                     continue;
                 }
-                let (taken, keys) = take_batch(&mut pending, &busy, max, true, ends);
+                let (taken, keys) = take_batch(&mut pending, &busy, (1, max), true, ends);
                 if taken.is_empty() {
                     prop_assert!(!in_flight.is_empty(), "nothing in flight blocks the queue");
                     continue;

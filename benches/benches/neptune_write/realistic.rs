@@ -396,7 +396,10 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
     let mut charts: Vec<(f64, Vec<SizingSample>)> = Vec::new();
     for round in 0..rounds {
         eprintln!("headline round {} of {rounds}", round + 1);
-        for (n, w) in writers.iter().enumerate() {
+        // Each round starts one writer further, so that no writer always runs first (after
+        // the warm-up) or right after the same other one.
+        for n in (0..writers.len()).map(|i| (i + round) % writers.len()) {
+            let w = &writers[n];
             let tag = format!("{prefix}-{round}-{n}");
             let (vertices, job) = data.job(url, &tag, w.limit, call);
             common::load(url, &vertices).await;

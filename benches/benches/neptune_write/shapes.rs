@@ -195,7 +195,8 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
     let mut runs: Vec<Vec<Row>> = variants.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
         eprintln!("shapes round {} of {rounds}", round + 1);
-        for (k, variant) in variants.iter().enumerate() {
+        for k in (0..variants.len()).map(|i| (i + round) % variants.len()) {
+            let variant = &variants[k];
             let (vertices, job) = data.job(url, &format!("{prefix}-{round}-{k}"), Some(n), 1000);
             common::load(url, &vertices).await;
             let config = TransportConfig {
