@@ -5,8 +5,7 @@ use crate::sizing::AdaptiveSizing;
 use crate::transport::TransportConfig;
 use crate::write_traversals::WriteMode;
 
-/// The original's `BatchWriteSize`: items per request, and where the adaptive batch size
-/// starts.
+/// The original's `BatchWriteSize`: items per request.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// The largest sub-batch accepted (the original template's `BatchWriteSize` bound).
 pub const MAX_BATCH_SIZE: usize = 10_000;
@@ -19,8 +18,8 @@ pub struct GremlinSinkConfig {
     /// The writer (cluster) endpoint.
     pub writer: TransportConfig,
     /// Items per request (one transaction each). Default `None`: adapted to the server (see
-    /// [`adaptive`](Self::adaptive)), starting at 100, the original's `BatchWriteSize`.
-    /// `Some(n)` pins it, as the original's `BatchWriteSize` did.
+    /// [`adaptive`](Self::adaptive)), starting at 1000. `Some(n)` pins it, as the original's
+    /// `BatchWriteSize` (100) did.
     pub batch_size: Option<usize>,
     /// Requests in flight at once on the sink, over all concurrent `write_*` calls. Default
     /// `None`: adapted to the server, from 4 (see [`AdaptiveSizing::min_in_flight`]).
@@ -119,7 +118,7 @@ mod tests {
     fn the_defaults_adapt_from_the_originals_and_are_valid() {
         let c = GremlinSinkConfig::default();
         assert_eq!((c.batch_size, c.in_flight), (None, None));
-        assert_eq!(c.adaptive.initial_batch_size, DEFAULT_BATCH_SIZE);
+        assert_eq!(c.adaptive.initial_batch_size, 1000);
         assert_eq!(c.retry.max_retries, 5);
         assert!(c.validate().is_ok());
     }

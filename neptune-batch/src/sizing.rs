@@ -39,9 +39,9 @@ pub const HISTORY_LIMIT: usize = 20_000;
 /// [`initial_batch_size`](Self::initial_batch_size) near 100 if its first requests are slow.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveSizing {
-    /// The first batch size. Default 1000: on the project's Gremlin Server a request of 1000
-    /// follows costs the server about half as much per edge as one of 100 (see the README's
-    /// write shapes), and the first slow or refused request halves it.
+    /// The first batch size. Default 1000: started at 100, the controller spent the first
+    /// seconds of a run growing it while requests were too small to keep the server busy;
+    /// the first slow request shrinks it and the first conflict halves it.
     pub initial_batch_size: usize,
     /// The smallest batch size the controller goes down to. Default 10.
     pub min_batch_size: usize,
