@@ -89,7 +89,7 @@ async fn main() {
             .map(|p| format!("{prefix}-{}", p.id))
             .collect();
         let mut sink_config = GremlinSinkConfig::new(&url);
-        sink_config.batch_size = 500;
+        sink_config.batch_size = Some(500);
         let sink = GremlinSink::connect(sink_config).await.expect("connect");
         let vertices: Vec<Vertex> = ids.iter().map(|id| Vertex::new(id, "person")).collect();
         assert_eq!(sink.write_vertices(&vertices).await.unwrap().failed(), 0);

@@ -33,10 +33,12 @@ pub struct ConsumerOptions {
     pub batch_read_size: usize,
     /// Read through enhanced fan-out as the consumer of this name instead of polling.
     pub fan_out: Option<String>,
-    /// Edges per write request (the original's `BatchWriteSize`).
-    pub batch_write_size: usize,
+    /// Edges per write request (the original's `BatchWriteSize`, 100); `None`: adapted to the
+    /// server by the sink.
+    pub batch_write_size: Option<usize>,
     /// Write requests in flight at once (the sink never runs two that share a vertex).
-    pub write_concurrency: usize,
+    /// `None`: adapted to the server by the sink.
+    pub write_concurrency: Option<usize>,
     /// Batches of one shard processed at once, by partition key (`ParallelizationFactor`).
     pub parallelization_factor: usize,
     /// Percentage of write calls failed on purpose (the original's `PercentError`).
@@ -67,8 +69,8 @@ impl ConsumerOptions {
             write_mode: WriteMode::Merge,
             batch_read_size: 1000,
             fan_out: None,
-            batch_write_size: 100,
-            write_concurrency: 1,
+            batch_write_size: None,
+            write_concurrency: None,
             parallelization_factor: 1,
             percent_error: 0,
             max_record_age: None,

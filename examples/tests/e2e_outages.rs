@@ -10,7 +10,7 @@
 mod common;
 
 use graph_ingest::{JsonLinesDeadLetters, PipelineStats};
-use local_services::{OutageProxy, OwnGremlinServer};
+use local_services::{FaultProxy, OwnGremlinServer};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -184,7 +184,7 @@ where
     }
 }
 
-async fn refusing(proxy: &OutageProxy, for_: Duration) {
+async fn refusing(proxy: &FaultProxy, for_: Duration) {
     proxy.refuse_connections();
     tokio::time::sleep(for_).await;
     proxy
@@ -232,9 +232,9 @@ impl Logs {
 async fn outages_longer_than_every_timeout_lose_nothing() {
     let logs = Logs::install();
     let shared = common::gremlin_url().await;
-    let refuse_proxy = OutageProxy::start(&shared).await.unwrap();
-    let read_only_proxy = OutageProxy::start(&shared).await.unwrap();
-    let aged_proxy = OutageProxy::start(&shared).await.unwrap();
+    let refuse_proxy = FaultProxy::start(&shared).await.unwrap();
+    let read_only_proxy = FaultProxy::start(&shared).await.unwrap();
+    let aged_proxy = FaultProxy::start(&shared).await.unwrap();
     let frozen = OwnGremlinServer::start()
         .await
         .unwrap_or_else(|e| panic!("a Gremlin Server of its own for the SIGSTOP scenario: {e}"));
@@ -290,7 +290,8 @@ async fn outages_longer_than_every_timeout_lose_nothing() {
         println!("log: {line}");
     }
     assert!(
-        held.iter().any(|l| l.contains(" WARN ") && l.contains("connect")),
+        held.iter()
+            .any(|l| l.contains(" WARN ") && l.contains("connect")),
         "a warn line when a shard is held: {held:?}"
     );
     assert!(
@@ -310,7 +311,7 @@ async fn outages_longer_than_every_timeout_lose_nothing() {
     stopped.assert_exact_and_no_dead_letters();
     read_only.assert_exact_and_no_dead_letters();
     assert!(
-        read_only_proxy.refused_writes() > 0,
+        read_only_proxy.faults_applied() > 0,
         "writes were answered read-only"
     );
 

@@ -25,7 +25,11 @@ pub struct HoldPolicy {
     /// Like an event source mapping's `MaximumRecordAgeInSeconds`: a record older than this
     /// (from its arrival in the stream) whose write fails for a transient reason becomes a
     /// dead letter with the reason `expired after N s of transient failures: <last error>`.
-    /// Default `None`: records are held as long as it takes. At most 7 days (604 800 s).
+    /// A record whose write may have been committed (an answer was lost:
+    /// [`ItemFailure::Unconfirmed`](neptune_batch::ItemFailure::Unconfirmed)) is not expired:
+    /// it is held until the graph answers and the write says whether it is there, so no record
+    /// ends both in the graph and in the dead letters. Default `None`: records are held as
+    /// long as it takes. At most 7 days (604 800 s).
     pub max_record_age: Option<Duration>,
 }
 

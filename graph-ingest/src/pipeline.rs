@@ -252,10 +252,13 @@ impl Pipeline {
 
         let mut result = BatchResult::default();
         let mut dead: Vec<(usize, String)> = Vec::new();
-        let mut pending: Vec<(usize, GraphWrites)> = Vec::with_capacity(records.len());
+        // Each record waiting to be written, with whether an earlier attempt may have been
+        // committed (an answer was lost): such a record is never expired before the graph says
+        // whether it holds it.
+        let mut pending: Vec<(usize, GraphWrites, bool)> = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
             match inner.mapper.map(record) {
-                Ok(writes) => pending.push((i, writes)),
+                Ok(writes) => pending.push((i, writes, false)),
                 Err(rejection) => dead.push((i, rejection.reason().to_owned())),
             }
         }
@@ -277,9 +280,13 @@ impl Pipeline {
                     // the batch came back; failing it before it is sent shows the same.
                     stats.injected_faults.fetch_add(1, Ordering::Relaxed);
                     let why = "injected fault (percent_error): the write was not sent";
-                    vec![Verdict::Transient(why.into()); pending.len()]
+                    let verdict = Verdict::Transient {
+                        error: why.into(),
+                        unconfirmed: false,
+                    };
+                    vec![verdict; pending.len()]
                 } else {
-                    let refs: Vec<&GraphWrites> = pending.iter().map(|(_, w)| w).collect();
+                    let refs: Vec<&GraphWrites> = pending.iter().map(|(_, w, _)| w).collect();
                     let attempt = write_records(inner.sink.as_ref(), &refs)
                         .await
                         .map_err(PipelineError::Sink)?;
@@ -301,7 +308,7 @@ impl Pipeline {
                     attempt.verdicts
                 };
                 let mut again = Vec::new();
-                for ((i, writes), verdict) in pending.into_iter().zip(verdicts) {
+                for ((i, writes, was_unconfirmed), verdict) in pending.into_iter().zip(verdicts) {
                     match verdict {
                         Verdict::Done { written, present } => {
                             result.written += written;
@@ -317,9 +324,9 @@ impl Pipeline {
                             stats.acknowledged.fetch_add(1, Ordering::Relaxed);
                         }
                         Verdict::Permanent(reason) => dead.push((i, reason)),
-                        Verdict::Transient(error) => {
+                        Verdict::Transient { error, unconfirmed } => {
                             hold.failed(&error);
-                            again.push((i, writes));
+                            again.push((i, writes, was_unconfirmed || unconfirmed));
                         }
                     }
                 }
@@ -328,8 +335,8 @@ impl Pipeline {
             if let Some(max_age) = config.hold.max_record_age {
                 let held = hold.held_secs();
                 let last_error = hold.last_error().to_owned();
-                pending.retain(|(i, _)| {
-                    if age(records[*i], received) <= max_age {
+                pending.retain(|(i, _, unconfirmed)| {
+                    if *unconfirmed || age(records[*i], received) <= max_age {
                         return true;
                     }
                     stats.expired.fetch_add(1, Ordering::Relaxed);
@@ -343,14 +350,20 @@ impl Pipeline {
             if pending.is_empty() {
                 break;
             }
-            let expiry = config.hold.max_record_age.map(|max_age| {
-                let oldest = pending
-                    .iter()
-                    .map(|(i, _)| age(records[*i], received))
-                    .max()
-                    .unwrap_or_default();
-                tokio::time::Instant::now() + max_age.saturating_sub(oldest)
-            });
+            let expiry = config
+                .hold
+                .max_record_age
+                .map(|max_age| {
+                    // Only records that may expire count; without any, the wait has no end but the
+                    // graph's return.
+                    let oldest = pending
+                        .iter()
+                        .filter(|(_, _, unconfirmed)| !unconfirmed)
+                        .map(|(i, _, _)| age(records[*i], received))
+                        .max()?;
+                    Some(tokio::time::Instant::now() + max_age.saturating_sub(oldest))
+                })
+                .flatten();
             match hold.wait(inner.sink.as_ref(), &mut stop, expiry).await {
                 Waited::Retry => write_now = true,
                 Waited::Expiring => write_now = false,

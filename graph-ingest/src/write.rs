@@ -12,8 +12,9 @@ pub(crate) enum Verdict {
     /// An item is bad in itself (missing endpoint, conflict with the graph, invalid, refused):
     /// the record becomes a dead letter with this reason.
     Permanent(String),
-    /// An item failed for a transient reason: the record is held and tried again.
-    Transient(String),
+    /// An item failed for a transient reason: the record is held and tried again;
+    /// `unconfirmed` when an answer was lost, so the record may be in the graph already.
+    Transient { error: String, unconfirmed: bool },
 }
 
 /// What one attempt did.
@@ -58,8 +59,16 @@ fn fold(
                 }
             }
             ItemOutcome::Failed(f) => {
-                if matches!(verdict, Verdict::Done { .. }) {
-                    *verdict = Verdict::Transient(f.to_string());
+                let unconfirmed = f.may_be_written();
+                match verdict {
+                    Verdict::Done { .. } => {
+                        *verdict = Verdict::Transient {
+                            error: f.to_string(),
+                            unconfirmed,
+                        }
+                    }
+                    Verdict::Transient { unconfirmed: u, .. } => *u |= unconfirmed,
+                    Verdict::Permanent(_) => {}
                 }
             }
         }
@@ -88,10 +97,14 @@ pub(crate) async fn write_records(
         retries: 0,
         took: Duration::ZERO,
     };
+    // A whole call refused (no connection): nothing of it was sent.
     let transient_all = |verdicts: &mut Vec<Verdict>, e: &SinkError| {
         for v in verdicts.iter_mut() {
             if matches!(v, Verdict::Done { .. }) {
-                *v = Verdict::Transient(e.to_string());
+                *v = Verdict::Transient {
+                    error: e.to_string(),
+                    unconfirmed: false,
+                };
             }
         }
     };

@@ -37,6 +37,8 @@ struct Flaky {
     down: AtomicBool,
     failing_prefix: Mutex<String>,
     order: Mutex<Vec<String>>,
+    /// Failures say an answer was lost (the write may have been committed).
+    unconfirmed: AtomicBool,
     now: AtomicUsize,
     most: AtomicUsize,
     probes: AtomicUsize,
@@ -74,9 +76,16 @@ impl GraphSink for Flaky {
             outcomes[*i] = o;
         }
         for (i, _) in failed {
-            outcomes[i] = ItemOutcome::Failed(ItemFailure::RetriesExhausted {
-                attempts: 6,
-                last_error: "cannot connect: connection refused".into(),
+            outcomes[i] = ItemOutcome::Failed(if self.unconfirmed.load(Ordering::SeqCst) {
+                ItemFailure::Unconfirmed {
+                    attempts: 6,
+                    last_error: "connection lost: reset by peer".into(),
+                }
+            } else {
+                ItemFailure::RetriesExhausted {
+                    attempts: 6,
+                    last_error: "cannot connect: connection refused".into(),
+                }
             });
         }
         self.now.fetch_sub(1, Ordering::SeqCst);
@@ -231,6 +240,31 @@ async fn with_a_maximum_age_only_records_older_than_it_expire() {
         "the fresh records were written"
     );
     assert_eq!(p.stats().expired.load(Ordering::Relaxed), 200);
+}
+
+#[tokio::test]
+async fn a_record_whose_write_may_have_been_committed_never_expires_before_the_graph_says() {
+    let (graph, stream) = setup(50, 1).await;
+    graph.down.store(true, Ordering::SeqCst);
+    graph.unconfirmed.store(true, Ordering::SeqCst);
+    stream.close();
+    let dead = MemoryDeadLetters::new();
+    let mut config = fast_hold();
+    config.hold.max_record_age = Some(Duration::from_secs(1));
+    let p = pipeline(graph.clone(), &dead, &MemoryMetrics::new(), config);
+    let mut source = MemorySource::new(stream, Arc::new(MemoryCheckpointStore::default()), 50);
+    let later = {
+        let graph = graph.clone();
+        tokio::spawn(async move {
+            // Well past the maximum age.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            graph.down.store(false, Ordering::SeqCst);
+        })
+    };
+    p.run(&mut source).await.unwrap();
+    later.await.unwrap();
+    assert!(dead.all().is_empty(), "nothing expired: {:?}", dead.all());
+    assert_eq!(graph.inner.edge_count(), 50);
 }
 
 #[tokio::test]

@@ -35,11 +35,11 @@ mod aws;
 mod cloudwatch;
 mod docker;
 mod dynamodb;
+mod fault_proxy;
 mod gremlin;
 mod kinesis;
 mod lambda;
 pub mod metric_names;
-mod outage_proxy;
 
 pub use aws::{
     cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config, trim_horizon_iterator,
@@ -47,13 +47,13 @@ pub use aws::{
 };
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
 pub use dynamodb::{dynamodb, DynamoDbEndpoint, EmbeddedDynamoDb};
+pub use fault_proxy::{Fault, FaultProxy};
 pub use gremlin::{
     ensure_local_gremlin, gremlin, stop_local_gremlin, stop_local_gremlin_command, GremlinEndpoint,
     GremlinOrigin, OwnGremlinServer,
 };
 pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};
 pub use lambda::{lambda_emulator, InvokeError, LambdaFunction, LAMBDA_RIE_VERSION};
-pub use outage_proxy::OutageProxy;
 
 use std::path::PathBuf;
 

@@ -79,6 +79,11 @@ impl Bytecode {
         &self.steps
     }
 
+    /// The source instructions.
+    pub fn sources(&self) -> &[Instruction] {
+        &self.sources
+    }
+
     /// Encodes as GraphSON 3.0 `g:Bytecode` (the [`Serialize`](serde::Serialize) form as a
     /// JSON tree).
     pub fn to_json(&self) -> Value {

@@ -196,6 +196,47 @@ impl GValue {
     }
 }
 
+/// The result data of a response: the items of its list, each traverser counted as many times
+/// as its bulk says (a server may answer three equal values as one traverser of bulk 3); a
+/// single value is one item, null none.
+pub(crate) fn result_items(data: &Value) -> Vec<GValue> {
+    let items = match (
+        data.get("@type").and_then(Value::as_str),
+        data.get("@value"),
+    ) {
+        (Some("g:List" | "g:Set"), Some(Value::Array(items))) => items,
+        _ => {
+            return match GValue::from_json(data) {
+                GValue::Null => Vec::new(),
+                GValue::List(items) | GValue::Set(items) => items,
+                one => vec![one],
+            }
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match (
+            item.get("@type").and_then(Value::as_str),
+            item.get("@value"),
+        ) {
+            (Some("g:Traverser"), Some(t)) => {
+                let bulk = t.get("bulk").map(GValue::from_json);
+                let bulk = bulk.as_ref().and_then(GValue::as_i64).unwrap_or(1);
+                let value = t
+                    .get("value")
+                    .map(GValue::from_json)
+                    .unwrap_or(GValue::Null);
+                out.extend(std::iter::repeat_n(
+                    value,
+                    usize::try_from(bulk).unwrap_or(0),
+                ));
+            }
+            _ => out.push(GValue::from_json(item)),
+        }
+    }
+    out
+}
+
 /// `{"@type": t, "@value": v}`: how GraphSON 3.0 writes every typed value.
 pub(crate) struct Typed<'a, V: ?Sized>(pub(crate) &'a str, pub(crate) &'a V);
 
@@ -421,6 +462,20 @@ mod tests {
             GValue::from_json(&v),
             GValue::List(vec!["x".into(), "x".into()])
         );
+    }
+
+    #[test]
+    fn result_data_counts_each_traverser_by_its_bulk() {
+        let data = json!({"@type":"g:List","@value":[
+            {"@type":"g:Traverser","@value":{"bulk":{"@type":"g:Int64","@value":1},"value":"a"}},
+            {"@type":"g:Traverser","@value":{"bulk":{"@type":"g:Int64","@value":2},"value":"b"}},
+            "c"
+        ]});
+        assert_eq!(
+            result_items(&data),
+            vec!["a".into(), "b".into(), "b".into(), "c".into()]
+        );
+        assert!(result_items(&Value::Null).is_empty());
     }
 
     #[test]

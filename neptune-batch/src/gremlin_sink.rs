@@ -6,15 +6,16 @@ use crate::gremlin_sink_config::GremlinSinkConfig;
 use crate::metrics as m;
 use crate::model::{Edge, Vertex};
 use crate::outcome::{ItemFailure, ItemOutcome, WriteReport};
+use crate::scheduler::take_batch;
 use crate::sink::GraphSink;
+use crate::sizing::{Controller, Observation, Sizing, SizingSample};
 use crate::transport::{ErrorClass, GremlinError, GremlinTransport, Request};
 use crate::write_traversals::{self as wt, WriteMode};
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// Counters a binary can poll to show progress of long writes.
@@ -42,20 +43,34 @@ struct ProgressCounters {
 struct Stats {
     requests: u32,
     retries: u32,
+    /// Retries after a conflict, throttling or a timeout: signals to send less.
+    backoff: u32,
+    /// A write request's answer was lost after it was sent (broken connection, timeout,
+    /// unreadable answer): it may have been committed.
+    unconfirmed: bool,
 }
 
 impl Stats {
     fn add(&mut self, other: Stats) {
         self.requests += other.requests;
         self.retries += other.retries;
+        self.backoff += other.backoff;
+        self.unconfirmed |= other.unconfirmed;
     }
 }
 
 /// Writes vertices and edges to a Gremlin endpoint in sub-batches, one request each, and
 /// reports one outcome per item.
 ///
-/// Per sub-batch (of [`GremlinSinkConfig::batch_size`] items, up to
-/// [`GremlinSinkConfig::in_flight`] at once):
+/// Items of every concurrent `write_*` call wait in one queue on the sink; each request takes
+/// the oldest items whose vertices no request in flight touches (see
+/// [`conflict_free`](GremlinSinkConfig::conflict_free)), up to the batch size, and up to the
+/// limit of requests in flight run at once. Both the batch size and that limit adapt to the
+/// server unless the configuration pins them ([`GremlinSinkConfig::batch_size`],
+/// [`GremlinSinkConfig::in_flight`]); [`sizing`](Self::sizing) and
+/// [`sizing_history`](Self::sizing_history) tell what was chosen.
+///
+/// Per request:
 /// 1. in the default [`WriteMode::Merge`] with
 ///    [`check_existing`](GremlinSinkConfig::check_existing), one request (one transaction)
 ///    reads which items already exist and merges them all (endpoints first, with
@@ -73,30 +88,96 @@ impl Stats {
 ///    sub-batch in two until the failing items are isolated, and each of those is examined to
 ///    report why it failed.
 ///
-/// With [`conflict_free`](GremlinSinkConfig::conflict_free) (the default), sub-batches that
-/// share a vertex never run at the same time, within a call or across concurrent calls on the
-/// same sink, so concurrency never turns into write conflicts inside one process.
+/// The requests run as Tokio tasks: a `write_*` call must run inside a Tokio runtime. A call
+/// that is dropped before it returns takes its items that no request has taken yet off the
+/// queue; the requests already sent complete.
 pub struct GremlinSink {
+    inner: Arc<Inner>,
+}
+
+/// The sink's state, shared with the tasks that run its requests.
+struct Inner {
     transport: GremlinTransport,
     config: GremlinSinkConfig,
-    progress: Arc<ProgressCounters>,
-    claims: VertexClaims,
+    progress: ProgressCounters,
+    controller: Mutex<Controller>,
+    edges: Mutex<Pool<Edge>>,
+    vertices: Mutex<Pool<Vertex>>,
+}
+
+/// Items waiting for a request, and what the requests in flight hold.
+struct Pool<I> {
+    pending: VecDeque<Waiting<I>>,
+    /// Vertices touched by requests in flight.
+    busy: HashSet<String>,
+    running: usize,
+}
+
+impl<I> Default for Pool<I> {
+    fn default() -> Self {
+        Self {
+            pending: VecDeque::new(),
+            busy: HashSet::new(),
+            running: 0,
+        }
+    }
+}
+
+/// One waiting item: a copy, the call it belongs to and its place in that call.
+struct Waiting<I> {
+    item: I,
+    call: Arc<Call>,
+    index: usize,
+}
+
+/// One `write_*` call waiting for its items' outcomes.
+struct Call {
+    outcomes: Mutex<Vec<Option<ItemOutcome>>>,
+    stats: Mutex<Stats>,
+    remaining: AtomicUsize,
+    done: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl Call {
+    fn deliver(&self, index: usize, outcome: ItemOutcome) {
+        lock(&self.outcomes)[index] = Some(outcome);
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(done) = lock(&self.done).take() {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (every update is
+/// one step).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for GremlinSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GremlinSink")
-            .field("transport", &self.transport)
-            .field("mode", &self.config.mode)
-            .field("batch_size", &self.config.batch_size)
+            .field("transport", &self.inner.transport)
+            .field("mode", &self.inner.config.mode)
+            .field("sizing", &self.sizing())
             .finish_non_exhaustive()
     }
 }
 
 /// What the sink needs to know about an item to write it and examine a failure.
-trait Item: Sync {
+trait Item: Clone + Send + Sync + 'static {
+    /// The sink's queue of items of this kind.
+    fn pool(sink: &Inner) -> &Mutex<Pool<Self>>;
+    /// Writes one request's items.
+    fn write_batch<'a>(
+        sink: &'a Inner,
+        items: &'a [&'a Self],
+    ) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)>;
     fn id(&self) -> &str;
-    /// The vertices a write of this item changes (what two transactions can conflict on).
+    /// The vertices a write of this item changes (what two transactions can conflict on); the
+    /// first is its key, whose writes keep their order (an edge's `from`, the stream's
+    /// partition key).
     fn touches(&self) -> [&str; 2];
     fn invalid(&self) -> Option<String>;
     fn traversal(mode: WriteMode, items: &[&Self]) -> crate::Bytecode;
@@ -106,7 +187,7 @@ trait Item: Sync {
     /// The outcome for an item found in the graph, from its row in the answer.
     fn found(&self, row: &GValue) -> ItemOutcome;
     fn diagnose<'a>(
-        sink: &'a GremlinSink,
+        sink: &'a Inner,
         item: &'a Self,
         error: &'a GremlinError,
         stats: &'a mut Stats,
@@ -114,6 +195,15 @@ trait Item: Sync {
 }
 
 impl Item for Edge {
+    fn pool(sink: &Inner) -> &Mutex<Pool<Self>> {
+        &sink.edges
+    }
+    fn write_batch<'a>(
+        sink: &'a Inner,
+        items: &'a [&'a Self],
+    ) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)> {
+        Box::pin(sink.edge_batch(items))
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -150,7 +240,7 @@ impl Item for Edge {
         }
     }
     fn diagnose<'a>(
-        sink: &'a GremlinSink,
+        sink: &'a Inner,
         edge: &'a Self,
         error: &'a GremlinError,
         stats: &'a mut Stats,
@@ -182,6 +272,15 @@ impl Item for Edge {
 }
 
 impl Item for Vertex {
+    fn pool(sink: &Inner) -> &Mutex<Pool<Self>> {
+        &sink.vertices
+    }
+    fn write_batch<'a>(
+        sink: &'a Inner,
+        items: &'a [&'a Self],
+    ) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)> {
+        Box::pin(sink.vertex_batch(items))
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -213,7 +312,7 @@ impl Item for Vertex {
         }
     }
     fn diagnose<'a>(
-        sink: &'a GremlinSink,
+        sink: &'a Inner,
         vertex: &'a Self,
         error: &'a GremlinError,
         stats: &'a mut Stats,
@@ -309,33 +408,264 @@ impl GremlinSink {
     /// A sink over an existing transport (its configuration replaces `config.writer`).
     pub fn with_transport(transport: GremlinTransport, mut config: GremlinSinkConfig) -> Self {
         config.writer = transport.config().clone();
+        m::describe();
+        let controller = Controller::new(config.adaptive, config.batch_size, config.in_flight);
         Self {
-            transport,
-            config,
-            progress: Arc::default(),
-            claims: VertexClaims::default(),
+            inner: Arc::new(Inner {
+                transport,
+                config,
+                progress: ProgressCounters::default(),
+                controller: Mutex::new(controller),
+                edges: Mutex::default(),
+                vertices: Mutex::default(),
+            }),
         }
     }
 
     /// The transport, e.g. to run queries on the writer.
     pub fn transport(&self) -> &GremlinTransport {
-        &self.transport
+        &self.inner.transport
     }
 
     /// The configuration.
     pub fn config(&self) -> &GremlinSinkConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// Totals over every call so far.
     pub fn progress(&self) -> SinkProgress {
-        let p = &self.progress;
+        let p = &self.inner.progress;
         SinkProgress {
             items: p.items.load(Ordering::Relaxed),
             failed: p.failed.load(Ordering::Relaxed),
             requests: p.requests.load(Ordering::Relaxed),
             retries: p.retries.load(Ordering::Relaxed),
         }
+    }
+
+    /// The batch size and the limit of requests in flight in force now, and whether each is
+    /// adapted or was given (also published as the gauges [`m::BATCH_SIZE`] and
+    /// [`m::IN_FLIGHT_LIMIT`]).
+    pub fn sizing(&self) -> Sizing {
+        lock(&self.inner.controller).sizing()
+    }
+
+    /// The controller's decisions so far, one per request answered (the last
+    /// [`HISTORY_LIMIT`](crate::sizing::HISTORY_LIMIT)), oldest first: what it chose over
+    /// time, for a chart or a report.
+    pub fn sizing_history(&self) -> Vec<SizingSample> {
+        lock(&self.inner.controller).history()
+    }
+
+    /// Queues a call's items, starts what requests it can, and waits for every outcome. Items
+    /// repeating an earlier id in the same call take the earlier item's outcome (a written
+    /// original makes the repeat "already present").
+    async fn write_all<I: Item>(&self, items: &[I]) -> WriteReport {
+        let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        let mut repeats = Vec::new();
+        let mut unique = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(why) = item.invalid() {
+                outcomes[i] = Some(ItemOutcome::Failed(ItemFailure::Invalid(why)));
+            } else if let Some(&j) = first.get(item.id()) {
+                repeats.push((i, j));
+            } else {
+                first.insert(item.id(), i);
+                unique.push(i);
+            }
+        }
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let call = Arc::new(Call {
+            outcomes: Mutex::new(vec![None; items.len()]),
+            stats: Mutex::default(),
+            remaining: AtomicUsize::new(unique.len()),
+            done: Mutex::new(Some(done)),
+        });
+        if !unique.is_empty() {
+            let waiting = unique.iter().map(|&i| Waiting {
+                item: items[i].clone(),
+                call: call.clone(),
+                index: i,
+            });
+            lock(I::pool(&self.inner)).pending.extend(waiting);
+            let _leave = LeaveQueue::<I> {
+                sink: &self.inner,
+                call: &call,
+                kind: std::marker::PhantomData,
+            };
+            Inner::dispatch::<I>(&self.inner);
+            let _ = finished.await;
+        }
+        for (slot, o) in outcomes.iter_mut().zip(lock(&call.outcomes).drain(..)) {
+            if slot.is_none() {
+                *slot = o;
+            }
+        }
+        let total = *lock(&call.stats);
+        for (i, j) in repeats {
+            outcomes[i] = Some(match &outcomes[j] {
+                Some(ItemOutcome::Written) => ItemOutcome::AlreadyPresent,
+                Some(other) => other.clone(),
+                None => ItemOutcome::Failed(ItemFailure::Invalid("no outcome".into())),
+            });
+        }
+        let outcomes = finish(outcomes);
+        for o in &outcomes {
+            let label = match o {
+                ItemOutcome::Written => "written",
+                ItemOutcome::AlreadyPresent => "already_present",
+                ItemOutcome::Failed(_) => "failed",
+            };
+            metrics::counter!(m::ITEMS, "outcome" => label).increment(1);
+        }
+        WriteReport {
+            outcomes,
+            requests: total.requests,
+            retries: total.retries,
+        }
+    }
+}
+
+/// Takes a call's items that no request has taken yet off the queue when the call ends early
+/// (its future dropped); after a complete call there are none.
+struct LeaveQueue<'a, I: Item> {
+    sink: &'a Inner,
+    call: &'a Arc<Call>,
+    kind: std::marker::PhantomData<I>,
+}
+
+impl<I: Item> Drop for LeaveQueue<'_, I> {
+    fn drop(&mut self) {
+        if self.call.remaining.load(Ordering::Acquire) > 0 {
+            lock(I::pool(self.sink))
+                .pending
+                .retain(|w| !Arc::ptr_eq(&w.call, self.call));
+        }
+    }
+}
+
+/// A request's items and the vertices they hold while it runs. Dropped (normally after the
+/// outcomes were delivered, or if the task stopped), it releases the vertices and starts
+/// whatever can run next; items without an outcome then fail rather than wait forever.
+struct Running<I: Item> {
+    sink: Arc<Inner>,
+    batch: Vec<Waiting<I>>,
+    keys: Vec<String>,
+    /// The batch size in force when it was built.
+    batch_size: usize,
+}
+
+impl<I: Item> Drop for Running<I> {
+    fn drop(&mut self) {
+        for w in self.batch.drain(..) {
+            w.call.deliver(
+                w.index,
+                // The request may have been sent: the item may be written.
+                ItemOutcome::Failed(ItemFailure::Unconfirmed {
+                    attempts: 0,
+                    last_error: "the write task stopped before an answer".into(),
+                }),
+            );
+        }
+        {
+            let mut pool = lock(I::pool(&self.sink));
+            pool.running -= 1;
+            for k in &self.keys {
+                pool.busy.remove(k);
+            }
+        }
+        Inner::dispatch::<I>(&self.sink);
+    }
+}
+
+impl Inner {
+    /// Starts requests while the limit allows and waiting items can go (their vertices free).
+    /// When fewer items wait than the free requests could take at the current batch size,
+    /// they are shared out over those requests, so that they run side by side. While requests
+    /// are in flight, a request that could take only a fraction of what it may ([`MIN_FILL`])
+    /// is not sent: its items wait for a request in flight to release the vertices that hold
+    /// the others back, and go with them in one larger request (one transaction costs the
+    /// server less than several small ones, and each super-connector it touches is updated
+    /// once).
+    fn dispatch<I: Item>(sink: &Arc<Inner>) {
+        loop {
+            let (batch, keys, batch_size) = {
+                let mut controller = lock(&sink.controller);
+                let (limit, size) = (controller.in_flight(), controller.batch_size());
+                let mut pool = lock(I::pool(sink));
+                metrics::gauge!(m::PENDING_ITEMS).set(pool.pending.len() as f64);
+                if pool.running >= limit || pool.pending.is_empty() {
+                    return;
+                }
+                let free = limit - pool.running;
+                let share = pool.pending.len().div_ceil(free);
+                let floor = sink.config.adaptive.min_batch_size.max(MIN_SHARE);
+                let max = share.max(floor).min(size);
+                let min = if pool.running == 0 { 1 } else { max / MIN_FILL };
+                let Pool { pending, busy, .. } = &mut *pool;
+                let (batch, keys) = take_batch(
+                    pending,
+                    busy,
+                    (min.max(1), max),
+                    sink.config.conflict_free,
+                    |w: &Waiting<I>| w.item.touches(),
+                );
+                if batch.is_empty() {
+                    return;
+                }
+                if sink.config.conflict_free {
+                    pool.busy.extend(keys.iter().cloned());
+                }
+                pool.running += 1;
+                controller.started(pool.running);
+                (batch, keys, size)
+            };
+            let running = Running {
+                sink: sink.clone(),
+                batch,
+                keys: if sink.config.conflict_free {
+                    keys
+                } else {
+                    Vec::new()
+                },
+                batch_size,
+            };
+            tokio::spawn(Self::run(running));
+        }
+    }
+
+    /// Writes one request's items, delivers their outcomes and tells the controller.
+    async fn run<I: Item>(mut running: Running<I>) {
+        let sink = running.sink.clone();
+        let started = Instant::now();
+        let (outcomes, stats) = {
+            let refs: Vec<&I> = running.batch.iter().map(|w| &w.item).collect();
+            I::write_batch(&sink, &refs).await
+        };
+        let latency = started.elapsed();
+        let p = &sink.progress;
+        let failed = outcomes.iter().filter(|o| !o.is_success()).count() as u64;
+        p.items.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+        p.failed.fetch_add(failed, Ordering::Relaxed);
+        p.requests
+            .fetch_add(u64::from(stats.requests), Ordering::Relaxed);
+        p.retries
+            .fetch_add(u64::from(stats.retries), Ordering::Relaxed);
+        let items = running.batch.len();
+        if let Some(w) = running.batch.first() {
+            lock(&w.call.stats).add(stats);
+        }
+        for (w, o) in running.batch.drain(..).zip(outcomes) {
+            w.call.deliver(w.index, o);
+        }
+        lock(&sink.controller).observe(Observation {
+            items,
+            batch_size: running.batch_size,
+            latency,
+            backoff: stats.backoff > 0,
+        });
+        drop(running);
     }
 
     /// Sends a request, retrying transient errors within the configured bounds. A read-only
@@ -357,12 +687,27 @@ impl GremlinSink {
             let result = self.transport.request(request).await;
             if kind == "write" {
                 metrics::histogram!(m::WRITE_SECONDS).record(started.elapsed().as_secs_f64());
+                if let Err(
+                    GremlinError::ConnectionLost(_)
+                    | GremlinError::Timeout(_)
+                    | GremlinError::Protocol(_),
+                ) = &result
+                {
+                    stats.unconfirmed = true;
+                }
             }
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_retriable() && retry < policy.max_retries => {
                     metrics::counter!(m::RETRIES, "reason" => e.reason()).increment(1);
                     stats.retries += 1;
+                    if matches!(
+                        e.class(),
+                        Some(ErrorClass::ConcurrentModification | ErrorClass::Throttled)
+                    ) || matches!(e, GremlinError::Timeout(_))
+                    {
+                        stats.backoff += 1;
+                    }
                     // Lost connections and timeouts say the endpoint is in trouble: an
                     // operator wants them at the default level. Conflicts are routine.
                     if e.class().is_none() {
@@ -452,11 +797,21 @@ impl GremlinSink {
             .collect())
     }
 
-    /// The outcome of an item whose request still failed transiently after every retry.
-    fn exhausted(&self, error: &GremlinError) -> ItemOutcome {
-        ItemOutcome::Failed(ItemFailure::RetriesExhausted {
-            attempts: self.config.retry.max_retries + 1,
-            last_error: error.to_string(),
+    /// The outcome of an item whose request still failed transiently after every retry;
+    /// `unconfirmed` when one of the attempts may have been committed.
+    fn exhausted(&self, error: &GremlinError, unconfirmed: bool) -> ItemOutcome {
+        let attempts = self.config.retry.max_retries + 1;
+        let last_error = error.to_string();
+        ItemOutcome::Failed(if unconfirmed {
+            ItemFailure::Unconfirmed {
+                attempts,
+                last_error,
+            }
+        } else {
+            ItemFailure::RetriesExhausted {
+                attempts,
+                last_error,
+            }
         })
     }
 
@@ -470,7 +825,6 @@ impl GremlinSink {
         items: &[&I],
         stats: &mut Stats,
     ) -> Result<Vec<ItemOutcome>, GremlinError> {
-        let _claim = self.claim(items.iter().flat_map(|i| i.touches())).await;
         let request = Request::Bytecode(I::checked_merge(
             items,
             self.config.create_missing_vertices.as_deref(),
@@ -493,7 +847,10 @@ impl GremlinSink {
                     })
                     .collect())
             }
-            Err(e) if e.is_retriable() => Ok(items.iter().map(|_| self.exhausted(&e)).collect()),
+            Err(e) if e.is_retriable() => Ok(items
+                .iter()
+                .map(|_| self.exhausted(&e, stats.unconfirmed))
+                .collect()),
             Err(e) => {
                 metrics::counter!(m::CAREFUL_FALLBACKS).increment(1);
                 tracing::debug!(error = %e, items = items.len(), "checked merge refused; examining the sub-batch");
@@ -548,7 +905,7 @@ impl GremlinSink {
         Box::pin(async move {
             if error.is_retriable() {
                 for &i in &idx {
-                    out[i] = Some(self.exhausted(&error));
+                    out[i] = Some(self.exhausted(&error, stats.unconfirmed));
                 }
             } else if idx.len() > 1 {
                 metrics::counter!(m::BISECTIONS).increment(1);
@@ -579,20 +936,6 @@ impl GremlinSink {
             Some(error) if !explained => self.settle_failure(items, todo, error, out, stats).await,
             _ => self.write_rows(items, todo, out, stats).await,
         }
-    }
-
-    /// With [`conflict_free`](GremlinSinkConfig::conflict_free), waits until no write in
-    /// flight on this sink touches one of `vertices`, then holds them until the returned claim
-    /// is dropped. On the careful path only the write is claimed: the existence reads before
-    /// it run freely.
-    async fn claim<'k>(&self, vertices: impl Iterator<Item = &'k str>) -> Option<Claim<'_>> {
-        if !self.config.conflict_free {
-            return None;
-        }
-        let mut keys: Vec<String> = vertices.map(str::to_owned).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        Some(self.claims.acquire(keys).await)
     }
 
     /// One sub-batch of edges.
@@ -663,9 +1006,6 @@ impl GremlinSink {
             }
         }
         let todo: Vec<usize> = (0..edges.len()).filter(|&i| out[i].is_none()).collect();
-        let _claim = self
-            .claim(todo.iter().flat_map(|&i| edges[i].touches()))
-            .await;
         self.write_rest(edges, todo, refused, explained, &mut out, &mut stats)
             .await;
         (finish(out), stats)
@@ -698,227 +1038,17 @@ impl GremlinSink {
             }
         }
         let todo: Vec<usize> = (0..vertices.len()).filter(|&i| out[i].is_none()).collect();
-        let _claim = self
-            .claim(todo.iter().map(|&i| vertices[i].id.as_str()))
-            .await;
         self.write_rest(vertices, todo, refused, explained, &mut out, &mut stats)
             .await;
         (finish(out), stats)
     }
-
-    /// Splits a call into sub-batches, runs them with bounded concurrency, and puts the
-    /// outcomes back in input order. Items repeating an earlier id in the same call take the
-    /// earlier item's outcome (a written original makes the repeat "already present").
-    async fn write_all<'a, I, F>(&'a self, items: &'a [I], batch: F) -> WriteReport
-    where
-        I: Item,
-        F: Fn(Vec<&'a I>) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)>,
-    {
-        let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
-        let mut first: HashMap<&str, usize> = HashMap::new();
-        let mut repeats = Vec::new();
-        let mut unique = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            if let Some(why) = item.invalid() {
-                outcomes[i] = Some(ItemOutcome::Failed(ItemFailure::Invalid(why)));
-            } else if let Some(&j) = first.get(item.id()) {
-                repeats.push((i, j));
-            } else {
-                first.insert(item.id(), i);
-                unique.push(i);
-            }
-        }
-        // With one request in flight a call keeps its input order; claims still keep it
-        // from conflicting with other calls running on the same sink.
-        let chunks: Vec<Vec<usize>> = if self.config.in_flight > 1 && self.config.conflict_free {
-            let components = group_by_component(items, &mut unique);
-            interleave_components(&unique, &components, self.config.batch_size)
-        } else {
-            unique
-                .chunks(self.config.batch_size)
-                .map(<[usize]>::to_vec)
-                .collect()
-        };
-        let progress = self.progress.clone();
-        let run = |chunk: Vec<usize>| {
-            let refs = chunk.iter().map(|&i| &items[i]).collect();
-            let fut = batch(refs);
-            let progress = progress.clone();
-            async move {
-                let (o, s) = fut.await;
-                let failed = o.iter().filter(|o| !o.is_success()).count() as u64;
-                progress.items.fetch_add(o.len() as u64, Ordering::Relaxed);
-                progress.failed.fetch_add(failed, Ordering::Relaxed);
-                progress
-                    .requests
-                    .fetch_add(u64::from(s.requests), Ordering::Relaxed);
-                progress
-                    .retries
-                    .fetch_add(u64::from(s.retries), Ordering::Relaxed);
-                (chunk, o, s)
-            }
-        };
-        // Unordered: a sub-batch waiting for a claim never holds back the ones after it.
-        let results: Vec<(Vec<usize>, Vec<ItemOutcome>, Stats)> =
-            futures_util::stream::iter(chunks)
-                .map(run)
-                .buffer_unordered(self.config.in_flight)
-                .collect()
-                .await;
-        let mut total = Stats::default();
-        for (chunk, o, s) in results {
-            total.add(s);
-            for (i, o) in chunk.into_iter().zip(o) {
-                outcomes[i] = Some(o);
-            }
-        }
-        for (i, j) in repeats {
-            outcomes[i] = Some(match &outcomes[j] {
-                Some(ItemOutcome::Written) => ItemOutcome::AlreadyPresent,
-                Some(other) => other.clone(),
-                None => ItemOutcome::Failed(ItemFailure::Invalid("no outcome".into())),
-            });
-        }
-        let outcomes = finish(outcomes);
-        for o in &outcomes {
-            let label = match o {
-                ItemOutcome::Written => "written",
-                ItemOutcome::AlreadyPresent => "already_present",
-                ItemOutcome::Failed(_) => "failed",
-            };
-            metrics::counter!(m::ITEMS, "outcome" => label).increment(1);
-        }
-        WriteReport {
-            outcomes,
-            requests: total.requests,
-            retries: total.retries,
-        }
-    }
 }
 
-/// The vertices touched by the sub-batches in flight on a sink.
-#[derive(Debug, Default)]
-struct VertexClaims {
-    busy: std::sync::Mutex<HashSet<String>>,
-    released: tokio::sync::Notify,
-}
-
-impl VertexClaims {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        // The set stays consistent even if a holder panicked: every update is one call.
-        self.busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Waits until none of `keys` is held, then holds them all. All at once or nothing, so
-    /// two writers can never hold part of what the other waits for (no deadlock).
-    async fn acquire(&self, keys: Vec<String>) -> Claim<'_> {
-        loop {
-            // Registered before looking, so a release in between is not missed.
-            let released = self.released.notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            {
-                let mut busy = self.lock();
-                if keys.iter().all(|k| !busy.contains(k)) {
-                    busy.extend(keys.iter().cloned());
-                    return Claim { claims: self, keys };
-                }
-            }
-            released.await;
-        }
-    }
-}
-
-/// Vertices held for one write; released when dropped (also when the write is cancelled).
-struct Claim<'a> {
-    claims: &'a VertexClaims,
-    keys: Vec<String>,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        {
-            let mut busy = self.claims.lock();
-            for k in &self.keys {
-                busy.remove(k);
-            }
-        }
-        self.claims.released.notify_waiters();
-    }
-}
-
-/// Cuts `order` (grouped by component, see [`group_by_component`]) into sub-batches of
-/// `batch_size` and deals them out round-robin over the components their first items belong
-/// to: the sub-batches started together then come from different components, which can be
-/// written side by side, instead of queueing behind each other on shared vertices.
-fn interleave_components(
-    order: &[usize],
-    components: &[usize],
-    batch_size: usize,
-) -> Vec<Vec<usize>> {
-    let mut dealt: Vec<(usize, usize, Vec<usize>)> = Vec::new();
-    let mut per_component: HashMap<usize, usize> = HashMap::new();
-    for (n, chunk) in order.chunks(batch_size).enumerate() {
-        let component = components[n * batch_size];
-        let rank = per_component.entry(component).or_insert(0);
-        dealt.push((*rank, component, chunk.to_vec()));
-        *rank += 1;
-    }
-    dealt.sort_by_key(|(rank, component, _)| (*rank, *component));
-    dealt.into_iter().map(|(_, _, chunk)| chunk).collect()
-}
-
-/// Reorders `order` (indexes into `items`) so that items of the same connected component
-/// (items linked through shared vertices) are adjacent, components in order of first
-/// appearance and items in input order within each, and returns each position's component
-/// number (0 for the first seen). Sub-batches cut from the result touch as few other
-/// sub-batches' vertices as the data allows.
-fn group_by_component<I: Item>(items: &[I], order: &mut Vec<usize>) -> Vec<usize> {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut parent: Vec<usize> = Vec::new();
-    fn root(parent: &mut [usize], mut x: usize) -> usize {
-        while parent[x] != x {
-            parent[x] = parent[parent[x]];
-            x = parent[x];
-        }
-        x
-    }
-    let mut node = |key| {
-        *index.entry(key).or_insert_with(|| {
-            parent.push(parent.len());
-            parent.len() - 1
-        })
-    };
-    let ends: Vec<(usize, usize)> = order
-        .iter()
-        .map(|&i| {
-            let [a, b] = items[i].touches();
-            (node(a), node(b))
-        })
-        .collect();
-    for &(a, b) in &ends {
-        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
-        if ra != rb {
-            parent[ra.max(rb)] = ra.min(rb);
-        }
-    }
-    let mut first_seen: HashMap<usize, usize> = HashMap::new();
-    let mut keyed: Vec<(usize, usize, usize)> = order
-        .iter()
-        .zip(&ends)
-        .enumerate()
-        .map(|(pos, (&i, &(a, _)))| {
-            let r = root(&mut parent, a);
-            let next = first_seen.len();
-            (*first_seen.entry(r).or_insert(next), pos, i)
-        })
-        .collect();
-    keyed.sort_unstable();
-    *order = keyed.iter().map(|&(_, _, i)| i).collect();
-    keyed.into_iter().map(|(c, _, _)| c).collect()
-}
+/// The smallest request built by sharing waiting items out over free requests.
+const MIN_SHARE: usize = 50;
+/// While requests are in flight, a new one goes only if it takes at least 1/`MIN_FILL` of
+/// what it may take.
+const MIN_FILL: usize = 4;
 
 fn finish(out: Vec<Option<ItemOutcome>>) -> Vec<ItemOutcome> {
     out.into_iter()
@@ -933,19 +1063,11 @@ fn finish(out: Vec<Option<ItemOutcome>>) -> Vec<ItemOutcome> {
 #[async_trait]
 impl GraphSink for GremlinSink {
     async fn write_vertices(&self, vertices: &[Vertex]) -> Result<WriteReport, SinkError> {
-        Ok(self
-            .write_all(vertices, |refs| {
-                Box::pin(async move { self.vertex_batch(&refs).await })
-            })
-            .await)
+        Ok(self.write_all(vertices).await)
     }
 
     async fn write_edges(&self, edges: &[Edge]) -> Result<WriteReport, SinkError> {
-        Ok(self
-            .write_all(edges, |refs| {
-                Box::pin(async move { self.edge_batch(&refs).await })
-            })
-            .await)
+        Ok(self.write_all(edges).await)
     }
 
     /// `g.inject(0)`: one round trip that touches no data, bounded by
@@ -953,58 +1075,15 @@ impl GraphSink for GremlinSink {
     /// natively.
     async fn probe(&self) -> Result<(), SinkError> {
         let probe = Request::Bytecode(crate::Bytecode::new().step("inject", [0i64]));
-        let answer =
-            tokio::time::timeout(self.config.probe_timeout, self.transport.request(&probe))
-                .await
-                .unwrap_or(Err(GremlinError::Timeout(self.config.probe_timeout)));
+        let answer = tokio::time::timeout(
+            self.config().probe_timeout,
+            self.transport().request(&probe),
+        )
+        .await
+        .unwrap_or(Err(GremlinError::Timeout(self.config().probe_timeout)));
         answer.map(|_| ()).map_err(|e| SinkError::Connect {
-            endpoint: self.config.writer.url.clone(),
+            endpoint: self.config().writer.url.clone(),
             message: e.to_string(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn edge(from: &str, to: &str) -> Edge {
-        Edge::new(format!("{from}-{to}"), "follows", from, to)
-    }
-
-    #[test]
-    fn items_are_grouped_by_component_in_order_of_first_appearance() {
-        // Components: {a,b,c} (linked through b), {x,y}, {p,q}.
-        let items = [
-            edge("a", "b"),
-            edge("x", "y"),
-            edge("c", "b"),
-            edge("p", "q"),
-            edge("y", "x"),
-            edge("a", "c"),
-        ];
-        let mut order: Vec<usize> = (0..items.len()).collect();
-        let components = group_by_component(&items, &mut order);
-        assert_eq!(order, vec![0, 2, 5, 1, 4, 3]);
-        assert_eq!(components, vec![0, 0, 0, 1, 1, 2]);
-    }
-
-    #[test]
-    fn sub_batches_are_dealt_round_robin_over_components() {
-        // Component 0 has five items, component 1 three, component 2 one; batches of two:
-        // [10,11] [12,13] [14,20] from component 0, [21,22] from 1, [30] from 2.
-        let order = [10, 11, 12, 13, 14, 20, 21, 22, 30];
-        let components = [0, 0, 0, 0, 0, 1, 1, 1, 2];
-        let chunks = interleave_components(&order, &components, 2);
-        assert_eq!(
-            chunks,
-            vec![
-                vec![10, 11],
-                vec![21, 22],
-                vec![30],
-                vec![12, 13],
-                vec![14, 20],
-            ]
-        );
     }
 }

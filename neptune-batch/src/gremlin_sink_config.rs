@@ -1,6 +1,7 @@
 //! Settings of [`GremlinSink`](crate::GremlinSink).
 
 use crate::retry::RetryPolicy;
+use crate::sizing::AdaptiveSizing;
 use crate::transport::TransportConfig;
 use crate::write_traversals::WriteMode;
 
@@ -8,17 +9,26 @@ use crate::write_traversals::WriteMode;
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// The largest sub-batch accepted (the original template's `BatchWriteSize` bound).
 pub const MAX_BATCH_SIZE: usize = 10_000;
+/// The most requests in flight at once on one sink.
+pub const MAX_IN_FLIGHT: usize = 256;
 
 /// How a [`GremlinSink`](crate::GremlinSink) writes.
 #[derive(Debug, Clone)]
 pub struct GremlinSinkConfig {
     /// The writer (cluster) endpoint.
     pub writer: TransportConfig,
-    /// Items per request. Default 100, the original's `BatchWriteSize`.
-    pub batch_size: usize,
-    /// Requests in flight at once per `write_*` call. Default 1: the original wrote its
-    /// sub-batches one after another, which keeps a shard's order.
-    pub in_flight: usize,
+    /// Items per request (one transaction each). Default `None`: adapted to the server (see
+    /// [`adaptive`](Self::adaptive)), starting at 1000. `Some(n)` pins it, as the original's
+    /// `BatchWriteSize` (100) did.
+    pub batch_size: Option<usize>,
+    /// Requests in flight at once on the sink, over all concurrent `write_*` calls. Default
+    /// `None`: adapted to the server, from 4 (see [`AdaptiveSizing::min_in_flight`]).
+    /// `Some(n)` pins it (`Some(1)`: the original's one request at a time). Writes that touch the same vertex are never in flight
+    /// together either way (see [`conflict_free`](Self::conflict_free)).
+    pub in_flight: Option<usize>,
+    /// Bounds and steps of the adaptation of whichever of `batch_size` and `in_flight` is
+    /// `None`.
+    pub adaptive: AdaptiveSizing,
     /// The traversal shape. Default [`WriteMode::Merge`].
     pub mode: WriteMode,
     /// Find out which items already exist and which endpoints are missing, so each item gets
@@ -31,10 +41,13 @@ pub struct GremlinSinkConfig {
     /// reporting the edge as failed (in [`WriteMode::Merge`], by a `mergeV` of the endpoints in
     /// the write's own request; an existing vertex keeps its label). Default `None`.
     pub create_missing_vertices: Option<String>,
-    /// Never run two sub-batches at once that touch the same vertex (within a call or across
-    /// concurrent calls on the sink), and, with more than one request in flight, group each
-    /// call's edges by connected component before cutting sub-batches, so that unrelated parts
-    /// of the graph are written side by side. Default `true`.
+    /// Never run two requests at once that touch the same vertex (within a call or across
+    /// concurrent calls on the sink). Default `true`. The sink then builds each request from
+    /// the items waiting on it (those of every concurrent call, oldest first) whose vertices no
+    /// request in flight touches, and leaves the others for later requests; edges with the same
+    /// `from` (the stream's partition key) are written in the order given. On graphs with super-connectors (every
+    /// batch touches them) requests in flight still write side by side, each vertex in one of
+    /// them only.
     ///
     /// Two transactions that add edges to the same vertex conflict (Neptune and the
     /// transactional TinkerGraph both fail one of them with a retriable error); with
@@ -52,8 +65,9 @@ impl Default for GremlinSinkConfig {
     fn default() -> Self {
         Self {
             writer: TransportConfig::default(),
-            batch_size: DEFAULT_BATCH_SIZE,
-            in_flight: 1,
+            batch_size: None,
+            in_flight: None,
+            adaptive: AdaptiveSizing::default(),
             mode: WriteMode::default(),
             check_existing: true,
             create_missing_vertices: None,
@@ -80,12 +94,13 @@ impl GremlinSinkConfig {
         self.writer
             .validate()
             .map_err(|e| crate::SinkError::Config(format!("writer.{e}")))?;
-        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+        if matches!(self.batch_size, Some(n) if n == 0 || n > MAX_BATCH_SIZE) {
             return bad("batch_size", "must be between 1 and 10000");
         }
-        if self.in_flight == 0 || self.in_flight > 256 {
+        if matches!(self.in_flight, Some(n) if n == 0 || n > MAX_IN_FLIGHT) {
             return bad("in_flight", "must be between 1 and 256");
         }
+        self.adaptive.validate().map_err(crate::SinkError::Config)?;
         if self.retry.max_retries > 20 {
             return bad("retry.max_retries", "must be at most 20");
         }
@@ -107,19 +122,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_defaults_are_the_originals_and_valid() {
+    fn the_defaults_adapt_from_the_originals_and_are_valid() {
         let c = GremlinSinkConfig::default();
-        assert_eq!((c.batch_size, c.retry.max_retries), (100, 5));
+        assert_eq!((c.batch_size, c.in_flight), (None, None));
+        assert_eq!(c.adaptive.initial_batch_size, 1000);
+        assert_eq!(c.retry.max_retries, 5);
         assert!(c.validate().is_ok());
     }
 
     #[test]
     fn an_oversized_batch_is_rejected_by_name() {
         let c = GremlinSinkConfig {
-            batch_size: 20_000,
+            batch_size: Some(20_000),
             ..GremlinSinkConfig::default()
         };
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("batch_size"), "{e}");
+        let c = GremlinSinkConfig {
+            in_flight: Some(0),
+            ..GremlinSinkConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("in_flight"), "{e}");
+        let mut c = GremlinSinkConfig::default();
+        c.adaptive.max_in_flight = 0;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("adaptive.max_in_flight"), "{e}");
     }
 }

@@ -10,16 +10,20 @@
 //! * [`Vertex`], [`Edge`], [`PropertyValue`]: what is written; [`FollowsSchema`] builds the
 //!   social network's `follows` edges with their deterministic ids `<from>-<creationDate>-<to>`.
 //! * [`GremlinSink`]: the sink for Amazon Neptune or any Apache TinkerPop Gremlin Server, in
-//!   sub-batches of [`GremlinSinkConfig::batch_size`] (default 100) with
-//!   [`GremlinSinkConfig::in_flight`] requests at once, in one of three [`WriteMode`]s: the
+//!   sub-batches of [`GremlinSinkConfig::batch_size`] with [`GremlinSinkConfig::in_flight`]
+//!   requests at once, both adapted to the server by default ([`sizing`]: additive increase,
+//!   multiplicative decrease on latency and conflicts), in one of three [`WriteMode`]s: the
 //!   original's `plain` chained `addE`, its `conditional` `fold().coalesce(unfold(), addE…)`,
 //!   and `merge` (`mergeE`/`mergeV` keyed by id, the default and the fastest idempotent one).
 //!   Missing endpoint vertices are reported per edge (or created first), failing sub-batches
 //!   are bisected, and transient errors (conflicts, read-only replicas, throttling, timeouts,
 //!   broken connections) are retried with capped exponential back-off and full jitter.
 //!   Writes that share a vertex never run at once
-//!   ([`GremlinSinkConfig::conflict_free`]), so concurrency does not turn into conflicts.
-//! * [`transport`]: the WebSocket client underneath ([`GremlinTransport`]): GraphSON 3.0,
+//!   ([`GremlinSinkConfig::conflict_free`]), so concurrency does not turn into conflicts:
+//!   each request takes the waiting items (of every concurrent call) whose vertices are free,
+//!   so requests run side by side even on graphs where super-connectors link everything.
+//! * [`transport`]: the WebSocket client underneath ([`GremlinTransport`]): GraphBinary 1.0
+//!   (the default) and GraphSON 3.0,
 //!   bytecode and scripts with bindings, multiplexed persistent connections, a timeout on every
 //!   request, `wss://` and Neptune IAM (SigV4-signed upgrades, [`transport::IamAuth`]).
 //! * [`queries`]: the notebook's queries (most followed, most following, friend-of-friend
@@ -66,7 +70,8 @@
 //! # async fn main() -> Result<(), neptune_batch::SinkError> {
 //! let mut config = GremlinSinkConfig::new("ws://127.0.0.1:8182/gremlin");
 //! config.mode = WriteMode::Merge; // the default
-//! config.in_flight = 4;
+//! // Batch size and requests in flight adapt to the server unless pinned:
+//! // config.batch_size = Some(100); config.in_flight = Some(1);
 //! // For Neptune: a wss:// URL and
 //! // config.writer.iam = Some(neptune_batch::transport::IamAuth::from_default_chain(None).await?);
 //! let sink = GremlinSink::connect(config).await?;
@@ -83,6 +88,7 @@
 mod bytecode;
 mod error;
 mod follows;
+mod graphbinary;
 mod graphson;
 mod gremlin_sink;
 mod gremlin_sink_config;
@@ -93,7 +99,9 @@ mod model;
 mod outcome;
 pub mod queries;
 mod retry;
+mod scheduler;
 mod sink;
+pub mod sizing;
 pub mod transport;
 mod write_traversals;
 
@@ -102,11 +110,14 @@ pub use error::SinkError;
 pub use follows::FollowsSchema;
 pub use graphson::{Column, Direction, GValue, Merge, Order, T};
 pub use gremlin_sink::{GremlinSink, SinkProgress};
-pub use gremlin_sink_config::{GremlinSinkConfig, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
+pub use gremlin_sink_config::{
+    GremlinSinkConfig, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
+};
 pub use memory::MemoryGraph;
 pub use model::{Edge, PropertyValue, Vertex};
 pub use outcome::{ItemFailure, ItemOutcome, WriteReport};
 pub use retry::RetryPolicy;
 pub use sink::GraphSink;
+pub use sizing::{AdaptiveSizing, Sizing, SizingSample};
 pub use transport::{GremlinError, GremlinTransport, TransportConfig};
 pub use write_traversals::WriteMode;

@@ -20,6 +20,12 @@ pub const CAREFUL_FALLBACKS: &str = "neptune_batch.careful_fallbacks";
 pub const WRITE_SECONDS: &str = "neptune_batch.write_seconds";
 /// Counter: WebSocket connections opened (a rising rate means reconnections).
 pub const CONNECTIONS_OPENED: &str = "neptune_batch.connections_opened";
+/// Gauge: the batch size in force (items per request), adapted or fixed.
+pub const BATCH_SIZE: &str = "neptune_batch.batch_size";
+/// Gauge: the limit of requests in flight at once on a sink, adapted or fixed.
+pub const IN_FLIGHT_LIMIT: &str = "neptune_batch.in_flight_limit";
+/// Gauge: items waiting on a sink for a request (all concurrent calls together).
+pub const PENDING_ITEMS: &str = "neptune_batch.pending_items";
 
 /// Registers the unit and a description of every metric this crate records, those of
 /// [`crate::load::metrics`] included, with the installed recorder (so that an exporter such as
@@ -104,4 +110,11 @@ pub fn describe() {
         Unit::Count,
         "bulk-loader status polls"
     );
+    ::metrics::describe_gauge!(BATCH_SIZE, Unit::Count, "items per request in force");
+    ::metrics::describe_gauge!(
+        IN_FLIGHT_LIMIT,
+        Unit::Count,
+        "limit of requests in flight at once on the sink"
+    );
+    ::metrics::describe_gauge!(PENDING_ITEMS, Unit::Count, "items waiting for a request");
 }

@@ -36,6 +36,18 @@ pub enum ItemFailure {
         /// The last error seen.
         last_error: String,
     },
+    /// Like [`ItemFailure::RetriesExhausted`], and besides, a request carrying the item may
+    /// have been committed: its connection broke, or it timed out, after it was sent, so its
+    /// answer was lost. The item may be in the graph already; writing it again (same id) says
+    /// which ([`ItemOutcome::AlreadyPresent`]). A caller must not set such an item aside as
+    /// unwritten before that is known.
+    #[error("transient failure through {attempts} attempts, and an answer was lost (the item may be written already): {last_error}")]
+    Unconfirmed {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error seen.
+        last_error: String,
+    },
 }
 
 impl ItemFailure {
@@ -45,7 +57,16 @@ impl ItemFailure {
     /// succeed, so a caller that must lose nothing holds the item (and what comes after it in
     /// its shard) and tries again; it never sets it aside as bad.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ItemFailure::RetriesExhausted { .. })
+        matches!(
+            self,
+            ItemFailure::RetriesExhausted { .. } | ItemFailure::Unconfirmed { .. }
+        )
+    }
+
+    /// Whether the item may be in the graph although its write failed: an answer was lost
+    /// ([`ItemFailure::Unconfirmed`]).
+    pub fn may_be_written(&self) -> bool {
+        matches!(self, ItemFailure::Unconfirmed { .. })
     }
 
     /// Whether the failure lies with the item itself: an endpoint vertex it names does not

@@ -1,4 +1,32 @@
-//! The traversals each write mode sends. Every value is a bytecode argument.
+//! The traversals each write mode sends. Every value is a bytecode argument: no Groovy, no
+//! lambdas.
+//!
+//! # On Amazon Neptune
+//!
+//! Neptune runs a traversal on its own engine when every step converts, and falls back to
+//! TinkerPop's step-by-step execution from the first step that does not ("Native Gremlin step
+//! support in Amazon Neptune"). The local server cannot show which happens, so each builder
+//! below notes its steps against that page's lists as read for engines 1.3.x (TinkerPop
+//! 3.7.1–3.7.3; no step or argument form here is newer than 3.6). What the page lists:
+//!
+//! * always converted: `E()`, `V()`, `project()` (with its `by()` modulators), `count()`,
+//!   `is()`, `limit()`, `not()`, `or()`, `and()`, `as()`, `identity()`;
+//! * converted in some cases: `addE()`/`addV()` (unless followed by a `property()` whose key
+//!   is a traversal: every key here is a constant), `coalesce()` (only in the documented
+//!   upsert pattern `fold().coalesce(unfold(), addE…)`, which is exactly the original's
+//!   conditional idiom);
+//! * `mergeE()`/`mergeV()` (engine 1.2.1.0+): the upsert guide ("Efficient upserts with Gremlin
+//!   mergeV() and mergeE() steps") recommends them over `coalesce()` and batching them;
+//!   `inject()`, `unfold()`, `fold()`, `constant()`, `select()`, `sideEffect()`, `option()`,
+//!   `none()`, `outV()`/`inV()`, `id()` are not on the always-converted list as read, so how
+//!   much of a merge request runs natively is to be confirmed with Neptune's `explain` on a
+//!   cluster before relying on these figures there.
+//!
+//! Why the merge shape is the one below and not another: measured on the local server
+//! (`cargo bench -p stream2neptune-benches --bench neptune_write`, section "write shapes"),
+//! see the crate's README for the figures. Neptune's guide suggests about 200 "records" per
+//! request to start with (a follows edge is three: its label and two properties), which the
+//! adaptive batch size starts near (100 edges) and grows from while requests stay quick.
 
 use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{Direction, GValue, Merge, T};
@@ -75,6 +103,12 @@ fn add_edge(t: Bytecode, e: &Edge) -> Bytecode {
 }
 
 /// The traversal writing `edges` in `mode`.
+///
+/// Neptune: `plain` is `V()` (always converted), `addE()` (converted: its `property()` keys are
+/// constants), `to(__.V())`, `property()`; `conditional` adds `outE()`, `hasId()`, `fold()`
+/// and `coalesce(unfold(), addE…)`, the upsert pattern Neptune converts; `merge` is
+/// `inject(rows).unfold().mergeE(select('m')).option(onCreate, select('c')).none()`, see the
+/// module notes.
 pub(crate) fn write_edges(mode: WriteMode, edges: &[&Edge]) -> Bytecode {
     match mode {
         WriteMode::Plain => edges
@@ -172,7 +206,10 @@ fn vertex_rows(vertices: &[&Vertex]) -> Vec<GValue> {
 /// whole request (`mergeE` cannot create it), and the caller then examines the sub-batch item
 /// by item. With `create_missing` (a vertex label), the endpoints are merged first, in the same
 /// request, so missing ones are created instead. Every step is plain TinkerPop 3.6 that
-/// Neptune runs.
+/// Neptune runs. Neptune: `E()` and `project()` are on the always-converted list; `fold()`,
+/// `sideEffect()`, `constant()`, `unfold()`, `select()` and `mergeE()`/`mergeV()` with
+/// `option()` are not on it as read (see the module notes): the existence read converts, the
+/// merges may run in TinkerPop's engine.
 pub(crate) fn merge_edges_checked(edges: &[&Edge], create_missing: Option<&str>) -> Bytecode {
     let ids = edges.iter().map(|e| GValue::from(&e.id)).collect();
     let mut t = existing_edges(ids).then("fold");

@@ -249,8 +249,8 @@ async fn sub_batches_in_flight_together_write_every_edge() {
     let t = transport().await;
     let prefix = local_services::unique_name("inflight");
     let sink = sink_with(|c| {
-        c.batch_size = 7;
-        c.in_flight = 4;
+        c.batch_size = Some(7);
+        c.in_flight = Some(4);
         c.writer.pool_size = 2;
     })
     .await;
@@ -277,8 +277,8 @@ async fn sub_batches_sharing_a_vertex_never_run_together_so_never_conflict() {
     let prefix = local_services::unique_name("hub");
     let sink = std::sync::Arc::new(
         sink_with(|c| {
-            c.batch_size = 10;
-            c.in_flight = 8;
+            c.batch_size = Some(10);
+            c.in_flight = Some(8);
             c.writer.pool_size = 4;
         })
         .await,

@@ -4,7 +4,7 @@
 
 use futures::{SinkExt, StreamExt};
 use hmac::{Hmac, KeyInit, Mac};
-use neptune_batch::transport::IamAuth;
+use neptune_batch::transport::{IamAuth, Serializer};
 use neptune_batch::{Bytecode, GremlinTransport, TransportConfig};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -115,8 +115,10 @@ async fn every_new_connection_carries_a_valid_neptune_sigv4_signature() {
     let (url, seen) = recording_server().await;
     let credentials =
         aws_credential_types::Credentials::from_keys(KEY_ID, SECRET, Some(TOKEN.into()));
+    // The recording server answers GraphSON only; signing does not depend on the format.
     let config = TransportConfig {
         iam: Some(IamAuth::new(REGION, credentials)),
+        serializer: Serializer::GraphSonV3,
         ..TransportConfig::new(url)
     };
     let transport = GremlinTransport::connect(config)

@@ -161,7 +161,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .map(|p| format!("{prefix}{}", p.id))
         .collect();
     let mut config = GremlinSinkConfig::new(args.gremlin_url.clone());
-    config.batch_size = 500;
+    config.batch_size = Some(500);
     GremlinSink::connect(config)
         .await?
         .write_vertices(

@@ -40,12 +40,14 @@ struct Args {
         default_value = "ws://127.0.0.1:8182/gremlin"
     )]
     gremlin_url: String,
-    /// Edges per write request (BatchWriteSize).
-    #[arg(long, env = "BATCH_WRITE_SIZE", default_value_t = 100)]
-    batch_write_size: usize,
-    /// Write requests in flight per chunk (1: one after another, as the original).
-    #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 1)]
-    write_concurrency: usize,
+    /// Edges per write request (BatchWriteSize; the original's was 100). Unset: adapted to the
+    /// server (from 1000), as requests in flight are.
+    #[arg(long, env = "BATCH_WRITE_SIZE")]
+    batch_write_size: Option<usize>,
+    /// Write requests in flight at once, for the whole consumer (writes that share a vertex
+    /// never run at once). Unset: adapted to the server (from 4, at most 8).
+    #[arg(long, env = "WRITE_CONCURRENCY")]
+    write_concurrency: Option<usize>,
     /// How edges are written.
     #[arg(long, value_enum, env = "WRITE_MODE", default_value = "merge")]
     write_mode: WriteModeArg,

@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             batch_size,
         } => {
             let mut config = GremlinSinkConfig::new(gremlin_url);
-            config.batch_size = batch_size;
+            config.batch_size = Some(batch_size);
             let sink = GremlinSink::connect(config).await?;
             let total = std::fs::metadata(&file)?.len();
             let bar = ProgressBar::new(total);

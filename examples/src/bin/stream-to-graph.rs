@@ -49,12 +49,14 @@ struct Args {
     /// registered on the stream if needed, instead of polling GetRecords.
     #[arg(long, env = "FAN_OUT_CONSUMER")]
     fan_out: Option<String>,
-    /// Edges per write request (BatchWriteSize).
-    #[arg(long, env = "BATCH_WRITE_SIZE", default_value_t = 100)]
-    batch_write_size: usize,
-    /// Write requests in flight at once; writes that share a vertex never run at once.
-    #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 1)]
-    write_concurrency: usize,
+    /// Edges per write request (BatchWriteSize; the original's was 100). Unset: adapted to the
+    /// server (from 1000), as requests in flight are.
+    #[arg(long, env = "BATCH_WRITE_SIZE")]
+    batch_write_size: Option<usize>,
+    /// Write requests in flight at once, for the whole consumer (writes that share a vertex
+    /// never run at once). Unset: adapted to the server (from 4, at most 8).
+    #[arg(long, env = "WRITE_CONCURRENCY")]
+    write_concurrency: Option<usize>,
     /// Batches of one shard processed at once, by partition key (ParallelizationFactor, 1-10).
     #[arg(long, env = "PARALLELIZATION_FACTOR", default_value_t = 1)]
     parallelization_factor: usize,

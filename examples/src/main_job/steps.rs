@@ -98,8 +98,8 @@ pub(super) async fn run_steps(
     // 3. Vertices.
     let mode = args.write_mode.resolve(args.conditional_create);
     let mut vertex_sink_config = GremlinSinkConfig::new(gremlin_url.clone());
-    vertex_sink_config.batch_size = 200;
-    vertex_sink_config.in_flight = 2;
+    vertex_sink_config.batch_size = Some(200);
+    vertex_sink_config.in_flight = Some(2);
     let vertex_sink = GremlinSink::connect(vertex_sink_config).await?;
     let load_bar = bar(bars, u64::from(args.persons), "vertices");
     let loaded = load_vertices(
@@ -152,11 +152,12 @@ pub(super) async fn run_steps(
     options.cluster_id = args.cluster_id.clone();
     let consumer = Consumer::start(&options, run_metrics.sink.clone()).await?;
     let stats = consumer.pipeline.stats();
+    let writer = consumer.sink.clone();
     let control = consumer.control();
     control.stop_on_signals();
     let consumer_task = tokio::spawn(consumer.run());
     say(format!(
-        "[4/6] stream {stream}: {} shards, read by {}; consumer writing in {} mode, {} edges per request",
+        "[4/6] stream {stream}: {} shards, read by {}; consumer writing in {} mode, {} edges per request, {} requests in flight",
         args.shard_count,
         match &args.fan_out {
             Some(name) => format!("enhanced fan-out as consumer {name}"),
@@ -164,6 +165,9 @@ pub(super) async fn run_steps(
         },
         mode.as_str(),
         args.batch_write_size
+            .map_or("adaptive".into(), |n| n.to_string()),
+        args.write_concurrency
+            .map_or("adaptive".into(), |n| n.to_string()),
     ));
 
     // 5. Drive the workload while the consumer writes.
@@ -260,6 +264,8 @@ pub(super) async fn run_steps(
         metrics: &run_metrics,
         published,
         dashboard: &out.join("dashboard.json"),
+        sizing: writer.sizing(),
+        sizing_history: writer.sizing_history(),
         elapsed: started.elapsed(),
     };
     let summary = summary_lines(&figures);
@@ -348,7 +354,7 @@ async fn write_only(
 ) -> Result<(f64, usize, usize), Failure> {
     let mut config = GremlinSinkConfig::new(url);
     config.batch_size = args.batch_write_size;
-    config.in_flight = args.shard_count.max(1) as usize;
+    config.in_flight = args.write_concurrency;
     config.mode = args.write_mode.resolve(args.conditional_create);
     let sink = GremlinSink::connect(config).await?;
     let copy = |id: &str| format!("{id}{WRITE_ONLY_SUFFIX}");

@@ -22,6 +22,9 @@ pub(super) struct RunFigures<'a> {
     pub metrics: &'a RunMetrics,
     pub published: Option<String>,
     pub dashboard: &'a Path,
+    /// The writer's batch size and requests in flight at the end, and their history.
+    pub sizing: neptune_batch::Sizing,
+    pub sizing_history: Vec<neptune_batch::SizingSample>,
     pub elapsed: Duration,
 }
 
@@ -105,6 +108,7 @@ pub(super) fn summary_lines(f: &RunFigures<'_>) -> Vec<(String, String)> {
             ),
         ),
         line("write mode", f.mode.as_str().into()),
+        line("write sizing", sizing_line(&f.sizing, &f.sizing_history)),
         line(
             "write-only rate, same run",
             match f.write_only {
@@ -125,4 +129,25 @@ pub(super) fn summary_lines(f: &RunFigures<'_>) -> Vec<(String, String)> {
             ),
         ),
     ]
+}
+
+/// The writer's batch size and requests in flight: where they ended, whether they adapted, and
+/// what they went through.
+fn sizing_line(end: &neptune_batch::Sizing, history: &[neptune_batch::SizingSample]) -> String {
+    let how = |adaptive: bool| if adaptive { "adapted" } else { "fixed" };
+    let range = |f: fn(&neptune_batch::SizingSample) -> usize| {
+        let lo = history.iter().map(f).min().unwrap_or(0);
+        let hi = history.iter().map(f).max().unwrap_or(0);
+        format!("{lo}..{hi}")
+    };
+    format!(
+        "batch size {} ({}; {} over the run), requests in flight {} ({}; {}), {} decisions",
+        end.batch_size,
+        how(end.adaptive_batch_size),
+        range(|s| s.batch_size),
+        end.in_flight,
+        how(end.adaptive_in_flight),
+        range(|s| s.in_flight),
+        history.len()
+    )
 }

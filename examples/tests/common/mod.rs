@@ -63,7 +63,7 @@ pub fn data(prefix: &str, persons: u32, edges: u64, seed: u64) -> (Vec<String>, 
 /// Creates the persons in the graph.
 pub async fn create_persons(url: &str, ids: &[String]) {
     let mut config = GremlinSinkConfig::new(url);
-    config.batch_size = 500;
+    config.batch_size = Some(500);
     let sink = GremlinSink::connect(config).await.expect("connect");
     let vertices: Vec<Vertex> = ids
         .iter()

@@ -317,8 +317,8 @@ impl LambdaConfig {
                 request_timeout: self.request_timeout,
                 ..TransportConfig::default()
             },
-            batch_size: self.batch_write_size,
-            in_flight: 1,
+            batch_size: Some(self.batch_write_size),
+            in_flight: Some(1),
             mode: self.write_mode,
             ..GremlinSinkConfig::default()
         }
@@ -467,6 +467,6 @@ mod tests {
         assert_eq!(c.writer_url(), "ws://127.0.0.1:8182/gremlin");
         assert!(!c.wait);
         assert_eq!(c.sink_config().writer.url, "ws://127.0.0.1:8182/gremlin");
-        assert_eq!(c.sink_config().batch_size, 100);
+        assert_eq!(c.sink_config().batch_size, Some(100));
     }
 }

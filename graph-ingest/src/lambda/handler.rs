@@ -300,7 +300,7 @@ impl Run<'_> {
                             let reported = self.reports(false);
                             self.fail(*index, reason, false, reported);
                         }
-                        Verdict::Transient(error) => {
+                        Verdict::Transient { error, .. } => {
                             self.fail(*index, format!("not written: {error}"), true, true);
                         }
                     }

@@ -1,13 +1,13 @@
-//! Request and response messages of the Gremlin Server WebSocket protocol, in GraphSON 3.0.
+//! Request and response messages of the Gremlin Server WebSocket protocol, in GraphBinary 1.0
+//! or GraphSON 3.0.
 
+use super::config::Serializer;
 use super::error::{ErrorClass, GremlinError};
 use crate::bytecode::Bytecode;
+use crate::graphbinary as gb;
 use crate::graphson::{GValue, Typed};
 use serde::Serialize;
 use serde_json::Value;
-
-/// The MIME type that prefixes every request frame and selects the server's serializer.
-pub(crate) const MIME: &str = "application/vnd.gremlin-v3.0+json";
 
 /// What a request asks for.
 #[derive(Debug, Clone)]
@@ -25,9 +25,59 @@ pub enum Request {
 }
 
 impl Request {
-    /// The binary frame: one length byte, the MIME type, then the JSON message, written
-    /// straight into the frame.
-    pub(crate) fn frame(&self, request_id: &str) -> Vec<u8> {
+    /// The binary frame: one length byte, the MIME type that selects the server's serializer,
+    /// then the message in that format, written straight into the frame.
+    pub(crate) fn frame(&self, request_id: uuid::Uuid, serializer: Serializer) -> Vec<u8> {
+        let mime = serializer.mime_type();
+        let mut frame = Vec::with_capacity(4096);
+        frame.push(mime.len() as u8);
+        frame.extend_from_slice(mime.as_bytes());
+        match serializer {
+            Serializer::GraphBinaryV1 => self.write_graphbinary(request_id, &mut frame),
+            Serializer::GraphSonV3 => self.write_graphson(&request_id.to_string(), &mut frame),
+        }
+        frame
+    }
+
+    /// `{version}{request_id}{op}{processor}{args}`: the args map holds the traversal (or the
+    /// script, its bindings and language) and the alias of the traversal source.
+    fn write_graphbinary(&self, request_id: uuid::Uuid, out: &mut Vec<u8>) {
+        out.push(gb::VERSION);
+        out.extend_from_slice(request_id.as_bytes());
+        let aliases = |out: &mut Vec<u8>| {
+            gb::write_string(out, "aliases");
+            gb::write_value(out, &GValue::Map(vec![("g".into(), "g".into())]));
+        };
+        match self {
+            Request::Bytecode(b) => {
+                gb::write_bare_string(out, "bytecode");
+                gb::write_bare_string(out, "traversal");
+                gb::write_len(out, 2);
+                gb::write_string(out, "gremlin");
+                gb::write_bytecode(out, b);
+                aliases(out);
+            }
+            Request::Eval { script, bindings } => {
+                gb::write_bare_string(out, "eval");
+                gb::write_bare_string(out, "");
+                gb::write_len(out, 4);
+                gb::write_string(out, "gremlin");
+                gb::write_string(out, script);
+                gb::write_string(out, "bindings");
+                out.extend_from_slice(&[0x0a, 0x00]);
+                gb::write_len(out, bindings.len());
+                for (k, v) in bindings {
+                    gb::write_string(out, k);
+                    gb::write_value(out, v);
+                }
+                gb::write_string(out, "language");
+                gb::write_string(out, "gremlin-groovy");
+                aliases(out);
+            }
+        }
+    }
+
+    fn write_graphson(&self, request_id: &str, frame: &mut Vec<u8>) {
         #[derive(Serialize)]
         struct Aliases {
             g: &'static str,
@@ -92,12 +142,8 @@ impl Request {
             processor,
             args,
         };
-        let mut frame = Vec::with_capacity(4096);
-        frame.push(MIME.len() as u8);
-        frame.extend_from_slice(MIME.as_bytes());
         // Serializing these types into a Vec cannot fail: every map key is a string.
-        serde_json::to_writer(&mut frame, &msg).expect("a request always encodes");
-        frame
+        serde_json::to_writer(frame, &msg).expect("a request always encodes");
     }
 }
 
@@ -113,7 +159,46 @@ pub(crate) struct ResponseFrame {
 }
 
 impl ResponseFrame {
+    /// Decodes an answer in either format: a GraphBinary message starts with its version
+    /// byte (0x81), which no JSON text does.
     pub(crate) fn parse(bytes: &[u8]) -> Result<ResponseFrame, GremlinError> {
+        if bytes.first() == Some(&gb::VERSION) {
+            Self::parse_graphbinary(bytes)
+        } else {
+            Self::parse_graphson(bytes)
+        }
+    }
+
+    /// `{version}{request_id}{status_code}{status_message}{status_attributes}{result_meta}
+    /// {result_data}`; the request id and the message are nullable.
+    fn parse_graphbinary(bytes: &[u8]) -> Result<ResponseFrame, GremlinError> {
+        let bad = |e: String| GremlinError::Protocol(format!("GraphBinary answer: {e}"));
+        let mut r = gb::Reader::new(bytes);
+        r.byte().map_err(bad)?;
+        let request_id = match r.byte().map_err(bad)? {
+            0 => r.bare_uuid().map_err(bad)?,
+            _ => return Err(bad("no request id".into())),
+        };
+        let status = r.int().map_err(bad)?;
+        let status =
+            u16::try_from(status).map_err(|_| bad(format!("status code {status} is not valid")))?;
+        let message = match r.byte().map_err(bad)? {
+            0 => r.bare_string().map_err(bad)?,
+            _ => String::new(),
+        };
+        let attributes = GValue::Map(r.bare_map().map_err(bad)?);
+        let _meta = r.bare_map().map_err(bad)?;
+        let data = r.result_items().map_err(bad)?;
+        let error = (status >= 300).then(|| classify(status, message, &attributes));
+        Ok(ResponseFrame {
+            request_id,
+            status,
+            data,
+            error,
+        })
+    }
+
+    fn parse_graphson(bytes: &[u8]) -> Result<ResponseFrame, GremlinError> {
         let v: Value = serde_json::from_slice(bytes)
             .map_err(|e| GremlinError::Protocol(format!("response is not JSON: {e}")))?;
         let request_id = match v.get("requestId") {
@@ -129,11 +214,10 @@ impl ResponseFrame {
             .and_then(Value::as_u64)
             .ok_or_else(|| GremlinError::Protocol("response without status code".into()))?
             as u16;
-        let data = match v.pointer("/result/data").map(GValue::from_json) {
-            Some(GValue::List(items)) | Some(GValue::Set(items)) => items,
-            Some(GValue::Null) | None => Vec::new(),
-            Some(one) => vec![one],
-        };
+        let data = v
+            .pointer("/result/data")
+            .map(crate::graphson::result_items)
+            .unwrap_or_default();
         let error = (status >= 300).then(|| {
             let message = v
                 .pointer("/status/message")
@@ -189,6 +273,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const MIME: &str = "application/vnd.gremlin-v3.0+json";
+    const R1: &str = "00000000-0000-0000-0000-000000000001";
+    const R2: &str = "00000000-0000-0000-0000-000000000002";
+
+    fn uuid(s: &str) -> uuid::Uuid {
+        uuid::Uuid::parse_str(s).unwrap()
+    }
+
     fn body(frame: &[u8]) -> Value {
         assert_eq!(usize::from(frame[0]), MIME.len());
         assert_eq!(&frame[1..=MIME.len()], MIME.as_bytes());
@@ -200,11 +292,11 @@ mod tests {
         let b = Bytecode::new()
             .step("V", ["a\"b"])
             .step("limit", [GValue::Long(1)]);
-        let frame = Request::Bytecode(b.clone()).frame("r1");
+        let frame = Request::Bytecode(b.clone()).frame(uuid(R1), Serializer::GraphSonV3);
         assert_eq!(
             body(&frame),
             json!({
-                "requestId": {"@type": "g:UUID", "@value": "r1"},
+                "requestId": {"@type": "g:UUID", "@value": R1},
                 "op": "bytecode",
                 "processor": "traversal",
                 "args": {"gremlin": b.to_json(), "aliases": {"g": "g"}},
@@ -218,11 +310,11 @@ mod tests {
             script: "x.size()".into(),
             bindings: vec![("x".into(), GValue::List(vec![GValue::Int(1)]))],
         }
-        .frame("r2");
+        .frame(uuid(R2), Serializer::GraphSonV3);
         assert_eq!(
             body(&frame),
             json!({
-                "requestId": {"@type": "g:UUID", "@value": "r2"},
+                "requestId": {"@type": "g:UUID", "@value": R2},
                 "op": "eval",
                 "processor": "",
                 "args": {
@@ -261,5 +353,126 @@ mod tests {
         let f = ResponseFrame::parse(body.to_string().as_bytes()).unwrap();
         assert_eq!((f.status, f.data.len()), (206, 2));
         assert!(f.error.is_none());
+    }
+
+    const BINARY_MIME: &[u8] = b"application/vnd.graphbinary-v1.0";
+
+    /// A GraphBinary answer as Gremlin Server writes it.
+    fn binary_answer(
+        id: &str,
+        status: i32,
+        message: Option<&str>,
+        exceptions: &[&str],
+        data: &GValue,
+    ) -> Vec<u8> {
+        let mut out = vec![gb::VERSION, 0];
+        out.extend_from_slice(uuid(id).as_bytes());
+        out.extend_from_slice(&status.to_be_bytes());
+        match message {
+            Some(m) => {
+                out.push(0);
+                gb::write_bare_string(&mut out, m);
+            }
+            None => out.push(1),
+        }
+        let ex = GValue::List(exceptions.iter().map(|e| GValue::from(*e)).collect());
+        let attributes = [("exceptions".into(), ex)];
+        gb::write_map_body(&mut out, attributes.iter().map(|(k, v)| (k, v)), 1);
+        gb::write_len(&mut out, 0);
+        gb::write_value(&mut out, data);
+        out
+    }
+
+    #[test]
+    fn a_graphbinary_bytecode_request_is_the_documented_message() {
+        let b = Bytecode::new().step("V", ["a"]);
+        let frame = Request::Bytecode(b.clone()).frame(uuid(R1), Serializer::GraphBinaryV1);
+        assert_eq!(usize::from(frame[0]), BINARY_MIME.len());
+        assert_eq!(&frame[1..=BINARY_MIME.len()], BINARY_MIME);
+        let mut r = gb::Reader::new(&frame[1 + BINARY_MIME.len()..]);
+        assert_eq!(r.byte().unwrap(), 0x81);
+        assert_eq!(r.bare_uuid().unwrap(), R1);
+        assert_eq!(r.bare_string().unwrap(), "bytecode");
+        assert_eq!(r.bare_string().unwrap(), "traversal");
+        let args = r.bare_map().unwrap();
+        assert_eq!(r.remaining(), 0);
+        assert_eq!(
+            args,
+            vec![
+                ("gremlin".into(), GValue::Bytecode(b)),
+                (
+                    "aliases".into(),
+                    GValue::Map(vec![("g".into(), "g".into())])
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_graphbinary_eval_request_carries_its_bindings() {
+        let frame = Request::Eval {
+            script: "x.size()".into(),
+            bindings: vec![("x".into(), GValue::List(vec![GValue::Int(1)]))],
+        }
+        .frame(uuid(R2), Serializer::GraphBinaryV1);
+        let mut r = gb::Reader::new(&frame[1 + BINARY_MIME.len()..]);
+        r.byte().unwrap();
+        assert_eq!(r.bare_uuid().unwrap(), R2);
+        assert_eq!(r.bare_string().unwrap(), "eval");
+        assert_eq!(r.bare_string().unwrap(), "");
+        let args = GValue::Map(r.bare_map().unwrap());
+        assert_eq!(args.get("gremlin"), Some(&"x.size()".into()));
+        assert_eq!(args.get("language"), Some(&"gremlin-groovy".into()));
+        assert_eq!(
+            args.get("bindings").and_then(|b| b.get("x")),
+            Some(&GValue::List(vec![GValue::Int(1)]))
+        );
+    }
+
+    #[test]
+    fn a_graphbinary_answer_yields_its_traversers_with_their_bulk() {
+        // A list of two traversers: "a" once, "b" twice.
+        let mut data = vec![0x09, 0, 0, 0, 0, 2];
+        for (bulk, v) in [(1i64, "a"), (2, "b")] {
+            data.extend_from_slice(&[0x21, 0]);
+            data.extend_from_slice(&bulk.to_be_bytes());
+            gb::write_value(&mut data, &v.into());
+        }
+        let mut bytes = binary_answer(R1, 200, Some(""), &[], &GValue::Null);
+        bytes.truncate(bytes.len() - 2);
+        bytes.extend_from_slice(&data);
+        let f = ResponseFrame::parse(&bytes).unwrap();
+        assert_eq!((f.request_id.as_str(), f.status), (R1, 200));
+        assert_eq!(f.data, vec!["a".into(), "b".into(), "b".into()]);
+        assert!(f.error.is_none());
+    }
+
+    #[test]
+    fn a_graphbinary_error_is_classified_from_its_exceptions() {
+        let bytes = binary_answer(
+            R2,
+            500,
+            None,
+            &["org.apache.tinkerpop.gremlin.structure.util.TransactionException"],
+            &GValue::Null,
+        );
+        let f = ResponseFrame::parse(&bytes).unwrap();
+        assert_eq!(f.request_id, R2);
+        assert!(f.data.is_empty());
+        assert_eq!(
+            f.error.unwrap().class(),
+            Some(ErrorClass::ConcurrentModification)
+        );
+    }
+
+    #[test]
+    fn a_truncated_graphbinary_answer_is_a_protocol_error() {
+        let bytes = binary_answer(R1, 200, Some("ok"), &[], &GValue::List(vec!["x".into()]));
+        for cut in 1..bytes.len() {
+            assert!(matches!(
+                ResponseFrame::parse(&bytes[..cut]),
+                Err(GremlinError::Protocol(_))
+            ));
+        }
     }
 }

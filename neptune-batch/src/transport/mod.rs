@@ -14,7 +14,8 @@
 //! * connections replaced before [`TransportConfig::max_connection_lifetime`];
 //! * `wss://` with the platform's root certificates, and an optional SigV4 signature of each
 //!   upgrade ([`IamAuth`]);
-//! * bytecode requests (op `bytecode`) and scripts with bindings (op `eval`), in GraphSON 3.0.
+//! * bytecode requests (op `bytecode`) and scripts with bindings (op `eval`), in GraphBinary 1.0
+//!   (the default) or GraphSON 3.0 ([`Serializer`]).
 
 mod config;
 mod connection;
@@ -23,7 +24,7 @@ mod error;
 mod iam;
 mod message;
 
-pub use config::{TransportConfig, NEPTUNE_MAX_CONNECTION_AGE};
+pub use config::{Serializer, TransportConfig, NEPTUNE_MAX_CONNECTION_AGE};
 pub use error::{ErrorClass, GremlinError};
 #[cfg(feature = "iam")]
 pub use iam::{IamAuth, NEPTUNE_SERVICE};
@@ -112,8 +113,12 @@ impl GremlinTransport {
     /// request is not retried here: callers decide (see [`GremlinError::is_retriable`]).
     pub async fn request(&self, request: &Request) -> Result<Vec<GValue>, GremlinError> {
         let conn = self.connection().await?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let rx = conn.send(id.clone(), request.frame(&id));
+        let uuid = uuid::Uuid::new_v4();
+        let id = uuid.to_string();
+        let rx = conn.send(
+            id.clone(),
+            request.frame(uuid, self.inner.config.serializer),
+        );
         let timeout = self.inner.config.request_timeout;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,

@@ -61,5 +61,3 @@ pub async fn edges_with_ids(t: &GremlinTransport, ids: &[String]) -> i64 {
 pub async fn out_degree(t: &GremlinTransport, v: &str) -> i64 {
     count(t, Bytecode::new().step("V", [v]).then("outE")).await
 }
-
-pub mod fault_proxy;

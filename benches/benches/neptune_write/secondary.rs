@@ -1,45 +1,20 @@
-//! Write throughput of `neptune-batch` against the real Gremlin Server: edges/s per write mode,
-//! a batch-size sweep and a concurrency sweep of the default (merge) mode, and the ceiling
-//! variant (one server-side script per 2000 edges over bound lists), all in the same run, with
-//! client and server CPU seconds per 100 k edges. Each figure is the median of `NB_ROUNDS`
-//! (default 3) interleaved rounds.
-//!
-//! `cargo bench -p stream2neptune-benches --bench neptune_write`. Sizes: `NB_VERTICES`
-//! (default 2000), `NB_EDGES` per variant (default 20000), `NB_SLOW_EDGES` for the original's
-//! conditional idiom (default 4000); `NB_ONLY` picks variants by parts of their names.
+//! Secondary rows (favourable setups, labelled as such): edges/s per write mode, a batch-size
+//! and a concurrency sweep of the merge mode, on random follows with ten super-connectors and
+//! on data split into vertex-disjoint parts, beside the ceiling variant (one server-side
+//! script per 2000 edges over bound lists), with client and server CPU seconds per 100 k
+//! edges. Each figure is the median of the rounds. Sizes: `NB_VERTICES` (default 2000),
+//! `NB_EDGES` per variant (default 20000), `NB_SLOW_EDGES_SECONDARY` for the conditional
+//! idioms (default 4000); `NB_ONLY` picks variants by parts of their names.
 //!
 //! Every variant writes onto its own new vertices (so each starts from the same graph), is
 //! checked to have left exactly its edges in the graph, and is then removed, since the
 //! server's one graph is shared.
 
+use crate::common::{count_edges, drop_vertices, env, load_vertices, measure, medians, Done, Row};
 use neptune_batch::{
     Edge, FollowsSchema, GValue, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport,
     TransportConfig, Vertex, WriteMode,
 };
-use std::time::Instant;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// CPU seconds (user + system) used so far by process `pid` ("self" for this one).
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-fn server_pid() -> Option<String> {
-    let port = std::env::var("GREMLIN_PORT").unwrap_or_else(|_| "8182".into());
-    let path = local_services::workspace_root()
-        .join(format!(".services/gremlin-server/server-{port}.pid"));
-    Some(std::fs::read_to_string(path).ok()?.trim().to_owned())
-}
 
 /// A small xorshift generator: the same edges every run, no extra dependency.
 struct Rng(u64);
@@ -77,14 +52,6 @@ fn edges(vertices: &[Vertex], n: usize, run: &str, seed: u64) -> Vec<Edge> {
             )
         })
         .collect()
-}
-
-/// What a variant did: edges written, requests sent, retries among them.
-#[derive(Default)]
-struct Done {
-    edges: usize,
-    requests: u32,
-    retries: u32,
 }
 
 /// The edges a variant writes.
@@ -181,48 +148,6 @@ fn parts(data: Data, vertices: &[Vertex], n: usize, run: &str, seed: u64) -> Vec
     }
 }
 
-struct Row {
-    name: String,
-    edges: usize,
-    requests: u32,
-    retries: u32,
-    secs: f64,
-    client_cpu: f64,
-    server_cpu: Option<f64>,
-}
-
-impl Row {
-    fn rate(&self) -> f64 {
-        self.edges as f64 / self.secs
-    }
-}
-
-async fn measure<F: std::future::Future<Output = Done>>(name: String, f: F) -> Row {
-    let server = server_pid();
-    let (c0, s0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
-    let started = Instant::now();
-    let done = f.await;
-    let secs = started.elapsed().as_secs_f64();
-    let (c1, s1) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
-    let row = Row {
-        name,
-        edges: done.edges,
-        requests: done.requests,
-        retries: done.retries,
-        secs,
-        client_cpu: c1.zip(c0).map(|(a, b)| a - b).unwrap_or(f64::NAN),
-        server_cpu: s1.zip(s0).map(|(a, b)| a - b),
-    };
-    eprintln!(
-        "  {:<52} {:>7.0} edges/s, {} requests, {} retries",
-        row.name,
-        row.rate(),
-        row.requests,
-        row.retries
-    );
-    row
-}
-
 async fn sink_run(url: &str, variant: &Variant, edges: &[Edge]) -> Done {
     let Variant::Sink {
         mode,
@@ -238,8 +163,8 @@ async fn sink_run(url: &str, variant: &Variant, edges: &[Edge]) -> Done {
     let mut config = GremlinSinkConfig::new(url);
     config.mode = mode;
     config.check_existing = check;
-    config.batch_size = batch;
-    config.in_flight = in_flight;
+    config.batch_size = Some(batch);
+    config.in_flight = Some(in_flight);
     config.conflict_free = conflict_free;
     config.writer.pool_size = in_flight.clamp(1, 4);
     let sink = GremlinSink::connect(config).await.expect("connect");
@@ -304,65 +229,13 @@ async fn ceiling_run(url: &str, parts: Vec<Vec<Edge>>) -> Done {
     total
 }
 
-/// Loads `n` new vertices (not timed).
-async fn load_vertices(url: &str, prefix: &str, n: usize) -> Vec<Vertex> {
-    let vertices: Vec<Vertex> = (0..n)
-        .map(|i| Vertex::new(format!("{prefix}-v{i}"), "person"))
-        .collect();
-    let mut config = GremlinSinkConfig::new(url);
-    config.batch_size = 500;
-    let sink = GremlinSink::connect(config).await.expect("connect");
-    let r = sink.write_vertices(&vertices).await.expect("vertices");
-    assert_eq!(r.failed(), 0);
-    vertices
-}
-
-/// The edges leaving `vertices` (every edge a variant writes leaves one of its vertices).
-async fn count_edges(transport: &GremlinTransport, vertices: &[Vertex]) -> usize {
-    let mut total = 0;
-    for chunk in vertices.chunks(500) {
-        let ids: Vec<GValue> = chunk.iter().map(|v| GValue::from(&v.id)).collect();
-        let count = neptune_batch::Bytecode::new()
-            .step("V", ids)
-            .then("outE")
-            .then("count");
-        let answer = transport.submit(&count).await.expect("count edges");
-        total += answer.first().and_then(GValue::as_i64).unwrap_or(-1) as usize;
-    }
-    total
-}
-
-/// Drops `vertices` and so their edges (not timed), leaving the shared graph as it was.
-async fn drop_vertices(transport: &GremlinTransport, vertices: &[Vertex]) {
-    for chunk in vertices.chunks(200) {
-        let ids: Vec<GValue> = chunk.iter().map(|v| GValue::from(&v.id)).collect();
-        let drop = neptune_batch::Bytecode::new().step("V", ids).then("drop");
-        for _ in 0..5 {
-            if transport.submit(&drop).await.is_ok() {
-                break;
-            }
-        }
-    }
-}
-
-fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
-}
-
-async fn run() {
-    let url = local_services::gremlin()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .url;
+/// Runs the secondary section and prints its table.
+pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) {
+    let url = url.to_owned();
     let n_vertices = env("NB_VERTICES", 2000);
     let n_edges = env("NB_EDGES", 20_000);
-    let n_slow = env("NB_SLOW_EDGES", 4000);
-    let prefix = local_services::unique_name("bench");
+    let n_slow = env("NB_SLOW_EDGES_SECONDARY", 4000);
+    let prefix = local_services::unique_name("bench2");
     eprintln!(
         "each variant: {n_vertices} new vertices, {n_edges} edges ({n_slow} for the conditional idioms), server at {url}"
     );
@@ -462,10 +335,6 @@ async fn run() {
         .map(|v| v.split(';').map(str::to_owned).collect())
         .unwrap_or_default();
 
-    let admin = GremlinTransport::connect(TransportConfig::new(url.as_str()))
-        .await
-        .expect("connect");
-    let rounds = env("NB_ROUNDS", 3).max(1);
     let mut runs: Vec<Vec<Row>> = variants.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
         eprintln!("round {} of {rounds}", round + 1);
@@ -495,22 +364,13 @@ async fn run() {
                 }
             };
             // Every writer must leave the same graph: exactly the edges it was given.
-            let in_graph = count_edges(&admin, &vertices).await;
+            let in_graph = count_edges(admin, &vertices).await;
             assert_eq!(in_graph, expected, "{}: edges in the graph", row.name);
             runs[n].push(row);
-            drop_vertices(&admin, &vertices).await;
+            drop_vertices(admin, &vertices).await;
         }
     }
-    // Each variant's median run (by rate).
-    let rows: Vec<Row> = runs
-        .into_iter()
-        .filter(|r| !r.is_empty())
-        .map(|mut r| {
-            r.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-            let mid = r.len() / 2;
-            r.swap_remove(mid)
-        })
-        .collect();
+    let rows = medians(runs);
 
     // The highest of the 4-part ceiling runs (each a median of its rounds): the ratio errs
     // against the sink.
@@ -529,6 +389,8 @@ async fn run() {
             .max_by(|a, b| a.rate().total_cmp(&b.rate()))
     };
 
+    println!();
+    println!("## Secondary rows: random follows with ten super-connectors, and data split into vertex-disjoint parts (favourable to concurrency), {n_edges} edges per variant on {n_vertices} vertices, explicit batch sizes and requests in flight");
     println!();
     println!("| writer | edges | requests | retries | edges/s | ratio to ceiling | client CPU s / 100k | server CPU s / 100k |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");

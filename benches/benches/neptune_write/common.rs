@@ -1,0 +1,154 @@
+//! What every section of the bench shares: timing with client and server CPU, vertex loading,
+//! counting and dropping what a variant wrote.
+
+use neptune_batch::{
+    Bytecode, GValue, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport, Vertex,
+};
+use std::time::Instant;
+
+pub fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// CPU seconds (user + system) used so far by process `pid` ("self" for this one).
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// The Gremlin Server JVM started by `scripts/gremlin-server.sh` on `GREMLIN_PORT`.
+pub fn server_pid() -> Option<String> {
+    let port = std::env::var("GREMLIN_PORT").unwrap_or_else(|_| "8182".into());
+    let path = local_services::workspace_root()
+        .join(format!(".services/gremlin-server/server-{port}.pid"));
+    Some(std::fs::read_to_string(path).ok()?.trim().to_owned())
+}
+
+/// What a variant did: edges written, requests sent, retries among them.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Done {
+    pub edges: usize,
+    pub requests: u32,
+    pub retries: u32,
+}
+
+/// One measured run of a variant.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    pub edges: usize,
+    pub requests: u32,
+    pub retries: u32,
+    pub secs: f64,
+    pub client_cpu: f64,
+    pub server_cpu: Option<f64>,
+}
+
+impl Row {
+    pub fn rate(&self) -> f64 {
+        self.edges as f64 / self.secs
+    }
+
+    fn per100k(&self, cpu: f64) -> f64 {
+        cpu * 100_000.0 / self.edges as f64
+    }
+
+    pub fn server_per100k(&self) -> String {
+        self.server_cpu
+            .map(|s| format!("{:.1}", self.per100k(s)))
+            .unwrap_or_else(|| "n/a".into())
+    }
+
+    pub fn client_per100k(&self) -> String {
+        format!("{:.2}", self.per100k(self.client_cpu))
+    }
+}
+
+/// Times `f` and the CPU this process and the server used meanwhile.
+pub async fn measure<F: std::future::Future<Output = Done>>(name: String, f: F) -> Row {
+    let server = server_pid();
+    let (c0, s0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
+    let started = Instant::now();
+    let done = f.await;
+    let secs = started.elapsed().as_secs_f64();
+    let (c1, s1) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
+    let row = Row {
+        name,
+        edges: done.edges,
+        requests: done.requests,
+        retries: done.retries,
+        secs,
+        client_cpu: c1.zip(c0).map(|(a, b)| a - b).unwrap_or(f64::NAN),
+        server_cpu: s1.zip(s0).map(|(a, b)| a - b),
+    };
+    eprintln!(
+        "  {:<64} {:>7.0} edges/s, {} requests, {} retries, server CPU {} s/100k",
+        row.name,
+        row.rate(),
+        row.requests,
+        row.retries,
+        row.server_per100k()
+    );
+    row
+}
+
+/// Each variant's median run (by rate), in the order given.
+pub fn medians(runs: Vec<Vec<Row>>) -> Vec<Row> {
+    runs.into_iter()
+        .filter(|r| !r.is_empty())
+        .map(|mut r| {
+            r.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+            let mid = r.len() / 2;
+            r.swap_remove(mid)
+        })
+        .collect()
+}
+
+/// Loads `vertices` (not timed).
+pub async fn load(url: &str, vertices: &[Vertex]) {
+    let sink = GremlinSink::connect(GremlinSinkConfig::new(url))
+        .await
+        .expect("connect");
+    let r = sink.write_vertices(vertices).await.expect("vertices");
+    assert_eq!(r.failed(), 0, "vertices loaded");
+}
+
+/// Loads `n` new vertices (not timed).
+pub async fn load_vertices(url: &str, prefix: &str, n: usize) -> Vec<Vertex> {
+    let vertices: Vec<Vertex> = (0..n)
+        .map(|i| Vertex::new(format!("{prefix}-v{i}"), "person"))
+        .collect();
+    load(url, &vertices).await;
+    vertices
+}
+
+/// The edges leaving `vertices` (every edge a variant writes leaves one of its vertices).
+pub async fn count_edges(transport: &GremlinTransport, vertices: &[Vertex]) -> usize {
+    let mut total = 0;
+    for chunk in vertices.chunks(500) {
+        let ids: Vec<GValue> = chunk.iter().map(|v| GValue::from(&v.id)).collect();
+        let count = Bytecode::new().step("V", ids).then("outE").then("count");
+        let answer = transport.submit(&count).await.expect("count edges");
+        total += answer.first().and_then(GValue::as_i64).unwrap_or(-1) as usize;
+    }
+    total
+}
+
+/// Drops `vertices` and so their edges (not timed), leaving the shared graph as it was.
+pub async fn drop_vertices(transport: &GremlinTransport, vertices: &[Vertex]) {
+    for chunk in vertices.chunks(200) {
+        let ids: Vec<GValue> = chunk.iter().map(|v| GValue::from(&v.id)).collect();
+        let drop = Bytecode::new().step("V", ids).then("drop");
+        for _ in 0..5 {
+            if transport.submit(&drop).await.is_ok() {
+                break;
+            }
+        }
+    }
+}

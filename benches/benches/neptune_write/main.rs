@@ -1,0 +1,62 @@
+//! Write throughput of `neptune-batch` against the real Gremlin Server.
+//!
+//! `cargo bench -p stream2neptune-benches --bench neptune_write` prints, in this order:
+//!
+//! 1. **the headline** ([`realistic`]): power-law follows from `workload-gen` at the
+//!    original's shape (200 000 edges among 10 000 persons, super-connectors, 2 shards by
+//!    `from` id, each calling `write_edges` with 1000 records at a time, one shared sink):
+//!    `GremlinSink` at its defaults, the ceiling (a server-side script) and the original's
+//!    conditional idiom, measured in the same run, with ratios, server CPU per 100 k edges,
+//!    the graph's contents checked, and the adaptive controller's choices over time;
+//! 2. **write shapes** ([`shapes`]): server CPU and edges/s of `mergeE` variants, request
+//!    sizes and serializers, behind the sink's choice of traversal;
+//! 3. **secondary rows** ([`secondary`]): the favourable setups (vertex-disjoint parts,
+//!    explicit settings, sweeps), labelled.
+//!
+//! `NB_SECTIONS` (default `headline,shapes,secondary`) picks sections; `NB_ROUNDS` (default 3)
+//! the rounds, interleaved, each figure being the median. The server must be started first
+//! (`scripts/gremlin-server.sh start`); `GREMLIN_PORT` names its port so that its CPU can be
+//! read from `/proc`.
+
+mod common;
+mod realistic;
+mod secondary;
+mod shapes;
+
+use neptune_batch::{GremlinTransport, TransportConfig};
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+async fn run() {
+    let url = local_services::gremlin()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .url;
+    if common::server_pid().is_none() {
+        eprintln!("note: no server pid file for GREMLIN_PORT: server CPU is not measured");
+    }
+    let sections =
+        std::env::var("NB_SECTIONS").unwrap_or_else(|_| "headline,shapes,secondary".into());
+    let rounds = common::env("NB_ROUNDS", 3).max(1);
+    let admin = GremlinTransport::connect(TransportConfig::new(url.as_str()))
+        .await
+        .expect("connect");
+    // A warm-up (the server's JIT compiles the write paths) before anything is timed.
+    shapes::warm_up(&url, &admin).await;
+    if sections.contains("headline") {
+        realistic::run(&url, &admin, rounds).await;
+    }
+    if sections.contains("shapes") {
+        shapes::run(&url, &admin, rounds).await;
+    }
+    if sections.contains("secondary") {
+        secondary::run(&url, &admin, rounds).await;
+    }
+}

@@ -1,0 +1,512 @@
+//! The headline: power-law `follows` from `workload-gen` at the original's shape. Two shards
+//! split by `from` id, each calling `write_edges` with `BatchReadSize` (1000) records at a
+//! time, one after another, on one shared sink; beside it the ceiling (a server-side script)
+//! and the original's conditional idiom, each on a fresh copy of the graph, in one run.
+//!
+//! Every writer of the table is a [`Writer`] in [`writers`]: to add the whole pipeline at its
+//! defaults (stream -> graph), add one more entry whose function puts `job.follows` on a
+//! 2-shard stream and runs the consumer until the graph holds `job.edges`.
+
+use crate::common::{self, Done, Row};
+use neptune_batch::transport::Serializer;
+use neptune_batch::{
+    Bytecode, Edge, FollowsSchema, GValue, GraphSink, GremlinSink, GremlinSinkConfig,
+    GremlinTransport, SizingSample, TransportConfig, Vertex, WriteMode,
+};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use workload_gen::{FollowsEdge, GeneratorConfig};
+
+/// What a writer of the headline table gets. The persons are loaded; it must write every edge
+/// of `edges` (or the first `limit` of them, for the slow idioms).
+#[derive(Clone)]
+pub struct Job {
+    /// The Gremlin endpoint.
+    pub url: String,
+    /// The edges, as the sink takes them (ids `<from>-<creationDate>-<to>`, both properties).
+    pub edges: Arc<Vec<Edge>>,
+    /// The same follows as records carry them (from, to, creationDate), for a writer that
+    /// goes through a stream.
+    pub follows: Arc<Vec<FollowsEdge>>,
+    /// `edges` split over the shards by `from` id, in stream order.
+    pub shards: Arc<Vec<Vec<Edge>>>,
+    /// Records per `write_edges` call (the original's `BatchReadSize`).
+    pub call: usize,
+    /// Where a writer leaves the adaptive controller's decisions, for the chart.
+    pub sizing: Arc<Mutex<Vec<SizingSample>>>,
+}
+
+type BoxDone = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// One writer of the table.
+pub struct Writer {
+    /// The row's label.
+    pub name: String,
+    /// Writes only the first this many edges (the slow idioms); `None`: all.
+    pub limit: Option<usize>,
+    /// A ceiling row (the best of them is the table's reference).
+    pub ceiling: bool,
+    /// Writes the job's edges.
+    pub run: Box<dyn Fn(Job) -> BoxDone + Send + Sync>,
+}
+
+fn writer<F, Fut>(name: impl Into<String>, limit: Option<usize>, ceiling: bool, f: F) -> Writer
+where
+    F: Fn(Job) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Done> + Send + 'static,
+{
+    Writer {
+        name: name.into(),
+        limit,
+        ceiling,
+        run: Box::new(move |job| Box::pin(f(job))),
+    }
+}
+
+/// The headline writers, in the order they run (interleaved over rounds).
+pub fn writers(slow_edges: usize) -> Vec<Writer> {
+    vec![
+        writer("GremlinSink at its defaults", None, false, |job| {
+            sink_shards(job, |_| {})
+        }),
+        writer(
+            "ceiling: server-side script per 2000 edges, 2 writers",
+            None,
+            true,
+            |job| ceiling(job, 2),
+        ),
+        writer(
+            "ceiling: server-side script per 2000 edges, 4 writers",
+            None,
+            true,
+            |job| ceiling(job, 4),
+        ),
+        writer(
+            "ceiling: server-side script per 2000 edges, 1 writer",
+            None,
+            true,
+            |job| ceiling(job, 1),
+        ),
+        writer(
+            format!("the original's conditional idiom, batch 100, 1 writer per shard (first {} k edges)", slow_edges / 1000),
+            Some(slow_edges),
+            false,
+            original_conditional,
+        ),
+        // Secondary rows: one setting changed.
+        writer("GremlinSink defaults, GraphSON 3.0 instead of GraphBinary", None, false, |job| {
+            sink_shards(job, |c| c.writer.serializer = Serializer::GraphSonV3)
+        }),
+        writer("GremlinSink, batch 1000 and 4 in flight pinned", None, false, |job| {
+            sink_shards(job, |c| {
+                c.batch_size = Some(1000);
+                c.in_flight = Some(4);
+            })
+        }),
+        writer("GremlinSink, batch 100 and 1 in flight pinned (the original's)", None, false, |job| {
+            sink_shards(job, |c| {
+                c.batch_size = Some(100);
+                c.in_flight = Some(1);
+            })
+        }),
+    ]
+}
+
+/// One shared sink, one task per shard, each writing its records `job.call` at a time.
+async fn sink_shards(job: Job, tweak: impl FnOnce(&mut GremlinSinkConfig)) -> Done {
+    let mut config = GremlinSinkConfig::new(job.url.as_str());
+    tweak(&mut config);
+    let sink = Arc::new(GremlinSink::connect(config).await.expect("connect"));
+    let mut tasks = Vec::new();
+    for s in 0..job.shards.len() {
+        let (sink, shards, call) = (sink.clone(), job.shards.clone(), job.call);
+        tasks.push(tokio::spawn(async move {
+            let mut done = Done::default();
+            for records in shards[s].chunks(call) {
+                let r = sink.write_edges(records).await.expect("write");
+                assert_eq!(r.failed(), 0, "every edge is written");
+                done.edges += r.succeeded();
+                done.requests += r.requests;
+                done.retries += r.retries;
+            }
+            done
+        }));
+    }
+    let mut total = Done::default();
+    for t in tasks {
+        let d = t.await.expect("shard");
+        total.edges += d.edges;
+        total.requests += d.requests;
+        total.retries += d.retries;
+    }
+    *job.sizing.lock().unwrap() = sink.sizing_history();
+    total
+}
+
+/// The original's Lambda per shard: its conditional `fold().coalesce()` idiom, 100 edges per
+/// request one after another, no existence reads, write conflicts between the shards retried
+/// with back-off.
+async fn original_conditional(job: Job) -> Done {
+    let mut tasks = Vec::new();
+    for s in 0..job.shards.len() {
+        let job = job.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut config = GremlinSinkConfig::new(job.url.as_str());
+            config.mode = WriteMode::Conditional;
+            config.check_existing = false;
+            config.conflict_free = false;
+            config.batch_size = Some(100);
+            config.in_flight = Some(1);
+            config.retry.max_retries = 20;
+            let sink = GremlinSink::connect(config).await.expect("connect");
+            let mut done = Done::default();
+            for records in job.shards[s].chunks(job.call) {
+                let r = sink.write_edges(records).await.expect("write");
+                assert_eq!(r.failed(), 0, "every edge is written");
+                done.edges += r.succeeded();
+                done.requests += r.requests;
+                done.retries += r.retries;
+            }
+            done
+        }));
+    }
+    let mut total = Done::default();
+    for t in tasks {
+        let d = t.await.expect("shard");
+        total.edges += d.edges;
+        total.requests += d.requests;
+        total.retries += d.retries;
+    }
+    total
+}
+
+/// The ceiling: a Groovy script per 2000 edges over bound lists, idempotent by edge id;
+/// `writers` scripts in flight, each taking the next 2000 edges of the stream. A script that
+/// meets a write conflict is sent again after a short random pause. Only Gremlin Server
+/// accepts it.
+const CEILING_SCRIPT: &str = "for (int i = 0; i < ids.size(); i++) { \
+    if (!graph.edges(ids[i]).hasNext()) { \
+      graph.vertices(froms[i]).next().addEdge(lbl, graph.vertices(tos[i]).next(), \
+        T.id, ids[i], 'creationDate', dates[i], 'insertDateTime', ts[i]) } }; ids.size()";
+
+pub async fn ceiling(job: Job, writers: usize) -> Done {
+    let mut config = TransportConfig::new(job.url.as_str());
+    config.pool_size = writers.min(4);
+    let transport = GremlinTransport::connect(config).await.expect("connect");
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (t, next, edges) = (transport.clone(), next.clone(), job.edges.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut done = Done::default();
+            let mut jitter = 0x2545_f491_4f6c_dd1du64 + w as u64;
+            loop {
+                let start = next.fetch_add(2000, Ordering::Relaxed);
+                if start >= edges.len() {
+                    break;
+                }
+                let chunk = &edges[start..(start + 2000).min(edges.len())];
+                let list =
+                    |f: &dyn Fn(&Edge) -> GValue| GValue::List(chunk.iter().map(f).collect());
+                let bindings = vec![
+                    ("ids".to_owned(), list(&|e| GValue::from(&e.id))),
+                    ("froms".to_owned(), list(&|e| GValue::from(&e.from))),
+                    ("tos".to_owned(), list(&|e| GValue::from(&e.to))),
+                    (
+                        "dates".to_owned(),
+                        list(&|e| GValue::from(&e.properties[0].1)),
+                    ),
+                    ("ts".to_owned(), list(&|e| GValue::from(&e.properties[1].1))),
+                    ("lbl".to_owned(), GValue::from("follows")),
+                ];
+                loop {
+                    done.requests += 1;
+                    match t.eval(CEILING_SCRIPT, bindings.clone()).await {
+                        Ok(_) => break,
+                        Err(e) if e.is_retriable() && done.retries < 10_000 => {
+                            done.retries += 1;
+                            jitter ^= jitter << 13;
+                            jitter ^= jitter >> 7;
+                            jitter ^= jitter << 17;
+                            let ms = 5 + jitter % 40;
+                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                        }
+                        Err(e) => panic!("ceiling script: {e}"),
+                    }
+                }
+                done.edges += chunk.len();
+            }
+            done
+        }));
+    }
+    let mut total = Done::default();
+    for t in tasks {
+        let d = t.await.expect("writer");
+        total.edges += d.edges;
+        total.requests += d.requests;
+        total.retries += d.retries;
+    }
+    total
+}
+
+/// A stable shard for a partition key (FNV-1a), as a stream hashes keys onto shards.
+fn shard_of(key: &str, shards: usize) -> usize {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % shards as u64) as usize
+}
+
+/// The generated data set, before it is given a variant's vertex ids.
+pub struct Dataset {
+    pub config: GeneratorConfig,
+    pub follows: Vec<FollowsEdge>,
+    pub persons: usize,
+}
+
+impl Dataset {
+    pub fn generate(persons: usize, edges: usize) -> Self {
+        let config = GeneratorConfig {
+            persons: persons as u32,
+            edges: edges as u64,
+            ..GeneratorConfig::default()
+        };
+        let data = workload_gen::generate(&config).expect("a valid data set");
+        Self {
+            config,
+            follows: data.edges,
+            persons: data.persons.len(),
+        }
+    }
+
+    /// Top and median in-degree, to show the shape.
+    pub fn in_degrees(&self) -> (usize, usize, Vec<usize>) {
+        let mut degree = std::collections::HashMap::<&str, usize>::new();
+        for f in &self.follows {
+            *degree.entry(&f.to).or_default() += 1;
+        }
+        let mut d: Vec<usize> = degree.into_values().collect();
+        d.sort_unstable_by(|a, b| b.cmp(a));
+        let median = d.get(d.len() / 2).copied().unwrap_or(0);
+        (d[0], median, d.iter().take(5).copied().collect())
+    }
+
+    /// The persons and a job for a variant whose vertex ids start with `prefix`.
+    pub fn job(
+        &self,
+        url: &str,
+        prefix: &str,
+        limit: Option<usize>,
+        call: usize,
+    ) -> (Vec<Vertex>, Job) {
+        let id = |p: &str| format!("{prefix}-{p}");
+        let persons: Vec<Vertex> = (0..self.persons)
+            .map(|n| Vertex::new(id(&format!("p{n}")), "person"))
+            .collect();
+        let schema = FollowsSchema::default();
+        let n = limit.unwrap_or(self.follows.len()).min(self.follows.len());
+        let follows: Vec<FollowsEdge> = self.follows[..n]
+            .iter()
+            .map(|f| FollowsEdge::new(id(&f.from), id(&f.to), f.creation_date.clone()))
+            .collect();
+        let edges: Vec<Edge> = follows
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                schema.edge(
+                    &f.from,
+                    &f.to,
+                    &f.creation_date,
+                    1_546_387_200_000 + i as i64,
+                )
+            })
+            .collect();
+        let mut shards = vec![Vec::new(), Vec::new()];
+        for e in &edges {
+            shards[shard_of(&e.from, 2)].push(e.clone());
+        }
+        let job = Job {
+            url: url.to_owned(),
+            edges: Arc::new(edges),
+            follows: Arc::new(follows),
+            shards: Arc::new(shards),
+            call,
+            sizing: Arc::default(),
+        };
+        (persons, job)
+    }
+}
+
+/// Checks the graph holds exactly the job's edges: their number, and a sample read back by id
+/// with endpoints and creation date.
+async fn check_graph(admin: &GremlinTransport, name: &str, persons: &[Vertex], job: &Job) {
+    assert_eq!(
+        job.follows.len(),
+        job.edges.len(),
+        "{name}: one record per edge"
+    );
+    let in_graph = common::count_edges(admin, persons).await;
+    assert_eq!(in_graph, job.edges.len(), "{name}: edges in the graph");
+    let step = (job.edges.len() / 25).max(1);
+    let sample: Vec<&Edge> = job.edges.iter().step_by(step).collect();
+    let ids: Vec<GValue> = sample.iter().map(|e| GValue::from(&e.id)).collect();
+    let rows = admin
+        .submit(
+            &Bytecode::new()
+                .step("E", ids)
+                .step("project", ["i", "o", "n", "d"])
+                .step("by", [neptune_batch::T::Id])
+                .step("by", [Bytecode::new().then("outV").then("id")])
+                .step("by", [Bytecode::new().then("inV").then("id")])
+                .step("by", ["creationDate"]),
+        )
+        .await
+        .expect("sample");
+    assert_eq!(rows.len(), sample.len(), "{name}: every sampled edge found");
+    for e in sample {
+        let row = rows
+            .iter()
+            .find(|r| r.get("i").and_then(GValue::as_str) == Some(e.id.as_str()))
+            .unwrap_or_else(|| panic!("{name}: edge {} missing", e.id));
+        assert_eq!(row.get("o").and_then(GValue::as_str), Some(e.from.as_str()));
+        assert_eq!(row.get("n").and_then(GValue::as_str), Some(e.to.as_str()));
+        assert_eq!(row.get("d"), Some(&GValue::from(&e.properties[0].1)));
+    }
+}
+
+/// Runs the headline section and prints its table, then the controller's choices.
+pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row> {
+    let persons = common::env("NB_PERSONS", 10_000);
+    let n_edges = common::env("NB_REAL_EDGES", 200_000);
+    let slow = common::env("NB_SLOW_EDGES", 50_000).min(n_edges);
+    let call = common::env("NB_CALL", 1000);
+    let data = Dataset::generate(persons, n_edges);
+    let (top, median, first) = data.in_degrees();
+    eprintln!(
+        "headline data: {n_edges} follows among {persons} persons (workload-gen, seed {}, skew {}): in-degree top {top} (top five {first:?}), median {median}",
+        data.config.seed, data.config.skew
+    );
+    let writers = writers(slow);
+    let prefix = local_services::unique_name("real");
+    let mut runs: Vec<Vec<Row>> = writers.iter().map(|_| Vec::new()).collect();
+    let mut charts: Vec<(f64, Vec<SizingSample>)> = Vec::new();
+    for round in 0..rounds {
+        eprintln!("headline round {} of {rounds}", round + 1);
+        // Each round starts one writer further, so that no writer always runs first (after
+        // the warm-up) or right after the same other one.
+        for n in (0..writers.len()).map(|i| (i + round) % writers.len()) {
+            let w = &writers[n];
+            let tag = format!("{prefix}-{round}-{n}");
+            let (vertices, job) = data.job(url, &tag, w.limit, call);
+            common::load(url, &vertices).await;
+            let row = common::measure(w.name.clone(), (w.run)(job.clone())).await;
+            check_graph(admin, &w.name, &vertices, &job).await;
+            if n == 0 {
+                charts.push((row.rate(), job.sizing.lock().unwrap().clone()));
+            }
+            runs[n].push(row);
+            common::drop_vertices(admin, &vertices).await;
+        }
+    }
+    let rows = common::medians(runs);
+    let ceiling = rows
+        .iter()
+        .zip(&writers)
+        .filter(|(_, w)| w.ceiling)
+        .map(|(r, _)| r.rate())
+        .fold(0.0, f64::max);
+    println!();
+    println!(
+        "## Headline: power-law follows at the original's shape ({n_edges} edges, {persons} persons, in-degree top {top} / median {median}; 2 shards by from id, calls of {call} records, one shared sink; medians of {rounds} rounds, each writer on a fresh copy of the graph)"
+    );
+    println!();
+    println!("| writer | edges | requests | retries | edges/s | of the ceiling | server CPU s / 100k edges | client CPU s / 100k edges |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {} | {} |",
+            r.name,
+            r.edges,
+            r.requests,
+            r.retries,
+            r.rate(),
+            r.rate() / ceiling,
+            r.server_per100k(),
+            r.client_per100k()
+        );
+    }
+    let default = &rows[0];
+    println!();
+    println!("ceiling (best of the script rows): {ceiling:.0} edges/s");
+    print!(
+        "GremlinSink at its defaults: {:.0} edges/s = {:.2} of the ceiling",
+        default.rate(),
+        default.rate() / ceiling
+    );
+    if let Some(original) = rows
+        .iter()
+        .find(|r| r.name.starts_with("the original's conditional"))
+    {
+        print!(
+            ", {:.1}x the original's conditional idiom",
+            default.rate() / original.rate()
+        );
+    }
+    println!();
+    // The chart of the median round of the default sink.
+    charts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((_, history)) = charts.get(charts.len() / 2) {
+        print_chart(history);
+    }
+    rows
+}
+
+/// The adaptive controller's choices over time, one line per slice of the run: the batch size
+/// and limit of requests in flight at the end of the slice, the requests answered and edges
+/// written in it, and a bar of the batch size.
+pub fn print_chart(history: &[SizingSample]) {
+    let Some(last) = history.last() else {
+        return;
+    };
+    let end = last.at.as_secs_f64();
+    let slices = 24usize;
+    let width = end / slices as f64;
+    let max_batch = history.iter().map(|s| s.batch_size).max().unwrap_or(1);
+    println!();
+    println!(
+        "GremlinSink at its defaults, the controller's choices over time (median round, {} requests, {:.1} s):",
+        history.len(),
+        end
+    );
+    println!();
+    println!("```");
+    println!("   t (s) | batch | in flight | requests | items/request | edges/s | batch size");
+    let mut i = 0;
+    for k in 0..slices {
+        let until = width * (k + 1) as f64;
+        let (mut requests, mut items) = (0, 0);
+        let mut state = None;
+        while i < history.len() && history[i].at.as_secs_f64() <= until + 1e-9 {
+            requests += 1;
+            items += history[i].items;
+            state = Some(history[i]);
+            i += 1;
+        }
+        let Some(s) = state else { continue };
+        let bar = "#".repeat((s.batch_size * 40).div_ceil(max_batch));
+        println!(
+            "  {:>6.2} | {:>5} | {:>9} | {:>8} | {:>13.0} | {:>7.0} | {bar}",
+            until,
+            s.batch_size,
+            s.in_flight,
+            requests,
+            items as f64 / requests as f64,
+            items as f64 / width
+        );
+    }
+    println!("```");
+}

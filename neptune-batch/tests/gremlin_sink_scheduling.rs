@@ -1,0 +1,161 @@
+//! Scheduling and adaptive sizing against the real Gremlin Server, on power-law data: two
+//! "shards" write concurrently through one shared sink at its defaults, as a stream consumer
+//! does, and every edge lands exactly once without a single write conflict.
+
+mod common;
+
+use common::{gremlin_url, sink_with};
+use neptune_batch::{
+    Bytecode, Edge, FollowsSchema, GValue, GraphSink, GremlinSink, GremlinSinkConfig, ItemOutcome,
+    Vertex,
+};
+use std::sync::Arc;
+
+/// `n` follows among `persons` vertices; the followed person is drawn from a power law
+/// (`rank = persons * u^2.5`), so a few super-connectors get most followers.
+fn power_law(prefix: &str, persons: usize, n: usize) -> (Vec<Vertex>, Vec<Edge>) {
+    let vertices: Vec<Vertex> = (0..persons)
+        .map(|i| Vertex::new(format!("{prefix}-p{i}"), "person"))
+        .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let schema = FollowsSchema::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut edges = Vec::new();
+    while edges.len() < n {
+        let from = (next() * persons as f64) as usize;
+        let to = ((next().powf(2.5)) * persons as f64) as usize;
+        if from == to || !seen.insert((from, to)) {
+            continue;
+        }
+        let date = format!("2019-01-01T00:00:{:05}Z", edges.len());
+        edges.push(schema.edge(&vertices[from].id, &vertices[to].id, &date, 0));
+    }
+    (vertices, edges)
+}
+
+async fn edge_count(sink: &GremlinSink, vertices: &[Vertex]) -> i64 {
+    let mut total = 0;
+    for chunk in vertices.chunks(500) {
+        let ids: Vec<GValue> = chunk.iter().map(|v| GValue::from(&v.id)).collect();
+        let answer = sink
+            .transport()
+            .submit(&Bytecode::new().step("V", ids).then("outE").then("count"))
+            .await
+            .unwrap();
+        total += answer[0].as_i64().unwrap();
+    }
+    total
+}
+
+/// Two shards split by `from`, each writing calls of `call` records one after another.
+async fn two_shards(sink: Arc<GremlinSink>, edges: &[Edge], call: usize) -> (usize, u32) {
+    let mut shards: [Vec<Edge>; 2] = [Vec::new(), Vec::new()];
+    for e in edges {
+        let shard = e.from.bytes().map(usize::from).sum::<usize>() % 2;
+        shards[shard].push(e.clone());
+    }
+    let mut tasks = Vec::new();
+    for shard in shards {
+        let sink = sink.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut written, mut retries) = (0, 0);
+            for records in shard.chunks(call) {
+                let r = sink.write_edges(records).await.unwrap();
+                assert_eq!(
+                    r.failed(),
+                    0,
+                    "{:?}",
+                    r.outcomes.iter().find(|o| !o.is_success())
+                );
+                written += r
+                    .outcomes
+                    .iter()
+                    .filter(|o| **o == ItemOutcome::Written)
+                    .count();
+                retries += r.retries;
+            }
+            (written, retries)
+        }));
+    }
+    let mut total = (0, 0);
+    for t in tasks {
+        let (w, r) = t.await.unwrap();
+        total.0 += w;
+        total.1 += r;
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_on_power_law_data_write_every_edge_once_without_conflicts_at_the_defaults() {
+    let prefix = local_services::unique_name("pl");
+    let (vertices, edges) = power_law(&prefix, 2000, 12_000);
+    let url = gremlin_url().await;
+    let sink = Arc::new(
+        GremlinSink::connect(GremlinSinkConfig::new(url))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(sink.write_vertices(&vertices).await.unwrap().failed(), 0);
+
+    let (written, retries) = two_shards(sink.clone(), &edges, 1000).await;
+    assert_eq!(written, edges.len(), "every edge reported written once");
+    assert_eq!(
+        retries, 0,
+        "requests in flight never touch the same vertex, so nothing conflicts"
+    );
+    assert_eq!(edge_count(&sink, &vertices).await, edges.len() as i64);
+
+    // The controller grew from the original's 100 and one request at a time.
+    let sizing = sink.sizing();
+    assert!(sizing.adaptive_batch_size && sizing.adaptive_in_flight);
+    let history = sink.sizing_history();
+    assert!(!history.is_empty());
+    assert!(
+        history.iter().any(|s| s.batch_size > 100),
+        "the batch size grew: {history:?}"
+    );
+    assert!(
+        history.iter().any(|s| s.items > 100),
+        "requests larger than the original's"
+    );
+    assert!(history.windows(2).all(|w| w[0].at <= w[1].at));
+
+    // A redelivery of everything changes nothing.
+    let again = sink.write_edges(&edges[..3000]).await.unwrap();
+    assert!(again
+        .outcomes
+        .iter()
+        .all(|o| *o == ItemOutcome::AlreadyPresent));
+    assert_eq!(edge_count(&sink, &vertices).await, edges.len() as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_batch_size_and_in_flight_win_over_adaptation() {
+    let prefix = local_services::unique_name("pin");
+    let (vertices, edges) = power_law(&prefix, 500, 2000);
+    let sink = Arc::new(
+        sink_with(|c| {
+            c.batch_size = Some(37);
+            c.in_flight = Some(2);
+        })
+        .await,
+    );
+    assert_eq!(sink.write_vertices(&vertices).await.unwrap().failed(), 0);
+    let (written, _) = two_shards(sink.clone(), &edges, 500).await;
+    assert_eq!(written, edges.len());
+    let sizing = sink.sizing();
+    assert_eq!((sizing.batch_size, sizing.in_flight), (37, 2));
+    assert!(!sizing.adaptive_batch_size && !sizing.adaptive_in_flight);
+    let history = sink.sizing_history();
+    assert!(history
+        .iter()
+        .all(|s| s.items <= 37 && s.batch_size == 37 && s.in_flight == 2));
+    assert_eq!(edge_count(&sink, &vertices).await, edges.len() as i64);
+}
