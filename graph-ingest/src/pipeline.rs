@@ -350,20 +350,16 @@ impl Pipeline {
             if pending.is_empty() {
                 break;
             }
-            let expiry = config
-                .hold
-                .max_record_age
-                .map(|max_age| {
-                    // Only records that may expire count; without any, the wait has no end but the
-                    // graph's return.
-                    let oldest = pending
-                        .iter()
-                        .filter(|(_, _, unconfirmed)| !unconfirmed)
-                        .map(|(i, _, _)| age(records[*i], received))
-                        .max()?;
-                    Some(tokio::time::Instant::now() + max_age.saturating_sub(oldest))
-                })
-                .flatten();
+            let expiry = config.hold.max_record_age.and_then(|max_age| {
+                // Only records that may expire count; without any, the wait has no end but the
+                // graph's return.
+                let oldest = pending
+                    .iter()
+                    .filter(|(_, _, unconfirmed)| !unconfirmed)
+                    .map(|(i, _, _)| age(records[*i], received))
+                    .max()?;
+                Some(tokio::time::Instant::now() + max_age.saturating_sub(oldest))
+            });
             match hold.wait(inner.sink.as_ref(), &mut stop, expiry).await {
                 Waited::Retry => write_now = true,
                 Waited::Expiring => write_now = false,
