@@ -286,7 +286,7 @@ async fn outages_longer_than_every_timeout_lose_nothing() {
     // default level.
     let held = logs.lines("shard held");
     let resumed = logs.lines("shard resumed");
-    for line in held.iter().chain(&resumed).take(6) {
+    for line in held.iter().take(2).chain(resumed.iter().take(2)) {
         println!("log: {line}");
     }
     assert!(

@@ -3,9 +3,8 @@
 //! time, one after another, on one shared sink; beside it the ceiling (a server-side script)
 //! and the original's conditional idiom, each on a fresh copy of the graph, in one run.
 //!
-//! Every writer of the table is a [`Writer`] in [`writers`]: to add the whole pipeline at its
-//! defaults (stream -> graph), add one more entry whose function puts `job.follows` on a
-//! 2-shard stream and runs the consumer until the graph holds `job.edges`.
+//! Every writer of the table is a [`Writer`] in [`writers`], the whole pipeline at its defaults
+//! (stream -> graph, the records already on a 2-shard stream) among them.
 
 use crate::common::{self, Done, Row};
 use neptune_batch::transport::Serializer;
@@ -71,6 +70,12 @@ pub fn writers(slow_edges: usize) -> Vec<Writer> {
         writer("GremlinSink at its defaults", None, false, |job| {
             sink_shards(job, |_| {})
         }),
+        writer(
+            "the whole pipeline at its defaults: stream -> graph (records already on a 2-shard stream)",
+            None,
+            false,
+            pipeline,
+        ),
         writer(
             "ceiling: server-side script per 2000 edges, 2 writers",
             None,
@@ -143,6 +148,66 @@ async fn sink_shards(job: Job, tweak: impl FnOnce(&mut GremlinSinkConfig)) -> Do
     }
     *job.sizing.lock().unwrap() = sink.sizing_history();
     total
+}
+
+/// The whole consumer at its defaults (`stream-to-graph`'s: `KinesisSource` polling from the
+/// trim horizon, `FollowsCsv`, `GremlinSink` with nothing set, dead letters in a file) on a
+/// 2-shard stream of the embedded Kinesis API holding the job's records, put first and not
+/// timed; timed from the consumer's start until every record is acknowledged.
+async fn pipeline(job: Job) -> Done {
+    use kinesis_source::{KinesisProducer, ProducerConfig, ProducerRecord, StreamRef};
+    use stream2neptune_examples::consumer::{Consumer, ConsumerOptions};
+    let kinesis = local_services::kinesis().url;
+    let client = local_services::kinesis_client(kinesis.as_deref()).await;
+    let stream = local_services::unique_name("bench-pipeline");
+    local_services::create_stream_and_wait(
+        &client,
+        &stream,
+        job.shards.len() as i32,
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .expect("a stream");
+    let producer =
+        KinesisProducer::from_client(client.clone(), ProducerConfig::new(StreamRef::parse(&stream)))
+            .expect("a producer");
+    for chunk in job.follows.chunks(5_000) {
+        let records = chunk
+            .iter()
+            .map(|f| ProducerRecord::new(f.from.clone(), f.encode(workload_gen::PayloadFormat::Csv)))
+            .collect();
+        for outcome in producer.put(records).await {
+            outcome.expect("every record put");
+        }
+    }
+    let dir = std::env::temp_dir().join(&stream);
+    let mut options = ConsumerOptions::new(&stream, &job.url, &dir);
+    options.kinesis_endpoint = kinesis;
+    let started = std::time::Instant::now();
+    let consumer = Consumer::start(&options, Arc::new(metrics_sink::DiscardMetrics))
+        .await
+        .expect("the consumer starts");
+    let (stats, control, sink) = (consumer.pipeline.stats(), consumer.control(), consumer.sink.clone());
+    let running = tokio::spawn(consumer.run());
+    let total = job.follows.len() as u64;
+    while stats.acknowledged.load(Ordering::Relaxed) < total {
+        assert!(!running.is_finished(), "the consumer stopped early");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let timed = started.elapsed().as_secs_f64();
+    control.stop();
+    running.await.expect("the consumer task").expect("the consumer");
+    assert_eq!(stats.dead_letters.load(Ordering::Relaxed), 0, "no dead letter");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = client.delete_stream().stream_name(&stream).send().await;
+    *job.sizing.lock().unwrap() = sink.sizing_history();
+    let progress = sink.progress();
+    Done {
+        edges: stats.items_done() as usize,
+        requests: progress.requests as u32,
+        retries: progress.retries as u32,
+        timed_secs: Some(timed),
+    }
 }
 
 /// The original's Lambda per shard: its conditional `fold().coalesce()` idiom, 100 edges per
@@ -457,6 +522,14 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
         );
     }
     println!();
+    if let Some(pipeline) = rows.iter().find(|r| r.name.starts_with("the whole pipeline")) {
+        println!(
+            "the whole pipeline at its defaults: {:.0} edges/s = {:.2} of the sink at its defaults (write-only), {:.2} of the ceiling",
+            pipeline.rate(),
+            pipeline.rate() / default.rate(),
+            pipeline.rate() / ceiling
+        );
+    }
     // The chart of the median round of the default sink.
     charts.sort_by(|a, b| a.0.total_cmp(&b.0));
     if let Some((_, history)) = charts.get(charts.len() / 2) {

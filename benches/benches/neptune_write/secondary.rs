@@ -174,6 +174,7 @@ async fn sink_run(url: &str, variant: &Variant, edges: &[Edge]) -> Done {
         edges: report.succeeded(),
         requests: report.requests,
         retries: report.retries,
+        ..Done::default()
     }
 }
 
