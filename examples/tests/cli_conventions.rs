@@ -3,6 +3,7 @@
 //! variable it can come from; the long help names `RUST_LOG`; a wrong argument exits 2; a
 //! failure is one `NAME: error: ...` line on standard error with the status of its class.
 
+use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
 /// A binary and what its help must show.
@@ -99,17 +100,29 @@ fn long_options(help: &str) -> Vec<(String, String)> {
     options
 }
 
-fn assert_every_option_has_a_variable(what: &str, help: &str) -> usize {
+/// Checks that every long option of `help` shows its variable, and records them in `seen`
+/// (option -> variable -> where).
+fn assert_every_option_has_a_variable(
+    what: &str,
+    help: &str,
+    seen: &mut BTreeMap<String, BTreeMap<String, Vec<String>>>,
+) -> usize {
     let options = long_options(help);
     let mut checked = 0;
     for (name, entry) in &options {
         if name == "help" || name == "version" {
             continue;
         }
-        assert!(
-            entry.contains("[env: "),
-            "{what}: --{name} shows no environment variable:\n{help}"
-        );
+        let variable = entry
+            .split("[env: ")
+            .nth(1)
+            .and_then(|rest| rest.split(['=', ']']).next())
+            .unwrap_or_else(|| panic!("{what}: --{name} shows no environment variable:\n{help}"));
+        seen.entry(name.clone())
+            .or_default()
+            .entry(variable.to_owned())
+            .or_default()
+            .push(what.to_owned());
         checked += 1;
     }
     assert!(
@@ -121,6 +134,7 @@ fn assert_every_option_has_a_variable(what: &str, help: &str) -> usize {
 
 #[test]
 fn every_binary_answers_help_with_a_variable_for_every_option_and_names_rust_log() {
+    let mut seen = BTreeMap::new();
     for b in BINARIES {
         let out = run(b.path, &["--help"], &[]);
         let help = text(&out.stdout);
@@ -141,12 +155,13 @@ fn every_binary_answers_help_with_a_variable_for_every_option_and_names_rust_log
             "{} --help does not give the exit statuses:\n{help}",
             b.name
         );
-        let mut checked = assert_every_option_has_a_variable(b.name, &help);
+        let mut checked = assert_every_option_has_a_variable(b.name, &help, &mut seen);
         for sub in b.subcommands {
             let out = run(b.path, &[sub, "--help"], &[]);
             let help = text(&out.stdout);
             assert!(out.status.success(), "{} {sub} --help", b.name);
-            checked += assert_every_option_has_a_variable(&format!("{} {sub}", b.name), &help);
+            let what = format!("{} {sub}", b.name);
+            checked += assert_every_option_has_a_variable(&what, &help, &mut seen);
             if *sub == "csv" {
                 assert!(help.contains("--no-progress"), "{help}");
             }
@@ -160,6 +175,19 @@ fn every_binary_answers_help_with_a_variable_for_every_option_and_names_rust_log
             b.name
         );
     }
+    // The same option reads the same variable in every binary.
+    for (option, variables) in &seen {
+        assert_eq!(
+            variables.len(),
+            1,
+            "--{option} reads several variables: {variables:?}"
+        );
+    }
+    assert!(
+        seen["gremlin-url"]["GREMLIN_URL"].len() >= 5,
+        "{:?}",
+        seen["gremlin-url"]
+    );
 }
 
 #[test]
@@ -297,12 +325,19 @@ fn other_failures_have_the_status_of_their_class() {
     // A port already taken: configuration.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    for name in ["local-kinesis", "local-dynamodb"] {
-        let path = match name {
-            "local-kinesis" => env!("CARGO_BIN_EXE_local-kinesis"),
-            _ => env!("CARGO_BIN_EXE_local-dynamodb"),
-        };
-        let line = error_line(name, path, &["--port", &port], &[], 78);
+    for (name, path, flag) in [
+        (
+            "local-kinesis",
+            env!("CARGO_BIN_EXE_local-kinesis"),
+            "--kinesis-port",
+        ),
+        (
+            "local-dynamodb",
+            env!("CARGO_BIN_EXE_local-dynamodb"),
+            "--dynamodb-port",
+        ),
+    ] {
+        let line = error_line(name, path, &[flag, &port], &[], 78);
         assert!(line.contains(&port), "{line}");
     }
     // A Kinesis endpoint that refuses: the probe says a service did not answer.

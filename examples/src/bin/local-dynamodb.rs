@@ -15,8 +15,8 @@ use stream2neptune_examples::cli::{self, ExitClass, Failure};
 #[command(name = "local-dynamodb", version, about, long_about)]
 struct Args {
     /// Port to listen on.
-    #[arg(long, env = "DYNAMODB_PORT", default_value_t = 8000)]
-    port: u16,
+    #[arg(long, alias = "port", env = "DYNAMODB_PORT", default_value_t = 8000)]
+    dynamodb_port: u16,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -27,10 +27,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
-    let emulator = EmbeddedDynamoDb::start(args.port).map_err(|e| {
+    let emulator = EmbeddedDynamoDb::start(args.dynamodb_port).map_err(|e| {
         Failure::new(
             ExitClass::Configuration,
-            format!("cannot serve on 127.0.0.1:{}: {e}", args.port),
+            format!("cannot serve on 127.0.0.1:{}: {e}", args.dynamodb_port),
         )
     })?;
     println!("dynamodb api on {} (Ctrl-C to stop)", emulator.url());

@@ -16,8 +16,8 @@ use stream2neptune_examples::cli::{self, ExitClass, Failure};
 #[command(name = "local-kinesis", version, about, long_about)]
 struct Args {
     /// Port to listen on.
-    #[arg(long, env = "KINESIS_PORT", default_value_t = 4567)]
-    port: u16,
+    #[arg(long, alias = "port", env = "KINESIS_PORT", default_value_t = 4567)]
+    kinesis_port: u16,
     /// Shard iterator lifetime in seconds (AWS: 300).
     #[arg(long, env = "KINESIS_ITERATOR_TTL_SECS", default_value_t = 300)]
     iterator_ttl_secs: u64,
@@ -40,12 +40,12 @@ async fn run(args: Args) -> Result<(), Failure> {
             enforce_limits: args.enforce_limits,
             ..Default::default()
         },
-        args.port,
+        args.kinesis_port,
     )
     .map_err(|e| {
         Failure::new(
             ExitClass::Configuration,
-            format!("cannot serve on 127.0.0.1:{}: {e}", args.port),
+            format!("cannot serve on 127.0.0.1:{}: {e}", args.kinesis_port),
         )
     })?;
     println!("kinesis api on {} (Ctrl-C to stop)", emulator.url());
