@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// A binary and what its help must show.
 struct Binary {
@@ -221,6 +222,15 @@ fn a_wrong_argument_is_a_usage_error() {
         &[],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // A list from its variable is counted like one on the command line.
+    let out = run(
+        env!("CARGO_BIN_EXE_run-workload"),
+        &["f.csv", "--stream", "s"],
+        &[("EDGE_COLUMNS", "1,2")],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// Runs a binary that must fail, and gives its one error line after checking it and the
@@ -290,7 +300,7 @@ fn a_missing_input_file_is_a_data_error() {
 }
 
 #[test]
-fn the_workload_driver_tells_an_unreachable_endpoint_from_an_unknown_stream() {
+fn the_workload_driver_tells_a_dead_endpoint_from_an_unknown_stream_and_fills_a_known_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("follows.csv");
     std::fs::write(
@@ -318,6 +328,25 @@ fn the_workload_driver_tells_an_unreachable_endpoint_from_an_unknown_stream() {
         78,
     );
     assert!(line.contains("no-such-stream"), "{line}");
+    // And a stream that is there takes the file: status 0, the summary on standard output.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = local_services::kinesis_client(Some(kinesis.url())).await;
+        local_services::create_stream_and_wait(&client, "follows", 1, Duration::from_secs(30))
+            .await
+            .unwrap();
+    });
+    let out = run(
+        path,
+        &[file, "--stream", "follows"],
+        &[("KINESIS_ENDPOINT_URL", kinesis.url())],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("put 1 of 1 records (0 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `DriverBatchSize` edges every `DriverPeriod` on a Kinesis stream, partitioned by the from id,
 //! at a fixed rate, with a progress bar and a summary.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 use kinesis_source::{KinesisApi, KinesisProducer, ProducerConfig, SdkKinesisApi, StreamRef};
 use std::path::PathBuf;
@@ -75,6 +75,15 @@ impl DriverObserver for Bar {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.columns.len() != 3 {
+        // The variable (`EDGE_COLUMNS=3,4,5`) escapes clap's count of values.
+        Args::command()
+            .error(
+                clap::error::ErrorKind::WrongNumberOfValues,
+                format!("--columns takes 3 columns, got {:?}", args.columns),
+            )
+            .exit();
+    }
     let bars = indicatif::MultiProgress::new();
     cli::init_logging_above("info", Some(bars.clone()));
     let bar = if cli::progress_wanted(args.no_progress) {
