@@ -6,6 +6,9 @@ use std::error::Error;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+mod classify;
+pub use classify::classify;
+
 /// The class of a failure, and the process's exit status for it (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitClass {
@@ -67,68 +70,6 @@ impl<E: Into<Box<dyn Error + Send + Sync>>> From<E> for Failure {
     }
 }
 
-/// The class of an error, from the typed errors of the workspace's libraries.
-pub fn classify(error: &(dyn Error + 'static)) -> ExitClass {
-    use graph_ingest::{DeadLetterError, PipelineError};
-    use kinesis_source::SourceError;
-    use neptune_batch::SinkError;
-    let source = |e: &SourceError| match e {
-        SourceError::ForeignCheckpoint { .. } | SourceError::Config(_) => ExitClass::Configuration,
-        SourceError::Checkpoint { retriable, .. } => {
-            if *retriable {
-                ExitClass::Failure
-            } else {
-                ExitClass::Configuration
-            }
-        }
-        SourceError::Service { message, .. } if message.contains("ResourceNotFound") => {
-            ExitClass::Configuration
-        }
-        SourceError::Service {
-            retriable: true, ..
-        } => ExitClass::Unreachable,
-        _ => ExitClass::Failure,
-    };
-    let sink = |e: &SinkError| match e {
-        SinkError::Connect { .. } => ExitClass::Unreachable,
-        SinkError::Config(_) => ExitClass::Configuration,
-        _ => ExitClass::Failure,
-    };
-    if let Some(e) = error.downcast_ref::<SourceError>() {
-        return source(e);
-    }
-    if let Some(e) = error.downcast_ref::<SinkError>() {
-        return sink(e);
-    }
-    if let Some(e) = error.downcast_ref::<PipelineError>() {
-        return match e {
-            PipelineError::Source(e) => source(e),
-            PipelineError::Sink(e) => sink(e),
-            PipelineError::Config(_) | PipelineError::DeadLetter(_) => ExitClass::Configuration,
-            _ => ExitClass::Failure,
-        };
-    }
-    if error.downcast_ref::<DeadLetterError>().is_some()
-        || error.downcast_ref::<graph_ingest::ConfigError>().is_some()
-    {
-        return ExitClass::Configuration;
-    }
-    if let Some(e) = error.downcast_ref::<local_services::ServiceError>() {
-        return if e.is_retriable() {
-            ExitClass::Unreachable
-        } else {
-            ExitClass::Configuration
-        };
-    }
-    if error
-        .downcast_ref::<neptune_batch::GremlinError>()
-        .is_some()
-    {
-        return ExitClass::Unreachable;
-    }
-    ExitClass::Failure
-}
-
 /// The error and its causes on one line, each cause once: `a: b: c`.
 pub fn one_line(error: &(dyn Error + 'static)) -> String {
     let mut line = error.to_string();
@@ -174,6 +115,38 @@ pub fn init_logging_above(default: &str, bars: Option<indicatif::MultiProgress>)
     }
 }
 
+/// Logging for a program whose log collector stamps and keeps each line (Lambda's CloudWatch
+/// Logs): on standard output, as Lambda expects, without time stamps or colours, filtered by
+/// `RUST_LOG`, else by `default`.
+pub fn init_logging_for_lambda(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .without_time()
+        .with_target(true)
+        .init();
+}
+
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM: how a service this program serves is asked
+/// to stop (by a terminal, a script's `kill`, or a process manager).
+pub async fn stop_requested() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
 /// Writes to standard error with the progress bars cleared and redrawn around it.
 struct AboveBars(indicatif::MultiProgress);
 
@@ -191,6 +164,12 @@ impl std::io::Write for AboveBars {
 /// Whether progress should be drawn: asked for, and standard error is a terminal.
 pub fn progress_wanted(no_progress: bool) -> bool {
     !no_progress && std::io::stderr().is_terminal()
+}
+
+/// An AWS endpoint setting as the SDK wants it: `None` (AWS itself) for an unset or empty
+/// value or the word `aws`, else the URL.
+pub fn endpoint_url(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.is_empty() && *v != "aws")
 }
 
 /// How edges are written, as a command-line value (`plain`, `conditional`, `merge`).

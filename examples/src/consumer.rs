@@ -101,7 +101,8 @@ impl Consumer {
         options: &ConsumerOptions,
         metrics: Arc<dyn MetricsSink>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let client = local_services::kinesis_client(options.kinesis_endpoint.as_deref()).await;
+        let endpoint = crate::cli::endpoint_url(options.kinesis_endpoint.as_deref());
+        let client = local_services::kinesis_client(endpoint).await;
         let dead_letters: Arc<dyn DeadLetterSink> = match &options.dead_letter_stream {
             None => Arc::new(JsonLinesDeadLetters::open(&options.dead_letter_file)?),
             Some(stream) => {

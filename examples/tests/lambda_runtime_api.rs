@@ -239,9 +239,11 @@ fn help_and_version_work_outside_lambda_and_a_bare_start_says_what_is_missing() 
     );
     let bare = Command::new(BOOTSTRAP).env_clear().output().unwrap();
     let stderr = String::from_utf8_lossy(&bare.stderr);
-    assert_eq!(bare.status.code(), Some(2), "{stderr}");
+    assert_eq!(bare.status.code(), Some(78), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"),
+        stderr.starts_with("kinesis-lambda: error: not running under the Lambda Runtime API")
+            && stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");

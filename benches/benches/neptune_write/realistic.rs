@@ -168,13 +168,17 @@ async fn pipeline(job: Job) -> Done {
     )
     .await
     .expect("a stream");
-    let producer =
-        KinesisProducer::from_client(client.clone(), ProducerConfig::new(StreamRef::parse(&stream)))
-            .expect("a producer");
+    let producer = KinesisProducer::from_client(
+        client.clone(),
+        ProducerConfig::new(StreamRef::parse(&stream)),
+    )
+    .expect("a producer");
     for chunk in job.follows.chunks(5_000) {
         let records = chunk
             .iter()
-            .map(|f| ProducerRecord::new(f.from.clone(), f.encode(workload_gen::PayloadFormat::Csv)))
+            .map(|f| {
+                ProducerRecord::new(f.from.clone(), f.encode(workload_gen::PayloadFormat::Csv))
+            })
             .collect();
         for outcome in producer.put(records).await {
             outcome.expect("every record put");
@@ -187,7 +191,11 @@ async fn pipeline(job: Job) -> Done {
     let consumer = Consumer::start(&options, Arc::new(metrics_sink::DiscardMetrics))
         .await
         .expect("the consumer starts");
-    let (stats, control, sink) = (consumer.pipeline.stats(), consumer.control(), consumer.sink.clone());
+    let (stats, control, sink) = (
+        consumer.pipeline.stats(),
+        consumer.control(),
+        consumer.sink.clone(),
+    );
     let running = tokio::spawn(consumer.run());
     let total = job.follows.len() as u64;
     while stats.acknowledged.load(Ordering::Relaxed) < total {
@@ -196,8 +204,15 @@ async fn pipeline(job: Job) -> Done {
     }
     let timed = started.elapsed().as_secs_f64();
     control.stop();
-    running.await.expect("the consumer task").expect("the consumer");
-    assert_eq!(stats.dead_letters.load(Ordering::Relaxed), 0, "no dead letter");
+    running
+        .await
+        .expect("the consumer task")
+        .expect("the consumer");
+    assert_eq!(
+        stats.dead_letters.load(Ordering::Relaxed),
+        0,
+        "no dead letter"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = client.delete_stream().stream_name(&stream).send().await;
     *job.sizing.lock().unwrap() = sink.sizing_history();
@@ -522,7 +537,10 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
         );
     }
     println!();
-    if let Some(pipeline) = rows.iter().find(|r| r.name.starts_with("the whole pipeline")) {
+    if let Some(pipeline) = rows
+        .iter()
+        .find(|r| r.name.starts_with("the whole pipeline"))
+    {
         println!(
             "the whole pipeline at its defaults: {:.0} edges/s = {:.2} of the sink at its defaults (write-only), {:.2} of the ceiling",
             pipeline.rate(),

@@ -25,13 +25,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use stream2neptune_examples::cli::{self, Failure, WriteModeArg};
 use stream2neptune_examples::metrics_setup::RunMetrics;
 
-/// Command-line options; each can also be set through the environment variable named (the
-/// daemon starts the processor with its own environment).
+/// A KCL MultiLangDaemon record processor writing follows edges into a Gremlin Server or
+/// Neptune. The daemon starts one per shard lease and speaks to it on standard input and output;
+/// every setting can come from the environment variable shown, which the daemon passes on.
+///
+/// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug or RUST_LOG=warn,graph_ingest=info,
+/// on standard error (the daemon copies it into its log). Exit status: 0 the shard ended or was
+/// handed over, 1 failure, 2 usage, 69 a service did not answer, 78 configuration.
 #[derive(Debug, Parser)]
-#[command(
-    version,
-    about = "A KCL MultiLangDaemon record processor writing follows edges into a Gremlin Server / Neptune"
-)]
+#[command(name = "kcl-record-processor", version, about, long_about)]
 struct Args {
     /// Gremlin endpoint of the writer.
     #[arg(

@@ -13,7 +13,9 @@ use graph_ingest::lambda::{
 };
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use metrics_sink::{EmfConfig, EmfSink};
+use std::process::ExitCode;
 use std::sync::Arc;
+use stream2neptune_examples::cli::{self, ExitClass, Failure};
 
 const SETTINGS: &str = "\
 Settings (environment variables of the function, read on every invocation):
@@ -29,14 +31,19 @@ Settings (environment variables of the function, read on every invocation):
   wait                        default true: every invocation fails until set to false
   neptune_request_timeout_ms  default 30000
   neptune_connect_timeout_ms  default 10000
-  RUST_LOG                    log filter, default info
+  RUST_LOG                    log filter, default info (e.g. RUST_LOG=debug or
+                              RUST_LOG=warn,graph_ingest=info); logs go to standard output
 
 Metrics: CloudWatch embedded metric format lines on standard output (namespace
 aws-samples/stream-2-neptune, dimension clusterId), one flush per invocation.
 Dead letters: log lines with the target dead_letter.
 
 It runs under the Lambda Runtime API (AWS_LAMBDA_RUNTIME_API and the other variables Lambda
-sets); locally, under the Lambda runtime interface emulator: see deploy/README.md.";
+sets); locally, under the Lambda runtime interface emulator: see deploy/README.md.
+
+Exit status: 0 for --help and --version; 2 usage; 78 when started outside the Lambda Runtime
+API (one line on standard error says which variable is missing); 1 when the runtime client
+stops on an error. Each invocation's failure is reported to Lambda, not by the exit status.";
 
 /// The stream-2-neptune writer as an AWS Lambda function on a Kinesis event source mapping:
 /// writes each event's follows edges into Neptune (or any Gremlin Server) and answers with a
@@ -63,34 +70,36 @@ fn check_runtime_environment() -> Result<(), String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> ExitCode {
     Cli::parse();
     if let Err(missing) = check_runtime_environment() {
-        eprintln!(
-            "kinesis-lambda: not running under the Lambda Runtime API ({missing}). Deploy it as \
-             the bootstrap of a provided.al2023 function, or run it under the runtime interface \
-             emulator (deploy/README.md); --help lists its settings."
+        return cli::exit(
+            "kinesis-lambda",
+            Err(Failure::new(
+                ExitClass::Configuration,
+                format!(
+                    "not running under the Lambda Runtime API ({missing}): deploy it as the \
+                     bootstrap of a provided.al2023 function, or run it under the runtime \
+                     interface emulator (deploy/README.md); --help lists its settings"
+                ),
+            )),
         );
-        std::process::exit(2);
     }
-    // CloudWatch Logs stamps every line itself; colours would show as escape codes.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(false)
-        .without_time()
-        .with_target(true)
-        .init();
+    // Lambda's contract: logs on standard output, where CloudWatch Logs stamps every line.
+    cli::init_logging_for_lambda("info");
+    cli::exit("kinesis-lambda", run().await)
+}
 
+/// Serves invocations until the runtime stops the process; an error here (the Runtime API
+/// gone, the metrics sink refused) ends it, which Lambda reports as the function's failure.
+async fn run() -> Result<(), Failure> {
     let metrics = EmfSink::stdout(EmfConfig::default())?;
     let environment = Arc::new(WriterEnvironment::gremlin(
         Arc::new(LogDeadLetters),
         Arc::new(metrics),
     ));
 
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
+    let served = lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
         let environment = environment.clone();
         async move {
             let config = LambdaConfig::from_env().map_err(|e| Diagnostic {
@@ -101,5 +110,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             Ok::<KinesisEventResponse, Diagnostic>(invocation.response)
         }
     }))
-    .await
+    .await;
+    Ok(served?)
 }

@@ -1,242 +1,72 @@
 //! Measures a Kinesis API endpoint: PutRecords and GetRecords speed with 1 KB records, and whether
-//! it gets resharding right (lineage, closed parents read to their end, records of children).
+//! it gets resharding right (see `stream2neptune_examples::kinesis_probe`).
 //!
-//! `kinesis-probe --endpoint http://127.0.0.1:4567` probes a running emulator; without
-//! `--endpoint` it probes the emulator embedded in this workspace. Use it before relying on an
-//! emulator for figures or for resharding tests.
+//! `kinesis-probe --kinesis-endpoint http://127.0.0.1:4567` probes a running emulator; without
+//! it, the emulator embedded in this workspace.
 
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use clap::Parser;
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use stream2neptune_examples::cli::{self, Failure};
+use stream2neptune_examples::kinesis_probe;
 
-/// Command-line options.
+/// Measure a Kinesis API endpoint: PutRecords and GetRecords speed, and whether it gets
+/// resharding right (children name their parents, a closed parent is read to its end, records
+/// land in the right generation, a merge names both parents).
+///
+/// Logging: RUST_LOG (default `warn`: the figures are the output), e.g. RUST_LOG=info.
+/// Exit status: 0 measured (findings printed), 1 failure (resharding failed among them),
+/// 2 usage, 69 the endpoint did not answer, 78 configuration.
 #[derive(Debug, Parser)]
-#[command(about = "Measure a Kinesis API endpoint's speed and resharding behaviour")]
+#[command(name = "kinesis-probe", version, about, long_about)]
 struct Args {
-    /// Endpoint URL; default: the embedded emulator.
-    #[arg(long)]
-    endpoint: Option<String>,
+    /// Kinesis endpoint URL (`aws` = AWS itself); unset = the emulator embedded in this
+    /// program.
+    #[arg(long, alias = "endpoint", env = "KINESIS_ENDPOINT_URL")]
+    kinesis_endpoint: Option<String>,
     /// Records to put and read back in the speed test.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, env = "PROBE_RECORDS", default_value_t = 20_000)]
     records: usize,
     /// Payload bytes per record.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, env = "PROBE_RECORD_SIZE", default_value_t = 1_000)]
     size: usize,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let url = match &args.endpoint {
-        Some(u) => u.clone(),
-        None => local_services::kinesis().url.unwrap_or_default(),
+    cli::init_logging("warn");
+    cli::exit("kinesis-probe", run(args).await)
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let embedded;
+    let url = match args.kinesis_endpoint.as_deref() {
+        Some(u) => cli::endpoint_url(Some(u)),
+        None => {
+            embedded = local_services::EmbeddedKinesis::start(Default::default(), 0)?;
+            Some(embedded.url())
+        }
     };
-    let client = local_services::kinesis_client(Some(&url)).await;
-    println!("endpoint: {url}");
-    speed(&client, args.records, args.size).await?;
-    match resharding(&client).await {
+    let client = local_services::kinesis_client(url).await;
+    kinesis_probe::answers(&client).await?;
+    println!("endpoint: {}", url.unwrap_or("AWS"));
+    println!(
+        "{}",
+        kinesis_probe::speed(&client, args.records, args.size).await?
+    );
+    match kinesis_probe::resharding(&client).await {
         Ok(findings) => {
             for f in findings {
                 println!("resharding: {f}");
             }
+            Ok(())
         }
-        Err(e) => println!("resharding: FAILED: {e}"),
-    }
-    Ok(())
-}
-
-async fn create(client: &aws_sdk_kinesis::Client, name: &str, shards: i32) -> Result<(), BoxError> {
-    local_services::create_stream_and_wait(client, name, shards, Duration::from_secs(60)).await
-}
-
-async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) -> Result<(), BoxError> {
-    local_services::wait_until_active(client, name, Duration::from_secs(60)).await
-}
-
-async fn put(
-    client: &aws_sdk_kinesis::Client,
-    name: &str,
-    from: usize,
-    n: usize,
-    size: usize,
-) -> Result<(), BoxError> {
-    let body = vec![b'x'; size.saturating_sub(12)];
-    let mut i = from;
-    while i < from + n {
-        let end = (i + 500).min(from + n);
-        let entries = (i..end)
-            .map(|k| {
-                let mut data = format!("{k:011},").into_bytes();
-                data.extend_from_slice(&body);
-                PutRecordsRequestEntry::builder()
-                    .partition_key(format!("key-{}", k % 101))
-                    .data(Blob::new(data))
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let out = client
-            .put_records()
-            .stream_name(name)
-            .set_records(Some(entries))
-            .send()
-            .await?;
-        if out.failed_record_count().unwrap_or(0) > 0 {
-            return Err("PutRecords refused records".into());
-        }
-        i = end;
-    }
-    Ok(())
-}
-
-/// Reads a shard from TRIM_HORIZON until it is caught up (or closed); returns the record numbers
-/// and whether the shard reported its end (no next iterator).
-async fn read_shard(
-    client: &aws_sdk_kinesis::Client,
-    name: &str,
-    shard: &str,
-) -> Result<(Vec<usize>, bool), BoxError> {
-    let mut it = Some(local_services::trim_horizon_iterator(client, name, shard).await?);
-    let mut out = Vec::new();
-    let mut empties = 0;
-    while let Some(i) = it.take() {
-        let r = client
-            .get_records()
-            .shard_iterator(i)
-            .limit(10_000)
-            .send()
-            .await?;
-        for rec in r.records() {
-            let s = std::str::from_utf8(&rec.data().as_ref()[..11])?;
-            out.push(s.parse()?);
-        }
-        if r.records().is_empty() {
-            empties += 1;
-            if empties > 2 {
-                return Ok((out, false));
-            }
-        }
-        match r.next_shard_iterator() {
-            Some(n) => it = Some(n.to_owned()),
-            None => return Ok((out, true)),
+        Err(e) => {
+            println!("resharding: FAILED: {}", cli::one_line(e.as_ref()));
+            Err(Failure::new(
+                cli::ExitClass::Failure,
+                format!("resharding failed: {}", cli::one_line(e.as_ref())),
+            ))
         }
     }
-    Ok((out, true))
-}
-
-async fn speed(
-    client: &aws_sdk_kinesis::Client,
-    records: usize,
-    size: usize,
-) -> Result<(), BoxError> {
-    let name = local_services::unique_name("probe-speed");
-    create(client, &name, 2).await?;
-    let t = Instant::now();
-    put(client, &name, 0, records, size).await?;
-    let put_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let mut total = 0;
-    for shard in client
-        .list_shards()
-        .stream_name(&name)
-        .send()
-        .await?
-        .shards()
-    {
-        total += read_shard(client, &name, shard.shard_id()).await?.0.len();
-    }
-    let get_s = t.elapsed().as_secs_f64();
-    println!(
-        "speed: put {records} x {size} B in {put_s:.2} s = {:.0} records/s; read {total} in {get_s:.2} s = {:.0} records/s",
-        records as f64 / put_s,
-        total as f64 / get_s
-    );
-    let _ = client.delete_stream().stream_name(&name).send().await;
-    Ok(())
-}
-
-async fn resharding(client: &aws_sdk_kinesis::Client) -> Result<Vec<String>, BoxError> {
-    let mut findings = Vec::new();
-    let name = local_services::unique_name("probe-reshard");
-    create(client, &name, 1).await?;
-    put(client, &name, 0, 200, 100).await?;
-    let shards = client.list_shards().stream_name(&name).send().await?;
-    let parent = shards.shards()[0].clone();
-    let start: u128 = parent
-        .hash_key_range()
-        .map(|h| h.starting_hash_key())
-        .unwrap_or("0")
-        .parse()?;
-    let end: u128 = parent
-        .hash_key_range()
-        .map(|h| h.ending_hash_key())
-        .unwrap_or("0")
-        .parse()?;
-    client
-        .split_shard()
-        .stream_name(&name)
-        .shard_to_split(parent.shard_id())
-        .new_starting_hash_key(((start + end) / 2).to_string())
-        .send()
-        .await?;
-    wait_active(client, &name).await?;
-    put(client, &name, 200, 200, 100).await?;
-    let after = client.list_shards().stream_name(&name).send().await?;
-    let children: Vec<_> = after
-        .shards()
-        .iter()
-        .filter(|s| s.parent_shard_id() == Some(parent.shard_id()))
-        .map(|s| s.shard_id().to_owned())
-        .collect();
-    findings.push(format!(
-        "split: {} shards listed, {} children name the parent {}",
-        after.shards().len(),
-        children.len(),
-        parent.shard_id()
-    ));
-    let closed = after
-        .shards()
-        .iter()
-        .find(|s| s.shard_id() == parent.shard_id())
-        .and_then(|s| s.sequence_number_range())
-        .and_then(|r| r.ending_sequence_number())
-        .is_some();
-    findings.push(format!(
-        "split: parent listed as closed (ending sequence number): {closed}"
-    ));
-    let (parent_records, parent_ended) = read_shard(client, &name, parent.shard_id()).await?;
-    findings.push(format!(
-        "split: parent holds {} of the 200 records put before the split, read to its end: {parent_ended}",
-        parent_records.len()
-    ));
-    let mut child_records = 0;
-    for c in &children {
-        child_records += read_shard(client, &name, c).await?.0.len();
-    }
-    findings.push(format!(
-        "split: children hold {child_records} of the 200 records put after the split"
-    ));
-    if children.len() == 2 {
-        client
-            .merge_shards()
-            .stream_name(&name)
-            .shard_to_merge(&children[0])
-            .adjacent_shard_to_merge(&children[1])
-            .send()
-            .await?;
-        wait_active(client, &name).await?;
-        let merged = client.list_shards().stream_name(&name).send().await?;
-        let lineage = merged
-            .shards()
-            .iter()
-            .any(|s| s.parent_shard_id().is_some() && s.adjacent_parent_shard_id().is_some());
-        findings.push(format!(
-            "merge: {} shards listed, a child names both parents: {lineage}",
-            merged.shards().len()
-        ));
-    }
-    let _ = client.delete_stream().stream_name(&name).send().await;
-    Ok(findings)
 }

@@ -7,10 +7,18 @@ use neptune_batch::load::bulk_loader::{BulkLoaderClient, BulkLoaderConfig, LoadR
 use neptune_batch::load::{load_vertices, VertexLoadOptions};
 use neptune_batch::{GremlinSink, GremlinSinkConfig};
 use std::path::PathBuf;
+use std::process::ExitCode;
+use stream2neptune_examples::cli::{self, ExitClass, Failure};
 
-/// Command-line options.
+/// Load vertices into Neptune or a Gremlin Server: from a Gremlin CSV file through upserts
+/// (`csv`), or from S3 through Neptune's bulk loader (`bulk`).
+///
+/// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug or RUST_LOG=warn,neptune_batch=info.
+/// Exit status: 0 every vertex is in the graph, 1 failure, 2 usage, 65 bad input (a file that
+/// cannot be read, bad lines, vertices refused, a bulk load that failed), 69 a service did not
+/// answer, 78 configuration.
 #[derive(Debug, Parser)]
-#[command(about = "Load vertices into Neptune / a Gremlin Server")]
+#[command(name = "load-vertices", version, about, long_about)]
 struct Args {
     #[command(subcommand)]
     how: How,
@@ -21,8 +29,9 @@ enum How {
     /// Upsert the vertices of a Gremlin CSV file through Gremlin requests.
     Csv {
         /// The vertex file (`~id,~label,name:Type,...`), plain or gzip.
+        #[arg(env = "VERTEX_FILE")]
         file: PathBuf,
-        /// Gremlin endpoint of the writer.
+        /// Gremlin endpoint of the writer (ws:// or wss://).
         #[arg(
             long,
             env = "GREMLIN_URL",
@@ -30,14 +39,18 @@ enum How {
         )]
         gremlin_url: String,
         /// Vertices per request.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, env = "VERTEX_BATCH_SIZE", default_value_t = 100)]
         batch_size: usize,
+        /// No progress bar (none is drawn anyway when standard error is not a terminal).
+        #[arg(long, env = "NO_PROGRESS")]
+        no_progress: bool,
     },
     /// Ask Neptune's bulk loader to load an S3 location, and follow it to the end (every 2 s).
     Bulk {
-        /// The loader endpoint, e.g. `https://my-cluster.cluster-xyz.us-east-1.neptune.amazonaws.com:8182`
-        #[arg(long, env = "NEPTUNE_LOADER_ENDPOINT")]
-        endpoint: String,
+        /// The loader endpoint, e.g.
+        /// `https://my-cluster.cluster-xyz.us-east-1.neptune.amazonaws.com:8182`.
+        #[arg(long, alias = "endpoint", env = "NEPTUNE_LOADER_ENDPOINT")]
+        loader_endpoint: String,
         /// S3 location of the vertex files.
         #[arg(long, env = "VERTEX_FILE_S3_LOCATION")]
         source: String,
@@ -51,75 +64,126 @@ enum How {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    match Args::parse().how {
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let outcome = match args.how {
         How::Csv {
             file,
             gremlin_url,
             batch_size,
+            no_progress,
         } => {
-            let mut config = GremlinSinkConfig::new(gremlin_url);
-            config.batch_size = Some(batch_size);
-            let sink = GremlinSink::connect(config).await?;
-            let total = std::fs::metadata(&file)?.len();
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template("[{bar:30}] {bytes}/{total_bytes} {msg}")?
-                    .progress_chars("=> "),
-            );
-            let options = VertexLoadOptions {
-                batch_size,
-                ..VertexLoadOptions::default()
+            let bars = indicatif::MultiProgress::new();
+            cli::init_logging_above("info", Some(bars.clone()));
+            let bar = if cli::progress_wanted(no_progress) {
+                bars.add(ProgressBar::new(0))
+            } else {
+                ProgressBar::hidden()
             };
-            let summary = load_vertices(&file, &sink, &options, |p| {
-                bar.set_position(p.bytes_read);
-                bar.set_message(format!(
-                    "{} rows, {} written, {} present, {} failed",
-                    p.rows_read, p.written, p.already_present, p.failed
-                ));
-            })
-            .await?;
-            bar.finish_and_clear();
-            println!(
-                "{}: {} rows, {} written, {} already present, {} failed, {} bad lines",
-                summary.file,
-                summary.rows_read,
-                summary.written,
-                summary.already_present,
-                summary.failed.len(),
-                summary.bad_lines.len()
-            );
-            for bad in summary.bad_lines.iter().take(20) {
-                println!("  bad line {bad:?}");
-            }
-            for failed in summary.failed.iter().take(20) {
-                println!(
-                    "  failed vertex {} (line {}): {}",
-                    failed.id, failed.line, failed.failure
-                );
-            }
+            csv(file, gremlin_url, batch_size, bar).await
         }
         How::Bulk {
-            endpoint,
+            loader_endpoint,
             source,
             iam_role_arn,
             region,
         } => {
-            let client = BulkLoaderClient::new(BulkLoaderConfig::new(endpoint))?;
-            let request = LoadRequest::new(source, iam_role_arn, region);
-            let report = client
-                .load(&request, |r| {
-                    eprintln!(
-                        "loading... {} records inserted ({})",
-                        r.overall.total_records, r.status
-                    )
-                })
-                .await?;
-            println!(
-                "load {} ended: {} ({} records)",
-                report.load_id, report.status, report.overall.total_records
-            );
+            cli::init_logging("info");
+            bulk(loader_endpoint, source, iam_role_arn, region).await
         }
+    };
+    cli::exit("load-vertices", outcome)
+}
+
+async fn csv(
+    file: PathBuf,
+    gremlin_url: String,
+    batch_size: usize,
+    bar: ProgressBar,
+) -> Result<(), Failure> {
+    // The file first: a missing file is the input's fault, whatever the graph's state.
+    let total = std::fs::metadata(&file)
+        .map_err(|e| {
+            Failure::new(
+                ExitClass::Data,
+                format!("cannot open {}: {e}", file.display()),
+            )
+        })?
+        .len();
+    let options = VertexLoadOptions {
+        batch_size,
+        ..VertexLoadOptions::default()
+    };
+    options.validate()?;
+    let mut config = GremlinSinkConfig::new(gremlin_url);
+    config.batch_size = Some(batch_size);
+    let sink = GremlinSink::connect(config).await?;
+    bar.set_length(total);
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:30}] {bytes}/{total_bytes} {msg}")?
+            .progress_chars("=> "),
+    );
+    let summary = load_vertices(&file, &sink, &options, |p| {
+        bar.set_position(p.bytes_read);
+        bar.set_message(format!(
+            "{} rows, {} written, {} present, {} failed",
+            p.rows_read, p.written, p.already_present, p.failed
+        ));
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} rows, {} written, {} already present, {} failed, {} bad lines",
+        summary.file,
+        summary.rows_read,
+        summary.written,
+        summary.already_present,
+        summary.failed.len(),
+        summary.bad_lines.len()
+    );
+    for bad in summary.bad_lines.iter().take(20) {
+        println!("  bad line {bad}");
     }
+    for failed in summary.failed.iter().take(20) {
+        println!(
+            "  failed vertex {} (line {}): {}",
+            failed.id, failed.line, failed.failure
+        );
+    }
+    if summary.bad_lines.is_empty() && summary.failed.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        ExitClass::Data,
+        format!(
+            "{}: {} bad lines and {} vertices refused are not in the graph",
+            summary.file,
+            summary.bad_lines.len(),
+            summary.failed.len()
+        ),
+    ))
+}
+
+async fn bulk(
+    endpoint: String,
+    source: String,
+    iam_role_arn: String,
+    region: String,
+) -> Result<(), Failure> {
+    let client = BulkLoaderClient::new(BulkLoaderConfig::new(endpoint))?;
+    let request = LoadRequest::new(source, iam_role_arn, region);
+    let report = client
+        .load(&request, |r| {
+            tracing::info!(
+                records = r.overall.total_records,
+                status = %r.status,
+                "loading"
+            )
+        })
+        .await?;
+    println!(
+        "load {} ended: {} ({} records)",
+        report.load_id, report.status, report.overall.total_records
+    );
     Ok(())
 }

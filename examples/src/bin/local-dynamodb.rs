@@ -3,22 +3,38 @@
 
 use clap::Parser;
 use local_services::EmbeddedDynamoDb;
+use std::process::ExitCode;
+use stream2neptune_examples::cli::{self, ExitClass, Failure};
 
-/// Command-line options.
+/// Serve a DynamoDB API emulator (dynoxide-rs, tables in memory) on 127.0.0.1 until Ctrl-C or
+/// SIGTERM; point KCL workers at it with DYNAMODB_ENDPOINT_URL=http://127.0.0.1:PORT.
+///
+/// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug. Exit status: 0 stopped when asked,
+/// 1 failure, 2 usage, 78 the port cannot be taken.
 #[derive(Debug, Parser)]
-#[command(about = "Serve a DynamoDB API emulator (tables in memory) on 127.0.0.1")]
+#[command(name = "local-dynamodb", version, about, long_about)]
 struct Args {
     /// Port to listen on.
-    #[arg(long, env = "DYNAMODB_PORT", default_value_t = 8000)]
-    port: u16,
+    #[arg(long, alias = "port", env = "DYNAMODB_PORT", default_value_t = 8000)]
+    dynamodb_port: u16,
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let emulator = EmbeddedDynamoDb::start(args.port)?;
+    cli::init_logging("info");
+    cli::exit("local-dynamodb", run(args).await)
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let emulator = EmbeddedDynamoDb::start(args.dynamodb_port).map_err(|e| {
+        Failure::new(
+            ExitClass::Configuration,
+            format!("cannot serve on 127.0.0.1:{}: {e}", args.dynamodb_port),
+        )
+    })?;
     println!("dynamodb api on {} (Ctrl-C to stop)", emulator.url());
-    tokio::signal::ctrl_c().await?;
+    cli::stop_requested().await?;
     drop(emulator);
     Ok(())
 }

@@ -2,28 +2,37 @@
 //! `DriverBatchSize` edges every `DriverPeriod` on a Kinesis stream, partitioned by the from id,
 //! at a fixed rate, with a progress bar and a summary.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
-use kinesis_source::{KinesisProducer, ProducerConfig, StreamRef};
+use kinesis_source::{KinesisApi, KinesisProducer, ProducerConfig, SdkKinesisApi, StreamRef};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use stream2neptune_examples::cli::{self, ExitClass, Failure};
 use stream2neptune_examples::producer::KinesisRecordSink;
 use workload_gen::{
     run_driver, DriverConfig, DriverObserver, DriverProgress, EdgeColumns, EdgeFileConfig,
     EdgeReader, PayloadFormat,
 };
 
-/// Command-line options.
+/// Put follows edges from a CSV file on a Kinesis stream at a fixed rate (the original's
+/// workload driver): DRIVER_BATCH_SIZE edges every DRIVER_PERIOD milliseconds, partitioned by
+/// the from id.
+///
+/// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug or RUST_LOG=warn,kinesis_source=info.
+/// Exit status: 0 every record put, 1 failure, 2 usage, 65 bad input lines or records not put,
+/// 69 the Kinesis endpoint did not answer, 78 configuration (an unknown stream among them).
 #[derive(Debug, Parser)]
-#[command(about = "Put follows edges from a CSV file on a Kinesis stream at a fixed rate")]
+#[command(name = "run-workload", version, about, long_about)]
 struct Args {
     /// The edge file (`follows.csv.gz` or plain CSV).
+    #[arg(env = "EDGE_FILE")]
     file: PathBuf,
     /// Stream name or ARN.
     #[arg(long, env = "STREAM_NAME")]
     stream: String,
-    /// Kinesis endpoint URL; unset = AWS itself.
+    /// Kinesis endpoint URL; unset or `aws` = AWS itself.
     #[arg(long, env = "KINESIS_ENDPOINT_URL")]
     kinesis_endpoint: Option<String>,
     /// Milliseconds between batches (DriverPeriod).
@@ -37,14 +46,18 @@ struct Args {
     )]
     batch_size: usize,
     /// Payload as JSON instead of the original's `from,to,creationDate`.
-    #[arg(long)]
+    #[arg(long, env = "JSON_PAYLOAD")]
     json: bool,
-    /// One-based columns of from, to and creation date.
-    #[arg(long, num_args = 3, default_values_t = [3usize, 4, 5])]
+    /// One-based columns of from, to and creation date (`3 4 5`, or `3,4,5` in the variable).
+    #[arg(long, env = "EDGE_COLUMNS", num_args = 3, value_delimiter = ',',
+        default_values_t = [3usize, 4, 5])]
     columns: Vec<usize>,
     /// Stop after this many records.
-    #[arg(long)]
+    #[arg(long, env = "MAX_RECORDS")]
     max_records: Option<u64>,
+    /// No progress spinner (none is drawn anyway when standard error is not a terminal).
+    #[arg(long, env = "NO_PROGRESS")]
+    no_progress: bool,
 }
 
 struct Bar(ProgressBar);
@@ -60,11 +73,28 @@ impl DriverObserver for Bar {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let client = local_services::kinesis_client(args.kinesis_endpoint.as_deref()).await;
-    let producer =
-        KinesisProducer::from_client(client, ProducerConfig::new(StreamRef::parse(&args.stream)))?;
+    if args.columns.len() != 3 {
+        // The variable (`EDGE_COLUMNS=3,4,5`) escapes clap's count of values.
+        Args::command()
+            .error(
+                clap::error::ErrorKind::WrongNumberOfValues,
+                format!("--columns takes 3 columns, got {:?}", args.columns),
+            )
+            .exit();
+    }
+    let bars = indicatif::MultiProgress::new();
+    cli::init_logging_above("info", Some(bars.clone()));
+    let bar = if cli::progress_wanted(args.no_progress) {
+        bars.add(ProgressBar::new_spinner())
+    } else {
+        ProgressBar::hidden()
+    };
+    cli::exit("run-workload", run(args, bar).await)
+}
+
+async fn run(args: Args, bar: ProgressBar) -> Result<(), Failure> {
     let config = DriverConfig {
         period: Duration::from_millis(args.period_ms),
         batch_size: args.batch_size,
@@ -76,6 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         max_records: args.max_records,
         ..DriverConfig::default()
     };
+    config.validate()?;
     let file_config = EdgeFileConfig {
         columns: EdgeColumns {
             from: args.columns[0],
@@ -85,7 +116,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         ..EdgeFileConfig::default()
     };
     let edges = EdgeReader::open(&args.file, &file_config)?;
-    let bar = ProgressBar::new_spinner();
+    let endpoint = cli::endpoint_url(args.kinesis_endpoint.as_deref());
+    let client = local_services::kinesis_client(endpoint).await;
+    // The stream is asked for first: an unknown stream or an endpoint that does not answer
+    // is said at once, instead of as every record failing.
+    let stream = StreamRef::parse(&args.stream);
+    SdkKinesisApi::new(client.clone())
+        .describe_stream(&stream)
+        .await?;
+    let producer = KinesisProducer::from_client(client, ProducerConfig::new(stream))?;
     bar.set_style(ProgressStyle::with_template(
         "{spinner} {pos} records put {msg}",
     )?);
@@ -114,6 +153,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     for example in &summary.bad_input_examples {
         println!("  bad input: {example}");
+    }
+    if let Some(error) = &summary.input_error {
+        return Err(Failure::new(ExitClass::Data, error.clone()));
+    }
+    if summary.failed > 0 || summary.bad_input > 0 {
+        return Err(Failure::new(
+            ExitClass::Data,
+            format!(
+                "{} records were not put and {} input lines were not edges",
+                summary.failed, summary.bad_input
+            ),
+        ));
     }
     Ok(())
 }

@@ -4,32 +4,45 @@
 
 use clap::Parser;
 use neptune_batch::{queries, FollowsSchema, GremlinTransport, TransportConfig};
+use std::process::ExitCode;
 use std::time::Duration;
-use stream2neptune_examples::cli::value_text;
+use stream2neptune_examples::cli::{self, value_text, Failure};
 
-/// Command-line options.
+/// Run the social-network queries of the original notebook against a Gremlin endpoint: people
+/// with the most followers, people who follow the most, and friend-of-friend recommendations.
+///
+/// Logging: RUST_LOG (default `warn`: the answers are the output), e.g. RUST_LOG=info or
+/// RUST_LOG=debug,tungstenite=info. Exit status: 0 done, 1 failure, 2 usage, 69 the Gremlin
+/// endpoint did not answer, 78 configuration.
 #[derive(Debug, Parser)]
-#[command(about = "Run the social-network queries against a reader endpoint")]
+#[command(name = "social-queries", version, about, long_about)]
 struct Args {
-    /// Gremlin endpoint of a reader.
+    /// Gremlin endpoint to query (ws:// or wss://); on Neptune, a reader endpoint (the
+    /// notebook's NEPTUNE_READER_ENDPOINT).
     #[arg(
         long,
-        env = "GREMLIN_READER_URL",
+        alias = "reader-url",
+        env = "GREMLIN_URL",
         default_value = "ws://127.0.0.1:8182/gremlin"
     )]
-    reader_url: String,
+    gremlin_url: String,
     /// Rows per query.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "QUERY_LIMIT", default_value_t = 10)]
     limit: i64,
     /// Run again every this many seconds (0: once).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "QUERY_EVERY_SECS", default_value_t = 0)]
     every_secs: u64,
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let reader = GremlinTransport::connect(TransportConfig::new(args.reader_url.clone())).await?;
+    cli::init_logging("warn");
+    cli::exit("social-queries", run(args).await)
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let reader = GremlinTransport::connect(TransportConfig::new(args.gremlin_url.clone())).await?;
     let schema = FollowsSchema::default();
     loop {
         let followed = queries::most_followed(&reader, &schema, None, args.limit).await?;

@@ -27,12 +27,12 @@ enum Start {
 /// Exit status: 0 done, 1 failure, 2 usage, 65 records not accounted for, 69 a service did not
 /// answer, 78 configuration (unwritable files, checkpoints of another stream, unknown stream).
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(name = "stream-to-graph", version, about, long_about)]
 struct Args {
     /// Stream name or ARN.
     #[arg(long, env = "STREAM_NAME")]
     stream: String,
-    /// Kinesis endpoint URL; unset = AWS itself.
+    /// Kinesis endpoint URL; unset or `aws` = AWS itself.
     #[arg(long, env = "KINESIS_ENDPOINT_URL")]
     kinesis_endpoint: Option<String>,
     /// Gremlin endpoint of the writer (ws:// or wss://).
