@@ -76,11 +76,12 @@ async fn main() {
     println!("|---|---|---|---|---|---|---|");
     for shards in shard_counts {
         let prefix = local_services::unique_name(&format!("fleet{shards}"));
-        let data = generate(&GeneratorConfig {
-            persons,
-            edges,
-            seed: 7,
-            ..GeneratorConfig::default()
+        let data = generate(&{
+            let mut c = GeneratorConfig::default();
+            c.persons = persons;
+            c.edges = edges;
+            c.seed = 7;
+            c
         })
         .expect("generate");
         let ids: Vec<String> = data

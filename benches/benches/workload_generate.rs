@@ -18,10 +18,11 @@ fn main() {
     let config = if benching {
         GeneratorConfig::default()
     } else {
-        GeneratorConfig {
-            persons: 1_000,
-            edges: 10_000,
-            ..Default::default()
+        {
+            let mut c = GeneratorConfig::default();
+            c.persons = 1_000;
+            c.edges = 10_000;
+            c
         }
     };
     let dir = std::env::temp_dir().join(format!("workload-generate-bench-{}", std::process::id()));

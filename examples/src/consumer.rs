@@ -121,9 +121,10 @@ impl Consumer {
         config.parallelization_factor = options.parallelization_factor;
         config.percent_error = options.percent_error;
         config.cluster_id = options.cluster_id.clone();
-        config.hold = HoldPolicy {
-            max_record_age: options.max_record_age,
-            ..HoldPolicy::default()
+        config.hold = {
+            let mut c = HoldPolicy::default();
+            c.max_record_age = options.max_record_age;
+            c
         };
         let pipeline = Pipeline::builder()
             .mapper(FollowsCsv::default())

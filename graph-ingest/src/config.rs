@@ -15,6 +15,7 @@ use std::time::Duration;
 /// `probe_interval`, and a probe that succeeds after failing ones ends the wait at once, so
 /// the shard resumes within about a second of the graph answering again.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HoldPolicy {
     /// The first back-off ceiling. Default 200 ms.
     pub base_delay: Duration,

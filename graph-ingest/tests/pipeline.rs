@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use graph_ingest::{
-    GraphWrites, HoldPolicy, MemoryDeadLetters, Pipeline, PipelineConfig, RecordMapper, Rejection,
+    GraphWrites, MemoryDeadLetters, Pipeline, PipelineConfig, RecordMapper, Rejection,
 };
 use kinesis_source::{MemoryCheckpointStore, MemorySource, MemoryStream, Record};
 use metrics_sink::{names, MemoryMetrics};
@@ -138,12 +138,9 @@ fn pipeline(
 
 fn fast_hold() -> PipelineConfig {
     let mut config = PipelineConfig::default();
-    config.hold = HoldPolicy {
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        probe_interval: Duration::from_millis(20),
-        max_record_age: None,
-    };
+    config.hold.base_delay = Duration::from_millis(10);
+    config.hold.max_delay = Duration::from_millis(50);
+    config.hold.probe_interval = Duration::from_millis(20);
     config
 }
 

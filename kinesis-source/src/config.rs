@@ -82,9 +82,15 @@ pub struct KinesisSourceConfig {
     /// original's event source mapping. Shards created by a reshard while running always start
     /// at their first record.
     pub start_position: StartPosition,
-    /// Records per `GetRecords` call and so the largest batch (the original's `BatchReadSize`):
-    /// default 1000, at most 10000.
+    /// The largest batch handed to the consumer (the original's `BatchReadSize`, the event
+    /// source mapping's batch size): default 1000, at most 10000.
     pub batch_read_size: usize,
+    /// Records asked for per `GetRecords` call (KCL's `maxRecords`): default and at most
+    /// 10000, the service's limit. A call's records are handed over in batches of at most
+    /// `batch_read_size`; with 5 calls a second per shard, this is what lets a shard with a
+    /// backlog be read faster than `5 × batch_read_size` records a second. It is lowered to
+    /// what `max_unacked_records_per_shard` leaves room for.
+    pub max_records_per_call: usize,
     /// Shortest gap between two `GetRecords` calls on one shard: default and minimum 200 ms,
     /// which keeps a shard under its 5 calls per second.
     pub min_call_interval: Duration,
@@ -137,6 +143,7 @@ impl KinesisSourceConfig {
             stream,
             start_position: StartPosition::Latest,
             batch_read_size: 1000,
+            max_records_per_call: MAX_GET_RECORDS_LIMIT,
             min_call_interval: MIN_GET_RECORDS_INTERVAL,
             idle_time_between_reads: Duration::from_secs(1),
             shard_sync_interval: Duration::from_secs(60),
@@ -185,6 +192,15 @@ impl KinesisSourceConfig {
                 format!(
                     "must be 1..={MAX_GET_RECORDS_LIMIT} (GetRecords Limit), got {}",
                     self.batch_read_size
+                ),
+            );
+        }
+        if !(1..=MAX_GET_RECORDS_LIMIT).contains(&self.max_records_per_call) {
+            return err(
+                "max_records_per_call",
+                format!(
+                    "must be 1..={MAX_GET_RECORDS_LIMIT} (GetRecords Limit), got {}",
+                    self.max_records_per_call
                 ),
             );
         }

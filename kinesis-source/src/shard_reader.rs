@@ -301,7 +301,6 @@ impl ShardReader {
 
     /// Polling: `GetRecords` on a shard iterator, paced to the service's limits.
     async fn run_polling(&self) -> Result<ReaderExit, ApiError> {
-        let limit = self.config.batch_read_size as i32;
         let mut iterator: Option<String> = None;
         let (mut throttled, mut transient) = (0u32, 0u32);
         let mut next_call_at = Instant::now();
@@ -341,6 +340,13 @@ impl ShardReader {
             if next_call_at > now && !self.pause(next_call_at - now).await {
                 return Ok(ReaderExit::Cancelled);
             }
+            // As many records as the call may return and the shard has room for: what is
+            // delivered and not yet acknowledged stays under the bound.
+            let room = self
+                .config
+                .max_unacked_records_per_shard
+                .saturating_sub(self.acker.with_tracker(|t| t.in_flight(&self.shard_id)));
+            let limit = self.config.max_records_per_call.min(room).max(1) as i32;
             let got = self
                 .call(
                     "GetRecords",
@@ -377,8 +383,10 @@ impl ShardReader {
             let records = self.prepare(out.records);
             // Nothing left after preparing is nothing to deliver (an empty batch would also
             // wipe the cursor's last delivered record).
-            if !records.is_empty() && !self.deliver(records, out.millis_behind_latest).await {
-                return Ok(ReaderExit::Cancelled);
+            for batch in batches_of(records, self.config.batch_read_size) {
+                if !self.deliver(batch, out.millis_behind_latest).await {
+                    return Ok(ReaderExit::Cancelled);
+                }
             }
             self.lag.set(&self.shard_id, out.millis_behind_latest);
             match out.next_iterator {

@@ -611,3 +611,27 @@ async fn latest_reads_only_what_is_written_after_the_start() {
     }
     source.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_read_many_batches_per_call_each_at_most_batch_read_size() {
+    let client = client().await;
+    let stream = create_stream(&client, "backlog", 1).await;
+    put_keyed(&client, &stream, 10, 0..600).await;
+    let mut config = fast_config(&stream, 500);
+    config.max_unacked_records_per_shard = 10_000;
+    let mut source = KinesisSource::from_client(
+        client.clone(),
+        config,
+        Arc::new(MemoryCheckpointStore::default()),
+    )
+    .await
+    .unwrap();
+    let batches = read_records(&mut source, 6_000).await;
+    assert_once_and_in_shard_order(&batches);
+    assert!(batches.iter().all(|b| b.records.len() <= 500));
+    // 6 000 records a shard holds: one call asks for up to 10 000, the default, where calls of
+    // `batch_read_size` would have taken 12 (2.4 s at 5 calls a second).
+    let calls = source.stats().get_records_calls.load(Ordering::Relaxed);
+    assert!(calls <= 3, "{calls} GetRecords calls");
+    source.shutdown().await.unwrap();
+}

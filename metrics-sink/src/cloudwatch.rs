@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 /// How a [`CloudWatchSink`] aggregates, batches and sends. The defaults are the original's:
 /// namespace `aws-samples/stream-2-neptune`, one-second (high) resolution.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CloudWatchConfig {
     /// The CloudWatch namespace.
     pub namespace: String,

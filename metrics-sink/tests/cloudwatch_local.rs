@@ -64,13 +64,11 @@ async fn values_sent_through_the_sink_are_read_back_from_cloudwatch() {
         .unwrap_or_else(|e| panic!("{e}"));
     let client = local_services::cloudwatch_client(endpoint.url.as_deref()).await;
     let namespace = local_services::unique_name("stream-2-neptune-sink");
-    let sink = CloudWatchSink::start(
-        client.clone(),
-        CloudWatchConfig {
-            namespace: namespace.clone(),
-            ..CloudWatchConfig::for_cluster("local-cluster")
-        },
-    )
+    let sink = CloudWatchSink::start(client.clone(), {
+        let mut c = CloudWatchConfig::for_cluster("local-cluster");
+        c.namespace = namespace.clone();
+        c
+    })
     .unwrap();
     let now = SystemTime::now();
     for v in [100.0, 100.0, 42.0] {
@@ -144,15 +142,13 @@ async fn statistic_sets_sent_through_the_sink_are_read_back_from_cloudwatch() {
         .unwrap_or_else(|e| panic!("{e}"));
     let client = local_services::cloudwatch_client(endpoint.url.as_deref()).await;
     let namespace = local_services::unique_name("stream-2-neptune-stats");
-    let sink = CloudWatchSink::start(
-        client.clone(),
-        CloudWatchConfig {
-            namespace: namespace.clone(),
-            aggregation: Aggregation::StatisticSet,
-            high_resolution: false,
-            ..CloudWatchConfig::for_cluster("stats-cluster")
-        },
-    )
+    let sink = CloudWatchSink::start(client.clone(), {
+        let mut c = CloudWatchConfig::for_cluster("stats-cluster");
+        c.namespace = namespace.clone();
+        c.aggregation = Aggregation::StatisticSet;
+        c.high_resolution = false;
+        c
+    })
     .unwrap();
     let now = SystemTime::now();
     for v in [3.0, 9.0, 6.0, 6.0] {

@@ -80,13 +80,14 @@ fn throttled() -> MetricsError {
 }
 
 fn config() -> CloudWatchConfig {
-    CloudWatchConfig {
-        retry: RetryPolicy {
+    {
+        let mut c = CloudWatchConfig::for_cluster("test-cluster");
+        c.retry = RetryPolicy {
             max_retries: 2,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
-        },
-        ..CloudWatchConfig::for_cluster("test-cluster")
+        };
+        c
     }
 }
 
@@ -132,13 +133,11 @@ async fn a_failed_flush_keeps_its_data_and_the_next_flush_sends_it() {
 async fn retained_data_is_bounded_and_what_is_dropped_is_counted() {
     let failures = std::iter::repeat_with(throttled).take(3);
     let service = ScriptedService::failing(failures);
-    let sink = CloudWatchSink::start(
-        service.clone(),
-        CloudWatchConfig {
-            max_retained: 2,
-            ..config()
-        },
-    )
+    let sink = CloudWatchSink::start(service.clone(), {
+        let mut c = config();
+        c.max_retained = 2;
+        c
+    })
     .unwrap();
     for name in ["a", "b", "c", "d", "e"] {
         sink.record(point(name, 1.0));
@@ -177,13 +176,11 @@ async fn a_refused_request_is_not_retried_and_its_loss_is_counted() {
 #[tokio::test(start_paused = true)]
 async fn record_never_waits_and_counts_what_a_full_buffer_drops() {
     let service = ScriptedService::default();
-    let sink = CloudWatchSink::start(
-        service.clone(),
-        CloudWatchConfig {
-            buffer_capacity: 10,
-            ..config()
-        },
-    )
+    let sink = CloudWatchSink::start(service.clone(), {
+        let mut c = config();
+        c.buffer_capacity = 10;
+        c
+    })
     .unwrap();
     // The background task cannot run between these calls (one thread, no await): the buffer
     // fills and `record` drops instead of blocking.
@@ -213,13 +210,11 @@ async fn invalid_data_points_are_dropped_at_record_and_counted() {
 #[tokio::test(start_paused = true)]
 async fn data_is_flushed_on_the_interval_and_on_close() {
     let service = ScriptedService::default();
-    let sink = CloudWatchSink::start(
-        service.clone(),
-        CloudWatchConfig {
-            flush_interval: Duration::from_secs(5),
-            ..config()
-        },
-    )
+    let sink = CloudWatchSink::start(service.clone(), {
+        let mut c = config();
+        c.flush_interval = Duration::from_secs(5);
+        c
+    })
     .unwrap();
     sink.record(point("m", 1.0));
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -267,13 +262,11 @@ async fn defaults_add_the_cluster_dimension_and_high_resolution() {
 #[tokio::test(start_paused = true)]
 async fn statistic_sets_summarise_a_period() {
     let service = ScriptedService::default();
-    let sink = CloudWatchSink::start(
-        service.clone(),
-        CloudWatchConfig {
-            aggregation: Aggregation::StatisticSet,
-            ..config()
-        },
-    )
+    let sink = CloudWatchSink::start(service.clone(), {
+        let mut c = config();
+        c.aggregation = Aggregation::StatisticSet;
+        c
+    })
     .unwrap();
     let t = SystemTime::now();
     for v in [4.0, 1.0, 10.0] {

@@ -14,6 +14,7 @@ pub const MAX_IN_FLIGHT: usize = 256;
 
 /// How a [`GremlinSink`](crate::GremlinSink) writes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GremlinSinkConfig {
     /// The writer (cluster) endpoint.
     pub writer: TransportConfig,

@@ -116,10 +116,11 @@ async fn every_new_connection_carries_a_valid_neptune_sigv4_signature() {
     let credentials =
         aws_credential_types::Credentials::from_keys(KEY_ID, SECRET, Some(TOKEN.into()));
     // The recording server answers GraphSON only; signing does not depend on the format.
-    let config = TransportConfig {
-        iam: Some(IamAuth::new(REGION, credentials)),
-        serializer: Serializer::GraphSonV3,
-        ..TransportConfig::new(url)
+    let config = {
+        let mut c = TransportConfig::new(url);
+        c.iam = Some(IamAuth::new(REGION, credentials));
+        c.serializer = Serializer::GraphSonV3;
+        c
     };
     let transport = GremlinTransport::connect(config)
         .await
@@ -150,9 +151,10 @@ async fn every_new_connection_carries_a_valid_neptune_sigv4_signature() {
 #[tokio::test]
 async fn iam_over_plain_ws_to_a_remote_host_is_refused_by_name() {
     let credentials = aws_credential_types::Credentials::from_keys(KEY_ID, SECRET, None);
-    let config = TransportConfig {
-        iam: Some(IamAuth::new(REGION, credentials)),
-        ..TransportConfig::new("ws://db.example.com:8182/gremlin")
+    let config = {
+        let mut c = TransportConfig::new("ws://db.example.com:8182/gremlin");
+        c.iam = Some(IamAuth::new(REGION, credentials));
+        c
     };
     let e = config.validate().unwrap_err();
     assert!(e.to_string().contains("iam"), "{e}");

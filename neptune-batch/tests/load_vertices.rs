@@ -15,14 +15,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 fn fast_options(batch_size: usize) -> VertexLoadOptions {
-    VertexLoadOptions {
-        batch_size,
-        retry: RetryPolicy {
-            max_retries: 2,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-        },
-    }
+    let mut options = VertexLoadOptions::default();
+    options.batch_size = batch_size;
+    options.retry = RetryPolicy {
+        max_retries: 2,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    };
+    options
 }
 
 fn people_csv(n: usize) -> String {
@@ -317,22 +317,24 @@ async fn invalid_options_are_refused_naming_the_field() {
         (fast_options(0), LoadConfigError::BatchSize(0)),
         (fast_options(10_001), LoadConfigError::BatchSize(10_001)),
         (
-            VertexLoadOptions {
-                retry: RetryPolicy {
+            {
+                let mut c = VertexLoadOptions::default();
+                c.retry = RetryPolicy {
                     max_retries: 100,
                     ..RetryPolicy::default()
-                },
-                ..Default::default()
+                };
+                c
             },
             LoadConfigError::MaxRetries(100),
         ),
         (
-            VertexLoadOptions {
-                retry: RetryPolicy {
+            {
+                let mut c = VertexLoadOptions::default();
+                c.retry = RetryPolicy {
                     base_delay: Duration::from_secs(20),
                     ..RetryPolicy::default()
-                },
-                ..Default::default()
+                };
+                c
             },
             LoadConfigError::Backoff {
                 base_delay: Duration::from_secs(20),

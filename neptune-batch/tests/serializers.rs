@@ -13,9 +13,10 @@ use neptune_batch::{
 const BOTH: [Serializer; 2] = [Serializer::GraphBinaryV1, Serializer::GraphSonV3];
 
 async fn transport(serializer: Serializer) -> GremlinTransport {
-    let config = TransportConfig {
-        serializer,
-        ..TransportConfig::new(gremlin_url().await)
+    let config = {
+        let mut c = TransportConfig::new(gremlin_url().await);
+        c.serializer = serializer;
+        c
     };
     GremlinTransport::connect(config).await.expect("connect")
 }

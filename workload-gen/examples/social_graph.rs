@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use workload_gen::{generate, GeneratorConfig, PayloadFormat};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = GeneratorConfig {
-        persons: 5_000,
-        edges: 50_000,
-        seed: 7,
-        ..GeneratorConfig::default()
+    let config = {
+        let mut c = GeneratorConfig::default();
+        c.persons = 5_000;
+        c.edges = 50_000;
+        c.seed = 7;
+        c
     };
     let data = generate(&config)?;
     let mut in_degree: HashMap<&str, u64> = HashMap::new();

@@ -49,6 +49,7 @@ impl RetryPolicy {
 /// How the driver runs. The defaults are the original's (`DriverPeriod` 100 ms,
 /// `DriverBatchSize` 100: 1000 records/s, CSV payloads).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DriverConfig {
     /// Time between batches. Batches start on a fixed schedule (`start + n * period`), so a
     /// slow batch does not push later ones back.

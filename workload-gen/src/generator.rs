@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// Sizes, shape and seed of a generated data set.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GeneratorConfig {
     /// Number of persons.
     pub persons: u32,

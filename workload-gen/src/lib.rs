@@ -32,14 +32,16 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // A small data set: 200 persons, 2 000 follows.
 //! let dir = std::env::temp_dir().join(format!("workload-gen-doc-{}", std::process::id()));
-//! let config = GeneratorConfig { persons: 200, edges: 2_000, seed: 7, ..Default::default() };
+//! let mut config = GeneratorConfig::default();
+//! (config.persons, config.edges, config.seed) = (200, 2_000, 7);
 //! let written = write_dataset(&config, &dir, &WriteOptions::default(), |_| {})?;
 //! assert_eq!(written.edges, 2_000);
 //!
 //! // Read it back (gzip is detected) and drive it into memory at 20 000 records/s.
 //! let edges = EdgeReader::open(&written.edge_path, &EdgeFileConfig::default())?;
 //! let sink = Arc::new(MemoryRecordSink::new());
-//! let driver = DriverConfig { period: Duration::from_millis(5), ..Default::default() };
+//! let mut driver = DriverConfig::default();
+//! driver.period = Duration::from_millis(5);
 //! let summary = run_driver(&driver, sink.clone(), edges, Arc::new(NoProgress)).await?;
 //! assert_eq!((summary.accepted, summary.failed, summary.bad_input), (2_000, 0, 0));
 //!

@@ -7,11 +7,12 @@ use workload_gen::{
 };
 
 fn config(seed: u64) -> GeneratorConfig {
-    GeneratorConfig {
-        persons: 5_000,
-        edges: 100_000,
-        seed,
-        ..Default::default()
+    {
+        let mut c = GeneratorConfig::default();
+        c.persons = 5_000;
+        c.edges = 100_000;
+        c.seed = seed;
+        c
     }
 }
 
@@ -71,11 +72,12 @@ fn in_degree_is_heavy_tailed_with_super_connectors() {
 #[test]
 fn the_reader_round_trips_the_writer_and_the_headers_are_neptunes() {
     let dir = tempfile::tempdir().unwrap();
-    let config = GeneratorConfig {
-        persons: 300,
-        edges: 3_000,
-        seed: 5,
-        ..Default::default()
+    let config = {
+        let mut c = GeneratorConfig::default();
+        c.persons = 300;
+        c.edges = 3_000;
+        c.seed = 5;
+        c
     };
     let mut progress = Vec::new();
     let summary = write_dataset(

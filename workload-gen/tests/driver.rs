@@ -43,9 +43,10 @@ impl DriverObserver for ProgressLog {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_achieved_rate_matches_the_requested_rate_over_ten_seconds() {
     let sink = Arc::new(MemoryRecordSink::new());
-    let config = DriverConfig {
-        max_duration: Some(Duration::from_secs(10)),
-        ..Default::default()
+    let config = {
+        let mut c = DriverConfig::default();
+        c.max_duration = Some(Duration::from_secs(10));
+        c
     };
     let log = Arc::new(ProgressLog::default());
     let summary = run_driver(&config, sink.clone(), endless(), log.clone())
@@ -120,9 +121,10 @@ async fn a_slow_sink_within_capacity_does_not_make_the_schedule_drift() {
     // Each call takes 250 ms, longer than the 100 ms period: a fixed-delay loop would fall to
     // 400 records/s; with 4 calls in flight the fixed schedule keeps 1000/s exactly.
     let sink = Arc::new(SlowSink::new(Duration::from_millis(250)));
-    let config = DriverConfig {
-        max_records: Some(5_000),
-        ..Default::default()
+    let config = {
+        let mut c = DriverConfig::default();
+        c.max_records = Some(5_000);
+        c
     };
     let summary = run_driver(&config, sink.clone(), endless(), Arc::new(NoProgress))
         .await
@@ -138,10 +140,11 @@ async fn a_slow_sink_within_capacity_does_not_make_the_schedule_drift() {
 async fn a_sink_slower_than_the_rate_gets_back_pressure_not_an_unbounded_queue() {
     // One call at a time, 1 s each: capacity 100 records/s against 1000 requested.
     let sink = Arc::new(SlowSink::new(Duration::from_secs(1)));
-    let config = DriverConfig {
-        max_in_flight: 1,
-        max_records: Some(1_000),
-        ..Default::default()
+    let config = {
+        let mut c = DriverConfig::default();
+        c.max_in_flight = 1;
+        c.max_records = Some(1_000);
+        c
     };
     let summary = run_driver(&config, sink.clone(), endless(), Arc::new(NoProgress))
         .await
@@ -164,10 +167,11 @@ async fn a_sink_slower_than_the_rate_gets_back_pressure_not_an_unbounded_queue()
 #[tokio::test(start_paused = true)]
 async fn a_large_batch_is_split_into_calls_of_at_most_500_records() {
     let sink = Arc::new(SlowSink::new(Duration::from_millis(1)));
-    let config = DriverConfig {
-        batch_size: 1_200,
-        max_records: Some(1_200),
-        ..Default::default()
+    let config = {
+        let mut c = DriverConfig::default();
+        c.batch_size = 1_200;
+        c.max_records = Some(1_200);
+        c
     };
     run_driver(&config, sink.clone(), endless(), Arc::new(NoProgress))
         .await
@@ -258,12 +262,13 @@ async fn records_that_keep_failing_are_given_up_after_the_retry_bound() {
         attempts: Default::default(),
         accepted: MemoryRecordSink::new(),
     });
-    let config = DriverConfig {
-        retry: RetryPolicy {
+    let config = {
+        let mut c = DriverConfig::default();
+        c.retry = RetryPolicy {
             max_retries: 3,
             ..Default::default()
-        },
-        ..Default::default()
+        };
+        c
     };
     let summary = run_driver(&config, sink.clone(), edges(50), Arc::new(NoProgress))
         .await
@@ -344,10 +349,11 @@ async fn bad_input_lines_are_counted_and_listed_in_the_summary() {
 async fn records_are_keyed_by_the_follower_in_csv_or_json() {
     for format in [PayloadFormat::Csv, PayloadFormat::Json] {
         let sink = Arc::new(MemoryRecordSink::new());
-        let generated = EdgeGenerator::new(&GeneratorConfig {
-            persons: 50,
-            edges: 400,
-            ..Default::default()
+        let generated = EdgeGenerator::new(&{
+            let mut c = GeneratorConfig::default();
+            c.persons = 50;
+            c.edges = 400;
+            c
         })
         .unwrap()
         .map(|e| {
@@ -357,9 +363,10 @@ async fn records_are_keyed_by_the_follower_in_csv_or_json() {
                 "d",
             ))
         });
-        let config = DriverConfig {
-            payload: format,
-            ..Default::default()
+        let config = {
+            let mut c = DriverConfig::default();
+            c.payload = format;
+            c
         };
         run_driver(&config, sink.clone(), generated, Arc::new(NoProgress))
             .await
@@ -376,16 +383,18 @@ async fn records_are_keyed_by_the_follower_in_csv_or_json() {
 
 #[test]
 fn invalid_driver_configurations_name_the_field() {
-    let err = DriverConfig {
-        max_records_per_put: 501,
-        ..Default::default()
+    let err = {
+        let mut c = DriverConfig::default();
+        c.max_records_per_put = 501;
+        c
     }
     .validate()
     .unwrap_err();
     assert_eq!(err.field, "max_records_per_put");
-    let err = DriverConfig {
-        period: Duration::ZERO,
-        ..Default::default()
+    let err = {
+        let mut c = DriverConfig::default();
+        c.period = Duration::ZERO;
+        c
     }
     .validate()
     .unwrap_err();

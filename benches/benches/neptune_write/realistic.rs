@@ -350,10 +350,11 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn generate(persons: usize, edges: usize) -> Self {
-        let config = GeneratorConfig {
-            persons: persons as u32,
-            edges: edges as u64,
-            ..GeneratorConfig::default()
+        let config = {
+            let mut c = GeneratorConfig::default();
+            c.persons = persons as u32;
+            c.edges = edges as u64;
+            c
         };
         let data = workload_gen::generate(&config).expect("a valid data set");
         Self {

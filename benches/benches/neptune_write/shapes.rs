@@ -199,9 +199,10 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
             let variant = &variants[k];
             let (vertices, job) = data.job(url, &format!("{prefix}-{round}-{k}"), Some(n), 1000);
             common::load(url, &vertices).await;
-            let config = TransportConfig {
-                serializer: variant.serializer,
-                ..TransportConfig::new(url)
+            let config = {
+                let mut c = TransportConfig::new(url);
+                c.serializer = variant.serializer;
+                c
             };
             let transport = GremlinTransport::connect(config).await.expect("connect");
             let row = common::measure(variant.name(), write(transport, variant, &job.edges)).await;

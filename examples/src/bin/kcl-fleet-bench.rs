@@ -120,11 +120,12 @@ async fn run(args: Args) -> Result<(), Failure> {
     )
     .await?;
 
-    let generator = GeneratorConfig {
-        persons: args.persons,
-        edges: args.edges,
-        seed: args.seed,
-        ..GeneratorConfig::default()
+    let generator = {
+        let mut c = GeneratorConfig::default();
+        c.persons = args.persons;
+        c.edges = args.edges;
+        c.seed = args.seed;
+        c
     };
     let backlog = put_backlog(&client, &stream, &args.gremlin_url, &generator).await?;
     let (persons, expected) = (backlog.persons, backlog.distinct_edges);

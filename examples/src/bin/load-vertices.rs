@@ -110,9 +110,10 @@ async fn csv(
             )
         })?
         .len();
-    let options = VertexLoadOptions {
-        batch_size,
-        ..VertexLoadOptions::default()
+    let options = {
+        let mut c = VertexLoadOptions::default();
+        c.batch_size = batch_size;
+        c
     };
     options.validate()?;
     let mut config = GremlinSinkConfig::new(gremlin_url);

@@ -95,16 +95,17 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args, bar: ProgressBar) -> Result<(), Failure> {
-    let config = DriverConfig {
-        period: Duration::from_millis(args.period_ms),
-        batch_size: args.batch_size,
-        payload: if args.json {
+    let config = {
+        let mut c = DriverConfig::default();
+        c.period = Duration::from_millis(args.period_ms);
+        c.batch_size = args.batch_size;
+        c.payload = if args.json {
             PayloadFormat::Json
         } else {
             PayloadFormat::Csv
-        },
-        max_records: args.max_records,
-        ..DriverConfig::default()
+        };
+        c.max_records = args.max_records;
+        c
     };
     config.validate()?;
     let file_config = EdgeFileConfig {

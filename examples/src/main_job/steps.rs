@@ -69,11 +69,12 @@ pub(super) async fn run_steps(
 
     // 2. Data set.
     let gen_bar = bar(bars, args.edges, "generate");
-    let generator = GeneratorConfig {
-        persons: args.persons,
-        edges: args.edges,
-        seed: args.seed,
-        ..GeneratorConfig::default()
+    let generator = {
+        let mut c = GeneratorConfig::default();
+        c.persons = args.persons;
+        c.edges = args.edges;
+        c.seed = args.seed;
+        c
     };
     let dataset = {
         let gen_bar = gen_bar.clone();
@@ -195,11 +196,12 @@ pub(super) async fn run_steps(
         kinesis_client.clone(),
         ProducerConfig::new(StreamRef::parse(&stream)),
     )?;
-    let driver_config = DriverConfig {
-        period: Duration::from_millis(args.driver_period_ms),
-        batch_size: args.driver_batch_size,
-        payload: PayloadFormat::Csv,
-        ..DriverConfig::default()
+    let driver_config = {
+        let mut c = DriverConfig::default();
+        c.period = Duration::from_millis(args.driver_period_ms);
+        c.batch_size = args.driver_batch_size;
+        c.payload = PayloadFormat::Csv;
+        c
     };
     let edges = EdgeReader::open(&dataset.edge_path, &EdgeFileConfig::default())?;
     let driven = run_driver(

@@ -34,11 +34,12 @@ pub async fn stream(client: &Client, prefix: &str, shards: i32) -> String {
 
 /// A data set whose ids all start with `prefix` (so runs sharing a server never meet).
 pub fn data(prefix: &str, persons: u32, edges: u64, seed: u64) -> (Vec<String>, Vec<FollowsEdge>) {
-    let d = generate(&GeneratorConfig {
-        persons,
-        edges,
-        seed,
-        ..GeneratorConfig::default()
+    let d = generate(&{
+        let mut c = GeneratorConfig::default();
+        c.persons = persons;
+        c.edges = edges;
+        c.seed = seed;
+        c
     })
     .expect("generate");
     let persons = d

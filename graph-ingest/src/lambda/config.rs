@@ -1,7 +1,7 @@
 //! The function's settings, read from its environment variables with the original's names and
 //! defaults, plus the connection settings the original hard-coded (TLS) or lacked (IAM).
 
-use neptune_batch::{FollowsSchema, GremlinSinkConfig, TransportConfig, WriteMode, MAX_BATCH_SIZE};
+use neptune_batch::{FollowsSchema, GremlinSinkConfig, WriteMode, MAX_BATCH_SIZE};
 use std::time::Duration;
 
 /// The message the original threw while `wait` was `true`.
@@ -309,19 +309,14 @@ impl LambdaConfig {
     /// `batch_write_size` written one after another in shard order. IAM signing is added by
     /// [`crate::lambda::connect_sink`], which needs the credential chain.
     pub fn sink_config(&self) -> GremlinSinkConfig {
-        GremlinSinkConfig {
-            writer: TransportConfig {
-                url: self.writer_url(),
-                pool_size: 1,
-                connect_timeout: self.connect_timeout,
-                request_timeout: self.request_timeout,
-                ..TransportConfig::default()
-            },
-            batch_size: Some(self.batch_write_size),
-            in_flight: Some(1),
-            mode: self.write_mode,
-            ..GremlinSinkConfig::default()
-        }
+        let mut config = GremlinSinkConfig::new(self.writer_url());
+        config.writer.pool_size = 1;
+        config.writer.connect_timeout = self.connect_timeout;
+        config.writer.request_timeout = self.request_timeout;
+        config.batch_size = Some(self.batch_write_size);
+        config.in_flight = Some(1);
+        config.mode = self.write_mode;
+        config
     }
 }
 

@@ -20,6 +20,7 @@ pub const MAX_BATCH_RETRIES: u32 = 99;
 
 /// How [`load_vertices`] batches and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VertexLoadOptions {
     /// Vertices per [`GraphSink::write_vertices`] call. Default 100, at most 10 000.
     pub batch_size: usize,

@@ -54,6 +54,7 @@ impl std::str::FromStr for Serializer {
 
 /// How to reach one Gremlin endpoint.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TransportConfig {
     /// `ws://host:port/gremlin` or `wss://host:port/gremlin`.
     pub url: String,
