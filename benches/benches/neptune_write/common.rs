@@ -22,6 +22,53 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// CPU seconds of this process's threads whose name starts with `prefix` (Linux truncates a
+/// thread's name to 15 bytes): the embedded Kinesis emulator's runtime threads are named
+/// `embedded-kinesis-rt`, so its share of the client's CPU can be told apart.
+pub fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|name| name.trim_end().starts_with(prefix))
+        })
+        .filter_map(|t| cpu_seconds(&format!("self/task/{}", t.file_name().to_string_lossy())))
+        .sum()
+}
+
+/// The thread-name prefix of the embedded Kinesis emulator's runtime.
+pub const EMULATOR_THREADS: &str = "embedded-kinesi";
+
+/// CPU seconds used so far: this process, its embedded emulator's threads, the server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuSnapshot {
+    pub client: f64,
+    pub emulator: f64,
+    pub server: Option<f64>,
+}
+
+impl CpuSnapshot {
+    pub fn now() -> Self {
+        Self {
+            client: cpu_seconds("self").unwrap_or(f64::NAN),
+            emulator: thread_cpu_seconds(EMULATOR_THREADS),
+            server: server_pid().as_deref().and_then(cpu_seconds),
+        }
+    }
+
+    /// What was used from `earlier` to `self`.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            client: self.client - earlier.client,
+            emulator: self.emulator - earlier.emulator,
+            server: self.server.zip(earlier.server).map(|(a, b)| a - b),
+        }
+    }
+}
+
 /// The Gremlin Server JVM started by `scripts/gremlin-server.sh` on `GREMLIN_PORT`.
 pub fn server_pid() -> Option<String> {
     let port = std::env::var("GREMLIN_PORT").unwrap_or_else(|_| "8182".into());
@@ -39,6 +86,8 @@ pub struct Done {
     /// The seconds to count, when the writer has an untimed setup (the pipeline row puts the
     /// records on the stream first); `None`: the whole run.
     pub timed_secs: Option<f64>,
+    /// The CPU used over `timed_secs` only, when the writer measured it; `None`: the whole run.
+    pub timed_cpu: Option<CpuSnapshot>,
 }
 
 /// One measured run of a variant.
@@ -50,6 +99,8 @@ pub struct Row {
     pub retries: u32,
     pub secs: f64,
     pub client_cpu: f64,
+    /// Of `client_cpu`, what the embedded Kinesis emulator's threads used.
+    pub emulator_cpu: f64,
     pub server_cpu: Option<f64>,
 }
 
@@ -69,28 +120,38 @@ impl Row {
     }
 
     pub fn client_per100k(&self) -> String {
-        format!("{:.2}", self.per100k(self.client_cpu))
+        if self.emulator_cpu >= 0.01 {
+            format!(
+                "{:.2} (of which the embedded Kinesis emulator {:.2})",
+                self.per100k(self.client_cpu),
+                self.per100k(self.emulator_cpu)
+            )
+        } else {
+            format!("{:.2}", self.per100k(self.client_cpu))
+        }
     }
 }
 
 /// Times `f` and the CPU this process and the server used meanwhile.
 pub async fn measure<F: std::future::Future<Output = Done>>(name: String, f: F) -> Row {
-    let server = server_pid();
-    let (c0, s0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
+    let before = CpuSnapshot::now();
     let started = Instant::now();
     let done = f.await;
     let secs = done
         .timed_secs
         .unwrap_or_else(|| started.elapsed().as_secs_f64());
-    let (c1, s1) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
+    let cpu = done
+        .timed_cpu
+        .unwrap_or_else(|| CpuSnapshot::now().since(before));
     let row = Row {
         name,
         edges: done.edges,
         requests: done.requests,
         retries: done.retries,
         secs,
-        client_cpu: c1.zip(c0).map(|(a, b)| a - b).unwrap_or(f64::NAN),
-        server_cpu: s1.zip(s0).map(|(a, b)| a - b),
+        client_cpu: cpu.client,
+        emulator_cpu: cpu.emulator,
+        server_cpu: cpu.server,
     };
     eprintln!(
         "  {:<64} {:>7.0} edges/s, {} requests, {} retries, server CPU {} s/100k",

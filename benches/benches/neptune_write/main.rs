@@ -14,7 +14,9 @@
 //!    explicit settings, sweeps), labelled.
 //!
 //! `NB_SECTIONS` (default `headline,shapes,secondary`) picks sections; `NB_ROUNDS` (default 3)
-//! the rounds, interleaved, each figure being the median. The server must be started first
+//! the rounds, interleaved, each figure being the median; `NB_WRITERS` (comma-separated parts
+//! of row names) keeps only the headline rows named, the first of them being the reference for
+//! the ratios. The server must be started first
 //! (`scripts/gremlin-server.sh start`); `GREMLIN_PORT` names its port so that its CPU can be
 //! read from `/proc`.
 

@@ -188,6 +188,7 @@ async fn pipeline(job: Job) -> Done {
     let mut options = ConsumerOptions::new(&stream, &job.url, &dir);
     options.kinesis_endpoint = kinesis;
     let started = std::time::Instant::now();
+    let cpu_before = common::CpuSnapshot::now();
     let consumer = Consumer::start(&options, Arc::new(metrics_sink::DiscardMetrics))
         .await
         .expect("the consumer starts");
@@ -203,6 +204,7 @@ async fn pipeline(job: Job) -> Done {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let timed = started.elapsed().as_secs_f64();
+    let timed_cpu = common::CpuSnapshot::now().since(cpu_before);
     control.stop();
     running
         .await
@@ -222,6 +224,7 @@ async fn pipeline(job: Job) -> Done {
         requests: progress.requests as u32,
         retries: progress.retries as u32,
         timed_secs: Some(timed),
+        timed_cpu: Some(timed_cpu),
     }
 }
 
@@ -472,6 +475,13 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
         data.config.seed, data.config.skew
     );
     let writers = writers(slow);
+    let writers: Vec<Writer> = match std::env::var("NB_WRITERS") {
+        Ok(only) => writers
+            .into_iter()
+            .filter(|w| only.split(',').any(|part| w.name.contains(part.trim())))
+            .collect(),
+        Err(_) => writers,
+    };
     let prefix = local_services::unique_name("real");
     let mut runs: Vec<Vec<Row>> = writers.iter().map(|_| Vec::new()).collect();
     let mut charts: Vec<(f64, Vec<SizingSample>)> = Vec::new();
@@ -547,6 +557,11 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
             pipeline.rate(),
             pipeline.rate() / default.rate(),
             pipeline.rate() / ceiling
+        );
+        println!(
+            "the pipeline's client CPU per 100 k edges: {} s against the sink's {} s; the server, the consumer and the emulator share the machine's cores",
+            pipeline.client_per100k(),
+            default.client_per100k()
         );
     }
     // The chart of the median round of the default sink.
