@@ -56,6 +56,9 @@ pub struct ConsumerOptions {
     pub dead_letter_stream: Option<String>,
     /// The `clusterId` metric dimension.
     pub cluster_id: String,
+    /// When the records were put, if this process put them: the put-to-graph latency starts
+    /// there instead of at the stream's arrival timestamp.
+    pub put_times: Option<crate::producer::PutTimes>,
 }
 
 impl ConsumerOptions {
@@ -79,6 +82,7 @@ impl ConsumerOptions {
             dead_letter_file: dir.join("dead-letters.jsonl"),
             dead_letter_stream: None,
             cluster_id: "local".into(),
+            put_times: None,
         }
     }
 }
@@ -126,13 +130,16 @@ impl Consumer {
             c.max_record_age = options.max_record_age;
             c
         };
-        let pipeline = Pipeline::builder()
+        let mut pipeline = Pipeline::builder()
             .mapper(FollowsCsv::default())
             .sink(sink.clone())
             .dead_letters(dead_letters)
             .metrics(metrics)
-            .config(config)
-            .build()?;
+            .config(config);
+        if let Some(times) = options.put_times.clone() {
+            pipeline = pipeline.put_time(move |record| times.take(record));
+        }
+        let pipeline = pipeline.build()?;
         let mut config = KinesisSourceConfig::new(StreamRef::parse(&options.stream));
         config.batch_read_size = options.batch_read_size;
         config.fan_out = options.fan_out.clone();

@@ -118,5 +118,5 @@ pub use dead_letter::{
 #[cfg(feature = "follows")]
 pub use follows_csv::{FollowsCsv, MAX_FIELD_BYTES};
 pub use mapper::{GraphWrites, RecordMapper, Rejection};
-pub use pipeline::{BatchResult, Pipeline, PipelineBuilder, PipelineError};
+pub use pipeline::{BatchResult, Pipeline, PipelineBuilder, PipelineError, PutTime};
 pub use stats::{Percentiles, PipelineStats, Sample};

@@ -76,7 +76,12 @@ struct Inner {
     config: PipelineConfig,
     stats: Arc<PipelineStats>,
     control: Control,
+    put_time: Option<PutTime>,
 }
+
+/// When a record was put on the stream, if the caller knows it better than the stream's
+/// `ApproximateArrivalTimestamp`; see [`PipelineBuilder::put_time`].
+pub type PutTime = Arc<dyn Fn(&Record) -> Option<SystemTime> + Send + Sync>;
 
 /// Reads a [`RecordSource`] shard by shard into a graph.
 ///
@@ -115,6 +120,7 @@ pub struct PipelineBuilder {
     dead_letters: Option<Arc<dyn DeadLetterSink>>,
     metrics: Option<Arc<dyn MetricsSink>>,
     config: PipelineConfig,
+    put_time: Option<PutTime>,
 }
 
 impl PipelineBuilder {
@@ -143,6 +149,22 @@ impl PipelineBuilder {
         self
     }
 
+    /// Where the put-to-graph latency of a record starts (default: the record's
+    /// `ApproximateArrivalTimestamp`, or when it was received if the stream gave none).
+    ///
+    /// For payloads that carry their own event time, or for a producer that knows when it put
+    /// each record: some Kinesis emulators stamp arrivals in whole seconds, which adds up to a
+    /// second to every latency measured from them. `None` from the function falls back to the
+    /// default. Iterator age (`IteratorAge`) stays measured from the stream's timestamp, as
+    /// Lambda measures it.
+    pub fn put_time(
+        mut self,
+        put_time: impl Fn(&Record) -> Option<SystemTime> + Send + Sync + 'static,
+    ) -> Self {
+        self.put_time = Some(Arc::new(put_time));
+        self
+    }
+
     /// The settings (default: [`PipelineConfig::default`]).
     pub fn config(mut self, config: PipelineConfig) -> Self {
         self.config = config;
@@ -167,6 +189,7 @@ impl PipelineBuilder {
                 config: self.config,
                 stats: Arc::new(PipelineStats::default()),
                 control: Control::default(),
+                put_time: self.put_time,
             }),
         })
     }
@@ -317,7 +340,11 @@ impl Pipeline {
                             stats
                                 .items_already_present
                                 .fetch_add(present, Ordering::Relaxed);
-                            stats.record_end_to_end(age(records[i], received));
+                            let put = inner.put_time.as_ref().and_then(|f| f(records[i]));
+                            stats.record_end_to_end(match put {
+                                Some(t) => SystemTime::now().duration_since(t).unwrap_or_default(),
+                                None => age(records[i], received),
+                            });
                             // Acknowledged at once: the checkpoint only moves over the
                             // acknowledged prefix, so later records may go first.
                             let _ = acker.ack_record(records[i]);

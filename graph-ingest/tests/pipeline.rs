@@ -403,6 +403,31 @@ async fn the_published_iterator_age_shows_how_long_records_waited_unread() {
 }
 
 #[tokio::test]
+async fn put_to_graph_latency_starts_at_the_put_time_given_else_at_arrival() {
+    let (graph, stream) = setup(100, 1).await;
+    stream.close();
+    // A third of the records say they were put 3 s ago; the others say nothing, and their latency
+    // starts at the stream's arrival time (just now).
+    let p = Pipeline::builder()
+        .mapper(mapper)
+        .sink(graph)
+        .dead_letters(Arc::new(MemoryDeadLetters::new()))
+        .put_time(|record| {
+            let n: usize = record.partition_key[1..].parse().unwrap();
+            n.is_multiple_of(3)
+                .then(|| std::time::SystemTime::now() - Duration::from_secs(3))
+        })
+        .build()
+        .unwrap();
+    let mut source = MemorySource::new(stream, Arc::new(MemoryCheckpointStore::default()), 1000);
+    p.run(&mut source).await.unwrap();
+    let latency = p.stats().end_to_end_latency();
+    assert_eq!(latency.count, 100);
+    assert!(latency.max >= 3000.0, "{latency:?}");
+    assert!(latency.p50 < 1000.0, "{latency:?}");
+}
+
+#[tokio::test]
 async fn a_rejected_record_is_a_dead_letter_and_its_shard_goes_on() {
     let (graph, stream) = setup(10, 1).await;
     stream.put("bad", b"no comma here".to_vec());

@@ -141,6 +141,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         dead_letter_file: args.dead_letter_file.clone(),
         dead_letter_stream: args.dead_letter_stream.clone(),
         cluster_id: args.cluster_id.clone(),
+        put_times: None,
     };
     let cloudwatch = args
         .cloudwatch_endpoint

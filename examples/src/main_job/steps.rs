@@ -6,7 +6,7 @@ use super::{accounted_for, Args, Services};
 use crate::cli::{value_text, Failure};
 use crate::consumer::{live_line, Consumer, ConsumerOptions};
 use crate::metrics_setup::RunMetrics;
-use crate::producer::KinesisRecordSink;
+use crate::producer::{KinesisRecordSink, PutTimes};
 use crate::report::write_report;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use kinesis_source::{KinesisProducer, ProducerConfig, StreamRef};
@@ -151,6 +151,8 @@ pub(super) async fn run_steps(
     options.percent_error = args.percent_error;
     options.max_record_age = args.max_record_age_secs.map(Duration::from_secs);
     options.cluster_id = args.cluster_id.clone();
+    let put_times = PutTimes::default();
+    options.put_times = Some(put_times.clone());
     let consumer = Consumer::start(&options, run_metrics.sink.clone()).await?;
     let stats = consumer.pipeline.stats();
     let writer = consumer.sink.clone();
@@ -206,7 +208,7 @@ pub(super) async fn run_steps(
     let edges = EdgeReader::open(&dataset.edge_path, &EdgeFileConfig::default())?;
     let driven = run_driver(
         &driver_config,
-        Arc::new(KinesisRecordSink::new(producer)),
+        Arc::new(KinesisRecordSink::new(producer).with_put_times(put_times)),
         edges,
         Arc::new(DriverBar(drive_bar.clone())),
     )
