@@ -74,7 +74,7 @@ pub fn writers(slow_edges: usize) -> Vec<Writer> {
             "the whole pipeline at its defaults: stream -> graph (records already on a 2-shard stream)",
             None,
             false,
-            pipeline,
+            |job| pipeline(job, 1),
         ),
         writer(
             "ceiling: server-side script per 2000 edges, 2 writers",
@@ -109,6 +109,12 @@ pub fn writers(slow_edges: usize) -> Vec<Writer> {
                 c.batch_size = Some(1000);
                 c.in_flight = Some(4);
             })
+        }),
+        writer("the whole pipeline, parallelization factor 2", None, false, |job| {
+            pipeline(job, 2)
+        }),
+        writer("the whole pipeline, parallelization factor 4", None, false, |job| {
+            pipeline(job, 4)
         }),
         writer("GremlinSink, batch 100 and 1 in flight pinned (the original's)", None, false, |job| {
             sink_shards(job, |c| {
@@ -153,8 +159,9 @@ async fn sink_shards(job: Job, tweak: impl FnOnce(&mut GremlinSinkConfig)) -> Do
 /// The whole consumer at its defaults (`stream-to-graph`'s: `KinesisSource` polling from the
 /// trim horizon, `FollowsCsv`, `GremlinSink` with nothing set, dead letters in a file) on a
 /// 2-shard stream of the embedded Kinesis API holding the job's records, put first and not
-/// timed; timed from the consumer's start until every record is acknowledged.
-async fn pipeline(job: Job) -> Done {
+/// timed; timed from the consumer's start until every record is acknowledged. Everything at
+/// its defaults but `parallelization_factor` (1 is the default).
+async fn pipeline(job: Job, parallelization_factor: usize) -> Done {
     use kinesis_source::{KinesisProducer, ProducerConfig, ProducerRecord, StreamRef};
     use stream2neptune_examples::consumer::{Consumer, ConsumerOptions};
     let kinesis = local_services::kinesis().url;
@@ -187,6 +194,7 @@ async fn pipeline(job: Job) -> Done {
     let dir = std::env::temp_dir().join(&stream);
     let mut options = ConsumerOptions::new(&stream, &job.url, &dir);
     options.kinesis_endpoint = kinesis;
+    options.parallelization_factor = parallelization_factor;
     let started = std::time::Instant::now();
     let cpu_before = common::CpuSnapshot::now();
     let consumer = Consumer::start(&options, Arc::new(metrics_sink::DiscardMetrics))
