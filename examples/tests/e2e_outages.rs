@@ -286,9 +286,30 @@ async fn outages_longer_than_every_timeout_lose_nothing() {
     // default level.
     let held = logs.lines("shard held");
     let resumed = logs.lines("shard resumed");
-    for line in held.iter().take(2).chain(resumed.iter().take(2)) {
+    // The scenarios run side by side and share the log: show a hold on refused connections
+    // and the longest resume (the 120 s refusal's).
+    let held_secs = |l: &String| -> f64 {
+        l.split("held_secs=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let longest = resumed
+        .iter()
+        .max_by(|a, b| held_secs(a).total_cmp(&held_secs(b)));
+    for line in held
+        .iter()
+        .find(|l| l.contains("Connection refused"))
+        .into_iter()
+        .chain(longest)
+    {
         println!("log: {line}");
     }
+    assert!(
+        longest.is_some_and(|l| held_secs(l) >= 60.0),
+        "a shard held through the 120 s refusal resumes after it, saying for how long: {resumed:?}"
+    );
     assert!(
         held.iter()
             .any(|l| l.contains(" WARN ") && l.contains("connect")),
