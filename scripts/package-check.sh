@@ -33,7 +33,7 @@ for c in "${CRATES[@]}"; do
   patches+=(--config "patch.crates-io.$c.path=\"$ROOT/target/package/$c-$VERSION\"")
 done
 
-status=0
+# Every package is unpacked before any is tested: each test build loads all the patches.
 for c in "${CRATES[@]}"; do
   dir="target/package/$c-$VERSION"
   rm -rf "$dir"
@@ -41,6 +41,11 @@ for c in "${CRATES[@]}"; do
   # The workspace's lock file, so the packaged crate is tested with the same versions (cargo
   # drops the entries it does not need).
   cp Cargo.lock "$dir/Cargo.lock"
+done
+
+status=0
+for c in "${CRATES[@]}"; do
+  dir="target/package/$c-$VERSION"
   echo "package-check: cargo test in $dir" >&2
   # The workspace's target folder: dependencies built with the same features are reused.
   if ! (cd "$dir" && CARGO_TARGET_DIR="$ROOT/target" cargo test --no-fail-fast "${patches[@]}"); then
