@@ -9,6 +9,7 @@
 //! uses, the owner index KCL 3 adds with `UpdateTable`, conditional writes that return the old
 //! item), it is the fastest, and it needs no process or runtime of its own.
 
+use crate::embedded_server::EmbeddedServer;
 use std::sync::OnceLock;
 
 /// A DynamoDB API endpoint.
@@ -21,15 +22,13 @@ pub struct DynamoDbEndpoint {
 /// A DynamoDB emulator served on a loopback port by a thread of its own, holding its tables in
 /// memory. Dropping it stops it (and forgets the tables).
 pub struct EmbeddedDynamoDb {
-    url: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: EmbeddedServer,
 }
 
 impl std::fmt::Debug for EmbeddedDynamoDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddedDynamoDb")
-            .field("url", &self.url)
+            .field("url", &self.url())
             .finish()
     }
 }
@@ -37,54 +36,19 @@ impl std::fmt::Debug for EmbeddedDynamoDb {
 impl EmbeddedDynamoDb {
     /// Starts an emulator on `127.0.0.1:port` (`0` picks a free port).
     pub fn start(port: u16) -> std::io::Result<Self> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
-        listener.set_nonblocking(true)?;
-        let url = format!("http://{}", listener.local_addr()?);
         let db = dynoxide::Database::memory()
             .map_err(|e| std::io::Error::other(format!("an in-memory DynamoDB database: {e}")))?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("embedded-dynamodb".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("embedded-dynamodb-rt")
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for the embedded DynamoDB emulator");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("a listener registered with the runtime");
-                    if let Err(e) = dynoxide::server::serve_with_shutdown(listener, db, async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    {
-                        tracing::error!(error = %e, "the embedded DynamoDB emulator stopped");
-                    }
-                });
-            })?;
-        Ok(Self {
-            url,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        let server = EmbeddedServer::start("dynamodb", port, |listener, shutdown| async move {
+            if let Err(e) = dynoxide::server::serve_with_shutdown(listener, db, shutdown).await {
+                tracing::error!(error = %e, "the embedded DynamoDB emulator stopped");
+            }
+        })?;
+        Ok(Self { server })
     }
 
     /// The URL to give a client as its endpoint override.
     pub fn url(&self) -> &str {
-        &self.url
-    }
-}
-
-impl Drop for EmbeddedDynamoDb {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.server.url()
     }
 }
 

@@ -7,6 +7,7 @@
 //! their end), it is fast enough that pipeline figures measure the pipeline, and it needs no
 //! process of its own.
 
+use crate::embedded_server::EmbeddedServer;
 use axum::response::IntoResponse;
 use ferrokinesis::store::StoreOptions;
 use std::sync::OnceLock;
@@ -51,15 +52,13 @@ impl Default for EmbeddedKinesisOptions {
 
 /// A Kinesis emulator served on a loopback port by a thread of its own. Dropping it stops it.
 pub struct EmbeddedKinesis {
-    url: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: EmbeddedServer,
 }
 
 impl std::fmt::Debug for EmbeddedKinesis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddedKinesis")
-            .field("url", &self.url)
+            .field("url", &self.url())
             .finish()
     }
 }
@@ -67,84 +66,52 @@ impl std::fmt::Debug for EmbeddedKinesis {
 impl EmbeddedKinesis {
     /// Starts an emulator on `127.0.0.1:port` (`0` picks a free port).
     pub fn start(options: EmbeddedKinesisOptions, port: u16) -> std::io::Result<Self> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
-        listener.set_nonblocking(true)?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("embedded-kinesis".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("embedded-kinesis-rt")
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for the embedded Kinesis emulator");
-                runtime.block_on(async move {
-                    let store_options = StoreOptions {
-                        create_stream_ms: options.create_stream_delay.as_millis() as u64,
-                        delete_stream_ms: 0,
-                        update_stream_ms: options.update_stream_delay.as_millis() as u64,
-                        shard_limit: options.shard_limit,
-                        iterator_ttl_seconds: options.iterator_ttl.as_secs().max(1),
-                        enforce_limits: options.enforce_limits,
-                        ..StoreOptions::default()
-                    };
-                    let (app, store) = ferrokinesis::create_app(store_options);
-                    // Requests up to the API's own limit (a 5 MiB PutRecords plus its JSON
-                    // framing), above the web framework's 2 MiB default.
-                    let app = app.layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES));
-                    let app = app.layer(axum::middleware::from_fn(
-                        move |request: axum::extract::Request, next: axum::middleware::Next| {
-                            child_shards_at_shard_end(store.clone(), request, next)
-                        },
-                    ));
-                    // One request at a time inside the emulator. Its store keeps map guards
-                    // across awaits and takes the same maps' write locks synchronously, so two
-                    // overlapping requests (a PutRecords beside GetRecords calls at 20 000
-                    // records/s) could block its one worker thread for good; the main job
-                    // stalled that way. Each request takes microseconds to a few milliseconds,
-                    // and the runtime has one worker anyway, so little is lost.
-                    let gate = std::sync::Arc::new(tokio::sync::Mutex::new(()));
-                    let app = app.layer(axum::middleware::from_fn(
-                        move |request: axum::extract::Request, next: axum::middleware::Next| {
-                            let gate = gate.clone();
-                            async move {
-                                let _turn = gate.lock().await;
-                                next.run(request).await
-                            }
-                        },
-                    ));
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("a listener registered with the runtime");
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                });
+        let server =
+            EmbeddedServer::start("kinesis", port, move |listener, shutdown| async move {
+                let store_options = StoreOptions {
+                    create_stream_ms: options.create_stream_delay.as_millis() as u64,
+                    delete_stream_ms: 0,
+                    update_stream_ms: options.update_stream_delay.as_millis() as u64,
+                    shard_limit: options.shard_limit,
+                    iterator_ttl_seconds: options.iterator_ttl.as_secs().max(1),
+                    enforce_limits: options.enforce_limits,
+                    ..StoreOptions::default()
+                };
+                let (app, store) = ferrokinesis::create_app(store_options);
+                // Requests up to the API's own limit (a 5 MiB PutRecords plus its JSON
+                // framing), above the web framework's 2 MiB default.
+                let app = app.layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES));
+                let app = app.layer(axum::middleware::from_fn(
+                    move |request: axum::extract::Request, next: axum::middleware::Next| {
+                        child_shards_at_shard_end(store.clone(), request, next)
+                    },
+                ));
+                // One request at a time inside the emulator. Its store keeps map guards
+                // across awaits and takes the same maps' write locks synchronously, so two
+                // overlapping requests (a PutRecords beside GetRecords calls at 20 000
+                // records/s) could block its one worker thread for good; the main job
+                // stalled that way. Each request takes microseconds to a few milliseconds,
+                // and the runtime has one worker anyway, so little is lost.
+                let gate = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+                let app = app.layer(axum::middleware::from_fn(
+                    move |request: axum::extract::Request, next: axum::middleware::Next| {
+                        let gate = gate.clone();
+                        async move {
+                            let _turn = gate.lock().await;
+                            next.run(request).await
+                        }
+                    },
+                ));
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await;
             })?;
-        Ok(Self {
-            url,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        Ok(Self { server })
     }
 
     /// The URL to pass to the SDK's `endpoint_url`.
     pub fn url(&self) -> &str {
-        &self.url
-    }
-}
-
-impl Drop for EmbeddedKinesis {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.server.url()
     }
 }
 

@@ -35,6 +35,7 @@ mod aws;
 mod cloudwatch;
 mod docker;
 mod dynamodb;
+mod embedded_server;
 mod fault_proxy;
 mod gremlin;
 mod kinesis;
