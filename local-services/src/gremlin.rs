@@ -119,10 +119,15 @@ pub fn stop_local_gremlin_command(port: u16) -> String {
 
 /// Stops the local Gremlin Server on `port` that `scripts/gremlin-server.sh` started.
 pub async fn stop_local_gremlin(port: u16) -> Result<(), ServiceError> {
+    gremlin_script("stop", port, stop_local_gremlin_command(port)).await
+}
+
+/// Runs `scripts/gremlin-server.sh <action>` for `port`; a failure says `how_to` do it by hand.
+async fn gremlin_script(action: &str, port: u16, how_to: String) -> Result<(), ServiceError> {
     let script = workspace_root().join("scripts/gremlin-server.sh");
     let status = tokio::process::Command::new("bash")
         .arg(&script)
-        .arg("stop")
+        .arg(action)
         .env("GREMLIN_PORT", port.to_string())
         .status()
         .await
@@ -136,8 +141,8 @@ pub async fn stop_local_gremlin(port: u16) -> Result<(), ServiceError> {
     } else {
         Err(ServiceError::Unavailable {
             service: "Gremlin Server",
-            reason: format!("{} stop failed ({status})", script.display()),
-            how_to_start: stop_local_gremlin_command(port),
+            reason: format!("{} {action} failed ({status})", script.display()),
+            how_to_start: how_to,
         })
     }
 }
@@ -149,25 +154,7 @@ pub async fn ensure_local_gremlin(port: u16) -> Result<GremlinEndpoint, ServiceE
     if tcp_answers(&format!("127.0.0.1:{port}"), Duration::from_secs(2)).await {
         return Ok(local_endpoint(port));
     }
-    let script = workspace_root().join("scripts/gremlin-server.sh");
-    let status = tokio::process::Command::new("bash")
-        .arg(&script)
-        .arg("start")
-        .env("GREMLIN_PORT", port.to_string())
-        .status()
-        .await
-        .map_err(|e| ServiceError::Unavailable {
-            service: "Gremlin Server",
-            reason: format!("cannot run {}: {e}", script.display()),
-            how_to_start: HOW_TO_START.into(),
-        })?;
-    if !status.success() {
-        return Err(ServiceError::Unavailable {
-            service: "Gremlin Server",
-            reason: format!("{} start failed ({status})", script.display()),
-            how_to_start: HOW_TO_START.into(),
-        });
-    }
+    gremlin_script("start", port, HOW_TO_START.into()).await?;
     Ok(GremlinEndpoint {
         origin: GremlinOrigin::StartedHere,
         ..local_endpoint(port)
