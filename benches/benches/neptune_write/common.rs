@@ -1,8 +1,8 @@
 //! What every section of the bench shares: timing with client and server CPU, vertex loading,
-//! counting and dropping what a variant wrote.
+//! writing in calls, the ceiling script, counting and dropping what a variant wrote.
 
 use neptune_batch::{
-    Bytecode, GValue, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport, Vertex,
+    Bytecode, Edge, GValue, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport, Vertex,
 };
 use std::time::Instant;
 
@@ -88,6 +88,53 @@ pub struct Done {
     pub timed_secs: Option<f64>,
     /// The CPU used over `timed_secs` only, when the writer measured it; `None`: the whole run.
     pub timed_cpu: Option<CpuSnapshot>,
+}
+
+impl Done {
+    /// Adds another writer's counts to these.
+    pub fn add(&mut self, other: Done) {
+        self.edges += other.edges;
+        self.requests += other.requests;
+        self.retries += other.retries;
+    }
+}
+
+/// Writes `records` through `sink`, `call` at a time, one call after another (as a shard's
+/// consumer does), checking that every edge was written.
+pub async fn write_in_calls(sink: &GremlinSink, records: &[Edge], call: usize) -> Done {
+    let mut done = Done::default();
+    for chunk in records.chunks(call) {
+        let r = sink.write_edges(chunk).await.expect("write");
+        assert_eq!(r.failed(), 0, "every edge is written");
+        done.edges += r.succeeded();
+        done.requests += r.requests;
+        done.retries += r.retries;
+    }
+    done
+}
+
+/// The ceiling: a Groovy script over bound lists ([`ceiling_bindings`]), idempotent by edge
+/// id, calling TinkerGraph's structure API directly. Only Gremlin Server accepts it.
+pub const CEILING_SCRIPT: &str = "for (int i = 0; i < ids.size(); i++) { \
+    if (!graph.edges(ids[i]).hasNext()) { \
+      graph.vertices(froms[i]).next().addEdge(lbl, graph.vertices(tos[i]).next(), \
+        T.id, ids[i], 'creationDate', dates[i], 'insertDateTime', ts[i]) } }; ids.size()";
+
+/// The bindings of [`CEILING_SCRIPT`] for `chunk` (follows edges: `creationDate` and
+/// `insertDateTime` properties, in that order).
+pub fn ceiling_bindings(chunk: &[Edge]) -> Vec<(String, GValue)> {
+    let list = |f: &dyn Fn(&Edge) -> GValue| GValue::List(chunk.iter().map(f).collect());
+    vec![
+        ("ids".to_owned(), list(&|e| GValue::from(&e.id))),
+        ("froms".to_owned(), list(&|e| GValue::from(&e.from))),
+        ("tos".to_owned(), list(&|e| GValue::from(&e.to))),
+        (
+            "dates".to_owned(),
+            list(&|e| GValue::from(&e.properties[0].1)),
+        ),
+        ("ts".to_owned(), list(&|e| GValue::from(&e.properties[1].1))),
+        ("lbl".to_owned(), GValue::from("follows")),
+    ]
 }
 
 /// One measured run of a variant.

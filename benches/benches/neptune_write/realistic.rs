@@ -9,8 +9,8 @@
 use crate::common::{self, Done, Row};
 use neptune_batch::transport::Serializer;
 use neptune_batch::{
-    Bytecode, Edge, FollowsSchema, GValue, GraphSink, GremlinSink, GremlinSinkConfig,
-    GremlinTransport, SizingSample, TransportConfig, Vertex, WriteMode,
+    Bytecode, Edge, FollowsSchema, GValue, GremlinSink, GremlinSinkConfig, GremlinTransport,
+    SizingSample, TransportConfig, Vertex, WriteMode,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -134,23 +134,12 @@ async fn sink_shards(job: Job, tweak: impl FnOnce(&mut GremlinSinkConfig)) -> Do
     for s in 0..job.shards.len() {
         let (sink, shards, call) = (sink.clone(), job.shards.clone(), job.call);
         tasks.push(tokio::spawn(async move {
-            let mut done = Done::default();
-            for records in shards[s].chunks(call) {
-                let r = sink.write_edges(records).await.expect("write");
-                assert_eq!(r.failed(), 0, "every edge is written");
-                done.edges += r.succeeded();
-                done.requests += r.requests;
-                done.retries += r.retries;
-            }
-            done
+            common::write_in_calls(&sink, &shards[s], call).await
         }));
     }
     let mut total = Done::default();
     for t in tasks {
-        let d = t.await.expect("shard");
-        total.edges += d.edges;
-        total.requests += d.requests;
-        total.retries += d.retries;
+        total.add(t.await.expect("shard"));
     }
     *job.sizing.lock().unwrap() = sink.sizing_history();
     total
@@ -252,36 +241,19 @@ async fn original_conditional(job: Job) -> Done {
             config.in_flight = Some(1);
             config.retry.max_retries = 20;
             let sink = GremlinSink::connect(config).await.expect("connect");
-            let mut done = Done::default();
-            for records in job.shards[s].chunks(job.call) {
-                let r = sink.write_edges(records).await.expect("write");
-                assert_eq!(r.failed(), 0, "every edge is written");
-                done.edges += r.succeeded();
-                done.requests += r.requests;
-                done.retries += r.retries;
-            }
-            done
+            common::write_in_calls(&sink, &job.shards[s], job.call).await
         }));
     }
     let mut total = Done::default();
     for t in tasks {
-        let d = t.await.expect("shard");
-        total.edges += d.edges;
-        total.requests += d.requests;
-        total.retries += d.retries;
+        total.add(t.await.expect("shard"));
     }
     total
 }
 
-/// The ceiling: a Groovy script per 2000 edges over bound lists, idempotent by edge id;
-/// `writers` scripts in flight, each taking the next 2000 edges of the stream. A script that
-/// meets a write conflict is sent again after a short random pause. Only Gremlin Server
-/// accepts it.
-const CEILING_SCRIPT: &str = "for (int i = 0; i < ids.size(); i++) { \
-    if (!graph.edges(ids[i]).hasNext()) { \
-      graph.vertices(froms[i]).next().addEdge(lbl, graph.vertices(tos[i]).next(), \
-        T.id, ids[i], 'creationDate', dates[i], 'insertDateTime', ts[i]) } }; ids.size()";
-
+/// The ceiling: [`common::CEILING_SCRIPT`] per 2000 edges; `writers` scripts in flight, each
+/// taking the next 2000 edges of the stream. A script that meets a write conflict is sent again
+/// after a short random pause.
 pub async fn ceiling(job: Job, writers: usize) -> Done {
     let mut config = TransportConfig::new(job.url.as_str());
     config.pool_size = writers.min(4);
@@ -299,22 +271,10 @@ pub async fn ceiling(job: Job, writers: usize) -> Done {
                     break;
                 }
                 let chunk = &edges[start..(start + 2000).min(edges.len())];
-                let list =
-                    |f: &dyn Fn(&Edge) -> GValue| GValue::List(chunk.iter().map(f).collect());
-                let bindings = vec![
-                    ("ids".to_owned(), list(&|e| GValue::from(&e.id))),
-                    ("froms".to_owned(), list(&|e| GValue::from(&e.from))),
-                    ("tos".to_owned(), list(&|e| GValue::from(&e.to))),
-                    (
-                        "dates".to_owned(),
-                        list(&|e| GValue::from(&e.properties[0].1)),
-                    ),
-                    ("ts".to_owned(), list(&|e| GValue::from(&e.properties[1].1))),
-                    ("lbl".to_owned(), GValue::from("follows")),
-                ];
+                let bindings = common::ceiling_bindings(chunk);
                 loop {
                     done.requests += 1;
-                    match t.eval(CEILING_SCRIPT, bindings.clone()).await {
+                    match t.eval(common::CEILING_SCRIPT, bindings.clone()).await {
                         Ok(_) => break,
                         Err(e) if e.is_retriable() && done.retries < 10_000 => {
                             done.retries += 1;

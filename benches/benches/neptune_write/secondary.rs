@@ -10,9 +10,12 @@
 //! checked to have left exactly its edges in the graph, and is then removed, since the
 //! server's one graph is shared.
 
-use crate::common::{count_edges, drop_vertices, env, load_vertices, measure, medians, Done, Row};
+use crate::common::{
+    ceiling_bindings, count_edges, drop_vertices, env, load_vertices, measure, medians, Done, Row,
+    CEILING_SCRIPT,
+};
 use neptune_batch::{
-    Edge, FollowsSchema, GValue, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport,
+    Edge, FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport,
     TransportConfig, Vertex, WriteMode,
 };
 
@@ -178,17 +181,11 @@ async fn sink_run(url: &str, variant: &Variant, edges: &[Edge]) -> Done {
     }
 }
 
-/// The ceiling: a Groovy script per 2000 edges over bound lists, idempotent by edge id, one
-/// writer per part, each sending its part's scripts one after another. Only Gremlin Server
-/// accepts it.
+/// The ceiling: [`CEILING_SCRIPT`] per 2000 edges, one writer per part, each sending its
+/// part's scripts one after another.
 ///
 /// Parts never share a vertex, so concurrent scripts never conflict: the ceiling should not
 /// include conflicts.
-const CEILING_SCRIPT: &str = "for (int i = 0; i < ids.size(); i++) { \
-    if (!graph.edges(ids[i]).hasNext()) { \
-      graph.vertices(froms[i]).next().addEdge(lbl, graph.vertices(tos[i]).next(), \
-        T.id, ids[i], 'creationDate', dates[i], 'insertDateTime', ts[i]) } }; ids.size()";
-
 async fn ceiling_run(url: &str, parts: Vec<Vec<Edge>>) -> Done {
     let mut config = TransportConfig::new(url);
     config.pool_size = parts.len().min(4);
@@ -199,20 +196,7 @@ async fn ceiling_run(url: &str, parts: Vec<Vec<Edge>>) -> Done {
         tasks.push(tokio::spawn(async move {
             let (mut written, mut requests) = (0, 0);
             for chunk in own.chunks(2000) {
-                let list =
-                    |f: &dyn Fn(&Edge) -> GValue| GValue::List(chunk.iter().map(f).collect());
-                let bindings = vec![
-                    ("ids".to_owned(), list(&|e| GValue::from(&e.id))),
-                    ("froms".to_owned(), list(&|e| GValue::from(&e.from))),
-                    ("tos".to_owned(), list(&|e| GValue::from(&e.to))),
-                    (
-                        "dates".to_owned(),
-                        list(&|e| GValue::from(&e.properties[0].1)),
-                    ),
-                    ("ts".to_owned(), list(&|e| GValue::from(&e.properties[1].1))),
-                    ("lbl".to_owned(), GValue::from("follows")),
-                ];
-                t.eval(CEILING_SCRIPT, bindings)
+                t.eval(CEILING_SCRIPT, ceiling_bindings(chunk))
                     .await
                     .expect("ceiling script");
                 written += chunk.len();
