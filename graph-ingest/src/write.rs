@@ -75,6 +75,36 @@ fn fold(
     }
 }
 
+/// Folds one call's result into the records' verdicts: its report item by item, or, for a
+/// retriable failure of the whole call (no connection: nothing of it was sent), a transient
+/// verdict for every record still done. `Err` for a whole-call failure that will not pass.
+fn settle(
+    result: Result<WriteReport, SinkError>,
+    owners: &[usize],
+    what: &str,
+    verdicts: &mut [Verdict],
+    attempt: &mut Attempt,
+) -> Result<(), SinkError> {
+    match result {
+        Ok(report) => {
+            attempt.retries += report.retries;
+            fold(verdicts, owners, report, what, &mut attempt.permanent_items);
+        }
+        Err(e) if e.is_retriable() => {
+            for v in verdicts.iter_mut() {
+                if matches!(v, Verdict::Done { .. }) {
+                    *v = Verdict::Transient {
+                        error: e.to_string(),
+                        unconfirmed: false,
+                    };
+                }
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
 /// Writes the vertices of `records`, then the edges of the records whose vertices are all in
 /// the graph, through `sink`, one call each. `Err` only for a failure of the whole call that
 /// will not pass (a retriable whole-call failure makes every record transient).
@@ -97,37 +127,14 @@ pub(crate) async fn write_records(
         retries: 0,
         took: Duration::ZERO,
     };
-    // A whole call refused (no connection): nothing of it was sent.
-    let transient_all = |verdicts: &mut Vec<Verdict>, e: &SinkError| {
-        for v in verdicts.iter_mut() {
-            if matches!(v, Verdict::Done { .. }) {
-                *v = Verdict::Transient {
-                    error: e.to_string(),
-                    unconfirmed: false,
-                };
-            }
-        }
-    };
     let (owners, vertices): (Vec<usize>, Vec<_>) = records
         .iter()
         .enumerate()
         .flat_map(|(i, w)| w.vertices.iter().map(move |v| (i, v.clone())))
         .unzip();
     if !vertices.is_empty() {
-        match sink.write_vertices(&vertices).await {
-            Ok(report) => {
-                attempt.retries += report.retries;
-                fold(
-                    &mut verdicts,
-                    &owners,
-                    report,
-                    "vertex:",
-                    &mut attempt.permanent_items,
-                );
-            }
-            Err(e) if e.is_retriable() => transient_all(&mut verdicts, &e),
-            Err(e) => return Err(e),
-        }
+        let result = sink.write_vertices(&vertices).await;
+        settle(result, &owners, "vertex:", &mut verdicts, &mut attempt)?;
     }
     // An edge whose record's vertex is not in the graph waits with it: sent now, it would
     // fail as a missing endpoint, for good, although only the vertex's write was at fault.
@@ -139,20 +146,8 @@ pub(crate) async fn write_records(
         .unzip();
     attempt.edges = edges.len();
     if !edges.is_empty() {
-        match sink.write_edges(&edges).await {
-            Ok(report) => {
-                attempt.retries += report.retries;
-                fold(
-                    &mut verdicts,
-                    &owners,
-                    report,
-                    "edge:",
-                    &mut attempt.permanent_items,
-                );
-            }
-            Err(e) if e.is_retriable() => transient_all(&mut verdicts, &e),
-            Err(e) => return Err(e),
-        }
+        let result = sink.write_edges(&edges).await;
+        settle(result, &owners, "edge:", &mut verdicts, &mut attempt)?;
     }
     attempt.verdicts = verdicts;
     attempt.took = started.elapsed();
