@@ -9,11 +9,27 @@ use common::lambda::{
     chain, config, edge_id, edges_present, event_for, follows, out_edges, sink_with_people,
 };
 use graph_ingest::lambda::{
-    handle_event, KinesisEvent, LambdaConfig, PoisonPolicy, WriterEnvironment, WAIT_MESSAGE,
+    handle_event, Invocation, KinesisEvent, LambdaConfig, PoisonPolicy, WriterEnvironment,
+    WAIT_MESSAGE,
 };
 use graph_ingest::{FollowsCsv, MemoryDeadLetters};
 use metrics_sink::{names, MemoryMetrics};
+use neptune_batch::GraphSink;
 use std::sync::Arc;
+
+/// Invokes the handler with the follows mapper, as the function does; the invocation itself
+/// must not fail.
+async fn handle(
+    event: &KinesisEvent,
+    sink: &dyn GraphSink,
+    dead: &MemoryDeadLetters,
+    metrics: &MemoryMetrics,
+    config: &LambdaConfig,
+) -> Invocation {
+    handle_event(event, &FollowsCsv::default(), sink, dead, metrics, config)
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn a_good_batch_writes_every_edge_and_names_no_failure() {
@@ -26,16 +42,7 @@ async fn a_good_batch_writes_every_edge_and_names_no_failure() {
     let metrics = MemoryMetrics::new();
     let dead = MemoryDeadLetters::default();
 
-    let done = handle_event(
-        &event,
-        &FollowsCsv::default(),
-        &sink,
-        &dead,
-        &metrics,
-        &config,
-    )
-    .await
-    .unwrap();
+    let done = handle(&event, &sink, &dead, &metrics, &config).await;
 
     assert_eq!(
         serde_json::to_value(&done.response).unwrap(),
@@ -68,16 +75,7 @@ async fn a_poison_record_in_the_middle_is_named_and_the_records_before_it_are_in
     let metrics = MemoryMetrics::new();
     let dead = MemoryDeadLetters::default();
 
-    let done = handle_event(
-        &event,
-        &FollowsCsv::default(),
-        &sink,
-        &dead,
-        &metrics,
-        &config,
-    )
-    .await
-    .unwrap();
+    let done = handle(&event, &sink, &dead, &metrics, &config).await;
 
     let response = serde_json::to_string(&done.response).unwrap();
     println!("partial batch response of the poison batch: {response}");
@@ -112,32 +110,14 @@ async fn a_poison_record_in_the_middle_is_named_and_the_records_before_it_are_in
     // The mapping retries from the poison record: it is named again, at the head.
     let mut retried = event.clone();
     retried.records.drain(..5);
-    let again = handle_event(
-        &retried,
-        &FollowsCsv::default(),
-        &sink,
-        &dead,
-        &metrics,
-        &config,
-    )
-    .await
-    .unwrap();
+    let again = handle(&retried, &sink, &dead, &metrics, &config).await;
     assert_eq!(again.reported_sequence_number(), Some(seqs[5].as_str()));
     assert_eq!(again.written, 0);
     // Once bisection has isolated it and its retries are spent, the mapping moves on with the
     // records after it, which are then written.
     let mut rest = event.clone();
     rest.records.drain(..6);
-    let rest = handle_event(
-        &rest,
-        &FollowsCsv::default(),
-        &sink,
-        &dead,
-        &metrics,
-        &config,
-    )
-    .await
-    .unwrap();
+    let rest = handle(&rest, &sink, &dead, &metrics, &config).await;
     assert!(rest.response.batch_item_failures.is_empty());
     assert_eq!(edges_present(&sink, &after).await, 4);
 }
@@ -154,16 +134,7 @@ async fn with_the_dead_letter_policy_a_poison_record_is_skipped_and_the_rest_wri
     let (event, seqs) = event_for(&payloads).await;
     let dead = MemoryDeadLetters::default();
 
-    let done = handle_event(
-        &event,
-        &FollowsCsv::default(),
-        &sink,
-        &dead,
-        &MemoryMetrics::new(),
-        &config,
-    )
-    .await
-    .unwrap();
+    let done = handle(&event, &sink, &dead, &MemoryMetrics::new(), &config).await;
 
     assert!(done.response.batch_item_failures.is_empty());
     let ids: Vec<String> = pairs.iter().map(|(f, t)| edge_id(f, t)).collect();
@@ -193,16 +164,7 @@ async fn a_missing_vertex_is_the_records_fault_and_is_skipped_under_the_dead_let
     let (event, seqs) = event_for(&follows(&pairs)).await;
     let dead = MemoryDeadLetters::default();
 
-    let done = handle_event(
-        &event,
-        &FollowsCsv::default(),
-        &sink,
-        &dead,
-        &MemoryMetrics::new(),
-        &config,
-    )
-    .await
-    .unwrap();
+    let done = handle(&event, &sink, &dead, &MemoryMetrics::new(), &config).await;
 
     assert_eq!(done.reported_sequence_number(), None, "nothing to retry");
     assert!(!done.failures[0].may_clear_up);
@@ -238,26 +200,8 @@ async fn a_redelivered_batch_leaves_one_edge_per_record() {
     let metrics = MemoryMetrics::new();
     let dead = MemoryDeadLetters::default();
 
-    let first = handle_event(
-        &event,
-        &FollowsCsv::default(),
-        &sink,
-        &dead,
-        &metrics,
-        &config,
-    )
-    .await
-    .unwrap();
-    let second = handle_event(
-        &event,
-        &FollowsCsv::default(),
-        &sink,
-        &dead,
-        &metrics,
-        &config,
-    )
-    .await
-    .unwrap();
+    let first = handle(&event, &sink, &dead, &metrics, &config).await;
+    let second = handle(&event, &sink, &dead, &metrics, &config).await;
 
     assert_eq!((first.written, first.already_present), (12, 0));
     assert_eq!((second.written, second.already_present), (0, 12));
@@ -331,16 +275,7 @@ async fn a_kpl_aggregate_in_the_event_is_opened_and_a_failure_inside_one_names_t
     let (event, seqs) = event_for(&payloads).await;
     let dead = MemoryDeadLetters::default();
 
-    let done = handle_event(
-        &event,
-        &FollowsCsv::default(),
-        &sink,
-        &dead,
-        &MemoryMetrics::new(),
-        &config,
-    )
-    .await
-    .unwrap();
+    let done = handle(&event, &sink, &dead, &MemoryMetrics::new(), &config).await;
 
     // The mapping will redeliver from the second aggregate: the Kinesis record, not the user
     // record inside it, is what it can name.
