@@ -5,9 +5,11 @@
 //! was chosen after measuring the candidates on this kind of machine (see the README's
 //! "Local services" section): it gets resharding right (parent lineage, closed shards read to
 //! their end), it is fast enough that pipeline figures measure the pipeline, and it needs no
-//! process of its own.
+//! process of its own. In front of it: the child shards of a closed shard in the answer that
+//! ends it (below), and enhanced fan-out pushed as puts land ([`crate::kinesis_fan_out`]).
 
 use crate::embedded_server::EmbeddedServer;
+use crate::kinesis_fan_out::FanOut;
 use axum::response::IntoResponse;
 use ferrokinesis::store::StoreOptions;
 use std::sync::OnceLock;
@@ -100,6 +102,14 @@ impl EmbeddedKinesis {
                             let _turn = gate.lock().await;
                             next.run(request).await
                         }
+                    },
+                ));
+                // Fan-out subscriptions outside the gate: each of their reads takes a turn,
+                // their waits for new records do not.
+                let fan_out = FanOut::new(app.clone());
+                let app = app.layer(axum::middleware::from_fn(
+                    move |request: axum::extract::Request, next: axum::middleware::Next| {
+                        fan_out.clone().handle(request, next)
                     },
                 ));
                 let _ = axum::serve(listener, app)

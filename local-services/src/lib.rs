@@ -39,6 +39,7 @@ mod embedded_server;
 mod fault_proxy;
 mod gremlin;
 mod kinesis;
+mod kinesis_fan_out;
 mod lambda;
 pub mod metric_names;
 
