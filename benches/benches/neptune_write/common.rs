@@ -212,6 +212,21 @@ pub async fn measure<F: std::future::Future<Output = Done>>(name: String, f: F) 
 }
 
 /// Each variant's median run (by rate), in the order given.
+/// The order of `len` variants in round `round` of `rounds`: each round starts at a different
+/// place, spread over the list, and every other round runs backwards. The server speeds up
+/// over a run (its JIT, its heap) and a row follows another's garbage, so a plain rotation
+/// (one place further each round) kept every row at nearly the same place after nearly the
+/// same neighbour in every round, and its medians carried that bias.
+pub fn round_order(len: usize, round: usize, rounds: usize) -> Vec<usize> {
+    let start = round * len / rounds.max(1);
+    let order: Vec<usize> = (0..len).map(|i| (start + i) % len.max(1)).collect();
+    if round % 2 == 1 {
+        order.into_iter().rev().collect()
+    } else {
+        order
+    }
+}
+
 pub fn medians(runs: Vec<Vec<Row>>) -> Vec<Row> {
     runs.into_iter()
         .filter(|r| !r.is_empty())

@@ -126,7 +126,7 @@ pub fn writers(slow_edges: usize) -> Vec<Writer> {
 }
 
 /// One shared sink, one task per shard, each writing its records `job.call` at a time.
-async fn sink_shards(job: Job, tweak: impl FnOnce(&mut GremlinSinkConfig)) -> Done {
+pub async fn sink_shards(job: Job, tweak: impl FnOnce(&mut GremlinSinkConfig)) -> Done {
     let mut config = GremlinSinkConfig::new(job.url.as_str());
     tweak(&mut config);
     let sink = Arc::new(GremlinSink::connect(config).await.expect("connect"));
@@ -228,7 +228,7 @@ async fn pipeline(job: Job, parallelization_factor: usize) -> Done {
 /// The original's Lambda per shard: its conditional `fold().coalesce()` idiom, 100 edges per
 /// request one after another, no existence reads, write conflicts between the shards retried
 /// with back-off.
-async fn original_conditional(job: Job) -> Done {
+pub async fn original_conditional(job: Job) -> Done {
     let mut tasks = Vec::new();
     for s in 0..job.shards.len() {
         let job = job.clone();
@@ -455,9 +455,8 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
     let mut charts: Vec<(f64, Vec<SizingSample>)> = Vec::new();
     for round in 0..rounds {
         eprintln!("headline round {} of {rounds}", round + 1);
-        // Each round starts one writer further, so that no writer always runs first (after
-        // the warm-up) or right after the same other one.
-        for n in (0..writers.len()).map(|i| (i + round) % writers.len()) {
+        // No writer always runs at the same place or after the same other one.
+        for n in common::round_order(writers.len(), round, rounds) {
             let w = &writers[n];
             let tag = format!("{prefix}-{round}-{n}");
             let (vertices, job) = data.job(url, &tag, w.limit, call);
