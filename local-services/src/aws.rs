@@ -85,6 +85,24 @@ pub async fn wait_until_active(
     }
 }
 
+/// Splits `shard`, which must cover the whole hash key range (the only shard of a new 1-shard
+/// stream), at its middle, and waits until the stream is ACTIVE again with both children.
+pub async fn split_whole_shard_and_wait(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    shard: &str,
+    timeout: Duration,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    client
+        .split_shard()
+        .stream_name(stream)
+        .shard_to_split(shard)
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await?;
+    wait_until_active(client, stream, timeout).await
+}
+
 /// A `TRIM_HORIZON` iterator of `shard` (its oldest record on), for tests and probes that read
 /// a whole shard with `GetRecords`.
 pub async fn trim_horizon_iterator(

@@ -44,8 +44,8 @@ mod lambda;
 pub mod metric_names;
 
 pub use aws::{
-    cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config, trim_horizon_iterator,
-    wait_until_active,
+    cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config,
+    split_whole_shard_and_wait, trim_horizon_iterator, wait_until_active,
 };
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
 pub use dynamodb::{dynamodb, DynamoDbEndpoint, EmbeddedDynamoDb};

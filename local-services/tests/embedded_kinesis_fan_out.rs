@@ -140,15 +140,7 @@ async fn a_closed_shard_is_pushed_to_its_end_then_its_children_and_the_subscript
             .unwrap();
     }
     let parent = "shardId-000000000000";
-    client
-        .split_shard()
-        .stream_name(stream)
-        .shard_to_split(parent)
-        .new_starting_hash_key((1u128 << 127).to_string())
-        .send()
-        .await
-        .unwrap();
-    local_services::wait_until_active(&client, stream, Duration::from_secs(10))
+    local_services::split_whole_shard_and_wait(&client, stream, parent, Duration::from_secs(10))
         .await
         .unwrap();
 
