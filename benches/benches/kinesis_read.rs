@@ -7,7 +7,8 @@
 //! * read: `KinesisSource` (paced at 5 GetRecords calls/s per shard, as the service requires)
 //!   against a bare `GetRecords` loop with the same pacing, and an unpaced bare loop (the
 //!   emulator's read ceiling); and `KinesisSource` through enhanced fan-out
-//!   (`SubscribeToShard`, events pushed every 200 ms by the emulator).
+//!   (`SubscribeToShard`, served by `local-services` in front of the emulator: an event as soon
+//!   as records are there).
 //!
 //! Run: `cargo bench -p stream2neptune-benches --bench kinesis_read`. `KINESIS_BENCH_RECORDS`
 //! changes the stream size (default 200 000).

@@ -458,8 +458,8 @@ async fn fan_out_survives_throttled_subscriptions_and_silent_connections_and_los
     put_keyed(&client, &stream, 10, 0..20).await;
     let mut api = FaultyApi::new(client.clone());
     api.throttle_subscribes = std::sync::atomic::AtomicU32::new(3);
-    // Each subscription answers one event (the emulator sends one every 200 ms), then goes
-    // silent: only the call timeout can notice.
+    // Each subscription answers one event (the embedded emulator's front sends one as records
+    // land, or each second), then goes silent: only the call timeout can notice.
     api.stall_subscriptions_after = Some(1);
     let api = Arc::new(api);
     let mut config = read_config(&stream, 40, Read::FanOut);
