@@ -477,6 +477,14 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
         .filter(|(_, w)| w.ceiling)
         .map(|(r, _)| r.rate())
         .fold(0.0, f64::max);
+    // With `NB_WRITERS` naming no script row there is no ceiling to divide by.
+    let of_ceiling = |rate: f64| {
+        if ceiling > 0.0 {
+            format!("{:.2}", rate / ceiling)
+        } else {
+            "n/a".to_owned()
+        }
+    };
     println!();
     println!(
         "## Headline: power-law follows at the original's shape ({n_edges} edges, {persons} persons, in-degree top {top} / median {median}; 2 shards by from id, calls of {call} records, one shared sink; medians of {rounds} rounds, each writer on a fresh copy of the graph)"
@@ -486,13 +494,13 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} |",
             r.name,
             r.edges,
             r.requests,
             r.retries,
             r.rate(),
-            r.rate() / ceiling,
+            of_ceiling(r.rate()),
             r.server_per100k(),
             r.client_per100k()
         );
@@ -501,9 +509,9 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
     println!();
     println!("ceiling (best of the script rows): {ceiling:.0} edges/s");
     print!(
-        "GremlinSink at its defaults: {:.0} edges/s = {:.2} of the ceiling",
+        "GremlinSink at its defaults: {:.0} edges/s = {} of the ceiling",
         default.rate(),
-        default.rate() / ceiling
+        of_ceiling(default.rate())
     );
     if let Some(original) = rows
         .iter()
@@ -520,10 +528,10 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
         .find(|r| r.name.starts_with("the whole pipeline"))
     {
         println!(
-            "the whole pipeline at its defaults: {:.0} edges/s = {:.2} of the sink at its defaults (write-only), {:.2} of the ceiling",
+            "the whole pipeline at its defaults: {:.0} edges/s = {:.2} of the sink at its defaults (write-only), {} of the ceiling",
             pipeline.rate(),
             pipeline.rate() / default.rate(),
-            pipeline.rate() / ceiling
+            of_ceiling(pipeline.rate())
         );
         println!(
             "the pipeline's client CPU per 100 k edges: {} s against the sink's {} s; the server, the consumer and the emulator share the machine's cores",
