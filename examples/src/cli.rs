@@ -194,6 +194,40 @@ impl WriteModeArg {
     }
 }
 
+/// How the graph is written: the options every binary that writes edges shares (flatten them
+/// into its own arguments with `#[command(flatten)]`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WriterArgs {
+    /// Edges per write request (BatchWriteSize; the original's was 100). Unset: adapted to the
+    /// server (from 1000), as requests in flight are.
+    #[arg(long, env = "BATCH_WRITE_SIZE")]
+    pub batch_write_size: Option<usize>,
+    /// Write requests in flight at once, for the whole consumer (writes that share a vertex
+    /// never run at once). Unset: adapted to the server (from 4, at most 8).
+    #[arg(long, env = "WRITE_CONCURRENCY")]
+    pub write_concurrency: Option<usize>,
+    /// Use the original's conditional (coalesce) upsert idiom; same as --write-mode conditional.
+    #[arg(long, env = "CONDITIONAL_CREATE")]
+    pub conditional_create: bool,
+    /// How edges are written.
+    #[arg(long, value_enum, env = "WRITE_MODE", default_value = "merge")]
+    pub write_mode: WriteModeArg,
+}
+
+impl WriterArgs {
+    /// The write mode asked for (`--conditional-create` wins, as the original's switch).
+    pub fn mode(&self) -> WriteMode {
+        self.write_mode.resolve(self.conditional_create)
+    }
+
+    /// Sets the batch size, requests in flight and mode of `config` from these options.
+    pub fn apply(&self, config: &mut neptune_batch::GremlinSinkConfig) {
+        config.batch_size = self.batch_write_size;
+        config.in_flight = self.write_concurrency;
+        config.mode = self.mode();
+    }
+}
+
 /// A query result value as text: strings as they are, integers in decimal, anything else in
 /// its debug form; nothing for a missing value.
 pub fn value_text(value: &Option<GValue>) -> String {

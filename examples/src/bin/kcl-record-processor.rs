@@ -22,7 +22,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use stream2neptune_examples::cli::{self, Failure, WriteModeArg};
+use stream2neptune_examples::cli::{self, Failure, WriterArgs};
 use stream2neptune_examples::metrics_setup::RunMetrics;
 
 /// A KCL MultiLangDaemon record processor writing follows edges into a Gremlin Server or
@@ -42,17 +42,8 @@ struct Args {
         default_value = "ws://127.0.0.1:8182/gremlin"
     )]
     gremlin_url: String,
-    /// Edges per write request (BatchWriteSize; the original's was 100). Unset: adapted to the
-    /// server (from 1000), as requests in flight are.
-    #[arg(long, env = "BATCH_WRITE_SIZE")]
-    batch_write_size: Option<usize>,
-    /// Write requests in flight at once, for the whole consumer (writes that share a vertex
-    /// never run at once). Unset: adapted to the server (from 4, at most 8).
-    #[arg(long, env = "WRITE_CONCURRENCY")]
-    write_concurrency: Option<usize>,
-    /// How edges are written.
-    #[arg(long, value_enum, env = "WRITE_MODE", default_value = "merge")]
-    write_mode: WriteModeArg,
+    #[command(flatten)]
+    writer: WriterArgs,
     /// Records handed to the pipeline at a time: a lost lease stops the writes at the next
     /// chunk boundary.
     #[arg(long, env = "KCL_PROCESSOR_CHUNK_RECORDS", default_value_t = 500)]
@@ -112,9 +103,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<(), Failure> {
     let mut sink_config = GremlinSinkConfig::new(args.gremlin_url.clone());
-    sink_config.batch_size = args.batch_write_size;
-    sink_config.in_flight = args.write_concurrency;
-    sink_config.mode = args.write_mode.resolve(false);
+    args.writer.apply(&mut sink_config);
     let sink = Arc::new(GremlinSink::connect(sink_config).await?);
     let metrics = RunMetrics::new(
         &args.cluster_id,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use stream2neptune_examples::cli::{self, Failure, WriteModeArg};
+use stream2neptune_examples::cli::{self, Failure, WriterArgs};
 use stream2neptune_examples::consumer::{live_line, stop_when_idle, Consumer, ConsumerOptions};
 use stream2neptune_examples::metrics_setup::RunMetrics;
 use stream2neptune_examples::pause::watch_pause_file;
@@ -49,23 +49,11 @@ struct Args {
     /// registered on the stream if needed, instead of polling GetRecords.
     #[arg(long, env = "FAN_OUT_CONSUMER")]
     fan_out: Option<String>,
-    /// Edges per write request (BatchWriteSize; the original's was 100). Unset: adapted to the
-    /// server (from 1000), as requests in flight are.
-    #[arg(long, env = "BATCH_WRITE_SIZE")]
-    batch_write_size: Option<usize>,
-    /// Write requests in flight at once, for the whole consumer (writes that share a vertex
-    /// never run at once). Unset: adapted to the server (from 4, at most 8).
-    #[arg(long, env = "WRITE_CONCURRENCY")]
-    write_concurrency: Option<usize>,
+    #[command(flatten)]
+    writer: WriterArgs,
     /// Batches of one shard processed at once, by partition key (ParallelizationFactor, 1-10).
     #[arg(long, env = "PARALLELIZATION_FACTOR", default_value_t = 1)]
     parallelization_factor: usize,
-    /// Use the original's conditional (coalesce) upsert idiom; same as --write-mode conditional.
-    #[arg(long, env = "CONDITIONAL_CREATE")]
-    conditional_create: bool,
-    /// How edges are written.
-    #[arg(long, value_enum, env = "WRITE_MODE", default_value = "merge")]
-    write_mode: WriteModeArg,
     /// Percentage of write calls failed on purpose (PercentError); they are written again.
     #[arg(long, env = "PERCENT_ERROR", default_value_t = 0)]
     percent_error: u8,
@@ -125,11 +113,11 @@ async fn run(args: Args) -> Result<(), Failure> {
         stream: args.stream.clone(),
         kinesis_endpoint: args.kinesis_endpoint.clone(),
         gremlin_url: args.gremlin_url.clone(),
-        write_mode: args.write_mode.resolve(args.conditional_create),
+        write_mode: args.writer.mode(),
         batch_read_size: args.batch_read_size,
         fan_out: args.fan_out.clone(),
-        batch_write_size: args.batch_write_size,
-        write_concurrency: args.write_concurrency,
+        batch_write_size: args.writer.batch_write_size,
+        write_concurrency: args.writer.write_concurrency,
         parallelization_factor: args.parallelization_factor,
         percent_error: args.percent_error,
         max_record_age: args.max_record_age_secs.map(Duration::from_secs),

@@ -1,7 +1,7 @@
 //! The main job's command line, named after the original's parameters; every flag can also come
 //! from the environment variable shown in `--help`.
 
-use crate::cli::WriteModeArg;
+use crate::cli::WriterArgs;
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -40,23 +40,12 @@ pub struct Args {
     /// of polling GetRecords.
     #[arg(long, env = "FAN_OUT_CONSUMER")]
     pub fan_out: Option<String>,
-    /// Edges per write request (BatchWriteSize; the original's was 100). Unset: adapted to the
-    /// server (from 1000), as requests in flight are.
-    #[arg(long, env = "BATCH_WRITE_SIZE")]
-    pub batch_write_size: Option<usize>,
-    /// Write requests in flight at once, for the whole consumer (writes that share a vertex
-    /// never run at once). Unset: adapted to the server (from 4, at most 8).
-    #[arg(long, env = "WRITE_CONCURRENCY")]
-    pub write_concurrency: Option<usize>,
+    /// How the graph is written (batch size, requests in flight, mode).
+    #[command(flatten)]
+    pub writer: WriterArgs,
     /// Batches of one shard processed at once, by partition key (ParallelizationFactor, 1-10).
     #[arg(long, env = "PARALLELIZATION_FACTOR", default_value_t = 1)]
     pub parallelization_factor: usize,
-    /// Use the original's conditional (coalesce) idiom; same as --write-mode conditional.
-    #[arg(long, env = "CONDITIONAL_CREATE")]
-    pub conditional_create: bool,
-    /// How edges are written.
-    #[arg(long, value_enum, env = "WRITE_MODE", default_value = "merge")]
-    pub write_mode: WriteModeArg,
     /// Milliseconds between driver batches (DriverPeriod).
     #[arg(long = "driver-period", env = "DRIVER_PERIOD", default_value_t = 100)]
     pub driver_period_ms: u64,

@@ -97,7 +97,7 @@ pub(super) async fn run_steps(
     ));
 
     // 3. Vertices.
-    let mode = args.write_mode.resolve(args.conditional_create);
+    let mode = args.writer.mode();
     let mut vertex_sink_config = GremlinSinkConfig::new(gremlin_url.clone());
     vertex_sink_config.batch_size = Some(200);
     vertex_sink_config.in_flight = Some(2);
@@ -145,8 +145,8 @@ pub(super) async fn run_steps(
     options.write_mode = mode;
     options.batch_read_size = args.batch_read_size;
     options.fan_out = args.fan_out.clone();
-    options.batch_write_size = args.batch_write_size;
-    options.write_concurrency = args.write_concurrency;
+    options.batch_write_size = args.writer.batch_write_size;
+    options.write_concurrency = args.writer.write_concurrency;
     options.parallelization_factor = args.parallelization_factor;
     options.percent_error = args.percent_error;
     options.max_record_age = args.max_record_age_secs.map(Duration::from_secs);
@@ -167,9 +167,9 @@ pub(super) async fn run_steps(
             None => "polling GetRecords".to_owned(),
         },
         mode.as_str(),
-        args.batch_write_size
+        args.writer.batch_write_size
             .map_or("adaptive".into(), |n| n.to_string()),
-        args.write_concurrency
+        args.writer.write_concurrency
             .map_or("adaptive".into(), |n| n.to_string()),
     ));
 
@@ -357,9 +357,7 @@ async fn write_only(
     edge_path: &std::path::Path,
 ) -> Result<(f64, usize, usize), Failure> {
     let mut config = GremlinSinkConfig::new(url);
-    config.batch_size = args.batch_write_size;
-    config.in_flight = args.write_concurrency;
-    config.mode = args.write_mode.resolve(args.conditional_create);
+    args.writer.apply(&mut config);
     let sink = GremlinSink::connect(config).await?;
     let copy = |id: &str| format!("{id}{WRITE_ONLY_SUFFIX}");
     let now = std::time::SystemTime::now()
