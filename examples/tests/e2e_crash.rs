@@ -50,7 +50,11 @@ async fn killing_the_consumer_three_times_loses_nothing_and_duplicates_nothing()
     let client = local_services::kinesis_client(Some(&kinesis)).await;
     let stream = common::stream(&client, "e2e-crash", 2).await;
     let prefix = format!("{}-", local_services::unique_name("k"));
-    let (persons, edges) = common::data(&prefix, 5_000, 100_000, 13);
+    // Large enough that the consumer still has work at the third kill: the three runs before
+    // it last at most 3 s each, and the whole took 17 to 20 s on the project's machine; with
+    // 100 000 edges and waits of up to 6 s, a fast run once finished before the third kill,
+    // and the test could not show what it is for.
+    let (persons, edges) = common::data(&prefix, 5_000, 150_000, 13);
     common::create_persons(&url, &persons).await;
     common::put_edges(&client, &stream, &edges).await;
 
@@ -63,7 +67,7 @@ async fn killing_the_consumer_three_times_loses_nothing_and_duplicates_nothing()
     let started = Instant::now();
     while kills < 3 {
         let mut child = spawn_consumer(&stream, &url, dir.path(), &kinesis, kills);
-        let wait = Duration::from_millis(rng.random_range(1_500..6_000));
+        let wait = Duration::from_millis(rng.random_range(1_000..3_000));
         tokio::time::sleep(wait).await;
         match child.try_wait().expect("poll the consumer") {
             Some(status) => {
@@ -108,7 +112,8 @@ async fn killing_the_consumer_three_times_loses_nothing_and_duplicates_nothing()
     };
     assert!(status.success(), "the final consumer run failed: {status}");
     println!(
-        "consumed 100k edges with 3 kills in {:.1?}",
+        "consumed {} edges with 3 kills in {:.1?}",
+        edges.len(),
         started.elapsed()
     );
 
