@@ -126,7 +126,16 @@ impl EmbeddedKinesis {
 }
 
 /// The largest request the emulator reads: a 5 MiB `PutRecords` plus its JSON framing.
-const MAX_REQUEST_BYTES: usize = 7 * 1024 * 1024;
+pub(crate) const MAX_REQUEST_BYTES: usize = 7 * 1024 * 1024;
+
+/// A request header's value as text (empty when missing or not text).
+pub(crate) fn header(headers: &axum::http::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
 
 /// Adds `ChildShards` to a `GetRecords` answer that ends a closed shard, which the emulator
 /// leaves out. Kinesis names a closed shard's children in the answer that has no next iterator,
@@ -142,17 +151,8 @@ async fn child_shards_at_shard_end(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::body::Body;
-    let is_json_get_records = {
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        header("x-amz-target").ends_with(".GetRecords") && header("content-type").contains("json")
-    };
+    let is_json_get_records = header(request.headers(), "x-amz-target").ends_with(".GetRecords")
+        && header(request.headers(), "content-type").contains("json");
     if !is_json_get_records {
         return next.run(request).await;
     }

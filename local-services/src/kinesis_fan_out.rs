@@ -21,6 +21,7 @@
 //! Why by hand: no crate serves `SubscribeToShard` over another Kinesis implementation; the
 //! event-stream framing itself comes from the emulator (`aws-smithy-eventstream` underneath).
 
+use crate::kinesis::{header, MAX_REQUEST_BYTES};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -39,8 +40,6 @@ pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
 pub(crate) const SESSION: Duration = Duration::from_secs(300);
 /// Records per event at most (AWS's `GetRecords` limit).
 const RECORDS_PER_EVENT: u32 = 10_000;
-/// The largest request body read here (the emulator's own limit is applied inside).
-const MAX_BODY: usize = 7 * 1024 * 1024;
 const JSON: &str = "application/x-amz-json-1.1";
 const TARGET_PREFIX: &str = "Kinesis_20131202.";
 
@@ -81,7 +80,7 @@ impl FanOut {
 
     async fn subscribe(self, request: Request) -> Response {
         let (parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
             return StatusCode::PAYLOAD_TOO_LARGE.into_response();
         };
         let input: Value = match serde_json::from_slice(&bytes) {
@@ -187,14 +186,6 @@ impl Caller {
     }
 }
 
-fn header(headers: &HeaderMap, name: &str) -> String {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// The headers of the subscriber's request that the emulator wants on every call.
 fn signing_headers(from: &HeaderMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -255,8 +246,7 @@ impl Subscription {
             let hello = ferrokinesis::event_stream::encode_initial_response();
             return Some((Ok(Bytes::from(hello)), self));
         }
-        let iterator = self.iterator.take()?;
-        let mut iterator = iterator;
+        let mut iterator = self.iterator.take()?;
         let last_event = Instant::now();
         loop {
             if self.started.elapsed() >= SESSION {
@@ -264,7 +254,7 @@ impl Subscription {
             }
             // Puts from here on wake the wait below, so none slips between the read and it.
             self.puts.borrow_and_update();
-            let answer = self
+            let mut answer = self
                 .caller
                 .call(
                     "GetRecords",
@@ -274,7 +264,10 @@ impl Subscription {
                 // The iterator expired or the stream went away: end the subscription, and the
                 // subscriber starts a new one (and hears the reason there).
                 .ok()?;
-            let records = answer["Records"].as_array().cloned().unwrap_or_default();
+            let records = match answer["Records"].take() {
+                Value::Array(records) => records,
+                _ => Vec::new(),
+            };
             let next = answer["NextShardIterator"].as_str().map(str::to_owned);
             // The continuation is the last record pushed (resume after it), or where the
             // subscription started while none was.
