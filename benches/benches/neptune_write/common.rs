@@ -211,7 +211,6 @@ pub async fn measure<F: std::future::Future<Output = Done>>(name: String, f: F) 
     row
 }
 
-/// Each variant's median run (by rate), in the order given.
 /// The order of `len` variants in round `round` of `rounds`: each round starts at a different
 /// place, spread over the list, and every other round runs backwards. The server speeds up
 /// over a run (its JIT, its heap) and a row follows another's garbage, so a plain rotation
@@ -227,6 +226,7 @@ pub fn round_order(len: usize, round: usize, rounds: usize) -> Vec<usize> {
     }
 }
 
+/// Each variant's median run (by rate), in the order given.
 pub fn medians(runs: Vec<Vec<Row>>) -> Vec<Row> {
     runs.into_iter()
         .filter(|r| !r.is_empty())

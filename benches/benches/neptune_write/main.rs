@@ -52,7 +52,7 @@ async fn run() {
         .await
         .expect("connect");
     // A warm-up (the server's JIT compiles the write paths) before anything is timed.
-    shapes::warm_up(&url, &admin).await;
+    realistic::warm_up(&url, &admin).await;
     if sections.contains("headline") {
         realistic::run(&url, &admin, rounds).await;
     }
