@@ -141,15 +141,7 @@ async fn main() {
                 .unwrap();
             assert_eq!(out.failed_record_count(), Some(0));
         }
-        let arn = client
-            .describe_stream_summary()
-            .stream_name(&stream)
-            .send()
-            .await
-            .unwrap()
-            .stream_description_summary
-            .unwrap()
-            .stream_arn;
+        let arn = local_services::stream_arn(&client, &stream).await.unwrap();
         let listed = client
             .list_shards()
             .stream_name(&stream)

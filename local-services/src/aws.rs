@@ -85,6 +85,21 @@ pub async fn wait_until_active(
     }
 }
 
+/// The ARN of `stream`.
+pub async fn stream_arn(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let summary = client
+        .describe_stream_summary()
+        .stream_name(stream)
+        .send()
+        .await?
+        .stream_description_summary
+        .ok_or_else(|| format!("no summary of stream {stream}"))?;
+    Ok(summary.stream_arn)
+}
+
 /// Splits `shard`, which must cover the whole hash key range (the only shard of a new 1-shard
 /// stream), at its middle, and waits until the stream is ACTIVE again with both children.
 pub async fn split_whole_shard_and_wait(

@@ -45,7 +45,7 @@ pub mod metric_names;
 
 pub use aws::{
     cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config,
-    split_whole_shard_and_wait, trim_horizon_iterator, wait_until_active,
+    split_whole_shard_and_wait, stream_arn, trim_horizon_iterator, wait_until_active,
 };
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
 pub use dynamodb::{dynamodb, DynamoDbEndpoint, EmbeddedDynamoDb};

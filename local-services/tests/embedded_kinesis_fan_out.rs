@@ -16,15 +16,7 @@ async fn stream_with_consumer(client: &Client, stream: &str, shards: i32) -> Str
     local_services::create_stream_and_wait(client, stream, shards, Duration::from_secs(10))
         .await
         .unwrap();
-    let arn = client
-        .describe_stream_summary()
-        .stream_name(stream)
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary
-        .unwrap()
-        .stream_arn;
+    let arn = local_services::stream_arn(client, stream).await.unwrap();
     let consumer = client
         .register_stream_consumer()
         .stream_arn(arn)
