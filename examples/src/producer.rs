@@ -12,7 +12,8 @@ use workload_gen::{OutgoingRecord, PutOutcome, RecordSink, RecordSinkError};
 ///
 /// The put-to-graph latency starts here in the main job because the embedded emulator stamps
 /// `ApproximateArrivalTimestamp` in whole seconds, which would add up to a second to every
-/// figure; the Kinesis service stamps milliseconds. An entry is removed when it is taken.
+/// figure; the Kinesis service stamps milliseconds. An entry is removed when it is taken: the
+/// pipeline asks once for every record it acknowledges, written or dead-lettered.
 #[derive(Clone, Default)]
 pub struct PutTimes(Arc<Mutex<HashMap<(String, String), SystemTime>>>);
 

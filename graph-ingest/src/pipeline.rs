@@ -156,7 +156,8 @@ impl PipelineBuilder {
     /// each record: some Kinesis emulators stamp arrivals in whole seconds, which adds up to a
     /// second to every latency measured from them. `None` from the function falls back to the
     /// default. Iterator age (`IteratorAge`) stays measured from the stream's timestamp, as
-    /// Lambda measures it.
+    /// Lambda measures it. It is called once for every record acknowledged, dead letters
+    /// included (their answer is not used), so it may forget each record it answers for.
     pub fn put_time(
         mut self,
         put_time: impl Fn(&Record) -> Option<SystemTime> + Send + Sync + 'static,
@@ -415,6 +416,11 @@ impl Pipeline {
                 .dead_letters
                 .fetch_add(letters.len() as u64, Ordering::Relaxed);
             for (i, _) in &dead {
+                // Asked for every acknowledged record, so a function that forgets what it
+                // answers (the main job's put times) is left holding nothing.
+                if let Some(put_time) = &inner.put_time {
+                    put_time(records[*i]);
+                }
                 let _ = acker.ack_record(records[*i]);
             }
             stats

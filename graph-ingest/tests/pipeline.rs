@@ -449,6 +449,33 @@ async fn a_rejected_record_is_a_dead_letter_and_its_shard_goes_on() {
     assert!(letters[0].reason.starts_with("undecodable"));
 }
 
+#[tokio::test]
+async fn the_put_time_is_asked_once_for_every_record_dead_letters_included() {
+    let (graph, stream) = setup(10, 1).await;
+    stream.put("bad", b"no comma here".to_vec());
+    stream.close();
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = asked.clone();
+    let p = Pipeline::builder()
+        .mapper(mapper)
+        .sink(graph)
+        .dead_letters(Arc::new(MemoryDeadLetters::new()))
+        .put_time(move |record| {
+            seen.lock().unwrap().push(record.partition_key.clone());
+            None
+        })
+        .build()
+        .unwrap();
+    let mut source = MemorySource::new(stream, Arc::new(MemoryCheckpointStore::default()), 100);
+    p.run(&mut source).await.unwrap();
+    let mut asked = asked.lock().unwrap().clone();
+    asked.sort();
+    let mut expected: Vec<String> = (0..10).map(|n| format!("p{n}")).collect();
+    expected.push("bad".into());
+    expected.sort();
+    assert_eq!(asked, expected, "once per record, the dead letter too");
+}
+
 /// The mapper trait object path, for completeness of the public API.
 #[test]
 fn closures_are_mappers() {
