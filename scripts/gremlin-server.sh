@@ -7,7 +7,8 @@
 #   scripts/gremlin-server.sh resolve  only fetch the jars
 #
 # Environment: GREMLIN_PORT (default 8182), GREMLIN_HEAP (default 2g), GREMLIN_START_TIMEOUT
-# (seconds, default 90). The server binds 127.0.0.1 only. State lives in .services/gremlin-server.
+# (seconds, default 90), GREMLIN_JAVA_OPTS (more JVM options, e.g. -Xlog:gc for a collector
+# log). The server binds 127.0.0.1 only. State lives in .services/gremlin-server.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,7 +55,8 @@ start() {
   say "starting on 127.0.0.1:$PORT (log: $LOG)"
   (
     cd "$STATE/run"
-    exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC \
+    # shellcheck disable=SC2086 # GREMLIN_JAVA_OPTS holds several options
+    exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC ${GREMLIN_JAVA_OPTS:-} \
       -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
       -Dorg.slf4j.simpleLogger.showDateTime=true \
       -cp "$LIB/*" org.apache.tinkerpop.gremlin.server.GremlinServer "conf/gremlin-server-$PORT.yaml"

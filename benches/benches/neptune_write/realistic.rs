@@ -549,7 +549,9 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
 
 /// The adaptive controller's choices over time, one line per slice of the run: the batch size
 /// and limit of requests in flight at the end of the slice, the requests answered and edges
-/// written in it, and a bar of the batch size.
+/// written in it, how many requests were in flight on average (the time they took, summed, over
+/// the slice's length: below the limit when the scheduler had nothing to send), and a bar of
+/// the batch size.
 pub fn print_chart(history: &[SizingSample]) {
     let Some(last) = history.last() else {
         return;
@@ -566,31 +568,39 @@ pub fn print_chart(history: &[SizingSample]) {
     );
     println!();
     println!("```");
-    println!("   t (s) | batch | in flight | requests | items/request | edges/s | batch size");
+    println!("   t (s) | batch | in flight | requests | items/request | edges/s | mean in flight | batch size");
     let mut i = 0;
     for k in 0..slices {
         let until = width * (k + 1) as f64;
-        let (mut requests, mut items) = (0, 0);
+        let (mut requests, mut items, mut busy) = (0, 0, 0.0);
         let mut state = None;
         while i < history.len() && history[i].at.as_secs_f64() <= until + 1e-9 {
             requests += 1;
             items += history[i].items;
+            busy += history[i].latency.as_secs_f64();
             state = Some(history[i]);
             i += 1;
         }
         let Some(s) = state else { continue };
         let bar = "#".repeat((s.batch_size * 40).div_ceil(max_batch));
         println!(
-            "  {:>6.2} | {:>5} | {:>9} | {:>8} | {:>13.0} | {:>7.0} | {bar}",
+            "  {:>6.2} | {:>5} | {:>9} | {:>8} | {:>13.0} | {:>7.0} | {:>14.1} | {bar}",
             until,
             s.batch_size,
             s.in_flight,
             requests,
             items as f64 / requests as f64,
-            items as f64 / width
+            items as f64 / width,
+            busy / width
         );
     }
     println!("```");
+    let busy: f64 = history.iter().map(|s| s.latency.as_secs_f64()).sum();
+    let latency_ms = 1000.0 * busy / history.len() as f64;
+    println!(
+        "mean requests in flight over the run: {:.2}; mean request time {latency_ms:.1} ms",
+        busy / end
+    );
 }
 
 /// Brings the server to its steady state before anything is timed: the headline's own data
