@@ -100,6 +100,23 @@ pub async fn stream_arn(
     Ok(summary.stream_arn)
 }
 
+/// Puts one record on `stream`: its sequence number.
+pub async fn put_record(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    partition_key: &str,
+    data: impl Into<Vec<u8>>,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let out = client
+        .put_record()
+        .stream_name(stream)
+        .partition_key(partition_key)
+        .data(aws_sdk_kinesis::primitives::Blob::new(data))
+        .send()
+        .await?;
+    Ok(out.sequence_number)
+}
+
 /// Splits `shard`, which must cover the whole hash key range (the only shard of a new 1-shard
 /// stream), at its middle, and waits until the stream is ACTIVE again with both children.
 pub async fn split_whole_shard_and_wait(

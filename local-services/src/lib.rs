@@ -44,7 +44,7 @@ mod lambda;
 pub mod metric_names;
 
 pub use aws::{
-    cloudwatch_client, create_stream_and_wait, kinesis_client, sdk_config,
+    cloudwatch_client, create_stream_and_wait, kinesis_client, put_record, sdk_config,
     split_whole_shard_and_wait, stream_arn, trim_horizon_iterator, wait_until_active,
 };
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};

@@ -1,7 +1,6 @@
 //! The embedded Kinesis emulator names a closed shard's children in the `GetRecords` answer that
 //! ends it, as Kinesis does and as KCL requires before it starts the children.
 
-use aws_sdk_kinesis::primitives::Blob;
 use local_services::{EmbeddedKinesis, EmbeddedKinesisOptions};
 use std::time::Duration;
 
@@ -13,12 +12,7 @@ async fn the_answer_that_ends_a_split_shard_names_both_children() {
     local_services::create_stream_and_wait(&client, stream, 1, Duration::from_secs(10))
         .await
         .unwrap();
-    client
-        .put_record()
-        .stream_name(stream)
-        .partition_key("k")
-        .data(Blob::new(b"before the split".to_vec()))
-        .send()
+    local_services::put_record(&client, stream, "k", b"before the split".to_vec())
         .await
         .unwrap();
     let parent = "shardId-000000000000";

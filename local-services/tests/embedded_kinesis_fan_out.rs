@@ -2,7 +2,6 @@
 //! records are pushed in order with their continuation, a closed shard's last event names its
 //! children and ends the subscription, and refusals come back as the service's errors.
 
-use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{
     ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEvent,
     SubscribeToShardEventStream,
@@ -82,12 +81,7 @@ async fn each_put_is_pushed_in_order_with_its_sequence_number_as_the_continuatio
     let mut pushed = Vec::new();
     for n in 0..5 {
         let data = format!("record {n}");
-        let put = client
-            .put_record()
-            .stream_name("fan-out-puts")
-            .partition_key("k")
-            .data(Blob::new(data.clone().into_bytes()))
-            .send()
+        let put = local_services::put_record(&client, "fan-out-puts", "k", data.clone())
             .await
             .unwrap();
         // Empty events (the subscription's heartbeat) may come first.
@@ -102,9 +96,9 @@ async fn each_put_is_pushed_in_order_with_its_sequence_number_as_the_continuatio
         assert_eq!(event.records.len(), 1, "one put, one record pushed");
         let record = &event.records[0];
         assert_eq!(record.data.as_ref(), data.as_bytes());
-        assert_eq!(record.sequence_number, put.sequence_number);
+        assert_eq!(record.sequence_number, put);
         assert_eq!(
-            event.continuation_sequence_number, put.sequence_number,
+            event.continuation_sequence_number, put,
             "the continuation is the last record pushed"
         );
         pushed.push(record.sequence_number.clone());
@@ -122,12 +116,7 @@ async fn a_closed_shard_is_pushed_to_its_end_then_its_children_and_the_subscript
     let stream = "fan-out-split";
     let consumer = stream_with_consumer(&client, stream, 1).await;
     for n in 0..3 {
-        client
-            .put_record()
-            .stream_name(stream)
-            .partition_key(format!("k{n}"))
-            .data(Blob::new(vec![n]))
-            .send()
+        local_services::put_record(&client, stream, &format!("k{n}"), vec![n])
             .await
             .unwrap();
     }

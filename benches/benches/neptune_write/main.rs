@@ -15,8 +15,8 @@
 //!
 //! `NB_SECTIONS` (default `headline,shapes,secondary`) picks sections; `NB_ROUNDS` (default 3)
 //! the rounds, interleaved, each figure being the median; `NB_WRITERS` (comma-separated parts
-//! of row names) keeps only the headline rows named, the first of them being the reference for
-//! the ratios; `NB_WARMUP_EDGES` (default 200 000, 0 for none) how much of the headline's data
+//! of row names) keeps only the headline rows named (the ratios are printed when the sink's
+//! defaults row is among them); `NB_WARMUP_EDGES` (default 200 000, 0 for none) how much of the headline's data
 //! goes through the sink and the script before anything is timed. The server must be started first
 //! (`scripts/gremlin-server.sh start`); `GREMLIN_PORT` names its port so that its CPU can be
 //! read from `/proc`.

@@ -2,7 +2,6 @@
 //! people in the graph, and the event documents the Kinesis event source mapping would send,
 //! made from records put to and read back from the local Kinesis API.
 
-use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::Record as KinesisRecord;
 use graph_ingest::lambda::event::{event_document, EventSource};
 use graph_ingest::lambda::KinesisEvent;
@@ -49,21 +48,9 @@ pub async fn event_document_for(
     local_services::create_stream_and_wait(&client, &stream, 1, Duration::from_secs(5))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let summary = client
-        .describe_stream_summary()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary
-        .expect("an ACTIVE stream has a summary");
+    let stream_arn = local_services::stream_arn(&client, &stream).await.unwrap();
     for (key, data) in payloads {
-        client
-            .put_record()
-            .stream_name(&stream)
-            .partition_key(key)
-            .data(Blob::new(data.clone()))
-            .send()
+        local_services::put_record(&client, &stream, key, data.clone())
             .await
             .unwrap();
     }
@@ -94,7 +81,7 @@ pub async fn event_document_for(
     }
     assert_eq!(records.len(), payloads.len(), "every record was read back");
     let source = EventSource {
-        stream_arn: summary.stream_arn.clone(),
+        stream_arn,
         region: "us-east-1".into(),
         shard_id,
         invoke_identity_arn: "arn:aws:iam::000000000000:role/kinesis-lambda".into(),
