@@ -10,10 +10,13 @@
 //!    the graph's contents checked, and the adaptive controller's choices over time;
 //! 2. **write shapes** ([`shapes`]): server CPU and edges/s of `mergeE` variants, request
 //!    sizes and serializers, behind the sink's choice of traversal;
-//! 3. **secondary rows** ([`secondary`]): the favourable setups (vertex-disjoint parts,
+//! 3. **requests queued in a session** ([`sessions`]): the sink's request, one writer, sent
+//!    one at a time or queued on the server in one Gremlin Server session, against the
+//!    script, on the headline's data;
+//! 4. **secondary rows** ([`secondary`]): the favourable setups (vertex-disjoint parts,
 //!    explicit settings, sweeps), labelled.
 //!
-//! `NB_SECTIONS` (default `headline,shapes,secondary`) picks sections; `NB_ROUNDS` (default 3)
+//! `NB_SECTIONS` (default `headline,shapes,sessions,secondary`) picks sections; `NB_ROUNDS` (default 3)
 //! the rounds, interleaved, each figure being the median; `NB_WRITERS` (comma-separated parts
 //! of row names) keeps only the headline rows named (the ratios are printed when the sink's
 //! defaults row is among them); `NB_WARMUP_EDGES` (default 200 000, 0 for none) how much of the headline's data
@@ -24,6 +27,7 @@
 mod common;
 mod realistic;
 mod secondary;
+mod sessions;
 mod shapes;
 
 use neptune_batch::{GremlinTransport, TransportConfig};
@@ -45,8 +49,8 @@ async fn run() {
     if common::server_pid().is_none() {
         eprintln!("note: no server pid file for GREMLIN_PORT: server CPU is not measured");
     }
-    let sections =
-        std::env::var("NB_SECTIONS").unwrap_or_else(|_| "headline,shapes,secondary".into());
+    let sections = std::env::var("NB_SECTIONS")
+        .unwrap_or_else(|_| "headline,shapes,sessions,secondary".into());
     let rounds = common::env("NB_ROUNDS", 3).max(1);
     let admin = GremlinTransport::connect(TransportConfig::new(url.as_str()))
         .await
@@ -58,6 +62,9 @@ async fn run() {
     }
     if sections.contains("shapes") {
         shapes::run(&url, &admin, rounds).await;
+    }
+    if sections.contains("sessions") {
+        sessions::run(&url, &admin, rounds).await;
     }
     if sections.contains("secondary") {
         secondary::run(&url, &admin, rounds).await;

@@ -148,6 +148,11 @@ fn traversal(shape: Shape, edges: &[Edge]) -> Bytecode {
     }
 }
 
+/// The sink's own request for `edges`: the existence read and the merge, in one traversal.
+pub fn sink_request(edges: &[Edge]) -> Bytecode {
+    traversal(Shape::Checked, edges)
+}
+
 async fn write(transport: GremlinTransport, variant: &Variant, edges: &[Edge]) -> Done {
     let mut done = Done::default();
     for chunk in edges.chunks(variant.batch) {

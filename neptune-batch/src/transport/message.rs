@@ -22,6 +22,22 @@ pub enum Request {
         /// Named values the script reads.
         bindings: Vec<(String, GValue)>,
     },
+    /// A bytecode traversal in a Gremlin Server session (op `bytecode`, processor `session`,
+    /// with `manageTransaction`). Gremlin Server (3.5 and later) binds a session to the
+    /// connection of its first request and ends it when that connection closes; it runs the
+    /// session's requests one after another, in the order they arrive, each in a transaction
+    /// of its own, committed when it succeeds and rolled back when it fails. A client can so
+    /// queue a request on the server behind the one running, which then starts without waiting
+    /// for a round trip. Send a session's requests through a transport of one connection
+    /// (`TransportConfig::pool_size` 1): a request of the session on another connection is
+    /// refused. Amazon Neptune runs the bytecode of a session as one transaction until the
+    /// client commits it (`g.tx()`), so this request is for Gremlin Server.
+    Session {
+        /// The traversal.
+        traversal: Bytecode,
+        /// The session's name, unique to the client (a UUID, for example).
+        session: String,
+    },
 }
 
 impl Request {
@@ -57,6 +73,18 @@ impl Request {
                 gb::write_bytecode(out, b);
                 aliases(out);
             }
+            Request::Session { traversal, session } => {
+                gb::write_bare_string(out, "bytecode");
+                gb::write_bare_string(out, "session");
+                gb::write_len(out, 4);
+                gb::write_string(out, "gremlin");
+                gb::write_bytecode(out, traversal);
+                gb::write_string(out, "session");
+                gb::write_string(out, session);
+                gb::write_string(out, "manageTransaction");
+                gb::write_value(out, &GValue::Bool(true));
+                aliases(out);
+            }
             Request::Eval { script, bindings } => {
                 gb::write_bare_string(out, "eval");
                 gb::write_bare_string(out, "");
@@ -87,6 +115,13 @@ impl Request {
         enum Args<'a> {
             Bytecode {
                 gremlin: &'a Bytecode,
+                aliases: Aliases,
+            },
+            #[serde(rename_all = "camelCase")]
+            Session {
+                gremlin: &'a Bytecode,
+                session: &'a str,
+                manage_transaction: bool,
                 aliases: Aliases,
             },
             Eval {
@@ -122,6 +157,16 @@ impl Request {
                 "traversal",
                 Args::Bytecode {
                     gremlin: b,
+                    aliases,
+                },
+            ),
+            Request::Session { traversal, session } => (
+                "bytecode",
+                "session",
+                Args::Session {
+                    gremlin: traversal,
+                    session,
+                    manage_transaction: true,
                     aliases,
                 },
             ),
@@ -321,6 +366,30 @@ mod tests {
                     "gremlin": "x.size()",
                     "bindings": {"x": {"@type": "g:List", "@value": [{"@type": "g:Int32", "@value": 1}]}},
                     "language": "gremlin-groovy",
+                    "aliases": {"g": "g"},
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn a_session_request_names_its_session_and_asks_for_managed_transactions() {
+        let b = Bytecode::new().step("V", ["a"]);
+        let frame = Request::Session {
+            traversal: b.clone(),
+            session: "s-1".into(),
+        }
+        .frame(uuid(R1), Serializer::GraphSonV3);
+        assert_eq!(
+            body(&frame),
+            json!({
+                "requestId": {"@type": "g:UUID", "@value": R1},
+                "op": "bytecode",
+                "processor": "session",
+                "args": {
+                    "gremlin": b.to_json(),
+                    "session": "s-1",
+                    "manageTransaction": true,
                     "aliases": {"g": "g"},
                 },
             })
