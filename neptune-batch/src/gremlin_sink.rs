@@ -7,6 +7,7 @@ use crate::metrics as m;
 use crate::model::{Edge, Vertex};
 use crate::outcome::{ItemFailure, ItemOutcome, WriteReport};
 use crate::scheduler::take_batch;
+use crate::session_lane::{SessionLane, LANE_DEPTH};
 use crate::sink::GraphSink;
 use crate::sizing::{Controller, Observation, Sizing, SizingSample};
 use crate::transport::{ErrorClass, GremlinError, GremlinTransport, Request};
@@ -98,6 +99,8 @@ pub struct GremlinSink {
 /// The sink's state, shared with the tasks that run its requests.
 struct Inner {
     transport: GremlinTransport,
+    /// The session the merges queue in, where the server allows it.
+    lane: Option<SessionLane>,
     config: GremlinSinkConfig,
     progress: ProgressCounters,
     controller: Mutex<Controller>,
@@ -402,7 +405,27 @@ impl GremlinSink {
                     message: other.to_string(),
                 },
             })?;
-        Ok(Self::with_transport(transport, config))
+        let lane = if config.queue_in_session
+            && config.mode == WriteMode::Merge
+            && config.check_existing
+            && config.conflict_free
+        {
+            SessionLane::open(&config.writer, &transport).await
+        } else {
+            None
+        };
+        let mut sink = Self::with_transport(transport, config);
+        if let Some(lane) = lane {
+            let inner = Arc::get_mut(&mut sink.inner).expect("a new sink is not shared");
+            let depth = inner.config.in_flight.unwrap_or(LANE_DEPTH);
+            inner.controller = Mutex::new(Controller::new(
+                inner.config.adaptive,
+                inner.config.batch_size,
+                Some(depth),
+            ));
+            inner.lane = Some(lane);
+        }
+        Ok(sink)
     }
 
     /// A sink over an existing transport (its configuration replaces `config.writer`).
@@ -413,6 +436,7 @@ impl GremlinSink {
         Self {
             inner: Arc::new(Inner {
                 transport,
+                lane: None,
                 config,
                 progress: ProgressCounters::default(),
                 controller: Mutex::new(controller),
@@ -420,6 +444,12 @@ impl GremlinSink {
                 vertices: Mutex::default(),
             }),
         }
+    }
+
+    /// Whether the merges queue in a Gremlin Server session (see
+    /// [`GremlinSinkConfig::queue_in_session`]).
+    pub fn queues_in_session(&self) -> bool {
+        self.inner.lane.is_some()
     }
 
     /// The transport, e.g. to run queries on the writer.
@@ -603,13 +633,19 @@ impl Inner {
                 let floor = sink.config.adaptive.min_batch_size.max(MIN_SHARE);
                 let max = share.max(floor).min(size);
                 let min = if pool.running == 0 { 1 } else { max / MIN_FILL };
+                // In the session the server runs the requests in turn: only the keys' order
+                // needs holding, not every vertex.
+                let keys_only = sink.lane.is_some();
                 let Pool { pending, busy, .. } = &mut *pool;
                 let (batch, keys) = take_batch(
                     pending,
                     busy,
                     (min.max(1), max),
                     sink.config.conflict_free,
-                    |w: &Waiting<I>| w.item.touches(),
+                    |w: &Waiting<I>| {
+                        let [key, other] = w.item.touches();
+                        [key, if keys_only { key } else { other }]
+                    },
                 );
                 if batch.is_empty() {
                     return;
@@ -684,7 +720,11 @@ impl Inner {
             stats.requests += 1;
             metrics::counter!(m::REQUESTS, "kind" => kind).increment(1);
             let started = Instant::now();
-            let result = self.transport.request(request).await;
+            let transport = match (&self.lane, request) {
+                (Some(lane), Request::Session { .. }) => lane.transport(),
+                _ => &self.transport,
+            };
+            let result = transport.request(request).await;
             if kind == "write" {
                 metrics::histogram!(m::WRITE_SECONDS).record(started.elapsed().as_secs_f64());
                 if let Err(
@@ -717,6 +757,9 @@ impl Inner {
                     }
                     if e.class() == Some(ErrorClass::ReadOnly) {
                         self.transport.reconnect().await;
+                        if let Some(lane) = &self.lane {
+                            lane.transport().reconnect().await;
+                        }
                     }
                     tokio::time::sleep(policy.delay(retry)).await;
                     retry += 1;
@@ -825,10 +868,11 @@ impl Inner {
         items: &[&I],
         stats: &mut Stats,
     ) -> Result<Vec<ItemOutcome>, GremlinError> {
-        let request = Request::Bytecode(I::checked_merge(
-            items,
-            self.config.create_missing_vertices.as_deref(),
-        ));
+        let traversal = I::checked_merge(items, self.config.create_missing_vertices.as_deref());
+        let request = match &self.lane {
+            Some(lane) => lane.request(traversal),
+            None => Request::Bytecode(traversal),
+        };
         match self.send(&request, "write", stats).await {
             Ok(answer) => {
                 // One list of rows; accepted unwrapped too, as servers differ in bulking.

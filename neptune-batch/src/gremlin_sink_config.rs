@@ -55,6 +55,18 @@ pub struct GremlinSinkConfig {
     /// super-connectors in every sub-batch, retried conflicts cost more than the concurrency
     /// gains. Turn it off only where writes rarely share vertices.
     pub conflict_free: bool,
+    /// Queue the merges in one Gremlin Server session, where the server runs them one after
+    /// another, each committed on its own. Default `true`, used only where it is safe: in
+    /// [`WriteMode::Merge`] with `check_existing` and `conflict_free`, and only if
+    /// [`GremlinSink::connect`](crate::GremlinSink::connect) finds that the server commits
+    /// each request of a session (it writes a probe vertex in a session, reads it back over
+    /// another connection and drops it). Gremlin Server does; Amazon Neptune keeps a
+    /// session's bytecode in one transaction until the client commits it, so there the sink
+    /// writes without a session. With the lane, requests queued together never share a key
+    /// (an edge's `from`) but may share any other vertex, since the server runs them in turn;
+    /// `in_flight` is then the number queued at once (default 2: one running, one ready behind
+    /// it), so the next request starts without waiting for a round trip.
+    pub queue_in_session: bool,
     /// Retries of transient errors.
     pub retry: RetryPolicy,
     /// The longest a [`probe`](crate::GraphSink::probe) waits for its answer, connecting
@@ -73,6 +85,7 @@ impl Default for GremlinSinkConfig {
             check_existing: true,
             create_missing_vertices: None,
             conflict_free: true,
+            queue_in_session: true,
             retry: RetryPolicy::default(),
             probe_timeout: std::time::Duration::from_secs(2),
         }

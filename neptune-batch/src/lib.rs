@@ -100,6 +100,7 @@ mod outcome;
 pub mod queries;
 mod retry;
 mod scheduler;
+mod session_lane;
 mod sink;
 pub mod sizing;
 pub mod transport;

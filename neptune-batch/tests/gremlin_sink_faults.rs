@@ -225,3 +225,29 @@ async fn a_closed_socket_is_replaced_and_the_write_retried() {
     assert_eq!(proxy.connections(), before + 1);
     assert_eq!(out_degree(&t, &people[0].id).await, 1);
 }
+
+#[tokio::test]
+async fn a_server_that_refuses_the_session_probe_is_written_without_a_session() {
+    let proxy = FaultProxy::start(&gremlin_url().await)
+        .await
+        .expect("a loopback port for the proxy");
+    // The first write through the proxy is the probe's, in a session: refused, as a server
+    // without sessions would.
+    proxy.push([Fault::neptune("MalformedQueryException")]);
+    let sink = GremlinSink::connect(GremlinSinkConfig::new(proxy.url.clone()))
+        .await
+        .expect("connect through the proxy");
+    assert_eq!(proxy.faults_applied(), 1, "the probe met the fault");
+    assert!(!sink.queues_in_session());
+    assert!(
+        sink.sizing().adaptive_in_flight,
+        "requests in flight adapt as without a lane"
+    );
+    let people = people(&local_services::unique_name("no-lane"), 3);
+    assert_eq!(sink.write_vertices(&people).await.unwrap().succeeded(), 3);
+    let report = sink
+        .write_edges(&[edge(&people, 1), edge(&people, 2)])
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded(), 2, "{:?}", report.outcomes);
+}

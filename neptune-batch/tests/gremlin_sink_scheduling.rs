@@ -94,27 +94,44 @@ async fn two_shards(sink: Arc<GremlinSink>, edges: &[Edge], call: usize) -> (usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_on_power_law_data_write_every_edge_once_without_conflicts_at_the_defaults() {
+    let sink = two_shards_on_power_law_data(true).await;
+    // Gremlin Server commits each request of a session: the merges queue in one, two at a
+    // time, and the batch size adapts.
+    assert!(sink.queues_in_session());
+    let sizing = sink.sizing();
+    assert!(sizing.adaptive_batch_size && !sizing.adaptive_in_flight);
+    assert_eq!(sizing.in_flight, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_session_requests_in_flight_share_no_vertex_and_adapt() {
+    let sink = two_shards_on_power_law_data(false).await;
+    assert!(!sink.queues_in_session());
+    let sizing = sink.sizing();
+    assert!(sizing.adaptive_batch_size && sizing.adaptive_in_flight);
+}
+
+/// Two shards write power-law follows through one sink: every edge is written once, nothing
+/// conflicts, the controller grows from the original's sizes, and a redelivery changes
+/// nothing.
+async fn two_shards_on_power_law_data(queue_in_session: bool) -> Arc<GremlinSink> {
     let prefix = local_services::unique_name("pl");
     let (vertices, edges) = power_law(&prefix, 2000, 12_000);
     let url = gremlin_url().await;
-    let sink = Arc::new(
-        GremlinSink::connect(GremlinSinkConfig::new(url))
-            .await
-            .unwrap(),
-    );
+    let mut config = GremlinSinkConfig::new(url);
+    config.queue_in_session = queue_in_session;
+    let sink = Arc::new(GremlinSink::connect(config).await.unwrap());
     assert_eq!(sink.write_vertices(&vertices).await.unwrap().failed(), 0);
 
     let (written, retries) = two_shards(sink.clone(), &edges, 1000).await;
     assert_eq!(written, edges.len(), "every edge reported written once");
     assert_eq!(
         retries, 0,
-        "requests in flight never touch the same vertex, so nothing conflicts"
+        "requests running at once never touch the same vertex, so nothing conflicts"
     );
     assert_eq!(edge_count(&sink, &vertices).await, edges.len() as i64);
 
     // The controller grew from the original's 100 and one request at a time.
-    let sizing = sink.sizing();
-    assert!(sizing.adaptive_batch_size && sizing.adaptive_in_flight);
     let history = sink.sizing_history();
     assert!(!history.is_empty());
     assert!(
@@ -134,6 +151,7 @@ async fn two_shards_on_power_law_data_write_every_edge_once_without_conflicts_at
         .iter()
         .all(|o| *o == ItemOutcome::AlreadyPresent));
     assert_eq!(edge_count(&sink, &vertices).await, edges.len() as i64);
+    sink
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
