@@ -22,6 +22,10 @@
 //!   ([`GremlinSinkConfig::conflict_free`]), so concurrency does not turn into conflicts:
 //!   each request takes the waiting items (of every concurrent call) whose vertices are free,
 //!   so requests run side by side even on graphs where super-connectors link everything.
+//!   Where the server commits each request of a session on its own (Gremlin Server, found out
+//!   at connect), the merges instead queue in one session, two at a time
+//!   ([`GremlinSinkConfig::queue_in_session`]): the server runs them in turn, so they may
+//!   share super-connectors and be large, and the next starts without a round trip.
 //! * [`transport`]: the WebSocket client underneath ([`GremlinTransport`]): GraphBinary 1.0
 //!   (the default) and GraphSON 3.0,
 //!   bytecode and scripts with bindings, multiplexed persistent connections, a timeout on every

@@ -7,8 +7,9 @@
 //! at a time without a session, or with 2 or 3 requests queued in one session; the script
 //! of the headline's ceiling, one at a time, is the reference. No shards and no concurrency
 //! between writers: one transaction at a time, so no vertex is ever contended, whatever the
-//! super-connectors. The sink does not send requests this way (yet): these rows measure what
-//! doing so could give on this server.
+//! super-connectors. These rows isolate what queuing gives; the sink at its defaults queues
+//! its merges this way wherever the server commits each request of a session
+//! (`GremlinSinkConfig::queue_in_session`), with shards, calls and keys as in the headline.
 
 use crate::common::{self, Done, Row};
 use crate::realistic::Dataset;

@@ -270,6 +270,7 @@ pub(super) async fn run_steps(
         dashboard: &out.join("dashboard.json"),
         sizing: writer.sizing(),
         sizing_history: writer.sizing_history(),
+        queued_in_session: writer.queues_in_session(),
         elapsed: started.elapsed(),
     };
     let summary = summary_lines(&figures);

@@ -25,6 +25,8 @@ pub(super) struct RunFigures<'a> {
     /// The writer's batch size and requests in flight at the end, and their history.
     pub sizing: neptune_batch::Sizing,
     pub sizing_history: Vec<neptune_batch::SizingSample>,
+    /// Whether the writes queued in a Gremlin Server session.
+    pub queued_in_session: bool,
     pub elapsed: Duration,
 }
 
@@ -108,7 +110,10 @@ pub(super) fn summary_lines(f: &RunFigures<'_>) -> Vec<(String, String)> {
             ),
         ),
         line("write mode", f.mode.as_str().into()),
-        line("write sizing", sizing_line(&f.sizing, &f.sizing_history)),
+        line(
+            "write sizing",
+            sizing_line(&f.sizing, &f.sizing_history, f.queued_in_session),
+        ),
         line(
             "write-only rate, same run",
             match f.write_only {
@@ -133,7 +138,11 @@ pub(super) fn summary_lines(f: &RunFigures<'_>) -> Vec<(String, String)> {
 
 /// The writer's batch size and requests in flight: where they ended, whether they adapted, and
 /// what they went through.
-fn sizing_line(end: &neptune_batch::Sizing, history: &[neptune_batch::SizingSample]) -> String {
+fn sizing_line(
+    end: &neptune_batch::Sizing,
+    history: &[neptune_batch::SizingSample],
+    queued_in_session: bool,
+) -> String {
     let how = |adaptive: bool| if adaptive { "adapted" } else { "fixed" };
     let range = |f: fn(&neptune_batch::SizingSample) -> usize| {
         let lo = history.iter().map(f).min().unwrap_or(0);
@@ -141,13 +150,18 @@ fn sizing_line(end: &neptune_batch::Sizing, history: &[neptune_batch::SizingSamp
         format!("{lo}..{hi}")
     };
     format!(
-        "batch size {} ({}; {} over the run), requests in flight {} ({}; {}), {} decisions",
+        "batch size {} ({}; {} over the run), requests in flight {} ({}; {}){}, {} decisions",
         end.batch_size,
         how(end.adaptive_batch_size),
         range(|s| s.batch_size),
         end.in_flight,
         how(end.adaptive_in_flight),
         range(|s| s.in_flight),
+        if queued_in_session {
+            " queued in one Gremlin Server session"
+        } else {
+            ""
+        },
         history.len()
     )
 }
