@@ -26,6 +26,9 @@ use crate::transport::{GremlinTransport, Request, TransportConfig};
 /// one waiting behind it (measured: 3 gained nothing over 2, see the crate's README).
 pub(crate) const LANE_DEPTH: usize = 2;
 
+/// How long one session (and its connection) serves before the next one takes over.
+const SESSION_RENEWAL: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The label of the probe vertex, dropped as soon as it has been read back.
 const PROBE_LABEL: &str = "neptune-batch-session-probe";
 
@@ -44,6 +47,10 @@ impl SessionLane {
     pub(crate) async fn open(writer: &TransportConfig, main: &GremlinTransport) -> Option<Self> {
         let mut config = writer.clone();
         config.pool_size = 1;
+        // Renewed well before a server that ends sessions after 10 minutes whatever they do
+        // (`sessionLifetimeTimeout` of the `UnifiedChannelizer`) ends this one: the new
+        // connection gets a new session, and the old one ends when its last answer is in.
+        config.max_connection_lifetime = config.max_connection_lifetime.min(SESSION_RENEWAL);
         let transport = GremlinTransport::connect(config).await.ok()?;
         let name = format!("neptune-batch-{}", uuid::Uuid::new_v4());
         let lane = Self { transport, name };
@@ -51,7 +58,11 @@ impl SessionLane {
         let write = Bytecode::new()
             .step("addV", [PROBE_LABEL])
             .step("property", [GValue::T(T::Id), GValue::from(probe.as_str())]);
-        let written = lane.transport.request(&lane.request(write)).await.is_ok();
+        let written = lane
+            .transport
+            .request(&lane.request(write).await)
+            .await
+            .is_ok();
         let read = Bytecode::new().step("V", [probe.as_str()]).then("count");
         let seen = main
             .submit(&read)
@@ -70,13 +81,20 @@ impl SessionLane {
         }
     }
 
-    /// `traversal` as a request of the lane's session on its current connection.
-    pub(crate) fn request(&self, traversal: Bytecode) -> Request {
+    /// `traversal` as a request of the session of the connection it will go on.
+    pub(crate) async fn request(&self, traversal: Bytecode) -> Request {
         Request::Session {
             traversal,
-            // A new connection gets a new session: the old one ended with its connection.
-            session: format!("{}-{}", self.name, self.transport.connections_opened()),
+            session: self.session_name().await,
         }
+    }
+
+    /// The name of the session on the connection the next request goes on: a server binds a
+    /// session to one connection, so every connection of the lane has its own. If no
+    /// connection can be opened, the request fails on its own when sent.
+    pub(crate) async fn session_name(&self) -> String {
+        let serial = self.transport.next_connection_serial().await.unwrap_or(0);
+        format!("{}-{serial}", self.name)
     }
 
     /// The lane's transport (one connection).

@@ -177,3 +177,29 @@ async fn explicit_batch_size_and_in_flight_win_over_adaptation() {
         .all(|s| s.items <= 37 && s.batch_size == 37 && s.in_flight == 2));
     assert_eq!(edge_count(&sink, &vertices).await, edges.len() as i64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_moves_to_each_new_connection_without_a_failed_request() {
+    let prefix = local_services::unique_name("renew");
+    let (vertices, edges) = power_law(&prefix, 500, 3_000);
+    let mut config = GremlinSinkConfig::new(gremlin_url().await);
+    // Connections (and with them the session) renewed every 300 ms.
+    config.writer.max_connection_lifetime = std::time::Duration::from_millis(300);
+    let sink = Arc::new(GremlinSink::connect(config).await.unwrap());
+    assert!(sink.queues_in_session());
+    assert_eq!(sink.write_vertices(&vertices).await.unwrap().failed(), 0);
+    let mut retries = 0;
+    for (i, part) in edges.chunks(500).enumerate() {
+        if i > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        }
+        let (written, r) = two_shards(sink.clone(), part, 100).await;
+        assert_eq!(written, part.len(), "part {i}: every edge written");
+        retries += r;
+    }
+    assert_eq!(
+        retries, 0,
+        "a request never goes into a session bound to another connection"
+    );
+    assert_eq!(edge_count(&sink, &vertices).await, edges.len() as i64);
+}

@@ -70,12 +70,14 @@ pub(crate) struct Connection {
     outbound: mpsc::UnboundedSender<Message>,
     shared: Arc<Shared>,
     opened: Instant,
+    /// Which of the transport's connections this is (1 for the first opened).
+    serial: u64,
     tasks: [JoinHandle<()>; 2],
 }
 
 impl Connection {
     /// Starts the reader and writer tasks over an open WebSocket.
-    pub(crate) fn start<S>(ws: tokio_tungstenite::WebSocketStream<S>) -> Connection
+    pub(crate) fn start<S>(ws: tokio_tungstenite::WebSocketStream<S>, serial: u64) -> Connection
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -121,6 +123,7 @@ impl Connection {
             outbound,
             shared,
             opened: Instant::now(),
+            serial,
             tasks: [writer, reader],
         }
     }
@@ -133,6 +136,11 @@ impl Connection {
     /// When the connection was opened.
     pub(crate) fn opened(&self) -> Instant {
         self.opened
+    }
+
+    /// Which of the transport's connections this is.
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// Sends one request frame; the receiver gets the assembled result.

@@ -140,6 +140,25 @@ impl GremlinTransport {
         }
     }
 
+    /// Which connection the next request goes on, opening or replacing it first if needed
+    /// (the number counts the transport's connections from 1). With one connection
+    /// (`pool_size` 1) this names the connection a session is bound to.
+    pub(crate) async fn next_connection_serial(&self) -> Result<u64, GremlinError> {
+        let n = self.inner.slots.len();
+        // Looks at the slot the next request takes, without moving the turn on.
+        let i = self.inner.next.load(Ordering::Relaxed) % n;
+        let mut slot = self.inner.slots[i].lock().await;
+        if let Some(c) = slot.as_ref() {
+            if c.is_alive() && c.opened().elapsed() < self.inner.config.max_connection_lifetime {
+                return Ok(c.serial());
+            }
+        }
+        let conn = Arc::new(self.open().await?);
+        let serial = conn.serial();
+        *slot = Some(conn);
+        Ok(serial)
+    }
+
     async fn connection(&self) -> Result<Arc<Connection>, GremlinError> {
         let n = self.inner.slots.len();
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % n;
@@ -181,9 +200,9 @@ impl GremlinTransport {
             .await
             .map_err(|_| fail(format!("no connection within {:?}", config.connect_timeout)))?
             .map_err(|e| fail(e.to_string()))?;
-        self.inner.opened.fetch_add(1, Ordering::Relaxed);
+        let serial = self.inner.opened.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::counter!(crate::metrics::CONNECTIONS_OPENED).increment(1);
-        Ok(Connection::start(ws))
+        Ok(Connection::start(ws, serial))
     }
 }
 
