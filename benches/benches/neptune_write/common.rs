@@ -280,3 +280,44 @@ pub async fn drop_vertices(transport: &GremlinTransport, vertices: &[Vertex]) {
         }
     }
 }
+
+/// Runs a section's writers (one per name) over `rounds` interleaved rounds ([`round_order`]),
+/// each on a fresh copy of `data`'s persons with its first `limit` edges (all with `None`):
+/// loads the copy, times `write(k, job)` for writer `k`, checks that every edge is in the
+/// graph, drops the copy. Returns the medians, in the writers' order.
+#[allow(clippy::too_many_arguments)]
+pub async fn interleaved_rounds<F, Fut>(
+    section: &str,
+    url: &str,
+    admin: &GremlinTransport,
+    data: &crate::realistic::Dataset,
+    limit: Option<usize>,
+    names: &[String],
+    rounds: usize,
+    mut write: F,
+) -> Vec<Row>
+where
+    F: FnMut(usize, crate::realistic::Job) -> Fut,
+    Fut: std::future::Future<Output = Done>,
+{
+    let prefix = local_services::unique_name(section);
+    let mut runs: Vec<Vec<Row>> = names.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        eprintln!("{section} round {} of {rounds}", round + 1);
+        for k in round_order(names.len(), round, rounds) {
+            let (vertices, job) = data.job(url, &format!("{prefix}-{round}-{k}"), limit, 1000);
+            load(url, &vertices).await;
+            let expected = job.edges.len();
+            let row = measure(names[k].clone(), write(k, job)).await;
+            assert_eq!(
+                count_edges(admin, &vertices).await,
+                expected,
+                "{}: edges in the graph",
+                names[k]
+            );
+            runs[k].push(row);
+            drop_vertices(admin, &vertices).await;
+        }
+    }
+    medians(runs)
+}

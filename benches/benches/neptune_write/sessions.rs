@@ -114,34 +114,25 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
         common::env("NB_REAL_EDGES", 200_000),
     );
     let variants = variants();
-    let prefix = local_services::unique_name("queued");
-    let mut runs: Vec<Vec<Row>> = variants.iter().map(|_| Vec::new()).collect();
-    for round in 0..rounds {
-        eprintln!("sessions round {} of {rounds}", round + 1);
-        for k in common::round_order(variants.len(), round, rounds) {
-            let variant = &variants[k];
-            let (vertices, job) = data.job(url, &format!("{prefix}-{round}-{k}"), None, 1000);
-            common::load(url, &vertices).await;
+    let names: Vec<String> = variants.iter().map(|v| v.name.to_owned()).collect();
+    let variants = &variants;
+    let rows = common::interleaved_rounds(
+        "sessions",
+        url,
+        admin,
+        &data,
+        None,
+        &names,
+        rounds,
+        |k, job| async move {
             // One connection: a session is bound to the connection of its first request.
             let mut config = TransportConfig::new(url);
             config.pool_size = 1;
             let transport = GremlinTransport::connect(config).await.expect("connect");
-            let row = common::measure(
-                variant.name.to_owned(),
-                write(transport, variant, &job.edges),
-            )
-            .await;
-            assert_eq!(
-                common::count_edges(admin, &vertices).await,
-                job.edges.len(),
-                "{}: edges in the graph",
-                variant.name
-            );
-            runs[k].push(row);
-            common::drop_vertices(admin, &vertices).await;
-        }
-    }
-    let rows = common::medians(runs);
+            write(transport, &variants[k], &job.edges).await
+        },
+    )
+    .await;
     let script = rows.last().map(Row::rate).unwrap_or(f64::NAN);
     println!();
     println!("## Requests queued on the server: one writer, the headline's {} edges in order, the sink's request (existence read and merge) or the script (medians of {rounds} rounds)", data.follows.len());

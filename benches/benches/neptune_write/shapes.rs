@@ -195,32 +195,25 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
         common::env("NB_REAL_EDGES", 200_000),
     );
     let variants = variants();
-    let prefix = local_services::unique_name("shape");
-    let mut runs: Vec<Vec<Row>> = variants.iter().map(|_| Vec::new()).collect();
-    for round in 0..rounds {
-        eprintln!("shapes round {} of {rounds}", round + 1);
-        for k in common::round_order(variants.len(), round, rounds) {
+    let names: Vec<String> = variants.iter().map(Variant::name).collect();
+    let variants = &variants;
+    let rows = common::interleaved_rounds(
+        "shapes",
+        url,
+        admin,
+        &data,
+        Some(n),
+        &names,
+        rounds,
+        |k, job| async move {
             let variant = &variants[k];
-            let (vertices, job) = data.job(url, &format!("{prefix}-{round}-{k}"), Some(n), 1000);
-            common::load(url, &vertices).await;
-            let config = {
-                let mut c = TransportConfig::new(url);
-                c.serializer = variant.serializer;
-                c
-            };
+            let mut config = TransportConfig::new(url);
+            config.serializer = variant.serializer;
             let transport = GremlinTransport::connect(config).await.expect("connect");
-            let row = common::measure(variant.name(), write(transport, variant, &job.edges)).await;
-            assert_eq!(
-                common::count_edges(admin, &vertices).await,
-                job.edges.len(),
-                "{}: edges in the graph",
-                variant.name()
-            );
-            runs[k].push(row);
-            common::drop_vertices(admin, &vertices).await;
-        }
-    }
-    let rows = common::medians(runs);
+            write(transport, variant, &job.edges).await
+        },
+    )
+    .await;
     println!();
     println!("## Write shapes: one writer, requests one at a time, the first {n} edges of the headline data (medians of {rounds} rounds)");
     println!();
