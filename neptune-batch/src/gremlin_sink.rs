@@ -716,18 +716,15 @@ impl Inner {
     ) -> Result<Vec<GValue>, GremlinError> {
         let policy = self.config.retry;
         let mut retry = 0;
-        // A request of the session, renamed for the session of a new connection.
-        let mut renamed: Option<Request> = None;
         loop {
             stats.requests += 1;
             metrics::counter!(m::REQUESTS, "kind" => kind).increment(1);
             let started = Instant::now();
-            let current = renamed.as_ref().unwrap_or(request);
-            let transport = match (&self.lane, current) {
+            let transport = match (&self.lane, request) {
                 (Some(lane), Request::Session { .. }) => lane.transport(),
                 _ => &self.transport,
             };
-            let result = transport.request(current).await;
+            let result = transport.request(request).await;
             if kind == "write" {
                 metrics::histogram!(m::WRITE_SECONDS).record(started.elapsed().as_secs_f64());
                 if let Err(
@@ -765,21 +762,6 @@ impl Inner {
                         }
                     }
                     tokio::time::sleep(policy.delay(retry)).await;
-                    // The retry goes into the session of the connection it will go on: the
-                    // one before may have been replaced.
-                    let rename = match (&self.lane, renamed.as_ref().unwrap_or(request)) {
-                        (Some(lane), Request::Session { traversal, session }) => {
-                            let name = lane.session_name().await;
-                            (name != *session).then(|| Request::Session {
-                                traversal: traversal.clone(),
-                                session: name,
-                            })
-                        }
-                        _ => None,
-                    };
-                    if rename.is_some() {
-                        renamed = rename;
-                    }
                     retry += 1;
                 }
                 Err(e) => return Err(e),
@@ -888,7 +870,7 @@ impl Inner {
     ) -> Result<Vec<ItemOutcome>, GremlinError> {
         let traversal = I::checked_merge(items, self.config.create_missing_vertices.as_deref());
         let request = match &self.lane {
-            Some(lane) => lane.request(traversal).await,
+            Some(lane) => lane.request(traversal),
             None => Request::Bytecode(traversal),
         };
         match self.send(&request, "write", stats).await {

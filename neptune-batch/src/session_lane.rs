@@ -15,8 +15,8 @@
 //! writes sent that way would be lost with the session. [`SessionLane::open`] writes a probe
 //! vertex in a new session and reads it back over another connection; only if it is there
 //! (and it is then dropped) does the sink use the lane. A session is bound to the connection
-//! of its first request, so the lane has a transport of one connection, and its session name
-//! changes with every new connection.
+//! of its first request, so the lane has a transport of one connection, which names each
+//! request's session after the connection it goes on ([`Request::Session`]).
 
 use crate::bytecode::Bytecode;
 use crate::graphson::{GValue, T};
@@ -58,11 +58,7 @@ impl SessionLane {
         let write = Bytecode::new()
             .step("addV", [PROBE_LABEL])
             .step("property", [GValue::T(T::Id), GValue::from(probe.as_str())]);
-        let written = lane
-            .transport
-            .request(&lane.request(write).await)
-            .await
-            .is_ok();
+        let written = lane.transport.request(&lane.request(write)).await.is_ok();
         let read = Bytecode::new().step("V", [probe.as_str()]).then("count");
         let seen = main
             .submit(&read)
@@ -81,20 +77,12 @@ impl SessionLane {
         }
     }
 
-    /// `traversal` as a request of the session of the connection it will go on.
-    pub(crate) async fn request(&self, traversal: Bytecode) -> Request {
+    /// `traversal` as a request of the lane's session (on whichever connection it goes).
+    pub(crate) fn request(&self, traversal: Bytecode) -> Request {
         Request::Session {
             traversal,
-            session: self.session_name().await,
+            session: self.name.clone(),
         }
-    }
-
-    /// The name of the session on the connection the next request goes on: a server binds a
-    /// session to one connection, so every connection of the lane has its own. If no
-    /// connection can be opened, the request fails on its own when sent.
-    pub(crate) async fn session_name(&self) -> String {
-        let serial = self.transport.next_connection_serial().await.unwrap_or(0);
-        format!("{}-{serial}", self.name)
     }
 
     /// The lane's transport (one connection).

@@ -35,7 +35,11 @@ pub enum Request {
     Session {
         /// The traversal.
         traversal: Bytecode,
-        /// The session's name, unique to the client (a UUID, for example).
+        /// The session's name, unique to the client (a UUID, for example). The transport
+        /// sends it as `<session>-<n>`, `n` numbering the connection the request goes on: a
+        /// server binds a session to the connection of its first request, so a new connection
+        /// (a broken one replaced, or one past `max_connection_lifetime`) gets a new session
+        /// instead of being refused.
         session: String,
     },
 }
@@ -43,21 +47,29 @@ pub enum Request {
 impl Request {
     /// The binary frame: one length byte, the MIME type that selects the server's serializer,
     /// then the message in that format, written straight into the frame.
-    pub(crate) fn frame(&self, request_id: uuid::Uuid, serializer: Serializer) -> Vec<u8> {
+    /// `connection` numbers the connection it goes on (see [`Request::Session`]).
+    pub(crate) fn frame(
+        &self,
+        request_id: uuid::Uuid,
+        serializer: Serializer,
+        connection: u64,
+    ) -> Vec<u8> {
         let mime = serializer.mime_type();
         let mut frame = Vec::with_capacity(4096);
         frame.push(mime.len() as u8);
         frame.extend_from_slice(mime.as_bytes());
         match serializer {
-            Serializer::GraphBinaryV1 => self.write_graphbinary(request_id, &mut frame),
-            Serializer::GraphSonV3 => self.write_graphson(&request_id.to_string(), &mut frame),
+            Serializer::GraphBinaryV1 => self.write_graphbinary(request_id, connection, &mut frame),
+            Serializer::GraphSonV3 => {
+                self.write_graphson(&request_id.to_string(), connection, &mut frame)
+            }
         }
         frame
     }
 
     /// `{version}{request_id}{op}{processor}{args}`: the args map holds the traversal (or the
     /// script, its bindings and language) and the alias of the traversal source.
-    fn write_graphbinary(&self, request_id: uuid::Uuid, out: &mut Vec<u8>) {
+    fn write_graphbinary(&self, request_id: uuid::Uuid, connection: u64, out: &mut Vec<u8>) {
         out.push(gb::VERSION);
         out.extend_from_slice(request_id.as_bytes());
         let aliases = |out: &mut Vec<u8>| {
@@ -80,7 +92,7 @@ impl Request {
                 gb::write_string(out, "gremlin");
                 gb::write_bytecode(out, traversal);
                 gb::write_string(out, "session");
-                gb::write_string(out, session);
+                gb::write_string(out, &format!("{session}-{connection}"));
                 gb::write_string(out, "manageTransaction");
                 gb::write_value(out, &GValue::Bool(true));
                 aliases(out);
@@ -105,7 +117,7 @@ impl Request {
         }
     }
 
-    fn write_graphson(&self, request_id: &str, frame: &mut Vec<u8>) {
+    fn write_graphson(&self, request_id: &str, connection: u64, frame: &mut Vec<u8>) {
         #[derive(Serialize)]
         struct Aliases {
             g: &'static str,
@@ -120,7 +132,7 @@ impl Request {
             #[serde(rename_all = "camelCase")]
             Session {
                 gremlin: &'a Bytecode,
-                session: &'a str,
+                session: String,
                 manage_transaction: bool,
                 aliases: Aliases,
             },
@@ -165,7 +177,7 @@ impl Request {
                 "session",
                 Args::Session {
                     gremlin: traversal,
-                    session,
+                    session: format!("{session}-{connection}"),
                     manage_transaction: true,
                     aliases,
                 },
@@ -337,7 +349,7 @@ mod tests {
         let b = Bytecode::new()
             .step("V", ["a\"b"])
             .step("limit", [GValue::Long(1)]);
-        let frame = Request::Bytecode(b.clone()).frame(uuid(R1), Serializer::GraphSonV3);
+        let frame = Request::Bytecode(b.clone()).frame(uuid(R1), Serializer::GraphSonV3, 1);
         assert_eq!(
             body(&frame),
             json!({
@@ -355,7 +367,7 @@ mod tests {
             script: "x.size()".into(),
             bindings: vec![("x".into(), GValue::List(vec![GValue::Int(1)]))],
         }
-        .frame(uuid(R2), Serializer::GraphSonV3);
+        .frame(uuid(R2), Serializer::GraphSonV3, 1);
         assert_eq!(
             body(&frame),
             json!({
@@ -379,7 +391,7 @@ mod tests {
             traversal: b.clone(),
             session: "s-1".into(),
         }
-        .frame(uuid(R1), Serializer::GraphSonV3);
+        .frame(uuid(R1), Serializer::GraphSonV3, 7);
         assert_eq!(
             body(&frame),
             json!({
@@ -388,7 +400,7 @@ mod tests {
                 "processor": "session",
                 "args": {
                     "gremlin": b.to_json(),
-                    "session": "s-1",
+                    "session": "s-1-7",
                     "manageTransaction": true,
                     "aliases": {"g": "g"},
                 },
@@ -455,7 +467,7 @@ mod tests {
     #[test]
     fn a_graphbinary_bytecode_request_is_the_documented_message() {
         let b = Bytecode::new().step("V", ["a"]);
-        let frame = Request::Bytecode(b.clone()).frame(uuid(R1), Serializer::GraphBinaryV1);
+        let frame = Request::Bytecode(b.clone()).frame(uuid(R1), Serializer::GraphBinaryV1, 1);
         assert_eq!(usize::from(frame[0]), BINARY_MIME.len());
         assert_eq!(&frame[1..=BINARY_MIME.len()], BINARY_MIME);
         let mut r = gb::Reader::new(&frame[1 + BINARY_MIME.len()..]);
@@ -483,7 +495,7 @@ mod tests {
             script: "x.size()".into(),
             bindings: vec![("x".into(), GValue::List(vec![GValue::Int(1)]))],
         }
-        .frame(uuid(R2), Serializer::GraphBinaryV1);
+        .frame(uuid(R2), Serializer::GraphBinaryV1, 1);
         let mut r = gb::Reader::new(&frame[1 + BINARY_MIME.len()..]);
         r.byte().unwrap();
         assert_eq!(r.bare_uuid().unwrap(), R2);

@@ -117,7 +117,7 @@ impl GremlinTransport {
         let id = uuid.to_string();
         let rx = conn.send(
             id.clone(),
-            request.frame(uuid, self.inner.config.serializer),
+            request.frame(uuid, self.inner.config.serializer, conn.serial()),
         );
         let timeout = self.inner.config.request_timeout;
         match tokio::time::timeout(timeout, rx).await {
@@ -138,25 +138,6 @@ impl GremlinTransport {
                 c.retire();
             }
         }
-    }
-
-    /// Which connection the next request goes on, opening or replacing it first if needed
-    /// (the number counts the transport's connections from 1). With one connection
-    /// (`pool_size` 1) this names the connection a session is bound to.
-    pub(crate) async fn next_connection_serial(&self) -> Result<u64, GremlinError> {
-        let n = self.inner.slots.len();
-        // Looks at the slot the next request takes, without moving the turn on.
-        let i = self.inner.next.load(Ordering::Relaxed) % n;
-        let mut slot = self.inner.slots[i].lock().await;
-        if let Some(c) = slot.as_ref() {
-            if c.is_alive() && c.opened().elapsed() < self.inner.config.max_connection_lifetime {
-                return Ok(c.serial());
-            }
-        }
-        let conn = Arc::new(self.open().await?);
-        let serial = conn.serial();
-        *slot = Some(conn);
-        Ok(serial)
     }
 
     async fn connection(&self) -> Result<Arc<Connection>, GremlinError> {
