@@ -16,7 +16,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-CRATES=(stream2neptune-backoff stream2neptune-local-services kinesis-source neptune-batch workload-gen metrics-sink kcl-multilang graph-ingest)
+CRATES=(stream2neptune-common stream2neptune-local-services kinesis-source neptune-batch workload-gen metrics-sink kcl-multilang graph-ingest)
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 packages=()

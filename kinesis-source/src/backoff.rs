@@ -5,7 +5,7 @@
 //! crate's defaults.
 
 use std::time::Duration;
-use stream2neptune_backoff::FullJitter;
+use stream2neptune_common::Backoff as FullJitter;
 
 /// How long to wait before each retry, and how many retries there may be.
 ///

@@ -2,7 +2,7 @@
 //! `stream2neptune-backoff`, shared by the workspace's crates.
 
 use std::time::Duration;
-use stream2neptune_backoff::FullJitter;
+use stream2neptune_common::Backoff as FullJitter;
 
 /// How often and how patiently a failed request is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

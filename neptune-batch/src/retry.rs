@@ -3,7 +3,7 @@
 //! delays come from `stream2neptune-backoff`, shared by the workspace's crates.
 
 use std::time::Duration;
-use stream2neptune_backoff::FullJitter;
+use stream2neptune_common::Backoff as FullJitter;
 
 /// How transient errors are retried (each user documents its own defaults; these are the
 /// sink's). The delay before retry `n` (from 0) is drawn uniformly
