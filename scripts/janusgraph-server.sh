@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Starts, stops and checks a local JanusGraph Server, without Docker: a second real graph
+# engine beside the TinkerPop Gremlin Server (scripts/gremlin-server.sh), on its own port.
+#
+#   scripts/janusgraph-server.sh start    resolve the jars with Maven (first time only), start, wait until it answers
+#   scripts/janusgraph-server.sh stop     stop the server this script started on the port
+#   scripts/janusgraph-server.sh status   exit 0 if a server answers on the port
+#   scripts/janusgraph-server.sh resolve  only fetch the jars
+#
+# Environment: JANUSGRAPH_PORT (default 8183, so it runs beside the Gremlin Server on 8182),
+# JANUSGRAPH_BACKEND (`inmemory`, the default: the graph lives in the heap and is gone at stop;
+# or `berkeleyje`: an embedded BerkeleyDB JE under .services/janusgraph/berkeleyje, kept across
+# restarts, where JanusGraph allocates the vertex ids because it cannot store string ids on that
+# backend), JANUSGRAPH_HEAP (default 2g), JANUSGRAPH_START_TIMEOUT (seconds, default 120),
+# JANUSGRAPH_JAVA_OPTS (more JVM options). The server binds 127.0.0.1 only. State lives in
+# .services/janusgraph.
+#
+# Versions: JanusGraph 1.1.0 (janusgraph-server, -inmemory, -berkeleyje) on TinkerPop 3.7.3,
+# all from Maven Central as pinned in services/janusgraph/pom.xml (every version resolved as
+# asked; none had to be moved to a neighbouring one).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SRC="$ROOT/services/janusgraph"
+STATE="$ROOT/.services/janusgraph"
+LIB="$STATE/lib"
+PORT="${JANUSGRAPH_PORT:-8183}"
+BACKEND="${JANUSGRAPH_BACKEND:-inmemory}"
+HEAP="${JANUSGRAPH_HEAP:-2g}"
+TIMEOUT="${JANUSGRAPH_START_TIMEOUT:-120}"
+RUN="$STATE/run-$PORT"
+PIDFILE="$STATE/server-$PORT.pid"
+LOG="$STATE/server-$PORT.log"
+
+say() { echo "janusgraph-server: $*" >&2; }
+
+answers() {
+  # A TCP connect is not enough (a dying JVM can hold the port): the server must answer the
+  # WebSocket upgrade on /gremlin.
+  local code
+  code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' \
+    -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+    -H 'Sec-WebSocket-Key: c3RyZWFtLTItbmVwdHVuZQ==' "http://127.0.0.1:$PORT/gremlin" 2>/dev/null || true)
+  [[ "$code" == "101" ]]
+}
+
+resolve() {
+  if [[ -f "$LIB/.complete" ]]; then return 0; fi
+  command -v mvn >/dev/null || { say "Maven (mvn) is required to fetch the server's jars"; exit 1; }
+  command -v java >/dev/null || { say "Java 11+ is required to run the server"; exit 1; }
+  say "resolving JanusGraph Server jars with Maven into $LIB (first time only)"
+  mkdir -p "$LIB"
+  mvn -q -B -f "$SRC/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$LIB" -DincludeScope=runtime -DoverWriteReleases=false >&2
+  touch "$LIB/.complete"
+}
+
+kill_jvm() {
+  local pid=$1
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$PIDFILE"
+}
+
+fail_start() {
+  local pid=$1; shift
+  say "$*; last lines of $LOG:"; tail -n 40 "$LOG" >&2
+  # The root cause often sits above the last 40 lines, under a long stack trace.
+  if grep -q '^Caused by' "$LOG"; then
+    say "root causes:"; grep '^Caused by' "$LOG" | tail -n 3 >&2
+  fi
+  kill_jvm "$pid"
+  exit 1
+}
+
+start() {
+  case "$BACKEND" in
+    inmemory|berkeleyje) ;;
+    *) say "JANUSGRAPH_BACKEND must be inmemory or berkeleyje, not '$BACKEND'"; exit 2 ;;
+  esac
+  if answers; then say "already running on 127.0.0.1:$PORT"; return 0; fi
+  resolve
+  # One run directory per port, so two servers (say one per backend) do not share a config.
+  mkdir -p "$RUN/conf" "$RUN/scripts"
+  # The server resolves the paths in its yaml against its working directory.
+  sed -e "s/^port: .*/port: $PORT/" "$SRC/conf/janusgraph-server.yaml" > "$RUN/conf/janusgraph-server.yaml"
+  if [[ "$BACKEND" == berkeleyje ]]; then
+    # An absolute path, so the data stays in one place whichever port the server runs on.
+    mkdir -p "$STATE/berkeleyje"
+    sed -e "s|^storage.directory=.*|storage.directory=$STATE/berkeleyje|" \
+      "$SRC/conf/janusgraph-berkeleyje.properties" > "$RUN/conf/janusgraph-graph.properties"
+  else
+    cp "$SRC/conf/janusgraph-inmemory.properties" "$RUN/conf/janusgraph-graph.properties"
+  fi
+  cp "$SRC/scripts/init.groovy" "$RUN/scripts/"
+  say "starting on 127.0.0.1:$PORT with the $BACKEND backend (log: $LOG)"
+  # Emptied here, not by the background redirection: the checks below must never read the
+  # previous run's log.
+  : > "$LOG"
+  (
+    cd "$RUN"
+    # shellcheck disable=SC2086 # JANUSGRAPH_JAVA_OPTS holds several options
+    exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC ${JANUSGRAPH_JAVA_OPTS:-} \
+      -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
+      -Dorg.slf4j.simpleLogger.showDateTime=true \
+      -cp "$LIB/*" org.janusgraph.graphdb.server.JanusGraphServer conf/janusgraph-server.yaml
+  ) >>"$LOG" 2>&1 < /dev/null &
+  local pid=$!
+  echo "$pid" > "$PIDFILE"
+  local waited=0
+  while (( waited < TIMEOUT * 5 )); do
+    # After a failed bind the JVM stays up without serving: detect it and kill it.
+    if grep -q -E "Address already in use|BindException|Could not bind" "$LOG"; then
+      fail_start "$pid" "port $PORT is taken by another process"
+    fi
+    # A graph that cannot be opened (a bad property, a BerkeleyDB directory locked by another
+    # JVM) is only a warning to the server: it would come up and answer, without `graph` or
+    # `g`. That is a failed start here.
+    if grep -q -E "could not be instantiated|unable to start" "$LOG"; then
+      fail_start "$pid" "the graph or the server failed to start"
+    fi
+    if answers; then say "ready on ws://127.0.0.1:$PORT/gremlin (pid $pid, $BACKEND)"; return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      say "the server exited while starting; last lines of $LOG:"; tail -n 40 "$LOG" >&2
+      rm -f "$PIDFILE"; exit 1
+    fi
+    sleep 0.2; waited=$((waited + 1))
+  done
+  fail_start "$pid" "no answer on port $PORT after ${TIMEOUT}s"
+}
+
+stop() {
+  if [[ -f "$PIDFILE" ]]; then
+    local pid; pid=$(cat "$PIDFILE")
+    if kill -0 "$pid" 2>/dev/null; then
+      # SIGTERM lets the server close the graph (BerkeleyDB flushes its log and releases the
+      # directory lock); a JVM still there after 20 s is killed.
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 "$pid" 2>/dev/null || true
+      say "stopped (pid $pid)"
+    fi
+    rm -f "$PIDFILE"
+  else
+    say "not started by this script on port $PORT"
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) if answers; then say "answering on 127.0.0.1:$PORT"; else say "not answering on 127.0.0.1:$PORT"; exit 1; fi ;;
+  resolve) resolve ;;
+  *) echo "usage: $0 start|stop|status|resolve" >&2; exit 2 ;;
+esac
