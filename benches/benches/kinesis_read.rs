@@ -15,9 +15,11 @@
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use kinesis_source::limits::MIN_GET_RECORDS_INTERVAL;
+use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord};
 use kinesis_source::{
-    KinesisProducer, KinesisSource, KinesisSourceConfig, MemoryCheckpointStore, ProducerConfig,
-    ProducerRecord, RecordSource, StartPosition, StreamRef, MIN_GET_RECORDS_INTERVAL,
+    KinesisSource, KinesisSourceConfig, MemoryCheckpointStore, RecordSource, StartPosition,
+    StreamRef,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,8 +45,10 @@ async fn create_stream(client: &aws_sdk_kinesis::Client) -> String {
 }
 
 async fn put_with_producer(client: &aws_sdk_kinesis::Client, stream: &str, n: usize) -> f64 {
-    let mut config = ProducerConfig::new(StreamRef::parse(stream));
-    config.max_in_flight_calls = IN_FLIGHT;
+    let config = ProducerConfig::builder(StreamRef::parse(stream))
+        .max_in_flight_calls(IN_FLIGHT)
+        .build()
+        .unwrap();
     let producer = KinesisProducer::from_client(client.clone(), config).unwrap();
     let records: Vec<_> = (0..n)
         .map(|i| {
@@ -167,11 +171,13 @@ async fn read_source(
     n: usize,
     fan_out: Option<&str>,
 ) -> f64 {
-    let mut config = KinesisSourceConfig::new(StreamRef::parse(stream));
-    config.fan_out = fan_out.map(str::to_owned);
-    config.start_position = StartPosition::TrimHorizon;
-    config.batch_read_size = 10_000;
-    config.max_unacked_records_per_shard = 40_000;
+    let config = KinesisSourceConfig::builder(StreamRef::parse(stream))
+        .fan_out(fan_out.map(str::to_owned))
+        .start_position(StartPosition::TrimHorizon)
+        .batch_read_size(10_000)
+        .max_unacked_records_per_shard(40_000)
+        .build()
+        .unwrap();
     let start = Instant::now();
     let mut source = KinesisSource::from_client(
         client.clone(),

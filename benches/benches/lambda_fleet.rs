@@ -20,14 +20,14 @@
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, Record};
 use graph_ingest::lambda::event::{event_document, EventSource};
-use metrics_sink::EmfDocument;
-use neptune_batch::{
-    Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, GremlinSinkConfig, Vertex,
-};
+use metrics_sink::emf::EmfDocument;
+use neptune_batch::gremlin::{Bytecode, GValue};
+use neptune_batch::{FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use workload_gen::{generate, GeneratorConfig, PayloadFormat};
+use workload_gen::generator::{generate, GeneratorConfig};
+use workload_gen::PayloadFormat;
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -76,21 +76,22 @@ async fn main() {
     println!("|---|---|---|---|---|---|---|");
     for shards in shard_counts {
         let prefix = local_services::unique_name(&format!("fleet{shards}"));
-        let data = generate(&{
-            let mut c = GeneratorConfig::default();
-            c.persons = persons;
-            c.edges = edges;
-            c.seed = 7;
-            c
-        })
-        .expect("generate");
+        let config = GeneratorConfig::builder()
+            .persons(persons)
+            .edges(edges)
+            .seed(7)
+            .build()
+            .expect("a valid data set");
+        let data = generate(&config).expect("generate");
         let ids: Vec<String> = data
             .persons
             .iter()
             .map(|p| format!("{prefix}-{}", p.id))
             .collect();
-        let mut sink_config = GremlinSinkConfig::new(&url);
-        sink_config.batch_size = Some(500);
+        let sink_config = GremlinSinkConfig::builder(&url)
+            .batch_size(500)
+            .build()
+            .expect("a valid configuration");
         let sink = GremlinSink::connect(sink_config).await.expect("connect");
         let vertices: Vec<Vertex> = ids.iter().map(|id| Vertex::new(id, "person")).collect();
         assert_eq!(sink.write_vertices(&vertices).await.unwrap().failed(), 0);

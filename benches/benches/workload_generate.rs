@@ -6,7 +6,8 @@
 //! runs (default 3).
 
 use std::time::Instant;
-use workload_gen::{write_dataset, GeneratorConfig, WriteOptions};
+use workload_gen::dataset::{write_dataset, WriteOptions};
+use workload_gen::generator::GeneratorConfig;
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run once, small.
@@ -18,12 +19,11 @@ fn main() {
     let config = if benching {
         GeneratorConfig::default()
     } else {
-        {
-            let mut c = GeneratorConfig::default();
-            c.persons = 1_000;
-            c.edges = 10_000;
-            c
-        }
+        GeneratorConfig::builder()
+            .persons(1_000)
+            .edges(10_000)
+            .build()
+            .expect("a valid data set")
     };
     let dir = std::env::temp_dir().join(format!("workload-generate-bench-{}", std::process::id()));
     let mut seconds = Vec::new();

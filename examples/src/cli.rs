@@ -1,13 +1,12 @@
 //! Command-line pieces the binaries share: logging set up from `RUST_LOG`, errors printed as
 //! one human line with an exit code per class, progress only on a terminal, the write mode.
 
-use neptune_batch::{GValue, WriteMode};
+use neptune_batch::gremlin::GValue;
+use neptune_batch::WriteMode;
 use std::error::Error;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-
-mod classify;
-pub use classify::classify;
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// The class of a failure, and the process's exit status for it (documented in the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +27,19 @@ pub enum ExitClass {
 }
 
 impl ExitClass {
+    /// The class of a failure of this kind: a service that did not answer is `Unreachable`,
+    /// settings to change are `Configuration`, bad input is `Data`, and a failure that may
+    /// pass if tried again (throttling, a conflict that outlasted its retries) is a plain
+    /// `Failure`: the program did not finish, and running it again is the remedy.
+    pub fn of(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::Unreachable => ExitClass::Unreachable,
+            ErrorKind::Usage => ExitClass::Configuration,
+            ErrorKind::Permanent => ExitClass::Data,
+            _ => ExitClass::Failure,
+        }
+    }
+
     /// The exit status.
     pub fn code(self) -> u8 {
         match self {
@@ -59,13 +71,64 @@ impl Failure {
     }
 }
 
-/// Any error becomes a failure classed by what it is (see [`classify`]).
-impl<E: Into<Box<dyn Error + Send + Sync>>> From<E> for Failure {
+/// The error and its causes on one line, as the binaries print it.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&one_line(self.error.as_ref()))
+    }
+}
+
+/// The class of an error that does not know its kind (another crate's, passed along boxed): the
+/// first operating-system error among its causes decides, else `otherwise`.
+fn foreign_class(error: &(dyn Error + 'static), otherwise: ExitClass) -> ExitClass {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return ExitClass::of(io.kind_of_failure());
+        }
+        next = e.source();
+    }
+    otherwise
+}
+
+/// [`Classify::kind`] under a name that does not hide `std::io::Error::kind`.
+trait KindOfFailure {
+    fn kind_of_failure(&self) -> ErrorKind;
+}
+
+impl<E: Classify> KindOfFailure for E {
+    fn kind_of_failure(&self) -> ErrorKind {
+        self.kind()
+    }
+}
+
+/// Errors that do not know their kind (a task that panicked, a clock before 1970, another
+/// crate's boxed error, a message) become failures of a class the caller names.
+pub trait ClassAs<T> {
+    /// The failure of class `class` (or, for a boxed error with an operating-system error
+    /// among its causes, that error's class).
+    fn class_as(self, class: ExitClass) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<Box<dyn Error + Send + Sync>>> ClassAs<T> for Result<T, E> {
+    fn class_as(self, class: ExitClass) -> Result<T, Failure> {
+        self.map_err(|e| {
+            let error = e.into();
+            Failure {
+                class: foreign_class(error.as_ref(), class),
+                error,
+            }
+        })
+    }
+}
+
+/// Every error of the workspace's libraries (and of the operating system) knows its kind, which
+/// decides the class.
+impl<E: Classify + Send + Sync + 'static> From<E> for Failure {
     fn from(error: E) -> Self {
-        let error = error.into();
         Self {
-            class: classify(error.as_ref()),
-            error,
+            class: ExitClass::of(error.kind()),
+            error: Box::new(error),
         }
     }
 }
@@ -221,10 +284,14 @@ impl WriterArgs {
     }
 
     /// Sets the batch size, requests in flight and mode of `config` from these options.
-    pub fn apply(&self, config: &mut neptune_batch::GremlinSinkConfig) {
-        config.batch_size = self.batch_write_size;
-        config.in_flight = self.write_concurrency;
-        config.mode = self.mode();
+    pub fn apply(
+        &self,
+        config: neptune_batch::GremlinSinkConfigBuilder,
+    ) -> neptune_batch::GremlinSinkConfigBuilder {
+        config
+            .batch_size(self.batch_write_size)
+            .in_flight(self.write_concurrency)
+            .mode(self.mode())
     }
 }
 
@@ -247,12 +314,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_are_classed_and_printed_on_one_line() {
-        let e: Box<dyn Error + Send + Sync> = Box::new(neptune_batch::SinkError::Connect {
+    fn each_kind_of_library_error_has_its_exit_class_and_prints_on_one_line() {
+        let refused = neptune_batch::SinkError::Connect {
             endpoint: "ws://127.0.0.1:1/gremlin".into(),
-            message: "Connection refused (os error 111)".into(),
-        });
-        let f = Failure::from(e);
+            source: "Connection refused (os error 111)".into(),
+        };
+        let f = Failure::from(refused);
         assert_eq!(f.class, ExitClass::Unreachable);
         assert_eq!(
             one_line(f.error.as_ref()),
@@ -263,8 +330,17 @@ mod tests {
             checkpoint_stream: "a".into(),
             stream: "b".into(),
         };
-        assert_eq!(classify(&foreign), ExitClass::Configuration);
+        assert_eq!(Failure::from(foreign).class, ExitClass::Configuration);
         assert_eq!(ExitClass::Configuration.code(), 78);
+        let bad_line = workload_gen::reader::ReadError::BadLine {
+            file: "follows.csv".into(),
+            line: 3,
+            reason: "4 columns".into(),
+        };
+        assert_eq!(Failure::from(bad_line).class, ExitClass::Data);
+        let port_taken = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        assert_eq!(Failure::from(port_taken).class, ExitClass::Configuration);
+        assert_eq!(ExitClass::of(ErrorKind::Retriable), ExitClass::Failure);
     }
 
     #[test]

@@ -2,19 +2,19 @@
 //! `stream-to-graph` binary, the main job and the end-to-end tests. All the consumer's logic
 //! is the `graph-ingest` library's; this is wiring (Kinesis, Gremlin, files).
 
+use crate::cli::Failure;
 use graph_ingest::{
-    Control, DeadLetterSink, FollowsCsv, HoldPolicy, JsonLinesDeadLetters, KinesisDeadLetters,
+    Control, DeadLetterSink, FollowsCsv, JsonLinesDeadLetters, KinesisDeadLetters,
     Pipeline, PipelineConfig, PipelineError, PipelineStats, Sample,
 };
-use kinesis_source::metrics::SourceStats;
+use kinesis_source::metrics::SourceStatsReader;
+use kinesis_source::producer::{KinesisProducer, ProducerConfig};
 use kinesis_source::{
-    FileCheckpointStore, KinesisProducer, KinesisSource, KinesisSourceConfig, ProducerConfig,
-    RecordSource, StartPosition, StreamRef,
+    FileCheckpointStore, KinesisSource, KinesisSourceConfig, RecordSource, StartPosition, StreamRef,
 };
 use metrics_sink::MetricsSink;
 use neptune_batch::{GremlinSink, GremlinSinkConfig, WriteMode};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,32 +104,30 @@ impl Consumer {
     pub async fn start(
         options: &ConsumerOptions,
         metrics: Arc<dyn MetricsSink>,
-    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<Self, Failure> {
         let endpoint = crate::cli::endpoint_url(options.kinesis_endpoint.as_deref());
         let client = local_services::kinesis_client(endpoint).await;
         let dead_letters: Arc<dyn DeadLetterSink> = match &options.dead_letter_stream {
             None => Arc::new(JsonLinesDeadLetters::open(&options.dead_letter_file)?),
             Some(stream) => {
-                let config = ProducerConfig::new(StreamRef::parse(stream));
+                let config = ProducerConfig::builder(StreamRef::parse(stream)).build()?;
                 let producer = KinesisProducer::from_client(client.clone(), config)?;
                 Arc::new(KinesisDeadLetters::new(producer))
             }
         };
         let store = FileCheckpointStore::open(&options.checkpoint_file)?;
-        let mut sink_config = GremlinSinkConfig::new(options.gremlin_url.clone());
-        sink_config.batch_size = options.batch_write_size;
-        sink_config.in_flight = options.write_concurrency;
-        sink_config.mode = options.write_mode;
+        let sink_config = GremlinSinkConfig::builder(options.gremlin_url.clone())
+            .batch_size(options.batch_write_size)
+            .in_flight(options.write_concurrency)
+            .mode(options.write_mode)
+            .build()?;
         let sink = Arc::new(GremlinSink::connect(sink_config).await?);
-        let mut config = PipelineConfig::default();
-        config.parallelization_factor = options.parallelization_factor;
-        config.percent_error = options.percent_error;
-        config.cluster_id = options.cluster_id.clone();
-        config.hold = {
-            let mut c = HoldPolicy::default();
-            c.max_record_age = options.max_record_age;
-            c
-        };
+        let config = PipelineConfig::builder()
+            .parallelization_factor(options.parallelization_factor)
+            .percent_error(options.percent_error)
+            .cluster_id(options.cluster_id.clone())
+            .max_record_age(options.max_record_age)
+            .build()?;
         let mut pipeline = Pipeline::builder()
             .mapper(FollowsCsv::default())
             .sink(sink.clone())
@@ -140,10 +138,11 @@ impl Consumer {
             pipeline = pipeline.put_time(move |record| times.take(record));
         }
         let pipeline = pipeline.build()?;
-        let mut config = KinesisSourceConfig::new(StreamRef::parse(&options.stream));
-        config.batch_read_size = options.batch_read_size;
-        config.fan_out = options.fan_out.clone();
-        config.start_position = options.start_position.clone();
+        let config = KinesisSourceConfig::builder(StreamRef::parse(&options.stream))
+            .batch_read_size(options.batch_read_size)
+            .fan_out(options.fan_out.clone())
+            .start_position(options.start_position.clone())
+            .build()?;
         let source = KinesisSource::from_client(client, config, Arc::new(store)).await?;
         Ok(Self {
             pipeline,
@@ -170,18 +169,13 @@ impl Consumer {
 /// record read acknowledged, no shard held, and no shard reader restarted in that time (a
 /// reader that keeps failing is not idleness: the source reports it as an error instead).
 pub fn stop_when_idle(
-    stats: Arc<PipelineStats>,
-    source: Arc<SourceStats>,
+    stats: PipelineStats,
+    source: SourceStatsReader,
     idle: Duration,
     control: Control,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let activity = || {
-            (
-                stats.records_read.load(Ordering::Relaxed),
-                source.reader_restarts.load(Ordering::Relaxed),
-            )
-        };
+        let activity = || (stats.snapshot().records_read, source.read().reader_restarts);
         let mut last = activity();
         let mut quiet_since = tokio::time::Instant::now();
         loop {
@@ -190,10 +184,10 @@ pub fn stop_when_idle(
             if now != last {
                 last = now;
                 quiet_since = tokio::time::Instant::now();
-            } else if quiet_since.elapsed() >= idle
-                && stats.acknowledged.load(Ordering::Relaxed) == now.0
-                && stats.held_now.load(Ordering::Relaxed) == 0
-            {
+            } else if quiet_since.elapsed() >= idle && {
+                let totals = stats.snapshot();
+                totals.acknowledged == now.0 && totals.held_now == 0
+            } {
                 control.stop();
                 return;
             }
@@ -203,17 +197,18 @@ pub fn stop_when_idle(
 
 /// One line describing a run so far, for a live display.
 pub fn live_line(stats: &PipelineStats, sample: &Sample) -> String {
+    let stats = stats.snapshot();
     format!(
         "read {:>8}  written {:>8}  present {:>6}  dead {:>4}  {:>7.0} edges/s  write p50 {:>6.1} ms p99 {:>6.1} ms  age {:>6} ms  held {}  retries {}",
-        stats.records_read.load(Ordering::Relaxed),
-        stats.items_written.load(Ordering::Relaxed),
-        stats.items_already_present.load(Ordering::Relaxed),
-        stats.dead_letters.load(Ordering::Relaxed),
+        stats.records_read,
+        stats.items_written,
+        stats.items_already_present,
+        stats.dead_letters,
         sample.items_per_s,
         sample.write_p50_ms,
         sample.write_p99_ms,
         sample.iterator_age_ms as u64,
         sample.held,
-        stats.sink_retries.load(Ordering::Relaxed) + stats.pipeline_retries.load(Ordering::Relaxed),
+        stats.sink_retries + stats.pipeline_retries,
     )
 }

@@ -2,15 +2,17 @@
 //! backlog it drains, the fleet script (`scripts/kcl-fleet.sh`) run with the fleet's environment, the processors'
 //! lifecycle events read back, the figures drawn from them, and the edges counted in the graph.
 
-use kinesis_source::{KinesisProducer, ProducerConfig, ProducerRecord, StreamRef};
-use neptune_batch::{
-    Bytecode, GValue, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport, Vertex,
-};
+use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord};
+use kinesis_source::StreamRef;
+use neptune_batch::gremlin::{Bytecode, GValue};
+use neptune_batch::transport::GremlinTransport;
+use neptune_batch::{GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use workload_gen::{generate, FollowsEdge, GeneratorConfig, PayloadFormat};
+use workload_gen::generator::{generate, GeneratorConfig};
+use workload_gen::{FollowsEdge, PayloadFormat};
 
 /// `scripts/kcl-fleet.sh` failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,11 +24,11 @@ pub struct FleetScriptError {
     pub reason: String,
 }
 
-impl FleetScriptError {
-    /// The script says what it lacks (Java, Maven, a setting); running it again as it is
-    /// will not mend that.
-    pub fn is_retriable(&self) -> bool {
-        false
+/// The script says what it lacks (Java, Maven, a setting); running it again as it is will not
+/// mend that.
+impl stream2neptune_common::Classify for FleetScriptError {
+    fn kind(&self) -> stream2neptune_common::ErrorKind {
+        stream2neptune_common::ErrorKind::Usage
     }
 }
 
@@ -96,8 +98,9 @@ pub async fn put_backlog(
         .iter()
         .map(|p| format!("{prefix}{}", p.id))
         .collect();
-    let mut config = GremlinSinkConfig::new(gremlin_url);
-    config.batch_size = Some(500);
+    let config = GremlinSinkConfig::builder(gremlin_url)
+        .batch_size(500)
+        .build()?;
     let vertices: Vec<Vertex> = persons
         .iter()
         .map(|id| Vertex::new(id.clone(), "person"))
@@ -108,7 +111,7 @@ pub async fn put_backlog(
         .await?;
     let producer = KinesisProducer::from_client(
         client.clone(),
-        ProducerConfig::new(StreamRef::parse(stream)),
+        ProducerConfig::builder(StreamRef::parse(stream)).build()?,
     )?;
     let mut distinct = BTreeSet::new();
     let records: Vec<ProducerRecord> = data

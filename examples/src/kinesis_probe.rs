@@ -5,7 +5,8 @@
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use kinesis_source::{ApiError, ApiErrorKind, KinesisApi, SdkKinesisApi, StreamRef};
+use kinesis_source::api::{ApiError, ApiErrorKind, KinesisApi, SdkKinesisApi};
+use kinesis_source::StreamRef;
 use std::time::{Duration, Instant};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -28,10 +28,8 @@ impl RunMetrics {
         let cloudwatch = match cloudwatch_endpoint {
             Some(url) => {
                 let client = local_services::cloudwatch_client(url.as_deref()).await;
-                let sink = Arc::new(CloudWatchSink::start(
-                    client,
-                    CloudWatchConfig::for_cluster(cluster_id),
-                )?);
+                let config = CloudWatchConfig::builder().cluster_id(cluster_id).build()?;
+                let sink = Arc::new(CloudWatchSink::start(client, config)?);
                 sinks.push(sink.clone());
                 Some(sink)
             }

@@ -1,7 +1,8 @@
 //! The Kinesis producer seen as a `workload_gen::RecordSink`.
 
 use async_trait::async_trait;
-use kinesis_source::{KinesisProducer, ProducerRecord, Record};
+use kinesis_source::producer::{KinesisProducer, ProducerRecord};
+use kinesis_source::Record;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;

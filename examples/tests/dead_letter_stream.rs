@@ -2,8 +2,8 @@
 //! through the real `aws-sdk-kinesis` against the local Kinesis API.
 
 use graph_ingest::{DeadLetter, KinesisDeadLetters, Pipeline};
-use kinesis_source::{KinesisProducer, MemoryCheckpointStore, MemorySource, MemoryStream};
-use kinesis_source::{ProducerConfig, StreamRef};
+use kinesis_source::producer::{KinesisProducer, ProducerConfig};
+use kinesis_source::{MemoryCheckpointStore, MemorySource, MemoryStream, StreamRef};
 use neptune_batch::{GraphSink, MemoryGraph, Vertex};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +15,10 @@ async fn records_bad_in_themselves_land_on_the_dead_letter_stream_with_their_byt
     local_services::create_stream_and_wait(&client, &dlq, 1, Duration::from_secs(30))
         .await
         .unwrap();
-    let producer =
-        KinesisProducer::from_client(client.clone(), ProducerConfig::new(StreamRef::parse(&dlq)))
-            .unwrap();
+    let config = ProducerConfig::builder(StreamRef::parse(&dlq))
+        .build()
+        .unwrap();
+    let producer = KinesisProducer::from_client(client.clone(), config).unwrap();
 
     let graph = Arc::new(MemoryGraph::new());
     graph

@@ -13,7 +13,6 @@ use graph_ingest::{JsonLinesDeadLetters, PipelineStats};
 use local_services::{FaultProxy, OwnGremlinServer};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stream2neptune_examples::consumer::{Consumer, ConsumerOptions};
@@ -34,7 +33,7 @@ struct Outcome {
     letters: Vec<graph_ingest::DeadLetter>,
     put_at: HashMap<String, Instant>,
     outage: (Instant, Instant),
-    stats: Arc<PipelineStats>,
+    stats: PipelineStats,
     took: Duration,
 }
 
@@ -47,10 +46,10 @@ impl Outcome {
             self.expected.len(),
             self.in_graph.len(),
             self.letters.len(),
-            s.holds.load(Ordering::Relaxed),
-            s.held_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-            s.pipeline_retries.load(Ordering::Relaxed),
-            s.sink_retries.load(Ordering::Relaxed),
+            s.snapshot().holds,
+            s.snapshot().held_ms as f64 / 1000.0,
+            s.snapshot().pipeline_retries,
+            s.snapshot().sink_retries,
             (self.outage.1 - self.outage.0).as_secs_f64(),
             self.took.as_secs_f64(),
         );
@@ -74,13 +73,13 @@ impl Outcome {
         // A freeze shorter than the sink's own retries is waited out inside its call (its
         // request times out and is sent again); anything longer holds the shards.
         assert!(
-            self.stats.holds.load(Ordering::Relaxed)
-                + self.stats.sink_retries.load(Ordering::Relaxed)
+            self.stats.snapshot().holds
+                + self.stats.snapshot().sink_retries
                 >= 1,
             "{}: the outage was noticed",
             self.name
         );
-        assert_eq!(self.stats.held_now.load(Ordering::Relaxed), 0);
+        assert_eq!(self.stats.snapshot().held_now, 0);
     }
 }
 
@@ -156,11 +155,11 @@ where
 
     // Everything put is acknowledged (written or dead-lettered), then the consumer stops.
     let deadline = Instant::now() + Duration::from_secs(300);
-    while stats.acknowledged.load(Ordering::Relaxed) < EDGES {
+    while stats.snapshot().acknowledged < EDGES {
         assert!(
             Instant::now() < deadline,
             "{name}: only {} of {EDGES} records were acknowledged 300 s after the outage",
-            stats.acknowledged.load(Ordering::Relaxed)
+            stats.snapshot().acknowledged
         );
         assert!(!running.is_finished(), "{name}: the consumer stopped early");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -326,7 +325,7 @@ async fn outages_longer_than_every_timeout_lose_nothing() {
         "lost connections and timeouts are logged at info"
     );
     assert!(
-        refused.stats.holds.load(Ordering::Relaxed) >= 1,
+        refused.stats.snapshot().holds >= 1,
         "120 s of refused connections outlast the sink's retries: the shards were held"
     );
     stopped.assert_exact_and_no_dead_letters();
@@ -369,7 +368,7 @@ async fn outages_longer_than_every_timeout_lose_nothing() {
         "every record is in the graph or expired"
     );
     assert_eq!(
-        aged.stats.expired.load(Ordering::Relaxed),
+        aged.stats.snapshot().expired,
         aged.letters.len() as u64
     );
 }

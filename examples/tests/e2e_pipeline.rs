@@ -5,7 +5,6 @@
 mod common;
 
 use graph_ingest::{JsonLinesDeadLetters, PipelineStats};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use stream2neptune_examples::consumer::{stop_when_idle, Consumer, ConsumerOptions};
@@ -17,14 +16,14 @@ fn options(stream: &str, url: &str, dir: &std::path::Path) -> ConsumerOptions {
     options
 }
 
-async fn consume(options: &ConsumerOptions) -> Arc<PipelineStats> {
+async fn consume(options: &ConsumerOptions) -> PipelineStats {
     let consumer = Consumer::start(options, Arc::new(metrics_sink::MemoryMetrics::new()))
         .await
         .expect("consumer");
     let stats = consumer.pipeline.stats();
     stop_when_idle(
         stats.clone(),
-        consumer.source.stats(),
+        consumer.source.stats_reader(),
         Duration::from_secs(3),
         consumer.control(),
     );
@@ -49,10 +48,10 @@ async fn a_hundred_thousand_edges_put_are_exactly_the_edges_in_the_graph() {
 
     let dir = tempfile::tempdir().unwrap();
     let stats = consume(&options(&stream, &url, dir.path())).await;
-    assert_eq!(stats.records_read.load(Ordering::Relaxed), 100_500);
-    assert_eq!(stats.dead_letters.load(Ordering::Relaxed), 0);
-    assert_eq!(stats.items_written.load(Ordering::Relaxed), 100_000);
-    assert_eq!(stats.items_already_present.load(Ordering::Relaxed), 500);
+    assert_eq!(stats.snapshot().records_read, 100_500);
+    assert_eq!(stats.snapshot().dead_letters, 0);
+    assert_eq!(stats.snapshot().items_written, 100_000);
+    assert_eq!(stats.snapshot().items_already_present, 500);
     let in_graph = common::edge_ids(&url, &persons).await;
     let expected = common::expected_ids(&edges);
     assert_eq!(in_graph.len(), expected.len());
@@ -84,9 +83,9 @@ async fn read_through_enhanced_fan_out_the_edges_put_are_exactly_the_edges_in_th
     let mut options = options(&stream, &url, dir.path());
     options.fan_out = Some("e2e-graph-writer".into());
     let stats = consume(&options).await;
-    assert_eq!(stats.records_read.load(Ordering::Relaxed), 20_000);
-    assert_eq!(stats.items_written.load(Ordering::Relaxed), 20_000);
-    assert_eq!(stats.dead_letters.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.snapshot().records_read, 20_000);
+    assert_eq!(stats.snapshot().items_written, 20_000);
+    assert_eq!(stats.snapshot().dead_letters, 0);
     let in_graph = common::edge_ids(&url, &persons).await;
     assert!(
         in_graph == common::expected_ids(&edges),
@@ -192,7 +191,7 @@ async fn hostile_records_become_dead_letters_and_the_graph_holds_exactly_the_goo
         println!("  {}", &reason[..reason.len().min(140)]);
     }
     assert_eq!(
-        stats.dead_letters.load(Ordering::Relaxed),
+        stats.snapshot().dead_letters,
         hostile.len() as u64
     );
     let in_graph = common::edge_ids(&url, &persons).await;
@@ -201,20 +200,21 @@ async fn hostile_records_become_dead_letters_and_the_graph_holds_exactly_the_goo
         "the graph holds exactly the good edges"
     );
     // The injection strings were data: every person is still there.
-    let transport =
-        neptune_batch::GremlinTransport::connect(neptune_batch::TransportConfig::new(url.as_str()))
-            .await
-            .unwrap();
+    let transport = neptune_batch::transport::GremlinTransport::connect(
+        neptune_batch::transport::TransportConfig::new(url.as_str()),
+    )
+    .await
+    .unwrap();
     let count = transport
         .submit(
-            &neptune_batch::Bytecode::new()
+            &neptune_batch::gremlin::Bytecode::new()
                 .step(
                     "V",
-                    [neptune_batch::GValue::List(
+                    [neptune_batch::gremlin::GValue::List(
                         persons.iter().map(|p| p.clone().into()).collect(),
                     )],
                 )
-                .step("count", Vec::<neptune_batch::GValue>::new()),
+                .step("count", Vec::<neptune_batch::gremlin::GValue>::new()),
         )
         .await
         .unwrap();

@@ -15,7 +15,8 @@ use common::lambda::{
     chain, config, edge_id, edges_present, event_document_for, follows, out_edges, sink_with_people,
 };
 use local_services::LambdaFunction;
-use metrics_sink::{names, EmfDocument, Unit};
+use metrics_sink::emf::EmfDocument;
+use metrics_sink::{names, Unit};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

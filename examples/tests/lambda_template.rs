@@ -62,14 +62,17 @@ fn dashboard_block(template: &str) -> String {
 
 #[test]
 fn the_dashboard_is_the_one_metrics_sink_generates_for_the_function() {
-    let mut config = metrics_sink::DashboardConfig::new("${ClusterId}", "${AWS::Region}");
-    config.lambda_function = Some("${WriterFunction}".into());
+    let config =
+        metrics_sink::dashboard::DashboardConfig::builder("${ClusterId}", "${AWS::Region}")
+            .lambda_function("${WriterFunction}".to_owned())
+            .build()
+            .expect("a valid dashboard");
     let in_template: serde_json::Value =
         serde_json::from_str(&dashboard_block(&template())).expect("the body is JSON");
     assert_eq!(
         in_template,
         config.body(),
-        "regenerate the block from metrics_sink::DashboardConfig:\n{}",
+        "regenerate the block from metrics_sink::dashboard::DashboardConfig:\n{}",
         serde_json::to_string_pretty(&config.body()).unwrap()
     );
     assert!(template().contains(r#"DashboardName: !Sub "stream-2-neptune-${ClusterId}""#));

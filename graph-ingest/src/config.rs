@@ -2,6 +2,7 @@
 //! accept.
 
 use std::time::Duration;
+use stream2neptune_common::{Backoff, Classify, ErrorKind};
 
 /// How a shard is held while its writes fail for transient reasons (the graph unreachable,
 /// timing out, throttling, read-only during a failover, in conflict).
@@ -9,7 +10,7 @@ use std::time::Duration;
 /// A held shard is not acknowledged past the failing records, so its checkpoint does not move
 /// and nothing after them is written (per-shard order is kept); other shards go on as far as
 /// the graph lets them. The records are tried again after a capped exponential back-off with
-/// full jitter, **without a limit by default** (as an event source mapping with
+/// full jitter, **without a limit** (as an event source mapping with
 /// `MaximumRetryAttempts = -1`): a transient failure never turns a good record into a dead
 /// letter. While held, the sink is [probed](neptune_batch::GraphSink::probe) every
 /// `probe_interval`, and a probe that succeeds after failing ones ends the wait at once, so
@@ -17,10 +18,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HoldPolicy {
-    /// The first back-off ceiling. Default 200 ms.
-    pub base_delay: Duration,
-    /// The largest back-off ceiling. Default 5 s.
-    pub max_delay: Duration,
+    /// The back-off between attempts of a held write. Default 200 ms doubling to 5 s, without
+    /// a bound on attempts (a bound set here is not used: a hold ends only when the write goes
+    /// through, the record expires, or the pipeline stops).
+    pub backoff: Backoff,
     /// How often the sink is probed while held. Default 500 ms.
     pub probe_interval: Duration,
     /// Like an event source mapping's `MaximumRecordAgeInSeconds`: a record older than this
@@ -37,8 +38,7 @@ pub struct HoldPolicy {
 impl Default for HoldPolicy {
     fn default() -> Self {
         Self {
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
             probe_interval: Duration::from_millis(500),
             max_record_age: None,
         }
@@ -46,19 +46,26 @@ impl Default for HoldPolicy {
 }
 
 impl HoldPolicy {
-    /// The ceiling of the back-off before attempt `n` (0-based) of a held write.
-    pub fn ceiling(&self, n: u32) -> Duration {
-        let factor = 1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX);
-        self.base_delay
-            .checked_mul(factor)
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay)
-    }
-
-    /// A random back-off in `[0, ceiling(n)]` ("full jitter": writers held together do not all
-    /// come back at once).
-    pub fn delay(&self, n: u32) -> Duration {
-        self.ceiling(n).mul_f64(rand::random::<f64>())
+    /// Checks every field; the error names it (under `hold.`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.backoff.base().is_zero() || self.backoff.base() > self.backoff.cap() {
+            return Err(ConfigError::new(
+                "hold.backoff",
+                "the base delay must be positive and at most the cap",
+            ));
+        }
+        if self.probe_interval.is_zero() {
+            return Err(ConfigError::new("hold.probe_interval", "must be positive"));
+        }
+        if let Some(age) = self.max_record_age {
+            if age < Duration::from_secs(1) || age > MAX_RECORD_AGE_LIMIT {
+                return Err(ConfigError::new(
+                    "hold.max_record_age",
+                    format!("{age:?} is outside 1 s..=604800 s"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -68,7 +75,7 @@ pub const MAX_RECORD_AGE_LIMIT: Duration = Duration::from_secs(604_800);
 /// The largest parallelization factor (an event source mapping's limit).
 pub const MAX_PARALLELIZATION_FACTOR: usize = 10;
 
-/// Settings of a [`Pipeline`](crate::Pipeline).
+/// Settings of a [`Pipeline`](crate::Pipeline); built with [`PipelineConfig::builder`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PipelineConfig {
@@ -113,31 +120,40 @@ impl Default for PipelineConfig {
     }
 }
 
-/// A configuration value out of range.
+/// A setting that cannot work: the field (or, for the Lambda function, the environment
+/// variable) and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid pipeline configuration: {field}: {reason}")]
+#[error("invalid configuration: {field}: {reason}")]
+#[non_exhaustive]
 pub struct ConfigError {
-    /// The field.
+    /// The field or environment variable.
     pub field: &'static str,
     /// Why.
     pub reason: String,
 }
 
 impl ConfigError {
-    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
         Self {
             field,
             reason: reason.into(),
         }
     }
+}
 
-    /// A configuration stays wrong until someone changes it.
-    pub fn is_retriable(&self) -> bool {
-        false
+/// A configuration stays wrong until someone changes it.
+impl Classify for ConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Usage
     }
 }
 
 impl PipelineConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> PipelineConfigBuilder {
+        PipelineConfigBuilder::default()
+    }
+
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=MAX_PARALLELIZATION_FACTOR).contains(&self.parallelization_factor) {
@@ -155,24 +171,7 @@ impl PipelineConfig {
                 format!("{} is outside 0..=99", self.percent_error),
             ));
         }
-        let hold = &self.hold;
-        if hold.base_delay.is_zero() || hold.base_delay > hold.max_delay {
-            return Err(ConfigError::new(
-                "hold.base_delay",
-                "must be positive and at most hold.max_delay",
-            ));
-        }
-        if hold.probe_interval.is_zero() {
-            return Err(ConfigError::new("hold.probe_interval", "must be positive"));
-        }
-        if let Some(age) = hold.max_record_age {
-            if age < Duration::from_secs(1) || age > MAX_RECORD_AGE_LIMIT {
-                return Err(ConfigError::new(
-                    "hold.max_record_age",
-                    format!("{age:?} is outside 1 s..=604800 s"),
-                ));
-            }
-        }
+        self.hold.validate()?;
         if self.checkpoint_interval.is_zero() {
             return Err(ConfigError::new("checkpoint_interval", "must be positive"));
         }
@@ -183,43 +182,105 @@ impl PipelineConfig {
     }
 }
 
+/// Builds a [`PipelineConfig`]; [`build`](Self::build) validates it.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineConfigBuilder {
+    config: PipelineConfig,
+}
+
+impl PipelineConfigBuilder {
+    /// See [`PipelineConfig::parallelization_factor`].
+    pub fn parallelization_factor(mut self, lanes: usize) -> Self {
+        self.config.parallelization_factor = lanes;
+        self
+    }
+
+    /// See [`PipelineConfig::percent_error`].
+    pub fn percent_error(mut self, percent: u8) -> Self {
+        self.config.percent_error = percent;
+        self
+    }
+
+    /// See [`HoldPolicy::backoff`].
+    pub fn hold_backoff(mut self, backoff: Backoff) -> Self {
+        self.config.hold.backoff = backoff;
+        self
+    }
+
+    /// See [`HoldPolicy::probe_interval`].
+    pub fn hold_probe_interval(mut self, interval: Duration) -> Self {
+        self.config.hold.probe_interval = interval;
+        self
+    }
+
+    /// See [`HoldPolicy::max_record_age`].
+    pub fn max_record_age(mut self, age: Option<Duration>) -> Self {
+        self.config.hold.max_record_age = age;
+        self
+    }
+
+    /// See [`PipelineConfig::checkpoint_interval`].
+    pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.config.checkpoint_interval = interval;
+        self
+    }
+
+    /// See [`PipelineConfig::cluster_id`].
+    pub fn cluster_id(mut self, cluster_id: impl Into<String>) -> Self {
+        self.config.cluster_id = cluster_id.into();
+        self
+    }
+
+    /// See [`PipelineConfig::drain_timeout`].
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// Checks every field and returns the configuration.
+    pub fn build(self) -> Result<PipelineConfig, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_defaults_are_valid_and_hold_without_limit() {
-        let c = PipelineConfig::default();
-        assert!(c.validate().is_ok());
+        let c = PipelineConfig::builder().build().unwrap();
         assert_eq!(c.hold.max_record_age, None);
+        assert_eq!(c.hold.backoff.max_retries(), None);
         assert_eq!(c.parallelization_factor, 1);
+        assert_eq!(c.hold.backoff.ceiling(0), Duration::from_millis(200));
+        assert_eq!(c.hold.backoff.ceiling(30), Duration::from_secs(5));
     }
 
     #[test]
     fn out_of_range_fields_are_named() {
-        let c = PipelineConfig {
-            parallelization_factor: 11,
-            ..PipelineConfig::default()
-        };
-        assert_eq!(c.validate().unwrap_err().field, "parallelization_factor");
-        let mut c = PipelineConfig::default();
-        c.hold.max_record_age = Some(Duration::from_secs(700_000));
-        assert_eq!(c.validate().unwrap_err().field, "hold.max_record_age");
-        let c = PipelineConfig {
-            percent_error: 100,
-            ..PipelineConfig::default()
-        };
-        assert_eq!(c.validate().unwrap_err().field, "percent_error");
-    }
-
-    #[test]
-    fn the_hold_back_off_doubles_to_its_cap_with_jitter_below_the_ceiling() {
-        let h = HoldPolicy::default();
-        assert_eq!(h.ceiling(0), Duration::from_millis(200));
-        assert_eq!(h.ceiling(3), Duration::from_millis(1600));
-        assert_eq!(h.ceiling(30), Duration::from_secs(5));
-        for n in 0..10 {
-            assert!(h.delay(n) <= h.ceiling(n));
-        }
+        let field = |b: PipelineConfigBuilder| b.build().unwrap_err().field;
+        assert_eq!(
+            field(PipelineConfig::builder().parallelization_factor(11)),
+            "parallelization_factor"
+        );
+        assert_eq!(
+            field(PipelineConfig::builder().max_record_age(Some(Duration::from_secs(700_000)))),
+            "hold.max_record_age"
+        );
+        assert_eq!(
+            field(PipelineConfig::builder().percent_error(100)),
+            "percent_error"
+        );
+        assert_eq!(
+            field(PipelineConfig::builder().hold_backoff(Backoff::new(
+                Duration::from_secs(9),
+                Duration::from_secs(1)
+            ))),
+            "hold.backoff"
+        );
+        let e = PipelineConfig::builder().cluster_id("").build().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::config::HoldPolicy;
 use crate::publish;
-use crate::stats::PipelineStats;
+use crate::stats::Counters;
 use metrics_sink::MetricsSink;
 use neptune_batch::GraphSink;
 use std::sync::atomic::Ordering;
@@ -28,7 +28,7 @@ pub(crate) enum Waited {
 pub(crate) struct Hold<'a> {
     lane: &'a str,
     policy: &'a HoldPolicy,
-    stats: &'a PipelineStats,
+    stats: &'a Counters,
     metrics: &'a dyn MetricsSink,
     cluster_id: &'a str,
     since: Option<Instant>,
@@ -42,7 +42,7 @@ impl<'a> Hold<'a> {
     pub(crate) fn new(
         lane: &'a str,
         policy: &'a HoldPolicy,
-        stats: &'a PipelineStats,
+        stats: &'a Counters,
         metrics: &'a dyn MetricsSink,
         cluster_id: &'a str,
     ) -> Self {
@@ -125,7 +125,7 @@ impl<'a> Hold<'a> {
         stop: &mut watch::Receiver<bool>,
         expiry: Option<Instant>,
     ) -> Waited {
-        let backoff_ends = Instant::now() + self.policy.delay(self.attempts);
+        let backoff_ends = Instant::now() + self.policy.backoff.delay(self.attempts);
         self.attempts += 1;
         self.stats.pipeline_retries.fetch_add(1, Ordering::Relaxed);
         loop {
@@ -220,7 +220,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_held_shard_waits_for_the_graph_and_resumes_within_a_probe_of_its_return() {
         let policy = HoldPolicy::default();
-        let stats = PipelineStats::default();
+        let stats = Counters::default();
         let metrics = metrics_sink::MemoryMetrics::new();
         let sink = Switch::default();
         let (_tx, mut stop) = watch::channel(false);
@@ -258,7 +258,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_reachable_graph_that_refuses_writes_is_retried_after_the_back_off() {
         let policy = HoldPolicy::default();
-        let stats = PipelineStats::default();
+        let stats = Counters::default();
         let metrics = metrics_sink::MemoryMetrics::new();
         let sink = Switch::default();
         sink.up.store(true, Ordering::SeqCst);
@@ -268,14 +268,14 @@ mod tests {
         for n in 0..6 {
             let started = tokio::time::Instant::now();
             assert_eq!(hold.wait(&sink, &mut stop, None).await, Waited::Retry);
-            assert!(started.elapsed() <= policy.ceiling(n) + policy.probe_interval);
+            assert!(started.elapsed() <= policy.backoff.ceiling(n) + policy.probe_interval);
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stop_ends_the_wait() {
         let policy = HoldPolicy::default();
-        let stats = PipelineStats::default();
+        let stats = Counters::default();
         let metrics = metrics_sink::MemoryMetrics::new();
         let sink = Switch::default();
         let (tx, mut stop) = watch::channel(false);

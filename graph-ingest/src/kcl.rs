@@ -9,7 +9,7 @@ use kcl_multilang::{
 };
 use kinesis_source::{Acker, Checkpoint, Record, RecordBatch, SequenceNumber};
 use serde_json::json;
-use std::sync::atomic::Ordering;
+use stream2neptune_common::{Classify, ErrorKind};
 use std::time::{Duration, Instant};
 
 /// Why a processor stops (the daemon then stops too, and the shard is taken over from its last
@@ -25,12 +25,13 @@ pub enum KclProcessorError {
     NotInitialized,
 }
 
-impl KclProcessorError {
-    /// Whether a new processor on the same shard may succeed.
-    pub fn is_retriable(&self) -> bool {
+/// Whether a new processor on the same shard may succeed: as the pipeline's failure says; a
+/// daemon that breaks the protocol is a setting (a wrong daemon or version) to change.
+impl Classify for KclProcessorError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            KclProcessorError::Pipeline(e) => e.is_retriable(),
-            KclProcessorError::NotInitialized => false,
+            KclProcessorError::Pipeline(e) => e.kind(),
+            KclProcessorError::NotInitialized => ErrorKind::Usage,
         }
     }
 }
@@ -177,6 +178,8 @@ impl KclProcessor {
                 sub_sequence,
             } => (sequence.as_str().to_owned(), Some(*sub_sequence as i64)),
             Checkpoint::ShardEnd => return true,
+            // A kind of checkpoint KCL has no words for: nothing to store.
+            _ => return true,
         };
         self.last_checkpoint = Instant::now();
         match checkpointer.checkpoint(&sequence, sub).await {
@@ -263,6 +266,7 @@ impl ShardRecordProcessor for KclProcessor {
                 break;
             }
         }
+        let totals = pipeline.stats().snapshot();
         self.event(
             "batch",
             json!({"first": records[0].sequence_number.as_str(),
@@ -271,8 +275,8 @@ impl ShardRecordProcessor for KclProcessor {
                    "already_present": present, "dead_lettered": dead, "lag_ms": lag,
                    // This process's totals so far: retried sink requests (write conflicts
                    // with other processes among them) and retried items.
-                   "sink_retries": pipeline.stats().sink_retries.load(Ordering::Relaxed),
-                   "pipeline_retries": pipeline.stats().pipeline_retries.load(Ordering::Relaxed)}),
+                   "sink_retries": totals.sink_retries,
+                   "pipeline_retries": totals.pipeline_retries}),
         );
         if !self.lost {
             self.checkpoint(checkpointer, &records).await;

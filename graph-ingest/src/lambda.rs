@@ -80,7 +80,7 @@ mod environment;
 pub mod event;
 mod handler;
 
-pub use config::{ConfigError, LambdaConfig, PoisonPolicy, WAIT_MESSAGE};
+pub use config::{LambdaConfig, PoisonPolicy, WAIT_MESSAGE};
 pub use environment::{connect_sink, Connector, LogDeadLetters, WriterEnvironment};
 pub use handler::{handle_event, FailedRecord, HandlerError, Invocation, METRICS_FLUSH_TIMEOUT};
 

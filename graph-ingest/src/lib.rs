@@ -93,6 +93,7 @@
 mod config;
 mod control;
 pub mod dead_letter;
+mod fault;
 #[cfg(feature = "follows")]
 mod follows_csv;
 mod hold;
@@ -107,7 +108,8 @@ mod stats;
 mod write;
 
 pub use config::{
-    ConfigError, HoldPolicy, PipelineConfig, MAX_PARALLELIZATION_FACTOR, MAX_RECORD_AGE_LIMIT,
+    ConfigError, HoldPolicy, PipelineConfig, PipelineConfigBuilder, MAX_PARALLELIZATION_FACTOR,
+    MAX_RECORD_AGE_LIMIT,
 };
 pub use control::Control;
 #[cfg(feature = "kinesis")]
@@ -119,4 +121,5 @@ pub use dead_letter::{
 pub use follows_csv::{FollowsCsv, MAX_FIELD_BYTES};
 pub use mapper::{GraphWrites, RecordMapper, Rejection};
 pub use pipeline::{BatchResult, Pipeline, PipelineBuilder, PipelineError, PutTime};
-pub use stats::{Percentiles, PipelineStats, Sample};
+pub use stats::{Percentiles, PipelineStats, Sample, StatsSnapshot};
+pub use stream2neptune_common::Backoff;

@@ -4,47 +4,91 @@
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use stream2neptune_common::lock;
 
-/// Running totals of a consumer, shared between its tasks and whatever displays them.
-#[derive(Debug)]
+/// Running totals of a consumer: a handle shared between its tasks and whatever displays
+/// them. Clones share the same totals.
+///
+/// [`snapshot`](Self::snapshot) reads the counters at one moment; the latency percentiles and
+/// the timeline have methods of their own.
+#[derive(Debug, Clone, Default)]
 pub struct PipelineStats {
-    started: Instant,
+    counters: Arc<Counters>,
+}
+
+/// The totals of a [`PipelineStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
     /// Records taken from the source.
-    pub records_read: AtomicU64,
+    pub records_read: u64,
     /// Items (vertices and edges) created in the graph.
-    pub items_written: AtomicU64,
+    pub items_written: u64,
     /// Items that were already there (redeliveries, or a write whose answer was lost).
-    pub items_already_present: AtomicU64,
+    pub items_already_present: u64,
     /// Records set aside as dead letters (for any reason).
-    pub dead_letters: AtomicU64,
+    pub dead_letters: u64,
     /// Of those, records that expired while held (see
     /// [`HoldPolicy::max_record_age`](crate::HoldPolicy::max_record_age)).
-    pub expired: AtomicU64,
+    pub expired: u64,
     /// Items the sink reported as failed for good (bad in themselves).
-    pub permanent_failures: AtomicU64,
+    pub permanent_failures: u64,
     /// Records acknowledged to the source.
-    pub acknowledged: AtomicU64,
+    pub acknowledged: u64,
+    /// Acknowledgements the source refused (a record it did not deliver, or one acknowledged
+    /// twice): never expected, so each is logged as an error too.
+    pub ack_failures: u64,
     /// Write requests retried inside the sink.
-    pub sink_retries: AtomicU64,
+    pub sink_retries: u64,
     /// Writes (and dead-letter puts) the pipeline tried again while holding a shard.
-    pub pipeline_retries: AtomicU64,
+    pub pipeline_retries: u64,
     /// Write calls failed on purpose (`percent_error`).
-    pub injected_faults: AtomicU64,
+    pub injected_faults: u64,
     /// Shards (or lanes of a shard) held right now by a transient failure.
-    pub held_now: AtomicU64,
+    pub held_now: u64,
     /// Holds that began so far.
-    pub holds: AtomicU64,
+    pub holds: u64,
     /// Time spent held, summed over holds that ended, in milliseconds.
-    pub held_ms: AtomicU64,
+    pub held_ms: u64,
     /// The largest `MillisBehindLatest` in the last batch of any shard, as the service says it.
-    pub lag_ms: AtomicU64,
+    pub lag_ms: u64,
     /// The largest age (now minus arrival in the stream) of the newest record of any shard's
     /// last batch, when it was read: Lambda's `IteratorAge`, measured by the consumer.
-    pub iterator_age_ms: AtomicU64,
+    pub iterator_age_ms: u64,
     /// The largest iterator age seen over the run.
-    pub max_iterator_age_ms: AtomicU64,
+    pub max_iterator_age_ms: u64,
+}
+
+impl StatsSnapshot {
+    /// Items in the graph thanks to the run (written or already present).
+    pub fn items_done(&self) -> u64 {
+        self.items_written + self.items_already_present
+    }
+}
+
+/// The counters behind [`PipelineStats`], updated by the pipeline's tasks.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    started: Instant,
+    pub(crate) records_read: AtomicU64,
+    pub(crate) items_written: AtomicU64,
+    pub(crate) items_already_present: AtomicU64,
+    pub(crate) dead_letters: AtomicU64,
+    pub(crate) expired: AtomicU64,
+    pub(crate) permanent_failures: AtomicU64,
+    pub(crate) acknowledged: AtomicU64,
+    pub(crate) ack_failures: AtomicU64,
+    pub(crate) sink_retries: AtomicU64,
+    pub(crate) pipeline_retries: AtomicU64,
+    pub(crate) injected_faults: AtomicU64,
+    pub(crate) held_now: AtomicU64,
+    pub(crate) holds: AtomicU64,
+    pub(crate) held_ms: AtomicU64,
+    pub(crate) lag_ms: AtomicU64,
+    iterator_age_ms: AtomicU64,
+    max_iterator_age_ms: AtomicU64,
     ages: Mutex<HashMap<String, u64>>,
     done_at_last_sample: AtomicU64,
     histograms: Mutex<Histograms>,
@@ -76,7 +120,7 @@ pub struct Sample {
     pub e2e_p99_ms: f64,
     /// `MillisBehindLatest` as the service reported it, milliseconds.
     pub lag_ms: f64,
-    /// The consumer's own iterator age (see [`PipelineStats::iterator_age_ms`]), milliseconds.
+    /// The consumer's own iterator age (see [`StatsSnapshot::iterator_age_ms`]), milliseconds.
     pub iterator_age_ms: f64,
     /// Shards (or lanes) held at the sample.
     pub held: u64,
@@ -101,28 +145,30 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
 }
 
-impl Default for PipelineStats {
+impl Default for Counters {
     fn default() -> Self {
+        let zero = || AtomicU64::new(0);
         Self {
             started: Instant::now(),
-            records_read: AtomicU64::new(0),
-            items_written: AtomicU64::new(0),
-            items_already_present: AtomicU64::new(0),
-            dead_letters: AtomicU64::new(0),
-            expired: AtomicU64::new(0),
-            permanent_failures: AtomicU64::new(0),
-            acknowledged: AtomicU64::new(0),
-            sink_retries: AtomicU64::new(0),
-            pipeline_retries: AtomicU64::new(0),
-            injected_faults: AtomicU64::new(0),
-            held_now: AtomicU64::new(0),
-            holds: AtomicU64::new(0),
-            held_ms: AtomicU64::new(0),
-            lag_ms: AtomicU64::new(0),
-            iterator_age_ms: AtomicU64::new(0),
-            max_iterator_age_ms: AtomicU64::new(0),
+            records_read: zero(),
+            items_written: zero(),
+            items_already_present: zero(),
+            dead_letters: zero(),
+            expired: zero(),
+            permanent_failures: zero(),
+            acknowledged: zero(),
+            ack_failures: zero(),
+            sink_retries: zero(),
+            pipeline_retries: zero(),
+            injected_faults: zero(),
+            held_now: zero(),
+            holds: zero(),
+            held_ms: zero(),
+            lag_ms: zero(),
+            iterator_age_ms: zero(),
+            max_iterator_age_ms: zero(),
             ages: Mutex::new(HashMap::new()),
-            done_at_last_sample: AtomicU64::new(0),
+            done_at_last_sample: zero(),
             histograms: Mutex::new(Histograms {
                 write_us: histogram(),
                 write_us_window: histogram(),
@@ -134,60 +180,96 @@ impl Default for PipelineStats {
     }
 }
 
-impl PipelineStats {
+impl Counters {
+    /// Adds `n` to a counter.
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Records the duration of one sub-batch write.
-    pub fn record_write(&self, took: Duration) {
+    pub(crate) fn record_write(&self, took: Duration) {
         let us = (took.as_micros() as u64).clamp(1, 3_600_000_000);
-        let mut h = self.lock();
+        let mut h = lock(&self.histograms);
         let _ = h.write_us.record(us);
         let _ = h.write_us_window.record(us);
     }
 
     /// Records one put-to-graph latency.
-    pub fn record_end_to_end(&self, took: Duration) {
+    pub(crate) fn record_end_to_end(&self, took: Duration) {
         let ms = (took.as_millis() as u64).clamp(1, 3_600_000_000);
-        let mut h = self.lock();
+        let mut h = lock(&self.histograms);
         let _ = h.e2e_ms.record(ms);
         let _ = h.e2e_ms_window.record(ms);
     }
 
     /// Records the iterator age of `shard`'s latest batch; the published figure is the largest
     /// over the shards' latest ones.
-    pub fn record_iterator_age(&self, shard: &str, age: Duration) {
+    pub(crate) fn record_iterator_age(&self, shard: &str, age: Duration) {
         let ms = age.as_millis() as u64;
-        let mut ages = self.ages.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ages = lock(&self.ages);
         ages.insert(shard.to_owned(), ms);
         let max = ages.values().copied().max().unwrap_or(0);
         self.iterator_age_ms.store(max, Ordering::Relaxed);
         self.max_iterator_age_ms.fetch_max(ms, Ordering::Relaxed);
     }
+}
+
+impl PipelineStats {
+    /// The counters, for the pipeline's tasks.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The totals now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let c = &*self.counters;
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            records_read: n(&c.records_read),
+            items_written: n(&c.items_written),
+            items_already_present: n(&c.items_already_present),
+            dead_letters: n(&c.dead_letters),
+            expired: n(&c.expired),
+            permanent_failures: n(&c.permanent_failures),
+            acknowledged: n(&c.acknowledged),
+            ack_failures: n(&c.ack_failures),
+            sink_retries: n(&c.sink_retries),
+            pipeline_retries: n(&c.pipeline_retries),
+            injected_faults: n(&c.injected_faults),
+            held_now: n(&c.held_now),
+            holds: n(&c.holds),
+            held_ms: n(&c.held_ms),
+            lag_ms: n(&c.lag_ms),
+            iterator_age_ms: n(&c.iterator_age_ms),
+            max_iterator_age_ms: n(&c.max_iterator_age_ms),
+        }
+    }
 
     /// Items in the graph thanks to this run (written or already present).
     pub fn items_done(&self) -> u64 {
-        self.items_written.load(Ordering::Relaxed)
-            + self.items_already_present.load(Ordering::Relaxed)
+        self.snapshot().items_done()
     }
 
     /// Write latency over the whole run, in milliseconds.
     pub fn write_latency(&self) -> Percentiles {
-        percentiles(&self.lock().write_us, 1000.0)
+        percentiles(&lock(&self.counters.histograms).write_us, 1000.0)
     }
 
     /// Put-to-graph latency over the whole run, in milliseconds.
     pub fn end_to_end_latency(&self) -> Percentiles {
-        percentiles(&self.lock().e2e_ms, 1.0)
+        percentiles(&lock(&self.counters.histograms).e2e_ms, 1.0)
     }
 
     /// Closes the current window: appends a sample to the timeline and returns it.
     pub fn sample(&self) -> Sample {
-        let t = self.started.elapsed().as_secs_f64();
-        let done = self.items_done() as f64;
-        let mut timeline = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        let c = &*self.counters;
+        let t = c.started.elapsed().as_secs_f64();
+        let now = self.snapshot();
+        let done = now.items_done() as f64;
+        let mut timeline = lock(&c.timeline);
         let prev_t = timeline.last().map_or(0.0, |s| s.t);
-        let done_before = self.done_at_last_sample.load(Ordering::Relaxed) as f64;
-        self.done_at_last_sample
-            .store(done as u64, Ordering::Relaxed);
-        let mut h = self.lock();
+        let done_before = c.done_at_last_sample.swap(done as u64, Ordering::Relaxed) as f64;
+        let mut h = lock(&c.histograms);
         let write = percentiles(&h.write_us_window, 1000.0);
         let e2e = percentiles(&h.e2e_ms_window, 1.0);
         h.write_us_window.reset();
@@ -200,9 +282,9 @@ impl PipelineStats {
             write_p50_ms: write.p50,
             write_p99_ms: write.p99,
             e2e_p99_ms: e2e.p99,
-            lag_ms: self.lag_ms.load(Ordering::Relaxed) as f64,
-            iterator_age_ms: self.iterator_age_ms.load(Ordering::Relaxed) as f64,
-            held: self.held_now.load(Ordering::Relaxed),
+            lag_ms: now.lag_ms as f64,
+            iterator_age_ms: now.iterator_age_ms as f64,
+            held: now.held_now,
         };
         timeline.push(sample);
         sample
@@ -210,19 +292,12 @@ impl PipelineStats {
 
     /// Every sample taken so far.
     pub fn timeline(&self) -> Vec<Sample> {
-        self.timeline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.counters.timeline).clone()
     }
 
     /// Time since the stats were created.
     pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Histograms> {
-        self.histograms.lock().unwrap_or_else(|p| p.into_inner())
+        self.counters.started.elapsed()
     }
 }
 
@@ -242,16 +317,16 @@ fn percentiles(h: &Histogram<u64>, divisor: f64) -> Percentiles {
 /// One line: what was read, written, already there, set aside, and how often shards were held.
 impl std::fmt::Display for PipelineStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let s = self.snapshot();
         write!(
             f,
             "read {}, written {}, already present {}, dead letters {} ({} expired), held {} times",
-            n(&self.records_read),
-            n(&self.items_written),
-            n(&self.items_already_present),
-            n(&self.dead_letters),
-            n(&self.expired),
-            n(&self.holds)
+            s.records_read,
+            s.items_written,
+            s.items_already_present,
+            s.dead_letters,
+            s.expired,
+            s.holds
         )
     }
 }

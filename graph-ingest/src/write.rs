@@ -3,6 +3,7 @@
 use crate::mapper::GraphWrites;
 use neptune_batch::{GraphSink, ItemOutcome, SinkError, WriteReport};
 use std::time::{Duration, Instant};
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// Where a record stands after an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +53,7 @@ fn fold(
                     }
                 }
             }
-            ItemOutcome::Failed(f) if f.is_permanent() => {
+            ItemOutcome::Failed(f) if f.kind() == ErrorKind::Permanent => {
                 *permanent_items += 1;
                 if !matches!(verdict, Verdict::Permanent(_)) {
                     *verdict = Verdict::Permanent(format!("not written: {what} {f}"));

@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use graph_ingest::{
-    GraphWrites, MemoryDeadLetters, Pipeline, PipelineConfig, RecordMapper, Rejection,
+    GraphWrites, MemoryDeadLetters, Pipeline, PipelineConfig, PipelineConfigBuilder, RecordMapper,
+    Rejection,
 };
 use kinesis_source::{MemoryCheckpointStore, MemorySource, MemoryStream, Record};
 use metrics_sink::{names, MemoryMetrics};
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stream2neptune_common::Backoff;
 
 /// `from,to`: one follows edge with the id `from>to`.
 fn mapper(record: &Record) -> Result<GraphWrites, Rejection> {
@@ -136,12 +138,13 @@ fn pipeline(
         .unwrap()
 }
 
-fn fast_hold() -> PipelineConfig {
-    let mut config = PipelineConfig::default();
-    config.hold.base_delay = Duration::from_millis(10);
-    config.hold.max_delay = Duration::from_millis(50);
-    config.hold.probe_interval = Duration::from_millis(20);
-    config
+fn fast_hold() -> PipelineConfigBuilder {
+    PipelineConfig::builder()
+        .hold_backoff(Backoff::new(
+            Duration::from_millis(10),
+            Duration::from_millis(50),
+        ))
+        .hold_probe_interval(Duration::from_millis(20))
 }
 
 #[tokio::test]
@@ -151,7 +154,7 @@ async fn an_outage_holds_the_shards_and_loses_nothing() {
     stream.close();
     let dead = MemoryDeadLetters::new();
     let metrics = MemoryMetrics::new();
-    let p = pipeline(graph.clone(), &dead, &metrics, fast_hold());
+    let p = pipeline(graph.clone(), &dead, &metrics, fast_hold().build().unwrap());
     let checkpoints = Arc::new(MemoryCheckpointStore::default());
     let mut source = MemorySource::new(stream, checkpoints.clone(), 100);
     let stats = p.stats();
@@ -167,15 +170,15 @@ async fn an_outage_holds_the_shards_and_loses_nothing() {
     assert_eq!(graph.inner.edge_count(), 500, "every edge is in the graph");
     assert!(dead.all().is_empty(), "no dead letters: {:?}", dead.all());
     assert!(
-        stats.holds.load(Ordering::Relaxed) >= 2,
+        stats.snapshot().holds >= 2,
         "both shards were held"
     );
-    assert_eq!(stats.held_now.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.snapshot().held_now, 0);
     assert!(
         graph.probes.load(Ordering::SeqCst) > 0,
         "the graph was probed while down"
     );
-    assert_eq!(stats.acknowledged.load(Ordering::Relaxed), 500);
+    assert_eq!(stats.snapshot().acknowledged, 500);
     assert_eq!(metrics.sum(names::WRITE_ERRORS), 0.0);
     assert!(!metrics.values(names::SHARD_HELD_DURATION).is_empty());
     for shard in ["shard-0", "shard-1"] {
@@ -192,8 +195,10 @@ async fn with_a_maximum_age_only_records_older_than_it_expire() {
     graph.down.store(true, Ordering::SeqCst);
     let dead = MemoryDeadLetters::new();
     let metrics = MemoryMetrics::new();
-    let mut config = fast_hold();
-    config.hold.max_record_age = Some(Duration::from_secs(1));
+    let config = fast_hold()
+        .max_record_age(Some(Duration::from_secs(1)))
+        .build()
+        .unwrap();
     let p = pipeline(graph.clone(), &dead, &metrics, config);
     let mut source = MemorySource::new(
         stream.clone(),
@@ -236,7 +241,7 @@ async fn with_a_maximum_age_only_records_older_than_it_expire() {
         50,
         "the fresh records were written"
     );
-    assert_eq!(p.stats().expired.load(Ordering::Relaxed), 200);
+    assert_eq!(p.stats().snapshot().expired, 200);
 }
 
 #[tokio::test]
@@ -246,8 +251,10 @@ async fn a_record_whose_write_may_have_been_committed_never_expires_before_the_g
     graph.unconfirmed.store(true, Ordering::SeqCst);
     stream.close();
     let dead = MemoryDeadLetters::new();
-    let mut config = fast_hold();
-    config.hold.max_record_age = Some(Duration::from_secs(1));
+    let config = fast_hold()
+        .max_record_age(Some(Duration::from_secs(1)))
+        .build()
+        .unwrap();
     let p = pipeline(graph.clone(), &dead, &MemoryMetrics::new(), config);
     let mut source = MemorySource::new(stream, Arc::new(MemoryCheckpointStore::default()), 50);
     let later = {
@@ -312,7 +319,7 @@ async fn a_held_shard_does_not_stop_the_others() {
         .mapper(mapper)
         .sink(sink.clone())
         .dead_letters(Arc::new(dead.clone()))
-        .config(fast_hold())
+        .config(fast_hold().build().unwrap())
         .build()
         .unwrap();
     let mut source = MemorySource::new(stream, Arc::new(MemoryCheckpointStore::default()), 50);
@@ -330,7 +337,7 @@ async fn a_held_shard_does_not_stop_the_others() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(graph.inner.edge_count(), other);
-    assert_eq!(p.stats().held_now.load(Ordering::Relaxed), 1);
+    assert_eq!(p.stats().snapshot().held_now, 1);
     sink.release.store(true, Ordering::SeqCst);
     run.await.unwrap().unwrap();
     assert_eq!(graph.inner.edge_count(), 400);
@@ -354,8 +361,10 @@ async fn lanes_write_batches_of_a_shard_at_once_and_keep_each_keys_order() {
         }
     }
     stream.close();
-    let mut config = PipelineConfig::default();
-    config.parallelization_factor = 4;
+    let config = PipelineConfig::builder()
+        .parallelization_factor(4)
+        .build()
+        .unwrap();
     let dead = MemoryDeadLetters::new();
     let p = pipeline(graph.clone(), &dead, &MemoryMetrics::new(), config);
     let checkpoints = Arc::new(MemoryCheckpointStore::default());
@@ -399,7 +408,7 @@ async fn the_published_iterator_age_shows_how_long_records_waited_unread() {
     let ages = metrics.values(names::ITERATOR_AGE);
     assert_eq!(ages.len(), 2, "one per batch: {ages:?}");
     assert!(ages.iter().all(|a| *a >= 5000.0), "{ages:?}");
-    assert!(p.stats().max_iterator_age_ms.load(Ordering::Relaxed) >= 5000);
+    assert!(p.stats().snapshot().max_iterator_age_ms >= 5000);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite, BufReader};
 
 /// How a lease ended for this process, as far as the daemon said before closing the pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ending {
     /// The shard was read to its end.
     ShardEnded,
@@ -21,6 +22,7 @@ pub enum Ending {
 
 /// What [`run`] saw, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// The shard, once initialized.
     pub shard_id: Option<String>,
@@ -63,97 +65,14 @@ where
         records: 0,
         ending: Ending::Closed,
     };
-    let failed = |action: &'static str| {
-        move |e: P::Error| DriverError::Processor {
-            action,
-            source: Box::new(e),
-        }
-    };
     while let Some(message) = channel.receive().await? {
         let action = message.action();
-        match message {
-            Incoming::Initialize {
-                shard_id,
-                sequence_number,
-                sub_sequence_number,
-            } => {
-                summary.shard_id = Some(shard_id.clone());
-                processor
-                    .initialize(InitializeInput {
-                        shard_id,
-                        sequence_number,
-                        sub_sequence_number,
-                    })
-                    .await
-                    .map_err(failed(action))?;
-            }
-            Incoming::ProcessRecords {
-                records,
-                millis_behind_latest,
-            } => {
-                summary.batches += 1;
-                summary.records += records.len() as u64;
-                let mut checkpointer = Checkpointer::new(&mut channel);
-                processor
-                    .process_records(
-                        ProcessRecordsInput {
-                            records,
-                            millis_behind_latest,
-                        },
-                        &mut checkpointer,
-                    )
-                    .await
-                    .map_err(failed(action))?;
-            }
-            Incoming::LeaseLost => {
-                summary.ending = Ending::LeaseLost;
-                processor.lease_lost().await.map_err(failed(action))?;
-            }
-            Incoming::ShardEnded => {
-                summary.ending = Ending::ShardEnded;
-                let mut checkpointer = Checkpointer::new(&mut channel);
-                processor
-                    .shard_ended(&mut checkpointer)
-                    .await
-                    .map_err(failed(action))?;
-                if checkpointer.stored() == 0 {
-                    tracing::warn!(
-                        shard = summary.shard_id.as_deref().unwrap_or("?"),
-                        "the shard ended and its end was not checkpointed: its children wait until it is"
-                    );
-                }
-            }
-            Incoming::ShutdownRequested => {
-                summary.ending = Ending::ShutdownRequested;
-                let mut checkpointer = Checkpointer::new(&mut channel);
-                processor
-                    .shutdown_requested(&mut checkpointer)
-                    .await
-                    .map_err(failed(action))?;
-            }
-            Incoming::Shutdown { reason } => {
-                // The older protocol's single end message: TERMINATE at a shard's end, ZOMBIE
-                // when the lease was lost.
-                if matches!(reason.as_deref(), Some("TERMINATE") | Some("SHARD_END")) {
-                    summary.ending = Ending::ShardEnded;
-                    let mut checkpointer = Checkpointer::new(&mut channel);
-                    processor
-                        .shard_ended(&mut checkpointer)
-                        .await
-                        .map_err(failed(action))?;
-                } else {
-                    summary.ending = Ending::LeaseLost;
-                    processor.lease_lost().await.map_err(failed(action))?;
-                }
-            }
-            Incoming::Checkpoint { .. } => {
-                return Err(ChannelError::Unexpected {
-                    expected: "a lifecycle message",
-                    got: action,
-                }
-                .into());
-            }
-        }
+        handle(processor, &mut channel, message, &mut summary)
+            .await
+            .map_err(|e| match e {
+                Handled::Processor(source) => DriverError::Processor { action, source },
+                Handled::Channel(e) => DriverError::Channel(e),
+            })?;
         channel
             .send(&Outgoing::Status {
                 response_for: action.to_owned(),
@@ -163,12 +82,110 @@ where
     Ok(summary)
 }
 
+/// Why a message was not handled.
+enum Handled {
+    /// The processor's error.
+    Processor(Box<dyn std::error::Error + Send + Sync>),
+    /// A message out of place.
+    Channel(ChannelError),
+}
+
+/// Calls the processor's method for one lifecycle message, noting in `summary` what it says.
+async fn handle<P: ShardRecordProcessor>(
+    processor: &mut P,
+    channel: &mut Channel,
+    message: Incoming,
+    summary: &mut Summary,
+) -> Result<(), Handled> {
+    let failed = |e: P::Error| Handled::Processor(Box::new(e));
+    match message {
+        Incoming::Initialize {
+            shard_id,
+            sequence_number,
+            sub_sequence_number,
+        } => {
+            summary.shard_id = Some(shard_id.clone());
+            processor
+                .initialize(InitializeInput {
+                    shard_id,
+                    sequence_number,
+                    sub_sequence_number,
+                })
+                .await
+                .map_err(failed)
+        }
+        Incoming::ProcessRecords {
+            records,
+            millis_behind_latest,
+        } => {
+            summary.batches += 1;
+            summary.records += records.len() as u64;
+            let input = ProcessRecordsInput {
+                records,
+                millis_behind_latest,
+            };
+            let mut checkpointer = Checkpointer::new(channel);
+            processor
+                .process_records(input, &mut checkpointer)
+                .await
+                .map_err(failed)
+        }
+        Incoming::LeaseLost => {
+            summary.ending = Ending::LeaseLost;
+            processor.lease_lost().await.map_err(failed)
+        }
+        Incoming::ShardEnded => {
+            summary.ending = Ending::ShardEnded;
+            let mut checkpointer = Checkpointer::new(channel);
+            processor
+                .shard_ended(&mut checkpointer)
+                .await
+                .map_err(failed)?;
+            if checkpointer.stored() == 0 {
+                tracing::warn!(
+                    shard = summary.shard_id.as_deref().unwrap_or("?"),
+                    "the shard ended and its end was not checkpointed: its children wait until it is"
+                );
+            }
+            Ok(())
+        }
+        Incoming::ShutdownRequested => {
+            summary.ending = Ending::ShutdownRequested;
+            let mut checkpointer = Checkpointer::new(channel);
+            processor
+                .shutdown_requested(&mut checkpointer)
+                .await
+                .map_err(failed)
+        }
+        // The older protocol's single end message: TERMINATE at a shard's end, ZOMBIE when the
+        // lease was lost.
+        Incoming::Shutdown { reason } => {
+            if matches!(reason.as_deref(), Some("TERMINATE") | Some("SHARD_END")) {
+                summary.ending = Ending::ShardEnded;
+                let mut checkpointer = Checkpointer::new(channel);
+                processor
+                    .shard_ended(&mut checkpointer)
+                    .await
+                    .map_err(failed)
+            } else {
+                summary.ending = Ending::LeaseLost;
+                processor.lease_lost().await.map_err(failed)
+            }
+        }
+        Incoming::Checkpoint { .. } => Err(Handled::Channel(ChannelError::Unexpected {
+            expected: "a lifecycle message",
+            got: "checkpoint",
+        })),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::CheckpointError;
     use crate::message::KclRecord;
     use async_trait::async_trait;
+    use stream2neptune_common::{Classify, ErrorKind};
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, DuplexStream};
 
     /// What the test processor saw and did.
@@ -424,6 +441,11 @@ mod tests {
             }
         ));
         assert!(!err.is_retriable());
+        assert_eq!(err.kind(), stream2neptune_common::ErrorKind::Permanent);
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the processor's error is kept"
+        );
         // No status went out.
         assert!(daemon.from_child.next_line().await.unwrap().is_none());
     }
@@ -471,6 +493,7 @@ mod tests {
             sub_sequence_number: None,
         };
         assert!(refused("ShutdownException").is_lease_lost());
+        assert_eq!(refused("IllegalArgumentException").kind(), ErrorKind::Usage);
         assert!(!refused("ShutdownException").is_retriable());
         assert!(refused("ThrottlingException").is_retriable());
         assert!(refused("KinesisClientLibDependencyException").is_retriable());

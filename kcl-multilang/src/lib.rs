@@ -6,15 +6,19 @@
 //! output: one JSON object per line, told apart by an `action` field. This crate is that
 //! protocol:
 //!
-//! * [`message`]: the messages, [`Incoming`] from the daemon (`initialize`, `processRecords`,
-//!   `leaseLost`, `shardEnded`, `shutdownRequested`, the older `shutdown`, and the answers to
-//!   checkpoint requests) and [`Outgoing`] to it (`status`, `checkpoint`), with the record fields
-//!   the daemon sends ([`KclRecord`]: base64 data, sequence and sub-sequence numbers, partition
-//!   key, approximate arrival time);
+//! * [`message`]: the messages, [`Incoming`](message::Incoming) from the daemon (`initialize`,
+//!   `processRecords`, `leaseLost`, `shardEnded`, `shutdownRequested`, the older `shutdown`, and
+//!   the answers to checkpoint requests) and [`Outgoing`](message::Outgoing) to it (`status`,
+//!   `checkpoint`), with the record fields the daemon sends ([`KclRecord`]: base64 data,
+//!   sequence and sub-sequence numbers, partition key, approximate arrival time);
 //! * [`ShardRecordProcessor`]: what a processor implements, one async method per message, with
 //!   a [`Checkpointer`] for the methods that may checkpoint;
 //! * [`run`] / [`run_stdio`]: the loop that reads a message, calls the processor, and answers
 //!   with a status once the method returned.
+//!
+//! Every error implements [`stream2neptune_common::Classify`]: a checkpoint refused for the
+//! moment (throttling) is retriable, a broken pipe to the daemon is not (nothing in this
+//! process can mend it).
 //!
 //! The daemon's rules this follows: it sends one message and waits for its status before the
 //! next; a processor may checkpoint only while the daemon waits for such a status (each
@@ -110,12 +114,12 @@
 #![warn(missing_docs)]
 
 mod channel;
-pub mod driver;
-pub mod error;
+mod driver;
+mod error;
 pub mod message;
-pub mod processor;
+mod processor;
 
 pub use driver::{run, run_stdio, Ending, Summary};
 pub use error::{ChannelError, CheckpointError, DriverError};
-pub use message::{Incoming, KclRecord, Outgoing};
+pub use message::KclRecord;
 pub use processor::{Checkpointer, InitializeInput, ProcessRecordsInput, ShardRecordProcessor};

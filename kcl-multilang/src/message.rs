@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A message from the daemon to the processor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action")]
+#[non_exhaustive]
 pub enum Incoming {
     /// The processor was given a shard: the first message it receives.
     #[serde(rename = "initialize", rename_all = "camelCase")]
@@ -96,6 +97,7 @@ impl Incoming {
 /// A message from the processor to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action")]
+#[non_exhaustive]
 pub enum Outgoing {
     /// The processor is done with the message whose action it names; the daemon waits for it
     /// before it sends anything else.

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 /// What the daemon says when it gives this process a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InitializeInput {
     /// The shard (one process per shard lease).
     pub shard_id: String,
@@ -19,6 +20,7 @@ pub struct InitializeInput {
 
 /// Records of the shard, in shard order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProcessRecordsInput {
     /// The records (KPL aggregates already opened by the daemon).
     pub records: Vec<KclRecord>,

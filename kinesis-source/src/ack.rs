@@ -16,6 +16,7 @@ use crate::checkpoint::Checkpoint;
 use crate::record::{Record, SequenceNumber, ShardId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use stream2neptune_common::{lock, Classify, ErrorKind};
 
 /// An acknowledgement that could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,9 +41,16 @@ pub enum AckError {
 }
 
 impl AckError {
-    /// Acknowledgement errors are caller mistakes: retrying the same call cannot succeed.
+    /// Always false: retrying the same acknowledgement cannot succeed (see [`Classify`]).
     pub fn is_retriable(&self) -> bool {
-        false
+        self.kind().is_retriable()
+    }
+}
+
+/// Acknowledgement errors are the caller's mistakes: [`ErrorKind::Usage`].
+impl Classify for AckError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Usage
     }
 }
 
@@ -281,25 +289,18 @@ impl Acker {
 
     /// Acknowledges one record put as such. Returns whether its shard's checkpoint moved.
     pub fn ack(&self, shard: &str, sequence: &SequenceNumber) -> Result<bool, AckError> {
-        self.lock().ack(shard, sequence)
+        lock(&self.tracker).ack(shard, sequence)
     }
 
     /// Acknowledges one delivered record, whole or user record of an aggregate. Returns
     /// whether its shard's checkpoint moved.
     pub fn ack_record(&self, record: &Record) -> Result<bool, AckError> {
-        self.lock().ack_record(record)
+        lock(&self.tracker).ack_record(record)
     }
 
     /// Runs `f` with the tracker locked (for sources and tests).
     pub fn with_tracker<T>(&self, f: impl FnOnce(&mut AckTracker) -> T) -> T {
-        f(&mut self.lock())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, AckTracker> {
-        // A panic while holding this lock cannot leave the tracker half-updated in a way that
-        // loses data (every method keeps its invariants before it can panic), so a poisoned
-        // lock is recovered rather than propagated.
-        self.tracker.lock().unwrap_or_else(|p| p.into_inner())
+        f(&mut lock(&self.tracker))
     }
 }
 

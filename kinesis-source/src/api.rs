@@ -1,16 +1,19 @@
 //! The few Kinesis Data Streams calls this crate makes, behind a trait.
 //!
 //! [`KinesisApi`] is implemented for the real `aws-sdk-kinesis` client by `SdkKinesisApi`
-//! (feature `kinesis`, on by default). The trait exists so that faults the local emulator cannot produce (read throttling, a shard
-//! reader that fails) can be injected by wrapping the real client, and so every error reaches
-//! the retry loops already classified as an [`ApiError`].
+//! (feature `kinesis`, on by default). The trait exists so that faults the local emulator
+//! cannot produce (read throttling, a shard reader that fails) can be injected by wrapping the
+//! real client, and so every error reaches the retry loops already classified as an
+//! [`ApiError`].
 
 use crate::checkpoint::StreamIdentity;
 use crate::config::{StartPosition, StreamRef};
 use crate::record::{Record, SequenceNumber, ShardId};
 use async_trait::async_trait;
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::SystemTime;
+use stream2neptune_common::{Classify, ErrorKind};
 
 #[cfg(feature = "kinesis")]
 pub use crate::sdk::SdkKinesisApi;
@@ -33,15 +36,20 @@ pub enum ApiErrorKind {
 }
 
 /// A failed Kinesis call, classified.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{operation} failed ({kind:?}): {message}")]
+#[non_exhaustive]
 pub struct ApiError {
     /// The API operation, e.g. `GetRecords`.
     pub operation: &'static str,
-    /// How it failed.
+    /// How it failed, which decides how it is retried (its [`Classify::kind`] is the
+    /// workspace-wide kind).
     pub kind: ApiErrorKind,
     /// The service's error code and text.
     pub message: String,
+    /// The client's error, when there is one (shared, so that the error stays cheap to clone).
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ApiError {
@@ -51,15 +59,43 @@ impl ApiError {
             operation,
             kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// The same error, caused by `source` (the client's own error).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// Whether the same call may succeed later (everything but `Fatal` and `NotFound`).
     pub fn is_retriable(&self) -> bool {
-        matches!(
-            self.kind,
-            ApiErrorKind::ExpiredIterator | ApiErrorKind::Throttled | ApiErrorKind::Transient
-        )
+        Classify::kind(self).is_retriable()
+    }
+}
+
+/// Two errors are the same failure when they name the same operation, kind and message,
+/// whatever the client's error object behind them.
+impl PartialEq for ApiError {
+    fn eq(&self, other: &Self) -> bool {
+        (self.operation, self.kind, &self.message) == (other.operation, other.kind, &other.message)
+    }
+}
+
+impl Eq for ApiError {}
+
+/// Throttling and an expired iterator are [`Retriable`](ErrorKind::Retriable) (the service
+/// answered: the moment is at fault); a timeout, a lost connection or a 5xx answer is
+/// [`Unreachable`](ErrorKind::Unreachable); an unknown stream or shard and a call refused
+/// whatever the moment (a bad argument, access denied) are [`Usage`](ErrorKind::Usage).
+impl Classify for ApiError {
+    fn kind(&self) -> ErrorKind {
+        match self.kind {
+            ApiErrorKind::ExpiredIterator | ApiErrorKind::Throttled => ErrorKind::Retriable,
+            ApiErrorKind::Transient => ErrorKind::Unreachable,
+            ApiErrorKind::NotFound | ApiErrorKind::Fatal => ErrorKind::Usage,
+        }
     }
 }
 
@@ -92,6 +128,7 @@ impl ShardInfo {
 
 /// Where a shard iterator starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IteratorStart {
     /// At the oldest record kept.
     TrimHorizon,
@@ -367,5 +404,24 @@ mod tests {
         for (code, status, kind) in cases {
             assert_eq!(classify_code(code, status), kind, "{code:?} {status:?}");
         }
+    }
+
+    #[test]
+    fn an_unknown_stream_is_usage_and_a_lost_connection_is_unreachable() {
+        let error = |kind| ApiError::new("DescribeStreamSummary", kind, "text");
+        assert_eq!(error(ApiErrorKind::NotFound).kind(), ErrorKind::Usage);
+        assert_eq!(error(ApiErrorKind::Fatal).kind(), ErrorKind::Usage);
+        assert_eq!(
+            error(ApiErrorKind::Transient).kind(),
+            ErrorKind::Unreachable
+        );
+        assert_eq!(error(ApiErrorKind::Throttled).kind(), ErrorKind::Retriable);
+        assert!(error(ApiErrorKind::ExpiredIterator).is_retriable());
+        assert!(!error(ApiErrorKind::NotFound).is_retriable());
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let caused = error(ApiErrorKind::Transient).with_source(refused);
+        assert_eq!(caused, error(ApiErrorKind::Transient));
+        let source = std::error::Error::source(&caused).expect("the cause is kept");
+        assert!(source.to_string().contains("refused"), "{source}");
     }
 }

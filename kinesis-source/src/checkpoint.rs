@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use stream2neptune_common::lock;
 
 /// How far a shard has been processed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Checkpoint {
     /// Every record up to and including this sequence number was processed; resume after it.
     AfterSequence(SequenceNumber),
@@ -83,38 +85,34 @@ pub struct MemoryCheckpointStore {
 impl MemoryCheckpointStore {
     /// The checkpoint of `shard`, without `async`.
     pub fn get_sync(&self, shard: &str) -> Option<Checkpoint> {
-        self.lock().get(shard).cloned()
+        lock(&self.inner).get(shard).cloned()
     }
 
     /// How many `save` calls were made.
     pub fn save_count(&self) -> u64 {
-        *self.saves.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ShardId, Checkpoint>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        *lock(&self.saves)
     }
 }
 
 #[async_trait]
 impl CheckpointStore for MemoryCheckpointStore {
     async fn bind_stream(&self, stream: &StreamIdentity) -> Result<(), SourceError> {
-        let mut bound = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bound = lock(&self.stream);
         check_same_stream("the in-memory checkpoint store", bound.as_ref(), stream)?;
         *bound = Some(stream.clone());
         Ok(())
     }
 
     async fn load_all(&self) -> Result<BTreeMap<ShardId, Checkpoint>, SourceError> {
-        Ok(self.lock().clone())
+        Ok(lock(&self.inner).clone())
     }
 
     async fn save(&self, updates: &[(ShardId, Checkpoint)]) -> Result<(), SourceError> {
-        let mut map = self.lock();
+        let mut map = lock(&self.inner);
         for (shard, cp) in updates {
             map.insert(shard.clone(), cp.clone());
         }
-        *self.saves.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        *lock(&self.saves) += 1;
         Ok(())
     }
 }
@@ -177,12 +175,15 @@ impl FileCheckpointStore {
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, SourceError> {
         let store = Self::new(path);
         let dir = parent_dir(&store.path);
-        let unwritable = |e: std::io::Error| SourceError::Checkpoint {
-            message: format!(
-                "cannot write checkpoints beside {}: {e}",
-                store.path.display()
-            ),
-            retriable: false,
+        let unwritable = |e: std::io::Error| {
+            SourceError::checkpoint_caused(
+                format!(
+                    "cannot write checkpoints beside {}: {e}",
+                    store.path.display()
+                ),
+                false,
+                e,
+            )
         };
         std::fs::create_dir_all(&dir).map_err(unwritable)?;
         let (tmp, file) = tempfile_in(&dir, &store.path).map_err(unwritable)?;
@@ -209,15 +210,19 @@ impl FileCheckpointStore {
                         })
                         .map_err(|_| e)
                 })
-                .map_err(|e| SourceError::Checkpoint {
-                    message: format!("{} is not a checkpoint file: {e}", path.display()),
-                    retriable: false,
+                .map_err(|e| {
+                    SourceError::checkpoint_caused(
+                        format!("{} is not a checkpoint file: {e}", path.display()),
+                        false,
+                        e,
+                    )
                 }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CheckpointFile::default()),
-            Err(e) => Err(SourceError::Checkpoint {
-                message: format!("cannot read {}: {e}", path.display()),
-                retriable: true,
-            }),
+            Err(e) => Err(SourceError::checkpoint_caused(
+                format!("cannot read {}: {e}", path.display()),
+                true,
+                e,
+            )),
         }
     }
 
@@ -236,10 +241,7 @@ impl FileCheckpointStore {
     }
 
     fn bound_stream(&self) -> Option<StreamIdentity> {
-        self.stream
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.stream).clone()
     }
 }
 
@@ -282,16 +284,15 @@ impl CheckpointStore for FileCheckpointStore {
         let path = self.path.clone();
         let file = tokio::task::spawn_blocking(move || Self::read(&path))
             .await
-            .map_err(|e| SourceError::Checkpoint {
-                message: format!("checkpoint read task failed: {e}"),
-                retriable: true,
+            .map_err(|e| {
+                SourceError::checkpoint_caused(format!("checkpoint read task failed: {e}"), true, e)
             })??;
         check_same_stream(
             &self.path.display().to_string(),
             file.stream.as_ref(),
             stream,
         )?;
-        *self.stream.lock().unwrap_or_else(|p| p.into_inner()) = Some(stream.clone());
+        *lock(&self.stream) = Some(stream.clone());
         Ok(())
     }
 
@@ -300,9 +301,8 @@ impl CheckpointStore for FileCheckpointStore {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || Self::read(&path).map(|f| f.shards))
             .await
-            .map_err(|e| SourceError::Checkpoint {
-                message: format!("checkpoint read task failed: {e}"),
-                retriable: true,
+            .map_err(|e| {
+                SourceError::checkpoint_caused(format!("checkpoint read task failed: {e}"), true, e)
             })?
     }
 
@@ -322,15 +322,17 @@ impl CheckpointStore for FileCheckpointStore {
             for (shard, cp) in updates {
                 file.shards.insert(shard, cp);
             }
-            Self::write_atomically(&path, &file).map_err(|e| SourceError::Checkpoint {
-                message: format!("cannot write {}: {e}", path.display()),
-                retriable: true,
+            Self::write_atomically(&path, &file).map_err(|e| {
+                SourceError::checkpoint_caused(
+                    format!("cannot write {}: {e}", path.display()),
+                    true,
+                    e,
+                )
             })
         })
         .await
-        .map_err(|e| SourceError::Checkpoint {
-            message: format!("checkpoint write task failed: {e}"),
-            retriable: true,
+        .map_err(|e| {
+            SourceError::checkpoint_caused(format!("checkpoint write task failed: {e}"), true, e)
         })?
     }
 }

@@ -3,11 +3,12 @@
 use crate::ack::Acker;
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::error::SourceError;
-use crate::metrics::{self as names, SourceStats};
+use crate::metrics::{self as names, SourceCounters};
 use crate::record::ShardId;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stream2neptune_common::lock;
 
 /// Serialises checkpoint writes: if the periodic writer and an explicit `checkpoint()` call
 /// could save concurrently, an older checkpoint could land after a newer one and move a shard
@@ -16,7 +17,7 @@ pub(crate) struct CheckpointWriter {
     acker: Acker,
     store: Arc<dyn CheckpointStore>,
     timeout: Duration,
-    stats: Arc<SourceStats>,
+    stats: Arc<SourceCounters>,
     /// Checkpoints taken from the tracker and not yet durably written (kept across failures).
     pending: tokio::sync::Mutex<BTreeMap<ShardId, Checkpoint>>,
     /// Shards whose `ShardEnd` is durably written.
@@ -28,7 +29,7 @@ impl CheckpointWriter {
         acker: Acker,
         store: Arc<dyn CheckpointStore>,
         timeout: Duration,
-        stats: Arc<SourceStats>,
+        stats: Arc<SourceCounters>,
     ) -> Self {
         Self {
             acker,
@@ -55,17 +56,17 @@ impl CheckpointWriter {
             .collect();
         let result = match tokio::time::timeout(self.timeout, self.store.save(&updates)).await {
             Ok(r) => r,
-            Err(_) => Err(SourceError::Checkpoint {
-                message: format!("saving checkpoints took longer than {:?}", self.timeout),
-                retriable: true,
-            }),
+            Err(_) => Err(SourceError::checkpoint(
+                format!("saving checkpoints took longer than {:?}", self.timeout),
+                true,
+            )),
         };
         match result {
             Ok(()) => {
                 pending.clear();
                 names::add(&self.stats.checkpoint_writes, 1);
                 ::metrics::counter!(names::CHECKPOINT_WRITES).increment(1);
-                let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+                let mut ended = lock(&self.ended);
                 for (shard, cp) in &updates {
                     if *cp == Checkpoint::ShardEnd {
                         ended.insert(shard.clone());
@@ -84,10 +85,6 @@ impl CheckpointWriter {
 
     /// Shards whose end was durably checkpointed, forgetting them (each is reported once).
     pub(crate) fn take_ended(&self) -> Vec<ShardId> {
-        self.ended
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .collect()
+        lock(&self.ended).drain().collect()
     }
 }

@@ -1,16 +1,11 @@
 //! Configuration of the Kinesis consumer, with the original system's defaults and the service's
 //! limits.
 
-use crate::backoff::Backoff;
+use crate::limits::{
+    GET_RECORDS_CALLS_PER_SECOND, MAX_GET_RECORDS_LIMIT, MIN_GET_RECORDS_INTERVAL,
+};
 use std::time::{Duration, SystemTime};
-
-/// Largest `Limit` a `GetRecords` call accepts.
-pub const MAX_GET_RECORDS_LIMIT: usize = 10_000;
-/// `GetRecords` calls allowed per shard per second, shared by every polling consumer.
-pub const GET_RECORDS_CALLS_PER_SECOND: u32 = 5;
-/// The shortest gap between two `GetRecords` calls on one shard that stays under that limit.
-pub const MIN_GET_RECORDS_INTERVAL: Duration =
-    Duration::from_millis(1000 / GET_RECORDS_CALLS_PER_SECOND as u64);
+use stream2neptune_common::{Backoff, Classify, ErrorKind};
 
 /// Which stream to read or write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,22 +52,49 @@ pub enum StartPosition {
 
 /// A configuration value outside what the service or this crate accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {field} {problem}")]
+#[error("invalid configuration: {field} {reason}")]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The offending field.
     pub field: &'static str,
     /// What is wrong with it.
-    pub problem: String,
+    pub reason: String,
 }
 
 impl ConfigError {
-    /// A configuration error stays one until the configuration changes.
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Always false: the configuration has to change (see [`Classify`]).
     pub fn is_retriable(&self) -> bool {
-        false
+        self.kind().is_retriable()
     }
 }
 
-/// How a [`KinesisSource`](crate::KinesisSource) reads a stream.
+/// Settings to change: [`ErrorKind::Usage`].
+impl Classify for ConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Usage
+    }
+}
+
+/// Checks that a backoff grows from a base above zero up to its cap.
+pub(crate) fn check_backoff(field: &'static str, backoff: &Backoff) -> Result<(), ConfigError> {
+    if backoff.base().is_zero() || backoff.validate(u32::MAX).is_err() {
+        return Err(ConfigError::new(
+            field,
+            format!("needs 0 < base <= cap, got {backoff:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// How a [`KinesisSource`](crate::KinesisSource) reads a stream. Made by
+/// [`KinesisSourceConfig::builder`], which checks every value against the service's limits.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct KinesisSourceConfig {
@@ -120,8 +142,8 @@ pub struct KinesisSourceConfig {
     /// 10 retries in a row.
     pub retry_backoff: Backoff,
     /// Backoff before a failed shard reader is restarted: default 1 s doubling to 30 s. After
-    /// `max_retries` (default 20) failures in a row without progress, the source fails with
-    /// an error from `next_batch`.
+    /// its retries (default 20) are used up by failures in a row without progress, the source
+    /// fails with an error from `next_batch`.
     pub restart_backoff: Backoff,
     /// How long `shutdown` waits for in-flight batches to be acknowledged: default 30 s.
     pub shutdown_timeout: Duration,
@@ -137,90 +159,112 @@ pub struct KinesisSourceConfig {
 }
 
 impl KinesisSourceConfig {
-    /// The defaults for `stream`.
-    pub fn new(stream: StreamRef) -> Self {
-        Self {
-            stream,
-            start_position: StartPosition::Latest,
-            batch_read_size: 1000,
-            max_records_per_call: MAX_GET_RECORDS_LIMIT,
-            min_call_interval: MIN_GET_RECORDS_INTERVAL,
-            idle_time_between_reads: Duration::from_secs(1),
-            shard_sync_interval: Duration::from_secs(60),
-            checkpoint_interval: Duration::from_secs(1),
-            channel_capacity: 16,
-            max_unacked_records_per_shard: 10_000,
-            call_timeout: Duration::from_secs(10),
-            throttle_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5), 10),
-            retry_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5), 10),
-            restart_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30), 20),
-            shutdown_timeout: Duration::from_secs(30),
-            deaggregate: true,
-            fan_out: None,
+    /// A builder holding the defaults for `stream`.
+    ///
+    /// ```
+    /// use kinesis_source::{KinesisSourceConfig, StartPosition, StreamRef};
+    ///
+    /// let config = KinesisSourceConfig::builder(StreamRef::parse("follows"))
+    ///     .start_position(StartPosition::TrimHorizon)
+    ///     .batch_read_size(500)
+    ///     .build()?;
+    /// assert_eq!(config.batch_read_size, 500);
+    ///
+    /// let refused = KinesisSourceConfig::builder(StreamRef::parse("follows"))
+    ///     .batch_read_size(20_000)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(refused.field, "batch_read_size");
+    /// # Ok::<(), kinesis_source::ConfigError>(())
+    /// ```
+    pub fn builder(stream: StreamRef) -> KinesisSourceConfigBuilder {
+        KinesisSourceConfigBuilder {
+            config: Self {
+                stream,
+                start_position: StartPosition::Latest,
+                batch_read_size: 1000,
+                max_records_per_call: MAX_GET_RECORDS_LIMIT,
+                min_call_interval: MIN_GET_RECORDS_INTERVAL,
+                idle_time_between_reads: Duration::from_secs(1),
+                shard_sync_interval: Duration::from_secs(60),
+                checkpoint_interval: Duration::from_secs(1),
+                channel_capacity: 16,
+                max_unacked_records_per_shard: 10_000,
+                call_timeout: Duration::from_secs(10),
+                throttle_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5))
+                    .with_max_retries(10),
+                retry_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
+                    .with_max_retries(10),
+                restart_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30))
+                    .with_max_retries(20),
+                shutdown_timeout: Duration::from_secs(30),
+                deaggregate: true,
+                fan_out: None,
+            },
         }
     }
 
-    /// Checks every field against the service's limits.
+    /// Checks every field against the service's limits (what [`build`] does; the source checks
+    /// again when it starts).
+    ///
+    /// [`build`]: KinesisSourceConfigBuilder::build
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |field, problem: String| Err(ConfigError { field, problem });
-        match &self.stream {
-            StreamRef::Name(n) if n.is_empty() || n.len() > 128 => {
-                return err(
-                    "stream",
-                    format!("name must be 1..=128 characters, got {n:?}"),
-                )
-            }
-            StreamRef::Arn(a) if !a.starts_with("arn:") || a.len() > 2048 => {
-                return err("stream", format!("{a:?} is not a stream ARN"))
-            }
-            _ => {}
-        }
+        check_stream(&self.stream)?;
         if let Some(name) = &self.fan_out {
-            let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-            if name.is_empty() || name.len() > 128 || !name.chars().all(allowed) {
-                return err(
-                    "fan_out",
-                    format!(
-                        "a consumer name is 1..=128 characters of a-z A-Z 0-9 _ . -, got {name:?}"
-                    ),
-                );
+            check_consumer_name(name)?;
+        }
+        self.check_batches()?;
+        self.check_pacing()?;
+        if self.channel_capacity == 0 {
+            return Err(ConfigError::new("channel_capacity", "must be at least 1"));
+        }
+        check_backoff("throttle_backoff", &self.throttle_backoff)?;
+        check_backoff("retry_backoff", &self.retry_backoff)?;
+        check_backoff("restart_backoff", &self.restart_backoff)
+    }
+
+    fn check_batches(&self) -> Result<(), ConfigError> {
+        for (field, n) in [
+            ("batch_read_size", self.batch_read_size),
+            ("max_records_per_call", self.max_records_per_call),
+        ] {
+            if !(1..=MAX_GET_RECORDS_LIMIT).contains(&n) {
+                return Err(ConfigError::new(
+                    field,
+                    format!("must be 1..={MAX_GET_RECORDS_LIMIT} (GetRecords Limit), got {n}"),
+                ));
             }
         }
-        if !(1..=MAX_GET_RECORDS_LIMIT).contains(&self.batch_read_size) {
-            return err(
-                "batch_read_size",
+        if self.max_unacked_records_per_shard < self.batch_read_size {
+            return Err(ConfigError::new(
+                "max_unacked_records_per_shard",
                 format!(
-                    "must be 1..={MAX_GET_RECORDS_LIMIT} (GetRecords Limit), got {}",
-                    self.batch_read_size
+                    "must be at least batch_read_size ({}), got {}",
+                    self.batch_read_size, self.max_unacked_records_per_shard
                 ),
-            );
+            ));
         }
-        if !(1..=MAX_GET_RECORDS_LIMIT).contains(&self.max_records_per_call) {
-            return err(
-                "max_records_per_call",
-                format!(
-                    "must be 1..={MAX_GET_RECORDS_LIMIT} (GetRecords Limit), got {}",
-                    self.max_records_per_call
-                ),
-            );
-        }
+        Ok(())
+    }
+
+    fn check_pacing(&self) -> Result<(), ConfigError> {
         if self.min_call_interval < MIN_GET_RECORDS_INTERVAL {
-            return err(
+            return Err(ConfigError::new(
                 "min_call_interval",
                 format!(
                     "must be at least {MIN_GET_RECORDS_INTERVAL:?} ({GET_RECORDS_CALLS_PER_SECOND} GetRecords calls/s per shard), got {:?}",
                     self.min_call_interval
                 ),
-            );
+            ));
         }
         if self.idle_time_between_reads < self.min_call_interval {
-            return err(
+            return Err(ConfigError::new(
                 "idle_time_between_reads",
                 format!(
                     "must be at least min_call_interval ({:?}), got {:?}",
                     self.min_call_interval, self.idle_time_between_reads
                 ),
-            );
+            ));
         }
         for (field, d) in [
             ("shard_sync_interval", self.shard_sync_interval),
@@ -228,31 +272,92 @@ impl KinesisSourceConfig {
             ("call_timeout", self.call_timeout),
         ] {
             if d < Duration::from_millis(10) {
-                return err(field, format!("must be at least 10 ms, got {d:?}"));
-            }
-        }
-        if self.channel_capacity == 0 {
-            return err("channel_capacity", "must be at least 1".into());
-        }
-        if self.max_unacked_records_per_shard < self.batch_read_size {
-            return err(
-                "max_unacked_records_per_shard",
-                format!(
-                    "must be at least batch_read_size ({}), got {}",
-                    self.batch_read_size, self.max_unacked_records_per_shard
-                ),
-            );
-        }
-        for (field, b) in [
-            ("throttle_backoff", self.throttle_backoff),
-            ("retry_backoff", self.retry_backoff),
-            ("restart_backoff", self.restart_backoff),
-        ] {
-            if b.base.is_zero() || b.max < b.base {
-                return err(field, format!("needs 0 < base <= max, got {b:?}"));
+                return Err(ConfigError::new(
+                    field,
+                    format!("must be at least 10 ms, got {d:?}"),
+                ));
             }
         }
         Ok(())
+    }
+}
+
+fn check_stream(stream: &StreamRef) -> Result<(), ConfigError> {
+    match stream {
+        StreamRef::Name(n) if n.is_empty() || n.len() > 128 => Err(ConfigError::new(
+            "stream",
+            format!("name must be 1..=128 characters, got {n:?}"),
+        )),
+        StreamRef::Arn(a) if !a.starts_with("arn:") || a.len() > 2048 => Err(ConfigError::new(
+            "stream",
+            format!("{a:?} is not a stream ARN"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_consumer_name(name: &str) -> Result<(), ConfigError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if name.is_empty() || name.len() > 128 || !name.chars().all(allowed) {
+        return Err(ConfigError::new(
+            "fan_out",
+            format!("a consumer name is 1..=128 characters of a-z A-Z 0-9 _ . -, got {name:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Builds a [`KinesisSourceConfig`]: each setter replaces one default (see the field of the
+/// same name), and [`build`](Self::build) checks the result.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct KinesisSourceConfigBuilder {
+    config: KinesisSourceConfig,
+}
+
+/// Setters named after the fields they set, each documented on the field.
+macro_rules! setters {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(
+            #[doc = concat!("Sets [`KinesisSourceConfig::", stringify!($field), "`].")]
+            pub fn $field(mut self, value: $ty) -> Self {
+                self.config.$field = value;
+                self
+            }
+        )*
+    };
+}
+
+impl KinesisSourceConfigBuilder {
+    setters! {
+        start_position: StartPosition,
+        batch_read_size: usize,
+        max_records_per_call: usize,
+        min_call_interval: Duration,
+        idle_time_between_reads: Duration,
+        shard_sync_interval: Duration,
+        checkpoint_interval: Duration,
+        channel_capacity: usize,
+        max_unacked_records_per_shard: usize,
+        call_timeout: Duration,
+        throttle_backoff: Backoff,
+        retry_backoff: Backoff,
+        restart_backoff: Backoff,
+        shutdown_timeout: Duration,
+        deaggregate: bool,
+    }
+
+    /// Sets [`KinesisSourceConfig::fan_out`]: a consumer name, or `None` to poll.
+    pub fn fan_out(mut self, consumer: impl Into<Option<String>>) -> Self {
+        self.config.fan_out = consumer.into();
+        self
+    }
+
+    /// The configuration, if every value is within the service's limits; else the first field
+    /// that is not.
+    pub fn build(self) -> Result<KinesisSourceConfig, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
     }
 }
 
@@ -260,43 +365,63 @@ impl KinesisSourceConfig {
 mod tests {
     use super::*;
 
+    fn builder() -> KinesisSourceConfigBuilder {
+        KinesisSourceConfig::builder(StreamRef::parse("s"))
+    }
+
     #[test]
     fn defaults_are_the_originals_and_valid() {
-        let c = KinesisSourceConfig::new(StreamRef::parse("follows"));
+        let c = KinesisSourceConfig::builder(StreamRef::parse("follows"))
+            .build()
+            .unwrap();
         assert_eq!(c.batch_read_size, 1000);
         assert_eq!(c.start_position, StartPosition::Latest);
         assert_eq!(c.stream, StreamRef::Name("follows".into()));
-        c.validate().unwrap();
+        assert_eq!(c.restart_backoff.max_retries(), Some(20));
     }
 
     #[test]
     fn out_of_limit_values_name_their_field() {
-        let base = KinesisSourceConfig::new(StreamRef::parse("s"));
-        let mut c = base.clone();
-        c.batch_read_size = 10_001;
-        assert_eq!(c.validate().unwrap_err().field, "batch_read_size");
-        let mut c = base.clone();
-        c.min_call_interval = Duration::from_millis(100);
-        assert_eq!(c.validate().unwrap_err().field, "min_call_interval");
-        let mut c = base.clone();
-        c.max_unacked_records_per_shard = 10;
+        let field = |b: KinesisSourceConfigBuilder| b.build().unwrap_err().field;
+        assert_eq!(field(builder().batch_read_size(10_001)), "batch_read_size");
         assert_eq!(
-            c.validate().unwrap_err().field,
+            field(builder().min_call_interval(Duration::from_millis(100))),
+            "min_call_interval"
+        );
+        assert_eq!(
+            field(builder().max_unacked_records_per_shard(10)),
             "max_unacked_records_per_shard"
         );
-        let c = KinesisSourceConfig::new(StreamRef::parse(""));
-        assert_eq!(c.validate().unwrap_err().field, "stream");
+        assert_eq!(
+            field(KinesisSourceConfig::builder(StreamRef::parse(""))),
+            "stream"
+        );
         for bad in ["", "has space", "slash/in", &"x".repeat(129)] {
-            let mut c = base.clone();
-            c.fan_out = Some(bad.to_owned());
-            assert_eq!(c.validate().unwrap_err().field, "fan_out", "{bad:?}");
+            assert_eq!(
+                field(builder().fan_out(bad.to_owned())),
+                "fan_out",
+                "{bad:?}"
+            );
         }
-        let mut c = base.clone();
-        c.fan_out = Some("graph-writer_1.v2".into());
-        c.validate().unwrap();
+        let backwards = Backoff::new(Duration::from_secs(2), Duration::from_secs(1));
+        assert_eq!(field(builder().retry_backoff(backwards)), "retry_backoff");
+        let from_zero = Backoff::new(Duration::ZERO, Duration::from_secs(1));
+        assert_eq!(
+            field(builder().restart_backoff(from_zero)),
+            "restart_backoff"
+        );
+        assert_eq!(field(builder().channel_capacity(0)), "channel_capacity");
+        builder()
+            .fan_out("graph-writer_1.v2".to_owned())
+            .build()
+            .unwrap();
         assert_eq!(
             StreamRef::parse("arn:aws:kinesis:us-east-1:1:stream/s"),
             StreamRef::Arn("arn:aws:kinesis:us-east-1:1:stream/s".into())
+        );
+        assert_eq!(
+            builder().batch_read_size(0).build().unwrap_err().kind(),
+            ErrorKind::Usage
         );
     }
 }

@@ -2,6 +2,10 @@
 
 use crate::api::ApiError;
 use crate::config::ConfigError;
+use stream2neptune_common::{Classify, ErrorKind};
+
+/// An underlying error from outside this crate (a file system, a serialiser, a task).
+pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// What went wrong while reading or checkpointing.
 #[derive(Debug, thiserror::Error)]
@@ -14,17 +18,13 @@ pub enum SourceError {
         message: String,
         /// Whether trying again may succeed (an I/O error) or not (a corrupt file).
         retriable: bool,
+        /// The underlying error, if there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The stream service failed a call.
-    #[error("stream service call {operation} failed: {message}")]
-    Service {
-        /// The API operation, e.g. `GetRecords`.
-        operation: &'static str,
-        /// The service's error text.
-        message: String,
-        /// Whether the error is transient (throttling, timeouts, 5xx).
-        retriable: bool,
-    },
+    #[error("stream service call {0}")]
+    Service(#[from] ApiError),
     /// A shard reader kept failing after every restart it was allowed.
     #[error("the reader of shard {shard} failed {failures} times in a row; last error: {last}")]
     ShardReaderFailed {
@@ -33,7 +33,8 @@ pub enum SourceError {
         /// Failures in a row.
         failures: u32,
         /// The last failure.
-        last: String,
+        #[source]
+        last: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The checkpoint store holds checkpoints of another stream: reading this stream from
     /// them would fail on every shard (or, worse, skip records).
@@ -54,26 +55,54 @@ pub enum SourceError {
     Shutdown,
 }
 
-impl From<ApiError> for SourceError {
-    fn from(e: ApiError) -> Self {
-        SourceError::Service {
-            operation: e.operation,
-            retriable: e.is_retriable(),
-            message: e.message,
+impl SourceError {
+    /// A checkpoint store failure without an underlying error.
+    pub(crate) fn checkpoint(message: impl Into<String>, retriable: bool) -> Self {
+        SourceError::Checkpoint {
+            message: message.into(),
+            retriable,
+            source: None,
         }
+    }
+
+    /// A checkpoint store failure caused by `source`.
+    pub(crate) fn checkpoint_caused(
+        message: impl Into<String>,
+        retriable: bool,
+        source: impl Into<Cause>,
+    ) -> Self {
+        SourceError::Checkpoint {
+            message: message.into(),
+            retriable,
+            source: Some(source.into()),
+        }
+    }
+
+    /// Whether the failed operation may succeed if tried again (see [`Classify`]).
+    pub fn is_retriable(&self) -> bool {
+        self.kind().is_retriable()
     }
 }
 
-impl SourceError {
-    /// Whether the failed operation may succeed if tried again.
-    pub fn is_retriable(&self) -> bool {
+/// A checkpoint store that failed for the moment is [`Retriable`](ErrorKind::Retriable), one
+/// that cannot work as set up (a corrupt or unwritable file) is
+/// [`Usage`](ErrorKind::Usage); a service call takes the kind of its [`ApiError`] (an unknown
+/// stream is `Usage`); a shard reader that failed through every restart is
+/// [`Permanent`](ErrorKind::Permanent): the source gave up, so asking it again cannot help.
+impl Classify for SourceError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            SourceError::Checkpoint { retriable, .. } | SourceError::Service { retriable, .. } => {
-                *retriable
+            SourceError::Checkpoint { retriable, .. } => {
+                if *retriable {
+                    ErrorKind::Retriable
+                } else {
+                    ErrorKind::Usage
+                }
             }
-            // The source restarted the reader as often as it was allowed to.
-            SourceError::ShardReaderFailed { .. } | SourceError::ForeignCheckpoint { .. } => false,
-            SourceError::Config(_) | SourceError::Shutdown => false,
+            SourceError::Service(e) => e.kind(),
+            SourceError::ShardReaderFailed { .. } => ErrorKind::Permanent,
+            SourceError::ForeignCheckpoint { .. } | SourceError::Shutdown => ErrorKind::Usage,
+            SourceError::Config(e) => e.kind(),
         }
     }
 }

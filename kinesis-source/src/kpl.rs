@@ -14,18 +14,18 @@
 //! and for tests. The messages are declared with `prost`'s derive, so no `.proto` compiler or
 //! build script is needed.
 
+use crate::limits::MAX_RECORD_BYTES;
 use crate::record::Record;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use prost::Message;
 use std::collections::HashMap;
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// The first 4 bytes of every aggregated record.
 pub const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
 /// The length of the MD5 digest that ends every aggregated record.
 const DIGEST_LEN: usize = 16;
-/// The largest Kinesis record (1 MiB): an aggregate, its partition key included, must fit.
-pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone, PartialEq, Message)]
 struct AggregatedRecord {
@@ -123,6 +123,7 @@ pub struct Aggregate {
 
 /// A user record that cannot fit in an aggregate of the configured size even alone.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("a user record of {bytes} bytes (partition key included) does not fit in an aggregate of at most {limit} bytes")]
 pub struct TooLarge {
     /// The user record's size in the aggregate, with its partition key.
@@ -132,9 +133,16 @@ pub struct TooLarge {
 }
 
 impl TooLarge {
-    /// Always false: the record will never fit.
+    /// Always false: the record will never fit (see [`Classify`]).
     pub fn is_retriable(&self) -> bool {
-        false
+        self.kind().is_retriable()
+    }
+}
+
+/// The record is too large in itself: [`ErrorKind::Permanent`].
+impl Classify for TooLarge {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Permanent
     }
 }
 

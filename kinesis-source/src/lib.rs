@@ -8,26 +8,35 @@
 //! acknowledged, **and** every earlier record of the same shard was acknowledged too. A crash
 //! therefore never loses a record; it can only repeat the records that were in flight.
 //!
-//! * [`RecordSource`]: the trait a consumer reads [`RecordBatch`]es from.
+//! * [`RecordSource`]: the trait a consumer reads [`RecordBatch`]es of [`Record`]s from.
 //! * [`KinesisSource`]: the Kinesis implementation: one task per shard, `ListShards` re-syncs,
 //!   parents read (and checkpointed as ended) before their children, expired iterators
 //!   re-acquired after the last delivered record, throttling and transient errors retried with
 //!   bounded jittered backoff, failed shard readers restarted and reported, graceful shutdown
 //!   ([`ShutdownHandle`]). Reads by polling `GetRecords` or through enhanced fan-out
 //!   (`SubscribeToShard`, [`KinesisSourceConfig::fan_out`]). Configured by
-//!   [`KinesisSourceConfig`].
-//! * [`kpl`]: records aggregated by the Kinesis Producer Library, opened into their user
-//!   records by the source (and built by [`kpl::Aggregator`]).
-//! * [`KinesisProducer`]: `PutRecords` batching within the API limits that resends only the
-//!   entries that failed and reports one outcome per record.
-//! * [`Acker`]: carried by every batch; acknowledging is how a consumer says "done with this one".
-//! * [`AckTracker`]: the pure bookkeeping behind it (the contiguous acknowledged prefix per shard).
-//! * [`CheckpointStore`]: where checkpoints are kept: [`MemoryCheckpointStore`] and
-//!   [`FileCheckpointStore`] (atomic write-and-rename, survives `kill -9`).
+//!   [`KinesisSourceConfig::builder`].
 //! * [`MemoryStream`] and [`MemorySource`]: an in-memory sharded stream, for tests and for runs
 //!   that need no service.
+//! * [`Acker`]: carried by every batch; acknowledging is how a consumer says "done with this
+//!   one" ([`ack::AckTracker`] is the bookkeeping behind it: the contiguous acknowledged prefix
+//!   per shard).
+//! * [`CheckpointStore`]: where checkpoints are kept: [`MemoryCheckpointStore`] and
+//!   [`FileCheckpointStore`] (atomic write-and-rename, survives `kill -9`).
+//! * [`producer`]: [`KinesisProducer`](producer::KinesisProducer), `PutRecords` batching within
+//!   the API limits that resends only the entries that failed and reports one outcome per
+//!   record.
+//! * [`kpl`]: records aggregated by the Kinesis Producer Library, opened into their user
+//!   records by the source (and built by [`kpl::Aggregator`]).
+//! * [`api`]: the few Kinesis calls behind a trait ([`api::KinesisApi`]), implemented over
+//!   `aws-sdk-kinesis`, and their classified errors ([`api::ApiError`]).
+//! * [`limits`]: the service's limits the configurations are checked against.
 //! * [`metrics`]: the names of the metrics emitted through the `metrics` facade (KCL's names
-//!   where they overlap), and plain counters for progress displays.
+//!   where they overlap), and the running totals for progress displays.
+//!
+//! Every error implements [`stream2neptune_common::Classify`]: an unknown stream is a
+//! [`Usage`](stream2neptune_common::ErrorKind::Usage) error, a service that does not answer
+//! [`Unreachable`](stream2neptune_common::ErrorKind::Unreachable), and so on.
 //!
 //! # Example: in memory
 //!
@@ -69,9 +78,10 @@
 //! The crate's integration tests run the same calls against the Kinesis emulator they embed.
 //!
 //! ```no_run
+//! use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord};
 //! use kinesis_source::{
-//!     FileCheckpointStore, KinesisProducer, KinesisSource, KinesisSourceConfig, ProducerConfig,
-//!     ProducerRecord, RecordSource, StartPosition, StreamRef,
+//!     FileCheckpointStore, KinesisSource, KinesisSourceConfig, RecordSource, StartPosition,
+//!     StreamRef,
 //! };
 //! use std::sync::Arc;
 //! use std::time::Duration;
@@ -90,7 +100,8 @@
 //!     let client = aws_sdk_kinesis::Client::new(&sdk_config);
 //!     let stream = StreamRef::parse("follows"); // a stream name or ARN
 //!
-//!     let producer = KinesisProducer::from_client(client.clone(), ProducerConfig::new(stream.clone()))?;
+//!     let producer_config = ProducerConfig::builder(stream.clone()).build()?;
+//!     let producer = KinesisProducer::from_client(client.clone(), producer_config)?;
 //!     let records = (0..100)
 //!         .map(|i| ProducerRecord::new(format!("user-{}", i % 7), format!("{i},{},2019-01-15", i + 1)))
 //!         .collect();
@@ -98,8 +109,9 @@
 //!         outcome?; // a receipt (shard id, sequence number) or a typed failure
 //!     }
 //!
-//!     let mut config = KinesisSourceConfig::new(stream);
-//!     config.start_position = StartPosition::TrimHorizon; // the default is LATEST, as the original
+//!     let config = KinesisSourceConfig::builder(stream)
+//!         .start_position(StartPosition::TrimHorizon) // the default is LATEST, as the original
+//!         .build()?;
 //!     let store = Arc::new(FileCheckpointStore::new("checkpoints.json"));
 //!     let mut source = KinesisSource::from_client(client, config, store).await?;
 //!     source.shutdown_handle().trigger_on_signals(); // Ctrl-C / SIGTERM end the loop below
@@ -113,44 +125,34 @@
 //! ```
 #![warn(missing_docs)]
 
-mod ack;
+pub mod ack;
 pub mod api;
-mod backoff;
-mod checkpoint;
+pub mod checkpoint;
 mod checkpoint_writer;
 mod config;
 mod error;
 mod kinesis_source;
 pub mod kpl;
+pub mod limits;
 mod memory;
 pub mod metrics;
-mod producer;
+pub mod producer;
 mod record;
 #[cfg(feature = "kinesis")]
 mod sdk;
 mod shard_reader;
 mod shutdown;
 mod source;
+mod supervisor;
 
-pub use ack::{AckError, AckTracker, Acker};
-#[cfg(feature = "kinesis")]
-pub use api::SdkKinesisApi;
-pub use api::{ApiError, ApiErrorKind, KinesisApi};
-pub use backoff::Backoff;
-pub use checkpoint::{
-    Checkpoint, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, StreamIdentity,
-};
+pub use ack::Acker;
+pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
 pub use config::{
-    ConfigError, KinesisSourceConfig, StartPosition, StreamRef, GET_RECORDS_CALLS_PER_SECOND,
-    MAX_GET_RECORDS_LIMIT, MIN_GET_RECORDS_INTERVAL,
+    ConfigError, KinesisSourceConfig, KinesisSourceConfigBuilder, StartPosition, StreamRef,
 };
 pub use error::SourceError;
 pub use kinesis_source::KinesisSource;
 pub use memory::{MemorySource, MemoryStream};
-pub use producer::{
-    KinesisProducer, ProducerConfig, ProducerRecord, PutFailure, PutReceipt, PutResult,
-    MAX_BYTES_PER_CALL, MAX_PARTITION_KEY_CHARS, MAX_RECORDS_PER_CALL, MAX_RECORD_BYTES,
-};
 pub use record::{Record, RecordBatch, SequenceNumber, ShardId};
 pub use shutdown::ShutdownHandle;
 pub use source::RecordSource;

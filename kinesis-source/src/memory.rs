@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+use stream2neptune_common::lock;
 use tokio::sync::Notify;
 
 #[derive(Debug, Default)]
@@ -46,7 +47,7 @@ impl MemoryStream {
 
     /// The shard a partition key maps to (FNV-1a of the key, modulo the shard count).
     pub fn shard_for(&self, partition_key: &str) -> usize {
-        let n = self.lock().shards.len();
+        let n = lock(&self.state).shards.len();
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for b in partition_key.as_bytes() {
             hash ^= u64::from(*b);
@@ -66,7 +67,7 @@ impl MemoryStream {
     ) -> (ShardId, SequenceNumber) {
         let partition_key = partition_key.into();
         let index = self.shard_for(&partition_key);
-        let mut state = self.lock();
+        let mut state = lock(&self.state);
         assert!(!state.closed, "put on a closed MemoryStream");
         let shard = &mut state.shards[index];
         let seq = SequenceNumber::new(format!("{:020}", shard.len() + 1));
@@ -86,17 +87,13 @@ impl MemoryStream {
 
     /// Marks the end of the stream: readers finish once they have read everything.
     pub fn close(&self) {
-        self.lock().closed = true;
+        lock(&self.state).closed = true;
         self.notify.notify_waiters();
     }
 
     /// Records per shard.
     pub fn shard_lengths(&self) -> Vec<usize> {
-        self.lock().shards.iter().map(Vec::len).collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, StreamState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state).shards.iter().map(Vec::len).collect()
     }
 }
 
@@ -154,15 +151,13 @@ impl MemorySource {
             let cp = stored.get(&shard).cloned();
             match &cp {
                 Some(Checkpoint::AfterSequence(seq)) => {
-                    *position =
-                        seq.as_str()
-                            .parse::<usize>()
-                            .map_err(|_| SourceError::Checkpoint {
-                                message: format!(
-                                    "checkpoint {seq} of {shard} is not from this stream"
-                                ),
-                                retriable: false,
-                            })?;
+                    *position = seq.as_str().parse::<usize>().map_err(|e| {
+                        SourceError::checkpoint_caused(
+                            format!("checkpoint {seq} of {shard} is not from this stream"),
+                            false,
+                            e,
+                        )
+                    })?;
                 }
                 // Not produced here (this source does not open aggregates): the record is
                 // delivered again whole.
@@ -172,11 +167,11 @@ impl MemorySource {
                         .parse::<usize>()
                         .ok()
                         .and_then(|p| p.checked_sub(1))
-                        .ok_or_else(|| SourceError::Checkpoint {
-                            message: format!(
-                                "checkpoint {sequence} of {shard} is not from this stream"
-                            ),
-                            retriable: false,
+                        .ok_or_else(|| {
+                            SourceError::checkpoint(
+                                format!("checkpoint {sequence} of {shard} is not from this stream"),
+                                false,
+                            )
                         })?;
                 }
                 Some(Checkpoint::ShardEnd) => {
@@ -208,7 +203,7 @@ impl RecordSource for MemorySource {
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
-                let state = self.stream.lock();
+                let state = lock(&self.stream.state);
                 let positions = self.positions.as_mut().expect("loaded above");
                 let n = state.shards.len();
                 for step in 0..n {

@@ -5,10 +5,11 @@
 //! [`SHARD_ID`]. Nothing is recorded unless the application installs a recorder (the
 //! workspace's `metrics-sink` bridges the facade to CloudWatch or the console).
 //!
-//! The same figures are kept as plain counters too ([`SourceStats`], [`ProducerStats`]), so a
+//! The same figures are kept as plain totals too ([`SourceStats`], [`ProducerStats`]), so a
 //! binary can show progress without a recorder and tests can check them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Label naming the shard of a per-shard metric (KCL's dimension name).
 pub const SHARD_ID: &str = "ShardId";
@@ -144,50 +145,106 @@ pub fn describe() {
     );
 }
 
-/// Running totals of a [`KinesisSource`](crate::KinesisSource), readable at any time.
-#[derive(Debug, Default)]
-pub struct SourceStats {
-    /// Records handed to the consumer.
-    pub records: AtomicU64,
-    /// Payload bytes handed to the consumer.
-    pub bytes: AtomicU64,
-    /// `GetRecords` calls made.
-    pub get_records_calls: AtomicU64,
-    /// Iterators re-acquired after expiring.
-    pub expired_iterators: AtomicU64,
-    /// Calls refused by throttling.
-    pub throttled: AtomicU64,
-    /// Calls retried after a transient error.
-    pub transient_retries: AtomicU64,
-    /// Successful checkpoint writes.
-    pub checkpoint_writes: AtomicU64,
-    /// Failed checkpoint writes.
-    pub checkpoint_failures: AtomicU64,
-    /// Shard readers restarted after failing.
-    pub reader_restarts: AtomicU64,
-    /// Shard readers started (first starts and restarts).
-    pub readers_started: AtomicU64,
-    /// Closed shards finished and retired.
-    pub shards_retired: AtomicU64,
-    /// KPL aggregates opened into their user records.
-    pub aggregates_opened: AtomicU64,
-    /// Enhanced fan-out subscriptions opened.
-    pub subscriptions: AtomicU64,
+/// Declares a snapshot struct of `u64` totals and the private atomic counters behind it.
+macro_rules! totals {
+    (
+        $(#[$snapshot_doc:meta])* $snapshot:ident,
+        $counters:ident { $($(#[$field_doc:meta])* $field:ident),* $(,)? }
+    ) => {
+        $(#[$snapshot_doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct $snapshot {
+            $($(#[$field_doc])* pub $field: u64,)*
+        }
+
+        /// The live counters behind the snapshot, updated without a lock.
+        #[derive(Debug, Default)]
+        pub(crate) struct $counters {
+            $(pub(crate) $field: AtomicU64,)*
+        }
+
+        impl $counters {
+            /// The totals now.
+            pub(crate) fn snapshot(&self) -> $snapshot {
+                $snapshot {
+                    $($field: self.$field.load(Ordering::Relaxed),)*
+                }
+            }
+        }
+    };
 }
 
-/// Running totals of a [`KinesisProducer`](crate::KinesisProducer).
-#[derive(Debug, Default)]
-pub struct ProducerStats {
-    /// Records accepted.
-    pub records_put: AtomicU64,
-    /// Records given up on.
-    pub records_failed: AtomicU64,
-    /// Entries resent.
-    pub retries: AtomicU64,
-    /// Entries or calls refused by throttling.
-    pub throttled: AtomicU64,
-    /// `PutRecords` calls made.
-    pub calls: AtomicU64,
+totals! {
+    /// Running totals of a [`KinesisSource`](crate::KinesisSource) at one moment
+    /// ([`KinesisSource::stats`](crate::KinesisSource::stats), or
+    /// [`SourceStatsReader::read`] from another task).
+    SourceStats,
+    SourceCounters {
+        /// Records handed to the consumer.
+        records,
+        /// Payload bytes handed to the consumer.
+        bytes,
+        /// `GetRecords` calls made.
+        get_records_calls,
+        /// Iterators re-acquired after expiring.
+        expired_iterators,
+        /// Calls refused by throttling.
+        throttled,
+        /// Calls retried after a transient error.
+        transient_retries,
+        /// Successful checkpoint writes.
+        checkpoint_writes,
+        /// Failed checkpoint writes.
+        checkpoint_failures,
+        /// Shard readers restarted after failing.
+        reader_restarts,
+        /// Shard readers started (first starts and restarts).
+        readers_started,
+        /// Closed shards finished and retired.
+        shards_retired,
+        /// KPL aggregates opened into their user records.
+        aggregates_opened,
+        /// Enhanced fan-out subscriptions opened.
+        subscriptions,
+    }
+}
+
+totals! {
+    /// Running totals of a [`KinesisProducer`](crate::producer::KinesisProducer) at one moment
+    /// ([`KinesisProducer::stats`](crate::producer::KinesisProducer::stats)).
+    ProducerStats,
+    ProducerCounters {
+        /// Records accepted.
+        records_put,
+        /// Records given up on.
+        records_failed,
+        /// Entries resent.
+        retries,
+        /// Entries or calls refused by throttling.
+        throttled,
+        /// `PutRecords` calls made.
+        calls,
+    }
+}
+
+/// Reads the running totals of a [`KinesisSource`](crate::KinesisSource) from anywhere, for
+/// as long as it is kept: a progress display or an idleness watch runs in its own task while
+/// the source is busy with its consumer.
+#[derive(Debug, Clone)]
+pub struct SourceStatsReader {
+    counters: Arc<SourceCounters>,
+}
+
+impl SourceStatsReader {
+    pub(crate) fn new(counters: Arc<SourceCounters>) -> Self {
+        Self { counters }
+    }
+
+    /// The totals now.
+    pub fn read(&self) -> SourceStats {
+        self.counters.snapshot()
+    }
 }
 
 /// Adds to an atomic counter.

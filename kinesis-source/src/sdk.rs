@@ -41,11 +41,13 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
+/// The SDK's error as an [`ApiError`] of the kind that decides its retries, the SDK's error
+/// kept as its source.
 fn classify<E>(operation: &'static str, err: SdkError<E>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match &err {
+    let error = match &err {
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
             let kind = classify_code(ctx.err().code(), Some(status));
@@ -82,7 +84,8 @@ where
             ApiErrorKind::Fatal,
             aws_sdk_kinesis::error::DisplayErrorContext(&err).to_string(),
         ),
-    }
+    };
+    error.with_source(err)
 }
 
 #[async_trait]
@@ -217,7 +220,10 @@ impl KinesisApi for SdkKinesisApi {
                 .data(Blob::new(e.data.to_vec()))
                 .set_explicit_hash_key(e.explicit_hash_key.clone())
                 .build()
-                .map_err(|err| ApiError::new("PutRecords", ApiErrorKind::Fatal, err.to_string()))?;
+                .map_err(|err| {
+                    ApiError::new("PutRecords", ApiErrorKind::Fatal, err.to_string())
+                        .with_source(err)
+                })?;
             built.push(entry);
         }
         let mut req = self.client.put_records().set_records(Some(built));
@@ -353,7 +359,9 @@ impl KinesisApi for SdkKinesisApi {
                 .sequence_number(s.as_str()),
         }
         .build()
-        .map_err(|e| ApiError::new("SubscribeToShard", ApiErrorKind::Fatal, e.to_string()))?;
+        .map_err(|e| {
+            ApiError::new("SubscribeToShard", ApiErrorKind::Fatal, e.to_string()).with_source(e)
+        })?;
         let out = self
             .client
             .subscribe_to_shard()
@@ -409,25 +417,7 @@ impl ShardSubscription for SdkSubscription {
                 // Other event kinds may be added to the protocol: nothing to deliver in them.
                 Ok(Some(_)) => continue,
                 Ok(None) => return Ok(None),
-                Err(SdkError::ServiceError(ctx)) => {
-                    let code = ctx.err().code();
-                    return Err(ApiError::new(
-                        "SubscribeToShard",
-                        classify_code(code, None),
-                        format!(
-                            "{}: {}",
-                            code.unwrap_or("unknown error"),
-                            ctx.err().message().unwrap_or("no message")
-                        ),
-                    ));
-                }
-                Err(e) => {
-                    return Err(ApiError::new(
-                        "SubscribeToShard",
-                        ApiErrorKind::Transient,
-                        aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string(),
-                    ))
-                }
+                Err(e) => return Err(event_stream_error(e)),
             }
         };
         let continuation = Some(event.continuation_sequence_number)
@@ -449,4 +439,33 @@ impl ShardSubscription for SdkSubscription {
                 .collect(),
         }))
     }
+}
+
+/// A failed read of the subscription's event stream, the SDK's error kept as its source.
+fn event_stream_error<R>(
+    e: SdkError<aws_sdk_kinesis::types::error::SubscribeToShardEventStreamError, R>,
+) -> ApiError
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let error = match &e {
+        SdkError::ServiceError(ctx) => {
+            let code = ctx.err().code();
+            ApiError::new(
+                "SubscribeToShard",
+                classify_code(code, None),
+                format!(
+                    "{}: {}",
+                    code.unwrap_or("unknown error"),
+                    ctx.err().message().unwrap_or("no message")
+                ),
+            )
+        }
+        _ => ApiError::new(
+            "SubscribeToShard",
+            ApiErrorKind::Transient,
+            aws_sdk_kinesis::error::DisplayErrorContext(&e).to_string(),
+        ),
+    };
+    error.with_source(e)
 }

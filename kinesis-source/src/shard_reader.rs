@@ -5,12 +5,13 @@ use crate::api::{ApiError, ApiErrorKind, IteratorStart, KinesisApi};
 use crate::config::KinesisSourceConfig;
 use crate::error::SourceError;
 use crate::kpl;
-use crate::metrics::{self as names, SourceStats};
+use crate::metrics::{self as names, SourceCounters};
 use crate::record::{Record, RecordBatch, SequenceNumber, ShardId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stream2neptune_common::{lock, Backoff};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +78,7 @@ pub(crate) struct LagBoard {
 
 impl LagBoard {
     pub(crate) fn set(&self, shard: &str, millis: Option<u64>) {
-        let mut lags = self.lags.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lags = lock(&self.lags);
         match millis {
             Some(m) => {
                 ::metrics::gauge!(names::MILLIS_BEHIND_LATEST, names::SHARD_ID => shard.to_owned())
@@ -101,7 +102,7 @@ pub(crate) struct ShardReader {
     pub acker: Acker,
     pub tx: mpsc::Sender<Result<RecordBatch, SourceError>>,
     pub cancel: CancellationToken,
-    pub stats: Arc<SourceStats>,
+    pub stats: Arc<SourceCounters>,
     pub lag: Arc<LagBoard>,
     /// Wait before the first call (a restart's backoff).
     pub initial_delay: Duration,
@@ -114,6 +115,33 @@ enum Next {
     Retry,
     Fail(ApiError),
     Cancelled,
+}
+
+impl Next {
+    /// As a step of the polling loop: go on, fail, or stop.
+    fn step(self) -> Result<Option<ReaderExit>, ApiError> {
+        match self {
+            Next::Retry => Ok(None),
+            Next::Fail(e) => Err(e),
+            Next::Cancelled => Ok(Some(ReaderExit::Cancelled)),
+        }
+    }
+}
+
+/// Where a polling reader stands between two calls.
+struct Polling {
+    /// The iterator for the next `GetRecords` call; `None` until one is acquired.
+    iterator: Option<String>,
+    /// Throttled calls in a row.
+    throttled: u32,
+    /// Transient failures in a row.
+    transient: u32,
+    /// The pace: no call before this.
+    next_call_at: Instant,
+    /// Empty answers in a row: the wait after one doubles from the shortest gap up to the
+    /// idle wait, so a shard with records flowing is read as often as its limit allows, and
+    /// an idle one is not polled for nothing.
+    empty_streak: u32,
 }
 
 impl ShardReader {
@@ -160,7 +188,7 @@ impl ShardReader {
             }
             _ => return Next::Fail(e),
         };
-        let Some(delay) = backoff.delay(*counter) else {
+        let Some(delay) = backoff.next_delay(*counter) else {
             return Next::Fail(e);
         };
         *counter += 1;
@@ -170,12 +198,6 @@ impl ShardReader {
         } else {
             Next::Cancelled
         }
-    }
-
-    /// The shard's cursor. A panic while it was held cannot leave it half-updated (each
-    /// update is one assignment), so a poisoned lock is recovered.
-    fn cursor(&self) -> std::sync::MutexGuard<'_, ShardCursor> {
-        self.cursor.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits while too much is delivered and not yet acknowledged, so the consumer catches
@@ -198,7 +220,7 @@ impl ShardReader {
     /// repeated: the embedded emulator starts every fan-out subscription at the oldest record.
     fn prepare(&self, mut records: Vec<Record>) -> Vec<Record> {
         let (from, skip) = {
-            let cursor = self.cursor();
+            let cursor = lock(&self.cursor);
             (cursor.resume_point(), cursor.skip_through.clone())
         };
         let before = records.len();
@@ -239,7 +261,7 @@ impl ShardReader {
             if self.cancel.is_cancelled() || !self.wait_for_room().await {
                 return Ok(ReaderExit::Cancelled);
             }
-            let start = self.cursor().resume_point();
+            let start = lock(&self.cursor).resume_point();
             let got = self
                 .call(
                     "SubscribeToShard",
@@ -301,115 +323,130 @@ impl ShardReader {
 
     /// Polling: `GetRecords` on a shard iterator, paced to the service's limits.
     async fn run_polling(&self) -> Result<ReaderExit, ApiError> {
-        let mut iterator: Option<String> = None;
-        let (mut throttled, mut transient) = (0u32, 0u32);
-        let mut next_call_at = Instant::now();
-        // Empty answers in a row: the wait after one doubles from the shortest gap up to the
-        // idle wait, so a shard with records flowing is read as often as its limit allows, and
-        // an idle one is not polled for nothing.
-        let mut empty_streak = 0u32;
+        let mut state = Polling {
+            iterator: None,
+            throttled: 0,
+            transient: 0,
+            next_call_at: Instant::now(),
+            empty_streak: 0,
+        };
+        // Paces empty answers (see `Polling::empty_streak`).
+        let idle = Backoff::new(
+            self.config.min_call_interval,
+            self.config.idle_time_between_reads,
+        );
         loop {
-            if self.cancel.is_cancelled() {
-                return Ok(ReaderExit::Cancelled);
-            }
             // Too much delivered and not yet acknowledged: let the consumer catch up.
-            if !self.wait_for_room().await {
+            if self.cancel.is_cancelled() || !self.wait_for_room().await {
                 return Ok(ReaderExit::Cancelled);
             }
-            let Some(it) = iterator.take() else {
-                let start = self.cursor().resume_point();
-                let got = self
-                    .call(
-                        "GetShardIterator",
-                        self.api
-                            .get_shard_iterator(&self.config.stream, &self.shard_id, &start),
-                    )
-                    .await;
-                match got {
-                    None => return Ok(ReaderExit::Cancelled),
-                    Some(Ok(it)) => iterator = Some(it),
-                    Some(Err(e)) => match self.on_error(e, &mut throttled, &mut transient).await {
-                        Next::Retry => {}
-                        Next::Fail(e) => return Err(e),
-                        Next::Cancelled => return Ok(ReaderExit::Cancelled),
-                    },
-                }
-                continue;
+            let step = match state.iterator.take() {
+                None => self.acquire_iterator(&mut state).await?,
+                Some(iterator) => self.poll(iterator, &mut state, &idle).await?,
             };
-            let now = Instant::now();
-            if next_call_at > now && !self.pause(next_call_at - now).await {
-                return Ok(ReaderExit::Cancelled);
-            }
-            // As many records as the call may return and the shard has room for: what is
-            // delivered and not yet acknowledged stays under the bound.
-            let room = self
-                .config
-                .max_unacked_records_per_shard
-                .saturating_sub(self.acker.with_tracker(|t| t.in_flight(&self.shard_id)));
-            let limit = self.config.max_records_per_call.min(room).max(1) as i32;
-            let got = self
-                .call(
-                    "GetRecords",
-                    self.api.get_records(&self.shard_id, &it, limit),
-                )
-                .await;
-            next_call_at = Instant::now() + self.config.min_call_interval;
-            names::add(&self.stats.get_records_calls, 1);
-            let out = match got {
-                None => return Ok(ReaderExit::Cancelled),
-                Some(Ok(out)) => out,
-                Some(Err(e)) if e.kind == ApiErrorKind::ExpiredIterator => {
-                    // The next iterator comes from the last delivered record, so nothing is
-                    // skipped and nothing is delivered twice.
-                    names::add(&self.stats.expired_iterators, 1);
-                    ::metrics::counter!(names::EXPIRED_ITERATOR, names::SHARD_ID => self.shard_id.clone())
-                        .increment(1);
-                    tracing::info!(shard = %self.shard_id, "shard iterator expired; re-acquiring after the last delivered record");
-                    continue;
-                }
-                Some(Err(e)) => {
-                    // Retry with the same iterator.
-                    iterator = Some(it);
-                    match self.on_error(e, &mut throttled, &mut transient).await {
-                        Next::Retry => continue,
-                        Next::Fail(e) => return Err(e),
-                        Next::Cancelled => return Ok(ReaderExit::Cancelled),
-                    }
-                }
-            };
-            throttled = 0;
-            transient = 0;
-            let empty = out.records.is_empty();
-            let records = self.prepare(out.records);
-            // Nothing left after preparing is nothing to deliver (an empty batch would also
-            // wipe the cursor's last delivered record).
-            for batch in batches_of(records, self.config.batch_read_size) {
-                if !self.deliver(batch, out.millis_behind_latest).await {
-                    return Ok(ReaderExit::Cancelled);
-                }
-            }
-            self.lag.set(&self.shard_id, out.millis_behind_latest);
-            match out.next_iterator {
-                None => {
-                    self.acker.with_tracker(|t| t.shard_ended(&self.shard_id));
-                    self.lag.set(&self.shard_id, None);
-                    tracing::info!(shard = %self.shard_id, "shard read to its end");
-                    return Ok(ReaderExit::Ended);
-                }
-                Some(next) => iterator = Some(next),
-            }
-            if empty {
-                next_call_at = Instant::now()
-                    + idle_wait(
-                        self.config.min_call_interval,
-                        self.config.idle_time_between_reads,
-                        empty_streak,
-                    );
-                empty_streak = empty_streak.saturating_add(1);
-            } else {
-                empty_streak = 0;
+            if let Some(exit) = step {
+                return Ok(exit);
             }
         }
+    }
+
+    /// Gets an iterator from where reading resumes; `Some` when the reader stops.
+    async fn acquire_iterator(&self, state: &mut Polling) -> Result<Option<ReaderExit>, ApiError> {
+        let start = lock(&self.cursor).resume_point();
+        let got = self
+            .call(
+                "GetShardIterator",
+                self.api
+                    .get_shard_iterator(&self.config.stream, &self.shard_id, &start),
+            )
+            .await;
+        match got {
+            None => Ok(Some(ReaderExit::Cancelled)),
+            Some(Ok(iterator)) => {
+                state.iterator = Some(iterator);
+                Ok(None)
+            }
+            Some(Err(e)) => self
+                .on_error(e, &mut state.throttled, &mut state.transient)
+                .await
+                .step(),
+        }
+    }
+
+    /// One `GetRecords` call when the pace allows, and the delivery of what it returned;
+    /// `Some` when the reader stops.
+    async fn poll(
+        &self,
+        iterator: String,
+        state: &mut Polling,
+        idle: &Backoff,
+    ) -> Result<Option<ReaderExit>, ApiError> {
+        let now = Instant::now();
+        if state.next_call_at > now && !self.pause(state.next_call_at - now).await {
+            return Ok(Some(ReaderExit::Cancelled));
+        }
+        // As many records as the call may return and the shard has room for: what is
+        // delivered and not yet acknowledged stays under the bound.
+        let room = self
+            .config
+            .max_unacked_records_per_shard
+            .saturating_sub(self.acker.with_tracker(|t| t.in_flight(&self.shard_id)));
+        let limit = self.config.max_records_per_call.min(room).max(1) as i32;
+        let got = self
+            .call(
+                "GetRecords",
+                self.api.get_records(&self.shard_id, &iterator, limit),
+            )
+            .await;
+        state.next_call_at = Instant::now() + self.config.min_call_interval;
+        names::add(&self.stats.get_records_calls, 1);
+        let out = match got {
+            None => return Ok(Some(ReaderExit::Cancelled)),
+            Some(Ok(out)) => out,
+            Some(Err(e)) if e.kind == ApiErrorKind::ExpiredIterator => {
+                // The next iterator comes from the last delivered record, so nothing is
+                // skipped and nothing is delivered twice.
+                names::add(&self.stats.expired_iterators, 1);
+                ::metrics::counter!(names::EXPIRED_ITERATOR, names::SHARD_ID => self.shard_id.clone())
+                    .increment(1);
+                tracing::info!(shard = %self.shard_id, "shard iterator expired; re-acquiring after the last delivered record");
+                return Ok(None);
+            }
+            Some(Err(e)) => {
+                // Retry with the same iterator.
+                state.iterator = Some(iterator);
+                return self
+                    .on_error(e, &mut state.throttled, &mut state.transient)
+                    .await
+                    .step();
+            }
+        };
+        state.throttled = 0;
+        state.transient = 0;
+        let empty = out.records.is_empty();
+        let records = self.prepare(out.records);
+        // Nothing left after preparing is nothing to deliver (an empty batch would also
+        // wipe the cursor's last delivered record).
+        for batch in batches_of(records, self.config.batch_read_size) {
+            if !self.deliver(batch, out.millis_behind_latest).await {
+                return Ok(Some(ReaderExit::Cancelled));
+            }
+        }
+        self.lag.set(&self.shard_id, out.millis_behind_latest);
+        let Some(next) = out.next_iterator else {
+            self.acker.with_tracker(|t| t.shard_ended(&self.shard_id));
+            self.lag.set(&self.shard_id, None);
+            tracing::info!(shard = %self.shard_id, "shard read to its end");
+            return Ok(Some(ReaderExit::Ended));
+        };
+        state.iterator = Some(next);
+        if empty {
+            state.next_call_at = Instant::now() + idle.pace(state.empty_streak);
+            state.empty_streak = state.empty_streak.saturating_add(1);
+        } else {
+            state.empty_streak = 0;
+        }
+        Ok(None)
     }
 
     /// Opens the KPL aggregates among `records` into their user records, in place. A batch
@@ -450,7 +487,7 @@ impl ShardReader {
         let last = records.last().map(|r| r.sequence_number.clone());
         self.acker
             .with_tracker(|t| t.delivered_records(&self.shard_id, &records));
-        self.cursor().last_delivered = last;
+        lock(&self.cursor).last_delivered = last;
         let bytes: u64 = records.iter().map(|r| r.data.len() as u64).sum();
         names::add(&self.stats.records, records.len() as u64);
         names::add(&self.stats.bytes, bytes);
@@ -504,30 +541,5 @@ mod tests {
         assert_eq!(sizes, vec![1, 3, 1, 1]);
         assert_eq!(batches_of(records.clone(), 10).concat(), records);
         assert!(batches_of(Vec::new(), 3).is_empty());
-    }
-}
-
-/// The wait after the `streak`-th empty answer in a row (0-based): the shortest gap `min`,
-/// doubled per empty answer, at most `max`.
-fn idle_wait(
-    min: std::time::Duration,
-    max: std::time::Duration,
-    streak: u32,
-) -> std::time::Duration {
-    let factor = 1u32.checked_shl(streak.min(16)).unwrap_or(u32::MAX);
-    min.saturating_mul(factor).min(max).max(min)
-}
-
-#[cfg(test)]
-mod idle_tests {
-    use super::idle_wait;
-    use std::time::Duration;
-
-    #[test]
-    fn an_idle_shard_is_polled_less_and_less_often_up_to_the_idle_wait() {
-        let (min, max) = (Duration::from_millis(200), Duration::from_secs(1));
-        let waits: Vec<u128> = (0..6).map(|n| idle_wait(min, max, n).as_millis()).collect();
-        assert_eq!(waits, vec![200, 400, 800, 1000, 1000, 1000]);
-        assert_eq!(idle_wait(min, max, u32::MAX), max);
     }
 }

@@ -3,18 +3,19 @@
 mod common;
 
 use common::*;
+use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord, PutReceipt};
 use kinesis_source::{
-    Backoff, Checkpoint, CheckpointStore, FileCheckpointStore, KinesisProducer, KinesisSource,
-    KinesisSourceConfig, MemoryCheckpointStore, ProducerConfig, ProducerRecord, PutReceipt,
-    RecordSource, SourceError, StartPosition, StreamRef,
+    Checkpoint, CheckpointStore, FileCheckpointStore, KinesisSource, KinesisSourceConfigBuilder,
+    MemoryCheckpointStore, RecordSource, SourceError, StartPosition, StreamRef,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use stream2neptune_common::Backoff;
 
 /// Settings that make tests quick while staying within the service's limits.
-fn fast_config(stream: &str, batch: usize) -> KinesisSourceConfig {
+fn fast_config(stream: &str, batch: usize) -> KinesisSourceConfigBuilder {
     read_config(stream, batch, Read::Polling)
 }
 
@@ -25,19 +26,23 @@ enum Read {
     FanOut,
 }
 
-fn read_config(stream: &str, batch: usize, read: Read) -> KinesisSourceConfig {
-    let mut c = KinesisSourceConfig::new(StreamRef::parse(stream));
-    if let Read::FanOut = read {
-        c.fan_out = Some("stream-2-neptune-tests".into());
-    }
-    c.start_position = StartPosition::TrimHorizon;
-    c.batch_read_size = batch;
-    c.max_unacked_records_per_shard = batch * 4;
-    c.idle_time_between_reads = Duration::from_millis(200);
-    c.checkpoint_interval = Duration::from_millis(50);
-    c.restart_backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(200), 20);
-    c.shutdown_timeout = Duration::from_secs(5);
-    c
+fn read_config(stream: &str, batch: usize, read: Read) -> KinesisSourceConfigBuilder {
+    let fan_out = match read {
+        Read::FanOut => Some("stream-2-neptune-tests".to_owned()),
+        Read::Polling => None,
+    };
+    kinesis_source::KinesisSourceConfig::builder(StreamRef::parse(stream))
+        .fan_out(fan_out)
+        .start_position(StartPosition::TrimHorizon)
+        .batch_read_size(batch)
+        .max_unacked_records_per_shard(batch * 4)
+        .idle_time_between_reads(Duration::from_millis(200))
+        .checkpoint_interval(Duration::from_millis(50))
+        .restart_backoff(
+            Backoff::new(Duration::from_millis(50), Duration::from_millis(200))
+                .with_max_retries(20),
+        )
+        .shutdown_timeout(Duration::from_secs(5))
 }
 
 /// Puts `rounds` records for each of `keys` keys, payload `k<key>:<n>`, in order per key.
@@ -47,9 +52,11 @@ async fn put_keyed(
     keys: usize,
     rounds: std::ops::Range<usize>,
 ) -> Vec<PutReceipt> {
-    let mut config = ProducerConfig::new(StreamRef::parse(stream));
     // One call at a time keeps each key's records in the order they are given.
-    config.max_in_flight_calls = 1;
+    let config = ProducerConfig::builder(StreamRef::parse(stream))
+        .max_in_flight_calls(1)
+        .build()
+        .unwrap();
     let producer = KinesisProducer::from_client(client.clone(), config).unwrap();
     let records = rounds
         .flat_map(|n| {
@@ -72,13 +79,10 @@ async fn every_record_of_a_multi_shard_stream_is_read_once_and_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_of_a_multi_shard_stream_is_read_once_and_in_order_through_fan_out() {
     let stats = read_once_and_in_order(Read::FanOut).await;
-    assert!(
-        stats.subscriptions.load(Ordering::Relaxed) >= 4,
-        "one per shard at least"
-    );
+    assert!(stats.subscriptions >= 4, "one per shard at least");
 }
 
-async fn read_once_and_in_order(read: Read) -> Arc<kinesis_source::metrics::SourceStats> {
+async fn read_once_and_in_order(read: Read) -> kinesis_source::metrics::SourceStats {
     let client = client().await;
     let stream = create_stream(&client, "once", 4).await;
     let receipts = put_keyed(&client, &stream, 50, 0..40).await;
@@ -86,7 +90,7 @@ async fn read_once_and_in_order(read: Read) -> Arc<kinesis_source::metrics::Sour
     let store = Arc::new(MemoryCheckpointStore::default());
     let mut source = KinesisSource::from_client(
         client.clone(),
-        read_config(&stream, 300, read),
+        read_config(&stream, 300, read).build().unwrap(),
         store.clone(),
     )
     .await
@@ -113,8 +117,8 @@ async fn read_once_and_in_order(read: Read) -> Arc<kinesis_source::metrics::Sour
         );
     }
     let stats = source.stats();
-    assert_eq!(stats.records.load(Ordering::Relaxed), 2000);
-    assert!(stats.checkpoint_writes.load(Ordering::Relaxed) >= 1);
+    assert_eq!(stats.records, 2000);
+    assert!(stats.checkpoint_writes >= 1);
     stats
 }
 
@@ -134,7 +138,7 @@ async fn split_and_merge_mid_run(read: Read) {
     let store = Arc::new(MemoryCheckpointStore::default());
     let mut source = KinesisSource::from_client(
         client.clone(),
-        read_config(&stream, 100, read),
+        read_config(&stream, 100, read).build().unwrap(),
         store.clone(),
     )
     .await
@@ -255,7 +259,7 @@ async fn split_and_merge_mid_run(read: Read) {
     for retired in [first.shard_id(), a.shard_id(), b.shard_id()] {
         assert_eq!(store.get_sync(retired), Some(Checkpoint::ShardEnd));
     }
-    assert!(source.stats().shards_retired.load(Ordering::Relaxed) >= 3);
+    assert!(source.stats().shards_retired >= 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,9 +280,11 @@ async fn restart_from_the_file_checkpoint(read: Read) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("checkpoints.json");
 
-    let mut config = read_config(&stream, 50, read);
     // A long interval: only the explicit checkpoint() below writes.
-    config.checkpoint_interval = Duration::from_secs(3600);
+    let config = read_config(&stream, 50, read)
+        .checkpoint_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     let mut source = KinesisSource::from_client(
         client.clone(),
         config.clone(),
@@ -392,8 +398,10 @@ async fn an_expired_iterator_is_replaced_after_the_last_delivered_record() {
     let client = local_services::kinesis_client(Some(emulator.url())).await;
     let stream = create_stream(&client, "expiry", 1).await;
     put_keyed(&client, &stream, 3, 0..10).await;
-    let mut config = fast_config(&stream, 10);
-    config.max_unacked_records_per_shard = 10;
+    let config = fast_config(&stream, 10)
+        .max_unacked_records_per_shard(10)
+        .build()
+        .unwrap();
     let mut source = KinesisSource::from_client(
         client.clone(),
         config,
@@ -418,7 +426,7 @@ async fn an_expired_iterator_is_replaced_after_the_last_delivered_record() {
     let payloads = assert_once_and_in_shard_order(&batches);
     assert_eq!(payloads.len(), 30);
     assert_per_key_order(&payloads);
-    assert!(source.stats().expired_iterators.load(Ordering::Relaxed) >= 1);
+    assert!(source.stats().expired_iterators >= 1);
     source.shutdown().await.unwrap();
 }
 
@@ -430,9 +438,13 @@ async fn throttled_reads_back_off_and_lose_nothing() {
     let mut api = FaultyApi::new(client.clone());
     api.throttle_get_records_every = Some(3);
     let api = Arc::new(api);
-    let mut config = fast_config(&stream, 40);
-    config.throttle_backoff =
-        Backoff::new(Duration::from_millis(20), Duration::from_millis(200), 10);
+    let config = fast_config(&stream, 40)
+        .throttle_backoff(
+            Backoff::new(Duration::from_millis(20), Duration::from_millis(200))
+                .with_max_retries(10),
+        )
+        .build()
+        .unwrap();
     let mut source = KinesisSource::start(
         api.clone(),
         config,
@@ -444,10 +456,10 @@ async fn throttled_reads_back_off_and_lose_nothing() {
     let payloads = assert_once_and_in_shard_order(&batches);
     assert_eq!(payloads.len(), 300);
     assert_per_key_order(&payloads);
-    let throttled = source.stats().throttled.load(Ordering::Relaxed);
+    let throttled = source.stats().throttled;
     assert!(throttled > 0);
     assert!(throttled <= api.throttled.load(Ordering::SeqCst));
-    assert_eq!(source.stats().reader_restarts.load(Ordering::Relaxed), 0);
+    assert_eq!(source.stats().reader_restarts, 0);
     source.shutdown().await.unwrap();
 }
 
@@ -462,11 +474,14 @@ async fn fan_out_survives_throttled_subscriptions_and_silent_connections_and_los
     // land, or each second), then goes silent: only the call timeout can notice.
     api.stall_subscriptions_after = Some(1);
     let api = Arc::new(api);
-    let mut config = read_config(&stream, 40, Read::FanOut);
-    config.call_timeout = Duration::from_millis(800);
-    config.throttle_backoff =
-        Backoff::new(Duration::from_millis(20), Duration::from_millis(200), 10);
-    config.retry_backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(200), 10);
+    let quick =
+        Backoff::new(Duration::from_millis(20), Duration::from_millis(200)).with_max_retries(10);
+    let config = read_config(&stream, 40, Read::FanOut)
+        .call_timeout(Duration::from_millis(800))
+        .throttle_backoff(quick)
+        .retry_backoff(quick)
+        .build()
+        .unwrap();
     let mut source = KinesisSource::start(
         api.clone(),
         config,
@@ -482,16 +497,13 @@ async fn fan_out_survives_throttled_subscriptions_and_silent_connections_and_los
     assert_eq!(payloads.len(), 400);
     assert_per_key_order(&payloads);
     let stats = source.stats();
-    assert!(stats.throttled.load(Ordering::Relaxed) >= 3);
+    assert!(stats.throttled >= 3);
     assert!(
-        stats.transient_retries.load(Ordering::Relaxed) >= 1,
+        stats.transient_retries >= 1,
         "a silent connection was noticed"
     );
-    assert!(
-        stats.subscriptions.load(Ordering::Relaxed) >= 4,
-        "subscriptions were renewed"
-    );
-    assert_eq!(stats.reader_restarts.load(Ordering::Relaxed), 0);
+    assert!(stats.subscriptions >= 4, "subscriptions were renewed");
+    assert_eq!(stats.reader_restarts, 0);
     source.shutdown().await.unwrap();
 }
 
@@ -507,7 +519,7 @@ async fn a_failing_shard_reader_is_restarted_and_counted() {
         .insert("shardId-000000000000".into(), 3);
     let mut source = KinesisSource::start(
         Arc::new(api),
-        fast_config(&stream, 30),
+        fast_config(&stream, 30).build().unwrap(),
         Arc::new(MemoryCheckpointStore::default()),
     )
     .await
@@ -515,7 +527,7 @@ async fn a_failing_shard_reader_is_restarted_and_counted() {
     let batches = read_records(&mut source, 100).await;
     let payloads = assert_once_and_in_shard_order(&batches);
     assert_eq!(payloads.len(), 100);
-    assert_eq!(source.stats().reader_restarts.load(Ordering::Relaxed), 3);
+    assert_eq!(source.stats().reader_restarts, 3);
     source.shutdown().await.unwrap();
 }
 
@@ -528,8 +540,12 @@ async fn a_reader_that_keeps_failing_surfaces_an_error_instead_of_going_quiet() 
         .lock()
         .unwrap()
         .insert("shardId-000000000000".into(), u32::MAX);
-    let mut config = fast_config(&stream, 10);
-    config.restart_backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(20), 2);
+    let config = fast_config(&stream, 10)
+        .restart_backoff(
+            Backoff::new(Duration::from_millis(10), Duration::from_millis(20)).with_max_retries(2),
+        )
+        .build()
+        .unwrap();
     let mut source = KinesisSource::start(
         Arc::new(api),
         config,
@@ -554,8 +570,10 @@ async fn shutdown_waits_for_held_batches_and_writes_the_final_checkpoint() {
     let stream = create_stream(&client, "shutdown", 1).await;
     let receipts = put_keyed(&client, &stream, 4, 0..50).await;
     let store = Arc::new(MemoryCheckpointStore::default());
-    let mut config = fast_config(&stream, 50);
-    config.checkpoint_interval = Duration::from_secs(3600);
+    let config = fast_config(&stream, 50)
+        .checkpoint_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     let mut source = KinesisSource::from_client(client.clone(), config, store.clone())
         .await
         .unwrap();
@@ -583,8 +601,10 @@ async fn latest_reads_only_what_is_written_after_the_start() {
     let client = client().await;
     let stream = create_stream(&client, "latest", 2).await;
     put_keyed(&client, &stream, 4, 0..10).await;
-    let mut config = fast_config(&stream, 100);
-    config.start_position = StartPosition::Latest;
+    let config = fast_config(&stream, 100)
+        .start_position(StartPosition::Latest)
+        .build()
+        .unwrap();
     let mut source = KinesisSource::from_client(
         client.clone(),
         config,
@@ -594,7 +614,7 @@ async fn latest_reads_only_what_is_written_after_the_start() {
     .unwrap();
     // Let every reader take its LATEST iterator before writing.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while source.stats().get_records_calls.load(Ordering::Relaxed) < 2 {
+    while source.stats().get_records_calls < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "readers never started"
@@ -617,8 +637,10 @@ async fn a_backlog_is_read_many_batches_per_call_each_at_most_batch_read_size() 
     let client = client().await;
     let stream = create_stream(&client, "backlog", 1).await;
     put_keyed(&client, &stream, 10, 0..600).await;
-    let mut config = fast_config(&stream, 500);
-    config.max_unacked_records_per_shard = 10_000;
+    let config = fast_config(&stream, 500)
+        .max_unacked_records_per_shard(10_000)
+        .build()
+        .unwrap();
     let mut source = KinesisSource::from_client(
         client.clone(),
         config,
@@ -631,7 +653,7 @@ async fn a_backlog_is_read_many_batches_per_call_each_at_most_batch_read_size() 
     assert!(batches.iter().all(|b| b.records.len() <= 500));
     // 6 000 records a shard holds: one call asks for up to 10 000, the default, where calls of
     // `batch_read_size` would have taken 12 (2.4 s at 5 calls a second).
-    let calls = source.stats().get_records_calls.load(Ordering::Relaxed);
+    let calls = source.stats().get_records_calls;
     assert!(calls <= 3, "{calls} GetRecords calls");
     source.shutdown().await.unwrap();
 }

@@ -6,32 +6,35 @@ mod common;
 
 use common::*;
 use kinesis_source::kpl::Aggregator;
+use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord};
 use kinesis_source::{
-    Backoff, Checkpoint, CheckpointStore, FileCheckpointStore, KinesisProducer, KinesisSource,
-    KinesisSourceConfig, ProducerConfig, ProducerRecord, Record, RecordSource, SequenceNumber,
-    StartPosition, StreamRef,
+    Checkpoint, CheckpointStore, FileCheckpointStore, KinesisSource, KinesisSourceConfig, Record,
+    RecordSource, SequenceNumber, StartPosition, StreamRef,
 };
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use stream2neptune_common::Backoff;
 
 const AGGREGATES: usize = 12;
 const USERS_PER_AGGREGATE: usize = 40;
 
 fn config(stream: &str, fan_out: bool) -> KinesisSourceConfig {
-    let mut c = KinesisSourceConfig::new(StreamRef::parse(stream));
-    if fan_out {
-        c.fan_out = Some("kpl-tests".into());
-    }
-    c.start_position = StartPosition::TrimHorizon;
-    c.batch_read_size = 7; // smaller than an aggregate's user records: batches still hold them whole
-    c.idle_time_between_reads = Duration::from_millis(200);
-    // Only the explicit checkpoint() below writes.
-    c.checkpoint_interval = Duration::from_secs(3600);
-    c.restart_backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(200), 20);
-    c.shutdown_timeout = Duration::from_secs(5);
-    c
+    KinesisSourceConfig::builder(StreamRef::parse(stream))
+        .fan_out(fan_out.then(|| "kpl-tests".to_owned()))
+        .start_position(StartPosition::TrimHorizon)
+        // Smaller than an aggregate's user records: batches still hold them whole.
+        .batch_read_size(7)
+        .idle_time_between_reads(Duration::from_millis(200))
+        // Only the explicit checkpoint() below writes.
+        .checkpoint_interval(Duration::from_secs(3600))
+        .restart_backoff(
+            Backoff::new(Duration::from_millis(50), Duration::from_millis(200))
+                .with_max_retries(20),
+        )
+        .shutdown_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
 }
 
 /// Puts, in this order: aggregates of user records `a<n>:<i>` (keys `u<i % 5>`), each
@@ -61,8 +64,10 @@ async fn put_mixed(client: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String
     records.push(ProducerRecord::new("damaged", damaged.clone()));
     expected.push(String::from_utf8_lossy(&damaged).into_owned());
 
-    let mut config = ProducerConfig::new(StreamRef::parse(stream));
-    config.max_in_flight_calls = 1;
+    let config = ProducerConfig::builder(StreamRef::parse(stream))
+        .max_in_flight_calls(1)
+        .build()
+        .unwrap();
     let producer = KinesisProducer::from_client(client.clone(), config).unwrap();
     for r in producer.put(records).await {
         r.expect("every record is put");
@@ -145,10 +150,7 @@ async fn aggregates_and_restart(fan_out: bool) {
             assert_eq!(sub as usize, USERS_PER_AGGREGATE - 1, "aggregate split");
         }
     }
-    assert_eq!(
-        source.stats().aggregates_opened.load(Ordering::Relaxed),
-        AGGREGATES as u64
-    );
+    assert_eq!(source.stats().aggregates_opened, AGGREGATES as u64);
 
     // Acknowledge everything but one user record in the middle of the first aggregate read.
     let held = records

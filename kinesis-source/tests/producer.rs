@@ -3,14 +3,14 @@
 mod common;
 
 use common::*;
-use kinesis_source::{
-    Backoff, KinesisProducer, ProducerConfig, ProducerRecord, PutFailure, StreamRef,
-    MAX_RECORDS_PER_CALL, MAX_RECORD_BYTES,
-};
+use kinesis_source::limits::{MAX_RECORDS_PER_CALL, MAX_RECORD_BYTES};
+use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord, PutFailure};
+use kinesis_source::StreamRef;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use stream2neptune_common::Backoff;
 
 /// Reads a whole shard with GetRecords: (payload, sequence number) in shard order.
 async fn read_shard(
@@ -45,11 +45,13 @@ async fn put_records_land_where_their_receipts_say_in_calls_within_the_api_limit
     let client = client().await;
     let stream = create_stream(&client, "producer", 3).await;
     let api = Arc::new(FaultyApi::new(client.clone()));
-    let mut config = ProducerConfig::new(StreamRef::parse(&stream));
     // The embedded emulator takes request bodies up to 2 MiB (base64 makes 1 MiB of payload
     // about 1.4 MiB), so the byte limit is exercised at 1 MiB here; the 5 MiB default is
     // checked without a service in the unit tests.
-    config.max_bytes_per_call = MAX_RECORD_BYTES;
+    let config = ProducerConfig::builder(StreamRef::parse(&stream))
+        .max_bytes_per_call(MAX_RECORD_BYTES)
+        .build()
+        .unwrap();
     let producer = KinesisProducer::new(api.clone(), config).unwrap();
     // 1200 records of 20 KB: the byte limit, not the 500-record one, decides the calls.
     let records: Vec<_> = (0..1200)
@@ -71,7 +73,7 @@ async fn put_records_land_where_their_receipts_say_in_calls_within_the_api_limit
         "{:?}",
         outcomes.iter().find(|o| o.is_err())
     );
-    assert_eq!(producer.stats().records_put.load(Ordering::Relaxed), 1200);
+    assert_eq!(producer.stats().records_put, 1200);
 
     let mut by_shard: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for (i, o) in outcomes.iter().enumerate() {
@@ -103,7 +105,9 @@ async fn an_oversize_record_and_a_bad_key_fail_alone_and_the_rest_is_put() {
     let stream = create_stream(&client, "oversize", 1).await;
     let producer = KinesisProducer::from_client(
         client.clone(),
-        ProducerConfig::new(StreamRef::parse(&stream)),
+        ProducerConfig::builder(StreamRef::parse(&stream))
+            .build()
+            .unwrap(),
     )
     .unwrap();
     let outcomes = producer
@@ -147,8 +151,12 @@ async fn after_a_partial_failure_only_the_failed_entries_are_resent() {
     let mut api = FaultyApi::new(client.clone());
     api.fail_odd_entries_once = true;
     let api = Arc::new(api);
-    let mut config = ProducerConfig::new(StreamRef::parse(&stream));
-    config.retry_backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(50), 5);
+    let config = ProducerConfig::builder(StreamRef::parse(&stream))
+        .retry_backoff(
+            Backoff::new(Duration::from_millis(10), Duration::from_millis(50)).with_max_retries(5),
+        )
+        .build()
+        .unwrap();
     let producer = KinesisProducer::new(api.clone(), config).unwrap();
     let records: Vec<_> = (0..1000)
         .map(|i| ProducerRecord::new(format!("k{}", i % 13), format!("{i}")))
@@ -165,9 +173,9 @@ async fn after_a_partial_failure_only_the_failed_entries_are_resent() {
     // 1000 first sends, and the 500 odd ones once more: nothing else was resent.
     assert_eq!(api.entries_sent.load(Ordering::SeqCst), 1500);
     let stats = producer.stats();
-    assert_eq!(stats.retries.load(Ordering::Relaxed), 500);
-    assert_eq!(stats.records_put.load(Ordering::Relaxed), 1000);
-    assert_eq!(stats.records_failed.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.retries, 500);
+    assert_eq!(stats.records_put, 1000);
+    assert_eq!(stats.records_failed, 0);
     let mut read = read_shard(&client, &stream, "shardId-000000000000").await;
     read.extend(read_shard(&client, &stream, "shardId-000000000001").await);
     assert_eq!(read.len(), 1000, "no duplicates on the stream");
@@ -186,8 +194,12 @@ async fn write_throttling_from_the_service_is_retried_until_everything_is_put() 
     .unwrap();
     let client = local_services::kinesis_client(Some(emulator.url())).await;
     let stream = create_stream(&client, "writelimit", 1).await;
-    let mut config = ProducerConfig::new(StreamRef::parse(&stream));
-    config.retry_backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1), 30);
+    let config = ProducerConfig::builder(StreamRef::parse(&stream))
+        .retry_backoff(
+            Backoff::new(Duration::from_millis(100), Duration::from_secs(1)).with_max_retries(30),
+        )
+        .build()
+        .unwrap();
     let producer = KinesisProducer::from_client(client.clone(), config).unwrap();
     let records: Vec<_> = (0..2500)
         .map(|i| ProducerRecord::new(format!("k{i}"), format!("{i}")))
@@ -201,11 +213,8 @@ async fn write_throttling_from_the_service_is_retried_until_everything_is_put() 
         failed.first()
     );
     let stats = producer.stats();
-    assert!(
-        stats.throttled.load(Ordering::Relaxed) > 0,
-        "the limit was hit"
-    );
-    assert!(stats.retries.load(Ordering::Relaxed) > 0);
+    assert!(stats.throttled > 0, "the limit was hit");
+    assert!(stats.retries > 0);
     let read = read_shard(&client, &stream, "shardId-000000000000").await;
     assert_eq!(read.len(), 2500);
 }

@@ -61,6 +61,7 @@ use std::path::PathBuf;
 
 /// A service that is needed and was not found.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServiceError {
     /// The service does not answer; the message says how to start it.
     #[error("{service} is not available: {reason}\n  -> {how_to_start}")]
@@ -74,10 +75,11 @@ pub enum ServiceError {
     },
 }
 
-impl ServiceError {
-    /// A missing service stays missing until someone starts it.
-    pub fn is_retriable(&self) -> bool {
-        false
+/// A missing service stays missing until someone starts it: a setting to change, not a moment
+/// to wait out.
+impl stream2neptune_common::Classify for ServiceError {
+    fn kind(&self) -> stream2neptune_common::ErrorKind {
+        stream2neptune_common::ErrorKind::Usage
     }
 }
 

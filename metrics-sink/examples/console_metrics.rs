@@ -2,12 +2,12 @@
 //! shows them; the same data points would go to CloudWatch through `CloudWatchSink`.
 //!
 //! `cargo run -p metrics-sink --example console_metrics`
-use metrics_sink::{names, ConsoleLayout, ConsoleSink, MetricDatum, MetricsSink, Unit};
+use metrics_sink::{names, ConsoleSink, MetricDatum, MetricsSink, Unit};
 use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let sink = ConsoleSink::new(ConsoleLayout::default());
+    let sink = ConsoleSink::default();
     for i in 0..50u32 {
         let datum = |name, unit, value| {
             MetricDatum::new(name, unit, value)

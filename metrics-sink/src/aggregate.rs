@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How data points of one key and period are summarised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Aggregation {
     /// Distinct values with their counts (CloudWatch `Values`/`Counts`): keeps percentiles.
     #[default]
@@ -31,6 +32,7 @@ pub struct SeriesKey {
 
 /// The summary of one key's data points.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Aggregate {
     /// Distinct values and how often each was seen, sorted by value.
     Values(Vec<(f64, f64)>),

@@ -1,11 +1,12 @@
 //! A `metrics` facade recorder that forwards to any [`MetricsSink`].
 
 use crate::datum::{Dimension, MetricDatum, Unit};
+use crate::error::MetricsError;
 use crate::sink::MetricsSink;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// Turns what libraries record through the `metrics` facade (`counter!`, `gauge!`,
 /// `histogram!`) into [`MetricDatum`]s for a [`MetricsSink`]:
@@ -20,6 +21,10 @@ use std::sync::{Arc, RwLock};
 /// Install it once per program with [`MetricsBridge::install`], or for a scope with
 /// `metrics::with_local_recorder`.
 pub struct MetricsBridge {
+    // Both maps are read on every facade call, so they are behind `RwLock`s, whose readers
+    // never wait for each other (the workspace's `lock` is for mutexes); each write is one
+    // insert, so a lock poisoned by a panicking writer still holds a whole map and is read
+    // through.
     sink: Arc<dyn MetricsSink>,
     units: RwLock<HashMap<String, metrics::Unit>>,
     dimensions: Vec<Dimension>,
@@ -64,8 +69,8 @@ impl MetricsBridge {
     }
 
     /// Makes this the program's global recorder. Fails if one is installed already.
-    pub fn install(self) -> Result<(), crate::MetricsError> {
-        metrics::set_global_recorder(self).map_err(|_| crate::MetricsError::RecorderInstalled)
+    pub fn install(self) -> Result<(), MetricsError> {
+        metrics::set_global_recorder(self).map_err(|_| MetricsError::RecorderInstalled)
     }
 
     fn handle(&self, kind: Kind, key: &Key, default_unit: Unit) -> Arc<Handle> {
@@ -73,7 +78,7 @@ impl MetricsBridge {
         if let Some(h) = self
             .handles
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .get(&id)
         {
             return h.clone();
@@ -81,7 +86,7 @@ impl MetricsBridge {
         let fresh = self.new_handle(key, default_unit);
         self.handles
             .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .entry(id)
             .or_insert(fresh)
             .clone()
@@ -91,7 +96,7 @@ impl MetricsBridge {
         let described = self
             .units
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .get(key.name())
             .copied();
         let (unit, scale) = match described {
@@ -118,7 +123,7 @@ impl MetricsBridge {
         if let Some(unit) = unit {
             self.units
                 .write()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .insert(key.as_str().to_owned(), unit);
         }
     }

@@ -1,16 +1,20 @@
-//! A sink that shows one live line on a terminal, for local runs.
+//! [`ConsoleSink`]: a sink that shows one live line on a terminal, for local runs, and which
+//! metrics feed it ([`ConsoleLayout`]).
 
-use crate::datum::MetricDatum;
-use crate::error::MetricsError;
+use crate::datum::{check_name, MetricDatum};
+use crate::error::{ConfigError, MetricsError};
 use crate::names;
 use crate::sink::{FlushReport, MetricsSink};
 use async_trait::async_trait;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use stream2neptune_common::lock;
 
-/// Which metrics feed which part of the line. The defaults are this workspace's names.
+/// Which metrics feed which part of the line. The defaults are this workspace's names; made by
+/// [`ConsoleLayout::builder`] (or [`Default`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConsoleLayout {
     /// Summed per second: "edges/s".
     pub throughput: String,
@@ -36,8 +40,87 @@ impl Default for ConsoleLayout {
     }
 }
 
+impl ConsoleLayout {
+    /// A builder holding the defaults.
+    ///
+    /// ```
+    /// use metrics_sink::console::{ConsoleLayout, ConsoleSink};
+    ///
+    /// let layout = ConsoleLayout::builder().throughput("RecordsPut").build()?;
+    /// let sink = ConsoleSink::new(layout);
+    /// # Ok::<(), metrics_sink::ConfigError>(())
+    /// ```
+    pub fn builder() -> ConsoleLayoutBuilder {
+        ConsoleLayoutBuilder {
+            layout: Self::default(),
+        }
+    }
+
+    /// Checks that every part names a metric CloudWatch would take (1 to 255 characters, no
+    /// control character).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (field, name) in [
+            ("throughput", &self.throughput),
+            ("latency", &self.latency),
+            ("lag", &self.lag),
+            ("retries", &self.retries),
+            ("errors", &self.errors),
+        ] {
+            check_name(field, name, 255).map_err(|e| ConfigError::new(field, e.reason))?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`ConsoleLayout`]: each setter names the metric of one part of the line (see the
+/// field of the same name).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ConsoleLayoutBuilder {
+    layout: ConsoleLayout,
+}
+
+impl ConsoleLayoutBuilder {
+    /// Sets [`ConsoleLayout::throughput`].
+    pub fn throughput(mut self, metric: impl Into<String>) -> Self {
+        self.layout.throughput = metric.into();
+        self
+    }
+
+    /// Sets [`ConsoleLayout::latency`].
+    pub fn latency(mut self, metric: impl Into<String>) -> Self {
+        self.layout.latency = metric.into();
+        self
+    }
+
+    /// Sets [`ConsoleLayout::lag`].
+    pub fn lag(mut self, metric: impl Into<String>) -> Self {
+        self.layout.lag = metric.into();
+        self
+    }
+
+    /// Sets [`ConsoleLayout::retries`].
+    pub fn retries(mut self, metric: impl Into<String>) -> Self {
+        self.layout.retries = metric.into();
+        self
+    }
+
+    /// Sets [`ConsoleLayout::errors`].
+    pub fn errors(mut self, metric: impl Into<String>) -> Self {
+        self.layout.errors = metric.into();
+        self
+    }
+
+    /// The layout, if every part names a valid metric.
+    pub fn build(self) -> Result<ConsoleLayout, ConfigError> {
+        self.layout.validate()?;
+        Ok(self.layout)
+    }
+}
+
 /// The figures of one window, as shown on the line.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct ConsoleSnapshot {
     /// Throughput over the window.
     pub per_second: f64,
@@ -118,7 +201,7 @@ impl ConsoleSink {
     /// The figures since the last snapshot, measured over the time that actually passed.
     pub fn take_snapshot(&self) -> ConsoleSnapshot {
         let now = Instant::now();
-        let mut guard = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = lock(&self.window);
         let elapsed = now - guard.0;
         guard.0 = now;
         Self::snapshot(&mut guard.1, elapsed)
@@ -126,7 +209,7 @@ impl ConsoleSink {
 
     /// The figures since the last snapshot, as if `elapsed` had passed.
     pub fn take_snapshot_over(&self, elapsed: Duration) -> ConsoleSnapshot {
-        let mut guard = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = lock(&self.window);
         guard.0 = Instant::now();
         Self::snapshot(&mut guard.1, elapsed)
     }
@@ -181,7 +264,7 @@ impl ConsoleSink {
 #[async_trait]
 impl MetricsSink for ConsoleSink {
     fn record(&self, datum: MetricDatum) {
-        let mut guard = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = lock(&self.window);
         let w = &mut guard.1;
         let l = &self.layout;
         let name = datum.name.as_str();

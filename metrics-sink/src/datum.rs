@@ -1,12 +1,15 @@
 //! One measurement.
 
+use crate::limits::MAX_DIMENSIONS;
 use std::time::SystemTime;
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// The unit of a metric, as CloudWatch names them.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 #[allow(missing_docs)]
+#[non_exhaustive]
 pub enum Unit {
     Seconds,
     Microseconds,
@@ -169,6 +172,14 @@ pub(crate) fn check_namespace(ns: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Adds a dimension to a sink's default dimensions, replacing one of the same name.
+pub(crate) fn add_dimension(dimensions: &mut Vec<Dimension>, name: String, value: String) {
+    match dimensions.iter_mut().find(|d| d.name == name) {
+        Some(d) => d.value = value,
+        None => dimensions.push(Dimension { name, value }),
+    }
+}
+
 /// Checks dimensions a sink adds to every datum: at most [`MAX_DIMENSIONS`], each valid.
 pub(crate) fn check_default_dimensions(dimensions: &[Dimension]) -> Result<(), String> {
     if dimensions.len() > MAX_DIMENSIONS {
@@ -181,15 +192,12 @@ pub(crate) fn check_default_dimensions(dimensions: &[Dimension]) -> Result<(), S
     Ok(())
 }
 
-/// Dimensions CloudWatch allows on one metric.
-pub const MAX_DIMENSIONS: usize = 30;
-
 /// Whether CloudWatch accepts `v` as a value: finite and within ±2^360.
 pub(crate) fn valid_value(v: f64) -> bool {
     v.is_finite() && v.abs() <= 2f64.powi(360)
 }
 
-fn check_name(field: &'static str, s: &str, max: usize) -> Result<(), DatumError> {
+pub(crate) fn check_name(field: &'static str, s: &str, max: usize) -> Result<(), DatumError> {
     let len = s.chars().count();
     if len == 0 || len > max {
         return Err(DatumError {
@@ -209,6 +217,7 @@ fn check_name(field: &'static str, s: &str, max: usize) -> Result<(), DatumError
 /// A datum CloudWatch would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid metric datum: {field}: {reason}")]
+#[non_exhaustive]
 pub struct DatumError {
     /// The offending part.
     pub field: &'static str,
@@ -217,8 +226,15 @@ pub struct DatumError {
 }
 
 impl DatumError {
-    /// The same datum stays invalid.
+    /// Always false: the same datum stays invalid (see [`Classify`]).
     pub fn is_retriable(&self) -> bool {
-        false
+        self.kind().is_retriable()
+    }
+}
+
+/// The datum is bad in itself: [`ErrorKind::Permanent`].
+impl Classify for DatumError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Permanent
     }
 }

@@ -3,21 +3,29 @@
 //!
 //! * [`MetricsSink`]: the trait. `record` is synchronous, cheap and never waits for the
 //!   network; `flush` ships.
+//! * [`MetricDatum`]: one measurement (name, [`Unit`], [`Dimension`]s, timestamp, resolution).
 //! * [`CloudWatchSink`]: aggregates in memory per metric, dimension set, unit and period into
 //!   value/count lists or statistic sets, sends `PutMetricData` requests within every service
 //!   limit from a background task (on an interval, on `flush`, on `close` and on drop), retries
 //!   throttling and server errors with bounded back-off, and keeps the data of a failed flush
-//!   for the next one.
+//!   for the next one. Configured by [`CloudWatchConfig::builder`]; the rest is in
+//!   [`cloudwatch`], [`aggregate`] and [`requests`].
 //! * [`EmfSink`]: CloudWatch embedded metric format, one JSON document per line on any
 //!   writer (standard output in AWS Lambda, where CloudWatch Logs extracts the metrics): no API
-//!   call, every limit of the format kept; flushed at the end of each invocation.
+//!   call, every limit of the format kept; flushed at the end of each invocation ([`emf`]).
 //! * [`ConsoleSink`]: one live line for local runs (edges/s, write p50/p99, lag, retries,
-//!   errors). [`MemoryMetrics`]: everything in memory, for tests. [`FanoutSink`]: several
-//!   sinks at once (the console line and CloudWatch).
+//!   errors; [`console`]). [`MemoryMetrics`]: everything in memory, for tests.
+//!   [`FanoutSink`]: several sinks at once (the console line and CloudWatch).
+//!   [`DiscardMetrics`]: nothing.
 //! * [`MetricsBridge`]: a `metrics` facade recorder, so libraries that record with
 //!   `counter!`/`gauge!`/`histogram!` land in any sink.
-//! * [`DashboardConfig`]: a CloudWatch dashboard body like the original's.
-//! * [`names`]: the original's namespace, dimension and metric names, and this workspace's.
+//! * [`dashboard`]: a CloudWatch dashboard body like the original's.
+//! * [`names`]: the original's namespace, dimension and metric names, and this workspace's;
+//!   [`limits`]: CloudWatch's and the embedded metric format's.
+//!
+//! Every error implements [`stream2neptune_common::Classify`]: a throttled or unanswered
+//! request is retriable, a refused one or a bad configuration is a
+//! [`Usage`](stream2neptune_common::ErrorKind::Usage) error.
 //!
 //! # Example
 //!
@@ -45,7 +53,8 @@
 //! assert_eq!(sink.sum(names::EDGES_SUBMITTED), 150.0);
 //!
 //! // The dashboard of the original, for any cluster.
-//! let dashboard = metrics_sink::DashboardConfig::new("my-cluster", "us-east-1");
+//! let dashboard = metrics_sink::dashboard::DashboardConfig::builder("my-cluster", "us-east-1")
+//!     .build()?;
 //! assert!(dashboard.body_json().contains("EdgesSubmitted"));
 //! # Ok(())
 //! # }
@@ -62,7 +71,8 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 //!     let client = aws_sdk_cloudwatch::Client::new(&sdk_config);
-//!     let sink = CloudWatchSink::start(client, CloudWatchConfig::for_cluster("my-cluster"))?;
+//!     let config = CloudWatchConfig::builder().cluster_id("my-cluster").build()?;
+//!     let sink = CloudWatchSink::start(client, config)?;
 //!     sink.record(MetricDatum::new(names::WRITE_DURATION, Unit::Milliseconds, 12.5));
 //!     let report = sink.close().await?; // the last flush
 //!     println!("sent {} datums in {} requests", report.sent, report.requests);
@@ -71,41 +81,29 @@
 //! ```
 #![warn(missing_docs)]
 
-mod aggregate;
+pub mod aggregate;
 mod bridge;
-mod cloudwatch;
-#[cfg(feature = "cloudwatch")]
-mod cloudwatch_sdk;
-mod console;
-mod dashboard;
+pub mod cloudwatch;
+pub mod console;
+pub mod dashboard;
 mod datum;
 mod discard;
-mod emf;
+pub mod emf;
 mod error;
 mod fanout;
+pub mod limits;
 mod memory;
 pub mod names;
-mod requests;
-mod retry;
+pub mod requests;
 mod sink;
 
-pub use aggregate::{Aggregate, AggregatedDatum, Aggregation, Aggregator, SeriesKey};
 pub use bridge::MetricsBridge;
-pub use cloudwatch::{CloudWatchConfig, CloudWatchSink, CloudWatchStats, PutMetricData};
-#[cfg(feature = "cloudwatch")]
-pub use cloudwatch_sdk::to_sdk;
-pub use console::{ConsoleLayout, ConsoleSink, ConsoleSnapshot};
-pub use dashboard::DashboardConfig;
-pub use datum::{DatumError, Dimension, MetricDatum, Unit, MAX_DIMENSIONS};
+pub use cloudwatch::{CloudWatchConfig, CloudWatchConfigBuilder, CloudWatchSink};
+pub use console::ConsoleSink;
+pub use datum::{DatumError, Dimension, MetricDatum, Unit};
 pub use discard::DiscardMetrics;
-pub use emf::{
-    EmfConfig, EmfDocument, EmfFormatError, EmfMetric, EmfSink, EmfStats,
-    DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES, MAX_METRICS_PER_DOCUMENT,
-    MAX_VALUES_PER_METRIC, MIN_DOCUMENT_BYTES,
-};
-pub use error::MetricsError;
+pub use emf::EmfSink;
+pub use error::{ConfigError, MetricsError};
 pub use fanout::FanoutSink;
 pub use memory::MemoryMetrics;
-pub use requests::{estimated_size, request_overhead, split_into_requests, RequestLimits};
-pub use retry::RetryPolicy;
 pub use sink::{FlushReport, MetricsSink};

@@ -5,6 +5,7 @@ use crate::error::MetricsError;
 use crate::sink::{FlushReport, MetricsSink};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
+use stream2neptune_common::lock;
 
 /// Keeps every recorded datum. Cloning gives another handle to the same store.
 #[derive(Debug, Clone, Default)]
@@ -21,12 +22,12 @@ impl MemoryMetrics {
 
     /// Every datum recorded, in order.
     pub fn all(&self) -> Vec<MetricDatum> {
-        self.lock().clone()
+        lock(&self.data).clone()
     }
 
     /// The values recorded under `name`, in order.
     pub fn values(&self, name: &str) -> Vec<f64> {
-        self.lock()
+        lock(&self.data)
             .iter()
             .filter(|d| d.name == name)
             .map(|d| d.value)
@@ -40,22 +41,18 @@ impl MemoryMetrics {
 
     /// How many times `flush` was called.
     pub fn flush_count(&self) -> u64 {
-        *self.flushes.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<MetricDatum>> {
-        self.data.lock().unwrap_or_else(|p| p.into_inner())
+        *lock(&self.flushes)
     }
 }
 
 #[async_trait]
 impl MetricsSink for MemoryMetrics {
     fn record(&self, datum: MetricDatum) {
-        self.lock().push(datum);
+        lock(&self.data).push(datum);
     }
 
     async fn flush(&self) -> Result<FlushReport, MetricsError> {
-        *self.flushes.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        *lock(&self.flushes) += 1;
         Ok(FlushReport {
             sent: 0,
             requests: 0,

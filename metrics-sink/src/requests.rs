@@ -4,9 +4,12 @@
 //! are specific to CloudWatch and no crate exposes the split on its own.
 
 use crate::aggregate::{Aggregate, AggregatedDatum};
+use crate::error::ConfigError;
 
-/// CloudWatch's limits on one `PutMetricData` request.
+/// CloudWatch's limits on one `PutMetricData` request, or lower ones. Made by
+/// [`RequestLimits::builder`]; the default is CloudWatch's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestLimits {
     /// Datums per request (CloudWatch: 1000).
     pub max_datums: usize,
@@ -24,6 +27,84 @@ impl Default for RequestLimits {
             max_values: 150,
             max_bytes: 1_000_000,
         }
+    }
+}
+
+impl RequestLimits {
+    /// A builder holding CloudWatch's limits.
+    ///
+    /// ```
+    /// use metrics_sink::requests::RequestLimits;
+    ///
+    /// let limits = RequestLimits::builder().max_datums(500).build()?;
+    /// assert_eq!((limits.max_datums, limits.max_values), (500, 150));
+    /// assert_eq!(RequestLimits::builder().max_values(151).build().unwrap_err().field, "limits.max_values");
+    /// # Ok::<(), metrics_sink::ConfigError>(())
+    /// ```
+    pub fn builder() -> RequestLimitsBuilder {
+        RequestLimitsBuilder {
+            limits: Self::default(),
+        }
+    }
+
+    /// Checks the limits against CloudWatch's; the error names the field as a field of
+    /// [`CloudWatchConfig`](crate::CloudWatchConfig) (`limits.max_datums`, ...).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=1_000).contains(&self.max_datums) {
+            return Err(ConfigError::new(
+                "limits.max_datums",
+                format!("{} is outside 1..=1000", self.max_datums),
+            ));
+        }
+        if !(1..=150).contains(&self.max_values) {
+            return Err(ConfigError::new(
+                "limits.max_values",
+                format!("{} is outside 1..=150", self.max_values),
+            ));
+        }
+        if !(200_000..=1_000_000).contains(&self.max_bytes) {
+            return Err(ConfigError::new(
+                "limits.max_bytes",
+                format!(
+                    "{} is outside 200000..=1000000 (a valid datum can take 150 kB)",
+                    self.max_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Builds [`RequestLimits`]; [`build`](Self::build) checks them against CloudWatch's.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RequestLimitsBuilder {
+    limits: RequestLimits,
+}
+
+impl RequestLimitsBuilder {
+    /// Sets [`RequestLimits::max_datums`].
+    pub fn max_datums(mut self, datums: usize) -> Self {
+        self.limits.max_datums = datums;
+        self
+    }
+
+    /// Sets [`RequestLimits::max_values`].
+    pub fn max_values(mut self, values: usize) -> Self {
+        self.limits.max_values = values;
+        self
+    }
+
+    /// Sets [`RequestLimits::max_bytes`].
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_bytes = bytes;
+        self
+    }
+
+    /// The limits, if each is within CloudWatch's.
+    pub fn build(self) -> Result<RequestLimits, ConfigError> {
+        self.limits.validate()?;
+        Ok(self.limits)
     }
 }
 

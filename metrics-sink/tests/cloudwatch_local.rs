@@ -3,9 +3,8 @@
 
 use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use aws_smithy_types::DateTime;
-use metrics_sink::{
-    names, Aggregation, CloudWatchConfig, CloudWatchSink, MetricDatum, MetricsSink, Unit,
-};
+use metrics_sink::aggregate::Aggregation;
+use metrics_sink::{names, CloudWatchConfig, CloudWatchSink, MetricDatum, MetricsSink, Unit};
 use std::time::{Duration, SystemTime};
 
 struct Stats {
@@ -64,12 +63,12 @@ async fn values_sent_through_the_sink_are_read_back_from_cloudwatch() {
         .unwrap_or_else(|e| panic!("{e}"));
     let client = local_services::cloudwatch_client(endpoint.url.as_deref()).await;
     let namespace = local_services::unique_name("stream-2-neptune-sink");
-    let sink = CloudWatchSink::start(client.clone(), {
-        let mut c = CloudWatchConfig::for_cluster("local-cluster");
-        c.namespace = namespace.clone();
-        c
-    })
-    .unwrap();
+    let config = CloudWatchConfig::builder()
+        .cluster_id("local-cluster")
+        .namespace(namespace.clone())
+        .build()
+        .unwrap();
+    let sink = CloudWatchSink::start(client.clone(), config).unwrap();
     let now = SystemTime::now();
     for v in [100.0, 100.0, 42.0] {
         sink.record(MetricDatum::new(names::EDGES_SUBMITTED, Unit::Count, v).at(now));
@@ -142,14 +141,14 @@ async fn statistic_sets_sent_through_the_sink_are_read_back_from_cloudwatch() {
         .unwrap_or_else(|e| panic!("{e}"));
     let client = local_services::cloudwatch_client(endpoint.url.as_deref()).await;
     let namespace = local_services::unique_name("stream-2-neptune-stats");
-    let sink = CloudWatchSink::start(client.clone(), {
-        let mut c = CloudWatchConfig::for_cluster("stats-cluster");
-        c.namespace = namespace.clone();
-        c.aggregation = Aggregation::StatisticSet;
-        c.high_resolution = false;
-        c
-    })
-    .unwrap();
+    let config = CloudWatchConfig::builder()
+        .cluster_id("stats-cluster")
+        .namespace(namespace.clone())
+        .aggregation(Aggregation::StatisticSet)
+        .high_resolution(false)
+        .build()
+        .unwrap();
+    let sink = CloudWatchSink::start(client.clone(), config).unwrap();
     let now = SystemTime::now();
     for v in [3.0, 9.0, 6.0, 6.0] {
         sink.record(MetricDatum::new(names::RETRY_COUNT, Unit::Count, v).at(now));

@@ -2,13 +2,16 @@
 //! the service that can fail on command.
 
 use async_trait::async_trait;
+use metrics_sink::aggregate::{Aggregate, AggregatedDatum, Aggregation};
+use metrics_sink::cloudwatch::PutMetricData;
 use metrics_sink::{
-    Aggregate, AggregatedDatum, Aggregation, CloudWatchConfig, CloudWatchSink, MetricDatum,
-    MetricsError, MetricsSink, PutMetricData, RetryPolicy, Unit,
+    CloudWatchConfig, CloudWatchConfigBuilder, CloudWatchSink, MetricDatum, MetricsError,
+    MetricsSink, Unit,
 };
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+use stream2neptune_common::Backoff;
 
 /// Answers from a script (then success), and keeps what it accepted.
 #[derive(Clone, Default)]
@@ -43,6 +46,7 @@ impl ScriptedService {
             .map(|d| match &d.aggregate {
                 Aggregate::Values(v) => v.iter().map(|(x, c)| x * c).sum::<f64>(),
                 Aggregate::Statistics { sum, .. } => *sum,
+                other => panic!("an aggregate this test does not know: {other:?}"),
             })
             .sum()
     }
@@ -72,23 +76,19 @@ impl PutMetricData for ScriptedService {
 }
 
 fn throttled() -> MetricsError {
-    MetricsError::Service {
-        operation: "PutMetricData",
-        message: "Throttling: Rate exceeded".into(),
-        retriable: true,
-    }
+    MetricsError::service("PutMetricData", "Throttling: Rate exceeded", true)
+}
+
+fn builder() -> CloudWatchConfigBuilder {
+    CloudWatchConfig::builder()
+        .cluster_id("test-cluster")
+        .retry(
+            Backoff::new(Duration::from_millis(10), Duration::from_millis(50)).with_max_retries(2),
+        )
 }
 
 fn config() -> CloudWatchConfig {
-    {
-        let mut c = CloudWatchConfig::for_cluster("test-cluster");
-        c.retry = RetryPolicy {
-            max_retries: 2,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-        };
-        c
-    }
+    builder().build().unwrap()
 }
 
 fn point(name: &str, v: f64) -> MetricDatum {
@@ -133,12 +133,8 @@ async fn a_failed_flush_keeps_its_data_and_the_next_flush_sends_it() {
 async fn retained_data_is_bounded_and_what_is_dropped_is_counted() {
     let failures = std::iter::repeat_with(throttled).take(3);
     let service = ScriptedService::failing(failures);
-    let sink = CloudWatchSink::start(service.clone(), {
-        let mut c = config();
-        c.max_retained = 2;
-        c
-    })
-    .unwrap();
+    let sink =
+        CloudWatchSink::start(service.clone(), builder().max_retained(2).build().unwrap()).unwrap();
     for name in ["a", "b", "c", "d", "e"] {
         sink.record(point(name, 1.0));
     }
@@ -157,11 +153,11 @@ async fn retained_data_is_bounded_and_what_is_dropped_is_counted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_request_is_not_retried_and_its_loss_is_counted() {
-    let service = ScriptedService::failing([MetricsError::Service {
-        operation: "PutMetricData",
-        message: "InvalidParameterValue".into(),
-        retriable: false,
-    }]);
+    let service = ScriptedService::failing([MetricsError::service(
+        "PutMetricData",
+        "InvalidParameterValue",
+        false,
+    )]);
     let sink = CloudWatchSink::start(service.clone(), config()).unwrap();
     sink.record(point("m", 1.0));
     let err = sink.flush().await.unwrap_err();
@@ -176,11 +172,10 @@ async fn a_refused_request_is_not_retried_and_its_loss_is_counted() {
 #[tokio::test(start_paused = true)]
 async fn record_never_waits_and_counts_what_a_full_buffer_drops() {
     let service = ScriptedService::default();
-    let sink = CloudWatchSink::start(service.clone(), {
-        let mut c = config();
-        c.buffer_capacity = 10;
-        c
-    })
+    let sink = CloudWatchSink::start(
+        service.clone(),
+        builder().buffer_capacity(10).build().unwrap(),
+    )
     .unwrap();
     // The background task cannot run between these calls (one thread, no await): the buffer
     // fills and `record` drops instead of blocking.
@@ -210,11 +205,13 @@ async fn invalid_data_points_are_dropped_at_record_and_counted() {
 #[tokio::test(start_paused = true)]
 async fn data_is_flushed_on_the_interval_and_on_close() {
     let service = ScriptedService::default();
-    let sink = CloudWatchSink::start(service.clone(), {
-        let mut c = config();
-        c.flush_interval = Duration::from_secs(5);
-        c
-    })
+    let sink = CloudWatchSink::start(
+        service.clone(),
+        builder()
+            .flush_interval(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    )
     .unwrap();
     sink.record(point("m", 1.0));
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -262,11 +259,13 @@ async fn defaults_add_the_cluster_dimension_and_high_resolution() {
 #[tokio::test(start_paused = true)]
 async fn statistic_sets_summarise_a_period() {
     let service = ScriptedService::default();
-    let sink = CloudWatchSink::start(service.clone(), {
-        let mut c = config();
-        c.aggregation = Aggregation::StatisticSet;
-        c
-    })
+    let sink = CloudWatchSink::start(
+        service.clone(),
+        builder()
+            .aggregation(Aggregation::StatisticSet)
+            .build()
+            .unwrap(),
+    )
     .unwrap();
     let t = SystemTime::now();
     for v in [4.0, 1.0, 10.0] {

@@ -1,11 +1,12 @@
 //! Any data points become embedded-metric-format documents that follow the specification and
 //! stay within its limits, and nothing is lost or invented on the way.
 
-use metrics_sink::{
-    Dimension, EmfConfig, EmfDocument, EmfSink, MetricDatum, MetricsSink, Unit,
+use metrics_sink::emf::{EmfConfig, EmfDocument};
+use metrics_sink::limits::{
     DEFAULT_MAX_DOCUMENT_BYTES, MAX_DIMENSIONS, MAX_DOCUMENT_BYTES, MAX_METRICS_PER_DOCUMENT,
     MAX_VALUES_PER_METRIC, MIN_DOCUMENT_BYTES,
 };
+use metrics_sink::{Dimension, EmfSink, MetricDatum, MetricsSink, Unit};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
@@ -127,11 +128,12 @@ proptest! {
             MIN_DOCUMENT_BYTES, 64 * 1024, DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES,
         ]),
     ) {
-        let sink = EmfSink::new(Vec::new(), EmfConfig {
-            high_resolution: false,
-            max_document_bytes: max_bytes,
-            ..EmfConfig::default()
-        }).unwrap();
+        let config = EmfConfig::builder()
+            .high_resolution(false)
+            .max_document_bytes(max_bytes)
+            .build()
+            .unwrap();
+        let sink = EmfSink::new(Vec::new(), config).unwrap();
         let mut sets = Sets::default();
         let mut expected: BTreeMap<Point, usize> = BTreeMap::new();
         let mut all = data.clone();
@@ -204,7 +206,8 @@ async fn the_sink_flushes_through_the_trait_and_on_drop() {
             Ok(())
         }
     }
-    let sink = EmfSink::new(Shared(out.clone()), EmfConfig::for_cluster("db-1")).unwrap();
+    let config = EmfConfig::builder().cluster_id("db-1").build().unwrap();
+    let sink = EmfSink::new(Shared(out.clone()), config).unwrap();
     let dyn_sink: &dyn MetricsSink = &sink;
     dyn_sink.record(MetricDatum::new("EdgesSubmitted", Unit::Count, 100.0));
     let report = dyn_sink.flush().await.unwrap();

@@ -1,10 +1,12 @@
 //! Any input is split into `PutMetricData` requests within every CloudWatch limit, and nothing
 //! is lost or invented on the way.
 
-use metrics_sink::{
-    estimated_size, request_overhead, split_into_requests, Aggregate, AggregatedDatum, Dimension,
-    RequestLimits, SeriesKey, Unit, MAX_DIMENSIONS,
+use metrics_sink::aggregate::{Aggregate, AggregatedDatum, SeriesKey};
+use metrics_sink::limits::MAX_DIMENSIONS;
+use metrics_sink::requests::{
+    estimated_size, request_overhead, split_into_requests, RequestLimits,
 };
+use metrics_sink::{Dimension, Unit};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -71,6 +73,7 @@ fn contents(data: &[AggregatedDatum]) -> BTreeMap<String, Vec<(u64, u64)>> {
                 (min.to_bits(), max.to_bits()),
                 (sum.to_bits(), count.to_bits()),
             ]),
+            other => panic!("an aggregate this test does not know: {other:?}"),
         }
     }
     for v in out.values_mut() {
@@ -88,7 +91,7 @@ proptest! {
         namespace in "[a-zA-Z0-9/_-]{1,255}",
         max_bytes in 200_000usize..=1_000_000,
     ) {
-        let limits = RequestLimits { max_bytes, ..RequestLimits::default() };
+        let limits = RequestLimits::builder().max_bytes(max_bytes).build().unwrap();
         let before = contents(&data);
         let requests = split_into_requests(&namespace, data, &limits);
         for request in &requests {

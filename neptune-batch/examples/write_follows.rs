@@ -9,8 +9,9 @@ use neptune_batch::{FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Ve
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("GREMLIN_URL").unwrap_or_else(|_| "ws://127.0.0.1:8182/gremlin".into());
     // For Neptune: a wss:// URL, and with IAM database authentication
-    // config.writer.iam = Some(neptune_batch::transport::IamAuth::from_default_chain(None).await?);
-    let config = GremlinSinkConfig::new(url);
+    // let iam = neptune_batch::transport::IamAuth::from_default_chain(None).await?;
+    // and .writer(|w| w.iam(iam)) on the builder.
+    let config = GremlinSinkConfig::builder(url).build()?;
     let sink = GremlinSink::connect(config).await?;
     let run = std::process::id();
     let (a, b, c) = (format!("a{run}"), format!("b{run}"), format!("c{run}"));

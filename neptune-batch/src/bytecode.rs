@@ -19,7 +19,7 @@ pub struct Instruction {
 /// anonymous (`__.`) traversals passed as arguments.
 ///
 /// ```
-/// use neptune_batch::{Bytecode, GValue};
+/// use neptune_batch::gremlin::{Bytecode, GValue};
 /// let t = Bytecode::new()
 ///     .step("V", ["a"])
 ///     .step("outE", ["follows"])

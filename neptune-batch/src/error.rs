@@ -1,4 +1,76 @@
-//! Errors that fail a whole call, as opposed to one item.
+//! The errors of a whole call and of a setting, as opposed to one item's.
+
+use std::error::Error;
+use stream2neptune_common::{Backoff, Classify, ErrorKind};
+
+/// A setting that cannot work: which one (by its path, e.g. `writer.pool_size`), and why.
+///
+/// Every `build()` and `validate()` of the crate answers with it, and the errors of the calls
+/// that validate their settings first wrap it ([`SinkError::Config`],
+/// [`GremlinError::Config`](crate::transport::GremlinError::Config),
+/// [`VertexLoadError::Config`](crate::load::VertexLoadError::Config),
+/// [`BulkLoadError::Config`](crate::load::bulk_loader::BulkLoadError::Config)).
+///
+/// ```
+/// use neptune_batch::GremlinSinkConfig;
+///
+/// let error = GremlinSinkConfig::builder("ws://127.0.0.1:8182/gremlin")
+///     .writer(|w| w.pool_size(0))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(error.field(), "writer.pool_size");
+/// assert_eq!(error.to_string(), "invalid configuration: writer.pool_size: must be between 1 and 64");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {field}: {reason}")]
+pub struct ConfigError {
+    field: String,
+    reason: String,
+}
+
+impl ConfigError {
+    /// `field` (its path from the settings validated) cannot work, because of `reason`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The path of the offending setting, e.g. `adaptive.max_in_flight`.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// Why it cannot work.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The same error for settings nested in `parent` (`pool_size` becomes `writer.pool_size`).
+    pub(crate) fn within(mut self, parent: &str) -> Self {
+        self.field = format!("{parent}.{}", self.field);
+        self
+    }
+}
+
+/// A setting is always the user's to change.
+impl Classify for ConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Usage
+    }
+}
+
+/// Checks a retry setting: bounded (every caller of the crate must get an answer), at most
+/// `limit` retries, and a base delay within the cap.
+pub(crate) fn check_backoff(field: &str, backoff: &Backoff, limit: u32) -> Result<(), ConfigError> {
+    if backoff.max_retries().is_none() {
+        return Err(ConfigError::new(field, "must bound the retries"));
+    }
+    backoff
+        .validate(limit)
+        .map_err(|e| ConfigError::new(field, e.to_string()))
+}
 
 /// A failure of a whole `write_*` call. Per-item failures are reported in
 /// [`WriteReport`](crate::WriteReport) instead.
@@ -6,24 +78,74 @@
 #[non_exhaustive]
 pub enum SinkError {
     /// The sink's configuration is invalid.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The sink could not reach the server at all.
-    #[error("cannot connect to {endpoint}: {message}")]
+    #[error("cannot connect to {endpoint}: {source}")]
     Connect {
         /// The endpoint tried.
         endpoint: String,
-        /// What failed.
-        message: String,
+        /// What failed (a refused connection, a timeout, an answer that did not come).
+        #[source]
+        source: Box<dyn Error + Send + Sync>,
     },
     /// The sink was closed.
     #[error("the sink is closed")]
     Closed,
 }
 
+/// A configuration is a usage error; an endpoint that does not answer is unreachable; a closed
+/// sink stays closed.
+impl Classify for SinkError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SinkError::Config(e) => e.kind(),
+            SinkError::Connect { .. } => ErrorKind::Unreachable,
+            SinkError::Closed => ErrorKind::Permanent,
+        }
+    }
+}
+
 impl SinkError {
-    /// Whether the call may succeed if made again.
+    /// Whether the call may succeed if made again: `self.kind().is_retriable()`.
     pub fn is_retriable(&self) -> bool {
-        matches!(self, SinkError::Connect { .. })
+        self.kind().is_retriable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_nested_setting_is_named_by_its_path() {
+        let e = ConfigError::new("pool_size", "must be positive").within("writer");
+        assert_eq!(e.field(), "writer.pool_size");
+        assert_eq!(e.reason(), "must be positive");
+        assert_eq!(e.kind(), ErrorKind::Usage);
+    }
+
+    #[test]
+    fn a_retry_setting_must_be_bounded_and_within_the_limit() {
+        let backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(2));
+        assert_eq!(
+            check_backoff("retry", &backoff, 5).unwrap_err().field(),
+            "retry"
+        );
+        assert!(check_backoff("retry", &backoff.with_max_retries(6), 5).is_err());
+        assert!(check_backoff("retry", &backoff.with_max_retries(5), 5).is_ok());
+    }
+
+    #[test]
+    fn only_an_unreachable_endpoint_is_worth_another_call() {
+        let refused = SinkError::Connect {
+            endpoint: "ws://x".into(),
+            source: "refused".into(),
+        };
+        assert!(refused.is_retriable());
+        assert_eq!(refused.to_string(), "cannot connect to ws://x: refused");
+        assert!(!SinkError::Config(ConfigError::new("a", "b")).is_retriable());
+        assert!(!SinkError::Closed.is_retriable());
     }
 }

@@ -1,9 +1,12 @@
 //! The `follows` edges of the social network: their deterministic ids and properties.
 
+use crate::error::ConfigError;
 use crate::model::Edge;
 
-/// Labels and property names of the social graph. The defaults are the original's.
+/// Labels and property names of the social graph. The defaults are the original's; other
+/// names come through [`FollowsSchema::builder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FollowsSchema {
     /// Edge label. Default `follows`.
     pub edge_label: String,
@@ -29,6 +32,38 @@ impl Default for FollowsSchema {
 }
 
 impl FollowsSchema {
+    /// A builder from the original's names; [`build`](FollowsSchemaBuilder::build) refuses an
+    /// empty one.
+    ///
+    /// ```
+    /// use neptune_batch::FollowsSchema;
+    ///
+    /// let schema = FollowsSchema::builder().edge_label("FOLLOWS").build()?;
+    /// assert_eq!(schema.edge("1", "2", "2019-01-02", 0).label, "FOLLOWS");
+    /// assert!(FollowsSchema::builder().vertex_label("").build().is_err());
+    /// # Ok::<(), neptune_batch::ConfigError>(())
+    /// ```
+    pub fn builder() -> FollowsSchemaBuilder {
+        FollowsSchemaBuilder {
+            schema: Self::default(),
+        }
+    }
+
+    /// Checks that every name is set; the error names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (field, name) in [
+            ("edge_label", &self.edge_label),
+            ("vertex_label", &self.vertex_label),
+            ("creation_date", &self.creation_date),
+            ("insert_date_time", &self.insert_date_time),
+        ] {
+            if name.is_empty() {
+                return Err(ConfigError::new(field, "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
     /// The deterministic edge id of a follow, so that a redelivered record maps to the same
     /// edge.
     ///
@@ -94,6 +129,46 @@ impl FollowsSchema {
         )
         .with(self.creation_date.clone(), creation_date)
         .with(self.insert_date_time.clone(), insert_date_time_ms)
+    }
+}
+
+/// Builds a [`FollowsSchema`] from the original's names (see [`FollowsSchema::builder`]);
+/// each setter documents its field.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FollowsSchemaBuilder {
+    schema: FollowsSchema,
+}
+
+impl FollowsSchemaBuilder {
+    /// [`FollowsSchema::edge_label`].
+    pub fn edge_label(mut self, label: impl Into<String>) -> Self {
+        self.schema.edge_label = label.into();
+        self
+    }
+
+    /// [`FollowsSchema::vertex_label`].
+    pub fn vertex_label(mut self, label: impl Into<String>) -> Self {
+        self.schema.vertex_label = label.into();
+        self
+    }
+
+    /// [`FollowsSchema::creation_date`].
+    pub fn creation_date(mut self, property: impl Into<String>) -> Self {
+        self.schema.creation_date = property.into();
+        self
+    }
+
+    /// [`FollowsSchema::insert_date_time`].
+    pub fn insert_date_time(mut self, property: impl Into<String>) -> Self {
+        self.schema.insert_date_time = property.into();
+        self
+    }
+
+    /// The schema, if every name is set.
+    pub fn build(self) -> Result<FollowsSchema, ConfigError> {
+        self.schema.validate()?;
+        Ok(self.schema)
     }
 }
 

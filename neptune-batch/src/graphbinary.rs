@@ -92,63 +92,12 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &GValue) {
             out.extend_from_slice(&[code::MAP, PRESENT]);
             write_map_body(out, entries.iter().map(|(k, v)| (k, v)), entries.len());
         }
-        GValue::T(t) => write_enum(
-            out,
-            code::T,
-            match t {
-                T::Id => "id",
-                T::Label => "label",
-            },
-        ),
-        GValue::Direction(d) => write_enum(
-            out,
-            code::DIRECTION,
-            match d {
-                Direction::Out => "OUT",
-                Direction::In => "IN",
-            },
-        ),
-        GValue::Merge(m) => write_enum(
-            out,
-            code::MERGE,
-            match m {
-                Merge::OnCreate => "onCreate",
-                Merge::OnMatch => "onMatch",
-            },
-        ),
-        GValue::Order(o) => write_enum(
-            out,
-            code::ORDER,
-            match o {
-                Order::Asc => "asc",
-                Order::Desc => "desc",
-            },
-        ),
-        GValue::Column(c) => write_enum(
-            out,
-            code::COLUMN,
-            match c {
-                Column::Keys => "keys",
-                Column::Values => "values",
-            },
-        ),
-        GValue::P { predicate, value } => {
-            out.extend_from_slice(&[code::P, PRESENT]);
-            write_bare_string(out, predicate);
-            // A collection argument (`within`, `without`) travels as the predicate's values.
-            match value.as_ref() {
-                GValue::List(items) | GValue::Set(items) => {
-                    write_len(out, items.len());
-                    for v in items {
-                        write_value(out, v);
-                    }
-                }
-                one => {
-                    write_len(out, 1);
-                    write_value(out, one);
-                }
-            }
-        }
+        GValue::T(t) => write_enum(out, code::T, t.name()),
+        GValue::Direction(d) => write_enum(out, code::DIRECTION, d.name()),
+        GValue::Merge(m) => write_enum(out, code::MERGE, m.name()),
+        GValue::Order(o) => write_enum(out, code::ORDER, o.name()),
+        GValue::Column(c) => write_enum(out, code::COLUMN, c.name()),
+        GValue::P { predicate, value } => write_predicate(out, predicate, value),
         GValue::Bytecode(b) => write_bytecode(out, b),
         GValue::Vertex { id, label } => {
             out.extend_from_slice(&[code::VERTEX, PRESENT]);
@@ -161,20 +110,42 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &GValue) {
             label,
             out_v,
             in_v,
-        } => {
-            out.extend_from_slice(&[code::EDGE, PRESENT]);
-            write_value(out, id);
-            write_bare_string(out, label);
-            write_value(out, in_v);
-            write_bare_string(out, "");
-            write_value(out, out_v);
-            write_bare_string(out, "");
-            write_value(out, &GValue::Null);
-            write_value(out, &GValue::Null);
-        }
+        } => write_edge(out, id, label, out_v, in_v),
         // Only decoding produces `Other`; sent back, it goes as its GraphSON text.
         GValue::Other(v) => write_string(out, &v.to_string()),
     }
+}
+
+/// Appends a predicate fully qualified: its name, then its values.
+fn write_predicate(out: &mut Vec<u8>, predicate: &str, value: &GValue) {
+    out.extend_from_slice(&[code::P, PRESENT]);
+    write_bare_string(out, predicate);
+    // A collection argument (`within`, `without`) travels as the predicate's values.
+    match value {
+        GValue::List(items) | GValue::Set(items) => {
+            write_len(out, items.len());
+            for v in items {
+                write_value(out, v);
+            }
+        }
+        one => {
+            write_len(out, 1);
+            write_value(out, one);
+        }
+    }
+}
+
+/// Appends an edge fully qualified, without properties or parent.
+fn write_edge(out: &mut Vec<u8>, id: &GValue, label: &str, out_v: &GValue, in_v: &GValue) {
+    out.extend_from_slice(&[code::EDGE, PRESENT]);
+    write_value(out, id);
+    write_bare_string(out, label);
+    write_value(out, in_v);
+    write_bare_string(out, "");
+    write_value(out, out_v);
+    write_bare_string(out, "");
+    write_value(out, &GValue::Null);
+    write_value(out, &GValue::Null);
 }
 
 /// Appends a bytecode traversal fully qualified.
@@ -389,21 +360,78 @@ impl<'a> Reader<'a> {
         if flag & NULL != 0 {
             return Ok(GValue::Null);
         }
-        let typed = |t: &str, v: Value| GValue::Other(json!({"@type": t, "@value": v}));
         Ok(match type_code {
             code::INT => GValue::Int(self.int()?),
             code::LONG => GValue::Long(self.long()?),
-            code::STRING => GValue::String(self.bare_string()?),
-            code::DATE => typed("g:Date", self.long()?.into()),
-            code::TIMESTAMP => typed("g:Timestamp", self.long()?.into()),
-            code::CLASS => GValue::String(self.bare_string()?),
+            code::STRING | code::CLASS => GValue::String(self.bare_string()?),
             code::DOUBLE => GValue::Double(f64::from_be_bytes(self.array()?)),
             code::FLOAT => GValue::Double(f64::from(f32::from_be_bytes(self.array()?))),
+            code::BYTE => GValue::Int(i32::from(self.byte()?)),
+            code::SHORT => GValue::Int(i32::from(i16::from_be_bytes(self.array()?))),
+            code::BOOLEAN => GValue::Bool(self.byte()? != 0),
             code::LIST => GValue::List(self.items()?),
             code::SET => GValue::Set(self.items()?),
             code::MAP => GValue::Map(self.bare_map()?),
             // As GraphSON's `g:UUID` is read: its text.
             code::UUID => GValue::String(self.bare_uuid()?),
+            code::EDGE | code::PATH | code::PROPERTY | code::VERTEX | code::VERTEX_PROPERTY => {
+                self.element(type_code)?
+            }
+            code::T
+            | code::DIRECTION
+            | code::MERGE
+            | code::ORDER
+            | code::COLUMN
+            | code::BARRIER
+            | code::CARDINALITY
+            | code::OPERATOR
+            | code::PICK
+            | code::POP
+            | code::SCOPE
+            | code::DT => self.token(type_code)?,
+            code::BINDING => {
+                let key = self.bare_string()?;
+                let value = self.value()?;
+                GValue::Map(vec![(key.into(), value)])
+            }
+            code::BYTECODE => GValue::Bytecode(self.bytecode()?),
+            code::P | code::TEXT_P => {
+                let predicate = self.bare_string()?;
+                let mut values = self.items()?;
+                let value = if values.len() == 1 {
+                    values.remove(0)
+                } else {
+                    GValue::List(values)
+                };
+                GValue::P {
+                    predicate,
+                    value: Box::new(value),
+                }
+            }
+            // A traverser carries a value and how many times it occurs (bulk).
+            code::TRAVERSER => {
+                let bulk = self.long()?;
+                let inner = self.value()?;
+                expand(inner, bulk)
+            }
+            code::BULK_SET => {
+                let n = self.len()?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let v = self.value()?;
+                    let bulk = self.long()?;
+                    items.extend(std::iter::repeat_n(v, usize::try_from(bulk).unwrap_or(0)));
+                }
+                GValue::List(items)
+            }
+            _ => self.kept_as_received(type_code)?,
+        })
+    }
+
+    /// An element or a part of one, after its type code and flag: vertices and edges as such,
+    /// paths, properties and vertex properties as maps of their parts.
+    fn element(&mut self, type_code: u8) -> Result<GValue, ReadError> {
+        Ok(match type_code {
             code::EDGE => {
                 let id = self.value()?;
                 let label = self.bare_string()?;
@@ -440,7 +468,7 @@ impl<'a> Reader<'a> {
                     label,
                 }
             }
-            code::VERTEX_PROPERTY => {
+            _ => {
                 let id = self.value()?;
                 let label = self.bare_string()?;
                 let value = self.value()?;
@@ -452,73 +480,31 @@ impl<'a> Reader<'a> {
                     ("value".into(), value),
                 ])
             }
-            code::T => GValue::T(match self.enum_name()?.as_str() {
-                "id" => T::Id,
-                "label" => T::Label,
-                other => return Ok(GValue::String(other.to_owned())),
-            }),
-            code::DIRECTION => GValue::Direction(match self.enum_name()?.as_str() {
-                "OUT" => Direction::Out,
-                "IN" => Direction::In,
-                other => return Ok(GValue::String(other.to_owned())),
-            }),
-            code::MERGE => GValue::Merge(match self.enum_name()?.as_str() {
-                "onCreate" => Merge::OnCreate,
-                "onMatch" => Merge::OnMatch,
-                other => return Ok(GValue::String(other.to_owned())),
-            }),
-            code::ORDER => GValue::Order(match self.enum_name()?.as_str() {
-                "asc" => Order::Asc,
-                "desc" => Order::Desc,
-                other => return Ok(GValue::String(other.to_owned())),
-            }),
-            code::COLUMN => GValue::Column(match self.enum_name()?.as_str() {
-                "keys" => Column::Keys,
-                "values" => Column::Values,
-                other => return Ok(GValue::String(other.to_owned())),
-            }),
-            code::BARRIER
-            | code::CARDINALITY
-            | code::OPERATOR
-            | code::PICK
-            | code::POP
-            | code::SCOPE
-            | code::DT => GValue::String(self.enum_name()?),
-            code::BINDING => {
-                let key = self.bare_string()?;
-                let value = self.value()?;
-                GValue::Map(vec![(key.into(), value)])
-            }
-            code::BYTECODE => GValue::Bytecode(self.bytecode()?),
-            code::P | code::TEXT_P => {
-                let predicate = self.bare_string()?;
-                let mut values = self.items()?;
-                let value = if values.len() == 1 {
-                    values.remove(0)
-                } else {
-                    GValue::List(values)
-                };
-                GValue::P {
-                    predicate,
-                    value: Box::new(value),
-                }
-            }
-            // A traverser carries a value and how many times it occurs (bulk).
-            code::TRAVERSER => {
-                let bulk = self.long()?;
-                let inner = self.value()?;
-                expand(inner, bulk)
-            }
-            code::BULK_SET => {
-                let n = self.len()?;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let v = self.value()?;
-                    let bulk = self.long()?;
-                    items.extend(std::iter::repeat_n(v, usize::try_from(bulk).unwrap_or(0)));
-                }
-                GValue::List(items)
-            }
+        })
+    }
+
+    /// An enum constant, after its type code and flag: the tokens this crate models as such,
+    /// any other constant (or one it does not know) as its name.
+    fn token(&mut self, type_code: u8) -> Result<GValue, ReadError> {
+        let name = self.enum_name()?;
+        let known = match type_code {
+            code::T => T::from_name(&name).map(GValue::T),
+            code::DIRECTION => Direction::from_name(&name).map(GValue::Direction),
+            code::MERGE => Merge::from_name(&name).map(GValue::Merge),
+            code::ORDER => Order::from_name(&name).map(GValue::Order),
+            code::COLUMN => Column::from_name(&name).map(GValue::Column),
+            _ => None,
+        };
+        Ok(known.unwrap_or(GValue::String(name)))
+    }
+
+    /// A value with no counterpart in [`GValue`], after its type code and flag, kept as
+    /// GraphSON would carry it.
+    fn kept_as_received(&mut self, type_code: u8) -> Result<GValue, ReadError> {
+        let typed = |t: &str, v: Value| GValue::Other(json!({"@type": t, "@value": v}));
+        Ok(match type_code {
+            code::DATE => typed("g:Date", self.long()?.into()),
+            code::TIMESTAMP => typed("g:Timestamp", self.long()?.into()),
             code::BIG_INTEGER => typed("gx:BigInteger", big_integer(self)?),
             code::BIG_DECIMAL => {
                 let scale = self.int()?;
@@ -527,13 +513,10 @@ impl<'a> Reader<'a> {
                     json!({"scale": scale, "unscaled": big_integer(self)?}),
                 )
             }
-            code::BYTE => GValue::Int(i32::from(self.byte()?)),
-            code::SHORT => GValue::Int(i32::from(i16::from_be_bytes(self.array()?))),
             code::BYTE_BUFFER => {
                 let n = self.len()?;
                 typed("gx:ByteBuffer", Value::from(self.take(n)?.to_vec()))
             }
-            code::BOOLEAN => GValue::Bool(self.byte()? != 0),
             other => return Err(format!("GraphBinary type 0x{other:02x} is not supported")),
         })
     }

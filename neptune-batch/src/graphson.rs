@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 /// `T`: the tokens for an element's id and label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum T {
     /// The element id (`T.id`, Neptune's `~id`).
     Id,
@@ -22,6 +23,7 @@ pub enum T {
 
 /// `Direction`; `Direction.from` and `Direction.to` are `OUT` and `IN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Direction {
     /// The out-vertex of an edge (`from`).
     Out,
@@ -31,6 +33,7 @@ pub enum Direction {
 
 /// `Merge`: the options of `mergeV()` and `mergeE()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Merge {
     /// Applied when the element is created.
     OnCreate,
@@ -40,6 +43,7 @@ pub enum Merge {
 
 /// `Order` for `order().by(...)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Order {
     /// Ascending.
     Asc,
@@ -49,6 +53,7 @@ pub enum Order {
 
 /// `Column`: the keys or values of a map entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Column {
     /// Map keys.
     Keys,
@@ -56,8 +61,39 @@ pub enum Column {
     Values,
 }
 
+/// The name each token has in Gremlin, in both formats.
+macro_rules! token_names {
+    ($($token:ident { $($variant:ident => $name:literal),+ })+) => {$(
+        impl $token {
+            /// The constant's name in Gremlin, as both formats write it.
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $($token::$variant => $name),+
+                }
+            }
+
+            /// The constant named `name`, if it is one this crate models.
+            pub(crate) fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some($token::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    )+};
+}
+
+token_names! {
+    T { Id => "id", Label => "label" }
+    Direction { Out => "OUT", In => "IN" }
+    Merge { OnCreate => "onCreate", OnMatch => "onMatch" }
+    Order { Asc => "asc", Desc => "desc" }
+    Column { Keys => "keys", Values => "values" }
+}
+
 /// A GraphSON 3.0 value.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum GValue {
     /// `null`.
     Null,
@@ -277,46 +313,11 @@ impl Serialize for GValue {
             GValue::List(items) => Typed("g:List", items).serialize(s),
             GValue::Set(items) => Typed("g:Set", items).serialize(s),
             GValue::Map(entries) => Typed("g:Map", &FlatEntries(entries)).serialize(s),
-            GValue::T(t) => Typed(
-                "g:T",
-                match t {
-                    T::Id => "id",
-                    T::Label => "label",
-                },
-            )
-            .serialize(s),
-            GValue::Direction(d) => Typed(
-                "g:Direction",
-                match d {
-                    Direction::Out => "OUT",
-                    Direction::In => "IN",
-                },
-            )
-            .serialize(s),
-            GValue::Merge(m) => Typed(
-                "g:Merge",
-                match m {
-                    Merge::OnCreate => "onCreate",
-                    Merge::OnMatch => "onMatch",
-                },
-            )
-            .serialize(s),
-            GValue::Order(o) => Typed(
-                "g:Order",
-                match o {
-                    Order::Asc => "asc",
-                    Order::Desc => "desc",
-                },
-            )
-            .serialize(s),
-            GValue::Column(c) => Typed(
-                "g:Column",
-                match c {
-                    Column::Keys => "keys",
-                    Column::Values => "values",
-                },
-            )
-            .serialize(s),
+            GValue::T(t) => Typed("g:T", t.name()).serialize(s),
+            GValue::Direction(d) => Typed("g:Direction", d.name()).serialize(s),
+            GValue::Merge(m) => Typed("g:Merge", m.name()).serialize(s),
+            GValue::Order(o) => Typed("g:Order", o.name()).serialize(s),
+            GValue::Column(c) => Typed("g:Column", c.name()).serialize(s),
             GValue::P { predicate, value } => {
                 Typed("g:P", &json!({"predicate": predicate, "value": value})).serialize(s)
             }
@@ -358,16 +359,8 @@ fn decode_typed(t: &str, v: &Value) -> Option<GValue> {
             }
             GValue::Map(entries)
         }
-        "g:T" => GValue::T(match v.as_str()? {
-            "id" => T::Id,
-            "label" => T::Label,
-            _ => return None,
-        }),
-        "g:Direction" => GValue::Direction(match v.as_str()? {
-            "OUT" => Direction::Out,
-            "IN" => Direction::In,
-            _ => return None,
-        }),
+        "g:T" => GValue::T(T::from_name(v.as_str()?)?),
+        "g:Direction" => GValue::Direction(Direction::from_name(v.as_str()?)?),
         "g:Vertex" => GValue::Vertex {
             id: Box::new(GValue::from_json(v.get("id")?)),
             label: v.get("label")?.as_str()?.to_owned(),

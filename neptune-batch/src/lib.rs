@@ -9,34 +9,35 @@
 //! * [`GraphSink`]: the trait.
 //! * [`Vertex`], [`Edge`], [`PropertyValue`]: what is written; [`FollowsSchema`] builds the
 //!   social network's `follows` edges with their deterministic ids `<from>-<creationDate>-<to>`.
-//! * [`GremlinSink`]: the sink for Amazon Neptune or any Apache TinkerPop Gremlin Server, in
-//!   sub-batches of [`GremlinSinkConfig::batch_size`] with [`GremlinSinkConfig::in_flight`]
-//!   requests at once, both adapted to the server by default ([`sizing`]: additive increase,
-//!   multiplicative decrease on latency and conflicts), in one of three [`WriteMode`]s: the
-//!   original's `plain` chained `addE`, its `conditional` `fold().coalesce(unfold(), addE…)`,
-//!   and `merge` (`mergeE`/`mergeV` keyed by id, the default and the fastest idempotent one).
-//!   Missing endpoint vertices are reported per edge (or created first), failing sub-batches
-//!   are bisected, and transient errors (conflicts, read-only replicas, throttling, timeouts,
-//!   broken connections) are retried with capped exponential back-off and full jitter.
-//!   Writes that share a vertex never run at once
-//!   ([`GremlinSinkConfig::conflict_free`]), so concurrency does not turn into conflicts:
-//!   each request takes the waiting items (of every concurrent call) whose vertices are free,
-//!   so requests run side by side even on graphs where super-connectors link everything.
-//!   Where the server commits each request of a session on its own (Gremlin Server, found out
-//!   at connect), the merges instead queue in one session, two at a time
-//!   ([`GremlinSinkConfig::queue_in_session`]): the server runs them in turn, so they may
-//!   share super-connectors and be large, and the next starts without a round trip.
-//! * [`transport`]: the WebSocket client underneath ([`GremlinTransport`]): GraphBinary 1.0
-//!   (the default) and GraphSON 3.0,
-//!   bytecode and scripts with bindings, multiplexed persistent connections, a timeout on every
-//!   request, `wss://` and Neptune IAM (SigV4-signed upgrades, [`transport::IamAuth`]).
+//! * [`GremlinSink`]: the sink for Amazon Neptune or any Apache TinkerPop Gremlin Server,
+//!   configured with [`GremlinSinkConfig::builder`]. It writes requests of many items (one
+//!   transaction each), several at once, both numbers adapted to the server by default
+//!   ([`sizing`]: additive increase, multiplicative decrease on latency and conflicts), in one
+//!   of three [`WriteMode`]s: the original's `plain` chained `addE`, its `conditional`
+//!   `fold().coalesce(unfold(), addE…)`, and `merge` (`mergeE`/`mergeV` keyed by id, the
+//!   default and the fastest idempotent one). [`ExistenceCheck`] says whether reads give each
+//!   item its own outcome (missing endpoints reported per edge, or created first); failing
+//!   requests are bisected, and transient errors (conflicts, read-only replicas, throttling,
+//!   timeouts, broken connections) are retried with capped exponential back-off and full
+//!   jitter. [`Scheduling`] says how requests share the graph: by default the merges queue in
+//!   one Gremlin Server session where the server commits each request of a session on its
+//!   own (found out at connect), so they may share super-connectors and be large; elsewhere
+//!   requests in flight never touch the same vertex, so concurrency does not turn into
+//!   conflicts.
+//! * [`gremlin`]: the language the sink and its queries speak: bytecode, values, tokens.
+//! * [`transport`]: the WebSocket client underneath: GraphBinary 1.0 (the default) and
+//!   GraphSON 3.0, bytecode and scripts with bindings, multiplexed persistent connections, a
+//!   timeout on every request, `wss://` and Neptune IAM (SigV4-signed upgrades).
 //! * [`queries`]: the notebook's queries (most followed, most following, friend-of-friend
 //!   recommendations) for the reader endpoint.
 //! * [`metrics`]: the names of the metrics recorded through the `metrics` facade.
 //! * [`MemoryGraph`]: an in-memory graph implementing [`GraphSink`], for tests and local runs.
 //! * [`load`]: vertex loading from Neptune's Gremlin CSV format and the bulk-loader API.
 //!
-//! Values always travel as bytecode arguments or script bindings, never inside query text.
+//! Every error says what kind of failure it is through
+//! [`stream2neptune_common::Classify`] (retriable, unreachable, permanent, usage), so does
+//! [`ItemFailure`]; every setting that cannot work is a [`ConfigError`] naming it. Values
+//! always travel as bytecode arguments or script bindings, never inside query text.
 //!
 //! # Example: the in-memory graph
 //!
@@ -65,19 +66,43 @@
 //! # }
 //! ```
 //!
+//! # Example: settings
+//!
+//! Each configuration has a builder whose `build()` checks every field and names the one that
+//! cannot work:
+//!
+//! ```
+//! use std::time::Duration;
+//! use neptune_batch::{ExistenceCheck, GremlinSinkConfig, Scheduling, WriteMode};
+//! use stream2neptune_common::Backoff;
+//!
+//! let config = GremlinSinkConfig::builder("ws://127.0.0.1:8182/gremlin")
+//!     .mode(WriteMode::Merge) // the default
+//!     .existence(ExistenceCheck::CreateMissingEndpoints { label: "person".into() })
+//!     .scheduling(Scheduling::ConflictFree)
+//!     .batch_size(100) // pinned, as the original's BatchWriteSize; adapted when not set
+//!     .in_flight(1)
+//!     .retry(Backoff::new(Duration::from_millis(200), Duration::from_secs(5)).with_max_retries(8))
+//!     .writer(|w| w.pool_size(2).request_timeout(Duration::from_secs(30)))
+//!     .build()?;
+//! assert_eq!((config.batch_size, config.in_flight), (Some(100), Some(1)));
+//!
+//! let wrong = GremlinSinkConfig::builder("ws://127.0.0.1:8182/gremlin").batch_size(0).build();
+//! assert_eq!(wrong.unwrap_err().field(), "batch_size");
+//! # Ok::<(), neptune_batch::ConfigError>(())
+//! ```
+//!
 //! # Example: a Gremlin Server or Amazon Neptune
 //!
 //! ```no_run
-//! use neptune_batch::{FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Vertex, WriteMode};
+//! use neptune_batch::{FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), neptune_batch::SinkError> {
-//! let mut config = GremlinSinkConfig::new("ws://127.0.0.1:8182/gremlin");
-//! config.mode = WriteMode::Merge; // the default
-//! // Batch size and requests in flight adapt to the server unless pinned:
-//! // config.batch_size = Some(100); config.in_flight = Some(1);
-//! // For Neptune: a wss:// URL and
-//! // config.writer.iam = Some(neptune_batch::transport::IamAuth::from_default_chain(None).await?);
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // For Neptune: a wss:// URL and, with IAM database authentication,
+//! // let iam = neptune_batch::transport::IamAuth::from_default_chain(None).await?;
+//! // and .writer(|w| w.iam(iam)) on the builder.
+//! let config = GremlinSinkConfig::builder("ws://127.0.0.1:8182/gremlin").build()?;
 //! let sink = GremlinSink::connect(config).await?;
 //!
 //! sink.write_vertices(&[Vertex::new("1", "person"), Vertex::new("2", "person")]).await?;
@@ -94,35 +119,27 @@ mod error;
 mod follows;
 mod graphbinary;
 mod graphson;
+pub mod gremlin;
 mod gremlin_sink;
-mod gremlin_sink_config;
 pub mod load;
 mod memory;
 pub mod metrics;
 mod model;
 mod outcome;
 pub mod queries;
-mod retry;
-mod scheduler;
-mod session_lane;
 mod sink;
 pub mod sizing;
 pub mod transport;
 mod write_traversals;
 
-pub use bytecode::{anon, Bytecode, Instruction};
-pub use error::SinkError;
-pub use follows::FollowsSchema;
-pub use graphson::{Column, Direction, GValue, Merge, Order, T};
-pub use gremlin_sink::{GremlinSink, SinkProgress};
-pub use gremlin_sink_config::{
-    GremlinSinkConfig, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
+pub use error::{ConfigError, SinkError};
+pub use follows::{FollowsSchema, FollowsSchemaBuilder};
+pub use gremlin_sink::{
+    ExistenceCheck, GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder, Scheduling,
+    SinkProgress,
 };
 pub use memory::MemoryGraph;
 pub use model::{Edge, PropertyValue, Vertex};
 pub use outcome::{ItemFailure, ItemOutcome, WriteReport};
-pub use retry::RetryPolicy;
 pub use sink::GraphSink;
-pub use sizing::{AdaptiveSizing, Sizing, SizingSample};
-pub use transport::{GremlinError, GremlinTransport, TransportConfig};
 pub use write_traversals::WriteMode;

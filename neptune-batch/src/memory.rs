@@ -7,6 +7,7 @@ use crate::sink::GraphSink;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use stream2neptune_common::lock;
 
 #[derive(Debug, Default)]
 struct GraphState {
@@ -57,7 +58,7 @@ impl MemoryGraph {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, GraphState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 }
 

@@ -30,7 +30,7 @@ pub const PENDING_ITEMS: &str = "neptune_batch.pending_items";
 /// Registers the unit and a description of every metric this crate records, those of
 /// [`crate::load::metrics`] included, with the installed recorder (so that an exporter such as
 /// CloudWatch gets units instead of none). A program calls it once after installing its
-/// recorder; [`GremlinTransport::connect`](crate::GremlinTransport::connect) and the loaders
+/// recorder; [`GremlinTransport::connect`](crate::transport::GremlinTransport::connect) and the loaders
 /// call it too. Calling it again does no harm.
 pub fn describe() {
     use crate::load::metrics as load;

@@ -3,6 +3,7 @@
 /// A property value, in the types Neptune's Gremlin CSV format and GraphSON both carry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum PropertyValue {
     /// A string.
     String(String),

@@ -1,5 +1,7 @@
 //! What happened to each item of a write.
 
+use stream2neptune_common::{Classify, ErrorKind};
+
 /// Why one item was not written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -28,7 +30,8 @@ pub enum ItemFailure {
     },
     /// A transient failure (connection refused or reset, timeout, throttling, read-only
     /// replica, server unavailable, write conflict) persisted through every attempt the sink
-    /// allowed itself. The item is not at fault: see [`ItemFailure::is_transient`].
+    /// allowed itself. The item is not at fault: its [`kind`](Classify::kind) is
+    /// [`Retriable`](ErrorKind::Retriable).
     #[error("transient failure through {attempts} attempts: {last_error}")]
     RetriesExhausted {
         /// Attempts made.
@@ -51,34 +54,30 @@ pub enum ItemFailure {
 }
 
 impl ItemFailure {
-    /// Whether the failure lies with the moment, not with the item: the server was
-    /// unreachable, timed out, throttled, read-only or in conflict through every attempt the
-    /// sink allowed itself ([`ItemFailure::RetriesExhausted`]). Writing the same item later can
-    /// succeed, so a caller that must lose nothing holds the item (and what comes after it in
-    /// its shard) and tries again; it never sets it aside as bad.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ItemFailure::RetriesExhausted { .. } | ItemFailure::Unconfirmed { .. }
-        )
-    }
-
     /// Whether the item may be in the graph although its write failed: an answer was lost
     /// ([`ItemFailure::Unconfirmed`]).
     pub fn may_be_written(&self) -> bool {
         matches!(self, ItemFailure::Unconfirmed { .. })
     }
+}
 
-    /// Whether the failure lies with the item itself: an endpoint vertex it names does not
-    /// exist, it conflicts with what the graph holds, it is invalid, or the server rejects it as
-    /// such. Writing it again as it is fails the same way, so it is what a dead letter is for.
-    pub fn is_permanent(&self) -> bool {
-        !self.is_transient()
-    }
-
-    /// The same as [`ItemFailure::is_transient`]: whether retrying the item may succeed.
-    pub fn is_retriable(&self) -> bool {
-        self.is_transient()
+/// [`Retriable`](ErrorKind::Retriable) when the failure lies with the moment, not with the
+/// item: the server was unreachable, timed out, throttled, read-only or in conflict through
+/// every attempt the sink allowed itself ([`ItemFailure::RetriesExhausted`],
+/// [`ItemFailure::Unconfirmed`]). Writing the same item later can succeed, so a caller that
+/// must lose nothing holds it (and what comes after it in its shard) and tries again.
+///
+/// [`Permanent`](ErrorKind::Permanent) otherwise: an endpoint vertex it names does not exist,
+/// it conflicts with what the graph holds, it is invalid, or the server rejects it as such.
+/// Writing it again as it is fails the same way, so it is what a dead letter is for.
+impl Classify for ItemFailure {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ItemFailure::RetriesExhausted { .. } | ItemFailure::Unconfirmed { .. } => {
+                ErrorKind::Retriable
+            }
+            _ => ErrorKind::Permanent,
+        }
     }
 }
 
@@ -139,5 +138,28 @@ impl WriteReport {
     /// Items that failed.
     pub fn failed(&self) -> usize {
         self.outcomes.len() - self.succeeded()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_of_the_moment_are_retriable() {
+        let exhausted = ItemFailure::RetriesExhausted {
+            attempts: 6,
+            last_error: "conflict".into(),
+        };
+        let lost = ItemFailure::Unconfirmed {
+            attempts: 6,
+            last_error: "no answer".into(),
+        };
+        assert_eq!(exhausted.kind(), ErrorKind::Retriable);
+        assert_eq!(lost.kind(), ErrorKind::Retriable);
+        assert!(lost.may_be_written() && !exhausted.may_be_written());
+        let missing = ItemFailure::MissingVertex { id: "9".into() };
+        assert_eq!(missing.kind(), ErrorKind::Permanent);
+        assert!(!missing.may_be_written());
     }
 }

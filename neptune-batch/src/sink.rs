@@ -16,9 +16,10 @@ use async_trait::async_trait;
 ///   [`ItemFailure::MissingVertex`](crate::ItemFailure::MissingVertex); it never hides the outcome of
 ///   the other items of the batch.
 /// * `Err` is only for failures of the whole call (configuration, no server); transient errors
-///   are retried inside, within bounds, and end as per-item outcomes that say they are
-///   transient ([`ItemFailure::is_transient`](crate::ItemFailure::is_transient)), so a caller
-///   can hold them and try again rather than set them aside.
+///   are retried inside, within bounds, and end as per-item outcomes whose
+///   [`kind`](stream2neptune_common::Classify::kind) is
+///   [`Retriable`](stream2neptune_common::ErrorKind::Retriable), so a caller can hold them and
+///   try again rather than set them aside.
 #[async_trait]
 pub trait GraphSink: Send + Sync {
     /// Creates the vertices that do not exist yet.

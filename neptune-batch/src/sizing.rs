@@ -26,6 +26,8 @@
 //! ([`GremlinSink::sizing_history`](crate::GremlinSink::sizing_history)), and the current values
 //! are `metrics` gauges ([`crate::metrics::BATCH_SIZE`], [`crate::metrics::IN_FLIGHT_LIMIT`]).
 
+use crate::error::ConfigError;
+use crate::GremlinSinkConfig;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -37,7 +39,16 @@ pub const HISTORY_LIMIT: usize = 20_000;
 /// Neptune's upsert guide suggests starting from about 200 "records" per request (a follows
 /// edge is three: its label and two properties); on Neptune set
 /// [`initial_batch_size`](Self::initial_batch_size) near 100 if its first requests are slow.
+///
+/// ```
+/// use neptune_batch::sizing::AdaptiveSizing;
+///
+/// let sizing = AdaptiveSizing::builder().initial_batch_size(100).max_in_flight(4).build()?;
+/// assert_eq!((sizing.initial_batch_size, sizing.min_in_flight), (100, 4));
+/// # Ok::<(), neptune_batch::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct AdaptiveSizing {
     /// The first batch size. Default 1000: started at 100, the controller spent the first
     /// seconds of a run growing it while requests were too small to keep the server busy;
@@ -78,37 +89,116 @@ impl Default for AdaptiveSizing {
 }
 
 impl AdaptiveSizing {
+    /// A builder from the defaults; [`build`](AdaptiveSizingBuilder::build) checks the bounds.
+    pub fn builder() -> AdaptiveSizingBuilder {
+        AdaptiveSizingBuilder {
+            sizing: Self::default(),
+        }
+    }
+
     /// Checks the bounds; the error names the field.
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        let max = crate::MAX_BATCH_SIZE;
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let max = GremlinSinkConfig::MAX_BATCH_SIZE;
+        let max_in_flight = GremlinSinkConfig::MAX_IN_FLIGHT;
+        let bad = |field: &str, reason: String| Err(ConfigError::new(field, reason));
         if self.min_batch_size == 0 || self.min_batch_size > self.max_batch_size {
-            return Err(
-                "adaptive.min_batch_size: must be at least 1 and at most max_batch_size".into(),
+            return bad(
+                "min_batch_size",
+                "must be at least 1 and at most max_batch_size".into(),
             );
         }
         if self.max_batch_size > max {
-            return Err(format!("adaptive.max_batch_size: must be at most {max}"));
+            return bad("max_batch_size", format!("must be at most {max}"));
         }
         if !(self.min_batch_size..=self.max_batch_size).contains(&self.initial_batch_size) {
-            return Err(
-                "adaptive.initial_batch_size: must be between min_batch_size and max_batch_size"
-                    .into(),
+            return bad(
+                "initial_batch_size",
+                "must be between min_batch_size and max_batch_size".into(),
             );
         }
         if self.batch_step == 0 {
-            return Err("adaptive.batch_step: must be at least 1".into());
+            return bad("batch_step", "must be at least 1".into());
         }
-        if self.max_in_flight == 0 || self.max_in_flight > crate::gremlin_sink_config::MAX_IN_FLIGHT
-        {
-            return Err(format!(
-                "adaptive.max_in_flight: must be between 1 and {}",
-                crate::gremlin_sink_config::MAX_IN_FLIGHT
-            ));
+        if self.max_in_flight == 0 || self.max_in_flight > max_in_flight {
+            return bad(
+                "max_in_flight",
+                format!("must be between 1 and {max_in_flight}"),
+            );
         }
         if self.latency_target.is_zero() {
-            return Err("adaptive.latency_target: must be positive".into());
+            return bad("latency_target", "must be positive".into());
         }
         Ok(())
+    }
+}
+
+/// Builds an [`AdaptiveSizing`] from its defaults (see [`AdaptiveSizing::builder`]); each
+/// setter documents its field.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AdaptiveSizingBuilder {
+    sizing: AdaptiveSizing,
+}
+
+/// A builder that starts from `sizing`.
+impl From<AdaptiveSizing> for AdaptiveSizingBuilder {
+    fn from(sizing: AdaptiveSizing) -> Self {
+        Self { sizing }
+    }
+}
+
+impl AdaptiveSizingBuilder {
+    /// [`AdaptiveSizing::initial_batch_size`].
+    pub fn initial_batch_size(mut self, n: usize) -> Self {
+        self.sizing.initial_batch_size = n;
+        self
+    }
+
+    /// [`AdaptiveSizing::min_batch_size`].
+    pub fn min_batch_size(mut self, n: usize) -> Self {
+        self.sizing.min_batch_size = n;
+        self
+    }
+
+    /// [`AdaptiveSizing::max_batch_size`].
+    pub fn max_batch_size(mut self, n: usize) -> Self {
+        self.sizing.max_batch_size = n;
+        self
+    }
+
+    /// [`AdaptiveSizing::batch_step`].
+    pub fn batch_step(mut self, n: usize) -> Self {
+        self.sizing.batch_step = n;
+        self
+    }
+
+    /// [`AdaptiveSizing::min_in_flight`].
+    pub fn min_in_flight(mut self, n: usize) -> Self {
+        self.sizing.min_in_flight = n;
+        self
+    }
+
+    /// [`AdaptiveSizing::max_in_flight`].
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.sizing.max_in_flight = n;
+        self
+    }
+
+    /// [`AdaptiveSizing::latency_target`].
+    pub fn latency_target(mut self, target: Duration) -> Self {
+        self.sizing.latency_target = target;
+        self
+    }
+
+    /// The bounds, if they can work.
+    pub fn build(self) -> Result<AdaptiveSizing, ConfigError> {
+        self.sizing.validate()?;
+        Ok(self.sizing)
+    }
+
+    /// The bounds as set, checked later by whoever embeds them.
+    pub(crate) fn into_unchecked(self) -> AdaptiveSizing {
+        self.sizing
     }
 }
 
@@ -433,16 +523,10 @@ mod tests {
 
     #[test]
     fn bounds_are_validated_by_name() {
-        let bad = AdaptiveSizing {
-            min_batch_size: 0,
-            ..AdaptiveSizing::default()
-        };
-        assert!(bad.validate().unwrap_err().contains("min_batch_size"));
-        let bad = AdaptiveSizing {
-            initial_batch_size: 5000,
-            ..AdaptiveSizing::default()
-        };
-        assert!(bad.validate().unwrap_err().contains("initial_batch_size"));
+        let bad = AdaptiveSizing::builder().min_batch_size(0).build();
+        assert_eq!(bad.unwrap_err().field(), "min_batch_size");
+        let bad = AdaptiveSizing::builder().initial_batch_size(5000).build();
+        assert_eq!(bad.unwrap_err().field(), "initial_batch_size");
         assert!(AdaptiveSizing::default().validate().is_ok());
     }
 }

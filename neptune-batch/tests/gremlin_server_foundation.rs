@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use neptune_batch::{Bytecode, GValue};
+use neptune_batch::gremlin::{Bytecode, GValue};
 
 fn text(values: Vec<GValue>) -> Vec<String> {
     values

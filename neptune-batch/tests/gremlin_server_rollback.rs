@@ -8,22 +8,24 @@
 mod common;
 
 use common::*;
-use neptune_batch::{Bytecode, GValue, GremlinTransport, TransportConfig};
+use neptune_batch::gremlin::{Bytecode, GValue, T};
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
 use std::time::Duration;
 
 #[tokio::test]
 async fn a_write_that_fails_half_way_is_rolled_back_and_the_server_keeps_answering() {
-    let mut config = TransportConfig::new(gremlin_url().await);
-    config.request_timeout = Duration::from_secs(15);
+    let config = TransportConfig::builder(gremlin_url().await)
+        .request_timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
     let t = GremlinTransport::connect(config).await.expect("connect");
     let prefix = local_services::unique_name("rollback");
     let from = format!("{prefix}-from");
     run(
         &t,
-        Bytecode::new().step("addV", ["person"]).step(
-            "property",
-            [GValue::T(neptune_batch::T::Id), from.clone().into()],
-        ),
+        Bytecode::new()
+            .step("addV", ["person"])
+            .step("property", [GValue::T(T::Id), from.clone().into()]),
     )
     .await;
 
@@ -33,10 +35,7 @@ async fn a_write_that_fails_half_way_is_rolled_back_and_the_server_keeps_answeri
         let added = format!("{prefix}-added-{i}");
         let failing = Bytecode::new()
             .step("addV", ["person"])
-            .step(
-                "property",
-                [GValue::T(neptune_batch::T::Id), added.clone().into()],
-            )
+            .step("property", [GValue::T(T::Id), added.clone().into()])
             .step("V", [from.clone()])
             .step("addE", ["follows"])
             .step(
@@ -58,10 +57,7 @@ async fn a_write_that_fails_half_way_is_rolled_back_and_the_server_keeps_answeri
         &t,
         Bytecode::new().step("addV", ["person"]).step(
             "property",
-            [
-                GValue::T(neptune_batch::T::Id),
-                format!("{prefix}-after").into(),
-            ],
+            [GValue::T(T::Id), format!("{prefix}-after").into()],
         ),
     )
     .await;

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use neptune_batch::transport::{Request, Serializer};
-use neptune_batch::{Bytecode, GValue, GremlinTransport, TransportConfig, T};
+use neptune_batch::gremlin::{Bytecode, GValue, T};
+use neptune_batch::transport::{GremlinTransport, Request, Serializer, TransportConfig};
 
 fn add_person(id: &str) -> Bytecode {
     Bytecode::new()
@@ -17,9 +17,11 @@ fn add_person(id: &str) -> Bytecode {
 #[tokio::test]
 async fn queued_session_requests_run_in_order_and_commit_one_by_one() {
     for serializer in [Serializer::GraphBinaryV1, Serializer::GraphSonV3] {
-        let mut config = TransportConfig::new(gremlin_url().await);
-        config.pool_size = 1;
-        config.serializer = serializer;
+        let config = TransportConfig::builder(gremlin_url().await)
+            .pool_size(1)
+            .serializer(serializer)
+            .build()
+            .unwrap();
         let t = GremlinTransport::connect(config).await.expect("connect");
         let prefix = local_services::unique_name("session");
         let [a, b, c] = ["a", "b", "c"].map(|x| format!("{prefix}-{x}"));

@@ -6,32 +6,34 @@ mod common;
 use common::*;
 use local_services::{Fault, FaultProxy};
 use neptune_batch::{
-    FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, ItemFailure, ItemOutcome,
-    RetryPolicy, Vertex,
+    FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder,
+    ItemFailure, ItemOutcome, Vertex,
 };
 use std::time::Duration;
+use stream2neptune_common::{Backoff, Classify};
 
 /// A proxy, a sink writing through it (fast retries, a 1 s request timeout), and two people.
 async fn setup(
-    tweak: impl FnOnce(&mut GremlinSinkConfig),
+    tweak: impl FnOnce(GremlinSinkConfigBuilder) -> GremlinSinkConfigBuilder,
 ) -> (FaultProxy, GremlinSink, Vec<Vertex>) {
     let proxy = FaultProxy::start(&gremlin_url().await)
         .await
         .expect("a loopback port for the proxy");
-    let mut config = GremlinSinkConfig::new(proxy.url.clone());
-    config.retry = RetryPolicy {
-        max_retries: 5,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-    };
-    config.writer.request_timeout = Duration::from_secs(1);
-    tweak(&mut config);
+    let config = GremlinSinkConfig::builder(proxy.url.clone())
+        .retry(fast_retries(5))
+        .writer(|w| w.request_timeout(Duration::from_secs(1)));
+    let config = tweak(config).build().expect("a valid configuration");
     let sink = GremlinSink::connect(config)
         .await
         .expect("connect through the proxy");
     let people = people(&local_services::unique_name("fault"), 3);
     assert_eq!(sink.write_vertices(&people).await.unwrap().succeeded(), 3);
     (proxy, sink, people)
+}
+
+/// Retries from 5 ms, capped at 50 ms.
+fn fast_retries(max_retries: u32) -> Backoff {
+    Backoff::new(Duration::from_millis(5), Duration::from_millis(50)).with_max_retries(max_retries)
 }
 
 fn edge(people: &[Vertex], to: usize) -> neptune_batch::Edge {
@@ -52,7 +54,7 @@ async fn a_concurrent_modification_is_retried_and_counted_by_reason() {
     let _guard = metrics::set_default_local_recorder(&recorder);
 
     let t = transport().await;
-    let (proxy, sink, people) = setup(|_| {}).await;
+    let (proxy, sink, people) = setup(|c| c).await;
     proxy.push([
         Fault::neptune("ConcurrentModificationException"),
         Fault::Error {
@@ -92,7 +94,7 @@ async fn a_concurrent_modification_is_retried_and_counted_by_reason() {
 #[tokio::test]
 async fn a_read_only_replica_makes_the_writer_reconnect_then_retry() {
     let t = transport().await;
-    let (proxy, sink, people) = setup(|_| {}).await;
+    let (proxy, sink, people) = setup(|c| c).await;
     let before = proxy.connections();
     proxy.push([Fault::neptune("ReadOnlyViolationException")]);
     let r = bounded(sink.write_edges(&[edge(&people, 1)]))
@@ -106,7 +108,7 @@ async fn a_read_only_replica_makes_the_writer_reconnect_then_retry() {
 #[tokio::test]
 async fn a_persistent_conflict_ends_as_retries_exhausted_after_the_bound() {
     let t = transport().await;
-    let (proxy, sink, people) = setup(|_| {}).await;
+    let (proxy, sink, people) = setup(|c| c).await;
     proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 6]);
     let r = bounded(sink.write_edges(&[edge(&people, 1)]))
         .await
@@ -121,7 +123,7 @@ async fn a_persistent_conflict_ends_as_retries_exhausted_after_the_bound() {
 
 #[tokio::test]
 async fn non_transient_errors_become_typed_outcomes() {
-    let (proxy, sink, people) = setup(|_| {}).await;
+    let (proxy, sink, people) = setup(|c| c).await;
     proxy.push([
         Fault::neptune("ConstraintViolationException"),
         Fault::neptune("TimeLimitExceededException"),
@@ -161,7 +163,7 @@ async fn non_transient_errors_become_typed_outcomes() {
 #[tokio::test]
 async fn a_failing_sub_batch_is_bisected_until_the_bad_item_is_isolated() {
     let t = transport().await;
-    let (proxy, sink, _) = setup(|_| {}).await;
+    let (proxy, sink, _) = setup(|c| c).await;
     let people = people(&local_services::unique_name("bisect"), 5);
     assert_eq!(sink.write_vertices(&people).await.unwrap().succeeded(), 5);
     let cv = || Fault::neptune("ConstraintViolationException");
@@ -181,7 +183,7 @@ async fn a_failing_sub_batch_is_bisected_until_the_bad_item_is_isolated() {
 #[tokio::test]
 async fn a_stalled_server_times_out_and_the_retry_goes_through() {
     let t = transport().await;
-    let (proxy, sink, people) = setup(|_| {}).await;
+    let (proxy, sink, people) = setup(|c| c).await;
     let before = proxy.connections();
     proxy.push([Fault::Stall]);
     let r = bounded(sink.write_edges(&[edge(&people, 1)]))
@@ -198,7 +200,7 @@ async fn a_stalled_server_times_out_and_the_retry_goes_through() {
 
 #[tokio::test]
 async fn a_server_that_never_answers_never_hangs_the_writer() {
-    let (proxy, sink, people) = setup(|c| c.retry.max_retries = 2).await;
+    let (proxy, sink, people) = setup(|c| c.retry(fast_retries(2))).await;
     proxy.push(vec![Fault::Stall; 3]);
     let r = bounded(sink.write_edges(&[edge(&people, 1)]))
         .await
@@ -208,14 +210,14 @@ async fn a_server_that_never_answers_never_hangs_the_writer() {
     assert!(matches!(
         &r.outcomes[0],
         ItemOutcome::Failed(f @ ItemFailure::Unconfirmed { last_error, .. })
-            if last_error.contains("no answer") && f.is_transient() && f.may_be_written()
+            if last_error.contains("no answer") && f.kind().is_retriable() && f.may_be_written()
     ));
 }
 
 #[tokio::test]
 async fn a_closed_socket_is_replaced_and_the_write_retried() {
     let t = transport().await;
-    let (proxy, sink, people) = setup(|_| {}).await;
+    let (proxy, sink, people) = setup(|c| c).await;
     let before = proxy.connections();
     proxy.push([Fault::Close]);
     let r = bounded(sink.write_edges(&[edge(&people, 1)]))

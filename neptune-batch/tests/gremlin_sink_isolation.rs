@@ -3,9 +3,8 @@
 mod common;
 
 use common::*;
-use neptune_batch::{
-    Bytecode, Edge, FollowsSchema, GValue, GraphSink, ItemOutcome, Vertex, WriteMode,
-};
+use neptune_batch::gremlin::{Bytecode, GValue};
+use neptune_batch::{Edge, FollowsSchema, GraphSink, ItemOutcome, Vertex, WriteMode};
 
 const NASTY: [&str; 6] = [
     "it's",

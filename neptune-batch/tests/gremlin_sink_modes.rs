@@ -3,8 +3,9 @@
 mod common;
 
 use common::*;
+use neptune_batch::gremlin::{Bytecode, GValue};
 use neptune_batch::{
-    Bytecode, FollowsSchema, GValue, GraphSink, ItemFailure, ItemOutcome, WriteMode,
+    ExistenceCheck, FollowsSchema, GraphSink, ItemFailure, ItemOutcome, WriteMode,
 };
 
 const MODES: [WriteMode; 3] = [WriteMode::Plain, WriteMode::Conditional, WriteMode::Merge];
@@ -217,7 +218,12 @@ async fn every_edge_with_a_missing_endpoint_is_reported_and_the_rest_written() {
 async fn missing_endpoints_are_created_first_when_configured() {
     let t = transport().await;
     let prefix = local_services::unique_name("create-missing");
-    let sink = sink_with(|c| c.create_missing_vertices = Some("person".into())).await;
+    let sink = sink_with(|c| {
+        c.existence(ExistenceCheck::CreateMissingEndpoints {
+            label: "person".into(),
+        })
+    })
+    .await;
     let a = format!("{prefix}-a");
     let b = format!("{prefix}-b");
     let robot = format!("{prefix}-robot");
@@ -248,12 +254,7 @@ async fn missing_endpoints_are_created_first_when_configured() {
 async fn sub_batches_in_flight_together_write_every_edge() {
     let t = transport().await;
     let prefix = local_services::unique_name("inflight");
-    let sink = sink_with(|c| {
-        c.batch_size = Some(7);
-        c.in_flight = Some(4);
-        c.writer.pool_size = 2;
-    })
-    .await;
+    let sink = sink_with(|c| c.batch_size(7).in_flight(4).writer(|w| w.pool_size(2))).await;
     let people = people(&prefix, 60);
     let r = sink.write_vertices(&people).await.unwrap();
     assert_eq!(r.succeeded(), 60);
@@ -276,12 +277,7 @@ async fn sub_batches_sharing_a_vertex_never_run_together_so_never_conflict() {
     let t = transport().await;
     let prefix = local_services::unique_name("hub");
     let sink = std::sync::Arc::new(
-        sink_with(|c| {
-            c.batch_size = Some(10);
-            c.in_flight = Some(8);
-            c.writer.pool_size = 4;
-        })
-        .await,
+        sink_with(|c| c.batch_size(10).in_flight(8).writer(|w| w.pool_size(4))).await,
     );
     let people = people(&prefix, 401);
     assert_eq!(sink.write_vertices(&people).await.unwrap().succeeded(), 401);
@@ -345,5 +341,45 @@ async fn follows_whose_ids_would_collide_in_the_originals_form_are_both_written(
             Some(2),
             "{mode:?}: both follows are in the graph"
         );
+    }
+}
+
+#[tokio::test]
+async fn unchecked_writes_report_every_accepted_item_written_and_merges_queue_in_the_session() {
+    let t = transport().await;
+    let schema = FollowsSchema::default();
+    for mode in MODES {
+        let prefix = local_services::unique_name(&format!("unchecked-{}", mode.as_str()));
+        let sink = sink_with(|c| c.mode(mode).existence(ExistenceCheck::Unchecked)).await;
+        assert_eq!(
+            sink.queues_in_session(),
+            mode == WriteMode::Merge,
+            "only merges queue in the session: {mode:?}"
+        );
+        let people = people(&prefix, 3);
+        let r = sink.write_vertices(&people).await.unwrap();
+        assert_eq!(r.outcomes, vec![ItemOutcome::Written; 3], "{mode:?}");
+        let edges = [
+            schema.edge(&people[0].id, &people[1].id, "d", 1),
+            schema.edge(&people[0].id, &people[2].id, "d", 2),
+        ];
+        let r = sink.write_edges(&edges).await.unwrap();
+        assert_eq!(r.outcomes, vec![ItemOutcome::Written; 2], "{mode:?}");
+        assert_eq!(r.requests, 1, "no reads: {mode:?}");
+        assert_eq!(out_degree(&t, &people[0].id).await, 2, "{mode:?}");
+        // A refused request is still bisected: the edge at fault fails alone.
+        let ghost = format!("{prefix}-ghost");
+        let edges = [
+            schema.edge(&people[1].id, &people[2].id, "d", 3),
+            schema.edge(&people[1].id, &ghost, "d", 4),
+        ];
+        let r = sink.write_edges(&edges).await.unwrap();
+        assert_eq!(r.outcomes[0], ItemOutcome::Written, "{mode:?}");
+        assert!(
+            matches!(r.outcomes[1], ItemOutcome::Failed(_)),
+            "{mode:?}: {:?}",
+            r.outcomes[1]
+        );
+        assert_eq!(out_degree(&t, &people[1].id).await, 1, "{mode:?}");
     }
 }

@@ -5,9 +5,9 @@
 mod common;
 
 use common::{gremlin_url, sink_with};
+use neptune_batch::gremlin::{Bytecode, GValue};
 use neptune_batch::{
-    Bytecode, Edge, FollowsSchema, GValue, GraphSink, GremlinSink, GremlinSinkConfig, ItemOutcome,
-    Vertex,
+    Edge, FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, ItemOutcome, Scheduling, Vertex,
 };
 use std::sync::Arc;
 
@@ -94,7 +94,7 @@ async fn two_shards(sink: Arc<GremlinSink>, edges: &[Edge], call: usize) -> (usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_on_power_law_data_write_every_edge_once_without_conflicts_at_the_defaults() {
-    let sink = two_shards_on_power_law_data(true).await;
+    let sink = two_shards_on_power_law_data(Scheduling::SessionQueue).await;
     // Gremlin Server commits each request of a session: the merges queue in one, two at a
     // time, and the batch size adapts.
     assert!(sink.queues_in_session());
@@ -105,7 +105,7 @@ async fn two_shards_on_power_law_data_write_every_edge_once_without_conflicts_at
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_session_requests_in_flight_share_no_vertex_and_adapt() {
-    let sink = two_shards_on_power_law_data(false).await;
+    let sink = two_shards_on_power_law_data(Scheduling::ConflictFree).await;
     assert!(!sink.queues_in_session());
     let sizing = sink.sizing();
     assert!(sizing.adaptive_batch_size && sizing.adaptive_in_flight);
@@ -114,12 +114,14 @@ async fn without_a_session_requests_in_flight_share_no_vertex_and_adapt() {
 /// Two shards write power-law follows through one sink: every edge is written once, nothing
 /// conflicts, the controller grows from the original's sizes, and a redelivery changes
 /// nothing.
-async fn two_shards_on_power_law_data(queue_in_session: bool) -> Arc<GremlinSink> {
+async fn two_shards_on_power_law_data(scheduling: Scheduling) -> Arc<GremlinSink> {
     let prefix = local_services::unique_name("pl");
     let (vertices, edges) = power_law(&prefix, 2000, 12_000);
     let url = gremlin_url().await;
-    let mut config = GremlinSinkConfig::new(url);
-    config.queue_in_session = queue_in_session;
+    let config = GremlinSinkConfig::builder(url)
+        .scheduling(scheduling)
+        .build()
+        .unwrap();
     let sink = Arc::new(GremlinSink::connect(config).await.unwrap());
     assert_eq!(sink.write_vertices(&vertices).await.unwrap().failed(), 0);
 
@@ -158,13 +160,7 @@ async fn two_shards_on_power_law_data(queue_in_session: bool) -> Arc<GremlinSink
 async fn explicit_batch_size_and_in_flight_win_over_adaptation() {
     let prefix = local_services::unique_name("pin");
     let (vertices, edges) = power_law(&prefix, 500, 2000);
-    let sink = Arc::new(
-        sink_with(|c| {
-            c.batch_size = Some(37);
-            c.in_flight = Some(2);
-        })
-        .await,
-    );
+    let sink = Arc::new(sink_with(|c| c.batch_size(37).in_flight(2)).await);
     assert_eq!(sink.write_vertices(&vertices).await.unwrap().failed(), 0);
     let (written, _) = two_shards(sink.clone(), &edges, 500).await;
     assert_eq!(written, edges.len());
@@ -182,9 +178,11 @@ async fn explicit_batch_size_and_in_flight_win_over_adaptation() {
 async fn the_session_moves_to_each_new_connection_without_a_failed_request() {
     let prefix = local_services::unique_name("renew");
     let (vertices, edges) = power_law(&prefix, 500, 3_000);
-    let mut config = GremlinSinkConfig::new(gremlin_url().await);
     // Connections (and with them the session) renewed every 300 ms.
-    config.writer.max_connection_lifetime = std::time::Duration::from_millis(300);
+    let config = GremlinSinkConfig::builder(gremlin_url().await)
+        .writer(|w| w.max_connection_lifetime(std::time::Duration::from_millis(300)))
+        .build()
+        .unwrap();
     let sink = Arc::new(GremlinSink::connect(config).await.unwrap());
     assert!(sink.queues_in_session());
     assert_eq!(sink.write_vertices(&vertices).await.unwrap().failed(), 0);

@@ -4,8 +4,8 @@
 
 use futures::{SinkExt, StreamExt};
 use hmac::{Hmac, KeyInit, Mac};
-use neptune_batch::transport::{IamAuth, Serializer};
-use neptune_batch::{Bytecode, GremlinTransport, TransportConfig};
+use neptune_batch::gremlin::Bytecode;
+use neptune_batch::transport::{GremlinTransport, IamAuth, Serializer, TransportConfig};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -116,12 +116,11 @@ async fn every_new_connection_carries_a_valid_neptune_sigv4_signature() {
     let credentials =
         aws_credential_types::Credentials::from_keys(KEY_ID, SECRET, Some(TOKEN.into()));
     // The recording server answers GraphSON only; signing does not depend on the format.
-    let config = {
-        let mut c = TransportConfig::new(url);
-        c.iam = Some(IamAuth::new(REGION, credentials));
-        c.serializer = Serializer::GraphSonV3;
-        c
-    };
+    let config = TransportConfig::builder(url)
+        .iam(IamAuth::new(REGION, credentials))
+        .serializer(Serializer::GraphSonV3)
+        .build()
+        .unwrap();
     let transport = GremlinTransport::connect(config)
         .await
         .expect("signed upgrade accepted");
@@ -151,11 +150,9 @@ async fn every_new_connection_carries_a_valid_neptune_sigv4_signature() {
 #[tokio::test]
 async fn iam_over_plain_ws_to_a_remote_host_is_refused_by_name() {
     let credentials = aws_credential_types::Credentials::from_keys(KEY_ID, SECRET, None);
-    let config = {
-        let mut c = TransportConfig::new("ws://db.example.com:8182/gremlin");
-        c.iam = Some(IamAuth::new(REGION, credentials));
-        c
-    };
-    let e = config.validate().unwrap_err();
-    assert!(e.to_string().contains("iam"), "{e}");
+    let e = TransportConfig::builder("ws://db.example.com:8182/gremlin")
+        .iam(IamAuth::new(REGION, credentials))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "iam", "{e}");
 }

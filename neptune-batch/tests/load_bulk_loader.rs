@@ -7,13 +7,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use neptune_batch::load::bulk_loader::{
-    BulkLoadError, BulkLoaderClient, BulkLoaderConfig, LoadMode, LoadRequest, LoadStatus,
-    LoadStatusReport, Parallelism, RequestSigner,
+    BulkLoadError, BulkLoaderClient, BulkLoaderConfig, BulkLoaderConfigBuilder, LoadMode,
+    LoadRequest, LoadStatus, LoadStatusReport, Parallelism, RequestSigner,
 };
-use neptune_batch::RetryPolicy;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stream2neptune_common::{Backoff, Classify, ErrorKind};
 
 /// One request as the stub received it.
 #[derive(Debug, Clone)]
@@ -155,17 +155,21 @@ fn failed_with_errors() -> (u16, String) {
     )
 }
 
-fn config(endpoint: &str) -> BulkLoaderConfig {
-    let mut config = BulkLoaderConfig::new(endpoint);
-    config.request_timeout = Duration::from_secs(5);
-    config.poll_interval = Duration::from_millis(20);
-    config.deadline = Duration::from_secs(20);
-    config.retry = RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-    };
-    config
+/// Quick polls and retries, with room for each test to change them.
+fn config(endpoint: &str) -> BulkLoaderConfigBuilder {
+    BulkLoaderConfig::builder(endpoint)
+        .request_timeout(Duration::from_secs(5))
+        .poll_interval(Duration::from_millis(20))
+        .deadline(Duration::from_secs(20))
+        .retry(retries(2))
+}
+
+fn retries(max_retries: u32) -> Backoff {
+    Backoff::new(Duration::from_millis(5), Duration::from_millis(20)).with_max_retries(max_retries)
+}
+
+fn loader(config: BulkLoaderConfigBuilder) -> BulkLoaderClient {
+    BulkLoaderClient::new(config.build().expect("a valid configuration")).unwrap()
 }
 
 fn request() -> LoadRequest {
@@ -195,14 +199,20 @@ async fn a_load_in_progress_is_polled_until_completed_with_progress_reported() {
         ],
     )
     .await;
-    let client = BulkLoaderClient::new(config(&endpoint)).unwrap();
+    let client = loader(config(&endpoint));
     let mut seen: Vec<(LoadStatus, u64)> = Vec::new();
-    let mut req = request();
-    req.mode = Some(LoadMode::Auto);
-    req.parallelism = Some(Parallelism::Oversubscribe);
-    req.update_single_cardinality_properties = Some(false);
-    req.queue_request = Some(true);
-    req.dependencies = vec!["L-0".into()];
+    let req = LoadRequest::builder(
+        "s3://bucket/vertices/",
+        "arn:aws:iam::123456789012:role/NeptuneLoadFromS3",
+        "us-east-1",
+    )
+    .mode(LoadMode::Auto)
+    .parallelism(Parallelism::Oversubscribe)
+    .update_single_cardinality_properties(false)
+    .queue_request(true)
+    .dependencies(["L-0"])
+    .build()
+    .unwrap();
     let report = bounded(client.load(&req, |r| {
         seen.push((r.status.clone(), r.overall.total_records))
     }))
@@ -263,7 +273,7 @@ async fn a_failed_load_ends_polling_with_its_failed_feeds_and_error_records() {
         vec![status("LOAD_IN_PROGRESS", 2), failed_with_errors()],
     )
     .await;
-    let client = BulkLoaderClient::new(config(&endpoint)).unwrap();
+    let client = loader(config(&endpoint));
     let err = bounded(client.load(&request(), |_| {})).await.unwrap_err();
     let BulkLoadError::LoadFailed { report } = &err else {
         panic!("{err:?}")
@@ -302,7 +312,7 @@ async fn every_documented_failure_status_ends_polling() {
         "LOAD_FAILED_INVALID_REQUEST",
     ] {
         let (endpoint, _stub) = start_stub(vec![started("L")], vec![status(code, 1)]).await;
-        let client = BulkLoaderClient::new(config(&endpoint)).unwrap();
+        let client = loader(config(&endpoint));
         let err = bounded(client.wait_for_load("L", |_| {}))
             .await
             .unwrap_err();
@@ -326,7 +336,7 @@ async fn a_server_error_is_retried_and_the_load_starts_once() {
         vec![(503, "unavailable".into()), status("LOAD_COMPLETED", 10)],
     )
     .await;
-    let client = BulkLoaderClient::new(config(&endpoint)).unwrap();
+    let client = loader(config(&endpoint));
     let report = bounded(client.load(&request(), |_| {})).await.unwrap();
     assert_eq!(report.load_id, "L-2");
     let log = stub.lock().unwrap().log.clone();
@@ -348,7 +358,7 @@ async fn a_server_error_on_every_attempt_gives_up_after_the_last_retry() {
         vec![],
     )
     .await;
-    let client = BulkLoaderClient::new(config(&endpoint)).unwrap();
+    let client = loader(config(&endpoint));
     let err = bounded(client.start_load(&request())).await.unwrap_err();
     let BulkLoadError::RetriesExhausted { attempts, last } = &err else {
         panic!("{err:?}")
@@ -373,7 +383,7 @@ async fn a_bad_request_is_not_retried_and_names_neptunes_code() {
         vec![],
     )
     .await;
-    let client = BulkLoaderClient::new(config(&endpoint)).unwrap();
+    let client = loader(config(&endpoint));
     let err = bounded(client.start_load(&request())).await.unwrap_err();
     assert!(
         matches!(&err, BulkLoadError::Http { status: 400, code, .. } if code == "BadRequestException"),
@@ -391,7 +401,7 @@ async fn a_malformed_answer_is_a_clear_error_quoting_the_body() {
         vec![(200, "<html>proxy error</html>".into())],
     )
     .await;
-    let client = BulkLoaderClient::new(config(&endpoint)).unwrap();
+    let client = loader(config(&endpoint));
 
     let err = bounded(client.start_load(&request())).await.unwrap_err();
     assert!(
@@ -428,10 +438,11 @@ async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_instead_of_hanging() {
     let (endpoint, server) = silent_server().await;
-    let mut c = config(&endpoint);
-    c.request_timeout = Duration::from_millis(300);
-    c.retry.max_retries = 1;
-    let client = BulkLoaderClient::new(c).unwrap();
+    let client = loader(
+        config(&endpoint)
+            .request_timeout(Duration::from_millis(300))
+            .retry(retries(1)),
+    );
 
     // A status poll is safe to repeat: it is retried, then given up.
     let err = bounded(client.load_status("L")).await.unwrap_err();
@@ -458,10 +469,11 @@ async fn a_server_that_never_answers_times_out_instead_of_hanging() {
 async fn a_load_still_running_at_the_deadline_ends_with_its_last_status() {
     let (endpoint, _stub) =
         start_stub(vec![started("L-slow")], vec![status("LOAD_IN_PROGRESS", 7)]).await;
-    let mut c = config(&endpoint);
-    c.deadline = Duration::from_millis(300);
-    c.poll_interval = Duration::from_millis(50);
-    let client = BulkLoaderClient::new(c).unwrap();
+    let client = loader(
+        config(&endpoint)
+            .deadline(Duration::from_millis(300))
+            .poll_interval(Duration::from_millis(50)),
+    );
     let mut polls = 0;
     let err = bounded(client.load(&request(), |_| polls += 1))
         .await
@@ -482,7 +494,7 @@ async fn a_refused_connection_is_retried_then_reported() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let client = BulkLoaderClient::new(config(&format!("http://{address}"))).unwrap();
+    let client = loader(config(&format!("http://{address}")));
     let err = bounded(client.load_status("L")).await.unwrap_err();
     let BulkLoadError::RetriesExhausted { attempts, last } = &err else {
         panic!("{err:?}")
@@ -497,11 +509,14 @@ struct HeaderSigner;
 
 #[async_trait]
 impl RequestSigner for HeaderSigner {
-    async fn sign(&self, request: &mut reqwest::Request) -> Result<(), String> {
+    async fn sign(
+        &self,
+        request: &mut reqwest::Request,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let value = format!("TEST {} {}", request.method(), request.url().path());
         request
             .headers_mut()
-            .insert("authorization", value.parse().map_err(|e| format!("{e}"))?);
+            .insert("authorization", value.parse()?);
         Ok(())
     }
 }
@@ -513,9 +528,7 @@ async fn a_signer_signs_every_attempt_of_every_call() {
         vec![status("LOAD_COMPLETED", 1)],
     )
     .await;
-    let client = BulkLoaderClient::new(config(&endpoint))
-        .unwrap()
-        .with_signer(Arc::new(HeaderSigner));
+    let client = loader(config(&endpoint)).with_signer(Arc::new(HeaderSigner));
     let report: LoadStatusReport = bounded(client.load(&request(), |_| {})).await.unwrap();
     assert_eq!(report.load_id, "L-3");
     let auth: Vec<Option<String>> = stub
@@ -539,7 +552,10 @@ struct FailingSigner;
 
 #[async_trait]
 impl RequestSigner for FailingSigner {
-    async fn sign(&self, _request: &mut reqwest::Request) -> Result<(), String> {
+    async fn sign(
+        &self,
+        _request: &mut reqwest::Request,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Err("no credentials in the chain".into())
     }
 }
@@ -547,10 +563,11 @@ impl RequestSigner for FailingSigner {
 #[tokio::test]
 async fn a_signer_failure_stops_the_call_before_anything_is_sent() {
     let (endpoint, stub) = start_stub(vec![started("L")], vec![]).await;
-    let client = BulkLoaderClient::new(config(&endpoint))
-        .unwrap()
-        .with_signer(Arc::new(FailingSigner));
+    let client = loader(config(&endpoint)).with_signer(Arc::new(FailingSigner));
     let err = bounded(client.start_load(&request())).await.unwrap_err();
-    assert!(matches!(err, BulkLoadError::Signing(ref m) if m.contains("no credentials")));
+    assert!(
+        matches!(err, BulkLoadError::Signing(ref e) if e.to_string().contains("no credentials"))
+    );
+    assert_eq!(err.kind(), ErrorKind::Usage);
     assert!(stub.lock().unwrap().log.is_empty());
 }

@@ -2,27 +2,23 @@
 
 use async_trait::async_trait;
 use neptune_batch::load::csv::CsvError;
-use neptune_batch::load::{
-    load_vertices, LoadConfigError, LoadProgress, VertexLoadError, VertexLoadOptions,
-};
+use neptune_batch::load::{load_vertices, LoadProgress, VertexLoadError, VertexLoadOptions};
 use neptune_batch::{
-    Edge, GraphSink, ItemFailure, MemoryGraph, PropertyValue, RetryPolicy, SinkError, Vertex,
+    ConfigError, Edge, GraphSink, ItemFailure, MemoryGraph, PropertyValue, SinkError, Vertex,
     WriteReport,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use stream2neptune_common::Backoff;
 
 fn fast_options(batch_size: usize) -> VertexLoadOptions {
-    let mut options = VertexLoadOptions::default();
-    options.batch_size = batch_size;
-    options.retry = RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-    };
-    options
+    VertexLoadOptions::builder()
+        .batch_size(batch_size)
+        .retry(Backoff::new(Duration::from_millis(1), Duration::from_millis(5)).with_max_retries(2))
+        .build()
+        .expect("valid options")
 }
 
 fn people_csv(n: usize) -> String {
@@ -189,7 +185,7 @@ impl GraphSink for FailingFirst {
             return Err(if self.retriable {
                 SinkError::Connect {
                     endpoint: "ws://127.0.0.1:1/gremlin".into(),
-                    message: "connection refused".into(),
+                    source: "connection refused".into(),
                 }
             } else {
                 SinkError::Closed
@@ -310,49 +306,28 @@ async fn an_edge_file_or_a_missing_file_is_refused_before_anything_is_written() 
     assert_eq!(graph.vertex_count(), 0);
 }
 
-#[tokio::test]
-async fn invalid_options_are_refused_naming_the_field() {
-    let graph = MemoryGraph::new();
-    for (options, expected) in [
-        (fast_options(0), LoadConfigError::BatchSize(0)),
-        (fast_options(10_001), LoadConfigError::BatchSize(10_001)),
-        (
-            {
-                let mut c = VertexLoadOptions::default();
-                c.retry = RetryPolicy {
-                    max_retries: 100,
-                    ..RetryPolicy::default()
-                };
-                c
-            },
-            LoadConfigError::MaxRetries(100),
-        ),
-        (
-            {
-                let mut c = VertexLoadOptions::default();
-                c.retry = RetryPolicy {
-                    base_delay: Duration::from_secs(20),
-                    ..RetryPolicy::default()
-                };
-                c
-            },
-            LoadConfigError::Backoff {
-                base_delay: Duration::from_secs(20),
-                max_delay: Duration::from_secs(8),
-            },
-        ),
-    ] {
-        let err = load_vertices("unused.csv", &graph, &options, |_| {})
-            .await
-            .unwrap_err();
-        let VertexLoadError::Config(found) = err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(found, expected);
-    }
-    assert!(LoadConfigError::BatchSize(0)
-        .to_string()
-        .contains("batch_size"));
+#[test]
+fn invalid_options_are_refused_naming_the_field() {
+    let field = |e: ConfigError| e.field().to_owned();
+    let builder = VertexLoadOptions::builder;
+    assert_eq!(
+        field(builder().batch_size(0).build().unwrap_err()),
+        "batch_size"
+    );
+    let e = builder().batch_size(10_001).build().unwrap_err();
+    assert!(e.to_string().contains("batch_size"), "{e}");
+    let retries =
+        |n| Backoff::new(Duration::from_millis(500), Duration::from_secs(8)).with_max_retries(n);
+    assert_eq!(
+        field(builder().retry(retries(100)).build().unwrap_err()),
+        "retry"
+    );
+    let slow_start =
+        Backoff::new(Duration::from_secs(20), Duration::from_secs(8)).with_max_retries(5);
+    assert_eq!(
+        field(builder().retry(slow_start).build().unwrap_err()),
+        "retry"
+    );
     assert_eq!(VertexLoadOptions::default().batch_size, 100);
     assert!(VertexLoadOptions::default().validate().is_ok());
 }

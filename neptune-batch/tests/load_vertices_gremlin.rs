@@ -1,9 +1,9 @@
 //! The vertex loader writing through the Gremlin sink into the real Gremlin Server.
 
+use neptune_batch::gremlin::{Bytecode, GValue};
 use neptune_batch::load::{load_vertices, VertexLoadOptions};
-use neptune_batch::{
-    Bytecode, GValue, GremlinSink, GremlinSinkConfig, GremlinTransport, TransportConfig,
-};
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
+use neptune_batch::{GremlinSink, GremlinSinkConfig};
 
 async fn gremlin_url() -> String {
     local_services::gremlin()

@@ -3,8 +3,9 @@
 mod common;
 
 use common::*;
+use neptune_batch::gremlin::GValue;
 use neptune_batch::queries::{most_followed, most_following, recommendations, Degree};
-use neptune_batch::{Edge, FollowsSchema, GValue, GraphSink, Vertex};
+use neptune_batch::{Edge, FollowsSchema, GraphSink, Vertex};
 
 #[tokio::test]
 async fn the_notebook_queries_answer_on_a_known_graph() {

@@ -4,20 +4,19 @@
 mod common;
 
 use common::gremlin_url;
-use neptune_batch::transport::Serializer;
+use neptune_batch::gremlin::{anon, Bytecode, Direction, GValue, T};
+use neptune_batch::transport::{GremlinTransport, Serializer, TransportConfig};
 use neptune_batch::{
-    Bytecode, Direction, Edge, GValue, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport,
-    ItemFailure, ItemOutcome, TransportConfig, Vertex, T,
+    Edge, GraphSink, GremlinSink, GremlinSinkConfig, ItemFailure, ItemOutcome, Vertex,
 };
 
 const BOTH: [Serializer; 2] = [Serializer::GraphBinaryV1, Serializer::GraphSonV3];
 
 async fn transport(serializer: Serializer) -> GremlinTransport {
-    let config = {
-        let mut c = TransportConfig::new(gremlin_url().await);
-        c.serializer = serializer;
-        c
-    };
+    let config = TransportConfig::builder(gremlin_url().await)
+        .serializer(serializer)
+        .build()
+        .unwrap();
     GremlinTransport::connect(config).await.expect("connect")
 }
 
@@ -88,7 +87,7 @@ async fn elements_and_bulked_answers_read_the_same_in_both_formats() {
                 .step("addV", ["person"])
                 .step("property", [GValue::T(T::Id), b.as_str().into()])
                 .step("addE", ["follows"])
-                .step("from", [neptune_batch::anon("V", [a.as_str()])])
+                .step("from", [anon("V", [a.as_str()])])
                 .step("property", [GValue::T(T::Id), edge.as_str().into()]),
         )
         .await
@@ -149,8 +148,10 @@ async fn elements_and_bulked_answers_read_the_same_in_both_formats() {
 async fn the_sink_writes_and_reports_the_same_in_both_formats() {
     for serializer in BOTH {
         let prefix = local_services::unique_name(serializer.as_str());
-        let mut config = GremlinSinkConfig::new(gremlin_url().await);
-        config.writer.serializer = serializer;
+        let config = GremlinSinkConfig::builder(gremlin_url().await)
+            .writer(|w| w.serializer(serializer))
+            .build()
+            .unwrap();
         let sink = GremlinSink::connect(config).await.expect("connect");
         let people: Vec<Vertex> = (0..3)
             .map(|i| Vertex::new(format!("{prefix}-p{i}"), "person").with("name", "Zoë \"Z\""))

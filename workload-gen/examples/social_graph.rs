@@ -3,16 +3,15 @@
 //!
 //! `cargo run -p workload-gen --example social_graph`
 use std::collections::HashMap;
-use workload_gen::{generate, GeneratorConfig, PayloadFormat};
+use workload_gen::generator::{generate, GeneratorConfig};
+use workload_gen::PayloadFormat;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = {
-        let mut c = GeneratorConfig::default();
-        c.persons = 5_000;
-        c.edges = 50_000;
-        c.seed = 7;
-        c
-    };
+    let config = GeneratorConfig::builder()
+        .persons(5_000)
+        .edges(50_000)
+        .seed(7)
+        .build()?;
     let data = generate(&config)?;
     let mut in_degree: HashMap<&str, u64> = HashMap::new();
     for e in &data.edges {

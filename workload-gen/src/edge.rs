@@ -1,5 +1,8 @@
 //! A follow request and its record payloads.
 
+use std::sync::Arc;
+use stream2neptune_common::{Classify, ErrorKind};
+
 /// How a [`FollowsEdge`] is encoded in a stream record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -13,7 +16,7 @@ pub enum PayloadFormat {
 }
 
 /// A record payload that is not a follow request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
     /// The payload is not UTF-8.
@@ -21,19 +24,53 @@ pub enum DecodeError {
     NotUtf8 {
         /// Bytes before the first invalid one.
         valid_up_to: usize,
+        /// The decoder's error.
+        #[source]
+        source: std::str::Utf8Error,
     },
     /// The payload does not have the expected shape.
     #[error("payload is malformed: {0}")]
     Malformed(String),
+    /// The payload starts like JSON but is not a follows object.
+    #[error("payload is malformed: not a follows JSON object: {0}")]
+    NotJson(#[source] Arc<serde_json::Error>),
+    /// The payload is quoted CSV that does not parse.
+    #[error("payload is malformed: not CSV: {0}")]
+    NotCsv(#[source] Arc<csv::Error>),
     /// A field is empty.
     #[error("field {0} is empty")]
     EmptyField(&'static str),
 }
 
 impl DecodeError {
-    /// Decoding the same bytes again cannot succeed.
+    /// Always false: decoding the same bytes again cannot succeed (see [`Classify`]).
     pub fn is_retriable(&self) -> bool {
-        false
+        self.kind().is_retriable()
+    }
+}
+
+/// Two errors are equal when they say the same thing: the same variant and message (the
+/// parsers' errors compare by what they say).
+impl PartialEq for DecodeError {
+    fn eq(&self, other: &Self) -> bool {
+        use DecodeError::*;
+        match (self, other) {
+            (NotUtf8 { source: a, .. }, NotUtf8 { source: b, .. }) => a == b,
+            (Malformed(a), Malformed(b)) => a == b,
+            (NotJson(a), NotJson(b)) => a.to_string() == b.to_string(),
+            (NotCsv(a), NotCsv(b)) => a.to_string() == b.to_string(),
+            (EmptyField(a), EmptyField(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DecodeError {}
+
+/// The payload is bad in itself: [`ErrorKind::Permanent`].
+impl Classify for DecodeError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Permanent
     }
 }
 
@@ -91,11 +128,12 @@ impl FollowsEdge {
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
         let text = std::str::from_utf8(payload).map_err(|e| DecodeError::NotUtf8 {
             valid_up_to: e.valid_up_to(),
+            source: e,
         })?;
         let trimmed = text.trim();
         let edge = if trimmed.starts_with('{') {
             serde_json::from_str::<FollowsEdge>(trimmed)
-                .map_err(|e| DecodeError::Malformed(format!("not a follows JSON object: {e}")))?
+                .map_err(|e| DecodeError::NotJson(Arc::new(e)))?
         } else if !trimmed.contains(['"', '\n', '\r']) {
             // The common case (the original's payloads): no quoting, so a plain split is exact
             // and avoids building a CSV reader per record.
@@ -119,7 +157,7 @@ impl FollowsEdge {
             let mut record = csv::StringRecord::new();
             let read = reader
                 .read_record(&mut record)
-                .map_err(|e| DecodeError::Malformed(format!("not CSV: {e}")))?;
+                .map_err(|e| DecodeError::NotCsv(Arc::new(e)))?;
             if !read || record.len() != 3 {
                 return Err(DecodeError::Malformed(format!(
                     "expected 3 comma-separated fields (from,to,creationDate), found {}",
@@ -226,7 +264,7 @@ mod tests {
         );
         assert!(matches!(
             FollowsEdge::decode(b"{\"from\":1}"),
-            Err(DecodeError::Malformed(_))
+            Err(DecodeError::NotJson(_))
         ));
     }
 }

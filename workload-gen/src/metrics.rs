@@ -20,7 +20,7 @@ pub const ACHIEVED_RATE: &str = "DriverAchievedRate";
 
 /// Registers the unit and a description of every metric this crate records with the installed
 /// recorder (so that an exporter such as CloudWatch gets units instead of none). A program
-/// calls it once after installing its recorder; [`run_driver`](crate::run_driver) calls it too.
+/// calls it once after installing its recorder; [`run_driver`](crate::driver::run_driver) calls it too.
 /// Calling it again does no harm.
 pub fn describe() {
     use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};

@@ -1,14 +1,19 @@
-//! Reads `follows` edges from Neptune CSV edge files, plain or gzip-compressed.
+//! [`EdgeReader`]: reads `follows` edges from Neptune CSV edge files, plain or
+//! gzip-compressed, with its configuration and its errors.
 
 use crate::edge::FollowsEdge;
+use crate::error::ConfigError;
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// Which columns hold the edge's fields, counted from 1 like the original's documentation
-/// (it read columns 3, 4 and 5 of `~id,~label,~from,~to,creationDate`).
+/// (it read columns 3, 4 and 5 of `~id,~label,~from,~to,creationDate`). Set through
+/// [`EdgeFileConfigBuilder::columns`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EdgeColumns {
     /// Column of the follower's id.
     pub from: usize,
@@ -28,8 +33,9 @@ impl Default for EdgeColumns {
     }
 }
 
-/// How an edge file is read.
+/// How an edge file is read. Made by [`EdgeFileConfig::builder`] (or [`Default`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EdgeFileConfig {
     /// The columns of the fields.
     pub columns: EdgeColumns,
@@ -50,21 +56,81 @@ impl Default for EdgeFileConfig {
 }
 
 impl EdgeFileConfig {
-    /// Checks that the columns are numbered from 1.
-    pub fn validate(&self) -> Result<(), ReadError> {
+    /// A builder holding the defaults: columns 3, 4 and 5, a header, commas.
+    ///
+    /// ```
+    /// use workload_gen::reader::EdgeFileConfig;
+    ///
+    /// // `from;to;date` lines without a header.
+    /// let config = EdgeFileConfig::builder()
+    ///     .columns(1, 2, 3)
+    ///     .has_header(false)
+    ///     .delimiter(b';')
+    ///     .build()?;
+    /// assert_eq!(config.columns.to, 2);
+    /// assert_eq!(EdgeFileConfig::builder().columns(0, 1, 2).build().unwrap_err().field, "columns.from");
+    /// # Ok::<(), workload_gen::ConfigError>(())
+    /// ```
+    pub fn builder() -> EdgeFileConfigBuilder {
+        EdgeFileConfigBuilder {
+            config: Self::default(),
+        }
+    }
+
+    /// Checks that the columns are numbered from 1 (what [`build`] does; the reader checks
+    /// again when it opens a file).
+    ///
+    /// [`build`]: EdgeFileConfigBuilder::build
+    pub fn validate(&self) -> Result<(), ConfigError> {
         for (field, c) in [
             ("columns.from", self.columns.from),
             ("columns.to", self.columns.to),
             ("columns.creation_date", self.columns.creation_date),
         ] {
             if c == 0 {
-                return Err(ReadError::Config {
-                    field,
-                    reason: "columns are numbered from 1".into(),
-                });
+                return Err(ConfigError::new(field, "columns are numbered from 1"));
             }
         }
         Ok(())
+    }
+}
+
+/// Builds an [`EdgeFileConfig`]: each setter replaces one default (see the field of the same
+/// name), and [`build`](Self::build) checks the result.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EdgeFileConfigBuilder {
+    config: EdgeFileConfig,
+}
+
+impl EdgeFileConfigBuilder {
+    /// Sets [`EdgeFileConfig::columns`]: the columns of the follower, the followed person and
+    /// the creation date, counted from 1.
+    pub fn columns(mut self, from: usize, to: usize, creation_date: usize) -> Self {
+        self.config.columns = EdgeColumns {
+            from,
+            to,
+            creation_date,
+        };
+        self
+    }
+
+    /// Sets [`EdgeFileConfig::has_header`].
+    pub fn has_header(mut self, has_header: bool) -> Self {
+        self.config.has_header = has_header;
+        self
+    }
+
+    /// Sets [`EdgeFileConfig::delimiter`].
+    pub fn delimiter(mut self, delimiter: u8) -> Self {
+        self.config.delimiter = delimiter;
+        self
+    }
+
+    /// The configuration, if the columns are numbered from 1.
+    pub fn build(self) -> Result<EdgeFileConfig, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
     }
 }
 
@@ -74,13 +140,8 @@ impl EdgeFileConfig {
 #[non_exhaustive]
 pub enum ReadError {
     /// The configuration is invalid.
-    #[error("invalid edge file configuration: {field}: {reason}")]
-    Config {
-        /// The field of [`EdgeFileConfig`].
-        field: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The file cannot be opened.
     #[error("cannot open {file}: {source}")]
     Open {
@@ -112,9 +173,9 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    /// Reading the same file again gives the same error.
+    /// Always false: reading the same file again gives the same error (see [`Classify`]).
     pub fn is_retriable(&self) -> bool {
-        false
+        self.kind().is_retriable()
     }
 
     /// Whether reading can go on after this error (true for a bad line only).
@@ -123,8 +184,23 @@ impl ReadError {
     }
 }
 
+/// A bad configuration is [`Usage`](ErrorKind::Usage); a file that cannot be opened, breaks
+/// off or holds a line that is not an edge is [`Permanent`](ErrorKind::Permanent): the input
+/// is bad in itself.
+impl Classify for ReadError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ReadError::Config(e) => e.kind(),
+            ReadError::Open { .. } | ReadError::Io { .. } | ReadError::BadLine { .. } => {
+                ErrorKind::Permanent
+            }
+        }
+    }
+}
+
 /// Counts of what a reader has seen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReadStats {
     /// Data lines read (the header excluded).
     pub lines: u64,

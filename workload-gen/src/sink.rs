@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
+use stream2neptune_common::{lock, Classify, ErrorKind};
 
 /// A record to put on a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,19 +38,51 @@ pub enum PutOutcome {
 pub enum RecordSinkError {
     /// The sink cannot take records at all.
     #[error("record sink unavailable: {message}")]
+    #[non_exhaustive]
     Unavailable {
         /// What failed.
         message: String,
         /// Whether a later call may succeed.
         retriable: bool,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 }
 
 impl RecordSinkError {
-    /// Whether a later call may succeed.
+    /// A sink that cannot take records (for implementations of [`RecordSink`]).
+    pub fn unavailable(message: impl Into<String>, retriable: bool) -> Self {
+        RecordSinkError::Unavailable {
+            message: message.into(),
+            retriable,
+            source: None,
+        }
+    }
+
+    /// The same error, caused by `cause` (the producer's own error).
+    pub fn with_source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let RecordSinkError::Unavailable { source, .. } = &mut self;
+        *source = Some(Box::new(cause));
+        self
+    }
+
+    /// Whether a later call may succeed (see [`Classify`]).
     pub fn is_retriable(&self) -> bool {
+        self.kind().is_retriable()
+    }
+}
+
+/// A sink that may take records later did not answer: [`ErrorKind::Unreachable`]; one that
+/// never will (a deleted stream, a missing permission) has to be set up again:
+/// [`ErrorKind::Usage`].
+impl Classify for RecordSinkError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            RecordSinkError::Unavailable { retriable, .. } => *retriable,
+            RecordSinkError::Unavailable {
+                retriable: true, ..
+            } => ErrorKind::Unreachable,
+            RecordSinkError::Unavailable { .. } => ErrorKind::Usage,
         }
     }
 }
@@ -78,10 +111,7 @@ impl MemoryRecordSink {
 
     /// Everything put so far, in order.
     pub fn records(&self) -> Vec<OutgoingRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.records).clone()
     }
 }
 
@@ -91,7 +121,7 @@ impl RecordSink for MemoryRecordSink {
         &self,
         records: Vec<OutgoingRecord>,
     ) -> Result<Vec<PutOutcome>, RecordSinkError> {
-        let mut store = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let mut store = lock(&self.records);
         let start = store.len();
         let n = records.len();
         store.extend(records);
@@ -101,5 +131,21 @@ impl RecordSink for MemoryRecordSink {
                 sequence_number: format!("{}", start + i + 1),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sink_that_may_come_back_is_unreachable_and_one_that_will_not_is_usage() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let down = RecordSinkError::unavailable("no answer", true).with_source(refused);
+        assert_eq!(down.kind(), ErrorKind::Unreachable);
+        assert!(std::error::Error::source(&down).is_some());
+        let deleted = RecordSinkError::unavailable("stream deleted", false);
+        assert_eq!(deleted.kind(), ErrorKind::Usage);
+        assert!(!deleted.is_retriable());
     }
 }

@@ -1,19 +1,17 @@
 //! The generated files: byte-identical for a seed, heavy-tailed, and read back by the reader.
 
 use std::collections::HashMap;
-use workload_gen::{
-    generate, write_dataset, EdgeFileConfig, EdgeReader, GeneratorConfig, WriteOptions,
-    EDGE_HEADER, VERTEX_HEADER,
-};
+use workload_gen::dataset::{write_dataset, WriteOptions, EDGE_HEADER, VERTEX_HEADER};
+use workload_gen::generator::{generate, GeneratorConfig};
+use workload_gen::reader::{EdgeFileConfig, EdgeReader};
 
 fn config(seed: u64) -> GeneratorConfig {
-    {
-        let mut c = GeneratorConfig::default();
-        c.persons = 5_000;
-        c.edges = 100_000;
-        c.seed = seed;
-        c
-    }
+    GeneratorConfig::builder()
+        .persons(5_000)
+        .edges(100_000)
+        .seed(seed)
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -72,21 +70,20 @@ fn in_degree_is_heavy_tailed_with_super_connectors() {
 #[test]
 fn the_reader_round_trips_the_writer_and_the_headers_are_neptunes() {
     let dir = tempfile::tempdir().unwrap();
-    let config = {
-        let mut c = GeneratorConfig::default();
-        c.persons = 300;
-        c.edges = 3_000;
-        c.seed = 5;
-        c
-    };
+    let config = GeneratorConfig::builder()
+        .persons(300)
+        .edges(3_000)
+        .seed(5)
+        .build()
+        .unwrap();
     let mut progress = Vec::new();
     let summary = write_dataset(
         &config,
         dir.path(),
-        &WriteOptions {
-            progress_every: 1_000,
-            ..Default::default()
-        },
+        &WriteOptions::builder()
+            .progress_every(1_000)
+            .build()
+            .unwrap(),
         |p| progress.push(p.edges_written),
     )
     .unwrap();

@@ -4,10 +4,13 @@ use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stream2neptune_common::Backoff;
+use workload_gen::driver::{run_driver, DriverConfig, DriverObserver, DriverProgress, NoProgress};
+use workload_gen::generator::{EdgeGenerator, GeneratorConfig};
+use workload_gen::reader::ReadError;
 use workload_gen::{
-    run_driver, DriverConfig, DriverObserver, DriverProgress, EdgeGenerator, FollowsEdge,
-    GeneratorConfig, MemoryRecordSink, NoProgress, OutgoingRecord, PayloadFormat, PutOutcome,
-    ReadError, RecordSink, RecordSinkError, RetryPolicy,
+    FollowsEdge, MemoryRecordSink, OutgoingRecord, PayloadFormat, PutOutcome, RecordSink,
+    RecordSinkError,
 };
 
 /// An endless supply of edges.
@@ -43,11 +46,10 @@ impl DriverObserver for ProgressLog {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_achieved_rate_matches_the_requested_rate_over_ten_seconds() {
     let sink = Arc::new(MemoryRecordSink::new());
-    let config = {
-        let mut c = DriverConfig::default();
-        c.max_duration = Some(Duration::from_secs(10));
-        c
-    };
+    let config = DriverConfig::builder()
+        .max_duration(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let log = Arc::new(ProgressLog::default());
     let summary = run_driver(&config, sink.clone(), endless(), log.clone())
         .await
@@ -121,11 +123,7 @@ async fn a_slow_sink_within_capacity_does_not_make_the_schedule_drift() {
     // Each call takes 250 ms, longer than the 100 ms period: a fixed-delay loop would fall to
     // 400 records/s; with 4 calls in flight the fixed schedule keeps 1000/s exactly.
     let sink = Arc::new(SlowSink::new(Duration::from_millis(250)));
-    let config = {
-        let mut c = DriverConfig::default();
-        c.max_records = Some(5_000);
-        c
-    };
+    let config = DriverConfig::builder().max_records(5_000).build().unwrap();
     let summary = run_driver(&config, sink.clone(), endless(), Arc::new(NoProgress))
         .await
         .unwrap();
@@ -140,12 +138,11 @@ async fn a_slow_sink_within_capacity_does_not_make_the_schedule_drift() {
 async fn a_sink_slower_than_the_rate_gets_back_pressure_not_an_unbounded_queue() {
     // One call at a time, 1 s each: capacity 100 records/s against 1000 requested.
     let sink = Arc::new(SlowSink::new(Duration::from_secs(1)));
-    let config = {
-        let mut c = DriverConfig::default();
-        c.max_in_flight = 1;
-        c.max_records = Some(1_000);
-        c
-    };
+    let config = DriverConfig::builder()
+        .max_in_flight(1)
+        .max_records(1_000)
+        .build()
+        .unwrap();
     let summary = run_driver(&config, sink.clone(), endless(), Arc::new(NoProgress))
         .await
         .unwrap();
@@ -167,12 +164,11 @@ async fn a_sink_slower_than_the_rate_gets_back_pressure_not_an_unbounded_queue()
 #[tokio::test(start_paused = true)]
 async fn a_large_batch_is_split_into_calls_of_at_most_500_records() {
     let sink = Arc::new(SlowSink::new(Duration::from_millis(1)));
-    let config = {
-        let mut c = DriverConfig::default();
-        c.batch_size = 1_200;
-        c.max_records = Some(1_200);
-        c
-    };
+    let config = DriverConfig::builder()
+        .batch_size(1_200)
+        .max_records(1_200)
+        .build()
+        .unwrap();
     run_driver(&config, sink.clone(), endless(), Arc::new(NoProgress))
         .await
         .unwrap();
@@ -262,14 +258,10 @@ async fn records_that_keep_failing_are_given_up_after_the_retry_bound() {
         attempts: Default::default(),
         accepted: MemoryRecordSink::new(),
     });
-    let config = {
-        let mut c = DriverConfig::default();
-        c.retry = RetryPolicy {
-            max_retries: 3,
-            ..Default::default()
-        };
-        c
-    };
+    let config = DriverConfig::builder()
+        .retry(Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).with_max_retries(3))
+        .build()
+        .unwrap();
     let summary = run_driver(&config, sink.clone(), edges(50), Arc::new(NoProgress))
         .await
         .unwrap();
@@ -290,10 +282,7 @@ struct ClosedSink;
 #[async_trait]
 impl RecordSink for ClosedSink {
     async fn put_batch(&self, _: Vec<OutgoingRecord>) -> Result<Vec<PutOutcome>, RecordSinkError> {
-        Err(RecordSinkError::Unavailable {
-            message: "stream deleted".into(),
-            retriable: false,
-        })
+        Err(RecordSinkError::unavailable("stream deleted", false))
     }
 }
 
@@ -349,12 +338,13 @@ async fn bad_input_lines_are_counted_and_listed_in_the_summary() {
 async fn records_are_keyed_by_the_follower_in_csv_or_json() {
     for format in [PayloadFormat::Csv, PayloadFormat::Json] {
         let sink = Arc::new(MemoryRecordSink::new());
-        let generated = EdgeGenerator::new(&{
-            let mut c = GeneratorConfig::default();
-            c.persons = 50;
-            c.edges = 400;
-            c
-        })
+        let generated = EdgeGenerator::new(
+            &GeneratorConfig::builder()
+                .persons(50)
+                .edges(400)
+                .build()
+                .unwrap(),
+        )
         .unwrap()
         .map(|e| {
             Ok(FollowsEdge::new(
@@ -363,11 +353,7 @@ async fn records_are_keyed_by_the_follower_in_csv_or_json() {
                 "d",
             ))
         });
-        let config = {
-            let mut c = DriverConfig::default();
-            c.payload = format;
-            c
-        };
+        let config = DriverConfig::builder().payload(format).build().unwrap();
         run_driver(&config, sink.clone(), generated, Arc::new(NoProgress))
             .await
             .unwrap();
@@ -383,21 +369,21 @@ async fn records_are_keyed_by_the_follower_in_csv_or_json() {
 
 #[test]
 fn invalid_driver_configurations_name_the_field() {
-    let err = {
-        let mut c = DriverConfig::default();
-        c.max_records_per_put = 501;
-        c
-    }
-    .validate()
-    .unwrap_err();
+    let err = DriverConfig::builder()
+        .max_records_per_put(501)
+        .build()
+        .unwrap_err();
     assert_eq!(err.field, "max_records_per_put");
-    let err = {
-        let mut c = DriverConfig::default();
-        c.period = Duration::ZERO;
-        c
-    }
-    .validate()
-    .unwrap_err();
+    let err = DriverConfig::builder()
+        .period(Duration::ZERO)
+        .build()
+        .unwrap_err();
     assert_eq!(err.field, "period");
+    let backwards = Backoff::new(Duration::from_secs(2), Duration::from_secs(1));
+    let err = DriverConfig::builder()
+        .retry(backwards)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field, "retry");
     assert_eq!(DriverConfig::default().target_rate(), 1_000.0);
 }

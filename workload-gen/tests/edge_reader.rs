@@ -2,7 +2,8 @@
 
 use flate2::write::GzEncoder;
 use std::io::Write;
-use workload_gen::{EdgeColumns, EdgeFileConfig, EdgeReader, FollowsEdge, ReadError};
+use workload_gen::reader::{EdgeFileConfig, EdgeReader, ReadError};
+use workload_gen::FollowsEdge;
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -79,15 +80,12 @@ e4,follows,p5,p6,2019-01-04
 #[test]
 fn columns_are_configurable_and_a_file_without_header_is_read_from_its_first_line() {
     let text = "2019-05-05;p9;p8\n2019-06-06;p7;p6\n";
-    let config = EdgeFileConfig {
-        columns: EdgeColumns {
-            from: 3,
-            to: 2,
-            creation_date: 1,
-        },
-        has_header: false,
-        delimiter: b';',
-    };
+    let config = EdgeFileConfig::builder()
+        .columns(3, 2, 1)
+        .has_header(false)
+        .delimiter(b';')
+        .build()
+        .unwrap();
     let edges: Vec<_> = EdgeReader::from_reader(
         "x.csv",
         std::io::Cursor::new(text.as_bytes().to_vec()),
@@ -103,15 +101,11 @@ fn columns_are_configurable_and_a_file_without_header_is_read_from_its_first_lin
             FollowsEdge::new("p6", "p7", "2019-06-06"),
         ]
     );
-    let zero = EdgeFileConfig {
-        columns: EdgeColumns {
-            from: 0,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let err =
-        EdgeReader::from_reader("x.csv", std::io::Cursor::new(Vec::new()), &zero).unwrap_err();
+    let err = EdgeFileConfig::builder()
+        .columns(0, 4, 5)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field, "columns.from");
     assert!(err.to_string().contains("columns.from"), "{err}");
 }
 
@@ -142,7 +136,9 @@ fn a_missing_file_is_an_open_error_naming_it() {
 
 mod written_files {
     use proptest::prelude::*;
-    use workload_gen::{EdgeFileWriter, EdgeReader, FollowsEdge};
+    use workload_gen::dataset::EdgeFileWriter;
+    use workload_gen::reader::EdgeReader;
+    use workload_gen::FollowsEdge;
 
     fn field() -> impl Strategy<Value = String> {
         // Printable text with commas, quotes and non-ASCII letters; no surrounding whitespace

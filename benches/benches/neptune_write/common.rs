@@ -1,9 +1,9 @@
 //! What every section of the bench shares: timing with client and server CPU, vertex loading,
 //! writing in calls, the ceiling script, counting and dropping what a variant wrote.
 
-use neptune_batch::{
-    Bytecode, Edge, GValue, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport, Vertex,
-};
+use neptune_batch::gremlin::{Bytecode, GValue};
+use neptune_batch::transport::GremlinTransport;
+use neptune_batch::{Edge, GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
 use std::time::Instant;
 
 pub fn env(name: &str, default: usize) -> usize {

@@ -30,7 +30,7 @@ mod secondary;
 mod sessions;
 mod shapes;
 
-use neptune_batch::{GremlinTransport, TransportConfig};
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -7,16 +7,19 @@
 //! (stream -> graph, the records already on a 2-shard stream) among them.
 
 use crate::common::{self, Done, Row};
-use neptune_batch::transport::Serializer;
+use neptune_batch::gremlin::{Bytecode, GValue, T};
+use neptune_batch::sizing::SizingSample;
+use neptune_batch::transport::{GremlinTransport, Serializer, TransportConfig};
 use neptune_batch::{
-    Bytecode, Edge, FollowsSchema, GValue, GremlinSink, GremlinSinkConfig, GremlinTransport,
-    SizingSample, TransportConfig, Vertex, WriteMode,
+    Edge, ExistenceCheck, FollowsSchema, GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder,
+    Scheduling, Vertex, WriteMode,
 };
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use workload_gen::{FollowsEdge, GeneratorConfig};
+use workload_gen::generator::GeneratorConfig;
+use workload_gen::FollowsEdge;
 
 /// What a writer of the headline table gets. The persons are loaded; it must write every edge
 /// of `edges` (or the first `limit` of them, for the slow idioms).
@@ -71,7 +74,7 @@ const DEFAULTS: &str = "GremlinSink at its defaults";
 /// The headline writers, in the order they run (interleaved over rounds).
 pub fn writers(slow_edges: usize) -> Vec<Writer> {
     vec![
-        writer(DEFAULTS, None, false, |job| sink_shards(job, |_| {})),
+        writer(DEFAULTS, None, false, |job| sink_shards(job, |c| c)),
         writer(
             "the whole pipeline at its defaults: stream -> graph (records already on a 2-shard stream)",
             None,
@@ -104,13 +107,10 @@ pub fn writers(slow_edges: usize) -> Vec<Writer> {
         ),
         // Secondary rows: one setting changed.
         writer("GremlinSink defaults, GraphSON 3.0 instead of GraphBinary", None, false, |job| {
-            sink_shards(job, |c| c.writer.serializer = Serializer::GraphSonV3)
+            sink_shards(job, |c| c.writer(|w| w.serializer(Serializer::GraphSonV3)))
         }),
         writer("GremlinSink, batch 1000 and 4 in flight pinned", None, false, |job| {
-            sink_shards(job, |c| {
-                c.batch_size = Some(1000);
-                c.in_flight = Some(4);
-            })
+            sink_shards(job, |c| c.batch_size(1000).in_flight(4))
         }),
         writer("the whole pipeline, parallelization factor 2", None, false, |job| {
             pipeline(job, 2)
@@ -119,18 +119,19 @@ pub fn writers(slow_edges: usize) -> Vec<Writer> {
             pipeline(job, 4)
         }),
         writer("GremlinSink, batch 100 and 1 in flight pinned (the original's)", None, false, |job| {
-            sink_shards(job, |c| {
-                c.batch_size = Some(100);
-                c.in_flight = Some(1);
-            })
+            sink_shards(job, |c| c.batch_size(100).in_flight(1))
         }),
     ]
 }
 
 /// One shared sink, one task per shard, each writing its records `job.call` at a time.
-async fn sink_shards(job: Job, tweak: impl FnOnce(&mut GremlinSinkConfig)) -> Done {
-    let mut config = GremlinSinkConfig::new(job.url.as_str());
-    tweak(&mut config);
+async fn sink_shards(
+    job: Job,
+    tweak: impl FnOnce(GremlinSinkConfigBuilder) -> GremlinSinkConfigBuilder,
+) -> Done {
+    let config = tweak(GremlinSinkConfig::builder(job.url.as_str()))
+        .build()
+        .expect("a valid configuration");
     let sink = Arc::new(GremlinSink::connect(config).await.expect("connect"));
     let mut tasks = Vec::new();
     for s in 0..job.shards.len() {
@@ -153,7 +154,8 @@ async fn sink_shards(job: Job, tweak: impl FnOnce(&mut GremlinSinkConfig)) -> Do
 /// timed; timed from the consumer's start until every record is acknowledged. Everything at
 /// its defaults but `parallelization_factor` (1 is the default).
 async fn pipeline(job: Job, parallelization_factor: usize) -> Done {
-    use kinesis_source::{KinesisProducer, ProducerConfig, ProducerRecord, StreamRef};
+    use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord};
+    use kinesis_source::StreamRef;
     use stream2neptune_examples::consumer::{Consumer, ConsumerOptions};
     let kinesis = local_services::kinesis().url;
     let client = local_services::kinesis_client(kinesis.as_deref()).await;
@@ -168,7 +170,9 @@ async fn pipeline(job: Job, parallelization_factor: usize) -> Done {
     .expect("a stream");
     let producer = KinesisProducer::from_client(
         client.clone(),
-        ProducerConfig::new(StreamRef::parse(&stream)),
+        ProducerConfig::builder(StreamRef::parse(&stream))
+            .build()
+            .expect("a producer configuration"),
     )
     .expect("a producer");
     for chunk in job.follows.chunks(5_000) {
@@ -198,7 +202,7 @@ async fn pipeline(job: Job, parallelization_factor: usize) -> Done {
     );
     let running = tokio::spawn(consumer.run());
     let total = job.follows.len() as u64;
-    while stats.acknowledged.load(Ordering::Relaxed) < total {
+    while stats.snapshot().acknowledged < total {
         assert!(!running.is_finished(), "the consumer stopped early");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -210,7 +214,7 @@ async fn pipeline(job: Job, parallelization_factor: usize) -> Done {
         .expect("the consumer task")
         .expect("the consumer");
     assert_eq!(
-        stats.dead_letters.load(Ordering::Relaxed),
+        stats.snapshot().dead_letters,
         0,
         "no dead letter"
     );
@@ -235,13 +239,15 @@ async fn original_conditional(job: Job) -> Done {
     for s in 0..job.shards.len() {
         let job = job.clone();
         tasks.push(tokio::spawn(async move {
-            let mut config = GremlinSinkConfig::new(job.url.as_str());
-            config.mode = WriteMode::Conditional;
-            config.check_existing = false;
-            config.conflict_free = false;
-            config.batch_size = Some(100);
-            config.in_flight = Some(1);
-            config.retry.max_retries = 20;
+            let config = GremlinSinkConfig::builder(job.url.as_str())
+                .mode(WriteMode::Conditional)
+                .existence(ExistenceCheck::Unchecked)
+                .scheduling(Scheduling::InOrder)
+                .batch_size(100)
+                .in_flight(1)
+                .retry(GremlinSinkConfig::default().retry.with_max_retries(20))
+                .build()
+                .expect("a valid configuration");
             let sink = GremlinSink::connect(config).await.expect("connect");
             common::write_in_calls(&sink, &job.shards[s], job.call).await
         }));
@@ -257,8 +263,10 @@ async fn original_conditional(job: Job) -> Done {
 /// taking the next 2000 edges of the stream. A script that meets a write conflict is sent again
 /// after a short random pause.
 async fn ceiling(job: Job, writers: usize) -> Done {
-    let mut config = TransportConfig::new(job.url.as_str());
-    config.pool_size = writers.min(4);
+    let config = TransportConfig::builder(job.url.as_str())
+        .pool_size(writers.min(4))
+        .build()
+        .expect("a valid configuration");
     let transport = GremlinTransport::connect(config).await.expect("connect");
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -323,13 +331,12 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn generate(persons: usize, edges: usize) -> Self {
-        let config = {
-            let mut c = GeneratorConfig::default();
-            c.persons = persons as u32;
-            c.edges = edges as u64;
-            c
-        };
-        let data = workload_gen::generate(&config).expect("a valid data set");
+        let config = GeneratorConfig::builder()
+            .persons(persons as u32)
+            .edges(edges as u64)
+            .build()
+            .expect("a valid data set");
+        let data = workload_gen::generator::generate(&config).expect("a valid data set");
         Self {
             config,
             follows: data.edges,
@@ -413,7 +420,7 @@ async fn check_graph(admin: &GremlinTransport, name: &str, persons: &[Vertex], j
             &Bytecode::new()
                 .step("E", ids)
                 .step("project", ["i", "o", "n", "d"])
-                .step("by", [neptune_batch::T::Id])
+                .step("by", [T::Id])
                 .step("by", [Bytecode::new().then("outV").then("id")])
                 .step("by", [Bytecode::new().then("inV").then("id")])
                 .step("by", ["creationDate"]),
@@ -634,7 +641,7 @@ pub async fn warm_up(url: &str, admin: &GremlinTransport) {
     );
     let (vertices, job) = data.job(url, &format!("{prefix}-sink"), Some(n), 1000);
     common::load(url, &vertices).await;
-    sink_shards(job, |_| {}).await;
+    sink_shards(job, |c| c).await;
     common::drop_vertices(admin, &vertices).await;
     let (vertices, job) = data.job(url, &format!("{prefix}-script"), Some(n), 1000);
     common::load(url, &vertices).await;

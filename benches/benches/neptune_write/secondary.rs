@@ -14,9 +14,10 @@ use crate::common::{
     ceiling_bindings, count_edges, drop_vertices, env, load_vertices, measure, medians, Done, Row,
     CEILING_SCRIPT,
 };
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
 use neptune_batch::{
-    Edge, FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport,
-    TransportConfig, Vertex, WriteMode,
+    Edge, ExistenceCheck, FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Scheduling,
+    Vertex, WriteMode,
 };
 
 /// A small xorshift generator: the same edges every run, no extra dependency.
@@ -163,13 +164,26 @@ async fn sink_run(url: &str, variant: &Variant, edges: &[Edge]) -> Done {
     else {
         unreachable!("a sink variant")
     };
-    let mut config = GremlinSinkConfig::new(url);
-    config.mode = mode;
-    config.check_existing = check;
-    config.batch_size = Some(batch);
-    config.in_flight = Some(in_flight);
-    config.conflict_free = conflict_free;
-    config.writer.pool_size = in_flight.clamp(1, 4);
+    // The session queue only where the existence reads are made, as these rows measured.
+    let scheduling = match (conflict_free, check) {
+        (false, _) => Scheduling::InOrder,
+        (true, true) => Scheduling::SessionQueue,
+        (true, false) => Scheduling::ConflictFree,
+    };
+    let existence = if check {
+        ExistenceCheck::Checked
+    } else {
+        ExistenceCheck::Unchecked
+    };
+    let config = GremlinSinkConfig::builder(url)
+        .mode(mode)
+        .existence(existence)
+        .batch_size(batch)
+        .in_flight(in_flight)
+        .scheduling(scheduling)
+        .writer(|w| w.pool_size(in_flight.clamp(1, 4)))
+        .build()
+        .expect("a valid configuration");
     let sink = GremlinSink::connect(config).await.expect("connect");
     let report = sink.write_edges(edges).await.expect("write");
     assert_eq!(report.failed(), 0, "every edge is written");
@@ -187,8 +201,10 @@ async fn sink_run(url: &str, variant: &Variant, edges: &[Edge]) -> Done {
 /// Parts never share a vertex, so concurrent scripts never conflict: the ceiling should not
 /// include conflicts.
 async fn ceiling_run(url: &str, parts: Vec<Vec<Edge>>) -> Done {
-    let mut config = TransportConfig::new(url);
-    config.pool_size = parts.len().min(4);
+    let config = TransportConfig::builder(url)
+        .pool_size(parts.len().min(4))
+        .build()
+        .expect("a valid configuration");
     let transport = GremlinTransport::connect(config).await.expect("connect");
     let mut tasks = Vec::new();
     for own in parts {
@@ -266,7 +282,7 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) {
     }
     for in_flight in [4, 16] {
         variants.push(Variant::Sink {
-            label: "merge, conflict_free off",
+            label: "merge, scheduled in order",
             mode: WriteMode::Merge,
             check: true,
             batch: 500,
@@ -399,7 +415,7 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) {
     println!("ceiling (best of its 4-part runs): {ceiling:.0} edges/s");
     // The default idempotent mode (merge with its existence checks) apart from merge without
     // them, on each kind of data.
-    let checked = |r: &Row| !r.name.contains("alone") && !r.name.contains("conflict_free off");
+    let checked = |r: &Row| !r.name.contains("alone") && !r.name.contains("in order");
     let unchecked = |r: &Row| r.name.contains("alone");
     for (what, row) in [
         (

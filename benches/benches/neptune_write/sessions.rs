@@ -9,14 +9,14 @@
 //! between writers: one transaction at a time, so no vertex is ever contended, whatever the
 //! super-connectors. These rows isolate what queuing gives; the sink at its defaults queues
 //! its merges this way wherever the server commits each request of a session
-//! (`GremlinSinkConfig::queue_in_session`), with shards, calls and keys as in the headline.
+//! (`Scheduling::SessionQueue`), with shards, calls and keys as in the headline.
 
 use crate::common::{self, Done, Row};
 use crate::realistic::Dataset;
 use crate::shapes;
 use futures::stream::{FuturesOrdered, StreamExt};
-use neptune_batch::transport::Request;
-use neptune_batch::{Edge, GremlinTransport, TransportConfig};
+use neptune_batch::transport::{GremlinTransport, Request, TransportConfig};
+use neptune_batch::Edge;
 
 /// How a row sends its requests.
 #[derive(Clone, Copy)]
@@ -126,8 +126,10 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
         rounds,
         |k, job| async move {
             // One connection: a session is bound to the connection of its first request.
-            let mut config = TransportConfig::new(url);
-            config.pool_size = 1;
+            let config = TransportConfig::builder(url)
+                .pool_size(1)
+                .build()
+                .expect("a valid configuration");
             let transport = GremlinTransport::connect(config).await.expect("connect");
             write(transport, &variants[k], &job.edges).await
         },

@@ -7,10 +7,9 @@
 
 use crate::common::{self, Done, Row};
 use crate::realistic::Dataset;
-use neptune_batch::transport::Serializer;
-use neptune_batch::{
-    anon, Bytecode, Direction, Edge, GValue, GremlinTransport, Merge, TransportConfig, T,
-};
+use neptune_batch::gremlin::{anon, Bytecode, Direction, GValue, Merge, T};
+use neptune_batch::transport::{GremlinTransport, Serializer, TransportConfig};
+use neptune_batch::Edge;
 
 /// How the rows are merged.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,8 +53,8 @@ impl Variant {
             "{shape}, batch {}, {}",
             self.batch,
             match self.serializer {
-                Serializer::GraphBinaryV1 => "GraphBinary",
                 Serializer::GraphSonV3 => "GraphSON",
+                _ => "GraphBinary",
             }
         )
     }
@@ -207,8 +206,10 @@ pub async fn run(url: &str, admin: &GremlinTransport, rounds: usize) -> Vec<Row>
         rounds,
         |k, job| async move {
             let variant = &variants[k];
-            let mut config = TransportConfig::new(url);
-            config.serializer = variant.serializer;
+            let config = TransportConfig::builder(url)
+                .serializer(variant.serializer)
+                .build()
+                .expect("a valid configuration");
             let transport = GremlinTransport::connect(config).await.expect("connect");
             write(transport, variant, &job.edges).await
         },

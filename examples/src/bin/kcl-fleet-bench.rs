@@ -12,16 +12,16 @@
 //! The fleet's pieces are `stream2neptune_examples::kcl_fleet` and `process_memory`.
 
 use clap::Parser;
-use neptune_batch::GremlinTransport;
+use neptune_batch::transport::GremlinTransport;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use stream2neptune_examples::cli::{self, ExitClass, Failure};
+use stream2neptune_examples::cli::{self, ClassAs, ExitClass, Failure};
 use stream2neptune_examples::kcl_fleet::{
     edges_in_graph, events, put_backlog, FleetFigures, FleetScript,
 };
 use stream2neptune_examples::process_memory::PeakMemory;
-use workload_gen::GeneratorConfig;
+use workload_gen::generator::GeneratorConfig;
 
 /// Measure a fleet of KCL workers (MultiLangDaemon JVMs started by scripts/kcl-fleet.sh, one
 /// kcl-record-processor per shard lease) draining a backlog of follows edges into the Gremlin
@@ -118,16 +118,17 @@ async fn run(args: Args) -> Result<(), Failure> {
         args.shard_count,
         Duration::from_secs(60),
     )
-    .await?;
+    .await
+    .class_as(ExitClass::Unreachable)?;
 
-    let generator = {
-        let mut c = GeneratorConfig::default();
-        c.persons = args.persons;
-        c.edges = args.edges;
-        c.seed = args.seed;
-        c
-    };
-    let backlog = put_backlog(&client, &stream, &args.gremlin_url, &generator).await?;
+    let generator = GeneratorConfig::builder()
+        .persons(args.persons)
+        .edges(args.edges)
+        .seed(args.seed)
+        .build()?;
+    let backlog = put_backlog(&client, &stream, &args.gremlin_url, &generator)
+        .await
+        .class_as(ExitClass::Unreachable)?;
     let (persons, expected) = (backlog.persons, backlog.distinct_edges);
     println!(
         "{} edges ({expected} distinct) on {} shards; starting {} workers",
@@ -172,9 +173,9 @@ async fn run(args: Args) -> Result<(), Failure> {
         for w in 1..=args.workers {
             script.run(&["start-worker", &w.to_string()])?;
             let pid = script.run(&["pid", &w.to_string()])?;
-            daemons.push(pid.parse::<u32>()?);
+            daemons.push(pid.parse::<u32>().class_as(ExitClass::Failure)?);
         }
-        let transport = GremlinTransport::connect(neptune_batch::TransportConfig::new(
+        let transport = GremlinTransport::connect(neptune_batch::transport::TransportConfig::new(
             args.gremlin_url.clone(),
         ))
         .await?;

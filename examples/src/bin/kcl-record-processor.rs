@@ -102,8 +102,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
-    let mut sink_config = GremlinSinkConfig::new(args.gremlin_url.clone());
-    args.writer.apply(&mut sink_config);
+    let sink_config = args
+        .writer
+        .apply(GremlinSinkConfig::builder(args.gremlin_url.clone()))
+        .build()?;
     let sink = Arc::new(GremlinSink::connect(sink_config).await?);
     let metrics = RunMetrics::new(
         &args.cluster_id,

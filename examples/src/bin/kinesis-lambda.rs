@@ -12,10 +12,11 @@ use graph_ingest::lambda::{
     KinesisEvent, KinesisEventResponse, LambdaConfig, LogDeadLetters, WriterEnvironment,
 };
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use metrics_sink::{EmfConfig, EmfSink};
+use metrics_sink::emf::EmfConfig;
+use metrics_sink::EmfSink;
 use std::process::ExitCode;
 use std::sync::Arc;
-use stream2neptune_examples::cli::{self, ExitClass, Failure};
+use stream2neptune_examples::cli::{self, ClassAs, ExitClass, Failure};
 
 const SETTINGS: &str = "\
 Settings (environment variables of the function, read on every invocation):
@@ -111,5 +112,6 @@ async fn run() -> Result<(), Failure> {
         }
     }))
     .await;
-    Ok(served?)
+    // The runtime's own failure (its API unreachable): the function cannot serve.
+    served.class_as(ExitClass::Unreachable)
 }

@@ -6,7 +6,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use stream2neptune_examples::cli::{self, Failure};
+use stream2neptune_examples::cli::{self, ClassAs, Failure};
 use stream2neptune_examples::kinesis_probe;
 
 /// Measure a Kinesis API endpoint: PutRecords and GetRecords speed, and whether it gets
@@ -52,7 +52,9 @@ async fn run(args: Args) -> Result<(), Failure> {
     println!("endpoint: {}", url.unwrap_or("AWS"));
     println!(
         "{}",
-        kinesis_probe::speed(&client, args.records, args.size).await?
+        kinesis_probe::speed(&client, args.records, args.size)
+            .await
+            .class_as(cli::ExitClass::Unreachable)?
     );
     match kinesis_probe::resharding(&client).await {
         Ok(findings) => {

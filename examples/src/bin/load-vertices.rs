@@ -8,7 +8,7 @@ use neptune_batch::load::{load_vertices, VertexLoadOptions};
 use neptune_batch::{GremlinSink, GremlinSinkConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use stream2neptune_examples::cli::{self, ExitClass, Failure};
+use stream2neptune_examples::cli::{self, ClassAs, ExitClass, Failure};
 
 /// Load vertices into Neptune or a Gremlin Server: from a Gremlin CSV file through upserts
 /// (`csv`), or from S3 through Neptune's bulk loader (`bulk`).
@@ -110,18 +110,17 @@ async fn csv(
             )
         })?
         .len();
-    let options = {
-        let mut c = VertexLoadOptions::default();
-        c.batch_size = batch_size;
-        c
-    };
-    options.validate()?;
-    let mut config = GremlinSinkConfig::new(gremlin_url);
-    config.batch_size = Some(batch_size);
+    let options = VertexLoadOptions::builder()
+        .batch_size(batch_size)
+        .build()?;
+    let config = GremlinSinkConfig::builder(gremlin_url)
+        .batch_size(batch_size)
+        .build()?;
     let sink = GremlinSink::connect(config).await?;
     bar.set_length(total);
     bar.set_style(
-        ProgressStyle::with_template("[{bar:30}] {bytes}/{total_bytes} {msg}")?
+        ProgressStyle::with_template("[{bar:30}] {bytes}/{total_bytes} {msg}")
+            .class_as(ExitClass::Failure)?
             .progress_chars("=> "),
     );
     let summary = load_vertices(&file, &sink, &options, |p| {

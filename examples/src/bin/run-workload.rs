@@ -4,17 +4,18 @@
 
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
-use kinesis_source::{KinesisApi, KinesisProducer, ProducerConfig, SdkKinesisApi, StreamRef};
+use kinesis_source::api::{KinesisApi, SdkKinesisApi};
+use kinesis_source::producer::{KinesisProducer, ProducerConfig};
+use kinesis_source::StreamRef;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use stream2neptune_examples::cli::{self, ExitClass, Failure};
+use stream2neptune_examples::cli::{self, ClassAs, ExitClass, Failure};
 use stream2neptune_examples::producer::KinesisRecordSink;
-use workload_gen::{
-    run_driver, DriverConfig, DriverObserver, DriverProgress, EdgeColumns, EdgeFileConfig,
-    EdgeReader, PayloadFormat,
-};
+use workload_gen::driver::{run_driver, DriverConfig, DriverObserver, DriverProgress};
+use workload_gen::reader::{EdgeFileConfig, EdgeReader};
+use workload_gen::PayloadFormat;
 
 /// Put follows edges from a CSV file on a Kinesis stream at a fixed rate (the original's
 /// workload driver): DRIVER_BATCH_SIZE edges every DRIVER_PERIOD milliseconds, partitioned by
@@ -95,27 +96,19 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args, bar: ProgressBar) -> Result<(), Failure> {
-    let config = {
-        let mut c = DriverConfig::default();
-        c.period = Duration::from_millis(args.period_ms);
-        c.batch_size = args.batch_size;
-        c.payload = if args.json {
+    let config = DriverConfig::builder()
+        .period(Duration::from_millis(args.period_ms))
+        .batch_size(args.batch_size)
+        .payload(if args.json {
             PayloadFormat::Json
         } else {
             PayloadFormat::Csv
-        };
-        c.max_records = args.max_records;
-        c
-    };
-    config.validate()?;
-    let file_config = EdgeFileConfig {
-        columns: EdgeColumns {
-            from: args.columns[0],
-            to: args.columns[1],
-            creation_date: args.columns[2],
-        },
-        ..EdgeFileConfig::default()
-    };
+        })
+        .max_records(args.max_records)
+        .build()?;
+    let file_config = EdgeFileConfig::builder()
+        .columns(args.columns[0], args.columns[1], args.columns[2])
+        .build()?;
     let edges = EdgeReader::open(&args.file, &file_config)?;
     let endpoint = cli::endpoint_url(args.kinesis_endpoint.as_deref());
     let client = local_services::kinesis_client(endpoint).await;
@@ -125,10 +118,11 @@ async fn run(args: Args, bar: ProgressBar) -> Result<(), Failure> {
     SdkKinesisApi::new(client.clone())
         .describe_stream(&stream)
         .await?;
-    let producer = KinesisProducer::from_client(client, ProducerConfig::new(stream))?;
-    bar.set_style(ProgressStyle::with_template(
-        "{spinner} {pos} records put {msg}",
-    )?);
+    let producer = KinesisProducer::from_client(client, ProducerConfig::builder(stream).build()?)?;
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} records put {msg}")
+            .class_as(ExitClass::Failure)?,
+    );
     bar.enable_steady_tick(Duration::from_millis(200));
     let summary = run_driver(
         &config,

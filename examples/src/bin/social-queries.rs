@@ -3,7 +3,8 @@
 //! friend-of-friend recommendations for the person who follows the most.
 
 use clap::Parser;
-use neptune_batch::{queries, FollowsSchema, GremlinTransport, TransportConfig};
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
+use neptune_batch::{queries, FollowsSchema};
 use std::process::ExitCode;
 use std::time::Duration;
 use stream2neptune_examples::cli::{self, value_text, Failure};

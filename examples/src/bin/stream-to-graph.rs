@@ -8,7 +8,6 @@ use clap::{Parser, ValueEnum};
 use kinesis_source::StartPosition;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use stream2neptune_examples::cli::{self, Failure, WriterArgs};
 use stream2neptune_examples::consumer::{live_line, stop_when_idle, Consumer, ConsumerOptions};
@@ -149,7 +148,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     if let Some(secs) = args.exit_when_idle_secs {
         stop_when_idle(
             stats.clone(),
-            consumer.source.stats(),
+            consumer.source.stats_reader(),
             Duration::from_secs(secs),
             control.clone(),
         );
@@ -182,10 +181,10 @@ async fn run(args: Args) -> Result<(), Failure> {
         w.p99,
         e.p50,
         e.p99,
-        stats.max_iterator_age_ms.load(Ordering::Relaxed)
+        stats.snapshot().max_iterator_age_ms
     );
-    let read = stats.records_read.load(Ordering::Relaxed);
-    let acked = stats.acknowledged.load(Ordering::Relaxed);
+    let read = stats.snapshot().records_read;
+    let acked = stats.snapshot().acknowledged;
     if acked < read {
         eprintln!(
             "stream-to-graph: {} records were still in flight at exit; they are not checkpointed and will be read again by the next run",
@@ -193,7 +192,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         );
     }
     result?;
-    if stats.records_read.load(Ordering::Relaxed) == 0 && args.exit_when_idle_secs.is_some() {
+    if stats.snapshot().records_read == 0 && args.exit_when_idle_secs.is_some() {
         tracing::info!("nothing was read: the stream held no record after the checkpoints");
     }
     Ok(())

@@ -3,25 +3,24 @@
 
 use super::summary::{summary_lines, RunFigures};
 use super::{accounted_for, Args, Services};
-use crate::cli::{value_text, Failure};
+use crate::cli::{value_text, ClassAs, ExitClass, Failure};
 use crate::consumer::{live_line, Consumer, ConsumerOptions};
 use crate::metrics_setup::RunMetrics;
 use crate::producer::{KinesisRecordSink, PutTimes};
 use crate::report::write_report;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use kinesis_source::{KinesisProducer, ProducerConfig, StreamRef};
+use kinesis_source::producer::{KinesisProducer, ProducerConfig};
+use kinesis_source::StreamRef;
 use neptune_batch::load::{load_vertices, VertexLoadOptions};
-use neptune_batch::{
-    queries, FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport,
-    TransportConfig, Vertex,
-};
-use std::sync::atomic::Ordering;
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
+use neptune_batch::{queries, FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use workload_gen::{
-    run_driver, DriverConfig, DriverObserver, DriverProgress, EdgeFileConfig, EdgeReader,
-    GeneratorConfig, PayloadFormat, WriteOptions,
-};
+use workload_gen::dataset::{write_dataset, WriteOptions};
+use workload_gen::driver::{run_driver, DriverConfig, DriverObserver, DriverProgress};
+use workload_gen::generator::GeneratorConfig;
+use workload_gen::reader::{EdgeFileConfig, EdgeReader};
+use workload_gen::PayloadFormat;
 
 /// Appended to vertex ids for the write-only comparison's copy of the graph.
 const WRITE_ONLY_SUFFIX: &str = "~write-only";
@@ -60,7 +59,8 @@ pub(super) async fn run_steps(
     let run_id = format!(
         "run-{}",
         std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
+            .duration_since(std::time::UNIX_EPOCH)
+            .class_as(ExitClass::Failure)?
             .as_secs()
     );
     let out = args.out_dir.join(&run_id);
@@ -69,22 +69,21 @@ pub(super) async fn run_steps(
 
     // 2. Data set.
     let gen_bar = bar(bars, args.edges, "generate");
-    let generator = {
-        let mut c = GeneratorConfig::default();
-        c.persons = args.persons;
-        c.edges = args.edges;
-        c.seed = args.seed;
-        c
-    };
+    let generator = GeneratorConfig::builder()
+        .persons(args.persons)
+        .edges(args.edges)
+        .seed(args.seed)
+        .build()?;
     let dataset = {
         let gen_bar = gen_bar.clone();
         let dir = out.join("data");
         tokio::task::spawn_blocking(move || {
-            workload_gen::write_dataset(&generator, &dir, &WriteOptions::default(), |p| {
+            write_dataset(&generator, &dir, &WriteOptions::default(), |p| {
                 gen_bar.set_position(p.edges_written)
             })
         })
-        .await??
+        .await
+        .class_as(ExitClass::Failure)??
     };
     gen_bar.finish_and_clear();
     say(format!(
@@ -98,9 +97,10 @@ pub(super) async fn run_steps(
 
     // 3. Vertices.
     let mode = args.writer.mode();
-    let mut vertex_sink_config = GremlinSinkConfig::new(gremlin_url.clone());
-    vertex_sink_config.batch_size = Some(200);
-    vertex_sink_config.in_flight = Some(2);
+    let vertex_sink_config = GremlinSinkConfig::builder(gremlin_url.clone())
+        .batch_size(200)
+        .in_flight(2)
+        .build()?;
     let vertex_sink = GremlinSink::connect(vertex_sink_config).await?;
     let load_bar = bar(bars, u64::from(args.persons), "vertices");
     let loaded = load_vertices(
@@ -128,17 +128,19 @@ pub(super) async fn run_steps(
         args.shard_count,
         Duration::from_secs(60),
     )
-    .await?;
+    .await
+    .class_as(ExitClass::Unreachable)?;
     let cloudwatch = if args.cloudwatch {
         Some(local_services::cloudwatch().await?.url)
     } else {
         None
     };
     let run_metrics = RunMetrics::new(&args.cluster_id, cloudwatch).await?;
-    let dashboard = metrics_sink::DashboardConfig::new(
+    let dashboard = metrics_sink::dashboard::DashboardConfig::builder(
         args.cluster_id.clone(),
         std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
-    );
+    )
+    .build()?;
     std::fs::write(out.join("dashboard.json"), dashboard.body_json())?;
     let mut options = ConsumerOptions::new(&stream, &gremlin_url, &out);
     options.kinesis_endpoint = services.kinesis.url.clone();
@@ -183,7 +185,7 @@ pub(super) async fn run_steps(
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let sample = stats.sample();
-                graph_bar.set_position(stats.acknowledged.load(Ordering::Relaxed));
+                graph_bar.set_position(stats.snapshot().acknowledged);
                 graph_bar.set_message(format!(
                     "{:.0} edges/s, write p99 {:.1} ms, iterator age {} ms, held {}",
                     sample.items_per_s,
@@ -196,15 +198,13 @@ pub(super) async fn run_steps(
     };
     let producer = KinesisProducer::from_client(
         kinesis_client.clone(),
-        ProducerConfig::new(StreamRef::parse(&stream)),
+        ProducerConfig::builder(StreamRef::parse(&stream)).build()?,
     )?;
-    let driver_config = {
-        let mut c = DriverConfig::default();
-        c.period = Duration::from_millis(args.driver_period_ms);
-        c.batch_size = args.driver_batch_size;
-        c.payload = PayloadFormat::Csv;
-        c
-    };
+    let driver_config = DriverConfig::builder()
+        .period(Duration::from_millis(args.driver_period_ms))
+        .batch_size(args.driver_batch_size)
+        .payload(PayloadFormat::Csv)
+        .build()?;
     let edges = EdgeReader::open(&dataset.edge_path, &EdgeFileConfig::default())?;
     let driven = run_driver(
         &driver_config,
@@ -220,7 +220,7 @@ pub(super) async fn run_steps(
     ));
     // Let the consumer catch up with everything the stream accepted, then stop it.
     let catch_up = Instant::now();
-    while stats.acknowledged.load(Ordering::Relaxed) < driven.accepted
+    while stats.snapshot().acknowledged < driven.accepted
         && !control.is_stopping()
         && !consumer_task.is_finished()
     {
@@ -231,7 +231,7 @@ pub(super) async fn run_steps(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     control.stop();
-    let consumed = consumer_task.await?;
+    let consumed = consumer_task.await.class_as(ExitClass::Failure)?;
     ticker.abort();
     graph_bar.finish_and_clear();
     consumed?;
@@ -293,7 +293,7 @@ pub(super) async fn run_steps(
         .await;
     accounted_for(
         stats.items_done(),
-        stats.dead_letters.load(Ordering::Relaxed),
+        stats.snapshot().dead_letters,
         driven.accepted,
     )
 }
@@ -311,7 +311,7 @@ async fn query_lines(url: &str) -> Vec<String> {
             Some(top) => queries::recommendations(&reader, &schema, &top.id, 10).await?,
             None => Vec::new(),
         };
-        Ok::<_, neptune_batch::GremlinError>((followed, following, recommended))
+        Ok::<_, neptune_batch::transport::GremlinError>((followed, following, recommended))
     };
     match run.await {
         Ok((followed, following, recommended)) => {
@@ -357,12 +357,12 @@ async fn write_only(
     vertex_sink: &GremlinSink,
     edge_path: &std::path::Path,
 ) -> Result<(f64, usize, usize), Failure> {
-    let mut config = GremlinSinkConfig::new(url);
-    args.writer.apply(&mut config);
+    let config = args.writer.apply(GremlinSinkConfig::builder(url)).build()?;
     let sink = GremlinSink::connect(config).await?;
     let copy = |id: &str| format!("{id}{WRITE_ONLY_SUFFIX}");
     let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
+        .duration_since(std::time::UNIX_EPOCH)
+        .class_as(ExitClass::Failure)?
         .as_millis() as i64;
     let schema = FollowsSchema::default();
     let edges: Vec<_> = EdgeReader::open(edge_path, &EdgeFileConfig::default())?
@@ -379,7 +379,10 @@ async fn write_only(
         .collect();
     let loaded = vertex_sink.write_vertices(&copies).await?;
     if loaded.failed() > 0 {
-        return Err(format!("write-only: {} vertex copies failed", loaded.failed()).into());
+        return Err(Failure::new(
+            ExitClass::Failure,
+            format!("write-only: {} vertex copies failed", loaded.failed()),
+        ));
     }
     let t = Instant::now();
     let report = sink.write_edges(&edges).await?;

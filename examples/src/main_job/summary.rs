@@ -5,9 +5,8 @@ use crate::metrics_setup::RunMetrics;
 use graph_ingest::PipelineStats;
 use neptune_batch::WriteMode;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
-use workload_gen::DriverSummary;
+use workload_gen::driver::DriverSummary;
 
 /// What a run measured.
 pub(super) struct RunFigures<'a> {
@@ -23,8 +22,8 @@ pub(super) struct RunFigures<'a> {
     pub published: Option<String>,
     pub dashboard: &'a Path,
     /// The writer's batch size and requests in flight at the end, and their history.
-    pub sizing: neptune_batch::Sizing,
-    pub sizing_history: Vec<neptune_batch::SizingSample>,
+    pub sizing: neptune_batch::sizing::Sizing,
+    pub sizing_history: Vec<neptune_batch::sizing::SizingSample>,
     /// Whether the writes queued in a Gremlin Server session.
     pub queued_in_session: bool,
     pub elapsed: Duration,
@@ -33,7 +32,7 @@ pub(super) struct RunFigures<'a> {
 /// The summary as (label, value) lines.
 pub(super) fn summary_lines(f: &RunFigures<'_>) -> Vec<(String, String)> {
     let stats = f.stats;
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let totals = stats.snapshot();
     let write = stats.write_latency();
     let e2e = stats.end_to_end_latency();
     let timeline = stats.timeline();
@@ -43,17 +42,17 @@ pub(super) fn summary_lines(f: &RunFigures<'_>) -> Vec<(String, String)> {
     vec![
         line("edges generated", f.dataset_edges.to_string()),
         line("edges put on the stream", f.driven.accepted.to_string()),
-        line("edges written", load(&stats.items_written).to_string()),
+        line("edges written", totals.items_written.to_string()),
         line(
             "edges already present",
-            load(&stats.items_already_present).to_string(),
+            totals.items_already_present.to_string(),
         ),
         line(
             "dead letters",
             format!(
                 "{} ({} expired; {})",
-                load(&stats.dead_letters),
-                load(&stats.expired),
+                totals.dead_letters,
+                totals.expired,
                 f.dead_letter_file.display()
             ),
         ),
@@ -89,24 +88,24 @@ pub(super) fn summary_lines(f: &RunFigures<'_>) -> Vec<(String, String)> {
             "lag",
             format!(
                 "iterator age max {} ms (the newest record's age when read); MillisBehindLatest max {max_lag:.0} ms (as the service reports it)",
-                load(&stats.max_iterator_age_ms)
+                totals.max_iterator_age_ms
             ),
         ),
         line(
             "holds",
             format!(
                 "{} (shards held by transient failures, {:.1} s in all)",
-                load(&stats.holds),
-                load(&stats.held_ms) as f64 / 1000.0
+                totals.holds,
+                totals.held_ms as f64 / 1000.0
             ),
         ),
         line(
             "retries",
             format!(
                 "{} by the sink, {} by the pipeline, {} faults injected",
-                load(&stats.sink_retries),
-                load(&stats.pipeline_retries),
-                load(&stats.injected_faults)
+                totals.sink_retries,
+                totals.pipeline_retries,
+                totals.injected_faults
             ),
         ),
         line("write mode", f.mode.as_str().into()),
@@ -139,12 +138,12 @@ pub(super) fn summary_lines(f: &RunFigures<'_>) -> Vec<(String, String)> {
 /// The writer's batch size and requests in flight: where they ended, whether they adapted, and
 /// what they went through.
 fn sizing_line(
-    end: &neptune_batch::Sizing,
-    history: &[neptune_batch::SizingSample],
+    end: &neptune_batch::sizing::Sizing,
+    history: &[neptune_batch::sizing::SizingSample],
     queued_in_session: bool,
 ) -> String {
     let how = |adaptive: bool| if adaptive { "adapted" } else { "fixed" };
-    let range = |f: fn(&neptune_batch::SizingSample) -> usize| {
+    let range = |f: fn(&neptune_batch::sizing::SizingSample) -> usize| {
         let lo = history.iter().map(f).min().unwrap_or(0);
         let hi = history.iter().map(f).max().unwrap_or(0);
         format!("{lo}..{hi}")

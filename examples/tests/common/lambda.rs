@@ -6,7 +6,8 @@ use aws_sdk_kinesis::types::Record as KinesisRecord;
 use graph_ingest::lambda::event::{event_document, EventSource};
 use graph_ingest::lambda::KinesisEvent;
 use graph_ingest::lambda::LambdaConfig;
-use neptune_batch::{Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, Vertex};
+use neptune_batch::gremlin::{Bytecode, GValue};
+use neptune_batch::{FollowsSchema, GraphSink, GremlinSink, Vertex};
 use std::time::Duration;
 use workload_gen::{FollowsEdge, PayloadFormat};
 
@@ -26,7 +27,8 @@ pub fn config(url: &str) -> LambdaConfig {
 
 /// The sink the function would open, plus `n` fresh person vertices created through it.
 pub async fn sink_with_people(config: &LambdaConfig, n: usize) -> (GremlinSink, Vec<String>) {
-    let sink = GremlinSink::connect(config.sink_config())
+    let sink_config = config.sink_config().build().expect("a valid configuration");
+    let sink = GremlinSink::connect(sink_config)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let prefix = local_services::unique_name("person");

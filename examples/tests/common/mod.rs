@@ -6,14 +6,15 @@
 pub mod lambda;
 
 use aws_sdk_kinesis::Client;
-use kinesis_source::{KinesisProducer, ProducerConfig, ProducerRecord, StreamRef};
-use neptune_batch::{
-    Bytecode, FollowsSchema, GValue, GraphSink, GremlinSink, GremlinSinkConfig, GremlinTransport,
-    TransportConfig, Vertex,
-};
+use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord};
+use kinesis_source::StreamRef;
+use neptune_batch::gremlin::{Bytecode, GValue};
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
+use neptune_batch::{FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use workload_gen::{generate, FollowsEdge, GeneratorConfig, PayloadFormat};
+use workload_gen::generator::{generate, GeneratorConfig};
+use workload_gen::{FollowsEdge, PayloadFormat};
 
 /// The Gremlin Server's URL, or a failure that says how to start one.
 pub async fn gremlin_url() -> String {
@@ -34,14 +35,13 @@ pub async fn stream(client: &Client, prefix: &str, shards: i32) -> String {
 
 /// A data set whose ids all start with `prefix` (so runs sharing a server never meet).
 pub fn data(prefix: &str, persons: u32, edges: u64, seed: u64) -> (Vec<String>, Vec<FollowsEdge>) {
-    let d = generate(&{
-        let mut c = GeneratorConfig::default();
-        c.persons = persons;
-        c.edges = edges;
-        c.seed = seed;
-        c
-    })
-    .expect("generate");
+    let config = GeneratorConfig::builder()
+        .persons(persons)
+        .edges(edges)
+        .seed(seed)
+        .build()
+        .expect("a valid data set");
+    let d = generate(&config).expect("generate");
     let persons = d
         .persons
         .iter()
@@ -63,8 +63,10 @@ pub fn data(prefix: &str, persons: u32, edges: u64, seed: u64) -> (Vec<String>, 
 
 /// Creates the persons in the graph.
 pub async fn create_persons(url: &str, ids: &[String]) {
-    let mut config = GremlinSinkConfig::new(url);
-    config.batch_size = Some(500);
+    let config = GremlinSinkConfig::builder(url)
+        .batch_size(500)
+        .build()
+        .expect("a valid configuration");
     let sink = GremlinSink::connect(config).await.expect("connect");
     let vertices: Vec<Vertex> = ids
         .iter()
@@ -86,7 +88,9 @@ pub async fn create_persons(url: &str, ids: &[String]) {
 pub async fn put_raw(client: &Client, stream: &str, records: Vec<(String, Vec<u8>)>) {
     let producer = KinesisProducer::from_client(
         client.clone(),
-        ProducerConfig::new(StreamRef::parse(stream)),
+        ProducerConfig::builder(StreamRef::parse(stream))
+            .build()
+            .expect("a producer configuration"),
     )
     .expect("producer");
     for chunk in records.chunks(5_000) {

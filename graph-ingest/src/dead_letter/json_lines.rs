@@ -2,6 +2,7 @@
 
 use super::{DeadLetter, DeadLetterError, DeadLetterSink};
 use async_trait::async_trait;
+use stream2neptune_common::ErrorKind;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
@@ -28,10 +29,9 @@ impl JsonLinesDeadLetters {
     /// record is read, not after the first edges were written.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, DeadLetterError> {
         let sink = Self::new(path);
-        let fail = |e: std::io::Error| DeadLetterError {
-            target: sink.path.display().to_string(),
-            message: e.to_string(),
-            retriable: false,
+        // A file that cannot be opened or created is a setting to change.
+        let fail = |e: std::io::Error| {
+            DeadLetterError::new(sink.path.display().to_string(), ErrorKind::Usage, e)
         };
         if let Some(dir) = sink.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(fail)?;
@@ -69,10 +69,9 @@ impl DeadLetterSink for JsonLinesDeadLetters {
         if letters.is_empty() {
             return Ok(());
         }
-        let err = |e: std::io::Error| DeadLetterError {
-            target: self.path.display().to_string(),
-            message: e.to_string(),
-            retriable: true,
+        // An open file that refuses a write (a full disk) may take it later.
+        let err = |e: std::io::Error| {
+            DeadLetterError::new(self.path.display().to_string(), ErrorKind::Retriable, e)
         };
         let mut body = Vec::new();
         for l in letters {
@@ -98,6 +97,7 @@ impl DeadLetterSink for JsonLinesDeadLetters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stream2neptune_common::Classify;
 
     #[tokio::test]
     async fn dead_letters_keep_the_original_bytes_and_the_reason() {
@@ -128,7 +128,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A directory where the file should be.
         let err = JsonLinesDeadLetters::open(dir.path()).unwrap_err();
-        assert!(!err.is_retriable());
+        assert_eq!(err.kind(), ErrorKind::Usage);
         assert!(
             err.to_string().contains(&dir.path().display().to_string()),
             "{err}"

@@ -2,7 +2,9 @@
 
 use super::{DeadLetter, DeadLetterError, DeadLetterSink};
 use async_trait::async_trait;
-use kinesis_source::{KinesisProducer, ProducerRecord, MAX_RECORD_BYTES};
+use stream2neptune_common::{Classify, ErrorKind};
+use kinesis_source::limits::MAX_RECORD_BYTES;
+use kinesis_source::producer::{KinesisProducer, ProducerRecord};
 
 /// Dead letters put on a Kinesis stream, one JSON [`DeadLetter`] per record, keyed by the
 /// original record's partition key (so the letters of one key stay in order).
@@ -44,14 +46,12 @@ impl DeadLetterSink for KinesisDeadLetters {
         if letters.is_empty() {
             return Ok(());
         }
-        let fail = |message: String, retriable: bool| DeadLetterError {
-            target: "the dead-letter stream".into(),
-            message,
-            retriable,
+        let fail = |kind, source: Box<dyn std::error::Error + Send + Sync>| {
+            DeadLetterError::new("the dead-letter stream", kind, source)
         };
         let mut records = Vec::with_capacity(letters.len());
         for l in letters {
-            let body = payload(l).map_err(|e| fail(e.to_string(), false))?;
+            let body = payload(l).map_err(|e| fail(ErrorKind::Permanent, e.into()))?;
             // A partition key is 1 to 256 characters; a record read from a stream has one.
             let key = if l.partition_key.is_empty() {
                 l.shard_id.clone()
@@ -62,7 +62,7 @@ impl DeadLetterSink for KinesisDeadLetters {
         }
         for outcome in self.producer.put(records).await {
             if let Err(e) = outcome {
-                return Err(fail(e.to_string(), e.is_retriable()));
+                return Err(fail(e.kind(), e.into()));
             }
         }
         Ok(())

@@ -26,6 +26,7 @@ pub use memory::MemoryDeadLetters;
 use async_trait::async_trait;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// One record set aside, with why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,21 +102,37 @@ impl DeadLetter {
 
 /// A dead letter could not be stored: its record must then not be acknowledged.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot store a dead letter in {target}: {message}")]
+#[error("cannot store a dead letter in {target}: {source}")]
+#[non_exhaustive]
 pub struct DeadLetterError {
     /// Where it was to go.
     pub target: String,
-    /// What failed.
-    pub message: String,
     /// Whether storing it again may succeed (a full disk, a throttled stream) or never will
     /// (a path that is a directory, a stream that does not exist).
-    pub retriable: bool,
+    kind: ErrorKind,
+    /// What failed.
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl DeadLetterError {
-    /// Whether storing the same letters again may succeed.
-    pub fn is_retriable(&self) -> bool {
-        self.retriable
+    /// A failure to store letters in `target`, of `kind`, because of `source`.
+    pub fn new(
+        target: impl Into<String>,
+        kind: ErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            target: target.into(),
+            kind,
+            source: source.into(),
+        }
+    }
+}
+
+impl Classify for DeadLetterError {
+    fn kind(&self) -> ErrorKind {
+        self.kind
     }
 }
 

@@ -1,7 +1,8 @@
 //! The function's settings, read from its environment variables with the original's names and
 //! defaults, plus the connection settings the original hard-coded (TLS) or lacked (IAM).
 
-use neptune_batch::{FollowsSchema, GremlinSinkConfig, WriteMode, MAX_BATCH_SIZE};
+use crate::config::ConfigError;
+use neptune_batch::{FollowsSchema, GremlinSinkConfig, GremlinSinkConfigBuilder, WriteMode};
 use std::time::Duration;
 
 /// The message the original threw while `wait` was `true`.
@@ -30,30 +31,6 @@ impl PoisonPolicy {
         match self {
             PoisonPolicy::Report => "report",
             PoisonPolicy::DeadLetter => "dead_letter",
-        }
-    }
-}
-
-/// An environment variable with a value the function cannot use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("environment variable {name}: {reason}")]
-pub struct ConfigError {
-    /// The variable.
-    pub name: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl ConfigError {
-    /// A configuration stays wrong until someone changes it.
-    pub fn is_retriable(&self) -> bool {
-        false
-    }
-
-    fn new(name: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            name,
-            reason: reason.into(),
         }
     }
 }
@@ -118,25 +95,70 @@ impl Default for LambdaConfig {
     }
 }
 
-fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
+/// How one environment variable sets its part of the configuration; the error says why its
+/// value is unusable.
+type Setter = fn(&mut LambdaConfig, &str) -> Result<(), String>;
+
+/// Every variable the function reads, in the order they are applied (`write_mode` after
+/// `conditional_create`, which it overrides). `AWS_REGION` is read apart, with its fallback.
+const VARIABLES: &[(&str, Setter)] = &[
+    ("neptune_endpoint", |c, v| {
+        c.neptune_endpoint = v.to_owned();
+        Ok(())
+    }),
+    ("neptune_port", |c, v| number(v).map(|n| c.neptune_port = n)),
+    ("batch_write_size", |c, v| {
+        number(v).map(|n| c.batch_write_size = n)
+    }),
+    ("conditional_create", |c, v| {
+        boolean(v).map(|conditional| {
+            c.write_mode = if conditional {
+                WriteMode::Conditional
+            } else {
+                WriteMode::Plain
+            }
+        })
+    }),
+    ("write_mode", |c, v| v.parse().map(|m| c.write_mode = m)),
+    ("percent_error", |c, v| number(v).map(|n| c.percent_error = n)),
+    ("cluster_id", |c, v| {
+        c.cluster_id = v.to_owned();
+        Ok(())
+    }),
+    ("wait", |c, v| boolean(v).map(|b| c.wait = b)),
+    ("neptune_tls", |c, v| boolean(v).map(|b| c.tls = b)),
+    ("neptune_iam_auth", |c, v| boolean(v).map(|b| c.iam_auth = b)),
+    ("poison_records", |c, v| {
+        c.poison = match v {
+            "report" => PoisonPolicy::Report,
+            "dead_letter" => PoisonPolicy::DeadLetter,
+            other => return Err(format!("{other:?} is not a policy: use report or dead_letter")),
+        };
+        Ok(())
+    }),
+    ("neptune_request_timeout_ms", |c, v| {
+        number(v).map(|ms| c.request_timeout = Duration::from_millis(ms))
+    }),
+    ("neptune_connect_timeout_ms", |c, v| {
+        number(v).map(|ms| c.connect_timeout = Duration::from_millis(ms))
+    }),
+];
+
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        other => Err(ConfigError::new(
-            name,
-            format!("{other:?} is not a boolean: use true or false"),
-        )),
+        other => Err(format!("{other:?} is not a boolean: use true or false")),
     }
 }
 
-fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
+fn number<T: std::str::FromStr>(value: &str) -> Result<T, String>
 where
     T::Err: std::fmt::Display,
 {
     value
-        .trim()
         .parse::<T>()
-        .map_err(|e| ConfigError::new(name, format!("{value:?} is not a valid number: {e}")))
+        .map_err(|e| format!("{value:?} is not a valid number: {e}"))
 }
 
 impl LambdaConfig {
@@ -146,68 +168,20 @@ impl LambdaConfig {
     }
 
     /// Reads the settings from `lookup` (a variable's value by name, `None` when unset) and
-    /// validates them. Empty values count as unset.
+    /// validates them. Values are trimmed; empty ones count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let mut c = Self::default();
-        if let Some(v) = get("neptune_endpoint") {
-            c.neptune_endpoint = v.trim().to_owned();
-        }
-        if let Some(v) = get("neptune_port") {
-            c.neptune_port = parse_number("neptune_port", &v)?;
-        }
-        if let Some(v) = get("batch_write_size") {
-            c.batch_write_size = parse_number("batch_write_size", &v)?;
-        }
-        if let Some(v) = get("conditional_create") {
-            c.write_mode = if parse_bool("conditional_create", &v)? {
-                WriteMode::Conditional
-            } else {
-                WriteMode::Plain
-            };
-        }
-        if let Some(v) = get("write_mode") {
-            c.write_mode = v
-                .trim()
-                .parse()
-                .map_err(|e: String| ConfigError::new("write_mode", e))?;
-        }
-        if let Some(v) = get("percent_error") {
-            c.percent_error = parse_number("percent_error", &v)?;
-        }
-        if let Some(v) = get("cluster_id") {
-            c.cluster_id = v.trim().to_owned();
-        }
-        if let Some(v) = get("wait") {
-            c.wait = parse_bool("wait", &v)?;
-        }
-        if let Some(v) = get("neptune_tls") {
-            c.tls = parse_bool("neptune_tls", &v)?;
-        }
-        if let Some(v) = get("neptune_iam_auth") {
-            c.iam_auth = parse_bool("neptune_iam_auth", &v)?;
+        for &(name, set) in VARIABLES {
+            if let Some(value) = get(name) {
+                set(&mut c, &value).map_err(|reason| ConfigError::new(name, reason))?;
+            }
         }
         c.region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION"));
-        if let Some(v) = get("poison_records") {
-            c.poison = match v.trim() {
-                "report" => PoisonPolicy::Report,
-                "dead_letter" => PoisonPolicy::DeadLetter,
-                other => {
-                    return Err(ConfigError::new(
-                        "poison_records",
-                        format!("{other:?} is not a policy: use report or dead_letter"),
-                    ))
-                }
-            };
-        }
-        if let Some(v) = get("neptune_request_timeout_ms") {
-            c.request_timeout =
-                Duration::from_millis(parse_number("neptune_request_timeout_ms", &v)?);
-        }
-        if let Some(v) = get("neptune_connect_timeout_ms") {
-            c.connect_timeout =
-                Duration::from_millis(parse_number("neptune_connect_timeout_ms", &v)?);
-        }
         c.validate()?;
         Ok(c)
     }
@@ -238,10 +212,14 @@ impl LambdaConfig {
                 "must be between 1 and 65535",
             ));
         }
-        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_write_size) {
+        if !(1..=GremlinSinkConfig::MAX_BATCH_SIZE).contains(&self.batch_write_size) {
             return Err(ConfigError::new(
                 "batch_write_size",
-                format!("{} is outside 1..={MAX_BATCH_SIZE}", self.batch_write_size),
+                format!(
+                    "{} is outside 1..={}",
+                    self.batch_write_size,
+                    GremlinSinkConfig::MAX_BATCH_SIZE
+                ),
             ));
         }
         if self.percent_error > 99 {
@@ -286,7 +264,7 @@ impl LambdaConfig {
             }
         }
         self.sink_config()
-            .validate()
+            .build()
             .map_err(|e| ConfigError::new("neptune_endpoint", e.to_string()))?;
         Ok(())
     }
@@ -305,18 +283,19 @@ impl LambdaConfig {
         )
     }
 
-    /// The sink's settings: one connection (the original's pool of one), sub-batches of
+    /// The builder of the sink's settings: one connection (the original's pool of one), sub-batches of
     /// `batch_write_size` written one after another in shard order. IAM signing is added by
     /// [`crate::lambda::connect_sink`], which needs the credential chain.
-    pub fn sink_config(&self) -> GremlinSinkConfig {
-        let mut config = GremlinSinkConfig::new(self.writer_url());
-        config.writer.pool_size = 1;
-        config.writer.connect_timeout = self.connect_timeout;
-        config.writer.request_timeout = self.request_timeout;
-        config.batch_size = Some(self.batch_write_size);
-        config.in_flight = Some(1);
-        config.mode = self.write_mode;
-        config
+    pub fn sink_config(&self) -> GremlinSinkConfigBuilder {
+        GremlinSinkConfig::builder(self.writer_url())
+            .writer(|w| {
+                w.pool_size(1)
+                    .connect_timeout(self.connect_timeout)
+                    .request_timeout(self.request_timeout)
+            })
+            .batch_size(self.batch_write_size)
+            .in_flight(1)
+            .mode(self.write_mode)
     }
 }
 
@@ -324,6 +303,7 @@ impl LambdaConfig {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use stream2neptune_common::Classify;
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -445,9 +425,9 @@ mod tests {
         ];
         for (pairs, field) in cases {
             let e = LambdaConfig::from_lookup(vars(pairs)).unwrap_err();
-            assert_eq!(e.name, *field, "{e}");
+            assert_eq!(e.field, *field, "{e}");
             assert!(e.to_string().contains(field), "{e}");
-            assert!(!e.is_retriable());
+            assert_eq!(e.kind(), stream2neptune_common::ErrorKind::Usage);
         }
     }
 
@@ -461,7 +441,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.writer_url(), "ws://127.0.0.1:8182/gremlin");
         assert!(!c.wait);
-        assert_eq!(c.sink_config().writer.url, "ws://127.0.0.1:8182/gremlin");
-        assert_eq!(c.sink_config().batch_size, Some(100));
+        let sink_config = c.sink_config().build().unwrap();
+        assert_eq!(sink_config.writer.url, "ws://127.0.0.1:8182/gremlin");
+        assert_eq!(sink_config.batch_size, Some(100));
     }
 }

@@ -8,6 +8,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterError, DeadLetterSink};
 use crate::follows_csv::FollowsCsv;
 use crate::mapper::RecordMapper;
 use async_trait::async_trait;
+use stream2neptune_common::ErrorKind;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use futures::future::BoxFuture;
 use metrics_sink::MetricsSink;
@@ -27,10 +28,15 @@ pub async fn connect_sink(config: &LambdaConfig) -> Result<GremlinSink, SinkErro
     if config.iam_auth {
         let iam = IamAuth::from_default_chain(config.region.clone())
             .await
-            .map_err(|e| SinkError::Config(format!("neptune_iam_auth: {e}")))?;
-        sink_config.writer.iam = Some(iam);
+            .map_err(|e| {
+                SinkError::Config(neptune_batch::ConfigError::new(
+                    "neptune_iam_auth",
+                    e.to_string(),
+                ))
+            })?;
+        sink_config = sink_config.writer(|w| w.iam(iam));
     }
-    GremlinSink::connect(sink_config).await
+    GremlinSink::connect(sink_config.build()?).await
 }
 
 /// Dead letters written to the function's log (CloudWatch Logs), one JSON object per line
@@ -44,11 +50,8 @@ pub struct LogDeadLetters;
 impl DeadLetterSink for LogDeadLetters {
     async fn put(&self, letters: &[DeadLetter]) -> Result<(), DeadLetterError> {
         for letter in letters {
-            let line = serde_json::to_string(letter).map_err(|e| DeadLetterError {
-                target: "log".into(),
-                message: e.to_string(),
-                retriable: false,
-            })?;
+            let line = serde_json::to_string(letter)
+                .map_err(|e| DeadLetterError::new("log", ErrorKind::Permanent, e))?;
             tracing::warn!(target: "dead_letter", "{line}");
         }
         Ok(())

@@ -11,6 +11,7 @@
 use super::config::{LambdaConfig, PoisonPolicy};
 use super::event::{records_of, EventError};
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
+use crate::fault::FaultInjector;
 use crate::mapper::{GraphWrites, RecordMapper};
 use crate::write::{write_records, Verdict};
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -18,7 +19,7 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use kinesis_source::{Record, SequenceNumber};
 use metrics_sink::MetricsSink;
 use neptune_batch::{GraphSink, SinkError};
-use rand::Rng;
+use stream2neptune_common::{Classify, ErrorKind};
 use std::time::{Duration, SystemTime};
 
 /// Longest wait for the metrics of an invocation to be shipped before it answers.
@@ -27,33 +28,38 @@ pub const METRICS_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why an invocation failed as a whole (the mapping then retries the whole batch, and bisects
 /// it when `BisectBatchOnFunctionError` is on).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandlerError {
     /// `wait` is `true`: the original's pause switch.
     #[error("{}", super::config::WAIT_MESSAGE)]
     Waiting,
     /// An environment variable is missing or wrong.
     #[error(transparent)]
-    Config(#[from] super::config::ConfigError),
+    Config(#[from] crate::config::ConfigError),
     /// The event is not a Kinesis event the handler can read.
     #[error("malformed Kinesis event: {0}")]
     Event(#[from] EventError),
     /// The graph could not be reached to write anything.
     #[error("cannot reach the graph: {0}")]
-    Connect(SinkError),
+    Connect(#[source] SinkError),
+}
+
+/// Whether invoking again with the same event may succeed: the pause lasts until someone
+/// lifts it, a malformed event never reads differently.
+impl Classify for HandlerError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            HandlerError::Waiting => ErrorKind::Retriable,
+            HandlerError::Config(e) => e.kind(),
+            HandlerError::Event(_) => ErrorKind::Permanent,
+            HandlerError::Connect(e) => e.kind(),
+        }
+    }
 }
 
 impl HandlerError {
-    /// Whether invoking again with the same event may succeed.
-    pub fn is_retriable(&self) -> bool {
-        match self {
-            HandlerError::Waiting => true,
-            HandlerError::Config(_) | HandlerError::Event(_) => false,
-            HandlerError::Connect(e) => e.is_retriable(),
-        }
-    }
-
     /// A short name for the error type in Lambda's error report.
-    pub fn kind(&self) -> &'static str {
+    pub fn error_type(&self) -> &'static str {
         match self {
             HandlerError::Waiting => "Waiting",
             HandlerError::Config(_) => "InvalidConfiguration",
@@ -66,7 +72,7 @@ impl HandlerError {
 impl From<HandlerError> for lambda_runtime::Diagnostic {
     fn from(e: HandlerError) -> Self {
         lambda_runtime::Diagnostic {
-            error_type: e.kind().to_owned(),
+            error_type: e.error_type().to_owned(),
             error_message: e.to_string(),
         }
     }
@@ -266,17 +272,8 @@ impl Run<'_> {
 
     /// Writes one sub-batch and records each record's outcome.
     async fn write(&mut self, chunk: Vec<(usize, GraphWrites)>) {
-        let injected = self.config.percent_error > 0
-            && rand::rng().random_range(0..100u8) < self.config.percent_error;
-        if injected {
-            // The original failed the whole request (a rolled-back transaction) so that the
-            // batch came back; failing it before it is sent shows the same redelivery.
-            self.fail(
-                chunk[0].0,
-                "injected fault (percent_error): the sub-batch was not sent".into(),
-                true,
-                true,
-            );
+        if FaultInjector::new(self.config.percent_error).strikes() {
+            self.fail(chunk[0].0, FaultInjector::REASON.into(), true, true);
             return;
         }
         let refs: Vec<&GraphWrites> = chunk.iter().map(|(_, w)| w).collect();
@@ -315,7 +312,7 @@ impl Run<'_> {
                 self.fail(
                     chunk[0].0,
                     format!("sink error: {e}"),
-                    e.is_retriable(),
+                    e.kind().is_retriable(),
                     true,
                 );
             }

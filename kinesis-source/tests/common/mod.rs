@@ -4,12 +4,11 @@
 
 use async_trait::async_trait;
 use kinesis_source::api::{
-    FanOutEvent, GetRecordsOutput, IteratorStart, PutEntry, PutEntryResult, ShardInfo,
-    ShardSubscription,
+    ApiError, ApiErrorKind, FanOutEvent, GetRecordsOutput, IteratorStart, KinesisApi, PutEntry,
+    PutEntryResult, SdkKinesisApi, ShardInfo, ShardSubscription,
 };
-use kinesis_source::{
-    ApiError, ApiErrorKind, KinesisApi, RecordBatch, RecordSource, SdkKinesisApi, StreamRef,
-};
+use kinesis_source::checkpoint::StreamIdentity;
+use kinesis_source::{RecordBatch, RecordSource, StreamRef};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -168,10 +167,7 @@ impl FaultyApi {
 
 #[async_trait]
 impl KinesisApi for FaultyApi {
-    async fn describe_stream(
-        &self,
-        stream: &StreamRef,
-    ) -> Result<kinesis_source::StreamIdentity, ApiError> {
+    async fn describe_stream(&self, stream: &StreamRef) -> Result<StreamIdentity, ApiError> {
         self.inner.describe_stream(stream).await
     }
 

@@ -53,7 +53,6 @@ pub mod metrics;
 mod vertex_loader;
 
 pub use vertex_loader::{
-    load_vertices, load_vertices_from, FailedVertex, LoadConfigError, LoadProgress,
-    VertexLoadError, VertexLoadOptions, VertexLoadSummary, DEFAULT_BATCH_SIZE, MAX_BATCH_RETRIES,
-    MAX_BATCH_SIZE,
+    load_vertices, load_vertices_from, FailedVertex, LoadProgress, VertexLoadError,
+    VertexLoadOptions, VertexLoadOptionsBuilder, VertexLoadSummary,
 };

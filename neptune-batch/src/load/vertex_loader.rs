@@ -2,91 +2,106 @@
 
 use super::csv::{BadLine, CsvError, CsvRow, ElementKind, GremlinCsvReader};
 use super::metrics as names;
-use crate::error::SinkError;
+use crate::error::{check_backoff, ConfigError, SinkError};
 use crate::model::Vertex;
 use crate::outcome::{ItemFailure, ItemOutcome};
-use crate::retry::RetryPolicy;
 use crate::sink::GraphSink;
 use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use stream2neptune_common::{Backoff, Classify, ErrorKind};
 
-/// Vertices per request in the original system (`BatchWriteSize`).
-pub const DEFAULT_BATCH_SIZE: usize = 100;
-/// The largest batch the original system's template allowed (`BatchWriteSize` 1–10000).
-pub const MAX_BATCH_SIZE: usize = 10_000;
-/// A bound on retries per batch, so a misconfiguration cannot retry for hours.
-pub const MAX_BATCH_RETRIES: u32 = 99;
-
-/// How [`load_vertices`] batches and retries.
+/// How [`load_vertices`] batches and retries. Built with [`VertexLoadOptions::builder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VertexLoadOptions {
-    /// Vertices per [`GraphSink::write_vertices`] call. Default 100, at most 10 000.
+    /// Vertices per [`GraphSink::write_vertices`] call. Default 100 (the original system's
+    /// `BatchWriteSize`), at most [`MAX_BATCH_SIZE`](Self::MAX_BATCH_SIZE).
     pub batch_size: usize,
     /// Retries of a batch when the sink fails the whole call with a retriable error
     /// (per-item failures are the sink's to retry). Default: the original's 5 retries (at
-    /// most 99), waits from 500 ms doubling up to 10 s with full jitter (the original waited
-    /// about 500 ms plus up to 205 ms).
-    pub retry: RetryPolicy,
+    /// most [`MAX_BATCH_RETRIES`](Self::MAX_BATCH_RETRIES), and bounded), waits from 500 ms
+    /// doubling up to 10 s with full jitter (the original waited about 500 ms plus up to
+    /// 205 ms).
+    pub retry: Backoff,
 }
 
 impl Default for VertexLoadOptions {
     fn default() -> Self {
         Self {
-            batch_size: DEFAULT_BATCH_SIZE,
-            retry: RetryPolicy {
-                max_retries: 5,
-                base_delay: Duration::from_millis(500),
-                max_delay: Duration::from_secs(10),
-            },
+            batch_size: Self::DEFAULT_BATCH_SIZE,
+            retry: Backoff::new(Duration::from_millis(500), Duration::from_secs(10))
+                .with_max_retries(5),
         }
-    }
-}
-
-/// An invalid [`VertexLoadOptions`] field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoadConfigError {
-    /// `batch_size` is 0 or above [`MAX_BATCH_SIZE`].
-    #[error("batch_size must be between 1 and {MAX_BATCH_SIZE}, got {0}")]
-    BatchSize(usize),
-    /// `retry.max_retries` is above [`MAX_BATCH_RETRIES`].
-    #[error("retry.max_retries must be at most {MAX_BATCH_RETRIES}, got {0}")]
-    MaxRetries(u32),
-    /// `retry.base_delay` is above `retry.max_delay`.
-    #[error("retry.base_delay ({base_delay:?}) must not exceed retry.max_delay ({max_delay:?})")]
-    Backoff {
-        /// The first wait's cap.
-        base_delay: Duration,
-        /// The cap of every wait.
-        max_delay: Duration,
-    },
-}
-
-impl LoadConfigError {
-    /// Always false: a configuration stays invalid until it is changed.
-    pub fn is_retriable(&self) -> bool {
-        false
     }
 }
 
 impl VertexLoadOptions {
-    /// Checks every field against its bounds.
-    pub fn validate(&self) -> Result<(), LoadConfigError> {
-        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
-            return Err(LoadConfigError::BatchSize(self.batch_size));
+    /// Vertices per request in the original system (`BatchWriteSize`).
+    pub const DEFAULT_BATCH_SIZE: usize = 100;
+    /// The largest batch the original system's template allowed (`BatchWriteSize` 1–10000).
+    pub const MAX_BATCH_SIZE: usize = 10_000;
+    /// A bound on retries per batch, so a misconfiguration cannot retry for hours.
+    pub const MAX_BATCH_RETRIES: u32 = 99;
+
+    /// A builder from the defaults; [`build`](VertexLoadOptionsBuilder::build) checks every
+    /// field.
+    ///
+    /// ```
+    /// use neptune_batch::load::VertexLoadOptions;
+    ///
+    /// let options = VertexLoadOptions::builder().batch_size(500).build()?;
+    /// assert_eq!(options.batch_size, 500);
+    /// assert_eq!(VertexLoadOptions::builder().batch_size(0).build().unwrap_err().field(), "batch_size");
+    /// # Ok::<(), neptune_batch::ConfigError>(())
+    /// ```
+    pub fn builder() -> VertexLoadOptionsBuilder {
+        VertexLoadOptionsBuilder {
+            options: Self::default(),
         }
-        if self.retry.max_retries > MAX_BATCH_RETRIES {
-            return Err(LoadConfigError::MaxRetries(self.retry.max_retries));
+    }
+
+    /// Checks every field against its bounds; the error names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.batch_size == 0 || self.batch_size > Self::MAX_BATCH_SIZE {
+            return Err(ConfigError::new(
+                "batch_size",
+                format!(
+                    "must be between 1 and {}, got {}",
+                    Self::MAX_BATCH_SIZE,
+                    self.batch_size
+                ),
+            ));
         }
-        if self.retry.base_delay > self.retry.max_delay {
-            return Err(LoadConfigError::Backoff {
-                base_delay: self.retry.base_delay,
-                max_delay: self.retry.max_delay,
-            });
-        }
-        Ok(())
+        check_backoff("retry", &self.retry, Self::MAX_BATCH_RETRIES)
+    }
+}
+
+/// Builds [`VertexLoadOptions`] from their defaults (see [`VertexLoadOptions::builder`]);
+/// each setter documents its field.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct VertexLoadOptionsBuilder {
+    options: VertexLoadOptions,
+}
+
+impl VertexLoadOptionsBuilder {
+    /// [`VertexLoadOptions::batch_size`].
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.options.batch_size = batch_size;
+        self
+    }
+
+    /// [`VertexLoadOptions::retry`].
+    pub fn retry(mut self, retry: Backoff) -> Self {
+        self.options.retry = retry;
+        self
+    }
+
+    /// The options, if every field can work.
+    pub fn build(self) -> Result<VertexLoadOptions, ConfigError> {
+        self.options.validate()?;
+        Ok(self.options)
     }
 }
 
@@ -185,7 +200,7 @@ impl VertexLoadSummary {
 pub enum VertexLoadError {
     /// The options are invalid; nothing was read.
     #[error(transparent)]
-    Config(#[from] LoadConfigError),
+    Config(#[from] ConfigError),
     /// The file could not be opened or its header is unusable; nothing was written.
     #[error(transparent)]
     Open(CsvError),
@@ -208,17 +223,23 @@ pub enum VertexLoadError {
     },
 }
 
-impl VertexLoadError {
-    /// Whether running the same load again may succeed. Loading is idempotent (an existing
-    /// vertex is reported as already present), so a retry after a transient failure is safe.
-    pub fn is_retriable(&self) -> bool {
+/// A load stopped by its options is a usage error, by its file or the sink as they are.
+impl Classify for VertexLoadError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            VertexLoadError::Config(_) => false,
-            VertexLoadError::Open(e) | VertexLoadError::ReadFailed { source: e, .. } => {
-                e.is_retriable()
-            }
-            VertexLoadError::SinkFailed { source, .. } => source.is_retriable(),
+            VertexLoadError::Config(e) => e.kind(),
+            VertexLoadError::Open(e) | VertexLoadError::ReadFailed { source: e, .. } => e.kind(),
+            VertexLoadError::SinkFailed { source, .. } => source.kind(),
         }
+    }
+}
+
+impl VertexLoadError {
+    /// Whether running the same load again may succeed: `self.kind().is_retriable()`.
+    /// Loading is idempotent (an existing vertex is reported as already present), so a retry
+    /// after a transient failure is safe.
+    pub fn is_retriable(&self) -> bool {
+        self.kind().is_retriable()
     }
 
     /// The summary of the work done before the load stopped, if it got that far.
@@ -395,14 +416,17 @@ async fn write_batch(
     let report = loop {
         match sink.write_vertices(&batch.vertices).await {
             Ok(report) => break report,
-            Err(e) if e.is_retriable() && retry < options.retry.max_retries => {
+            Err(e) => {
+                let delay = e.is_retriable().then(|| options.retry.next_delay(retry));
+                let Some(Some(delay)) = delay else {
+                    return Err(e);
+                };
                 tracing::warn!(error = %e, retry, "vertex batch failed, retrying");
                 metrics::counter!(names::BATCH_RETRIES, "reason" => "sink_error").increment(1);
                 summary.batch_retries += 1;
-                tokio::time::sleep(options.retry.delay(retry)).await;
+                tokio::time::sleep(delay).await;
                 retry += 1;
             }
-            Err(e) => return Err(e),
         }
     };
     summary.batches += 1;

@@ -1,8 +1,8 @@
 //! Settings of the Gremlin transport.
 
-use super::error::GremlinError;
 #[cfg(feature = "iam")]
 use super::iam::IamAuth;
+use crate::error::ConfigError;
 use std::time::Duration;
 
 /// Neptune closes WebSocket connections older than this (IAM-authenticated connections are
@@ -11,6 +11,7 @@ pub const NEPTUNE_MAX_CONNECTION_AGE: Duration = Duration::from_secs(10 * 24 * 3
 
 /// The serialization format of requests and answers (the WebSocket frame's MIME type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Serializer {
     /// GraphBinary 1.0 (`application/vnd.graphbinary-v1.0`), the default: it costs the server
     /// less CPU per request than GraphSON (see the crate's README for the figures), and it is
@@ -77,7 +78,10 @@ pub struct TransportConfig {
 }
 
 impl TransportConfig {
-    /// The defaults for `url`.
+    /// The most connections one transport keeps.
+    pub const MAX_POOL_SIZE: usize = 64;
+
+    /// The defaults for `url` (checked when the transport connects).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -85,14 +89,30 @@ impl TransportConfig {
         }
     }
 
-    /// Checks every field against what can work.
-    pub fn validate(&self) -> Result<(), GremlinError> {
-        let bad = |field, reason: &str| {
-            Err(GremlinError::InvalidConfig {
-                field,
-                reason: reason.to_owned(),
-            })
-        };
+    /// A builder from the defaults for `url`; [`build`](TransportConfigBuilder::build) checks
+    /// every field.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use neptune_batch::transport::{Serializer, TransportConfig};
+    ///
+    /// let config = TransportConfig::builder("wss://my-cluster.example.com:8182/gremlin")
+    ///     .pool_size(4)
+    ///     .request_timeout(Duration::from_secs(30))
+    ///     .serializer(Serializer::GraphSonV3)
+    ///     .build()?;
+    /// assert_eq!(config.pool_size, 4);
+    /// # Ok::<(), neptune_batch::ConfigError>(())
+    /// ```
+    pub fn builder(url: impl Into<String>) -> TransportConfigBuilder {
+        TransportConfigBuilder {
+            config: Self::new(url),
+        }
+    }
+
+    /// Checks every field against what can work; the error names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &str, reason: &str| Err(ConfigError::new(field, reason));
         let rest = match self
             .url
             .strip_prefix("wss://")
@@ -104,7 +124,7 @@ impl TransportConfig {
         if rest.split('/').next().unwrap_or_default().is_empty() {
             return bad("url", "has no host");
         }
-        if self.pool_size == 0 || self.pool_size > 64 {
+        if self.pool_size == 0 || self.pool_size > Self::MAX_POOL_SIZE {
             return bad("pool_size", "must be between 1 and 64");
         }
         if self.connect_timeout.is_zero() {
@@ -136,6 +156,77 @@ impl TransportConfig {
     }
 }
 
+/// Builds a [`TransportConfig`] from its defaults (see [`TransportConfig::builder`]); each
+/// setter documents its field.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TransportConfigBuilder {
+    config: TransportConfig,
+}
+
+/// A builder that starts from `config`.
+impl From<TransportConfig> for TransportConfigBuilder {
+    fn from(config: TransportConfig) -> Self {
+        Self { config }
+    }
+}
+
+impl TransportConfigBuilder {
+    /// [`TransportConfig::url`].
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.config.url = url.into();
+        self
+    }
+
+    /// [`TransportConfig::pool_size`].
+    pub fn pool_size(mut self, pool_size: usize) -> Self {
+        self.config.pool_size = pool_size;
+        self
+    }
+
+    /// [`TransportConfig::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// [`TransportConfig::request_timeout`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// [`TransportConfig::max_connection_lifetime`].
+    pub fn max_connection_lifetime(mut self, lifetime: Duration) -> Self {
+        self.config.max_connection_lifetime = lifetime;
+        self
+    }
+
+    /// [`TransportConfig::iam`].
+    #[cfg(feature = "iam")]
+    pub fn iam(mut self, iam: impl Into<Option<IamAuth>>) -> Self {
+        self.config.iam = iam.into();
+        self
+    }
+
+    /// [`TransportConfig::serializer`].
+    pub fn serializer(mut self, serializer: Serializer) -> Self {
+        self.config.serializer = serializer;
+        self
+    }
+
+    /// The configuration, if every field can work.
+    pub fn build(self) -> Result<TransportConfig, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+
+    /// The configuration as set, checked later by whoever embeds it.
+    pub(crate) fn into_unchecked(self) -> TransportConfig {
+        self.config
+    }
+}
+
 impl Default for TransportConfig {
     fn default() -> Self {
         Self {
@@ -158,21 +249,17 @@ mod tests {
     #[test]
     fn the_defaults_are_valid_and_bad_fields_are_named() {
         assert!(TransportConfig::default().validate().is_ok());
-        let e = TransportConfig::new("http://x").validate().unwrap_err();
-        assert!(matches!(
-            e,
-            GremlinError::InvalidConfig { field: "url", .. }
-        ));
-        let c = TransportConfig {
-            pool_size: 0,
-            ..TransportConfig::default()
-        };
-        assert!(matches!(
-            c.validate().unwrap_err(),
-            GremlinError::InvalidConfig {
-                field: "pool_size",
-                ..
-            }
-        ));
+        let e = TransportConfig::builder("http://x").build().unwrap_err();
+        assert_eq!(e.field(), "url");
+        let e = TransportConfig::builder("ws://x/gremlin")
+            .pool_size(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field(), "pool_size");
+        let c = TransportConfig::builder("ws://x/gremlin")
+            .pool_size(3)
+            .build()
+            .unwrap();
+        assert_eq!((c.url.as_str(), c.pool_size), ("ws://x/gremlin", 3));
     }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use stream2neptune_common::lock;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -32,7 +33,7 @@ impl Shared {
     fn fail_all(&self, why: &str) {
         self.dead.store(true, Ordering::Release);
         let drained: Vec<Pending> = {
-            let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = lock(&self.pending);
             map.drain().map(|(_, p)| p).collect()
         };
         for p in drained {
@@ -43,7 +44,7 @@ impl Shared {
     }
 
     fn dispatch(&self, frame: ResponseFrame) {
-        let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.pending);
         if frame.status == 206 {
             if let Some(p) = map.get_mut(&frame.request_id) {
                 p.data.extend(frame.data);
@@ -156,17 +157,13 @@ impl Connection {
             )));
             return rx;
         }
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                request_id.clone(),
-                Pending {
-                    data: Vec::new(),
-                    reply: tx,
-                },
-            );
+        lock(&self.shared.pending).insert(
+            request_id.clone(),
+            Pending {
+                data: Vec::new(),
+                reply: tx,
+            },
+        );
         if self.outbound.send(Message::Binary(frame.into())).is_err() {
             self.shared.fail_all("writer stopped");
         }
@@ -176,11 +173,7 @@ impl Connection {
     /// Forgets a request that timed out, and retires the connection: a server that let one
     /// request time out may have stalled, so the next request gets a fresh connection.
     pub(crate) fn abandon(&self, request_id: &str) {
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(request_id);
+        lock(&self.shared.pending).remove(request_id);
         self.shared.dead.store(true, Ordering::Release);
     }
 

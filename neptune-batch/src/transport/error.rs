@@ -1,11 +1,16 @@
 //! Errors of the Gremlin transport, classified from the server's typed answer.
 
+use crate::error::ConfigError;
+use std::error::Error;
+use std::sync::Arc;
 use std::time::Duration;
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// What kind of failure a server reported, read from typed fields of the answer: Neptune's JSON
 /// `code`, the exception class names Gremlin Server lists in `status.attributes.exceptions`, and
 /// the response status code. Whole messages and stack traces are never pattern-matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// Another transaction touched the same elements (`ConcurrentModificationException` on
     /// Neptune, a `TransactionException` on TinkerPop's transactional TinkerGraph): retry.
@@ -84,33 +89,41 @@ impl ErrorClass {
         }
     }
 
-    /// Whether the same request may succeed if sent again.
+    /// What kind of failure the class is: a conflict, a read-only replica or throttling is
+    /// the moment's ([`Retriable`](ErrorKind::Retriable)), refused credentials are the
+    /// settings' ([`Usage`](ErrorKind::Usage)), anything else the request's own
+    /// ([`Permanent`](ErrorKind::Permanent)).
+    pub fn kind(self) -> ErrorKind {
+        match self {
+            ErrorClass::ConcurrentModification | ErrorClass::ReadOnly | ErrorClass::Throttled => {
+                ErrorKind::Retriable
+            }
+            ErrorClass::Unauthorized => ErrorKind::Usage,
+            _ => ErrorKind::Permanent,
+        }
+    }
+
+    /// Whether the same request may succeed if sent again: `self.kind().is_retriable()`.
     pub fn is_retriable(self) -> bool {
-        matches!(
-            self,
-            ErrorClass::ConcurrentModification | ErrorClass::ReadOnly | ErrorClass::Throttled
-        )
+        self.kind().is_retriable()
     }
 }
 
 /// A failed request or connection.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum GremlinError {
     /// The configuration cannot work.
-    #[error("invalid configuration: {field}: {reason}")]
-    InvalidConfig {
-        /// The offending field.
-        field: &'static str,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// No WebSocket connection could be opened.
-    #[error("cannot connect to {endpoint}: {message}")]
+    #[error("cannot connect to {endpoint}: {source}")]
     Connect {
         /// The URL tried.
         endpoint: String,
-        /// What failed.
-        message: String,
+        /// What failed: the WebSocket or TLS handshake, the socket, or the connect timeout.
+        #[source]
+        source: Arc<dyn Error + Send + Sync>,
     },
     /// The connection broke (closed by the server, reset, write failed) before the answer came.
     #[error("connection lost: {0}")]
@@ -134,28 +147,49 @@ pub enum GremlinError {
     #[error("unexpected answer: {0}")]
     Protocol(String),
     /// The WebSocket upgrade could not be signed (no credentials, bad region).
-    #[error("cannot sign the request: {0}")]
-    Signing(String),
+    #[error("cannot sign the request: {reason}{}", source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    Signing {
+        /// What could not be done.
+        reason: String,
+        /// The failure of the credentials provider or the signer, if one failed.
+        #[source]
+        source: Option<Arc<dyn Error + Send + Sync>>,
+    },
 }
 
-impl GremlinError {
-    /// Whether the same request may succeed if sent again (possibly on a new connection).
-    pub fn is_retriable(&self) -> bool {
+/// A connection that cannot be made, breaks or times out is
+/// [`Unreachable`](ErrorKind::Unreachable); an answer that cannot be read is
+/// [`Retriable`](ErrorKind::Retriable) (the next one may be whole); a server error takes its
+/// class's [`kind`](ErrorClass::kind); settings and signing are [`Usage`](ErrorKind::Usage).
+impl Classify for GremlinError {
+    fn kind(&self) -> ErrorKind {
         match self {
             GremlinError::Connect { .. }
             | GremlinError::ConnectionLost(_)
-            | GremlinError::Timeout(_)
-            | GremlinError::Protocol(_) => true,
-            GremlinError::Server { class, .. } => class.is_retriable(),
-            GremlinError::InvalidConfig { .. } | GremlinError::Signing(_) => false,
+            | GremlinError::Timeout(_) => ErrorKind::Unreachable,
+            GremlinError::Protocol(_) => ErrorKind::Retriable,
+            GremlinError::Server { class, .. } => class.kind(),
+            GremlinError::Config(_) | GremlinError::Signing { .. } => ErrorKind::Usage,
         }
     }
+}
 
-    /// Whether the connection should be dropped and a new one opened before a retry.
-    pub fn needs_reconnect(&self) -> bool {
-        match self {
-            GremlinError::Server { class, .. } => *class == ErrorClass::ReadOnly,
-            other => other.is_retriable(),
+impl GremlinError {
+    /// Whether the same request may succeed if sent again (possibly on a new connection):
+    /// `self.kind().is_retriable()`.
+    pub fn is_retriable(&self) -> bool {
+        self.kind().is_retriable()
+    }
+
+    /// A failure to sign, with its cause.
+    #[cfg_attr(not(feature = "iam"), allow(dead_code))]
+    pub(crate) fn signing(
+        reason: impl Into<String>,
+        source: impl Into<Option<Arc<dyn Error + Send + Sync>>>,
+    ) -> Self {
+        GremlinError::Signing {
+            reason: reason.into(),
+            source: source.into(),
         }
     }
 
@@ -170,13 +204,13 @@ impl GremlinError {
     /// A short reason, for metric labels: the server class, or the transport failure kind.
     pub fn reason(&self) -> &'static str {
         match self {
-            GremlinError::InvalidConfig { .. } => "invalid_config",
+            GremlinError::Config(_) => "invalid_config",
             GremlinError::Connect { .. } => "connect",
             GremlinError::ConnectionLost(_) => "connection_lost",
             GremlinError::Timeout(_) => "timeout",
             GremlinError::Server { class, .. } => class.as_str(),
             GremlinError::Protocol(_) => "protocol",
-            GremlinError::Signing(_) => "signing",
+            GremlinError::Signing { .. } => "signing",
         }
     }
 }
@@ -210,5 +244,32 @@ mod tests {
         assert!(!ErrorClass::ConstraintViolation.is_retriable());
         assert!(!ErrorClass::from_status(598).is_retriable());
         assert!(GremlinError::Timeout(Duration::from_secs(1)).is_retriable());
+    }
+
+    #[test]
+    fn kinds_follow_what_failed() {
+        let refused = GremlinError::Connect {
+            endpoint: "ws://x".into(),
+            source: Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        };
+        assert_eq!(refused.kind(), ErrorKind::Unreachable);
+        assert!(refused.source().is_some(), "the cause is kept");
+        assert_eq!(
+            GremlinError::Protocol("cut".into()).kind(),
+            ErrorKind::Retriable
+        );
+        let server = |class| GremlinError::Server {
+            status: 500,
+            class,
+            exception: None,
+            message: String::new(),
+        };
+        assert_eq!(server(ErrorClass::Throttled).kind(), ErrorKind::Retriable);
+        assert_eq!(server(ErrorClass::Unauthorized).kind(), ErrorKind::Usage);
+        assert_eq!(server(ErrorClass::Malformed).kind(), ErrorKind::Permanent);
+        assert_eq!(
+            GremlinError::signing("no region", None).kind(),
+            ErrorKind::Usage
+        );
     }
 }

@@ -5,6 +5,8 @@ use super::error::GremlinError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
+use std::error::Error;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// The SigV4 service name of Neptune's data plane.
@@ -46,10 +48,10 @@ impl IamAuth {
         let region = config
             .region()
             .map(|r| r.to_string())
-            .ok_or_else(|| GremlinError::Signing("no AWS region configured".into()))?;
+            .ok_or_else(|| GremlinError::signing("no AWS region configured", None))?;
         let credentials = config
             .credentials_provider()
-            .ok_or_else(|| GremlinError::Signing("no AWS credentials provider".into()))?;
+            .ok_or_else(|| GremlinError::signing("no AWS credentials provider", None))?;
         Ok(Self {
             region,
             credentials,
@@ -70,8 +72,8 @@ impl IamAuth {
             self.credentials.provide_credentials(),
         )
         .await
-        .map_err(|_| GremlinError::Signing("credentials provider timed out".into()))?
-        .map_err(|e| GremlinError::Signing(format!("no credentials: {e}")))?;
+        .map_err(|_| GremlinError::signing("the credentials provider timed out", None))?
+        .map_err(|e| GremlinError::signing("no credentials", cause(e)))?;
         let identity = credentials.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -80,12 +82,12 @@ impl IamAuth {
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| GremlinError::Signing(e.to_string()))?;
+            .map_err(|e| GremlinError::signing("unusable signing parameters", cause(e)))?;
         let host = request
             .headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| GremlinError::Signing("the request has no Host header".into()))?
+            .ok_or_else(|| GremlinError::signing("the request has no Host header", None))?
             .to_owned();
         let uri = request.uri().to_string();
         let signable = SignableRequest::new(
@@ -94,21 +96,28 @@ impl IamAuth {
             std::iter::once(("host", host.as_str())),
             SignableBody::Bytes(&[]),
         )
-        .map_err(|e| GremlinError::Signing(e.to_string()))?;
+        .map_err(|e| GremlinError::signing("the request cannot be signed", cause(e)))?;
         let (instructions, _signature) = sign(signable, &params.into())
-            .map_err(|e| GremlinError::Signing(e.to_string()))?
+            .map_err(|e| GremlinError::signing("signing failed", cause(e)))?
             .into_parts();
         let headers: Vec<(String, String)> = instructions
             .headers()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         for (name, value) in headers {
-            let name = http::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| GremlinError::Signing(e.to_string()))?;
-            let value = http::HeaderValue::from_str(&value)
-                .map_err(|e| GremlinError::Signing(e.to_string()))?;
+            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                GremlinError::signing("a signature header name is invalid", cause(e))
+            })?;
+            let value = http::HeaderValue::from_str(&value).map_err(|e| {
+                GremlinError::signing("a signature header value is invalid", cause(e))
+            })?;
             request.headers_mut().insert(name, value);
         }
         Ok(())
     }
+}
+
+/// A signing failure's cause, kept for [`GremlinError::Signing`].
+fn cause(e: impl Error + Send + Sync + 'static) -> Option<Arc<dyn Error + Send + Sync>> {
+    Some(Arc::new(e))
 }

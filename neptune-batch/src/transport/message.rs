@@ -11,6 +11,7 @@ use serde_json::Value;
 
 /// What a request asks for.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Request {
     /// A bytecode traversal over the traversal source `g` (op `bytecode`).
     Bytecode(Bytecode),

@@ -24,7 +24,7 @@ mod error;
 mod iam;
 mod message;
 
-pub use config::{Serializer, TransportConfig, NEPTUNE_MAX_CONNECTION_AGE};
+pub use config::{Serializer, TransportConfig, TransportConfigBuilder, NEPTUNE_MAX_CONNECTION_AGE};
 pub use error::{ErrorClass, GremlinError};
 #[cfg(feature = "iam")]
 pub use iam::{IamAuth, NEPTUNE_SERVICE};
@@ -33,6 +33,7 @@ pub use message::Request;
 use crate::bytecode::Bytecode;
 use crate::graphson::GValue;
 use connection::Connection;
+use std::error::Error;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -156,16 +157,16 @@ impl GremlinTransport {
 
     async fn open(&self) -> Result<Connection, GremlinError> {
         let config = &self.inner.config;
-        let fail = |message: String| GremlinError::Connect {
+        let fail = |source: Arc<dyn Error + Send + Sync>| GremlinError::Connect {
             endpoint: config.url.clone(),
-            message,
+            source,
         };
         #[cfg_attr(not(feature = "iam"), allow(unused_mut))]
         let mut request = config
             .url
             .as_str()
             .into_client_request()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(Arc::new(e)))?;
         #[cfg(feature = "iam")]
         if let Some(iam) = &config.iam {
             iam.sign(&mut request).await?;
@@ -179,8 +180,13 @@ impl GremlinTransport {
             tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
         let (ws, _response) = tokio::time::timeout(config.connect_timeout, attempt)
             .await
-            .map_err(|_| fail(format!("no connection within {:?}", config.connect_timeout)))?
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|_| {
+                fail(Arc::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within {:?}", config.connect_timeout),
+                )))
+            })?
+            .map_err(|e| fail(Arc::new(e)))?;
         let serial = self.inner.opened.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::counter!(crate::metrics::CONNECTIONS_OPENED).increment(1);
         Ok(Connection::start(ws, serial))
@@ -189,8 +195,8 @@ impl GremlinTransport {
 
 /// TLS with the platform's root certificates, built once.
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, GremlinError> {
-    static CONFIG: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> =
-        std::sync::OnceLock::new();
+    type Built = Result<Arc<rustls::ClientConfig>, Arc<dyn Error + Send + Sync>>;
+    static CONFIG: std::sync::OnceLock<Built> = std::sync::OnceLock::new();
     CONFIG
         .get_or_init(|| {
             let mut roots = rustls::RootCertStore::empty();
@@ -199,19 +205,22 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, GremlinError> {
                 let _ = roots.add(cert);
             }
             if roots.is_empty() {
-                return Err("no root certificates found on this system".to_owned());
+                return Err(Arc::new(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no root certificates found on this system",
+                )));
             }
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
+                .map_err(|e| -> Arc<dyn Error + Send + Sync> { Arc::new(e) })?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
             Ok(Arc::new(config))
         })
         .clone()
-        .map_err(|e| GremlinError::Connect {
+        .map_err(|source| GremlinError::Connect {
             endpoint: "tls".into(),
-            message: e,
+            source,
         })
 }

@@ -1,10 +1,9 @@
 //! Helpers shared by the integration tests against the real Gremlin Server.
 #![allow(dead_code)]
 
-use neptune_batch::{
-    Bytecode, GValue, GremlinSink, GremlinSinkConfig, GremlinTransport, TransportConfig, Vertex,
-    WriteMode,
-};
+use neptune_batch::gremlin::{Bytecode, GValue};
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
+use neptune_batch::{GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder, Vertex, WriteMode};
 
 /// The Gremlin Server's URL; a missing server fails the test with how to start it.
 pub async fn gremlin_url() -> String {
@@ -23,15 +22,16 @@ pub async fn transport() -> GremlinTransport {
 
 /// A sink in `mode` with the defaults otherwise.
 pub async fn sink(mode: WriteMode) -> GremlinSink {
-    let mut config = GremlinSinkConfig::new(gremlin_url().await);
-    config.mode = mode;
-    GremlinSink::connect(config).await.expect("connect")
+    sink_with(|c| c.mode(mode)).await
 }
 
-/// A sink with a tweaked configuration.
-pub async fn sink_with(f: impl FnOnce(&mut GremlinSinkConfig)) -> GremlinSink {
-    let mut config = GremlinSinkConfig::new(gremlin_url().await);
-    f(&mut config);
+/// A sink with a configuration built from the defaults.
+pub async fn sink_with(
+    f: impl FnOnce(GremlinSinkConfigBuilder) -> GremlinSinkConfigBuilder,
+) -> GremlinSink {
+    let config = f(GremlinSinkConfig::builder(gremlin_url().await))
+        .build()
+        .expect("a valid configuration");
     GremlinSink::connect(config).await.expect("connect")
 }
 

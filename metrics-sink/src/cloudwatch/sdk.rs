@@ -1,7 +1,7 @@
 //! [`PutMetricData`] for the AWS SDK's CloudWatch client (feature `cloudwatch`).
 
+use super::PutMetricData;
 use crate::aggregate::{Aggregate, AggregatedDatum};
-use crate::cloudwatch::PutMetricData;
 use crate::error::MetricsError;
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
@@ -78,7 +78,7 @@ fn classify(
         aws_sdk_cloudwatch::config::http::HttpResponse,
     >,
 ) -> MetricsError {
-    let message = format!("{}", aws_sdk_cloudwatch::error::DisplayErrorContext(&err));
+    let message = aws_sdk_cloudwatch::error::DisplayErrorContext(&err).to_string();
     let retriable = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
@@ -89,11 +89,7 @@ fn classify(
         }
         _ => false,
     };
-    MetricsError::Service {
-        operation: "PutMetricData",
-        message,
-        retriable,
-    }
+    MetricsError::service("PutMetricData", message, retriable).with_source(err)
 }
 
 fn retriable_code(code: &str) -> bool {

@@ -9,114 +9,15 @@
 //! arithmetic for every choice that reaches the output, so the same seed gives the same data set,
 //! byte for byte, on every machine.
 
+mod config;
+
+pub use config::{GeneratorConfig, GeneratorConfigBuilder};
+
 use crate::edge::FollowsEdge;
-use chrono::{Datelike, NaiveDate};
+use crate::error::ConfigError;
+use chrono::Datelike;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// Sizes, shape and seed of a generated data set.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct GeneratorConfig {
-    /// Number of persons.
-    pub persons: u32,
-    /// Number of `follows` edges. The original's data set had about 2 million.
-    pub edges: u64,
-    /// The seed: the same seed gives the same data set on every machine.
-    pub seed: u64,
-    /// Skew of the in-degree: the followed person's rank is `persons * u^skew` for a uniform
-    /// `u`, a power law whose top ranks collect most followers. `1.0` is uniform; larger is more
-    /// skewed.
-    pub skew: f64,
-    /// Tail index of the Pareto weight that sets each person's out-degree (smaller is more
-    /// skewed; must be above 1).
-    pub out_degree_tail: f64,
-    /// First day of the period the creation dates are spread over.
-    pub start_date: NaiveDate,
-    /// Length of that period in days.
-    pub period_days: u32,
-    /// How many followers' edges are mixed together before they are written, so consecutive
-    /// lines (and the driver's batches) come from many different followers.
-    pub mix_window: u32,
-}
-
-impl Default for GeneratorConfig {
-    /// About 2 million edges like the original's data set, among 100 000 persons, with creation
-    /// dates spread over 2019.
-    fn default() -> Self {
-        Self {
-            persons: 100_000,
-            edges: 2_000_000,
-            seed: 1,
-            skew: 2.5,
-            out_degree_tail: 1.5,
-            start_date: NaiveDate::from_ymd_opt(2019, 1, 1).expect("a valid date"),
-            period_days: 365,
-            mix_window: 1_024,
-        }
-    }
-}
-
-/// A generator configuration that cannot produce a data set.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A field is outside its allowed range.
-    #[error("{field}: {reason}")]
-    OutOfRange {
-        /// The field of [`GeneratorConfig`].
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-impl ConfigError {
-    /// A configuration stays invalid until it is changed.
-    pub fn is_retriable(&self) -> bool {
-        false
-    }
-}
-
-impl GeneratorConfig {
-    /// Checks that the data set can be generated: at least two persons, no more edges than
-    /// distinct (follower, followed) pairs, sensible shape parameters.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field, reason: String| Err(ConfigError::OutOfRange { field, reason });
-        if self.persons < 2 {
-            return bad("persons", format!("{} is fewer than 2", self.persons));
-        }
-        let pairs = u64::from(self.persons) * u64::from(self.persons - 1);
-        if self.edges > pairs {
-            return bad(
-                "edges",
-                format!(
-                    "{} edges exceed the {pairs} distinct pairs of {} persons",
-                    self.edges, self.persons
-                ),
-            );
-        }
-        if !(self.skew.is_finite() && self.skew >= 1.0) {
-            return bad("skew", format!("{} is not a finite number >= 1", self.skew));
-        }
-        if !(self.out_degree_tail.is_finite() && self.out_degree_tail > 1.0) {
-            return bad(
-                "out_degree_tail",
-                format!("{} is not a finite number > 1", self.out_degree_tail),
-            );
-        }
-        if !(1..=36_500).contains(&self.period_days) {
-            return bad(
-                "period_days",
-                format!("{} is outside 1..=36500 (100 years)", self.period_days),
-            );
-        }
-        if self.mix_window == 0 {
-            return bad("mix_window", "must be at least 1".into());
-        }
-        Ok(())
-    }
-}
 
 /// A person vertex.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +33,7 @@ pub struct Person {
 }
 
 /// Persons and edges of a generated data set, in memory (for small sets and tests; large sets
-/// are streamed to files by [`crate::write_dataset`]).
+/// are streamed to files by [`write_dataset`](crate::dataset::write_dataset)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedData {
     /// The persons.
@@ -428,7 +329,7 @@ impl DateFormatter {
     }
 }
 
-/// Generates a whole data set in memory. Use it for small sets; [`crate::write_dataset`] streams
+/// Generates a whole data set in memory. Use it for small sets; [`write_dataset`](crate::dataset::write_dataset) streams
 /// large ones to files. Both produce the same persons and edges for the same configuration.
 pub fn generate(config: &GeneratorConfig) -> Result<GeneratedData, ConfigError> {
     let dates = DateFormatter::new(config);
@@ -453,19 +354,17 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratedData, ConfigError> 
 mod tests {
     use super::*;
 
-    fn small(persons: u32, edges: u64, seed: u64) -> GeneratorConfig {
-        GeneratorConfig {
-            persons,
-            edges,
-            seed,
-            ..Default::default()
-        }
+    fn small(persons: u32, edges: u64, seed: u64) -> GeneratorConfigBuilder {
+        GeneratorConfig::builder()
+            .persons(persons)
+            .edges(edges)
+            .seed(seed)
     }
 
     #[test]
     fn exactly_the_requested_number_of_edges_is_generated() {
         for (p, e) in [(2, 2), (10, 90), (1_000, 20_000), (50, 0)] {
-            let data = generate(&small(p, e, 5)).unwrap();
+            let data = generate(&small(p, e, 5).build().unwrap()).unwrap();
             assert_eq!(data.edges.len() as u64, e, "{p} persons, {e} edges");
             assert_eq!(data.persons.len() as u32, p);
         }
@@ -473,7 +372,7 @@ mod tests {
 
     #[test]
     fn nobody_follows_themself_and_no_pair_repeats_even_when_the_graph_is_complete() {
-        let data = generate(&small(30, 30 * 29, 9)).unwrap();
+        let data = generate(&small(30, 30 * 29, 9).build().unwrap()).unwrap();
         let mut pairs = std::collections::HashSet::new();
         for e in &data.edges {
             assert_ne!(e.from, e.to);
@@ -487,27 +386,20 @@ mod tests {
 
     #[test]
     fn invalid_configurations_name_the_field() {
-        let err = small(1, 0, 1).validate().unwrap_err();
-        assert!(err.to_string().starts_with("persons:"), "{err}");
-        let err = small(3, 7, 1).validate().unwrap_err();
-        assert!(err.to_string().starts_with("edges:"), "{err}");
-        let err = GeneratorConfig {
-            skew: 0.5,
-            ..Default::default()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(err.to_string().starts_with("skew:"), "{err}");
+        let err = small(1, 0, 1).build().unwrap_err();
+        assert_eq!(err.field, "persons", "{err}");
+        let err = small(3, 7, 1).build().unwrap_err();
+        assert_eq!(err.field, "edges", "{err}");
+        let err = GeneratorConfig::builder().skew(0.5).build().unwrap_err();
+        assert_eq!(err.field, "skew", "{err}");
+        assert!(err.to_string().contains("skew: 0.5"), "{err}");
         assert!(!err.is_retriable());
         assert!(GeneratorConfig::default().validate().is_ok());
     }
 
     #[test]
     fn creation_dates_fall_inside_the_period_and_are_well_formed() {
-        let config = GeneratorConfig {
-            period_days: 31,
-            ..small(200, 2_000, 4)
-        };
+        let config = small(200, 2_000, 4).period_days(31).build().unwrap();
         let data = generate(&config).unwrap();
         for e in &data.edges {
             let d = &e.creation_date;
@@ -524,7 +416,7 @@ mod tests {
 
     #[test]
     fn consecutive_edges_come_from_many_followers() {
-        let data = generate(&small(5_000, 50_000, 2)).unwrap();
+        let data = generate(&small(5_000, 50_000, 2).build().unwrap()).unwrap();
         let first_batch: std::collections::HashSet<_> =
             data.edges[..100].iter().map(|e| &e.from).collect();
         assert!(

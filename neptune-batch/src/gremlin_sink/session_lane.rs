@@ -24,7 +24,7 @@ use crate::transport::{GremlinTransport, Request, TransportConfig};
 
 /// Requests queued in the session at once, unless `in_flight` says otherwise: one running and
 /// one waiting behind it (measured: 3 gained nothing over 2, see the crate's README).
-pub(crate) const LANE_DEPTH: usize = 2;
+pub(super) const LANE_DEPTH: usize = 2;
 
 /// How long one session (and its connection) serves before the next one takes over.
 const SESSION_RENEWAL: std::time::Duration = std::time::Duration::from_secs(300);
@@ -34,7 +34,7 @@ const PROBE_LABEL: &str = "neptune-batch-session-probe";
 
 /// A session on a connection of its own.
 #[derive(Debug)]
-pub(crate) struct SessionLane {
+pub(super) struct SessionLane {
     transport: GremlinTransport,
     name: String,
 }
@@ -44,7 +44,7 @@ impl SessionLane {
     /// vertex written in the session must be visible over `main` (another connection). Any
     /// failure (a server without sessions, a read-only endpoint, Neptune's one transaction
     /// per session) means no lane, and the sink writes as it would without one.
-    pub(crate) async fn open(writer: &TransportConfig, main: &GremlinTransport) -> Option<Self> {
+    pub(super) async fn open(writer: &TransportConfig, main: &GremlinTransport) -> Option<Self> {
         let mut config = writer.clone();
         config.pool_size = 1;
         // Renewed well before a server that ends sessions after 10 minutes whatever they do
@@ -78,7 +78,7 @@ impl SessionLane {
     }
 
     /// `traversal` as a request of the lane's session (on whichever connection it goes).
-    pub(crate) fn request(&self, traversal: Bytecode) -> Request {
+    pub(super) fn request(&self, traversal: Bytecode) -> Request {
         Request::Session {
             traversal,
             session: self.name.clone(),
@@ -86,7 +86,7 @@ impl SessionLane {
     }
 
     /// The lane's transport (one connection).
-    pub(crate) fn transport(&self) -> &GremlinTransport {
+    pub(super) fn transport(&self) -> &GremlinTransport {
         &self.transport
     }
 }

@@ -1,12 +1,19 @@
-//! Writes a generated data set as Neptune Gremlin bulk-load CSV files.
+//! Writes a generated data set as Neptune Gremlin bulk-load CSV files, and edge files of any
+//! edges in the same format ([`EdgeFileWriter`]).
 
-use crate::generator::{persons, ConfigError, DateFormatter, EdgeGenerator, GeneratorConfig};
+mod edge_writer;
+
+pub use edge_writer::EdgeFileWriter;
+
+use crate::error::ConfigError;
+use crate::generator::{persons, DateFormatter, EdgeGenerator, GeneratorConfig, RawEdge};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// File name of the vertex file in the output directory.
 pub const VERTEX_FILE: &str = "persons.csv";
@@ -23,13 +30,14 @@ pub const VERTEX_HEADER: [&str; 5] = [
 /// Header of the edge file (Neptune Gremlin load format).
 pub const EDGE_HEADER: [&str; 5] = ["~id", "~label", "~from", "~to", "creationDate"];
 
-/// How the files are written.
+/// How the files are written. Made by [`WriteOptions::builder`] (or [`Default`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WriteOptions {
     /// gzip level of the edge file, 0 (store) to 9 (smallest). The default 1 is the fastest
     /// that still compresses well.
     pub gzip_level: u32,
-    /// Report progress every this many edges.
+    /// Report progress every this many edges: default 100 000.
     pub progress_every: u64,
 }
 
@@ -42,8 +50,68 @@ impl Default for WriteOptions {
     }
 }
 
+impl WriteOptions {
+    /// A builder holding the defaults.
+    ///
+    /// ```
+    /// use workload_gen::dataset::WriteOptions;
+    ///
+    /// let options = WriteOptions::builder().gzip_level(9).build()?;
+    /// assert_eq!(options.gzip_level, 9);
+    /// assert_eq!(WriteOptions::builder().gzip_level(10).build().unwrap_err().field, "gzip_level");
+    /// # Ok::<(), workload_gen::ConfigError>(())
+    /// ```
+    pub fn builder() -> WriteOptionsBuilder {
+        WriteOptionsBuilder {
+            options: Self::default(),
+        }
+    }
+
+    /// Checks the gzip level (0 to 9) and the progress step (at least 1).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.gzip_level > 9 {
+            return Err(ConfigError::new(
+                "gzip_level",
+                format!("{} is outside 0..=9", self.gzip_level),
+            ));
+        }
+        if self.progress_every == 0 {
+            return Err(ConfigError::new("progress_every", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Builds [`WriteOptions`]; [`build`](Self::build) checks them.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct WriteOptionsBuilder {
+    options: WriteOptions,
+}
+
+impl WriteOptionsBuilder {
+    /// Sets [`WriteOptions::gzip_level`].
+    pub fn gzip_level(mut self, level: u32) -> Self {
+        self.options.gzip_level = level;
+        self
+    }
+
+    /// Sets [`WriteOptions::progress_every`].
+    pub fn progress_every(mut self, edges: u64) -> Self {
+        self.options.progress_every = edges;
+        self
+    }
+
+    /// The options, if the gzip level and the progress step are valid.
+    pub fn build(self) -> Result<WriteOptions, ConfigError> {
+        self.options.validate()?;
+        Ok(self.options)
+    }
+}
+
 /// Where a data set was written, and its shape.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct DatasetSummary {
     /// The vertex file.
     pub vertex_path: PathBuf,
@@ -65,6 +133,7 @@ pub struct DatasetSummary {
 
 /// Progress of [`write_dataset`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WriteProgress {
     /// Edges written so far.
     pub edges_written: u64,
@@ -77,7 +146,7 @@ pub struct WriteProgress {
 #[non_exhaustive]
 pub enum DatasetError {
     /// The configuration is invalid.
-    #[error("invalid generator configuration: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// A file could not be written.
     #[error("cannot write {path}: {source}")]
@@ -89,11 +158,26 @@ pub enum DatasetError {
     },
 }
 
-impl DatasetError {
-    /// Whether writing again may succeed (a full disk may be freed; a bad configuration stays
-    /// bad).
-    pub fn is_retriable(&self) -> bool {
-        matches!(self, DatasetError::Io { .. })
+/// A bad configuration and a file that cannot be written are both settings to change:
+/// [`ErrorKind::Usage`].
+impl Classify for DatasetError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Usage
+    }
+}
+
+/// Turns an I/O error on `path` into a [`DatasetError`].
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError {
+    let path = path.to_path_buf();
+    move |source| DatasetError::Io { path, source }
+}
+
+/// Turns a CSV error on `path` into a [`DatasetError`] (writing CSV fails only on I/O).
+fn csv_err(path: &Path) -> impl FnOnce(csv::Error) -> DatasetError {
+    let path = path.to_path_buf();
+    move |e| DatasetError::Io {
+        path,
+        source: e.into(),
     }
 }
 
@@ -107,29 +191,34 @@ pub fn write_dataset(
     mut progress: impl FnMut(WriteProgress),
 ) -> Result<DatasetSummary, DatasetError> {
     let started = Instant::now();
-    let mut edges = EdgeGenerator::new(config)?;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| DatasetError::Io { path, source }
-    };
+    let edges = EdgeGenerator::new(config)?;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let vertex_path = dir.join(VERTEX_FILE);
     let edge_path = dir.join(EDGE_FILE);
+    let person_count = write_vertices(config, &vertex_path)?;
+    let written = write_edges(config, edges, &edge_path, options, &mut progress)?;
+    let (top_in_degrees, median_in_degree) = rank(&written.in_degree);
+    Ok(DatasetSummary {
+        vertex_path,
+        edge_path,
+        persons: person_count,
+        edges: written.edges,
+        edge_file_bytes: written.bytes,
+        top_in_degrees,
+        median_in_degree,
+        elapsed: started.elapsed(),
+    })
+}
 
-    // Vertices: small, written plainly through the csv writer (which quotes names as needed).
+/// Writes the vertex file; the number of persons. Small, so written plainly through the csv
+/// writer (which quotes names as needed).
+fn write_vertices(config: &GeneratorConfig, path: &Path) -> Result<u64, DatasetError> {
     let mut vertices = csv::WriterBuilder::new()
         .buffer_capacity(1 << 16)
-        .from_writer(File::create(&vertex_path).map_err(io(&vertex_path))?);
-    let csv_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: csv::Error| DatasetError::Io {
-            path,
-            source: e.into(),
-        }
-    };
+        .from_writer(File::create(path).map_err(io(path))?);
     vertices
         .write_record(VERTEX_HEADER)
-        .map_err(csv_err(&vertex_path))?;
+        .map_err(csv_err(path))?;
     let mut number = itoa::Buffer::new();
     let mut person_count = 0u64;
     for p in persons(config) {
@@ -142,21 +231,40 @@ pub fn write_dataset(
                 p.last_name.as_str(),
                 n.as_str(),
             ])
-            .map_err(csv_err(&vertex_path))?;
+            .map_err(csv_err(path))?;
         person_count += 1;
     }
     vertices
         .into_inner()
         .map_err(|e| DatasetError::Io {
-            path: vertex_path.clone(),
+            path: path.to_path_buf(),
             source: e.into_error(),
         })?
         .sync_all()
-        .map_err(io(&vertex_path))?;
+        .map_err(io(path))?;
+    Ok(person_count)
+}
 
-    // Edges: the hot loop. Fields are formatted into stack buffers (no allocation per edge);
-    // the csv writer quotes if ever needed; gzip at a fast level behind a large buffer.
-    let file = File::create(&edge_path).map_err(io(&edge_path))?;
+/// What the edge file holds.
+struct EdgesWritten {
+    edges: u64,
+    /// Size of the compressed file.
+    bytes: u64,
+    /// Followers of each person, by person number.
+    in_degree: Vec<u64>,
+}
+
+/// Writes the edge file: the hot loop. Fields are formatted into stack buffers (no allocation
+/// per edge); the csv writer quotes if ever needed; gzip at a fast level behind a large
+/// buffer.
+fn write_edges(
+    config: &GeneratorConfig,
+    edges: impl Iterator<Item = RawEdge>,
+    path: &Path,
+    options: &WriteOptions,
+    progress: &mut impl FnMut(WriteProgress),
+) -> Result<EdgesWritten, DatasetError> {
+    let file = File::create(path).map_err(io(path))?;
     let gz = GzEncoder::new(
         BufWriter::with_capacity(1 << 20, file),
         Compression::new(options.gzip_level.min(9)),
@@ -164,14 +272,14 @@ pub fn write_dataset(
     let mut out = csv::WriterBuilder::new()
         .buffer_capacity(1 << 18)
         .from_writer(gz);
-    out.write_record(EDGE_HEADER).map_err(csv_err(&edge_path))?;
+    out.write_record(EDGE_HEADER).map_err(csv_err(path))?;
     let dates = DateFormatter::new(config);
     let mut in_degree = vec![0u64; config.persons as usize];
     let (mut id_buf, mut from_buf, mut to_buf) = ([0u8; 24], [0u8; 24], [0u8; 24]);
     let mut date = [0u8; 20];
     let mut written = 0u64;
     let every = options.progress_every.max(1);
-    for e in &mut edges {
+    for e in edges {
         dates.format(e.created_offset, &mut date);
         out.write_record([
             prefixed(b'e', e.index, &mut id_buf),
@@ -180,7 +288,7 @@ pub fn write_dataset(
             prefixed(b'p', u64::from(e.to), &mut to_buf),
             date.as_slice(),
         ])
-        .map_err(csv_err(&edge_path))?;
+        .map_err(csv_err(path))?;
         in_degree[e.to as usize] += 1;
         written += 1;
         if written.is_multiple_of(every) {
@@ -191,44 +299,43 @@ pub fn write_dataset(
         }
     }
     let gz = out.into_inner().map_err(|e| DatasetError::Io {
-        path: edge_path.clone(),
+        path: path.to_path_buf(),
         source: e.into_error(),
     })?;
-    let mut buffered = gz.finish().map_err(io(&edge_path))?;
-    buffered.flush().map_err(io(&edge_path))?;
+    let mut buffered = gz.finish().map_err(io(path))?;
+    buffered.flush().map_err(io(path))?;
     let file = buffered.into_inner().map_err(|e| DatasetError::Io {
-        path: edge_path.clone(),
+        path: path.to_path_buf(),
         source: e.into_error(),
     })?;
-    file.sync_all().map_err(io(&edge_path))?;
-    let edge_file_bytes = file.metadata().map_err(io(&edge_path))?.len();
+    file.sync_all().map_err(io(path))?;
+    let bytes = file.metadata().map_err(io(path))?.len();
     progress(WriteProgress {
         edges_written: written,
         edges_total: config.edges,
     });
+    Ok(EdgesWritten {
+        edges: written,
+        bytes,
+        in_degree,
+    })
+}
 
+/// The ten largest in-degrees, largest first, with the person's vertex id; and the median.
+fn rank(in_degree: &[u64]) -> (Vec<(String, u64)>, u64) {
     let mut ranked: Vec<(u64, u32)> = in_degree
         .iter()
         .enumerate()
         .map(|(p, &d)| (d, p as u32))
         .collect();
     ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let median_in_degree = ranked[ranked.len() / 2].0;
-    let top_in_degrees = ranked
+    let median = ranked[ranked.len() / 2].0;
+    let top = ranked
         .iter()
         .take(10)
         .map(|&(d, p)| (format!("p{p}"), d))
         .collect();
-    Ok(DatasetSummary {
-        vertex_path,
-        edge_path,
-        persons: person_count,
-        edges: written,
-        edge_file_bytes,
-        top_in_degrees,
-        median_in_degree,
-        elapsed: started.elapsed(),
-    })
+    (top, median)
 }
 
 /// `prefix` followed by the decimal digits of `n`, in `buf`.

@@ -1,6 +1,6 @@
 //! Writes any `follows` edges as a Neptune Gremlin CSV edge file.
 
-use crate::dataset::EDGE_HEADER;
+use super::EDGE_HEADER;
 use crate::edge::FollowsEdge;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Writes edges one at a time to `~id,~label,~from,~to,creationDate` CSV, plain or gzip,
 /// quoting fields as CSV requires. Edge ids are `e0`, `e1`, ... in write order.
 ///
-/// [`crate::write_dataset`] has its own allocation-free path for generated edges; this writer
+/// [`write_dataset`](super::write_dataset) has its own allocation-free path for generated edges; this writer
 /// is for edges from anywhere else (tests, conversions, hand-made data sets).
 pub struct EdgeFileWriter {
     path: PathBuf,
@@ -84,10 +84,7 @@ impl EdgeFileWriter {
 
     /// Flushes and closes the file (finishing the gzip stream); returns the number of edges.
     pub fn finish(self) -> std::io::Result<u64> {
-        let inner = self
-            .csv
-            .into_inner()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let inner = self.csv.into_inner().map_err(|e| e.into_error())?;
         let mut file = match inner {
             Output::Plain(w) => w,
             Output::Gzip(gz) => (*gz).finish()?,

@@ -1,127 +1,27 @@
-//! A [`MetricsSink`] that aggregates in memory and sends to Amazon CloudWatch.
+//! [`CloudWatchSink`]: a [`MetricsSink`] that aggregates in memory and sends to Amazon
+//! CloudWatch, with its configuration, its counts and the client it sends through.
 
-use crate::aggregate::{AggregatedDatum, Aggregation, Aggregator};
-use crate::datum::{check_default_dimensions, check_namespace, Dimension, MetricDatum};
+mod config;
+#[cfg(feature = "cloudwatch")]
+mod sdk;
+
+pub use config::{CloudWatchConfig, CloudWatchConfigBuilder};
+#[cfg(feature = "cloudwatch")]
+pub use sdk::to_sdk;
+
+use crate::aggregate::{AggregatedDatum, Aggregator};
+use crate::datum::{Dimension, MetricDatum};
 use crate::error::MetricsError;
 use crate::names;
-use crate::requests::{split_into_requests, RequestLimits};
-use crate::retry::RetryPolicy;
+use crate::requests::split_into_requests;
 use crate::sink::{FlushReport, MetricsSink};
 use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use stream2neptune_common::lock;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-
-/// How a [`CloudWatchSink`] aggregates, batches and sends. The defaults are the original's:
-/// namespace `aws-samples/stream-2-neptune`, one-second (high) resolution.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct CloudWatchConfig {
-    /// The CloudWatch namespace.
-    pub namespace: String,
-    /// Dimensions added to every datum that does not have them already (e.g. `clusterId`).
-    pub default_dimensions: Vec<Dimension>,
-    /// Store every datum at one-second resolution, as the original did.
-    pub high_resolution: bool,
-    /// Values/counts (keeps percentiles) or statistic sets (smallest).
-    pub aggregation: Aggregation,
-    /// Time between automatic flushes.
-    pub flush_interval: Duration,
-    /// Data points the hand-off buffer holds between `record` and the aggregating task; when it
-    /// is full, `record` drops the point and counts it instead of waiting.
-    pub buffer_capacity: usize,
-    /// Aggregated datums kept after failed flushes, for the next flush. The oldest are dropped
-    /// (and counted) beyond this.
-    pub max_retained: usize,
-    /// Limits of one request.
-    pub limits: RequestLimits,
-    /// Retries of a request that failed with throttling, a server error or a timeout.
-    pub retry: RetryPolicy,
-    /// Time limit of one `PutMetricData` attempt.
-    pub request_timeout: Duration,
-}
-
-impl Default for CloudWatchConfig {
-    fn default() -> Self {
-        Self {
-            namespace: names::NAMESPACE.to_owned(),
-            default_dimensions: Vec::new(),
-            high_resolution: true,
-            aggregation: Aggregation::Values,
-            flush_interval: Duration::from_secs(10),
-            buffer_capacity: 65_536,
-            max_retained: 20_000,
-            limits: RequestLimits::default(),
-            retry: RetryPolicy::default(),
-            request_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-impl CloudWatchConfig {
-    /// The original's configuration for one cluster: its namespace, and the `clusterId`
-    /// dimension on every datum.
-    pub fn for_cluster(cluster_id: impl Into<String>) -> Self {
-        Self {
-            default_dimensions: vec![Dimension {
-                name: names::CLUSTER_ID.to_owned(),
-                value: cluster_id.into(),
-            }],
-            ..Self::default()
-        }
-    }
-
-    /// Checks the configuration against CloudWatch's limits; the error names the field.
-    pub fn validate(&self) -> Result<(), MetricsError> {
-        let bad = |field, reason: String| Err(MetricsError::Config { field, reason });
-        if let Err(reason) = check_namespace(&self.namespace) {
-            return bad("namespace", reason);
-        }
-        if let Err(reason) = check_default_dimensions(&self.default_dimensions) {
-            return bad("default_dimensions", reason);
-        }
-        let l = &self.limits;
-        if !(1..=1_000).contains(&l.max_datums) {
-            return bad(
-                "limits.max_datums",
-                format!("{} is outside 1..=1000", l.max_datums),
-            );
-        }
-        if !(1..=150).contains(&l.max_values) {
-            return bad(
-                "limits.max_values",
-                format!("{} is outside 1..=150", l.max_values),
-            );
-        }
-        if !(200_000..=1_000_000).contains(&l.max_bytes) {
-            return bad(
-                "limits.max_bytes",
-                format!(
-                    "{} is outside 200000..=1000000 (a valid datum can take 150 kB)",
-                    l.max_bytes
-                ),
-            );
-        }
-        if self.flush_interval.is_zero() {
-            return bad("flush_interval", "must be longer than zero".into());
-        }
-        if self.buffer_capacity == 0 {
-            return bad("buffer_capacity", "must be at least 1".into());
-        }
-        if self.request_timeout.is_zero() {
-            return bad("request_timeout", "must be longer than zero".into());
-        }
-        self.retry
-            .validate()
-            .map_err(|reason| MetricsError::Config {
-                field: "retry",
-                reason,
-            })
-    }
-}
 
 /// Where requests go: CloudWatch itself, or a stand-in in tests.
 #[async_trait]
@@ -277,7 +177,7 @@ impl CloudWatchSink {
             .await
             .map_err(|_| MetricsError::Closed)?;
         let report = rx.await.map_err(|_| MetricsError::Closed)?;
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let task = lock(&self.task).take();
         if let Some(task) = task {
             let _ = task.await;
         }
@@ -451,49 +351,24 @@ impl<C: PutMetricData> Worker<C> {
             )
             .await
             .unwrap_or_else(|_| {
-                Err(MetricsError::Service {
-                    operation: "PutMetricData",
-                    message: format!("timed out after {:?}", self.config.request_timeout),
-                    retriable: true,
-                })
+                Err(MetricsError::service(
+                    "PutMetricData",
+                    format!("timed out after {:?}", self.config.request_timeout),
+                    true,
+                ))
             });
-            match attempt {
-                Err(e) if e.is_retriable() && retry < self.config.retry.max_retries => {
-                    retry += 1;
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    ::metrics::counter!(names::METRICS_RETRIES).increment(1);
-                    tracing::debug!(error = %e, retry, "retrying PutMetricData");
-                    tokio::time::sleep(self.config.retry.delay(retry)).await;
-                }
+            let e = match attempt {
+                Err(e) if e.is_retriable() => e,
                 other => return other,
-            }
+            };
+            let Some(delay) = self.config.retry.next_delay(retry) else {
+                return Err(e);
+            };
+            retry += 1;
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            ::metrics::counter!(names::METRICS_RETRIES).increment(1);
+            tracing::debug!(error = %e, retry, "retrying PutMetricData");
+            tokio::time::sleep(delay).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn configurations_outside_the_limits_name_the_field() {
-        let field = |c: CloudWatchConfig| match c.validate() {
-            Err(MetricsError::Config { field, .. }) => field,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(
-            field(CloudWatchConfig {
-                namespace: "AWS/Kinesis".into(),
-                ..Default::default()
-            }),
-            "namespace"
-        );
-        let mut c = CloudWatchConfig::default();
-        c.limits.max_values = 151;
-        assert_eq!(field(c), "limits.max_values");
-        let mut c = CloudWatchConfig::default();
-        c.limits.max_datums = 1_001;
-        assert_eq!(field(c), "limits.max_datums");
-        assert!(CloudWatchConfig::for_cluster("c1").validate().is_ok());
     }
 }

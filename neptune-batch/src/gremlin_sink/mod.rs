@@ -1,0 +1,220 @@
+//! [`GraphSink`] over a Gremlin endpoint (Amazon Neptune or Apache TinkerPop Gremlin Server).
+//!
+//! The rooms: `config` (the settings), `queue` (the items waiting, requests formed and run),
+//! `write` (one request's items: the checked merge, else `careful`, the reads and bisection
+//! that give each item its outcome), `encode` (items to traversals, answers to outcomes),
+//! `service` (sending one request: connection, session, metrics) with `retry` (whether to send
+//! it again), and `session_lane` (the session the merges queue in).
+
+mod careful;
+mod config;
+mod encode;
+mod queue;
+mod retry;
+mod service;
+mod session_lane;
+mod write;
+
+pub use config::{ExistenceCheck, GremlinSinkConfig, GremlinSinkConfigBuilder, Scheduling};
+
+use crate::error::SinkError;
+use crate::metrics as m;
+use crate::model::{Edge, Vertex};
+use crate::outcome::WriteReport;
+use crate::sink::GraphSink;
+use crate::sizing::{Controller, Sizing, SizingSample};
+use crate::transport::{GremlinError, GremlinTransport, Request};
+use crate::write_traversals::WriteMode;
+use async_trait::async_trait;
+use queue::{Queue, Taking};
+use retry::RetryLogic;
+use service::Service;
+use session_lane::{SessionLane, LANE_DEPTH};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use write::Writer;
+
+/// Totals over every call on a sink so far, for a binary to show the progress of long writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkProgress {
+    /// Items with a final outcome, over all calls.
+    pub items: u64,
+    /// Items that failed.
+    pub failed: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that were retries.
+    pub retries: u64,
+}
+
+/// Writes vertices and edges to a Gremlin endpoint in requests of many items, one
+/// transaction each, and reports one outcome per item.
+///
+/// Items of every concurrent `write_*` call wait in one queue on the sink; each request takes
+/// the oldest items it may (see [`Scheduling`]), up to the batch size, and up to the limit of
+/// requests in flight run at once. Both the batch size and that limit adapt to the server
+/// unless the configuration pins them ([`GremlinSinkConfig::batch_size`],
+/// [`GremlinSinkConfig::in_flight`]); [`sizing`](Self::sizing) and
+/// [`sizing_history`](Self::sizing_history) tell what was chosen.
+///
+/// Per request:
+/// 1. in the default [`WriteMode::Merge`] with [`ExistenceCheck::Checked`], one request (one
+///    transaction) reads which items already exist and merges them all (endpoints first, with
+///    [`ExistenceCheck::CreateMissingEndpoints`]): those found are reported
+///    [`AlreadyPresent`](crate::ItemOutcome::AlreadyPresent) (or a conflict, when the id names
+///    another edge or a vertex of another label), the rest
+///    [`Written`](crate::ItemOutcome::Written);
+/// 2. if that request is refused as a whole (typically an edge whose endpoint vertex is
+///    missing, which `mergeE` cannot create), and in the other modes, the careful path runs:
+///    two reads by id find the items already present and the edges whose endpoint is missing
+///    (reported [`MissingVertex`](crate::ItemFailure::MissingVertex), or the vertex is created
+///    first), then the rest is written in one traversal of the configured [`WriteMode`];
+/// 3. a transient error (conflict, read-only replica, throttling, timeout, broken connection)
+///    is retried with back-off ([`GremlinSinkConfig::retry`]), reconnecting first after a
+///    read-only answer; any other error splits the request in two until the failing items are
+///    isolated, and each of those is examined to report why it failed.
+///
+/// The requests run as Tokio tasks: a `write_*` call must run inside a Tokio runtime. A call
+/// that is dropped before it returns takes its items that no request has taken yet off the
+/// queue; the requests already sent complete.
+pub struct GremlinSink {
+    config: GremlinSinkConfig,
+    queue: Arc<Queue>,
+}
+
+impl std::fmt::Debug for GremlinSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GremlinSink")
+            .field("transport", self.transport())
+            .field("mode", &self.config.mode)
+            .field("sizing", &self.sizing())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GremlinSink {
+    /// Validates `config`, connects to the writer endpoint and, with
+    /// [`Scheduling::SessionQueue`] in [`WriteMode::Merge`], opens the session the merges
+    /// queue in where the server allows it.
+    pub async fn connect(config: GremlinSinkConfig) -> Result<Self, SinkError> {
+        config.validate()?;
+        let endpoint = config.writer.url.clone();
+        let transport = GremlinTransport::connect(config.writer.clone())
+            .await
+            .map_err(|e| match e {
+                GremlinError::Config(e) => SinkError::Config(e.within("writer")),
+                // The endpoint is named once, by the sink's error.
+                GremlinError::Connect { source, .. } => SinkError::Connect {
+                    endpoint,
+                    source: Box::new(source),
+                },
+                other => SinkError::Connect {
+                    endpoint,
+                    source: Box::new(other),
+                },
+            })?;
+        let lane =
+            if config.scheduling == Scheduling::SessionQueue && config.mode == WriteMode::Merge {
+                SessionLane::open(&config.writer, &transport).await
+            } else {
+                None
+            };
+        Ok(Self::assemble(transport, lane, config))
+    }
+
+    /// A sink over an existing transport (its configuration replaces `config.writer`), without
+    /// a session.
+    pub fn with_transport(transport: GremlinTransport, mut config: GremlinSinkConfig) -> Self {
+        config.writer = transport.config().clone();
+        Self::assemble(transport, None, config)
+    }
+
+    fn assemble(
+        transport: GremlinTransport,
+        lane: Option<SessionLane>,
+        config: GremlinSinkConfig,
+    ) -> Self {
+        m::describe();
+        // In the session the server queues the requests: a fixed few are enough.
+        let in_flight = match lane {
+            Some(_) => Some(config.in_flight.unwrap_or(LANE_DEPTH)),
+            None => config.in_flight,
+        };
+        let controller = Controller::new(config.adaptive, config.batch_size, in_flight);
+        let taking = Taking::new(
+            config.scheduling != Scheduling::InOrder,
+            lane.is_some(),
+            config.adaptive.min_batch_size,
+        );
+        let service = Service::new(transport, lane, RetryLogic::new(config.retry));
+        let writer = Writer::new(service, config.mode, config.existence.clone());
+        let queue = Arc::new(Queue::new(writer, taking, controller));
+        Self { config, queue }
+    }
+
+    /// Whether the merges queue in a Gremlin Server session (see [`Scheduling::SessionQueue`]).
+    pub fn queues_in_session(&self) -> bool {
+        self.queue.writer().service().queues_in_session()
+    }
+
+    /// The transport, e.g. to run queries on the writer.
+    pub fn transport(&self) -> &GremlinTransport {
+        self.queue.writer().service().transport()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GremlinSinkConfig {
+        &self.config
+    }
+
+    /// Totals over every call so far.
+    pub fn progress(&self) -> SinkProgress {
+        let p = self.queue.progress();
+        SinkProgress {
+            items: p.items.load(Ordering::Relaxed),
+            failed: p.failed.load(Ordering::Relaxed),
+            requests: p.requests.load(Ordering::Relaxed),
+            retries: p.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The batch size and the limit of requests in flight in force now, and whether each is
+    /// adapted or was given (also published as the gauges [`m::BATCH_SIZE`] and
+    /// [`m::IN_FLIGHT_LIMIT`]).
+    pub fn sizing(&self) -> Sizing {
+        self.queue.sizing()
+    }
+
+    /// The controller's decisions so far, one per request answered (the last
+    /// [`HISTORY_LIMIT`](crate::sizing::HISTORY_LIMIT)), oldest first: what it chose over
+    /// time, for a chart or a report.
+    pub fn sizing_history(&self) -> Vec<SizingSample> {
+        self.queue.sizing_history()
+    }
+}
+
+#[async_trait]
+impl GraphSink for GremlinSink {
+    async fn write_vertices(&self, vertices: &[Vertex]) -> Result<WriteReport, SinkError> {
+        Ok(self.queue.write(vertices).await)
+    }
+
+    async fn write_edges(&self, edges: &[Edge]) -> Result<WriteReport, SinkError> {
+        Ok(self.queue.write(edges).await)
+    }
+
+    /// `g.inject(0)`: one round trip that touches no data, bounded by
+    /// [`GremlinSinkConfig::probe_timeout`] (connecting included). Neptune: `inject` runs
+    /// natively.
+    async fn probe(&self) -> Result<(), SinkError> {
+        let probe = Request::Bytecode(crate::bytecode::Bytecode::new().step("inject", [0i64]));
+        let timeout = self.config.probe_timeout;
+        let answer = tokio::time::timeout(timeout, self.transport().request(&probe))
+            .await
+            .unwrap_or(Err(GremlinError::Timeout(timeout)));
+        answer.map(|_| ()).map_err(|e| SinkError::Connect {
+            endpoint: self.config.writer.url.clone(),
+            source: Box::new(e),
+        })
+    }
+}

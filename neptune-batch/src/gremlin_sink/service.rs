@@ -1,0 +1,145 @@
+//! Sending one request to the server: on the right connection, retried, measured.
+
+use super::retry::RetryLogic;
+use super::session_lane::SessionLane;
+use crate::bytecode::Bytecode;
+use crate::graphson::GValue;
+use crate::metrics as m;
+use crate::transport::{GremlinError, GremlinTransport, Request};
+use std::time::Instant;
+
+/// What the requests made for a batch of items amounted to.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Stats {
+    /// Requests sent, retries included.
+    pub requests: u32,
+    /// Requests that were retries.
+    pub retries: u32,
+    /// Retries after a conflict, throttling or a timeout: signals to send less.
+    pub backoff: u32,
+    /// A write request's answer was lost after it was sent (broken connection, timeout,
+    /// unreadable answer): it may have been committed.
+    pub unconfirmed: bool,
+}
+
+impl Stats {
+    pub(super) fn add(&mut self, other: Stats) {
+        self.requests += other.requests;
+        self.retries += other.retries;
+        self.backoff += other.backoff;
+        self.unconfirmed |= other.unconfirmed;
+    }
+}
+
+/// The writer endpoint as the sink's requests see it: the transport, the session the merges
+/// queue in (where the server allows it), and the retry logic.
+#[derive(Debug)]
+pub(super) struct Service {
+    transport: GremlinTransport,
+    lane: Option<SessionLane>,
+    retry: RetryLogic,
+}
+
+impl Service {
+    pub(super) fn new(
+        transport: GremlinTransport,
+        lane: Option<SessionLane>,
+        retry: RetryLogic,
+    ) -> Self {
+        Self {
+            transport,
+            lane,
+            retry,
+        }
+    }
+
+    /// The writer's transport (not the session's).
+    pub(super) fn transport(&self) -> &GremlinTransport {
+        &self.transport
+    }
+
+    /// Whether write requests go into a Gremlin Server session.
+    pub(super) fn queues_in_session(&self) -> bool {
+        self.lane.is_some()
+    }
+
+    /// The retry logic, for the outcome of items whose retries ran out.
+    pub(super) fn retry(&self) -> &RetryLogic {
+        &self.retry
+    }
+
+    /// The request writing `traversal`: in the session where one is open (the lane is only
+    /// ever opened for merges), else on its own.
+    pub(super) fn write_request(&self, traversal: Bytecode) -> Request {
+        match &self.lane {
+            Some(lane) => lane.request(traversal),
+            None => Request::Bytecode(traversal),
+        }
+    }
+
+    /// Sends a request, retrying as the [`RetryLogic`] decides. `kind` labels the request in
+    /// the metrics (`write`, `lookup`, `diagnose`); a `write` whose answer is lost after it
+    /// was sent marks `stats` unconfirmed, since it may have been committed.
+    pub(super) async fn send(
+        &self,
+        request: &Request,
+        kind: &'static str,
+        stats: &mut Stats,
+    ) -> Result<Vec<GValue>, GremlinError> {
+        let mut retries = 0;
+        loop {
+            stats.requests += 1;
+            metrics::counter!(m::REQUESTS, "kind" => kind).increment(1);
+            let started = Instant::now();
+            let transport = match (&self.lane, request) {
+                (Some(lane), Request::Session { .. }) => lane.transport(),
+                _ => &self.transport,
+            };
+            let result = transport.request(request).await;
+            if kind == "write" {
+                metrics::histogram!(m::WRITE_SECONDS).record(started.elapsed().as_secs_f64());
+                if let Err(
+                    GremlinError::ConnectionLost(_)
+                    | GremlinError::Timeout(_)
+                    | GremlinError::Protocol(_),
+                ) = &result
+                {
+                    stats.unconfirmed = true;
+                }
+            }
+            let error = match result {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            let Some(retry) = self.retry.decide(&error, retries) else {
+                return Err(error);
+            };
+            metrics::counter!(m::RETRIES, "reason" => error.reason()).increment(1);
+            stats.retries += 1;
+            if retry.send_less {
+                stats.backoff += 1;
+            }
+            // Lost connections and timeouts say the endpoint is in trouble: an operator wants
+            // them at the default level. Conflicts are routine.
+            if error.class().is_none() {
+                tracing::info!(error = %error, retry = retries, kind, "retrying a Gremlin request");
+            } else {
+                tracing::debug!(error = %error, retry = retries, kind, "retrying a Gremlin request");
+            }
+            if retry.reconnect {
+                self.reconnect().await;
+            }
+            tokio::time::sleep(retry.delay).await;
+            retries += 1;
+        }
+    }
+
+    /// Drops every connection, the session's too, so the next request goes to whatever the
+    /// endpoint names now; broken or timed-out connections the transport replaces by itself.
+    async fn reconnect(&self) {
+        self.transport.reconnect().await;
+        if let Some(lane) = &self.lane {
+            lane.transport().reconnect().await;
+        }
+    }
+}
