@@ -106,7 +106,9 @@ impl Backoff {
             });
         }
         match self.max_retries {
-            Some(retries) if retries > limit => Err(BackoffError::TooManyRetries { retries, limit }),
+            Some(retries) if retries > limit => {
+                Err(BackoffError::TooManyRetries { retries, limit })
+            }
             _ => Ok(()),
         }
     }
@@ -198,8 +200,8 @@ mod tests {
 
     #[test]
     fn a_bound_stops_the_retries_and_no_bound_never_does() {
-        let bounded = Backoff::new(Duration::from_millis(1), Duration::from_millis(8))
-            .with_max_retries(3);
+        let bounded =
+            Backoff::new(Duration::from_millis(1), Duration::from_millis(8)).with_max_retries(3);
         assert!((0..3).all(|n| bounded.next_delay(n).is_some()));
         assert_eq!(bounded.next_delay(3), None);
         assert_eq!(bounded.max_retries(), Some(3));

@@ -94,9 +94,10 @@ impl Classify for std::io::Error {
             | Io::NetworkUnreachable
             | Io::BrokenPipe => ErrorKind::Unreachable,
             Io::Interrupted | Io::WouldBlock => ErrorKind::Retriable,
-            Io::AddrInUse | Io::AddrNotAvailable | Io::PermissionDenied | Io::ReadOnlyFilesystem => {
-                ErrorKind::Usage
-            }
+            Io::AddrInUse
+            | Io::AddrNotAvailable
+            | Io::PermissionDenied
+            | Io::ReadOnlyFilesystem => ErrorKind::Usage,
             _ => ErrorKind::Permanent,
         }
     }

@@ -4,8 +4,8 @@
 
 use crate::cli::Failure;
 use graph_ingest::{
-    Control, DeadLetterSink, FollowsCsv, JsonLinesDeadLetters, KinesisDeadLetters,
-    Pipeline, PipelineConfig, PipelineError, PipelineStats, Sample,
+    Control, DeadLetterSink, FollowsCsv, JsonLinesDeadLetters, KinesisDeadLetters, Pipeline,
+    PipelineConfig, PipelineError, PipelineStats, Sample,
 };
 use kinesis_source::metrics::SourceStatsReader;
 use kinesis_source::producer::{KinesisProducer, ProducerConfig};

@@ -73,9 +73,7 @@ impl Outcome {
         // A freeze shorter than the sink's own retries is waited out inside its call (its
         // request times out and is sent again); anything longer holds the shards.
         assert!(
-            self.stats.snapshot().holds
-                + self.stats.snapshot().sink_retries
-                >= 1,
+            self.stats.snapshot().holds + self.stats.snapshot().sink_retries >= 1,
             "{}: the outage was noticed",
             self.name
         );
@@ -367,8 +365,5 @@ async fn outages_longer_than_every_timeout_lose_nothing() {
         all, aged.expected,
         "every record is in the graph or expired"
     );
-    assert_eq!(
-        aged.stats.snapshot().expired,
-        aged.letters.len() as u64
-    );
+    assert_eq!(aged.stats.snapshot().expired, aged.letters.len() as u64);
 }

@@ -190,10 +190,7 @@ async fn hostile_records_become_dead_letters_and_the_graph_holds_exactly_the_goo
         let reason = &l.reason;
         println!("  {}", &reason[..reason.len().min(140)]);
     }
-    assert_eq!(
-        stats.snapshot().dead_letters,
-        hostile.len() as u64
-    );
+    assert_eq!(stats.snapshot().dead_letters, hostile.len() as u64);
     let in_graph = common::edge_ids(&url, &persons).await;
     assert!(
         in_graph == common::expected_ids(&edges),

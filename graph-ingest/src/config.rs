@@ -274,13 +274,16 @@ mod tests {
             "percent_error"
         );
         assert_eq!(
-            field(PipelineConfig::builder().hold_backoff(Backoff::new(
-                Duration::from_secs(9),
-                Duration::from_secs(1)
-            ))),
+            field(
+                PipelineConfig::builder()
+                    .hold_backoff(Backoff::new(Duration::from_secs(9), Duration::from_secs(1)))
+            ),
             "hold.backoff"
         );
-        let e = PipelineConfig::builder().cluster_id("").build().unwrap_err();
+        let e = PipelineConfig::builder()
+            .cluster_id("")
+            .build()
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Usage);
     }
 }

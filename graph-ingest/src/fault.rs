@@ -16,7 +16,8 @@ pub(crate) struct FaultInjector {
 
 impl FaultInjector {
     /// Why a struck call failed, as its records' error says.
-    pub(crate) const REASON: &'static str = "injected fault (percent_error): the write was not sent";
+    pub(crate) const REASON: &'static str =
+        "injected fault (percent_error): the write was not sent";
 
     /// Fails `percent` % of calls (0 never, 99 at most: validated by the configurations).
     pub(crate) fn new(percent: u8) -> Self {

@@ -9,8 +9,8 @@ use kcl_multilang::{
 };
 use kinesis_source::{Acker, Checkpoint, Record, RecordBatch, SequenceNumber};
 use serde_json::json;
-use stream2neptune_common::{Classify, ErrorKind};
 use std::time::{Duration, Instant};
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// Why a processor stops (the daemon then stops too, and the shard is taken over from its last
 /// checkpoint).

@@ -169,10 +169,7 @@ async fn an_outage_holds_the_shards_and_loses_nothing() {
     restore.await.unwrap();
     assert_eq!(graph.inner.edge_count(), 500, "every edge is in the graph");
     assert!(dead.all().is_empty(), "no dead letters: {:?}", dead.all());
-    assert!(
-        stats.snapshot().holds >= 2,
-        "both shards were held"
-    );
+    assert!(stats.snapshot().holds >= 2, "both shards were held");
     assert_eq!(stats.snapshot().held_now, 0);
     assert!(
         graph.probes.load(Ordering::SeqCst) > 0,

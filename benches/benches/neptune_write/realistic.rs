@@ -213,11 +213,7 @@ async fn pipeline(job: Job, parallelization_factor: usize) -> Done {
         .await
         .expect("the consumer task")
         .expect("the consumer");
-    assert_eq!(
-        stats.snapshot().dead_letters,
-        0,
-        "no dead letter"
-    );
+    assert_eq!(stats.snapshot().dead_letters, 0, "no dead letter");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = client.delete_stream().stream_name(&stream).send().await;
     *job.sizing.lock().unwrap() = sink.sizing_history();

@@ -2,8 +2,8 @@
 
 use super::{DeadLetter, DeadLetterError, DeadLetterSink};
 use async_trait::async_trait;
-use stream2neptune_common::ErrorKind;
 use std::path::{Path, PathBuf};
+use stream2neptune_common::ErrorKind;
 use tokio::io::AsyncWriteExt;
 
 /// Dead letters appended to a JSON-lines file, one [`DeadLetter`] object per line, flushed to

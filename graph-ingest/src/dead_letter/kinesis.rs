@@ -2,9 +2,9 @@
 
 use super::{DeadLetter, DeadLetterError, DeadLetterSink};
 use async_trait::async_trait;
-use stream2neptune_common::{Classify, ErrorKind};
 use kinesis_source::limits::MAX_RECORD_BYTES;
 use kinesis_source::producer::{KinesisProducer, ProducerRecord};
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// Dead letters put on a Kinesis stream, one JSON [`DeadLetter`] per record, keyed by the
 /// original record's partition key (so the letters of one key stay in order).

@@ -120,19 +120,27 @@ const VARIABLES: &[(&str, Setter)] = &[
         })
     }),
     ("write_mode", |c, v| v.parse().map(|m| c.write_mode = m)),
-    ("percent_error", |c, v| number(v).map(|n| c.percent_error = n)),
+    ("percent_error", |c, v| {
+        number(v).map(|n| c.percent_error = n)
+    }),
     ("cluster_id", |c, v| {
         c.cluster_id = v.to_owned();
         Ok(())
     }),
     ("wait", |c, v| boolean(v).map(|b| c.wait = b)),
     ("neptune_tls", |c, v| boolean(v).map(|b| c.tls = b)),
-    ("neptune_iam_auth", |c, v| boolean(v).map(|b| c.iam_auth = b)),
+    ("neptune_iam_auth", |c, v| {
+        boolean(v).map(|b| c.iam_auth = b)
+    }),
     ("poison_records", |c, v| {
         c.poison = match v {
             "report" => PoisonPolicy::Report,
             "dead_letter" => PoisonPolicy::DeadLetter,
-            other => return Err(format!("{other:?} is not a policy: use report or dead_letter")),
+            other => {
+                return Err(format!(
+                    "{other:?} is not a policy: use report or dead_letter"
+                ))
+            }
         };
         Ok(())
     }),

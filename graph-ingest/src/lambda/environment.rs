@@ -8,7 +8,6 @@ use crate::dead_letter::{DeadLetter, DeadLetterError, DeadLetterSink};
 use crate::follows_csv::FollowsCsv;
 use crate::mapper::RecordMapper;
 use async_trait::async_trait;
-use stream2neptune_common::ErrorKind;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use futures::future::BoxFuture;
 use metrics_sink::MetricsSink;
@@ -16,6 +15,7 @@ use neptune_batch::transport::IamAuth;
 use neptune_batch::{GraphSink, GremlinSink, SinkError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use stream2neptune_common::ErrorKind;
 
 /// Opens a graph sink for a configuration.
 pub type Connector =

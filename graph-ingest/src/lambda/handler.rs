@@ -19,8 +19,8 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use kinesis_source::{Record, SequenceNumber};
 use metrics_sink::MetricsSink;
 use neptune_batch::{GraphSink, SinkError};
-use stream2neptune_common::{Classify, ErrorKind};
 use std::time::{Duration, SystemTime};
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// Longest wait for the metrics of an invocation to be shipped before it answers.
 pub const METRICS_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);

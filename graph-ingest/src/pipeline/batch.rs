@@ -44,7 +44,11 @@ impl<'a> Ledger<'a> {
     /// Age of record `index` from its arrival in the stream (or from when it was received).
     fn age(&self, index: usize) -> Duration {
         SystemTime::now()
-            .duration_since(self.records[index].approximate_arrival.unwrap_or(self.received))
+            .duration_since(
+                self.records[index]
+                    .approximate_arrival
+                    .unwrap_or(self.received),
+            )
             .unwrap_or_default()
     }
 
@@ -163,7 +167,9 @@ impl Pipeline {
         self.observe_read(lane, &ledger, millis_behind_latest);
         let pending = self.map(&mut ledger);
         let mut stop = inner.control.stop_receiver();
-        ledger.result.unfinished = self.write_held(lane, pending, &mut ledger, &mut stop).await?;
+        ledger.result.unfinished = self
+            .write_held(lane, pending, &mut ledger, &mut stop)
+            .await?;
         if !ledger.dead.is_empty() {
             let letters = ledger.letters();
             if !self.store_dead_letters(lane, &letters, &mut stop).await? {
@@ -192,10 +198,7 @@ impl Pipeline {
             .max()
             .and_then(|t| ledger.received.duration_since(t).ok());
         if let Some(age) = newest {
-            let shard = ledger
-                .records
-                .first()
-                .map_or(lane, |r| r.shard_id.as_str());
+            let shard = ledger.records.first().map_or(lane, |r| r.shard_id.as_str());
             stats.record_iterator_age(shard, age);
         }
         publish::record_lag(
@@ -235,7 +238,13 @@ impl Pipeline {
         let inner = &*self.inner;
         let config = &inner.config;
         let metrics = inner.metrics.as_ref();
-        let mut hold = Hold::new(lane, &config.hold, ledger.stats, metrics, &config.cluster_id);
+        let mut hold = Hold::new(
+            lane,
+            &config.hold,
+            ledger.stats,
+            metrics,
+            &config.cluster_id,
+        );
         let mut write_now = true;
         while !pending.is_empty() {
             if write_now {
