@@ -3,9 +3,10 @@
 //! is the `graph-ingest` library's; this is wiring (Kinesis, Gremlin, files).
 
 use crate::cli::Failure;
+use graph_ingest::dead_letter::{JsonLinesDeadLetters, KinesisDeadLetters};
+use graph_ingest::stats::Sample;
 use graph_ingest::{
-    Control, DeadLetterSink, FollowsCsv, JsonLinesDeadLetters, KinesisDeadLetters, Pipeline,
-    PipelineConfig, PipelineError, PipelineStats, Sample,
+    Control, DeadLetterSink, FollowsCsv, Pipeline, PipelineConfig, PipelineError, PipelineStats,
 };
 use kinesis_source::metrics::SourceStatsReader;
 use kinesis_source::producer::{KinesisProducer, ProducerConfig};

@@ -1,7 +1,7 @@
 //! The run report: one self-contained HTML file with SVG charts of throughput, write latency and
 //! lag over time, and the summary table. It needs no network to be viewed.
 
-use graph_ingest::Sample;
+use graph_ingest::stats::Sample;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;

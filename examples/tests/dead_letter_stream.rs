@@ -1,7 +1,8 @@
 //! Dead letters to a Kinesis stream (the on-failure destination idea, with the record inside),
 //! through the real `aws-sdk-kinesis` against the local Kinesis API.
 
-use graph_ingest::{DeadLetter, KinesisDeadLetters, Pipeline};
+use graph_ingest::dead_letter::{DeadLetter, KinesisDeadLetters};
+use graph_ingest::Pipeline;
 use kinesis_source::producer::{KinesisProducer, ProducerConfig};
 use kinesis_source::{MemoryCheckpointStore, MemorySource, MemoryStream, StreamRef};
 use neptune_batch::{GraphSink, MemoryGraph, Vertex};

@@ -144,9 +144,10 @@ async fn killing_the_consumer_three_times_loses_nothing_and_duplicates_nothing()
         in_graph == expected,
         "the graph's edge set differs from the set put"
     );
-    let letters =
-        graph_ingest::JsonLinesDeadLetters::read_all(&dir.path().join("dead-letters.jsonl"))
-            .unwrap();
+    let letters = graph_ingest::dead_letter::JsonLinesDeadLetters::read_all(
+        &dir.path().join("dead-letters.jsonl"),
+    )
+    .unwrap();
     assert!(
         letters.is_empty(),
         "no good record became a dead letter: {letters:?}"

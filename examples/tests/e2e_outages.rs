@@ -9,7 +9,8 @@
 
 mod common;
 
-use graph_ingest::{JsonLinesDeadLetters, PipelineStats};
+use graph_ingest::dead_letter::JsonLinesDeadLetters;
+use graph_ingest::PipelineStats;
 use local_services::{FaultProxy, OwnGremlinServer};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -30,7 +31,7 @@ struct Outcome {
     name: &'static str,
     expected: BTreeSet<String>,
     in_graph: BTreeSet<String>,
-    letters: Vec<graph_ingest::DeadLetter>,
+    letters: Vec<graph_ingest::dead_letter::DeadLetter>,
     put_at: HashMap<String, Instant>,
     outage: (Instant, Instant),
     stats: PipelineStats,

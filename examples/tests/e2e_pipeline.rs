@@ -4,7 +4,8 @@
 
 mod common;
 
-use graph_ingest::{JsonLinesDeadLetters, PipelineStats};
+use graph_ingest::dead_letter::JsonLinesDeadLetters;
+use graph_ingest::PipelineStats;
 use std::sync::Arc;
 use std::time::Duration;
 use stream2neptune_examples::consumer::{stop_when_idle, Consumer, ConsumerOptions};

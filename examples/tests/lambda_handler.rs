@@ -8,11 +8,12 @@ use common::gremlin_url;
 use common::lambda::{
     chain, config, edge_id, edges_present, event_for, follows, out_edges, sink_with_people,
 };
+use graph_ingest::dead_letter::MemoryDeadLetters;
 use graph_ingest::lambda::{
     handle_event, Invocation, KinesisEvent, LambdaConfig, PoisonPolicy, WriterEnvironment,
     WAIT_MESSAGE,
 };
-use graph_ingest::{FollowsCsv, MemoryDeadLetters};
+use graph_ingest::FollowsCsv;
 use metrics_sink::{names, MemoryMetrics};
 use neptune_batch::GraphSink;
 use std::sync::Arc;

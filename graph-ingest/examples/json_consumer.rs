@@ -5,7 +5,8 @@
 //!
 //! `cargo run -p graph-ingest --example json_consumer`
 use async_trait::async_trait;
-use graph_ingest::{GraphWrites, JsonLinesDeadLetters, Pipeline, Rejection};
+use graph_ingest::dead_letter::JsonLinesDeadLetters;
+use graph_ingest::{GraphWrites, Pipeline, Rejection};
 use kinesis_source::{FileCheckpointStore, MemorySource, MemoryStream, Record};
 use metrics_sink::{FlushReport, MetricDatum, MetricsError, MetricsSink};
 use neptune_batch::{Edge, GraphSink, ItemOutcome as Outcome, SinkError, Vertex, WriteReport};

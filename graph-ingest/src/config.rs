@@ -46,6 +46,9 @@ impl Default for HoldPolicy {
 }
 
 impl HoldPolicy {
+    /// The largest `max_record_age` (an event source mapping's limit, 7 days).
+    pub const MAX_RECORD_AGE: Duration = Duration::from_secs(604_800);
+
     /// Checks every field; the error names it (under `hold.`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.backoff.base().is_zero() || self.backoff.base() > self.backoff.cap() {
@@ -58,7 +61,7 @@ impl HoldPolicy {
             return Err(ConfigError::new("hold.probe_interval", "must be positive"));
         }
         if let Some(age) = self.max_record_age {
-            if age < Duration::from_secs(1) || age > MAX_RECORD_AGE_LIMIT {
+            if age < Duration::from_secs(1) || age > Self::MAX_RECORD_AGE {
                 return Err(ConfigError::new(
                     "hold.max_record_age",
                     format!("{age:?} is outside 1 s..=604800 s"),
@@ -68,12 +71,6 @@ impl HoldPolicy {
         Ok(())
     }
 }
-
-/// The largest `max_record_age` (an event source mapping's limit).
-pub const MAX_RECORD_AGE_LIMIT: Duration = Duration::from_secs(604_800);
-
-/// The largest parallelization factor (an event source mapping's limit).
-pub const MAX_PARALLELIZATION_FACTOR: usize = 10;
 
 /// Settings of a [`Pipeline`](crate::Pipeline); built with [`PipelineConfig::builder`].
 #[derive(Debug, Clone)]
@@ -149,6 +146,9 @@ impl Classify for ConfigError {
 }
 
 impl PipelineConfig {
+    /// The largest parallelization factor (an event source mapping's limit).
+    pub const MAX_PARALLELIZATION_FACTOR: usize = 10;
+
     /// A builder starting from the defaults.
     pub fn builder() -> PipelineConfigBuilder {
         PipelineConfigBuilder::default()
@@ -156,12 +156,13 @@ impl PipelineConfig {
 
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(1..=MAX_PARALLELIZATION_FACTOR).contains(&self.parallelization_factor) {
+        if !(1..=Self::MAX_PARALLELIZATION_FACTOR).contains(&self.parallelization_factor) {
             return Err(ConfigError::new(
                 "parallelization_factor",
                 format!(
-                    "{} is outside 1..={MAX_PARALLELIZATION_FACTOR}",
-                    self.parallelization_factor
+                    "{} is outside 1..={}",
+                    self.parallelization_factor,
+                    Self::MAX_PARALLELIZATION_FACTOR
                 ),
             ));
         }

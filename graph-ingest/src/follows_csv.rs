@@ -7,10 +7,6 @@ use neptune_batch::FollowsSchema;
 use std::time::SystemTime;
 use workload_gen::FollowsEdge;
 
-/// Longest id or date accepted from a record. Longer fields are refused up front (a dead letter)
-/// rather than sent to the graph, where they would be stored or rejected per server.
-pub const MAX_FIELD_BYTES: usize = 512;
-
 /// Maps a `follows` record (the original's payload) to one edge of [`FollowsSchema`]: label
 /// `follows`, id `<from>-<creationDate>-<to>` (see [`FollowsSchema::edge_id`]), properties
 /// `creationDate` (as given) and `insertDateTime` (epoch milliseconds when mapped).
@@ -32,6 +28,10 @@ pub struct FollowsCsv {
 }
 
 impl FollowsCsv {
+    /// Longest id or date accepted from a record. Longer fields are refused up front (a dead
+    /// letter) rather than sent to the graph, where they would be stored or rejected per server.
+    pub const MAX_FIELD_BYTES: usize = 512;
+
     /// A mapper writing edges of `schema`.
     pub fn new(schema: FollowsSchema) -> Self {
         Self { schema }
@@ -54,10 +54,11 @@ impl RecordMapper for FollowsCsv {
             ("to", &edge.to),
             ("creationDate", &edge.creation_date),
         ] {
-            if value.len() > MAX_FIELD_BYTES {
+            if value.len() > Self::MAX_FIELD_BYTES {
                 return Err(Rejection::new(format!(
-                    "undecodable: field {name} is {} bytes long (at most {MAX_FIELD_BYTES})",
-                    value.len()
+                    "undecodable: field {name} is {} bytes long (at most {})",
+                    value.len(),
+                    Self::MAX_FIELD_BYTES
                 )));
             }
         }

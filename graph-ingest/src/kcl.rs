@@ -350,7 +350,7 @@ mod tests {
             Ok(Pipeline::builder()
                 .mapper(crate::FollowsCsv::default())
                 .sink(graph.clone())
-                .dead_letters(Arc::new(crate::MemoryDeadLetters::new()))
+                .dead_letters(Arc::new(crate::dead_letter::MemoryDeadLetters::new()))
                 .build()?)
         })
         .checkpoint_interval(Duration::ZERO)

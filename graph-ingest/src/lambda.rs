@@ -40,7 +40,8 @@
 //! use std::sync::Arc;
 //! use aws_lambda_events::event::kinesis::KinesisEvent;
 //! use neptune_batch::{GraphSink, MemoryGraph, Vertex};
-//! use graph_ingest::{FollowsCsv, MemoryDeadLetters};
+//! use graph_ingest::FollowsCsv;
+//! use graph_ingest::dead_letter::MemoryDeadLetters;
 //! use graph_ingest::lambda::{handle_event, LambdaConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]

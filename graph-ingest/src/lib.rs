@@ -9,8 +9,8 @@
 //! Its one promise: **no record is lost**.
 //!
 //! * A record that is bad in itself (the mapper rejects it; an endpoint vertex is missing; it
-//!   conflicts with the graph; the server refuses it as invalid) becomes a [`DeadLetter`],
-//!   stored durably ([`JsonLinesDeadLetters`], [`KinesisDeadLetters`]) before it is
+//!   conflicts with the graph; the server refuses it as invalid) becomes a [`DeadLetter`](dead_letter::DeadLetter),
+//!   stored durably ([`JsonLinesDeadLetters`](dead_letter::JsonLinesDeadLetters), [`KinesisDeadLetters`](dead_letter::KinesisDeadLetters)) before it is
 //!   acknowledged.
 //! * A record whose write fails for a transient reason (the graph unreachable, timing out,
 //!   throttling, read-only during a failover, in conflict) is never set aside: it **holds its
@@ -42,7 +42,8 @@
 //! stream into the in-memory graph, with dead letters and checkpoints:
 //!
 //! ```
-//! use graph_ingest::{GraphWrites, MemoryDeadLetters, Pipeline, Rejection};
+//! use graph_ingest::{GraphWrites, Pipeline, Rejection};
+//! use graph_ingest::dead_letter::MemoryDeadLetters;
 //! use kinesis_source::{MemoryCheckpointStore, MemorySource, MemoryStream, Record};
 //! use neptune_batch::{Edge, GraphSink, MemoryGraph, Vertex};
 //! use std::sync::Arc;
@@ -104,22 +105,15 @@ pub mod lambda;
 mod mapper;
 mod pipeline;
 pub mod publish;
-mod stats;
+pub mod stats;
 mod write;
 
-pub use config::{
-    ConfigError, HoldPolicy, PipelineConfig, PipelineConfigBuilder, MAX_PARALLELIZATION_FACTOR,
-    MAX_RECORD_AGE_LIMIT,
-};
+pub use config::{ConfigError, HoldPolicy, PipelineConfig, PipelineConfigBuilder};
 pub use control::Control;
-#[cfg(feature = "kinesis")]
-pub use dead_letter::KinesisDeadLetters;
-pub use dead_letter::{
-    DeadLetter, DeadLetterError, DeadLetterSink, JsonLinesDeadLetters, MemoryDeadLetters,
-};
+pub use dead_letter::DeadLetterSink;
 #[cfg(feature = "follows")]
-pub use follows_csv::{FollowsCsv, MAX_FIELD_BYTES};
+pub use follows_csv::FollowsCsv;
 pub use mapper::{GraphWrites, RecordMapper, Rejection};
 pub use pipeline::{BatchResult, Pipeline, PipelineBuilder, PipelineError, PutTime};
-pub use stats::{Percentiles, PipelineStats, Sample, StatsSnapshot};
+pub use stats::PipelineStats;
 pub use stream2neptune_common::Backoff;

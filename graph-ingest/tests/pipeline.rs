@@ -2,9 +2,9 @@
 //! expire only past a maximum age, other shards go on, and lanes keep each key's order.
 
 use async_trait::async_trait;
+use graph_ingest::dead_letter::MemoryDeadLetters;
 use graph_ingest::{
-    GraphWrites, MemoryDeadLetters, Pipeline, PipelineConfig, PipelineConfigBuilder, RecordMapper,
-    Rejection,
+    GraphWrites, Pipeline, PipelineConfig, PipelineConfigBuilder, RecordMapper, Rejection,
 };
 use kinesis_source::{MemoryCheckpointStore, MemorySource, MemoryStream, Record};
 use metrics_sink::{names, MemoryMetrics};

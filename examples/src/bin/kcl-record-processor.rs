@@ -14,8 +14,9 @@
 //! a file of its own there, for operators and tests.
 
 use clap::Parser;
+use graph_ingest::dead_letter::JsonLinesDeadLetters;
 use graph_ingest::kcl::KclProcessor;
-use graph_ingest::{FollowsCsv, JsonLinesDeadLetters, Pipeline, PipelineConfig};
+use graph_ingest::{FollowsCsv, Pipeline, PipelineConfig};
 use neptune_batch::{GremlinSink, GremlinSinkConfig};
 use serde_json::json;
 use std::io::Write;
