@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod aws;
+pub mod change_model;
 mod cloudwatch;
 mod docker;
 mod dynamodb;

@@ -86,6 +86,10 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &GValue) {
             out.extend_from_slice(&d.to_be_bytes());
         }
         GValue::String(s) => write_string(out, s),
+        GValue::Date(millis) => {
+            out.extend_from_slice(&[code::DATE, PRESENT]);
+            out.extend_from_slice(&millis.to_be_bytes());
+        }
         GValue::List(items) => write_items(out, code::LIST, items),
         GValue::Set(items) => write_items(out, code::SET, items),
         GValue::Map(entries) => {
@@ -503,7 +507,7 @@ impl<'a> Reader<'a> {
     fn kept_as_received(&mut self, type_code: u8) -> Result<GValue, ReadError> {
         let typed = |t: &str, v: Value| GValue::Other(json!({"@type": t, "@value": v}));
         Ok(match type_code {
-            code::DATE => typed("g:Date", self.long()?.into()),
+            code::DATE => GValue::Date(self.long()?),
             code::TIMESTAMP => typed("g:Timestamp", self.long()?.into()),
             code::BIG_INTEGER => typed("gx:BigInteger", big_integer(self)?),
             code::BIG_DECIMAL => {

@@ -107,6 +107,8 @@ pub enum GValue {
     Double(f64),
     /// A string.
     String(String),
+    /// `g:Date`: milliseconds since the Unix epoch.
+    Date(i64),
     /// `g:List`.
     List(Vec<GValue>),
     /// `g:Set`.
@@ -310,6 +312,7 @@ impl Serialize for GValue {
             GValue::Long(l) => Typed("g:Int64", l).serialize(s),
             GValue::Double(d) => Typed("g:Double", d).serialize(s),
             GValue::String(v) => s.serialize_str(v),
+            GValue::Date(millis) => Typed("g:Date", millis).serialize(s),
             GValue::List(items) => Typed("g:List", items).serialize(s),
             GValue::Set(items) => Typed("g:Set", items).serialize(s),
             GValue::Map(entries) => Typed("g:Map", &FlatEntries(entries)).serialize(s),
@@ -348,6 +351,7 @@ fn decode_typed(t: &str, v: &Value) -> Option<GValue> {
         "g:Int32" => GValue::Int(i32::try_from(v.as_i64()?).ok()?),
         "g:Int64" => GValue::Long(v.as_i64()?),
         "g:Double" | "g:Float" => GValue::Double(v.as_f64()?),
+        "g:Date" => GValue::Date(v.as_i64()?),
         "g:List" => GValue::List(list(v)?),
         "g:Set" => GValue::Set(list(v)?),
         "g:Map" => {
@@ -429,6 +433,8 @@ impl From<&crate::model::PropertyValue> for GValue {
             P::Int(i) => GValue::Int(*i),
             P::Double(d) => GValue::Double(*d),
             P::Bool(b) => GValue::Bool(*b),
+            P::Date(millis) => GValue::Date(*millis),
+            P::Set(values) => GValue::Set(values.iter().map(GValue::from).collect()),
         }
     }
 }

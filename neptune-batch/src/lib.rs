@@ -125,6 +125,7 @@ pub mod load;
 mod memory;
 pub mod metrics;
 mod model;
+pub mod mutation;
 mod outcome;
 pub mod queries;
 mod sink;
@@ -132,7 +133,7 @@ pub mod sizing;
 pub mod transport;
 mod write_traversals;
 
-pub use error::{ConfigError, SinkError};
+pub use error::SinkError;
 pub use follows::{FollowsSchema, FollowsSchemaBuilder};
 pub use gremlin_sink::{
     ExistenceCheck, GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder, Scheduling,
@@ -140,6 +141,7 @@ pub use gremlin_sink::{
 };
 pub use memory::MemoryGraph;
 pub use model::{Edge, PropertyValue, Vertex};
+pub use mutation::{Change, ElementId, Mutation, PropertyPolicy};
 pub use outcome::{ItemFailure, ItemOutcome, WriteReport};
 pub use sink::GraphSink;
 pub use write_traversals::WriteMode;

@@ -1,6 +1,9 @@
 //! What is written: vertices, edges and their property values.
 
 /// A property value, in the types Neptune's Gremlin CSV format and GraphSON both carry.
+///
+/// In JSON (dead letters, the change format) a value is the JSON scalar, a date is
+/// `{"$date": <epoch milliseconds>}`, and a set is an array.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 #[non_exhaustive]
@@ -15,6 +18,44 @@ pub enum PropertyValue {
     Double(f64),
     /// A boolean.
     Bool(bool),
+    /// A point in time, in milliseconds since the Unix epoch: Neptune's `Date` (TinkerPop's
+    /// `java.util.Date`, GraphBinary type `0x04`, GraphSON `g:Date`).
+    Date(#[serde(with = "epoch_millis")] i64),
+    /// Several values of one vertex property with set cardinality (`property(set, k, v)` for
+    /// each). Neptune's vertex properties allow set cardinality (not list); edge properties
+    /// are single, so an edge refuses a set. A set replaces the property's values as a whole.
+    Set(Vec<PropertyValue>),
+}
+
+impl PropertyValue {
+    /// The date `time`, to the millisecond (a time before 1970 counts back from it).
+    pub fn date(time: std::time::SystemTime) -> Self {
+        let millis = match time.duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        PropertyValue::Date(millis)
+    }
+}
+
+/// A date in JSON: `{"$date": <epoch milliseconds>}`, so that it is not read back as a number.
+mod epoch_millis {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Date {
+        #[serde(rename = "$date")]
+        millis: i64,
+    }
+
+    pub(super) fn serialize<S: Serializer>(millis: &i64, s: S) -> Result<S::Ok, S::Error> {
+        Date { millis: *millis }.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        Date::deserialize(d).map(|date| date.millis)
+    }
 }
 
 impl From<&str> for PropertyValue {

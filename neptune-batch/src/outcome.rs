@@ -83,11 +83,17 @@ impl Classify for ItemFailure {
 
 /// The outcome of one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ItemOutcome {
-    /// The item was created by this write.
+    /// The write changed the graph: the item was created (or, for a
+    /// [`Mutation`](crate::Mutation), updated, deleted, its property removed).
     Written,
-    /// An item with the same id was already there (a redelivery): nothing changed.
+    /// The graph already held what the item asks for (a redelivery, the same version again,
+    /// a create of something that exists): nothing changed.
     AlreadyPresent,
+    /// A newer version of the element (or its tombstone) is in the graph: the item is older
+    /// than what it would change, and nothing changed.
+    Stale,
     /// The item was not written.
     Failed(ItemFailure),
 }
@@ -103,7 +109,8 @@ impl ItemOutcome {
         }
     }
 
-    /// Written or already present: the item is in the graph.
+    /// Written, already present or stale: the graph holds the item or something newer, and the
+    /// item needs nothing more.
     pub fn is_success(&self) -> bool {
         !matches!(self, ItemOutcome::Failed(_))
     }
@@ -130,7 +137,22 @@ impl WriteReport {
         }
     }
 
-    /// Items written or already present.
+    /// Adds the requests of `part`, a report on the items at `at` of a larger call, and puts
+    /// its outcomes in their places in `outcomes`.
+    pub(crate) fn absorb(
+        &mut self,
+        at: &[usize],
+        part: WriteReport,
+        outcomes: &mut [Option<ItemOutcome>],
+    ) {
+        self.requests += part.requests;
+        self.retries += part.retries;
+        for (&i, o) in at.iter().zip(part.outcomes) {
+            outcomes[i] = Some(o);
+        }
+    }
+
+    /// Items written, already present or stale.
     pub fn succeeded(&self) -> usize {
         self.outcomes.iter().filter(|o| o.is_success()).count()
     }

@@ -213,7 +213,8 @@ impl Queue {
             let label = match o {
                 ItemOutcome::Written => "written",
                 ItemOutcome::AlreadyPresent => "already_present",
-                ItemOutcome::Failed(_) => "failed",
+                ItemOutcome::Stale => "stale",
+                _ => "failed",
             };
             metrics::counter!(m::ITEMS, "outcome" => label).increment(1);
         }

@@ -444,7 +444,8 @@ async fn write_batch(
         });
         match outcome {
             ItemOutcome::Written => written += 1,
-            ItemOutcome::AlreadyPresent => present += 1,
+            // A create never meets a newer version: either way the vertex is there.
+            ItemOutcome::AlreadyPresent | ItemOutcome::Stale => present += 1,
             ItemOutcome::Failed(failure) => {
                 failed += 1;
                 summary.failed.push(FailedVertex {
