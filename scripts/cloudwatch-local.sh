@@ -19,9 +19,11 @@ LOG="$STATE/ministack-$PORT.log"
 MINISTACK_VERSION="1.5.33"
 CBOR2_VERSION="6.3.0"
 
-say() { echo "cloudwatch-local: $*" >&2; }
+SERVICE=cloudwatch-local
+# shellcheck source=lib/services.sh
+source "$ROOT/scripts/lib/services.sh"
 
-answers() { curl -sf -m 2 "http://127.0.0.1:$PORT/_ministack/health" >/dev/null 2>&1; }
+answers() { answers_http "http://127.0.0.1:$PORT/_ministack/health"; }
 
 install() {
   if [[ -x "$VENV/bin/ministack" && -f "$VENV/.complete-$MINISTACK_VERSION" ]]; then return 0; fi
@@ -34,40 +36,16 @@ install() {
 }
 
 start() {
-  if answers; then say "already running on 127.0.0.1:$PORT"; return 0; fi
+  if already_running; then return 0; fi
   install
   say "starting on 127.0.0.1:$PORT (log: $LOG)"
   BIND_HOST=127.0.0.1 GATEWAY_PORT="$PORT" SERVICES=cloudwatch LOG_LEVEL=WARNING \
     nohup "$VENV/bin/ministack" >"$LOG" 2>&1 < /dev/null &
   local pid=$!
-  echo "$pid" > "$PIDFILE"
-  for _ in $(seq 1 300); do
-    if answers; then say "ready on http://127.0.0.1:$PORT (pid $pid)"; return 0; fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      say "it exited while starting; last lines of $LOG:"; tail -n 30 "$LOG" >&2; rm -f "$PIDFILE"; exit 1
-    fi
-    sleep 0.2
-  done
-  say "no answer on port $PORT after 60s; last lines of $LOG:"; tail -n 30 "$LOG" >&2
-  kill "$pid" 2>/dev/null || true; rm -f "$PIDFILE"; exit 1
+  await_ready "$pid" 60 "ready on http://127.0.0.1:$PORT (pid $pid)" "it exited while starting"
 }
 
-stop() {
-  if [[ -f "$PIDFILE" ]]; then
-    local pid; pid=$(cat "$PIDFILE")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$PIDFILE"; say "stopped (pid $pid)"
-  else
-    say "not started by this script on port $PORT"
-  fi
-}
+# A pid file is a server this script started: it is reported stopped even if it had exited.
+stop() { stop_started 25 --report-gone; }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) if answers; then say "answering on 127.0.0.1:$PORT"; else say "not answering on 127.0.0.1:$PORT"; exit 1; fi ;;
-  install) install ;;
-  *) echo "usage: $0 start|stop|status|install" >&2; exit 2 ;;
-esac
+service_main install "$@"

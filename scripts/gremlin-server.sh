@@ -21,31 +21,24 @@ TIMEOUT="${GREMLIN_START_TIMEOUT:-90}"
 PIDFILE="$STATE/server-$PORT.pid"
 LOG="$STATE/server-$PORT.log"
 
-say() { echo "gremlin-server: $*" >&2; }
+SERVICE=gremlin-server
+# shellcheck source=lib/services.sh
+source "$ROOT/scripts/lib/services.sh"
 
-answers() {
-  # A TCP connect is not enough (a dying JVM can hold the port): the server must answer the
-  # WebSocket upgrade on /gremlin.
-  local code
-  code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' \
-    -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
-    -H 'Sec-WebSocket-Key: c3RyZWFtLTItbmVwdHVuZQ==' "http://127.0.0.1:$PORT/gremlin" 2>/dev/null || true)
-  [[ "$code" == "101" ]]
-}
+answers() { answers_websocket "http://127.0.0.1:$PORT/gremlin"; }
 
-resolve() {
-  if [[ -f "$LIB/.complete" ]]; then return 0; fi
-  command -v mvn >/dev/null || { say "Maven (mvn) is required to fetch the server's jars"; exit 1; }
-  command -v java >/dev/null || { say "Java 11+ is required to run the server"; exit 1; }
-  say "resolving Gremlin Server jars with Maven into $LIB (first time only)"
-  mkdir -p "$LIB"
-  mvn -q -B -f "$SRC/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$LIB" -DincludeScope=runtime -DoverWriteReleases=false >&2
-  touch "$LIB/.complete"
+resolve() { resolve_jars "Gremlin Server jars" server; }
+
+# After a failed bind the JVM stays up without serving: detect it and kill it.
+check_log() {
+  if bind_failed; then
+    say "port $PORT is taken by another process; stopping the half-started JVM"
+    terminate "$1" 5; rm -f "$PIDFILE"; exit 1
+  fi
 }
 
 start() {
-  if answers; then say "already running on 127.0.0.1:$PORT"; return 0; fi
+  if already_running; then return 0; fi
   resolve
   mkdir -p "$STATE/run/conf" "$STATE/run/scripts"
   # The server resolves paths in its yaml against its working directory.
@@ -62,45 +55,10 @@ start() {
       -cp "$LIB/*" org.apache.tinkerpop.gremlin.server.GremlinServer "conf/gremlin-server-$PORT.yaml"
   ) >"$LOG" 2>&1 < /dev/null &
   local pid=$!
-  echo "$pid" > "$PIDFILE"
-  local waited=0
-  while (( waited < TIMEOUT * 5 )); do
-    if answers; then say "ready on ws://127.0.0.1:$PORT/gremlin (pid $pid)"; return 0; fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      say "the server exited while starting; last lines of $LOG:"; tail -n 30 "$LOG" >&2; exit 1
-    fi
-    # After a failed bind the JVM stays up without serving: detect it and kill it.
-    if grep -q -E "Address already in use|BindException|Could not bind" "$LOG"; then
-      say "port $PORT is taken by another process; stopping the half-started JVM"
-      kill "$pid" 2>/dev/null || true; sleep 1; kill -9 "$pid" 2>/dev/null || true
-      rm -f "$PIDFILE"; exit 1
-    fi
-    sleep 0.2; waited=$((waited + 1))
-  done
-  say "no answer on port $PORT after ${TIMEOUT}s; last lines of $LOG:"; tail -n 30 "$LOG" >&2
-  kill "$pid" 2>/dev/null || true; sleep 1; kill -9 "$pid" 2>/dev/null || true
-  rm -f "$PIDFILE"; exit 1
+  await_ready "$pid" "$TIMEOUT" "ready on ws://127.0.0.1:$PORT/gremlin (pid $pid)" \
+    "the server exited while starting"
 }
 
-stop() {
-  if [[ -f "$PIDFILE" ]]; then
-    local pid; pid=$(cat "$PIDFILE")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -9 "$pid" 2>/dev/null || true
-      say "stopped (pid $pid)"
-    fi
-    rm -f "$PIDFILE"
-  else
-    say "not started by this script on port $PORT"
-  fi
-}
+stop() { stop_started 50; }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) if answers; then say "answering on 127.0.0.1:$PORT"; else say "not answering on 127.0.0.1:$PORT"; exit 1; fi ;;
-  resolve) resolve ;;
-  *) echo "usage: $0 start|stop|status|resolve" >&2; exit 2 ;;
-esac
+service_main resolve "$@"

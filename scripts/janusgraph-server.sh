@@ -32,46 +32,33 @@ RUN="$STATE/run-$PORT"
 PIDFILE="$STATE/server-$PORT.pid"
 LOG="$STATE/server-$PORT.log"
 
-say() { echo "janusgraph-server: $*" >&2; }
+SERVICE=janusgraph-server
+LOG_LINES=40
+# shellcheck source=lib/services.sh
+source "$ROOT/scripts/lib/services.sh"
 
-answers() {
-  # A TCP connect is not enough (a dying JVM can hold the port): the server must answer the
-  # WebSocket upgrade on /gremlin.
-  local code
-  code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' \
-    -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
-    -H 'Sec-WebSocket-Key: c3RyZWFtLTItbmVwdHVuZQ==' "http://127.0.0.1:$PORT/gremlin" 2>/dev/null || true)
-  [[ "$code" == "101" ]]
+answers() { answers_websocket "http://127.0.0.1:$PORT/gremlin"; }
+
+resolve() { resolve_jars "JanusGraph Server jars" server; }
+
+check_log() {
+  # After a failed bind the JVM stays up without serving: detect it and kill it.
+  if bind_failed; then
+    fail_start "$1" "port $PORT is taken by another process"
+  fi
+  # A graph that cannot be opened (a bad property, a BerkeleyDB directory locked by another
+  # JVM) is only a warning to the server: it would come up and answer, without `graph` or
+  # `g`. That is a failed start here.
+  if grep -q -E "could not be instantiated|unable to start" "$LOG"; then
+    fail_start "$1" "the graph or the server failed to start"
+  fi
 }
 
-resolve() {
-  if [[ -f "$LIB/.complete" ]]; then return 0; fi
-  command -v mvn >/dev/null || { say "Maven (mvn) is required to fetch the server's jars"; exit 1; }
-  command -v java >/dev/null || { say "Java 11+ is required to run the server"; exit 1; }
-  say "resolving JanusGraph Server jars with Maven into $LIB (first time only)"
-  mkdir -p "$LIB"
-  mvn -q -B -f "$SRC/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$LIB" -DincludeScope=runtime -DoverWriteReleases=false >&2
-  touch "$LIB/.complete"
-}
-
-kill_jvm() {
-  local pid=$1
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$PIDFILE"
-}
-
-fail_start() {
-  local pid=$1; shift
-  say "$*; last lines of $LOG:"; tail -n 40 "$LOG" >&2
-  # The root cause often sits above the last 40 lines, under a long stack trace.
+# The root cause often sits above the last 40 lines, under a long stack trace.
+log_causes() {
   if grep -q '^Caused by' "$LOG"; then
     say "root causes:"; grep '^Caused by' "$LOG" | tail -n 3 >&2
   fi
-  kill_jvm "$pid"
-  exit 1
 }
 
 start() {
@@ -79,7 +66,7 @@ start() {
     inmemory|berkeleyje) ;;
     *) say "JANUSGRAPH_BACKEND must be inmemory or berkeleyje, not '$BACKEND'"; exit 2 ;;
   esac
-  if answers; then say "already running on 127.0.0.1:$PORT"; return 0; fi
+  if already_running; then return 0; fi
   resolve
   # One run directory per port, so two servers (say one per backend) do not share a config.
   mkdir -p "$RUN/conf" "$RUN/scripts"
@@ -107,50 +94,12 @@ start() {
       -cp "$LIB/*" org.janusgraph.graphdb.server.JanusGraphServer conf/janusgraph-server.yaml
   ) >>"$LOG" 2>&1 < /dev/null &
   local pid=$!
-  echo "$pid" > "$PIDFILE"
-  local waited=0
-  while (( waited < TIMEOUT * 5 )); do
-    # After a failed bind the JVM stays up without serving: detect it and kill it.
-    if grep -q -E "Address already in use|BindException|Could not bind" "$LOG"; then
-      fail_start "$pid" "port $PORT is taken by another process"
-    fi
-    # A graph that cannot be opened (a bad property, a BerkeleyDB directory locked by another
-    # JVM) is only a warning to the server: it would come up and answer, without `graph` or
-    # `g`. That is a failed start here.
-    if grep -q -E "could not be instantiated|unable to start" "$LOG"; then
-      fail_start "$pid" "the graph or the server failed to start"
-    fi
-    if answers; then say "ready on ws://127.0.0.1:$PORT/gremlin (pid $pid, $BACKEND)"; return 0; fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      say "the server exited while starting; last lines of $LOG:"; tail -n 40 "$LOG" >&2
-      rm -f "$PIDFILE"; exit 1
-    fi
-    sleep 0.2; waited=$((waited + 1))
-  done
-  fail_start "$pid" "no answer on port $PORT after ${TIMEOUT}s"
+  await_ready "$pid" "$TIMEOUT" "ready on ws://127.0.0.1:$PORT/gremlin (pid $pid, $BACKEND)" \
+    "the server exited while starting"
 }
 
-stop() {
-  if [[ -f "$PIDFILE" ]]; then
-    local pid; pid=$(cat "$PIDFILE")
-    if kill -0 "$pid" 2>/dev/null; then
-      # SIGTERM lets the server close the graph (BerkeleyDB flushes its log and releases the
-      # directory lock); a JVM still there after 20 s is killed.
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -9 "$pid" 2>/dev/null || true
-      say "stopped (pid $pid)"
-    fi
-    rm -f "$PIDFILE"
-  else
-    say "not started by this script on port $PORT"
-  fi
-}
+# SIGTERM lets the server close the graph (BerkeleyDB flushes its log and releases the
+# directory lock); a JVM still there after 20 s is killed.
+stop() { stop_started 100; }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) if answers; then say "answering on 127.0.0.1:$PORT"; else say "not answering on 127.0.0.1:$PORT"; exit 1; fi ;;
-  resolve) resolve ;;
-  *) echo "usage: $0 start|stop|status|resolve" >&2; exit 2 ;;
-esac
+service_main resolve "$@"

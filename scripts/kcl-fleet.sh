@@ -43,18 +43,11 @@ SRC="$ROOT/services/kcl"
 LIB="$ROOT/.services/kcl/lib"
 FLEET="${KCL_FLEET_DIR:-$ROOT/.services/kcl/fleet}"
 
-say() { echo "kcl-fleet: $*" >&2; }
+SERVICE=kcl-fleet
+# shellcheck source=lib/services.sh
+source "$ROOT/scripts/lib/services.sh"
 
-resolve() {
-  if [[ -f "$LIB/.complete" ]]; then return 0; fi
-  command -v mvn >/dev/null || { say "Maven (mvn) is required to fetch the daemon's jars"; exit 1; }
-  command -v java >/dev/null || { say "Java 11+ is required to run the daemon"; exit 1; }
-  say "resolving the KCL MultiLangDaemon with Maven into $LIB (first time only)"
-  mkdir -p "$LIB"
-  mvn -q -B -f "$SRC/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$LIB" -DincludeScope=runtime -DoverWriteReleases=false >&2
-  touch "$LIB/.complete"
-}
+resolve() { resolve_jars "the KCL MultiLangDaemon" daemon; }
 
 local_endpoint() { [[ -n "${1:-}" && "$1" != "aws" ]]; }
 

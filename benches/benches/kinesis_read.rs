@@ -14,7 +14,7 @@
 //! changes the stream size (default 200 000).
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use kinesis_source::limits::MIN_GET_RECORDS_INTERVAL;
 use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord};
 use kinesis_source::{
@@ -113,27 +113,16 @@ async fn read_bare(
     n: usize,
     pace: Option<Duration>,
 ) -> f64 {
-    let shards = client
-        .list_shards()
-        .stream_name(stream)
-        .send()
-        .await
-        .unwrap();
+    let shards = local_services::list_shards(client, stream).await.unwrap();
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for s in shards.shards() {
+    for s in &shards {
         let (client, stream, shard) = (client.clone(), stream.to_owned(), s.shard_id().to_owned());
         tasks.spawn(async move {
-            let mut it = client
-                .get_shard_iterator()
-                .stream_name(&stream)
-                .shard_id(&shard)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
+            let first = local_services::trim_horizon_iterator(&client, &stream, &shard)
                 .await
-                .unwrap()
-                .shard_iterator()
-                .map(str::to_owned);
+                .unwrap();
+            let mut it = Some(first);
             let mut count = 0usize;
             let mut next_call = tokio::time::Instant::now();
             while let Some(i) = it.take() {

@@ -17,8 +17,7 @@
 //! `FLEET_BATCH_READ_SIZE` (1000), `KINESIS_LAMBDA_BOOTSTRAP` (default
 //! `target/release/kinesis-lambda`).
 
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, Record};
+use aws_sdk_kinesis::types::Record;
 use graph_ingest::lambda::event::{event_document, EventSource};
 use metrics_sink::emf::EmfDocument;
 use neptune_batch::gremlin::{Bytecode, GValue};
@@ -123,34 +122,15 @@ async fn main() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         for chunk in follows.chunks(500) {
-            let entries = chunk
-                .iter()
-                .map(|(k, d)| {
-                    PutRecordsRequestEntry::builder()
-                        .partition_key(k)
-                        .data(Blob::new(d.clone()))
-                        .build()
-                        .unwrap()
-                })
-                .collect();
-            let out = client
-                .put_records()
-                .stream_name(&stream)
-                .set_records(Some(entries))
-                .send()
+            let out = local_services::put_records(&client, &stream, chunk.iter().cloned())
                 .await
                 .unwrap();
             assert_eq!(out.failed_record_count(), Some(0));
         }
         let arn = local_services::stream_arn(&client, &stream).await.unwrap();
-        let listed = client
-            .list_shards()
-            .stream_name(&stream)
-            .send()
-            .await
-            .unwrap();
+        let listed = local_services::list_shards(&client, &stream).await.unwrap();
         let mut per_shard: Vec<(String, Vec<Record>)> = Vec::new();
-        for shard in listed.shards() {
+        for shard in &listed {
             let id = shard.shard_id().to_owned();
             let mut iterator = local_services::trim_horizon_iterator(&client, &stream, &id)
                 .await

@@ -1,5 +1,5 @@
 //! What the stream-2-neptune libraries share, written once: the retry delay, the kinds of
-//! failure, and a lock that survives a panicking holder.
+//! failure, the error of a bad setting, and a lock that survives a panicking holder.
 //!
 //! * [`Backoff`]: capped exponential backoff with full jitter, bounded or not. Every retry and
 //!   hold in `kinesis-source`, `neptune-batch`, `workload-gen`, `metrics-sink` and
@@ -7,6 +7,8 @@
 //! * [`ErrorKind`] and [`Classify`]: retriable, unreachable, permanent or usage. Every public
 //!   error of those crates says which, so a retry loop and a program's exit status read one
 //!   answer instead of matching types or messages.
+//! * [`ConfigError`]: a setting that cannot work, by its path and why. Every configuration
+//!   of those crates answers with it, and each re-exports it at its root.
 //! * [`lock`]: a `std::sync::Mutex` lock that takes the data after a holder panicked.
 //!
 //! ```
@@ -29,9 +31,11 @@
 #![warn(missing_docs)]
 
 mod backoff;
+mod config_error;
 mod error_kind;
 mod sync;
 
 pub use backoff::{Backoff, BackoffError};
+pub use config_error::ConfigError;
 pub use error_kind::{Classify, ErrorKind};
 pub use sync::lock;

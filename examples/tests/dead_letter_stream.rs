@@ -49,13 +49,7 @@ async fn records_bad_in_themselves_land_on_the_dead_letter_stream_with_their_byt
     assert_eq!(graph.edge_count(), 1);
 
     // Read the dead-letter stream back.
-    let shard = client
-        .list_shards()
-        .stream_name(&dlq)
-        .send()
-        .await
-        .unwrap()
-        .shards()[0]
+    let shard = local_services::list_shards(&client, &dlq).await.unwrap()[0]
         .shard_id()
         .to_owned();
     let iterator = local_services::trim_horizon_iterator(&client, &dlq, &shard)

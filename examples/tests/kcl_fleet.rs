@@ -327,41 +327,18 @@ async fn three_kcl_workers_survive_a_killed_worker_and_a_split_and_the_graph_is_
         .find(|s| !victim_shards.contains(*s))
         .unwrap_or_else(|| held_before.keys().next().unwrap())
         .clone();
-    let shards = client
-        .list_shards()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap();
-    let range = shards
-        .shards()
-        .iter()
-        .find(|s| s.shard_id() == parent)
-        .unwrap()
-        .hash_key_range()
-        .unwrap()
-        .clone();
-    let start: u128 = range.starting_hash_key().parse().unwrap();
-    let end: u128 = range.ending_hash_key().parse().unwrap();
-    client
-        .split_shard()
-        .stream_name(&stream)
-        .shard_to_split(&parent)
-        .new_starting_hash_key((start + (end - start) / 2).to_string())
-        .send()
+    let shards = local_services::list_shards(&client, &stream).await.unwrap();
+    let shard = shards.iter().find(|s| s.shard_id() == parent).unwrap();
+    local_services::split_shard_in_half(&client, &stream, shard)
         .await
         .unwrap();
     let split_at_ms = now_ms();
     local_services::wait_until_active(&client, &stream, Duration::from_secs(30))
         .await
         .unwrap();
-    let children: Vec<String> = client
-        .list_shards()
-        .stream_name(&stream)
-        .send()
+    let children: Vec<String> = local_services::list_shards(&client, &stream)
         .await
         .unwrap()
-        .shards()
         .iter()
         .filter(|s| s.parent_shard_id() == Some(parent.as_str()))
         .map(|s| s.shard_id().to_owned())

@@ -2,7 +2,7 @@
 //! accept.
 
 use std::time::Duration;
-use stream2neptune_common::{Backoff, Classify, ErrorKind};
+use stream2neptune_common::{Backoff, ConfigError};
 
 /// How a shard is held while its writes fail for transient reasons (the graph unreachable,
 /// timing out, throttling, read-only during a failover, in conflict).
@@ -117,34 +117,6 @@ impl Default for PipelineConfig {
     }
 }
 
-/// A setting that cannot work: the field (or, for the Lambda function, the environment
-/// variable) and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {field}: {reason}")]
-#[non_exhaustive]
-pub struct ConfigError {
-    /// The field or environment variable.
-    pub field: &'static str,
-    /// Why.
-    pub reason: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
-    }
-}
-
-/// A configuration stays wrong until someone changes it.
-impl Classify for ConfigError {
-    fn kind(&self) -> ErrorKind {
-        ErrorKind::Usage
-    }
-}
-
 impl PipelineConfig {
     /// The largest parallelization factor (an event source mapping's limit).
     pub const MAX_PARALLELIZATION_FACTOR: usize = 10;
@@ -248,6 +220,7 @@ impl PipelineConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stream2neptune_common::{Classify, ErrorKind};
 
     #[test]
     fn the_defaults_are_valid_and_hold_without_limit() {

@@ -91,6 +91,7 @@
 #![doc = concat!("```no_run\n", include_str!("../examples/json_consumer.rs"), "\n```")]
 #![warn(missing_docs)]
 
+mod changes;
 mod config;
 mod control;
 pub mod dead_letter;
@@ -108,7 +109,8 @@ pub mod publish;
 pub mod stats;
 mod write;
 
-pub use config::{ConfigError, HoldPolicy, PipelineConfig, PipelineConfigBuilder};
+pub use changes::ChangeJson;
+pub use config::{HoldPolicy, PipelineConfig, PipelineConfigBuilder};
 pub use control::Control;
 pub use dead_letter::DeadLetterSink;
 #[cfg(feature = "follows")]
@@ -117,3 +119,6 @@ pub use mapper::{GraphWrites, RecordMapper, Rejection};
 pub use pipeline::{BatchResult, Pipeline, PipelineBuilder, PipelineError, PutTime};
 pub use stats::PipelineStats;
 pub use stream2neptune_common::Backoff;
+/// What a [`PipelineConfig`] or the Lambda function's settings answer when they cannot work:
+/// the field (or, for the Lambda function, the environment variable) and why.
+pub use stream2neptune_common::ConfigError;

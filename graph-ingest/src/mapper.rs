@@ -1,16 +1,23 @@
 //! Turning one record into what it asks of the graph.
 
 use kinesis_source::Record;
-use neptune_batch::{Edge, Vertex};
+use neptune_batch::{Edge, Mutation, Vertex};
 
-/// What one record asks of the graph: vertices, then edges (an edge may need a vertex of the
-/// same record, so a record's vertices are written before its edges).
+/// What one record asks of the graph: vertices to create, then edges to create (an edge may
+/// need a vertex of the same record, so a record's vertices are written before its edges), then
+/// changes (upserts, deletes, versions: see [`neptune_batch::mutation`]), in the order given.
+///
+/// Build it with the constructors and `with_*` methods (or `..GraphWrites::default()`), so a
+/// mapper keeps compiling when it grows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GraphWrites {
     /// Vertices to create if missing.
     pub vertices: Vec<Vertex>,
-    /// Edges to create if missing.
+    /// Edges to create if missing (both endpoints must exist).
     pub edges: Vec<Edge>,
+    /// Changes to apply through [`GraphSink::apply`](neptune_batch::GraphSink::apply), after
+    /// the creates.
+    pub mutations: Vec<Mutation>,
 }
 
 impl GraphWrites {
@@ -41,9 +48,20 @@ impl GraphWrites {
         self
     }
 
+    /// One change.
+    pub fn mutation(mutation: Mutation) -> Self {
+        Self::new().with_mutation(mutation)
+    }
+
+    /// Adds a change.
+    pub fn with_mutation(mut self, mutation: Mutation) -> Self {
+        self.mutations.push(mutation);
+        self
+    }
+
     /// Items to write.
     pub fn len(&self) -> usize {
-        self.vertices.len() + self.edges.len()
+        self.vertices.len() + self.edges.len() + self.mutations.len()
     }
 
     /// Whether there is nothing to write.

@@ -28,6 +28,10 @@ pub struct StatsSnapshot {
     pub items_written: u64,
     /// Items that were already there (redeliveries, or a write whose answer was lost).
     pub items_already_present: u64,
+    /// Changes skipped because the graph holds a newer version of their element.
+    pub items_stale: u64,
+    /// What the changes did, by kind.
+    pub changes: ChangeCounts,
     /// Records set aside as dead letters (for any reason).
     pub dead_letters: u64,
     /// Of those, records that expired while held (see
@@ -61,10 +65,128 @@ pub struct StatsSnapshot {
     pub max_iterator_age_ms: u64,
 }
 
+/// The outcomes of one kind of change: applied, already current, stale.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ChangeOutcomes {
+    /// Applied: the graph changed.
+    pub applied: u64,
+    /// The graph already held it (a repeat, the same version again).
+    pub current: u64,
+    /// Older than what the graph holds: skipped.
+    pub stale: u64,
+}
+
+impl ChangeOutcomes {
+    /// Every change of the kind that is settled.
+    pub fn total(&self) -> u64 {
+        self.applied + self.current + self.stale
+    }
+}
+
+/// What the changes ([`Mutation`](neptune_batch::Mutation)s) of a run did, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ChangeCounts {
+    /// Vertex upserts.
+    pub vertex_upserts: ChangeOutcomes,
+    /// Edge upserts.
+    pub edge_upserts: ChangeOutcomes,
+    /// Vertex deletes.
+    pub vertex_deletes: ChangeOutcomes,
+    /// Edge deletes.
+    pub edge_deletes: ChangeOutcomes,
+    /// Property removals.
+    pub property_removals: ChangeOutcomes,
+}
+
+/// The kind of a change, for [`ChangeCounts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeKind {
+    VertexUpsert,
+    EdgeUpsert,
+    VertexDelete,
+    EdgeDelete,
+    PropertyRemoval,
+}
+
+impl ChangeKind {
+    pub(crate) fn of(m: &neptune_batch::Mutation) -> Self {
+        use neptune_batch::Change;
+        match &m.change {
+            Change::UpsertVertex { .. } => ChangeKind::VertexUpsert,
+            Change::UpsertEdge { .. } => ChangeKind::EdgeUpsert,
+            Change::DeleteVertex { .. } => ChangeKind::VertexDelete,
+            Change::DeleteEdge { .. } => ChangeKind::EdgeDelete,
+            _ => ChangeKind::PropertyRemoval,
+        }
+    }
+
+    /// Whether the change is to an edge (counted with the edges submitted).
+    pub(crate) fn is_edge(self) -> bool {
+        matches!(self, ChangeKind::EdgeUpsert | ChangeKind::EdgeDelete)
+    }
+}
+
+impl ChangeCounts {
+    fn slot(&mut self, kind: ChangeKind) -> &mut ChangeOutcomes {
+        match kind {
+            ChangeKind::VertexUpsert => &mut self.vertex_upserts,
+            ChangeKind::EdgeUpsert => &mut self.edge_upserts,
+            ChangeKind::VertexDelete => &mut self.vertex_deletes,
+            ChangeKind::EdgeDelete => &mut self.edge_deletes,
+            ChangeKind::PropertyRemoval => &mut self.property_removals,
+        }
+    }
+
+    /// Counts one settled change.
+    pub(crate) fn count(&mut self, kind: ChangeKind, outcome: &neptune_batch::ItemOutcome) {
+        use neptune_batch::ItemOutcome;
+        let slot = self.slot(kind);
+        match outcome {
+            ItemOutcome::Written => slot.applied += 1,
+            ItemOutcome::Stale => slot.stale += 1,
+            _ => slot.current += 1,
+        }
+    }
+
+    /// Adds `other` to these counts.
+    pub(crate) fn add(&mut self, other: &ChangeCounts) {
+        for kind in [
+            ChangeKind::VertexUpsert,
+            ChangeKind::EdgeUpsert,
+            ChangeKind::VertexDelete,
+            ChangeKind::EdgeDelete,
+            ChangeKind::PropertyRemoval,
+        ] {
+            let o = *other.clone().slot(kind);
+            let s = self.slot(kind);
+            s.applied += o.applied;
+            s.current += o.current;
+            s.stale += o.stale;
+        }
+    }
+
+    /// Every change settled, of any kind.
+    pub fn total(&self) -> u64 {
+        [
+            self.vertex_upserts,
+            self.edge_upserts,
+            self.vertex_deletes,
+            self.edge_deletes,
+            self.property_removals,
+        ]
+        .iter()
+        .map(ChangeOutcomes::total)
+        .sum()
+    }
+}
+
 impl StatsSnapshot {
-    /// Items in the graph thanks to the run (written or already present).
+    /// Items the run settled: written, found already present, or stale (a newer version was
+    /// there).
     pub fn items_done(&self) -> u64 {
-        self.items_written + self.items_already_present
+        self.items_written + self.items_already_present + self.items_stale
     }
 }
 
@@ -75,6 +197,8 @@ pub(crate) struct Counters {
     pub(crate) records_read: AtomicU64,
     pub(crate) items_written: AtomicU64,
     pub(crate) items_already_present: AtomicU64,
+    pub(crate) items_stale: AtomicU64,
+    changes: Mutex<ChangeCounts>,
     pub(crate) dead_letters: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) permanent_failures: AtomicU64,
@@ -153,6 +277,8 @@ impl Default for Counters {
             records_read: zero(),
             items_written: zero(),
             items_already_present: zero(),
+            items_stale: zero(),
+            changes: Mutex::new(ChangeCounts::default()),
             dead_letters: zero(),
             expired: zero(),
             permanent_failures: zero(),
@@ -184,6 +310,11 @@ impl Counters {
     /// Adds `n` to a counter.
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds what the changes of one write did.
+    pub(crate) fn record_changes(&self, changes: &ChangeCounts) {
+        lock(&self.changes).add(changes);
     }
 
     /// Records the duration of one sub-batch write.
@@ -228,6 +359,8 @@ impl PipelineStats {
             records_read: n(&c.records_read),
             items_written: n(&c.items_written),
             items_already_present: n(&c.items_already_present),
+            items_stale: n(&c.items_stale),
+            changes: *lock(&c.changes),
             dead_letters: n(&c.dead_letters),
             expired: n(&c.expired),
             permanent_failures: n(&c.permanent_failures),
@@ -245,7 +378,7 @@ impl PipelineStats {
         }
     }
 
-    /// Items in the graph thanks to this run (written or already present).
+    /// Items this run settled (see [`StatsSnapshot::items_done`]).
     pub fn items_done(&self) -> u64 {
         self.snapshot().items_done()
     }

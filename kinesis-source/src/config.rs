@@ -5,7 +5,7 @@ use crate::limits::{
     GET_RECORDS_CALLS_PER_SECOND, MAX_GET_RECORDS_LIMIT, MIN_GET_RECORDS_INTERVAL,
 };
 use std::time::{Duration, SystemTime};
-use stream2neptune_common::{Backoff, Classify, ErrorKind};
+use stream2neptune_common::{Backoff, ConfigError};
 
 /// Which stream to read or write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,38 +48,6 @@ pub enum StartPosition {
     Latest,
     /// The first record written at or after this instant.
     AtTimestamp(SystemTime),
-}
-
-/// A configuration value outside what the service or this crate accepts.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {field} {reason}")]
-#[non_exhaustive]
-pub struct ConfigError {
-    /// The offending field.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
-    }
-
-    /// Always false: the configuration has to change (see [`Classify`]).
-    pub fn is_retriable(&self) -> bool {
-        self.kind().is_retriable()
-    }
-}
-
-/// Settings to change: [`ErrorKind::Usage`].
-impl Classify for ConfigError {
-    fn kind(&self) -> ErrorKind {
-        ErrorKind::Usage
-    }
 }
 
 /// Checks that a backoff grows from a base above zero up to its cap.
@@ -364,6 +332,7 @@ impl KinesisSourceConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stream2neptune_common::{Classify, ErrorKind};
 
     fn builder() -> KinesisSourceConfigBuilder {
         KinesisSourceConfig::builder(StreamRef::parse("s"))

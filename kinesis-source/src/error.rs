@@ -1,7 +1,7 @@
 //! Errors of a record source.
 
 use crate::api::ApiError;
-use crate::config::ConfigError;
+use crate::ConfigError;
 use stream2neptune_common::{Classify, ErrorKind};
 
 /// An underlying error from outside this crate (a file system, a serialiser, a task).

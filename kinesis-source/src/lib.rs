@@ -147,12 +147,13 @@ mod supervisor;
 
 pub use ack::Acker;
 pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
-pub use config::{
-    ConfigError, KinesisSourceConfig, KinesisSourceConfigBuilder, StartPosition, StreamRef,
-};
+pub use config::{KinesisSourceConfig, KinesisSourceConfigBuilder, StartPosition, StreamRef};
 pub use error::SourceError;
 pub use kinesis_source::KinesisSource;
 pub use memory::{MemorySource, MemoryStream};
 pub use record::{Record, RecordBatch, SequenceNumber, ShardId};
 pub use shutdown::ShutdownHandle;
 pub use source::RecordSource;
+/// What a [`KinesisSourceConfig`] or a [`ProducerConfig`](producer::ProducerConfig) outside what
+/// the service or this crate accepts answers.
+pub use stream2neptune_common::ConfigError;

@@ -1,8 +1,6 @@
 //! The local Kinesis API answers the real `aws-sdk-kinesis` client: 1000 records put on a
 //! 2-shard stream all come back, once each, in order per shard.
 
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -18,20 +16,9 @@ async fn a_thousand_records_on_two_shards_read_back_in_order() {
     // Put 1000 records in two PutRecords calls of 500 (the API's limit).
     let mut put_at: HashMap<String, (String, String)> = HashMap::new();
     for chunk in 0..2 {
-        let entries: Vec<_> = (chunk * 500..(chunk + 1) * 500)
-            .map(|i| {
-                PutRecordsRequestEntry::builder()
-                    .partition_key(format!("user-{}", i % 37))
-                    .data(Blob::new(format!("{i}")))
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        let out = client
-            .put_records()
-            .stream_name(&stream)
-            .set_records(Some(entries))
-            .send()
+        let records =
+            (chunk * 500..(chunk + 1) * 500).map(|i| (format!("user-{}", i % 37), format!("{i}")));
+        let out = local_services::put_records(&client, &stream, records)
             .await
             .expect("put records");
         assert_eq!(out.failed_record_count(), Some(0));
@@ -47,25 +34,14 @@ async fn a_thousand_records_on_two_shards_read_back_in_order() {
         }
     }
 
-    let shards = client
-        .list_shards()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shards.shards().len(), 2);
+    let shards = local_services::list_shards(&client, &stream).await.unwrap();
+    assert_eq!(shards.len(), 2);
     let mut seen: BTreeMap<usize, (String, String)> = BTreeMap::new();
-    for shard in shards.shards() {
-        let mut iterator = client
-            .get_shard_iterator()
-            .stream_name(&stream)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
+    for shard in &shards {
+        let first = local_services::trim_horizon_iterator(&client, &stream, shard.shard_id())
             .await
-            .unwrap()
-            .shard_iterator()
-            .map(str::to_owned);
+            .unwrap();
+        let mut iterator = Some(first);
         let mut last_per_key: HashMap<String, usize> = HashMap::new();
         let mut empty_reads = 0;
         while let Some(it) = iterator.take() {

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord, PutReceipt};
 use kinesis_source::{
-    Checkpoint, CheckpointStore, FileCheckpointStore, KinesisSource, KinesisSourceConfigBuilder,
+    Checkpoint, CheckpointStore, FileCheckpointStore, KinesisSourceConfigBuilder,
     MemoryCheckpointStore, RecordSource, SourceError, StartPosition, StreamRef,
 };
 use std::collections::{BTreeMap, HashMap};
@@ -88,17 +88,10 @@ async fn read_once_and_in_order(read: Read) -> kinesis_source::metrics::SourceSt
     let receipts = put_keyed(&client, &stream, 50, 0..40).await;
     assert_eq!(receipts.len(), 2000);
     let store = Arc::new(MemoryCheckpointStore::default());
-    let mut source = KinesisSource::from_client(
-        client.clone(),
-        read_config(&stream, 300, read).build().unwrap(),
-        store.clone(),
-    )
-    .await
-    .unwrap();
+    let config = read_config(&stream, 300, read).build().unwrap();
+    let mut source = source_with_store(&client, config, store.clone()).await;
     let batches = read_records(&mut source, 2000).await;
-    let payloads = assert_once_and_in_shard_order(&batches);
-    assert_eq!(payloads.len(), 2000);
-    assert_per_key_order(&payloads);
+    assert_all_once_and_in_order(&batches, 2000);
     assert!(batches.iter().all(|b| b.records.len() <= 300));
     source.shutdown().await.unwrap();
     // The final checkpoint of each shard is its last record.
@@ -136,35 +129,17 @@ async fn split_and_merge_mid_run(read: Read) {
     let client = client().await;
     let stream = create_stream(&client, "reshard", 2).await;
     let store = Arc::new(MemoryCheckpointStore::default());
-    let mut source = KinesisSource::from_client(
-        client.clone(),
-        read_config(&stream, 100, read).build().unwrap(),
-        store.clone(),
-    )
-    .await
-    .unwrap();
+    let config = read_config(&stream, 100, read).build().unwrap();
+    let mut source = source_with_store(&client, config, store.clone()).await;
 
     let keys = 30;
     let mut total = put_keyed(&client, &stream, keys, 0..10).await.len();
     let mut batches = read_records(&mut source, total / 2).await;
 
     // Split the first shard in the middle of its hash range.
-    let shards = client
-        .list_shards()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap();
-    let first = &shards.shards()[0];
-    let range = first.hash_key_range().unwrap();
-    let lo: u128 = range.starting_hash_key().parse().unwrap();
-    let hi: u128 = range.ending_hash_key().parse().unwrap();
-    client
-        .split_shard()
-        .stream_name(&stream)
-        .shard_to_split(first.shard_id())
-        .new_starting_hash_key((lo + (hi - lo) / 2).to_string())
-        .send()
+    let shards = local_services::list_shards(&client, &stream).await.unwrap();
+    let first = &shards[0];
+    local_services::split_shard_in_half(&client, &stream, first)
         .await
         .expect("split");
     wait_active(&client, &stream).await;
@@ -173,14 +148,8 @@ async fn split_and_merge_mid_run(read: Read) {
     batches.extend(read_records(&mut source, total - got - 50).await);
 
     // Merge the two children of the split back together.
-    let shards = client
-        .list_shards()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap();
+    let shards = local_services::list_shards(&client, &stream).await.unwrap();
     let children: Vec<_> = shards
-        .shards()
         .iter()
         .filter(|s| s.parent_shard_id() == Some(first.shard_id()))
         .collect();
@@ -220,12 +189,7 @@ async fn split_and_merge_mid_run(read: Read) {
     assert_per_key_order(&payloads);
 
     // Parent before child, checked on the shard lineage itself.
-    let listing = client
-        .list_shards()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap();
+    let listing = local_services::list_shards(&client, &stream).await.unwrap();
     let mut first_at: HashMap<&str, usize> = HashMap::new();
     let mut last_at: HashMap<&str, usize> = HashMap::new();
     for (i, b) in batches.iter().enumerate() {
@@ -233,7 +197,7 @@ async fn split_and_merge_mid_run(read: Read) {
         last_at.insert(&b.shard_id, i);
     }
     let mut checked = 0;
-    for s in listing.shards() {
+    for s in &listing {
         for parent in s
             .parent_shard_id()
             .into_iter()
@@ -285,13 +249,8 @@ async fn restart_from_the_file_checkpoint(read: Read) {
         .checkpoint_interval(Duration::from_secs(3600))
         .build()
         .unwrap();
-    let mut source = KinesisSource::from_client(
-        client.clone(),
-        config.clone(),
-        Arc::new(FileCheckpointStore::new(&path)),
-    )
-    .await
-    .unwrap();
+    let store = Arc::new(FileCheckpointStore::new(&path));
+    let mut source = source_with_store(&client, config.clone(), store).await;
     let mut first_run = Vec::new();
     for _ in 0..6 {
         first_run.push(source.next_batch().await.unwrap().unwrap());
@@ -307,13 +266,8 @@ async fn restart_from_the_file_checkpoint(read: Read) {
     drop(source); // killed: no shutdown, no final checkpoint
 
     let stored = FileCheckpointStore::new(&path).load_all().await.unwrap();
-    let mut source = KinesisSource::from_client(
-        client.clone(),
-        config,
-        Arc::new(FileCheckpointStore::new(&path)),
-    )
-    .await
-    .unwrap();
+    let store = Arc::new(FileCheckpointStore::new(&path));
+    let mut source = source_with_store(&client, config, store).await;
     // Per shard: what the first run acknowledged as a prefix, and what the second run must read.
     let mut per_shard: BTreeMap<String, Vec<kinesis_source::SequenceNumber>> = BTreeMap::new();
     for r in &receipts {
@@ -402,13 +356,7 @@ async fn an_expired_iterator_is_replaced_after_the_last_delivered_record() {
         .max_unacked_records_per_shard(10)
         .build()
         .unwrap();
-    let mut source = KinesisSource::from_client(
-        client.clone(),
-        config,
-        Arc::new(MemoryCheckpointStore::default()),
-    )
-    .await
-    .unwrap();
+    let mut source = memory_source(&client, config).await;
     let mut batches = Vec::new();
     let mut got = 0;
     while got < 30 {
@@ -423,9 +371,7 @@ async fn an_expired_iterator_is_replaced_after_the_last_delivered_record() {
         batch.ack_all();
         batches.push(batch);
     }
-    let payloads = assert_once_and_in_shard_order(&batches);
-    assert_eq!(payloads.len(), 30);
-    assert_per_key_order(&payloads);
+    assert_all_once_and_in_order(&batches, 30);
     assert!(source.stats().expired_iterators >= 1);
     source.shutdown().await.unwrap();
 }
@@ -445,17 +391,9 @@ async fn throttled_reads_back_off_and_lose_nothing() {
         )
         .build()
         .unwrap();
-    let mut source = KinesisSource::start(
-        api.clone(),
-        config,
-        Arc::new(MemoryCheckpointStore::default()),
-    )
-    .await
-    .unwrap();
+    let mut source = memory_source_over(api.clone(), config).await;
     let batches = read_records(&mut source, 300).await;
-    let payloads = assert_once_and_in_shard_order(&batches);
-    assert_eq!(payloads.len(), 300);
-    assert_per_key_order(&payloads);
+    assert_all_once_and_in_order(&batches, 300);
     let throttled = source.stats().throttled;
     assert!(throttled > 0);
     assert!(throttled <= api.throttled.load(Ordering::SeqCst));
@@ -482,20 +420,12 @@ async fn fan_out_survives_throttled_subscriptions_and_silent_connections_and_los
         .retry_backoff(quick)
         .build()
         .unwrap();
-    let mut source = KinesisSource::start(
-        api.clone(),
-        config,
-        Arc::new(MemoryCheckpointStore::default()),
-    )
-    .await
-    .unwrap();
+    let mut source = memory_source_over(api.clone(), config).await;
     let mut batches = read_records(&mut source, 200).await;
     // Written while subscriptions are going silent and being replaced.
     put_keyed(&client, &stream, 10, 20..40).await;
     batches.extend(read_records(&mut source, 200).await);
-    let payloads = assert_once_and_in_shard_order(&batches);
-    assert_eq!(payloads.len(), 400);
-    assert_per_key_order(&payloads);
+    assert_all_once_and_in_order(&batches, 400);
     let stats = source.stats();
     assert!(stats.throttled >= 3);
     assert!(
@@ -513,17 +443,9 @@ async fn a_failing_shard_reader_is_restarted_and_counted() {
     let stream = create_stream(&client, "restartreader", 1).await;
     put_keyed(&client, &stream, 5, 0..20).await;
     let api = FaultyApi::new(client.clone());
-    api.fail_shard
-        .lock()
-        .unwrap()
-        .insert("shardId-000000000000".into(), 3);
-    let mut source = KinesisSource::start(
-        Arc::new(api),
-        fast_config(&stream, 30).build().unwrap(),
-        Arc::new(MemoryCheckpointStore::default()),
-    )
-    .await
-    .unwrap();
+    api.fail_shard_reads("shardId-000000000000", 3);
+    let config = fast_config(&stream, 30).build().unwrap();
+    let mut source = memory_source_over(Arc::new(api), config).await;
     let batches = read_records(&mut source, 100).await;
     let payloads = assert_once_and_in_shard_order(&batches);
     assert_eq!(payloads.len(), 100);
@@ -536,23 +458,14 @@ async fn a_reader_that_keeps_failing_surfaces_an_error_instead_of_going_quiet() 
     let client = client().await;
     let stream = create_stream(&client, "deadreader", 1).await;
     let api = FaultyApi::new(client.clone());
-    api.fail_shard
-        .lock()
-        .unwrap()
-        .insert("shardId-000000000000".into(), u32::MAX);
+    api.fail_shard_reads("shardId-000000000000", u32::MAX);
     let config = fast_config(&stream, 10)
         .restart_backoff(
             Backoff::new(Duration::from_millis(10), Duration::from_millis(20)).with_max_retries(2),
         )
         .build()
         .unwrap();
-    let mut source = KinesisSource::start(
-        Arc::new(api),
-        config,
-        Arc::new(MemoryCheckpointStore::default()),
-    )
-    .await
-    .unwrap();
+    let mut source = memory_source_over(Arc::new(api), config).await;
     let err = tokio::time::timeout(Duration::from_secs(20), source.next_batch())
         .await
         .expect("an answer in time")
@@ -574,9 +487,7 @@ async fn shutdown_waits_for_held_batches_and_writes_the_final_checkpoint() {
         .checkpoint_interval(Duration::from_secs(3600))
         .build()
         .unwrap();
-    let mut source = KinesisSource::from_client(client.clone(), config, store.clone())
-        .await
-        .unwrap();
+    let mut source = source_with_store(&client, config, store.clone()).await;
     let held = source.next_batch().await.unwrap().unwrap();
     let last = held.records.last().unwrap().sequence_number.clone();
     // Ctrl-C arrives while the batch is still being written somewhere.
@@ -605,13 +516,7 @@ async fn latest_reads_only_what_is_written_after_the_start() {
         .start_position(StartPosition::Latest)
         .build()
         .unwrap();
-    let mut source = KinesisSource::from_client(
-        client.clone(),
-        config,
-        Arc::new(MemoryCheckpointStore::default()),
-    )
-    .await
-    .unwrap();
+    let mut source = memory_source(&client, config).await;
     // Let every reader take its LATEST iterator before writing.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while source.stats().get_records_calls < 2 {
@@ -641,13 +546,7 @@ async fn a_backlog_is_read_many_batches_per_call_each_at_most_batch_read_size() 
         .max_unacked_records_per_shard(10_000)
         .build()
         .unwrap();
-    let mut source = KinesisSource::from_client(
-        client.clone(),
-        config,
-        Arc::new(MemoryCheckpointStore::default()),
-    )
-    .await
-    .unwrap();
+    let mut source = memory_source(&client, config).await;
     let batches = read_records(&mut source, 6_000).await;
     assert_once_and_in_shard_order(&batches);
     assert!(batches.iter().all(|b| b.records.len() <= 500));

@@ -117,6 +117,65 @@ pub async fn put_record(
     Ok(out.sequence_number)
 }
 
+/// Puts `records` (partition key, data) on `stream` in one `PutRecords` call (at most 500, the
+/// API's limit). The answer says which failed: callers that expect none assert
+/// `failed_record_count() == Some(0)`.
+pub async fn put_records<K: Into<String>, D: Into<Vec<u8>>>(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    records: impl IntoIterator<Item = (K, D)>,
+) -> Result<
+    aws_sdk_kinesis::operation::put_records::PutRecordsOutput,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let entries = records
+        .into_iter()
+        .map(|(key, data)| {
+            aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                .partition_key(key)
+                .data(aws_sdk_kinesis::primitives::Blob::new(data))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(client
+        .put_records()
+        .stream_name(stream)
+        .set_records(Some(entries))
+        .send()
+        .await?)
+}
+
+/// The shards of `stream` (one `ListShards` call: enough for the few shards of a test stream).
+pub async fn list_shards(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> Result<Vec<aws_sdk_kinesis::types::Shard>, Box<dyn std::error::Error + Send + Sync>> {
+    let out = client.list_shards().stream_name(stream).send().await?;
+    Ok(out.shards.unwrap_or_default())
+}
+
+/// Splits `shard` of `stream` in the middle of its hash key range, without waiting: the stream
+/// is `UPDATING` until the children are there ([`wait_until_active`]).
+pub async fn split_shard_in_half(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    shard: &aws_sdk_kinesis::types::Shard,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let range = shard
+        .hash_key_range()
+        .ok_or_else(|| format!("shard {} has no hash key range", shard.shard_id()))?;
+    let lo: u128 = range.starting_hash_key().parse()?;
+    let hi: u128 = range.ending_hash_key().parse()?;
+    client
+        .split_shard()
+        .stream_name(stream)
+        .shard_to_split(shard.shard_id())
+        .new_starting_hash_key((lo + (hi - lo) / 2).to_string())
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// Splits `shard`, which must cover the whole hash key range (the only shard of a new 1-shard
 /// stream), at its middle, and waits until the stream is ACTIVE again with both children.
 pub async fn split_whole_shard_and_wait(

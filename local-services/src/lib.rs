@@ -45,8 +45,9 @@ mod lambda;
 pub mod metric_names;
 
 pub use aws::{
-    cloudwatch_client, create_stream_and_wait, kinesis_client, put_record, sdk_config,
-    split_whole_shard_and_wait, stream_arn, trim_horizon_iterator, wait_until_active,
+    cloudwatch_client, create_stream_and_wait, kinesis_client, list_shards, put_record,
+    put_records, sdk_config, split_shard_in_half, split_whole_shard_and_wait, stream_arn,
+    trim_horizon_iterator, wait_until_active,
 };
 pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
 pub use dynamodb::{dynamodb, DynamoDbEndpoint, EmbeddedDynamoDb};

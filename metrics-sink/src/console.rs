@@ -2,9 +2,10 @@
 //! metrics feed it ([`ConsoleLayout`]).
 
 use crate::datum::{check_name, MetricDatum};
-use crate::error::{ConfigError, MetricsError};
+use crate::error::MetricsError;
 use crate::names;
 use crate::sink::{FlushReport, MetricsSink};
+use crate::ConfigError;
 use async_trait::async_trait;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -2,8 +2,8 @@
 //! original's.
 
 use crate::datum::{check_name, check_namespace};
-use crate::error::ConfigError;
 use crate::names;
+use crate::ConfigError;
 use serde_json::{json, Value};
 
 /// What the dashboard shows. Made by [`DashboardConfig::builder`].

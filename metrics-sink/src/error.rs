@@ -1,33 +1,7 @@
-//! Errors of a metrics sink and of its configuration.
+//! Errors of a metrics sink.
 
+use crate::ConfigError;
 use stream2neptune_common::{Classify, ErrorKind};
-
-/// A configuration value outside the service's or the format's limits.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {field}: {reason}")]
-#[non_exhaustive]
-pub struct ConfigError {
-    /// The configuration field (`limits.max_values` for a field of a field).
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Settings to change: [`ErrorKind::Usage`].
-impl Classify for ConfigError {
-    fn kind(&self) -> ErrorKind {
-        ErrorKind::Usage
-    }
-}
 
 /// A flush that did not ship everything, or a sink that could not be made.
 #[derive(Debug, thiserror::Error)]

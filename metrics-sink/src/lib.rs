@@ -94,6 +94,7 @@ mod fanout;
 pub mod limits;
 mod memory;
 pub mod names;
+mod naming;
 pub mod requests;
 mod sink;
 
@@ -103,7 +104,9 @@ pub use console::ConsoleSink;
 pub use datum::{DatumError, Dimension, MetricDatum, Unit};
 pub use discard::DiscardMetrics;
 pub use emf::EmfSink;
-pub use error::{ConfigError, MetricsError};
+pub use error::MetricsError;
 pub use fanout::FanoutSink;
 pub use memory::MemoryMetrics;
 pub use sink::{FlushReport, MetricsSink};
+/// What a configuration outside the service's or the format's limits answers.
+pub use stream2neptune_common::ConfigError;

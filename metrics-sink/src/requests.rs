@@ -4,7 +4,7 @@
 //! are specific to CloudWatch and no crate exposes the split on its own.
 
 use crate::aggregate::{Aggregate, AggregatedDatum};
-use crate::error::ConfigError;
+use crate::ConfigError;
 
 /// CloudWatch's limits on one `PutMetricData` request, or lower ones. Made by
 /// [`RequestLimits::builder`]; the default is CloudWatch's own.

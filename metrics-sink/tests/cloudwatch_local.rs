@@ -1,67 +1,16 @@
 //! Metrics sent by the CloudWatch sink through the local CloudWatch API are read back with the
 //! right values.
 
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-use aws_smithy_types::DateTime;
+mod common;
+
+use common::{client, metric_names, read_back};
 use metrics_sink::aggregate::Aggregation;
 use metrics_sink::{names, CloudWatchConfig, CloudWatchSink, MetricDatum, MetricsSink, Unit};
-use std::time::{Duration, SystemTime};
-
-struct Stats {
-    sum: f64,
-    count: f64,
-    max: f64,
-    min: f64,
-}
-
-async fn read_back(
-    client: &aws_sdk_cloudwatch::Client,
-    namespace: &str,
-    metric: &str,
-    cluster: &str,
-    around: SystemTime,
-) -> Stats {
-    let out = client
-        .get_metric_statistics()
-        .namespace(namespace)
-        .metric_name(metric)
-        .dimensions(
-            Dimension::builder()
-                .name(names::CLUSTER_ID)
-                .value(cluster)
-                .build(),
-        )
-        .start_time(DateTime::from(around - Duration::from_secs(300)))
-        .end_time(DateTime::from(around + Duration::from_secs(300)))
-        .period(60)
-        .statistics(Statistic::Sum)
-        .statistics(Statistic::SampleCount)
-        .statistics(Statistic::Maximum)
-        .statistics(Statistic::Minimum)
-        .send()
-        .await
-        .expect("GetMetricStatistics");
-    let points = out.datapoints();
-    Stats {
-        sum: points.iter().filter_map(|d| d.sum()).sum(),
-        count: points.iter().filter_map(|d| d.sample_count()).sum(),
-        max: points
-            .iter()
-            .filter_map(|d| d.maximum())
-            .fold(f64::MIN, f64::max),
-        min: points
-            .iter()
-            .filter_map(|d| d.minimum())
-            .fold(f64::MAX, f64::min),
-    }
-}
+use std::time::SystemTime;
 
 #[tokio::test]
 async fn values_sent_through_the_sink_are_read_back_from_cloudwatch() {
-    let endpoint = local_services::cloudwatch()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = local_services::cloudwatch_client(endpoint.url.as_deref()).await;
+    let client = client().await;
     let namespace = local_services::unique_name("stream-2-neptune-sink");
     let config = CloudWatchConfig::builder()
         .cluster_id("local-cluster")
@@ -90,23 +39,10 @@ async fn values_sent_through_the_sink_are_read_back_from_cloudwatch() {
     );
     assert_eq!(sink.stats().dropped_total(), 0);
 
-    let listed = client
-        .list_metrics()
-        .namespace(&namespace)
-        .send()
-        .await
-        .unwrap();
-    let mut metric_names: Vec<_> = listed
-        .metrics()
-        .iter()
-        .filter_map(|m| m.metric_name())
-        .collect();
-    metric_names.sort_unstable();
-    metric_names.dedup();
-    assert_eq!(
-        metric_names,
-        vec![names::EDGES_SUBMITTED, names::WRITE_DURATION]
-    );
+    let mut listed = metric_names(&client, &namespace).await;
+    listed.sort_unstable();
+    listed.dedup();
+    assert_eq!(listed, vec![names::EDGES_SUBMITTED, names::WRITE_DURATION]);
 
     let edges = read_back(
         &client,
@@ -136,10 +72,7 @@ async fn values_sent_through_the_sink_are_read_back_from_cloudwatch() {
 
 #[tokio::test]
 async fn statistic_sets_sent_through_the_sink_are_read_back_from_cloudwatch() {
-    let endpoint = local_services::cloudwatch()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = local_services::cloudwatch_client(endpoint.url.as_deref()).await;
+    let client = client().await;
     let namespace = local_services::unique_name("stream-2-neptune-stats");
     let config = CloudWatchConfig::builder()
         .cluster_id("stats-cluster")

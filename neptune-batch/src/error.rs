@@ -2,64 +2,8 @@
 
 use std::error::Error;
 use stream2neptune_common::{Backoff, Classify, ErrorKind};
-
-/// A setting that cannot work: which one (by its path, e.g. `writer.pool_size`), and why.
-///
-/// Every `build()` and `validate()` of the crate answers with it, and the errors of the calls
-/// that validate their settings first wrap it ([`SinkError::Config`],
-/// [`GremlinError::Config`](crate::transport::GremlinError::Config),
-/// [`VertexLoadError::Config`](crate::load::VertexLoadError::Config),
-/// [`BulkLoadError::Config`](crate::load::bulk_loader::BulkLoadError::Config)).
-///
-/// ```
-/// use neptune_batch::GremlinSinkConfig;
-///
-/// let error = GremlinSinkConfig::builder("ws://127.0.0.1:8182/gremlin")
-///     .writer(|w| w.pool_size(0))
-///     .build()
-///     .unwrap_err();
-/// assert_eq!(error.field(), "writer.pool_size");
-/// assert_eq!(error.to_string(), "invalid configuration: writer.pool_size: must be between 1 and 64");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {field}: {reason}")]
-pub struct ConfigError {
-    field: String,
-    reason: String,
-}
-
-impl ConfigError {
-    /// `field` (its path from the settings validated) cannot work, because of `reason`.
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The path of the offending setting, e.g. `adaptive.max_in_flight`.
-    pub fn field(&self) -> &str {
-        &self.field
-    }
-
-    /// Why it cannot work.
-    pub fn reason(&self) -> &str {
-        &self.reason
-    }
-
-    /// The same error for settings nested in `parent` (`pool_size` becomes `writer.pool_size`).
-    pub(crate) fn within(mut self, parent: &str) -> Self {
-        self.field = format!("{parent}.{}", self.field);
-        self
-    }
-}
-
-/// A setting is always the user's to change.
-impl Classify for ConfigError {
-    fn kind(&self) -> ErrorKind {
-        ErrorKind::Usage
-    }
-}
+// Named here for the crate's modules, which import it from `crate::error`.
+pub(crate) use stream2neptune_common::ConfigError;
 
 /// Checks a retry setting: bounded (every caller of the crate must get an answer), at most
 /// `limit` retries, and a base delay within the cap.

@@ -14,7 +14,7 @@
 //! specification ("GraphBinary", TinkerPop's IO reference) describes.
 
 use crate::bytecode::{Bytecode, Instruction};
-use crate::graphson::{Column, Direction, GValue, Merge, Order, T};
+use crate::graphson::{Cardinality, Column, Direction, GValue, Merge, Order, T};
 use serde_json::{json, Value};
 
 /// The version byte that starts every request and response message.
@@ -101,6 +101,7 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &GValue) {
         GValue::Merge(m) => write_enum(out, code::MERGE, m.name()),
         GValue::Order(o) => write_enum(out, code::ORDER, o.name()),
         GValue::Column(c) => write_enum(out, code::COLUMN, c.name()),
+        GValue::Cardinality(c) => write_enum(out, code::CARDINALITY, c.name()),
         GValue::P { predicate, value } => write_predicate(out, predicate, value),
         GValue::Bytecode(b) => write_bytecode(out, b),
         GValue::Vertex { id, label } => {
@@ -497,6 +498,7 @@ impl<'a> Reader<'a> {
             code::MERGE => Merge::from_name(&name).map(GValue::Merge),
             code::ORDER => Order::from_name(&name).map(GValue::Order),
             code::COLUMN => Column::from_name(&name).map(GValue::Column),
+            code::CARDINALITY => Cardinality::from_name(&name).map(GValue::Cardinality),
             _ => None,
         };
         Ok(known.unwrap_or(GValue::String(name)))

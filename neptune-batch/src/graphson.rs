@@ -19,6 +19,8 @@ pub enum T {
     Id,
     /// The element label (`T.label`).
     Label,
+    /// A property's key (`T.key`).
+    Key,
 }
 
 /// `Direction`; `Direction.from` and `Direction.to` are `OUT` and `IN`.
@@ -61,6 +63,16 @@ pub enum Column {
     Values,
 }
 
+/// `Cardinality`: how many values a vertex property keeps (`property(set, k, v)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cardinality {
+    /// One value: a new one replaces it.
+    Single,
+    /// Distinct values: a new one is added.
+    Set,
+}
+
 /// The name each token has in Gremlin, in both formats.
 macro_rules! token_names {
     ($($token:ident { $($variant:ident => $name:literal),+ })+) => {$(
@@ -84,11 +96,12 @@ macro_rules! token_names {
 }
 
 token_names! {
-    T { Id => "id", Label => "label" }
+    T { Id => "id", Label => "label", Key => "key" }
     Direction { Out => "OUT", In => "IN" }
     Merge { OnCreate => "onCreate", OnMatch => "onMatch" }
     Order { Asc => "asc", Desc => "desc" }
     Column { Keys => "keys", Values => "values" }
+    Cardinality { Single => "single", Set => "set" }
 }
 
 /// A GraphSON 3.0 value.
@@ -125,6 +138,8 @@ pub enum GValue {
     Order(Order),
     /// `g:Column`.
     Column(Column),
+    /// `g:Cardinality`.
+    Cardinality(Cardinality),
     /// `g:P`: a predicate such as `lt(100)` or `without('following')`.
     P {
         /// The predicate's name (`lt`, `neq`, `without`...).
@@ -321,6 +336,7 @@ impl Serialize for GValue {
             GValue::Merge(m) => Typed("g:Merge", m.name()).serialize(s),
             GValue::Order(o) => Typed("g:Order", o.name()).serialize(s),
             GValue::Column(c) => Typed("g:Column", c.name()).serialize(s),
+            GValue::Cardinality(c) => Typed("g:Cardinality", c.name()).serialize(s),
             GValue::P { predicate, value } => {
                 Typed("g:P", &json!({"predicate": predicate, "value": value})).serialize(s)
             }
@@ -365,6 +381,7 @@ fn decode_typed(t: &str, v: &Value) -> Option<GValue> {
         }
         "g:T" => GValue::T(T::from_name(v.as_str()?)?),
         "g:Direction" => GValue::Direction(Direction::from_name(v.as_str()?)?),
+        "g:Cardinality" => GValue::Cardinality(Cardinality::from_name(v.as_str()?)?),
         "g:Vertex" => GValue::Vertex {
             id: Box::new(GValue::from_json(v.get("id")?)),
             label: v.get("label")?.as_str()?.to_owned(),
@@ -410,6 +427,7 @@ from_impl!(Direction, Direction);
 from_impl!(Merge, Merge);
 from_impl!(Order, Order);
 from_impl!(Column, Column);
+from_impl!(Cardinality, Cardinality);
 from_impl!(Bytecode, Bytecode);
 
 impl From<&String> for GValue {

@@ -4,7 +4,8 @@
 //! * [`Bytecode`] (with [`Instruction`] and [`anon`] for `__.` traversals): a traversal as a
 //!   list of steps whose arguments are values, never text to splice.
 //! * [`GValue`]: a value in a request or an answer, read from GraphSON 3.0 or GraphBinary 1.0
-//!   alike; [`T`], [`Direction`], [`Merge`], [`Order`] and [`Column`]: the tokens used as
+//!   alike; [`T`], [`Direction`], [`Merge`], [`Order`], [`Column`] and [`Cardinality`]: the
+//!   tokens used as
 //!   arguments.
 //!
 //! ```
@@ -21,4 +22,4 @@
 //! ```
 
 pub use crate::bytecode::{anon, Bytecode, Instruction};
-pub use crate::graphson::{Column, Direction, GValue, Merge, Order, T};
+pub use crate::graphson::{Cardinality, Column, Direction, GValue, Merge, Order, T};

@@ -144,4 +144,21 @@ pub use model::{Edge, PropertyValue, Vertex};
 pub use mutation::{Change, ElementId, Mutation, PropertyPolicy};
 pub use outcome::{ItemFailure, ItemOutcome, WriteReport};
 pub use sink::GraphSink;
+/// Every `build()` and `validate()` of the crate answers with it, and the errors of the calls
+/// that validate their settings first wrap it ([`SinkError::Config`],
+/// [`GremlinError::Config`](crate::transport::GremlinError::Config),
+/// [`VertexLoadError::Config`](crate::load::VertexLoadError::Config),
+/// [`BulkLoadError::Config`](crate::load::bulk_loader::BulkLoadError::Config)).
+///
+/// ```
+/// use neptune_batch::GremlinSinkConfig;
+///
+/// let error = GremlinSinkConfig::builder("ws://127.0.0.1:8182/gremlin")
+///     .writer(|w| w.pool_size(0))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(error.field(), "writer.pool_size");
+/// assert_eq!(error.to_string(), "invalid configuration: writer.pool_size: must be between 1 and 64");
+/// ```
+pub use stream2neptune_common::ConfigError;
 pub use write_traversals::WriteMode;

@@ -28,7 +28,17 @@ pub struct Recommendation {
     pub count: i64,
 }
 
-fn degrees(rows: Vec<GValue>) -> Result<Vec<Degree>, GremlinError> {
+/// Runs [`top_degree`] on the reader and reads its rows.
+async fn top_degrees(
+    reader: &GremlinTransport,
+    direction: &str,
+    schema: &FollowsSchema,
+    among: Option<&[String]>,
+    limit: i64,
+) -> Result<Vec<Degree>, GremlinError> {
+    let rows = reader
+        .submit(&top_degree(direction, &schema.edge_label, among, limit))
+        .await?;
     rows.iter()
         .map(|r| {
             Some(Degree {
@@ -66,11 +76,7 @@ pub async fn most_followed(
     among: Option<&[String]>,
     limit: i64,
 ) -> Result<Vec<Degree>, GremlinError> {
-    degrees(
-        reader
-            .submit(&top_degree("inE", &schema.edge_label, among, limit))
-            .await?,
-    )
+    top_degrees(reader, "inE", schema, among, limit).await
 }
 
 /// Q2 "people who follow the most people": the `limit` vertices with most outgoing edges, over
@@ -81,11 +87,7 @@ pub async fn most_following(
     among: Option<&[String]>,
     limit: i64,
 ) -> Result<Vec<Degree>, GremlinError> {
-    degrees(
-        reader
-            .submit(&top_degree("outE", &schema.edge_label, among, limit))
-            .await?,
-    )
+    top_degrees(reader, "outE", schema, among, limit).await
 }
 
 /// `choose(<count>.is(lt(small)), out(l), choose(select(<count>).is(lt(large)),

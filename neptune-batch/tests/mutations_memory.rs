@@ -2,114 +2,12 @@
 //! the model computes from the records alone, in whatever order, batching and repetition the
 //! changes arrive.
 
-use local_services::change_model::{expected_graph, ExpectedGraph};
+mod common;
+
+use common::changes::{mutation, op, read_back, record};
+use local_services::change_model::expected_graph;
 use neptune_batch::{Edge, ElementId, GraphSink, ItemOutcome, MemoryGraph, Mutation, Vertex};
 use proptest::prelude::*;
-use serde_json::{json, Value};
-
-/// One change over a small key space: `(kind, element, version)`.
-#[derive(Debug, Clone)]
-enum Op {
-    UpsertVertex(usize, u8),
-    UpsertEdge(usize, u8),
-    DeleteVertex(usize),
-    DeleteEdge(usize),
-}
-
-const VERTICES: usize = 8;
-const EDGES: usize = 20;
-
-/// Edge `j` always joins the same two vertices.
-fn ends(j: usize) -> (String, String) {
-    (
-        format!("p{}", j % VERTICES),
-        format!("p{}", (j * 3 + 1) % VERTICES),
-    )
-}
-
-fn record(op: &Op, version: u64) -> String {
-    let v = match op {
-        Op::UpsertVertex(i, n) => json!({"op": "upsert", "vertex": {"id": format!("p{i}"),
-            "label": "person", "properties": {"n": n.to_string()}}}),
-        Op::UpsertEdge(j, n) => {
-            let (from, to) = ends(*j);
-            json!({"op": "upsert", "edge": {"id": format!("f{j}"), "label": "follows",
-                "from": from, "to": to, "from_label": "person", "to_label": "person",
-                "properties": {"w": n.to_string()}}})
-        }
-        Op::DeleteVertex(i) => json!({"op": "delete", "vertex": {"id": format!("p{i}")}}),
-        Op::DeleteEdge(j) => json!({"op": "delete", "edge": {"id": format!("f{j}")}}),
-    };
-    let mut v = v;
-    v["version"] = json!(version);
-    v.to_string()
-}
-
-/// The mutation a change record asks for (the change format, read the plain way).
-fn mutation(record: &str) -> Mutation {
-    let c: Value = serde_json::from_str(record).unwrap();
-    let version = c["version"].as_u64().unwrap();
-    let s = |v: &Value| v.as_str().unwrap().to_owned();
-    let with_props = |mut props: Vec<(String, neptune_batch::PropertyValue)>, e: &Value| {
-        for (k, v) in e["properties"].as_object().unwrap() {
-            props.push((k.clone(), s(v).into()));
-        }
-        props
-    };
-    let m = match (c["op"].as_str().unwrap(), c.get("vertex"), c.get("edge")) {
-        ("upsert", Some(v), _) => {
-            let mut vertex = Vertex::new(s(&v["id"]), s(&v["label"]));
-            vertex.properties = with_props(Vec::new(), v);
-            Mutation::upsert_vertex(vertex)
-        }
-        ("upsert", _, Some(e)) => {
-            let mut edge = Edge::new(s(&e["id"]), s(&e["label"]), s(&e["from"]), s(&e["to"]));
-            edge.properties = with_props(Vec::new(), e);
-            Mutation::upsert_edge(edge).with_endpoint_labels("person", "person")
-        }
-        ("delete", Some(v), _) => Mutation::delete_vertex(s(&v["id"])),
-        ("delete", _, Some(e)) => Mutation::delete_edge(s(&e["id"])),
-        other => panic!("not a change: {other:?}"),
-    };
-    m.with_version(version)
-}
-
-/// What the graph holds, in the model's terms.
-fn read_back(g: &MemoryGraph) -> ExpectedGraph {
-    let mut out = ExpectedGraph::default();
-    for id in g.vertex_ids() {
-        let v = g.vertex(&id).unwrap();
-        if g.is_placeholder(&id) {
-            out.placeholders.insert(id, v.label);
-        } else {
-            let props = v
-                .properties
-                .into_iter()
-                .map(|(k, p)| (k, serde_json::to_value(p).unwrap()))
-                .collect();
-            out.vertices.insert(id, (v.label, props));
-        }
-    }
-    for id in g.edge_ids() {
-        let e = g.edge(&id).unwrap();
-        let props = e
-            .properties
-            .into_iter()
-            .map(|(k, p)| (k, serde_json::to_value(p).unwrap()))
-            .collect();
-        out.edges.insert(id, (e.label, e.from, e.to, props));
-    }
-    out
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (0..VERTICES, any::<u8>()).prop_map(|(i, n)| Op::UpsertVertex(i, n)),
-        6 => (0..EDGES, any::<u8>()).prop_map(|(j, n)| Op::UpsertEdge(j, n)),
-        1 => (0..VERTICES).prop_map(Op::DeleteVertex),
-        2 => (0..EDGES).prop_map(Op::DeleteEdge),
-    ]
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
@@ -124,7 +22,7 @@ proptest! {
         repeats in prop::collection::vec(any::<prop::sample::Index>(), 0..30),
     ) {
         let records: Vec<String> =
-            ops.iter().enumerate().map(|(i, op)| record(op, i as u64 + 1)).collect();
+            ops.iter().enumerate().map(|(i, op)| record("", op, i as u64 + 1)).collect();
         let expected = expected_graph(&records);
         // Arrival: a seeded shuffle, plus some records delivered again anywhere.
         let mut arrival: Vec<usize> = (0..records.len()).collect();

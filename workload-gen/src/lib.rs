@@ -18,6 +18,9 @@
 //! * [`FollowsEdge`] is one follow request, with the original's record payload
 //!   (`from,to,creationDate`) or JSON ([`PayloadFormat`]); [`RecordSink`] is where records go
 //!   ([`MemoryRecordSink`] keeps them).
+//! * [`changes`]: a seeded change stream on the same graph ([`changes::ChangeStream`]):
+//!   follows, unfollows, profile edits and account closures, as records of the JSON change
+//!   format with versions from one counter, ready for a driver or a producer.
 //! * [`metrics`] names what the driver records through the `metrics` facade.
 //!
 //! Every configuration is made by a builder that checks it ([`ConfigError`] names the field),
@@ -59,6 +62,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod changes;
 pub mod dataset;
 pub mod driver;
 mod edge;
@@ -69,5 +73,8 @@ pub mod reader;
 mod sink;
 
 pub use edge::{DecodeError, FollowsEdge, PayloadFormat};
-pub use error::ConfigError;
 pub use sink::{MemoryRecordSink, OutgoingRecord, PutOutcome, RecordSink, RecordSinkError};
+/// What [`GeneratorConfig`](generator::GeneratorConfig), [`DriverConfig`](driver::DriverConfig),
+/// [`EdgeFileConfig`](reader::EdgeFileConfig) and [`WriteOptions`](dataset::WriteOptions)
+/// answer for a value outside its limits.
+pub use stream2neptune_common::ConfigError;

@@ -56,13 +56,8 @@ pub async fn event_document_for(
             .await
             .unwrap();
     }
-    let shards = client
-        .list_shards()
-        .stream_name(&stream)
-        .send()
-        .await
-        .unwrap();
-    let shard_id = shards.shards()[0].shard_id().to_owned();
+    let shards = local_services::list_shards(&client, &stream).await.unwrap();
+    let shard_id = shards[0].shard_id().to_owned();
     let mut iterator = local_services::trim_horizon_iterator(&client, &stream, &shard_id)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -1,7 +1,7 @@
 //! The function's settings, read from its environment variables with the original's names and
 //! defaults, plus the connection settings the original hard-coded (TLS) or lacked (IAM).
 
-use crate::config::ConfigError;
+use crate::ConfigError;
 use neptune_batch::{FollowsSchema, GremlinSinkConfig, GremlinSinkConfigBuilder, WriteMode};
 use std::time::Duration;
 

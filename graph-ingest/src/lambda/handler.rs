@@ -35,7 +35,7 @@ pub enum HandlerError {
     Waiting,
     /// An environment variable is missing or wrong.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::ConfigError),
     /// The event is not a Kinesis event the handler can read.
     #[error("malformed Kinesis event: {0}")]
     Event(#[from] EventError),
@@ -106,6 +106,8 @@ pub struct Invocation {
     pub written: u64,
     /// Edges that were already there (a redelivery).
     pub already_present: u64,
+    /// Changes older than what the graph holds, skipped.
+    pub stale: u64,
     /// Records not written, in shard order; the first reported one is the response's.
     pub failures: Vec<FailedRecord>,
     /// Write requests made through the sink (sub-batches).
@@ -289,9 +291,10 @@ impl Run<'_> {
                 );
                 for ((index, _), verdict) in chunk.iter().zip(attempt.verdicts) {
                     match verdict {
-                        Verdict::Done { written, present } => {
-                            self.out.written += written;
-                            self.out.already_present += present;
+                        Verdict::Done(settled) => {
+                            self.out.written += settled.written;
+                            self.out.already_present += settled.present;
+                            self.out.stale += settled.stale;
                         }
                         Verdict::Permanent(reason) => {
                             let reported = self.reports(false);

@@ -9,7 +9,7 @@ use crate::hold::{Hold, Waited};
 use crate::mapper::GraphWrites;
 use crate::publish;
 use crate::stats::Counters;
-use crate::write::{write_records, Verdict};
+use crate::write::{write_records, Settled, Verdict};
 use kinesis_source::{Acker, Record};
 use std::time::{Duration, SystemTime};
 use stream2neptune_common::Classify;
@@ -55,11 +55,13 @@ impl<'a> Ledger<'a> {
     /// Record `index` is in the graph: counted, its put-to-graph latency recorded, and
     /// acknowledged at once (the checkpoint only moves over the acknowledged prefix, so later
     /// records may go first).
-    fn in_graph(&mut self, index: usize, written: u64, present: u64) {
-        self.result.written += written;
-        self.result.already_present += present;
-        Counters::add(&self.stats.items_written, written);
-        Counters::add(&self.stats.items_already_present, present);
+    fn in_graph(&mut self, index: usize, settled: Settled) {
+        self.result.written += settled.written;
+        self.result.already_present += settled.present;
+        self.result.stale += settled.stale;
+        Counters::add(&self.stats.items_written, settled.written);
+        Counters::add(&self.stats.items_already_present, settled.present);
+        Counters::add(&self.stats.items_stale, settled.stale);
         let record = self.records[index];
         let put = self.put_time.and_then(|f| f(record));
         self.stats.record_end_to_end(match put {
@@ -292,7 +294,7 @@ impl Pipeline {
         let mut again = Vec::new();
         for (p, verdict) in pending.into_iter().zip(verdicts) {
             match verdict {
-                Verdict::Done { written, present } => ledger.in_graph(p.index, written, present),
+                Verdict::Done(settled) => ledger.in_graph(p.index, settled),
                 Verdict::Permanent(reason) => ledger.bad(p.index, reason),
                 Verdict::Transient { error, unconfirmed } => {
                     hold.failed(&error);
@@ -319,6 +321,7 @@ impl Pipeline {
             .await
             .map_err(PipelineError::Sink)?;
         stats.record_write(attempt.took);
+        stats.record_changes(&attempt.changes);
         Counters::add(&stats.sink_retries, u64::from(attempt.retries));
         Counters::add(&stats.permanent_failures, attempt.permanent_items as u64);
         publish::record_write_metrics(

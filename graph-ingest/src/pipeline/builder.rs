@@ -1,12 +1,13 @@
 //! What a pipeline is made of, checked once.
 
 use super::{Inner, Pipeline, PutTime};
-use crate::config::{ConfigError, PipelineConfig};
+use crate::config::PipelineConfig;
 use crate::control::Control;
 use crate::dead_letter::DeadLetterSink;
 use crate::fault::FaultInjector;
 use crate::mapper::RecordMapper;
 use crate::stats::PipelineStats;
+use crate::ConfigError;
 use kinesis_source::Record;
 use metrics_sink::MetricsSink;
 use neptune_batch::GraphSink;

@@ -13,12 +13,13 @@ mod run;
 
 pub use builder::PipelineBuilder;
 
-use crate::config::{ConfigError, PipelineConfig};
+use crate::config::PipelineConfig;
 use crate::control::Control;
 use crate::dead_letter::{DeadLetterError, DeadLetterSink};
 use crate::fault::FaultInjector;
 use crate::mapper::RecordMapper;
 use crate::stats::PipelineStats;
+use crate::ConfigError;
 use kinesis_source::{Record, RecordBatch, SourceError};
 use metrics_sink::MetricsSink;
 use neptune_batch::{GraphSink, SinkError};
@@ -68,6 +69,8 @@ pub struct BatchResult {
     pub written: u64,
     /// Items already there.
     pub already_present: u64,
+    /// Changes older than what the graph holds, skipped.
+    pub stale: u64,
     /// Records set aside, by sequence number.
     pub dead_lettered: Vec<String>,
     /// Records left unacknowledged because the pipeline stopped while they were held: they

@@ -1,7 +1,8 @@
 //! How a [`KinesisProducer`](super::KinesisProducer) writes, within the service's limits.
 
-use crate::config::{check_backoff, ConfigError, StreamRef};
+use crate::config::{check_backoff, StreamRef};
 use crate::limits::{MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL, MAX_RECORD_BYTES};
+use crate::ConfigError;
 use std::time::Duration;
 use stream2neptune_common::Backoff;
 

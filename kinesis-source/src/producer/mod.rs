@@ -8,8 +8,8 @@ pub use config::{ProducerConfig, ProducerConfigBuilder};
 pub use record::{ProducerRecord, PutFailure, PutReceipt, PutResult};
 
 use crate::api::{ApiError, ApiErrorKind, KinesisApi, PutEntry, PutEntryResult};
-use crate::config::ConfigError;
 use crate::metrics::{self as names, ProducerCounters, ProducerStats};
+use crate::ConfigError;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;

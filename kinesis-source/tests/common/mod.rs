@@ -8,10 +8,13 @@ use kinesis_source::api::{
     PutEntryResult, SdkKinesisApi, ShardInfo, ShardSubscription,
 };
 use kinesis_source::checkpoint::StreamIdentity;
-use kinesis_source::{RecordBatch, RecordSource, StreamRef};
+use kinesis_source::{
+    CheckpointStore, KinesisSource, KinesisSourceConfig, MemoryCheckpointStore, RecordBatch,
+    RecordSource, StreamRef,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A client of the shared embedded emulator (or `KINESIS_ENDPOINT_URL`).
@@ -34,6 +37,35 @@ pub async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) {
     local_services::wait_until_active(client, name, Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A source reading through the real client, keeping its checkpoints in `store`.
+pub async fn source_with_store(
+    client: &aws_sdk_kinesis::Client,
+    config: KinesisSourceConfig,
+    store: Arc<dyn CheckpointStore>,
+) -> KinesisSource {
+    KinesisSource::from_client(client.clone(), config, store)
+        .await
+        .unwrap()
+}
+
+/// A source reading through the real client, keeping its checkpoints in memory.
+pub async fn memory_source(
+    client: &aws_sdk_kinesis::Client,
+    config: KinesisSourceConfig,
+) -> KinesisSource {
+    source_with_store(client, config, Arc::new(MemoryCheckpointStore::default())).await
+}
+
+/// A source reading through `api` (a [`FaultyApi`]), keeping its checkpoints in memory.
+pub async fn memory_source_over(
+    api: Arc<dyn KinesisApi>,
+    config: KinesisSourceConfig,
+) -> KinesisSource {
+    KinesisSource::start(api, config, Arc::new(MemoryCheckpointStore::default()))
+        .await
+        .unwrap()
 }
 
 /// Reads batches until `want` records arrived, acknowledging each batch; panics after 90 s.
@@ -91,6 +123,15 @@ pub fn assert_once_and_in_shard_order(batches: &[RecordBatch]) -> Vec<String> {
             payloads.push(String::from_utf8(r.data.to_vec()).unwrap());
         }
     }
+    payloads
+}
+
+/// Asserts that `want` records were delivered, each exactly once, in order within each shard
+/// and for every key; returns the payloads in delivery order.
+pub fn assert_all_once_and_in_order(batches: &[RecordBatch], want: usize) -> Vec<String> {
+    let payloads = assert_once_and_in_shard_order(batches);
+    assert_eq!(payloads.len(), want);
+    assert_per_key_order(&payloads);
     payloads
 }
 
@@ -162,6 +203,14 @@ impl FaultyApi {
             subscribes: AtomicU64::new(0),
             failed_once: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Makes the next `times` GetRecords calls on `shard_id` fail fatally.
+    pub fn fail_shard_reads(&self, shard_id: &str, times: u32) {
+        self.fail_shard
+            .lock()
+            .unwrap()
+            .insert(shard_id.to_owned(), times);
     }
 }
 

@@ -1,10 +1,11 @@
 //! How a [`CloudWatchSink`](super::CloudWatchSink) aggregates, batches and sends.
 
 use crate::aggregate::Aggregation;
-use crate::datum::{add_dimension, check_default_dimensions, check_namespace, Dimension};
-use crate::error::ConfigError;
+use crate::datum::Dimension;
 use crate::names;
+use crate::naming::{check_naming, naming_setters};
 use crate::requests::RequestLimits;
+use crate::ConfigError;
 use std::time::Duration;
 use stream2neptune_common::Backoff;
 
@@ -84,9 +85,7 @@ impl CloudWatchConfig {
     ///
     /// [`build`]: CloudWatchConfigBuilder::build
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_namespace(&self.namespace).map_err(|r| ConfigError::new("namespace", r))?;
-        check_default_dimensions(&self.default_dimensions)
-            .map_err(|r| ConfigError::new("default_dimensions", r))?;
+        check_naming(&self.namespace, &self.default_dimensions)?;
         self.limits.validate()?;
         if self.flush_interval.is_zero() {
             return Err(ConfigError::new(
@@ -124,32 +123,7 @@ pub struct CloudWatchConfigBuilder {
 }
 
 impl CloudWatchConfigBuilder {
-    /// Sets [`CloudWatchConfig::namespace`].
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.config.namespace = namespace.into();
-        self
-    }
-
-    /// Adds (or replaces) a dimension of [`CloudWatchConfig::default_dimensions`].
-    pub fn default_dimension(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        add_dimension(
-            &mut self.config.default_dimensions,
-            name.into(),
-            value.into(),
-        );
-        self
-    }
-
-    /// Adds the original's `clusterId` dimension to every datum.
-    pub fn cluster_id(self, cluster_id: impl Into<String>) -> Self {
-        self.default_dimension(names::CLUSTER_ID, cluster_id)
-    }
-
-    /// Sets [`CloudWatchConfig::high_resolution`].
-    pub fn high_resolution(mut self, high_resolution: bool) -> Self {
-        self.config.high_resolution = high_resolution;
-        self
-    }
+    naming_setters!(CloudWatchConfig);
 
     /// Sets [`CloudWatchConfig::aggregation`].
     pub fn aggregation(mut self, aggregation: Aggregation) -> Self {

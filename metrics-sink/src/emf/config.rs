@@ -1,10 +1,11 @@
 //! How an [`EmfSink`](super::EmfSink) names and sizes its documents.
 
 use super::METADATA;
-use crate::datum::{add_dimension, check_default_dimensions, check_namespace, Dimension};
-use crate::error::ConfigError;
+use crate::datum::Dimension;
 use crate::limits::{DEFAULT_MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES, MIN_DOCUMENT_BYTES};
 use crate::names;
+use crate::naming::{check_naming, naming_setters};
+use crate::ConfigError;
 
 /// How an [`EmfSink`](super::EmfSink) names and sizes its documents. The defaults are the
 /// original's namespace `aws-samples/stream-2-neptune` and one-second (high) resolution. Made
@@ -69,9 +70,7 @@ impl EmfConfig {
     ///
     /// [`build`]: EmfConfigBuilder::build
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_namespace(&self.namespace).map_err(|r| ConfigError::new("namespace", r))?;
-        check_default_dimensions(&self.default_dimensions)
-            .map_err(|r| ConfigError::new("default_dimensions", r))?;
+        check_naming(&self.namespace, &self.default_dimensions)?;
         if let Some(d) = self.default_dimensions.iter().find(|d| d.name == METADATA) {
             return Err(ConfigError::new(
                 "default_dimensions",
@@ -109,32 +108,7 @@ pub struct EmfConfigBuilder {
 }
 
 impl EmfConfigBuilder {
-    /// Sets [`EmfConfig::namespace`].
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.config.namespace = namespace.into();
-        self
-    }
-
-    /// Adds (or replaces) a dimension of [`EmfConfig::default_dimensions`].
-    pub fn default_dimension(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        add_dimension(
-            &mut self.config.default_dimensions,
-            name.into(),
-            value.into(),
-        );
-        self
-    }
-
-    /// Adds the original's `clusterId` dimension to every datum.
-    pub fn cluster_id(self, cluster_id: impl Into<String>) -> Self {
-        self.default_dimension(names::CLUSTER_ID, cluster_id)
-    }
-
-    /// Sets [`EmfConfig::high_resolution`].
-    pub fn high_resolution(mut self, high_resolution: bool) -> Self {
-        self.config.high_resolution = high_resolution;
-        self
-    }
+    naming_setters!(EmfConfig);
 
     /// Sets [`EmfConfig::max_document_bytes`].
     pub fn max_document_bytes(mut self, bytes: usize) -> Self {

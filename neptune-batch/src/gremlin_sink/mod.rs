@@ -7,19 +7,25 @@
 //! it again), and `session_lane` (the session the merges queue in).
 
 mod careful;
+mod change_diff;
+mod change_traversals;
+mod changes;
 mod config;
 mod encode;
 mod queue;
 mod retry;
 mod service;
 mod session_lane;
+mod take;
 mod write;
 
 pub use config::{ExistenceCheck, GremlinSinkConfig, GremlinSinkConfigBuilder, Scheduling};
 
 use crate::error::SinkError;
+use crate::graphson::GValue;
 use crate::metrics as m;
 use crate::model::{Edge, Vertex};
+use crate::mutation::Mutation;
 use crate::outcome::WriteReport;
 use crate::sink::GraphSink;
 use crate::sizing::{Controller, Sizing, SizingSample};
@@ -32,6 +38,7 @@ use service::Service;
 use session_lane::{SessionLane, LANE_DEPTH};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::SystemTime;
 use write::Writer;
 
 /// Totals over every call on a sink so far, for a binary to show the progress of long writes.
@@ -152,6 +159,40 @@ impl GremlinSink {
         Self { config, queue }
     }
 
+    /// Drops the tombstones of deletes made before `deleted_before`, in transactions of at most
+    /// 10 000, and answers how many went. Keep tombstones for as long as the source can replay
+    /// an older change (a stream's retention: 24 hours by default, up to 365 days): past that,
+    /// an old upsert replayed would bring its element back. Neptune finds them by their label.
+    /// Conflicts with live writers are retried as the sink's [`retry`](GremlinSinkConfig::retry)
+    /// allows.
+    pub async fn purge_tombstones(&self, deleted_before: SystemTime) -> Result<u64, SinkError> {
+        const PER_TRANSACTION: i64 = 10_000;
+        let millis = deleted_before
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut purged = 0;
+        loop {
+            let t = change_traversals::purge_tombstones(millis, PER_TRANSACTION);
+            // Retried like writes: a purge running beside live writers meets their conflicts.
+            let mut stats = service::Stats::default();
+            let answer = self
+                .queue
+                .writer()
+                .service()
+                .send(&Request::Bytecode(t), "purge", &mut stats)
+                .await
+                .map_err(|e| SinkError::Connect {
+                    endpoint: self.config.writer.url.clone(),
+                    source: Box::new(e),
+                })?;
+            let n = answer.first().and_then(GValue::as_i64).unwrap_or(0);
+            purged += n.max(0) as u64;
+            if n < PER_TRANSACTION {
+                return Ok(purged);
+            }
+        }
+    }
+
     /// Whether the merges queue in a Gremlin Server session (see [`Scheduling::SessionQueue`]).
     pub fn queues_in_session(&self) -> bool {
         self.queue.writer().service().queues_in_session()
@@ -201,6 +242,15 @@ impl GraphSink for GremlinSink {
 
     async fn write_edges(&self, edges: &[Edge]) -> Result<WriteReport, SinkError> {
         Ok(self.queue.write(edges).await)
+    }
+
+    /// Each request reads the state its changes depend on, decides their outcomes by the
+    /// in-memory graph's rules, and writes what changed in one request guarded by what was read
+    /// (see the [`mutation`](crate::mutation) module for the contract). The writes queue in the
+    /// session where one is open; a request holds every element and vertex its changes touch
+    /// while it runs, in a session too.
+    async fn apply(&self, mutations: &[Mutation]) -> Result<WriteReport, SinkError> {
+        Ok(self.queue.write(mutations).await)
     }
 
     /// `g.inject(0)`: one round trip that touches no data, bounded by

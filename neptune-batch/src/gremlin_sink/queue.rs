@@ -22,14 +22,16 @@
 //!
 //! In a session the server runs the requests in turn, so only the keys are held there.
 
-use super::careful::Careful;
-use super::encode::finish;
+use super::encode::{finish, Item};
 use super::service::Stats;
+use super::take::{take_batch, Touches};
 use super::write::Writer;
 use crate::metrics as m;
 use crate::model::{Edge, Vertex};
+use crate::mutation::{Change, Mutation};
 use crate::outcome::{ItemFailure, ItemOutcome, WriteReport};
 use crate::sizing::{Controller, Observation, Sizing, SizingSample};
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -83,6 +85,7 @@ pub(super) struct Queue {
     progress: Progress,
     edges: Mutex<Pool<Edge>>,
     vertices: Mutex<Pool<Vertex>>,
+    mutations: Mutex<Pool<Mutation>>,
 }
 
 /// Items waiting for a request, and what the requests in flight hold.
@@ -132,20 +135,132 @@ impl Call {
     }
 }
 
-/// The items a queue holds: one pool per kind.
-pub(super) trait Queued: Careful {
+/// The items a queue holds: one pool per kind, each written its own way.
+pub(super) trait Queued: Clone + Send + Sync + 'static {
     fn pool(queue: &Queue) -> &Mutex<Pool<Self>>;
+    /// The id whose repeats within one call take its outcome (creates), if repeats merge.
+    fn repeat_id(&self) -> Option<&str>;
+    /// Why the item cannot be written at all, if it cannot.
+    fn invalid(&self) -> Option<String>;
+    /// What the item holds while its request runs; `in_session`: the requests of the sink run
+    /// one after another on the server.
+    fn touches(&self, in_session: bool) -> Touches<'_>;
+    /// Writes one request's items and tells what happened to each.
+    fn write<'a>(
+        writer: &'a Writer,
+        items: &'a [&'a Self],
+    ) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)>;
+}
+
+/// Creates: only each key's order matters (creates of different elements commute), and in a
+/// session only the key is held.
+fn create_touches<I: Item>(item: &I, in_session: bool) -> Touches<'_> {
+    let [key, other] = item.touches();
+    Touches {
+        key,
+        others: if in_session {
+            [key, key]
+        } else {
+            [other, other]
+        },
+        exclusive: false,
+    }
 }
 
 impl Queued for Edge {
     fn pool(queue: &Queue) -> &Mutex<Pool<Self>> {
         &queue.edges
     }
+    fn repeat_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+    fn invalid(&self) -> Option<String> {
+        Item::invalid(self)
+    }
+    fn touches(&self, in_session: bool) -> Touches<'_> {
+        create_touches(self, in_session)
+    }
+    fn write<'a>(
+        writer: &'a Writer,
+        items: &'a [&'a Self],
+    ) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)> {
+        Box::pin(writer.write(items))
+    }
 }
 
 impl Queued for Vertex {
     fn pool(queue: &Queue) -> &Mutex<Pool<Self>> {
         &queue.vertices
+    }
+    fn repeat_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+    fn invalid(&self) -> Option<String> {
+        Item::invalid(self)
+    }
+    fn touches(&self, in_session: bool) -> Touches<'_> {
+        create_touches(self, in_session)
+    }
+    /// Vertices with set-valued properties are created as changes (that keep what exists),
+    /// whose writes give each value of a set its own property; a create's merge map cannot.
+    fn write<'a>(
+        writer: &'a Writer,
+        items: &'a [&'a Self],
+    ) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)> {
+        let sets = items.iter().any(|v| {
+            v.properties
+                .iter()
+                .any(|(_, p)| matches!(p, crate::model::PropertyValue::Set(_)))
+        });
+        if !sets {
+            return Box::pin(writer.write(items));
+        }
+        Box::pin(async move {
+            let changes: Vec<Mutation> =
+                items.iter().map(|v| Mutation::from((*v).clone())).collect();
+            let refs: Vec<&Mutation> = changes.iter().collect();
+            writer.apply(&refs).await
+        })
+    }
+}
+
+/// Changes: the state a request reads must not change before its write, so every element and
+/// vertex a change touches is held, in a session too; each element's changes keep their order.
+impl Queued for Mutation {
+    fn pool(queue: &Queue) -> &Mutex<Pool<Self>> {
+        &queue.mutations
+    }
+    fn repeat_id(&self) -> Option<&str> {
+        None
+    }
+    fn invalid(&self) -> Option<String> {
+        Mutation::invalid(self)
+    }
+    fn touches(&self, _in_session: bool) -> Touches<'_> {
+        let key = self.key();
+        match &self.change {
+            Change::UpsertEdge { edge, .. } => Touches {
+                key,
+                others: [&edge.from, &edge.to],
+                exclusive: false,
+            },
+            Change::DeleteVertex { .. } => Touches {
+                key,
+                others: [key, key],
+                exclusive: true,
+            },
+            _ => Touches {
+                key,
+                others: [key, key],
+                exclusive: false,
+            },
+        }
+    }
+    fn write<'a>(
+        writer: &'a Writer,
+        items: &'a [&'a Self],
+    ) -> BoxFuture<'a, (Vec<ItemOutcome>, Stats)> {
+        Box::pin(writer.apply(items))
     }
 }
 
@@ -158,6 +273,7 @@ impl Queue {
             progress: Progress::default(),
             edges: Mutex::default(),
             vertices: Mutex::default(),
+            mutations: Mutex::default(),
         }
     }
 
@@ -177,9 +293,9 @@ impl Queue {
         lock(&self.controller).history()
     }
 
-    /// Queues a call's items, starts what requests it can, and waits for every outcome. Items
+    /// Queues a call's items, starts what requests it can, and waits for every outcome. Creates
     /// repeating an earlier id in the same call take the earlier item's outcome (a written
-    /// original makes the repeat "already present").
+    /// original makes the repeat "already present"); changes are each applied, in order.
     pub(super) async fn write<I: Queued>(self: &Arc<Self>, items: &[I]) -> WriteReport {
         let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
         let mut first: HashMap<&str, usize> = HashMap::new();
@@ -188,10 +304,12 @@ impl Queue {
         for (i, item) in items.iter().enumerate() {
             if let Some(why) = item.invalid() {
                 outcomes[i] = Some(ItemOutcome::Failed(ItemFailure::Invalid(why)));
-            } else if let Some(&j) = first.get(item.id()) {
+            } else if let Some(&j) = item.repeat_id().and_then(|id| first.get(id)) {
                 repeats.push((i, j));
             } else {
-                first.insert(item.id(), i);
+                if let Some(id) = item.repeat_id() {
+                    first.insert(id, i);
+                }
                 unique.push(i);
             }
         }
@@ -295,10 +413,7 @@ impl Queue {
             busy,
             (min.max(1), max),
             conflict_free,
-            |w: &Waiting<I>| {
-                let [key, other] = w.item.touches();
-                [key, if keys_only { key } else { other }]
-            },
+            |w: &Waiting<I>| w.item.touches(keys_only),
         );
         if batch.is_empty() {
             return None;
@@ -326,7 +441,7 @@ impl Queue {
     async fn run<I: Queued>(self: Arc<Self>, mut running: Running<I>) {
         let started = Instant::now();
         let refs: Vec<&I> = running.batch.iter().map(|w| &w.item).collect();
-        let written = AssertUnwindSafe(self.writer.write(&refs))
+        let written = AssertUnwindSafe(I::write(&self.writer, &refs))
             .catch_unwind()
             .await;
         drop(refs);
@@ -428,180 +543,5 @@ impl<I: Queued> Running<I> {
 impl<I: Queued> Drop for Running<I> {
     fn drop(&mut self) {
         self.release();
-    }
-}
-
-/// Takes the next request's items from `pending`: at most `max`, in queue order, skipping
-/// (with `conflict_free`) every item that touches a vertex in `busy` and every item whose key
-/// (the first of `touches`) is the key of an item skipped before it. Returns the items and the
-/// distinct vertices they touch; or nothing, leaving `pending` as it was, if fewer than `min`
-/// items could go.
-fn take_batch<W>(
-    pending: &mut VecDeque<W>,
-    busy: &HashSet<String>,
-    (min, max): (usize, usize),
-    conflict_free: bool,
-    touches: impl Fn(&W) -> [&str; 2],
-) -> (Vec<W>, Vec<String>) {
-    let mut take = vec![false; pending.len()];
-    let mut n = 0;
-    let keys: Vec<String> = {
-        let mut mine: HashSet<&str> = HashSet::new();
-        let mut blocked: HashSet<&str> = HashSet::new();
-        for (i, w) in pending.iter().enumerate() {
-            if n == max {
-                break;
-            }
-            let ends = touches(w);
-            if conflict_free
-                && (blocked.contains(ends[0]) || ends.iter().any(|v| busy.contains(*v)))
-            {
-                // Later items of this key wait too, so each key's writes keep their order.
-                blocked.insert(ends[0]);
-                continue;
-            }
-            mine.extend(ends);
-            take[i] = true;
-            n += 1;
-        }
-        if n < min {
-            return (Vec::new(), Vec::new());
-        }
-        mine.into_iter().map(str::to_owned).collect()
-    };
-    let mut taken = Vec::with_capacity(n);
-    let mut kept = VecDeque::with_capacity(pending.len() - n);
-    for (w, t) in pending.drain(..).zip(take) {
-        if t {
-            taken.push(w);
-        } else {
-            kept.push_back(w);
-        }
-    }
-    *pending = kept;
-    (taken, keys)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    type E = (usize, String, String);
-
-    fn edge(n: usize, from: &str, to: &str) -> E {
-        (n, from.into(), to.into())
-    }
-
-    fn ends(e: &E) -> [&str; 2] {
-        [&e.1, &e.2]
-    }
-
-    #[test]
-    fn a_request_skips_held_vertices_and_keeps_each_keys_order() {
-        let mut pending: VecDeque<E> = [
-            edge(0, "a", "hub"),
-            edge(1, "b", "c"),
-            edge(2, "a", "d"), // key "a" was passed over above: must wait
-            edge(3, "e", "a"), // "a" is not held: may go
-            edge(4, "f", "g"),
-        ]
-        .into();
-        let busy: HashSet<String> = ["hub".to_owned()].into();
-        let (taken, keys) = take_batch(&mut pending, &busy, (1, 10), true, ends);
-        assert_eq!(taken.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 3, 4]);
-        let keys: HashSet<String> = keys.into_iter().collect();
-        assert_eq!(
-            keys,
-            ["b", "c", "e", "a", "f", "g"].map(str::to_owned).into()
-        );
-        assert_eq!(pending.iter().map(|e| e.0).collect::<Vec<_>>(), vec![0, 2]);
-    }
-
-    #[test]
-    fn a_request_takes_at_most_max_and_every_edge_of_a_free_super_connector() {
-        let mut pending: VecDeque<E> = (0..10).map(|i| edge(i, &format!("f{i}"), "hub")).collect();
-        let (taken, _) = take_batch(&mut pending, &HashSet::new(), (1, 4), true, ends);
-        assert_eq!(taken.len(), 4);
-        assert_eq!(pending.len(), 6);
-        let (taken, _) = take_batch(&mut pending, &HashSet::new(), (1, 100), true, ends);
-        assert_eq!(
-            taken.len(),
-            6,
-            "one request writes all the hub's waiting edges"
-        );
-    }
-
-    #[test]
-    fn too_few_free_items_wait_for_a_request_in_flight() {
-        let mut pending: VecDeque<E> = [edge(0, "a", "hub"), edge(1, "b", "c")].into();
-        let busy: HashSet<String> = ["hub".to_owned()].into();
-        let (taken, keys) = take_batch(&mut pending, &busy, (2, 10), true, ends);
-        assert!(taken.is_empty() && keys.is_empty());
-        assert_eq!(pending.len(), 2, "the queue is left as it was");
-    }
-
-    #[test]
-    fn without_conflict_freedom_the_queue_is_cut_in_order() {
-        let mut pending: VecDeque<E> = (0..5).map(|i| edge(i, "a", "hub")).collect();
-        let busy: HashSet<String> = ["hub".to_owned()].into();
-        let (taken, _) = take_batch(&mut pending, &busy, (1, 3), false, ends);
-        assert_eq!(taken.iter().map(|e| e.0).collect::<Vec<_>>(), vec![0, 1, 2]);
-    }
-
-    proptest! {
-        /// Requests formed one after another while earlier ones are in flight never share a
-        /// vertex with any of them, every item is taken exactly once, and the items of one
-        /// key are taken in queue order.
-        #[test]
-        fn requests_in_flight_never_share_a_vertex(
-            raw in prop::collection::vec((0usize..30, 0usize..30), 1..300),
-            max in 1usize..50,
-            finish in prop::collection::vec(any::<bool>(), 64),
-        ) {
-            // Skewed endpoints: vertex 0 and 1 are super-connectors.
-            let v = |x: usize| if x < 12 { format!("v{}", x % 2) } else { format!("v{x}") };
-            let mut pending: VecDeque<E> =
-                raw.iter().enumerate().map(|(i, &(a, b))| (i, v(a), v(b))).collect();
-            let total = pending.len();
-            let mut in_flight: Vec<(Vec<E>, Vec<String>)> = Vec::new();
-            let mut busy: HashSet<String> = HashSet::new();
-            let mut order: Vec<usize> = Vec::new();
-            let mut step = 0;
-            while !pending.is_empty() || !in_flight.is_empty() {
-                let finish_one = finish[step % finish.len()] || pending.is_empty();
-                step += 1;
-                if finish_one && !in_flight.is_empty() {
-                    let (_, keys) = in_flight.remove(0);
-                    for k in keys { busy.remove(&k); }
-                    continue;
-                }
-                let (taken, keys) = take_batch(&mut pending, &busy, (1, max), true, ends);
-                if taken.is_empty() {
-                    prop_assert!(!in_flight.is_empty(), "nothing in flight blocks the queue");
-                    continue;
-                }
-                for k in &keys {
-                    prop_assert!(busy.insert(k.clone()), "vertex {} already in flight", k);
-                }
-                order.extend(taken.iter().map(|e| e.0));
-                in_flight.push((taken, keys));
-            }
-            let mut seen = order.clone();
-            seen.sort_unstable();
-            prop_assert_eq!(seen, (0..total).collect::<Vec<_>>());
-            // Per key, items leave the queue in input order.
-            let items: Vec<(usize, String, String)> =
-                raw.iter().enumerate().map(|(i, &(a, b))| (i, v(a), v(b))).collect();
-            let position: std::collections::HashMap<usize, usize> =
-                order.iter().enumerate().map(|(p, &i)| (i, p)).collect();
-            for x in &items {
-                for y in &items {
-                    if x.1 == y.1 && x.0 < y.0 {
-                        prop_assert!(position[&x.0] <= position[&y.0]);
-                    }
-                }
-            }
-        }
     }
 }

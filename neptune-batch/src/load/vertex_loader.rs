@@ -158,8 +158,8 @@ pub struct VertexLoadSummary {
     pub failed: Vec<FailedVertex>,
     /// Rows the reader refused, with reasons.
     pub bad_lines: Vec<BadLine>,
-    /// Multi-valued (`[]`) columns of the file: each of their values was written as its own
-    /// property entry (see [`csv`](super::csv)).
+    /// Multi-valued (`[]`) columns of the file: each was written as a property with set
+    /// cardinality ([`PropertyValue::Set`](crate::PropertyValue::Set)).
     pub multi_valued_columns: Vec<String>,
     /// Batches handed to the sink.
     pub batches: u64,

@@ -1,6 +1,6 @@
 //! A graph held in memory, implementing [`GraphSink`]: the reference for the sinks' contract.
 
-mod state;
+pub(crate) mod state;
 
 use crate::error::SinkError;
 use crate::model::{Edge, Vertex};
@@ -48,7 +48,7 @@ impl MemoryGraph {
             label: e.label.clone(),
             from: e.from.clone(),
             to: e.to.clone(),
-            properties: e.properties.clone().into_iter().collect(),
+            properties: held(&e.properties),
         })
     }
 
@@ -57,7 +57,7 @@ impl MemoryGraph {
         self.lock().vertices.get(id).map(|v| Vertex {
             id: id.to_owned(),
             label: v.label.clone(),
-            properties: v.properties.clone().into_iter().collect(),
+            properties: held(&v.properties),
         })
     }
 
@@ -107,6 +107,14 @@ impl MemoryGraph {
     fn lock(&self) -> MutexGuard<'_, GraphState> {
         lock(&self.state)
     }
+}
+
+/// The properties an in-memory element holds (every value is known here).
+fn held(properties: &state::Properties) -> Vec<(String, crate::model::PropertyValue)> {
+    properties
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+        .collect()
 }
 
 #[async_trait]

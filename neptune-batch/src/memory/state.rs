@@ -5,13 +5,18 @@ use crate::model::{Edge, PropertyValue, Vertex};
 use crate::mutation::{Change, ElementId, EndpointLabels, Mutation, PropertyPolicy};
 use crate::outcome::{ItemFailure, ItemOutcome};
 use std::collections::{BTreeMap, HashMap, HashSet};
+
 use std::time::SystemTime;
+
+/// Properties by key. A value is `None` where the state was read from a graph without the
+/// values (only the keys): the rules need to know which keys an element holds, not what.
+pub(crate) type Properties = BTreeMap<String, Option<PropertyValue>>;
 
 /// A vertex as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct StoredVertex {
+pub(crate) struct StoredVertex {
     pub label: String,
-    pub properties: BTreeMap<String, PropertyValue>,
+    pub properties: Properties,
     pub version: Option<u64>,
     /// Created for an edge whose endpoint did not exist; completed by the vertex's upsert.
     pub placeholder: bool,
@@ -19,23 +24,25 @@ pub(super) struct StoredVertex {
 
 /// An edge as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct StoredEdge {
+pub(crate) struct StoredEdge {
     pub label: String,
     pub from: String,
     pub to: String,
-    pub properties: BTreeMap<String, PropertyValue>,
+    pub properties: Properties,
     pub version: Option<u64>,
 }
 
 /// A deleted element's last version, and when it was deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Tombstone {
+pub(crate) struct Tombstone {
     pub version: u64,
     pub deleted_at: SystemTime,
 }
 
-#[derive(Debug, Default)]
-pub(super) struct GraphState {
+/// A graph's state: the whole of an in-memory graph, or the part of a remote graph a request
+/// read (then what was not read counts as absent, and the request makes sure it is).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GraphState {
     pub vertices: HashMap<String, StoredVertex>,
     pub edges: HashMap<String, StoredEdge>,
     /// Edge ids by vertex id, both directions.
@@ -53,8 +60,10 @@ enum Standing {
     Older,
 }
 
-fn properties(list: &[(String, PropertyValue)]) -> BTreeMap<String, PropertyValue> {
-    list.iter().cloned().collect()
+fn properties(list: &[(String, PropertyValue)]) -> Properties {
+    list.iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect()
 }
 
 impl GraphState {
@@ -76,7 +85,7 @@ impl GraphState {
     }
 
     /// Applies one mutation.
-    pub fn apply(&mut self, m: &Mutation, now: SystemTime) -> ItemOutcome {
+    pub(crate) fn apply(&mut self, m: &Mutation, now: SystemTime) -> ItemOutcome {
         if let Some(why) = m.invalid() {
             return ItemOutcome::Failed(ItemFailure::Invalid(why));
         }
@@ -336,7 +345,7 @@ impl GraphState {
 /// Sets `given` on `held` as `policy` says (a placeholder's empty properties are simply
 /// replaced).
 fn update(
-    held: &mut BTreeMap<String, PropertyValue>,
+    held: &mut Properties,
     given: &[(String, PropertyValue)],
     policy: PropertyPolicy,
     placeholder: bool,
@@ -344,5 +353,5 @@ fn update(
     if policy == PropertyPolicy::Replace || placeholder {
         held.clear();
     }
-    held.extend(given.iter().cloned());
+    held.extend(given.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
 }

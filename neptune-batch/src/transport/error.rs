@@ -34,6 +34,10 @@ pub enum ErrorClass {
     Unauthorized,
     /// The traversal failed while being evaluated (status 597), e.g. a step found no vertex.
     Evaluation,
+    /// The traversal's `fail()` step ran (status 595): a guard in the request found the graph
+    /// other than expected. Sending the same request again fails the same way; the caller
+    /// reads again and sends a new one.
+    FailStep,
     /// Anything else the server reported.
     Other,
 }
@@ -51,6 +55,7 @@ impl ErrorClass {
             ErrorClass::Malformed => "malformed",
             ErrorClass::Unauthorized => "unauthorized",
             ErrorClass::Evaluation => "evaluation",
+            ErrorClass::FailStep => "fail_step",
             ErrorClass::Other => "other",
         }
     }
@@ -82,6 +87,7 @@ impl ErrorClass {
         match code {
             401 | 407 => ErrorClass::Unauthorized,
             498 | 499 => ErrorClass::Malformed,
+            595 => ErrorClass::FailStep,
             596 => ErrorClass::Throttled,
             597 => ErrorClass::Evaluation,
             598 => ErrorClass::TimeLimit,

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests against the real Gremlin Server.
 #![allow(dead_code)]
 
+pub mod changes;
+
 use neptune_batch::gremlin::{Bytecode, GValue};
 use neptune_batch::transport::{GremlinTransport, TransportConfig};
 use neptune_batch::{GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder, Vertex, WriteMode};

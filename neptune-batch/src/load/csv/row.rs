@@ -59,14 +59,13 @@ pub(super) fn properties(
         let fail =
             |message: String| format!("column {} ({}): {message}", column.index + 1, column.name);
         if column.multi_valued {
+            let mut values = Vec::new();
             for part in split_values(field) {
                 if !part.is_empty() {
-                    out.push((
-                        column.name.clone(),
-                        parse_value(column.column_type, &part).map_err(fail)?,
-                    ));
+                    values.push(parse_value(column.column_type, &part).map_err(fail)?);
                 }
             }
+            out.push((column.name.clone(), PropertyValue::Set(values)));
         } else {
             out.push((
                 column.name.clone(),

@@ -143,7 +143,7 @@ fn empty_fields_set_no_property_and_a_missing_label_defaults_to_vertex() {
 }
 
 #[test]
-fn a_multi_valued_column_yields_one_entry_per_value() {
+fn a_multi_valued_column_yields_one_set_of_values() {
     let mut r = reader("~id,tags:String[](set),n:Int[]\n1,a;b\\;c;;d,1;2\n");
     assert_eq!(r.header().multi_valued_columns(), vec!["tags", "n"]);
     assert_eq!(r.header().properties[0].cardinality, Cardinality::Set);
@@ -154,11 +154,14 @@ fn a_multi_valued_column_yields_one_entry_per_value() {
     assert_eq!(
         element.properties,
         vec![
-            ("tags".into(), PropertyValue::from("a")),
-            ("tags".into(), PropertyValue::from("b;c")),
-            ("tags".into(), PropertyValue::from("d")),
-            ("n".into(), PropertyValue::Int(1)),
-            ("n".into(), PropertyValue::Int(2)),
+            (
+                "tags".into(),
+                PropertyValue::Set(vec!["a".into(), "b;c".into(), "d".into()])
+            ),
+            (
+                "n".into(),
+                PropertyValue::Set(vec![PropertyValue::Int(1), PropertyValue::Int(2)])
+            ),
         ]
     );
 }

@@ -1,0 +1,321 @@
+//! Applying a request's changes: read the state they depend on, decide each change's outcome
+//! by the same rules as the in-memory graph, then write what changed in one request guarded by
+//! what was read.
+//!
+//! Deciding in the sink rather than in the traversal keeps the write request as cheap as a
+//! create: rows merged by id, no per-row comparison on the server. The guard makes the read and
+//! the write as good as one transaction: the write request first compares the versions (and
+//! placeholder marks) of everything read with what the decision saw, and fails without
+//! writing anything if another writer changed them in between; the changes are then read and
+//! decided again. Within one sink that never happens: a request holds every element and vertex
+//! its changes touch (see the queue), so requests in flight never read what another writes.
+
+use super::change_diff::Diff;
+use super::change_traversals as ct;
+use super::encode::failure_from;
+use super::service::Stats;
+use super::write::Writer;
+use crate::bytecode::Bytecode;
+use crate::graphson::GValue;
+use crate::memory::state::{GraphState, Properties, StoredEdge, StoredVertex, Tombstone};
+use crate::mutation::{Change, ElementId, Mutation, PLACEHOLDER_KEY, TOMBSTONE_LABEL, VERSION_KEY};
+use crate::outcome::ItemOutcome;
+use crate::transport::{ErrorClass, GremlinError, Request};
+use futures_util::future::BoxFuture;
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+use stream2neptune_common::Backoff;
+
+/// How often a request's changes are read and decided again after its guard found the graph
+/// changed, and how long to wait in between: another writer's transaction holds the same
+/// elements for milliseconds.
+const GUARD_RETRIES: Backoff =
+    Backoff::new(Duration::from_millis(10), Duration::from_millis(200)).with_max_retries(10);
+
+/// What a request read: the state, and the ids read (those not found do not exist).
+struct Read {
+    state: GraphState,
+    /// Tombstone vertices without a version: markers that a placeholder was made for the
+    /// vertex (see [`Diff`]).
+    markers: BTreeSet<String>,
+    vertex_ids: Vec<String>,
+    edge_ids: Vec<String>,
+}
+
+impl Writer {
+    /// Applies one request's changes (no two of them touching a vertex a vertex delete
+    /// touches: the queue sees to it), one outcome each.
+    pub(super) async fn apply(&self, items: &[&Mutation]) -> (Vec<ItemOutcome>, Stats) {
+        let mut stats = Stats::default();
+        let outcomes = self.apply_part(items, &mut stats).await;
+        (outcomes, stats)
+    }
+
+    /// Applies `items`, splitting them in two when the server refuses the write for good, until
+    /// the items at fault are alone.
+    fn apply_part<'a>(
+        &'a self,
+        items: &'a [&'a Mutation],
+        stats: &'a mut Stats,
+    ) -> BoxFuture<'a, Vec<ItemOutcome>> {
+        Box::pin(async move {
+            match self.decide_and_write(items, stats).await {
+                Ok(outcomes) => outcomes,
+                Err(e) if e.kind_is_retriable() => {
+                    let failure = self.service().retry().gave_up(&e, stats.unconfirmed);
+                    vec![ItemOutcome::Failed(failure); items.len()]
+                }
+                Err(_) if items.len() > 1 => {
+                    metrics::counter!(crate::metrics::BISECTIONS).increment(1);
+                    let (left, right) = items.split_at(items.len() / 2);
+                    let mut out = self.apply_part(left, stats).await;
+                    out.extend(self.apply_part(right, stats).await);
+                    out
+                }
+                Err(e) => vec![failure_from(&e)],
+            }
+        })
+    }
+
+    /// Reads, decides and writes, again while the guard finds the graph changed.
+    async fn decide_and_write(
+        &self,
+        items: &[&Mutation],
+        stats: &mut Stats,
+    ) -> Result<Vec<ItemOutcome>, GremlinError> {
+        let mut round = 0;
+        loop {
+            let read = self.read(items, stats).await?;
+            let (outcomes, write) = decide(&read, items, SystemTime::now());
+            let Some(write) = write else {
+                return Ok(outcomes);
+            };
+            let request = self.service().write_request(write);
+            match self.service().send(&request, "write", stats).await {
+                Ok(_) => {
+                    tracing::trace!(?outcomes, round, "changes written");
+                    return Ok(outcomes);
+                }
+                Err(e) if e.class() == Some(ErrorClass::FailStep) => {
+                    tracing::debug!(error = %e, round, "the graph changed since it was read; reading again");
+                    stats.retries += 1;
+                    stats.backoff += 1;
+                    metrics::counter!(crate::metrics::RETRIES, "reason" => "graph_changed")
+                        .increment(1);
+                    let Some(delay) = GUARD_RETRIES.next_delay(round) else {
+                        return Err(e);
+                    };
+                    round += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads the vertices, edges and tombstones `items` depend on.
+    async fn read(&self, items: &[&Mutation], stats: &mut Stats) -> Result<Read, GremlinError> {
+        let (vertex_ids, edge_ids) = needed(items);
+        let service = self.service();
+        let as_values = |ids: &[String]| ids.iter().map(GValue::from).collect::<Vec<_>>();
+        let (mut s1, mut s2) = (Stats::default(), Stats::default());
+        let (vertices, edges) = tokio::join!(
+            async {
+                if vertex_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let t = ct::read_vertices(as_values(&vertex_ids));
+                service.send(&Request::Bytecode(t), "lookup", &mut s1).await
+            },
+            async {
+                if edge_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let t = ct::read_edges(as_values(&edge_ids));
+                service.send(&Request::Bytecode(t), "lookup", &mut s2).await
+            },
+        );
+        stats.add(s1);
+        stats.add(s2);
+        let mut state = GraphState::default();
+        let mut markers = BTreeSet::new();
+        for row in vertices? {
+            if let Some(marker) = load_vertex(&mut state, &row) {
+                markers.insert(marker);
+            }
+        }
+        for row in edges? {
+            load_edge(&mut state, &row);
+        }
+        Ok(Read {
+            state,
+            markers,
+            vertex_ids,
+            edge_ids,
+        })
+    }
+}
+
+trait KindIsRetriable {
+    fn kind_is_retriable(&self) -> bool;
+}
+
+impl KindIsRetriable for GremlinError {
+    fn kind_is_retriable(&self) -> bool {
+        stream2neptune_common::Classify::kind(self).is_retriable()
+            || self.class() == Some(ErrorClass::FailStep)
+    }
+}
+
+/// The vertex ids (vertices and tombstones) and edge ids whose state decides `items`.
+fn needed(items: &[&Mutation]) -> (Vec<String>, Vec<String>) {
+    let mut vertices = BTreeSet::new();
+    let mut edges = BTreeSet::new();
+    for m in items {
+        let element = m.element();
+        if m.version.is_some() {
+            vertices.insert(element.tombstone_id());
+        }
+        match &element {
+            ElementId::Vertex(id) => {
+                vertices.insert(id.clone());
+            }
+            ElementId::Edge(id) => {
+                edges.insert(id.clone());
+            }
+        }
+        if let Change::UpsertEdge { edge, .. } = &m.change {
+            // An endpoint's tombstone is read even without a version: a placeholder made for
+            // it marks it (see `Diff`).
+            for end in [&edge.from, &edge.to] {
+                vertices.insert(end.clone());
+                vertices.insert(ElementId::Vertex(end.clone()).tombstone_id());
+            }
+        }
+    }
+    (vertices.into_iter().collect(), edges.into_iter().collect())
+}
+
+fn text(row: &GValue, key: &str) -> Option<String> {
+    row.get(key).and_then(GValue::id_text)
+}
+
+fn version(row: &GValue) -> Option<u64> {
+    row.get("v")
+        .and_then(GValue::as_i64)
+        .and_then(|v| u64::try_from(v).ok())
+}
+
+fn keys(row: &GValue) -> Properties {
+    match row.get("k") {
+        Some(GValue::List(keys)) => keys
+            .iter()
+            .filter_map(|k| Some((k.as_str()?.to_owned(), None)))
+            .collect(),
+        _ => Properties::new(),
+    }
+}
+
+/// One vertex read: a tombstone (by its id's prefix) or a vertex; the id of a tombstone
+/// without a version (a marker).
+fn load_vertex(state: &mut GraphState, row: &GValue) -> Option<String> {
+    let (Some(id), Some(label)) = (text(row, "i"), text(row, "l")) else {
+        return None;
+    };
+    if label == TOMBSTONE_LABEL {
+        let element = if let Some(v) = id.strip_prefix(&format!("{TOMBSTONE_LABEL}:v:")) {
+            ElementId::Vertex(v.to_owned())
+        } else if let Some(e) = id.strip_prefix(&format!("{TOMBSTONE_LABEL}:e:")) {
+            ElementId::Edge(e.to_owned())
+        } else {
+            return None;
+        };
+        let Some(version) = version(row) else {
+            return Some(id);
+        };
+        let deleted_at = SystemTime::UNIX_EPOCH;
+        state.tombstones.insert(
+            element,
+            Tombstone {
+                version,
+                deleted_at,
+            },
+        );
+        return None;
+    }
+    let placeholder = matches!(row.get("p"), Some(GValue::Bool(true)));
+    let mut properties = keys(row);
+    properties.remove(VERSION_KEY);
+    properties.remove(PLACEHOLDER_KEY);
+    state.vertices.insert(
+        id,
+        StoredVertex {
+            label,
+            properties,
+            version: version(row),
+            placeholder,
+        },
+    );
+    None
+}
+
+/// One edge read.
+fn load_edge(state: &mut GraphState, row: &GValue) {
+    let (Some(id), Some(label), Some(from), Some(to)) = (
+        text(row, "i"),
+        text(row, "l"),
+        text(row, "o"),
+        text(row, "n"),
+    ) else {
+        return;
+    };
+    let mut properties = keys(row);
+    properties.remove(VERSION_KEY);
+    for v in [&from, &to] {
+        state
+            .incident
+            .entry(v.clone())
+            .or_default()
+            .insert(id.clone());
+    }
+    state.edges.insert(
+        id,
+        StoredEdge {
+            label,
+            from,
+            to,
+            properties,
+            version: version(row),
+        },
+    );
+}
+
+/// Each item's outcome, by the in-memory graph's rules applied to what was read, and the write
+/// that takes the graph to the resulting state (none if nothing changes).
+fn decide(
+    read: &Read,
+    items: &[&Mutation],
+    now: SystemTime,
+) -> (Vec<ItemOutcome>, Option<Bytecode>) {
+    let mut after = read.state.clone();
+    let outcomes: Vec<ItemOutcome> = items.iter().map(|m| after.apply(m, now)).collect();
+    let deleted: Vec<(&str, Option<u64>)> = items
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, ItemOutcome::Written))
+        .filter_map(|(m, _)| match &m.change {
+            Change::DeleteVertex { id } => Some((id.as_str(), m.version)),
+            _ => None,
+        })
+        .collect();
+    let diff = Diff {
+        before: &read.state,
+        markers: &read.markers,
+        after: &after,
+        deleted: &deleted,
+        read_vertices: &read.vertex_ids,
+        read_edges: &read.edge_ids,
+        now,
+    };
+    (outcomes, diff.write())
+}

@@ -1,0 +1,272 @@
+//! The Gremlin sink keeps the mutation contract on the real Gremlin Server: a versioned change
+//! stream delivered in any order, batching and repetition leaves the graph the model computes
+//! from the records alone, read back with queries of this test's own.
+
+mod common;
+
+use common::changes::{mutation, op, partition_key, record, EDGES, VERTICES};
+use local_services::change_model::{expected_graph, ExpectedGraph};
+use neptune_batch::gremlin::{anon, Bytecode, GValue, T};
+use neptune_batch::transport::GremlinTransport;
+use neptune_batch::{
+    Edge, GraphSink, GremlinSink, ItemOutcome, Mutation, PropertyPolicy, PropertyValue, Vertex,
+    WriteMode,
+};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// What the server holds among the ids of `prefix`, in the model's terms: placeholders apart,
+/// tombstones and the sink's own keys left out.
+async fn read_back(t: &GremlinTransport, prefix: &str) -> ExpectedGraph {
+    let vertex_ids: Vec<String> = (0..VERTICES).map(|i| format!("{prefix}p{i}")).collect();
+    let edge_ids: Vec<String> = (0..EDGES).map(|j| format!("{prefix}f{j}")).collect();
+    let vertices = common::run(
+        t,
+        Bytecode::new()
+            .step("V", vertex_ids)
+            .step("project", ["i", "l", "props"])
+            .step("by", [T::Id])
+            .step("by", [T::Label])
+            .step("by", [anon("valueMap", Vec::<GValue>::new())]),
+    )
+    .await;
+    let edges = common::run(
+        t,
+        Bytecode::new()
+            .step("E", edge_ids)
+            .step("project", ["i", "l", "o", "n", "props"])
+            .step("by", [T::Id])
+            .step("by", [T::Label])
+            .step("by", [Bytecode::new().then("outV").then("id")])
+            .step("by", [Bytecode::new().then("inV").then("id")])
+            .step("by", [anon("valueMap", Vec::<GValue>::new())]),
+    )
+    .await;
+    let props = |row: &GValue| -> BTreeMap<String, serde_json::Value> {
+        let Some(GValue::Map(entries)) = row.get("props") else {
+            return BTreeMap::new();
+        };
+        entries
+            .iter()
+            .filter_map(|(k, v)| {
+                let k = k.as_str()?.to_owned();
+                // Vertex properties come as a list of values, edge properties as one value.
+                let v = match v {
+                    GValue::List(values) => values.first()?.clone(),
+                    v => v.clone(),
+                };
+                Some((k, serde_json::Value::String(v.as_str()?.to_owned())))
+            })
+            .filter(|(k, _)| !k.starts_with('_'))
+            .collect()
+    };
+    let mut out = ExpectedGraph::default();
+    for row in &vertices {
+        let id = row.get("i").and_then(GValue::id_text).unwrap();
+        let label = row.get("l").and_then(GValue::as_str).unwrap().to_owned();
+        let placeholder = matches!(row.get("props"), Some(GValue::Map(m))
+            if m.iter().any(|(k, _)| k.as_str() == Some("_placeholder")));
+        if placeholder {
+            out.placeholders.insert(id, label);
+        } else {
+            out.vertices.insert(id, (label, props(row)));
+        }
+    }
+    for row in &edges {
+        let text = |k: &str| row.get(k).and_then(GValue::id_text).unwrap();
+        let label = row.get("l").and_then(GValue::as_str).unwrap().to_owned();
+        out.edges
+            .insert(text("i"), (label, text("o"), text("n"), props(row)));
+    }
+    out
+}
+
+/// Delivers `records` in a shuffled, repeated order in batches of `batch` through two sinks at
+/// once (two processes, as two shards' consumers), each record through the sink of its
+/// partition key (`keys`: a vertex's id, an edge's `from`), and compares the graph with the
+/// model.
+async fn converges(
+    sinks: &[GremlinSink; 2],
+    prefix: &str,
+    records: &[String],
+    keys: &[String],
+    seed: u64,
+    batch: usize,
+) {
+    let expected = expected_graph(records);
+    let mut arrival: Vec<usize> = (0..records.len()).collect();
+    arrival.extend((0..records.len() / 4).map(|i| (i * 7 + seed as usize) % records.len()));
+    let mut rng = seed | 1;
+    for i in (1..arrival.len()).rev() {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        arrival.swap(i, (rng >> 33) as usize % (i + 1));
+    }
+    let shard = |i: usize| keys[i].bytes().map(usize::from).sum::<usize>() % 2;
+    let halves: Vec<Vec<usize>> = (0..2)
+        .map(|s| arrival.iter().copied().filter(|&i| shard(i) == s).collect())
+        .collect();
+    let calls = halves.iter().zip(sinks).map(|(half, sink)| async move {
+        for chunk in half.chunks(batch) {
+            let mutations: Vec<Mutation> = chunk.iter().map(|&i| mutation(&records[i])).collect();
+            let report = sink.apply(&mutations).await.unwrap();
+            for (m, o) in mutations.iter().zip(&report.outcomes) {
+                assert!(o.is_success(), "{m:?} -> {o:?}");
+            }
+        }
+    });
+    futures::future::join_all(calls).await;
+    let actual = read_back(sinks[0].transport(), prefix).await;
+    assert_eq!(actual, expected, "records: {records:#?}");
+}
+
+fn cases(n: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: n,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+#[test]
+fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sinks = rt.block_on(async {
+        [
+            common::sink(WriteMode::Merge).await,
+            common::sink(WriteMode::Merge).await,
+        ]
+    });
+    let case = std::sync::atomic::AtomicU32::new(0);
+    proptest!(cases(30), |(ops in prop::collection::vec(op(), 1..150), seed in any::<u64>(), batch in 1usize..40)| {
+        let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = format!("{}-{n}-", local_services::unique_name("mut"));
+        let records: Vec<String> =
+            ops.iter().enumerate().map(|(i, op)| record(&prefix, op, i as u64 + 1)).collect();
+        let keys: Vec<String> = ops.iter().map(|op| partition_key(&prefix, op)).collect();
+        rt.block_on(converges(&sinks, &prefix, &records, &keys, seed, batch));
+    });
+}
+
+#[tokio::test]
+async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip() {
+    let sink = common::sink(WriteMode::Merge).await;
+    let p = local_services::unique_name("upd");
+    let id = format!("{p}-v");
+    let first = Vertex::new(&id, "person")
+        .with("name", "Ada")
+        .with("age", 36i64)
+        .with("tags", PropertyValue::Set(vec!["a".into(), "b".into()]))
+        .with("born", PropertyValue::Date(-4_102_444_800_000));
+    let out = sink
+        .apply(&[Mutation::upsert_vertex(first).with_version(1)])
+        .await
+        .unwrap();
+    assert_eq!(out.outcomes, [ItemOutcome::Written]);
+    let update = Vertex::new(&id, "person").with("age", 37i64);
+    let replace = Vertex::new(&id, "person").with("name", "Ada L.");
+    let out = sink
+        .apply(&[
+            Mutation::upsert_vertex(update.clone())
+                .with_policy(PropertyPolicy::Update)
+                .with_version(2),
+            Mutation::upsert_vertex(update)
+                .with_policy(PropertyPolicy::Update)
+                .with_version(2),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        out.outcomes,
+        [ItemOutcome::Written, ItemOutcome::AlreadyPresent]
+    );
+    let t = sink.transport();
+    let values = |key: &'static str| {
+        let id = id.clone();
+        async move { common::run(t, Bytecode::new().step("V", [id]).step("values", [key])).await }
+    };
+    assert_eq!(values("age").await, [GValue::Long(37)]);
+    assert_eq!(
+        values("name").await,
+        [GValue::from("Ada")],
+        "update keeps the others"
+    );
+    assert_eq!(values("tags").await.len(), 2, "a set keeps its values");
+    assert_eq!(values("born").await, [GValue::Date(-4_102_444_800_000)]);
+    let out = sink
+        .apply(&[Mutation::upsert_vertex(replace).with_version(3)])
+        .await
+        .unwrap();
+    assert_eq!(out.outcomes, [ItemOutcome::Written]);
+    assert!(
+        values("age").await.is_empty(),
+        "replace drops what it does not carry"
+    );
+    assert!(values("tags").await.is_empty());
+    assert_eq!(values("name").await, [GValue::from("Ada L.")]);
+    // An edge's replace keeps only what it carries too; a property removal is versioned.
+    let e = format!("{p}-e");
+    let edge = |w: &str| Edge::new(&e, "follows", &id, format!("{p}-other")).with(w, 1i64);
+    sink.apply(&[Mutation::upsert_edge(edge("w")).with_version(4)])
+        .await
+        .unwrap();
+    sink.apply(&[Mutation::upsert_edge(edge("x")).with_version(5)])
+        .await
+        .unwrap();
+    let keys = common::run(
+        t,
+        Bytecode::new()
+            .step("E", [e.as_str()])
+            .then("properties")
+            .then("key"),
+    )
+    .await;
+    assert!(
+        keys.contains(&GValue::from("x")) && !keys.contains(&GValue::from("w")),
+        "{keys:?}"
+    );
+    let out = sink
+        .apply(&[
+            Mutation::remove_property(neptune_batch::ElementId::Vertex(id.clone()), "name")
+                .with_version(2),
+            Mutation::remove_property(neptune_batch::ElementId::Vertex(id.clone()), "name")
+                .with_version(6),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out.outcomes, [ItemOutcome::Stale, ItemOutcome::Written]);
+    assert!(values("name").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_placeholder_is_completed_by_its_vertex_upsert() {
+    let sink = common::sink(WriteMode::Merge).await;
+    let p = local_services::unique_name("ph");
+    let (a, b) = (format!("{p}-a"), format!("{p}-b"));
+    let follow = Mutation::upsert_edge(Edge::new(format!("{p}-e"), "follows", &a, &b))
+        .with_endpoint_labels("person", "person")
+        .with_version(1);
+    sink.apply(&[follow]).await.unwrap();
+    let t = sink.transport();
+    let marked = |id: String| async move {
+        common::run(
+            t,
+            Bytecode::new()
+                .step("V", [id])
+                .step("values", ["_placeholder"]),
+        )
+        .await
+    };
+    assert_eq!(marked(b.clone()).await, [GValue::Bool(true)]);
+    let out = sink
+        .apply(&[Mutation::upsert_vertex(Vertex::new(&b, "person").with("n", "1")).with_version(2)])
+        .await
+        .unwrap();
+    assert_eq!(out.outcomes, [ItemOutcome::Written]);
+    assert!(
+        marked(b.clone()).await.is_empty(),
+        "the placeholder mark is gone"
+    );
+    assert_eq!(marked(a).await, [GValue::Bool(true)]);
+}
