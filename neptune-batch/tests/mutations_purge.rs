@@ -14,7 +14,10 @@ async fn tombstones_keep_replays_stale_until_purged() {
     let out = sink.apply(&[create.clone(), delete]).await.unwrap();
     assert_eq!(out.outcomes, [ItemOutcome::Written, ItemOutcome::Written]);
     assert_eq!(
-        sink.apply(std::slice::from_ref(&create)).await.unwrap().outcomes,
+        sink.apply(std::slice::from_ref(&create))
+            .await
+            .unwrap()
+            .outcomes,
         [ItemOutcome::Stale],
         "a replayed create does not bring the vertex back"
     );

@@ -93,6 +93,9 @@ pub struct ChangeStreamConfig {
     pub mix: ChangeMix,
     /// The version of the first change; each next one is one more. Default 1.
     pub first_version: u64,
+    /// Put before every vertex and edge id (so that runs sharing a graph never meet); the
+    /// persons loaded first must carry it too. Default none.
+    pub id_prefix: String,
 }
 
 impl ChangeStreamConfig {
@@ -103,7 +106,14 @@ impl ChangeStreamConfig {
             changes,
             mix: ChangeMix::default(),
             first_version: 1,
+            id_prefix: String::new(),
         }
+    }
+
+    /// The same stream with `prefix` before every id.
+    pub fn with_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.id_prefix = prefix.into();
+        self
     }
 
     /// The same stream with another mix.
@@ -213,8 +223,12 @@ impl ChangeStream {
             .iter()
             .enumerate()
             .filter(|(_, p)| p.closed)
-            .map(|(n, _)| format!("p{n}"))
+            .map(|(n, _)| self.person_id(n as u32))
             .collect()
+    }
+
+    fn person_id(&self, p: u32) -> String {
+        format!("{}p{p}", self.config.id_prefix)
     }
 
     fn live_person(&mut self) -> Option<u32> {
@@ -250,13 +264,16 @@ impl ChangeStream {
         let days = self.rng.random_range(0..self.config.graph.period_days);
         let date = self.config.graph.start_date + chrono::Duration::days(i64::from(days));
         let date = date.format("%Y-%m-%d").to_string();
-        let id = format!("p{from}-{date}-p{to}");
+        let id = format!("{}p{from}-{date}-p{to}", self.config.id_prefix);
         self.follow_at.insert((from, to), self.follows.len());
         self.follows.push((from, to, id.clone()));
         let record = json!({"op": "upsert", "edge": {"id": id, "label": "follows",
-            "from": format!("p{from}"), "to": format!("p{to}"),
+            "from": self.person_id(from), "to": self.person_id(to),
             "properties": {"creationDate": date}}});
-        Some((self.record(format!("p{from}"), record), ChangeKind::Follow))
+        Some((
+            self.record(self.person_id(from), record),
+            ChangeKind::Follow,
+        ))
     }
 
     fn unfollow(&mut self) -> Option<(OutgoingRecord, ChangeKind)> {
@@ -267,7 +284,7 @@ impl ChangeStream {
         let (from, _, id) = self.remove_follow(at);
         let record = json!({"op": "delete", "edge": {"id": id}});
         Some((
-            self.record(format!("p{from}"), record),
+            self.record(self.person_id(from), record),
             ChangeKind::Unfollow,
         ))
     }
@@ -275,14 +292,15 @@ impl ChangeStream {
     fn edit(&mut self) -> Option<(OutgoingRecord, ChangeKind)> {
         let p = self.live_person()?;
         let last = LAST_NAMES[self.rng.random_range(0..LAST_NAMES.len())].to_owned();
+        let id = self.person_id(p);
         let profile = &mut self.profiles[p as usize];
         profile.last_name = last;
         profile.edits += 1;
-        let record = json!({"op": "upsert", "vertex": {"id": format!("p{p}"), "label": "person",
+        let record = json!({"op": "upsert", "vertex": {"id": id, "label": "person",
             "properties": {"firstName": profile.first_name, "lastName": profile.last_name,
                 "id": profile.number, "edits": profile.edits}}});
         Some((
-            self.record(format!("p{p}"), record),
+            self.record(self.person_id(p), record),
             ChangeKind::ProfileEdit,
         ))
     }
@@ -300,9 +318,9 @@ impl ChangeStream {
                 at += 1;
             }
         }
-        let record = json!({"op": "delete", "vertex": {"id": format!("p{p}")}});
+        let record = json!({"op": "delete", "vertex": {"id": self.person_id(p)}});
         Some((
-            self.record(format!("p{p}"), record),
+            self.record(self.person_id(p), record),
             ChangeKind::AccountClosure,
         ))
     }
@@ -428,5 +446,35 @@ mod tests {
             let ends: Vec<&str> = id.split('-').collect();
             !closed.contains(ends[0]) && !closed.contains(*ends.last().unwrap())
         }));
+    }
+
+    #[test]
+    fn a_prefix_goes_before_every_id_and_partition_key() {
+        let graph = GeneratorConfig::builder()
+            .persons(50)
+            .edges(1)
+            .seed(3)
+            .build()
+            .unwrap();
+        let config = ChangeStreamConfig::new(graph, 500).with_id_prefix("run7-");
+        let mut s = ChangeStream::new(config).unwrap();
+        for c in s.by_ref() {
+            assert!(c.record.partition_key.starts_with("run7-p"));
+            let v: serde_json::Value = serde_json::from_slice(&c.record.data).unwrap();
+            let element = v.get("vertex").or_else(|| v.get("edge")).unwrap();
+            for k in ["id", "from", "to"] {
+                if let Some(id) = element.get(k).and_then(|x| x.as_str()) {
+                    assert!(id.starts_with("run7-p"), "{v}");
+                }
+            }
+        }
+        assert!(s
+            .live_follow_ids()
+            .iter()
+            .all(|id| id.starts_with("run7-p")));
+        assert!(s
+            .closed_accounts()
+            .iter()
+            .all(|id| id.starts_with("run7-p")));
     }
 }

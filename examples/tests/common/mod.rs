@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod changes;
 pub mod lambda;
 
 use aws_sdk_kinesis::Client;
