@@ -28,7 +28,9 @@
 //!
 //! * [`LambdaConfig`]: the environment variables (`neptune_endpoint`, `neptune_port`,
 //!   `batch_write_size`, `conditional_create`, `percent_error`, `cluster_id`, `wait`, plus
-//!   `neptune_tls`, `neptune_iam_auth`, `write_mode`, `poison_records`).
+//!   `neptune_tls`, `neptune_iam_auth`, `write_mode`, `poison_records`, `record_format`,
+//!   `placeholder_label`); [`RecordFormat`] chooses the mapper: [`FollowsCsv`](crate::FollowsCsv)
+//!   or [`ChangeJson`](crate::ChangeJson).
 //! * [`handle_event`]: one event, given the sink: the function's logic, callable in-process.
 //! * [`WriterEnvironment`]: the per-environment state (lazy connection, dead letters, metrics)
 //!   that the `kinesis-lambda` binary hands to the Lambda runtime.
@@ -81,7 +83,7 @@ mod environment;
 pub mod event;
 mod handler;
 
-pub use config::{LambdaConfig, PoisonPolicy, WAIT_MESSAGE};
+pub use config::{LambdaConfig, PoisonPolicy, RecordFormat, WAIT_MESSAGE};
 pub use environment::{connect_sink, Connector, LogDeadLetters, WriterEnvironment};
 pub use handler::{handle_event, FailedRecord, HandlerError, Invocation, METRICS_FLUSH_TIMEOUT};
 

@@ -1,7 +1,7 @@
 //! The function's settings, read from its environment variables with the original's names and
 //! defaults, plus the connection settings the original hard-coded (TLS) or lacked (IAM).
 
-use crate::ConfigError;
+use crate::{ChangeJson, ConfigError};
 use neptune_batch::{FollowsSchema, GremlinSinkConfig, GremlinSinkConfigBuilder, WriteMode};
 use std::time::Duration;
 
@@ -31,6 +31,42 @@ impl PoisonPolicy {
         match self {
             PoisonPolicy::Report => "report",
             PoisonPolicy::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// How the function reads its records: `record_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordFormat {
+    /// `follows-csv`: one `follows` edge per record, the original's `from,to,creationDate` line
+    /// (or the driver's JSON object), mapped by [`FollowsCsv`](crate::FollowsCsv).
+    #[default]
+    FollowsCsv,
+    /// `changes`: one JSON change per record (an upsert or a delete of a vertex or an edge,
+    /// with a version), mapped by [`ChangeJson`].
+    Changes,
+}
+
+impl RecordFormat {
+    /// The environment value: `follows-csv` or `changes`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordFormat::FollowsCsv => "follows-csv",
+            RecordFormat::Changes => "changes",
+        }
+    }
+}
+
+impl std::str::FromStr for RecordFormat {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "follows-csv" => Ok(RecordFormat::FollowsCsv),
+            "changes" => Ok(RecordFormat::Changes),
+            other => Err(format!(
+                "{other:?} is not a record format: use follows-csv or changes"
+            )),
         }
     }
 }
@@ -70,6 +106,12 @@ pub struct LambdaConfig {
     pub request_timeout: Duration,
     /// `neptune_connect_timeout_ms`, default 10000: time allowed to open the connection.
     pub connect_timeout: Duration,
+    /// `record_format`: `follows-csv` (default) or `changes`.
+    pub record_format: RecordFormat,
+    /// `placeholder_label`, default `vertex`: with `record_format=changes`, the label of the
+    /// placeholder made for an edge's endpoint that does not exist yet and whose label the
+    /// record does not name (see [`ChangeJson::placeholder_label`]).
+    pub placeholder_label: String,
     /// Edge label and property names (the original's).
     pub schema: FollowsSchema,
 }
@@ -90,6 +132,8 @@ impl Default for LambdaConfig {
             poison: PoisonPolicy::Report,
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            record_format: RecordFormat::FollowsCsv,
+            placeholder_label: "vertex".into(),
             schema: FollowsSchema::default(),
         }
     }
@@ -149,6 +193,13 @@ const VARIABLES: &[(&str, Setter)] = &[
     }),
     ("neptune_connect_timeout_ms", |c, v| {
         number(v).map(|ms| c.connect_timeout = Duration::from_millis(ms))
+    }),
+    ("record_format", |c, v| {
+        v.parse().map(|f| c.record_format = f)
+    }),
+    ("placeholder_label", |c, v| {
+        c.placeholder_label = v.to_owned();
+        Ok(())
     }),
 ];
 
@@ -271,6 +322,14 @@ impl LambdaConfig {
                 ));
             }
         }
+        if self.placeholder_label.is_empty()
+            || self.placeholder_label.len() > ChangeJson::MAX_FIELD_BYTES
+        {
+            return Err(ConfigError::new(
+                "placeholder_label",
+                format!("must be 1 to {} bytes long", ChangeJson::MAX_FIELD_BYTES),
+            ));
+        }
         self.sink_config()
             .build()
             .map_err(|e| ConfigError::new("neptune_endpoint", e.to_string()))?;
@@ -338,6 +397,8 @@ mod tests {
         assert!(c.wait, "the original waited until told otherwise");
         assert!(c.tls);
         assert!(!c.iam_auth);
+        assert_eq!(c.record_format, RecordFormat::FollowsCsv);
+        assert_eq!(c.placeholder_label, "vertex");
         assert_eq!(
             c.writer_url(),
             "wss://db.cluster-x.eu-west-1.neptune.amazonaws.com:8182/gremlin"
@@ -430,6 +491,23 @@ mod tests {
                 ],
                 "poison_records",
             ),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("record_format", "follows_csv"),
+                ],
+                "record_format",
+            ),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
+                    ("record_format", "changes"),
+                    ("placeholder_label", &"x".repeat(513)),
+                ],
+                "placeholder_label",
+            ),
         ];
         for (pairs, field) in cases {
             let e = LambdaConfig::from_lookup(vars(pairs)).unwrap_err();
@@ -437,6 +515,30 @@ mod tests {
             assert!(e.to_string().contains(field), "{e}");
             assert_eq!(e.kind(), stream2neptune_common::ErrorKind::Usage);
         }
+    }
+
+    #[test]
+    fn the_change_format_is_chosen_by_name_with_its_placeholder_label() {
+        let c = LambdaConfig::from_lookup(vars(&[
+            ("neptune_endpoint", "h"),
+            ("cluster_id", "c"),
+            ("record_format", " changes "),
+            ("placeholder_label", "person"),
+        ]))
+        .unwrap();
+        assert_eq!(c.record_format, RecordFormat::Changes);
+        assert_eq!(c.placeholder_label, "person");
+        for format in [RecordFormat::FollowsCsv, RecordFormat::Changes] {
+            assert_eq!(format.as_str().parse::<RecordFormat>(), Ok(format));
+        }
+        let e = LambdaConfig::from_lookup(vars(&[
+            ("neptune_endpoint", "h"),
+            ("cluster_id", "c"),
+            ("record_format", "csv"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.to_string().lines().count(), 1, "one line: {e}");
+        assert!(e.to_string().contains("use follows-csv or changes"), "{e}");
     }
 
     #[test]

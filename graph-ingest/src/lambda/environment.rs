@@ -2,8 +2,9 @@
 //! the first invocation that needs it and reused by the next ones), the dead-letter log and the
 //! metrics sink.
 
-use super::config::LambdaConfig;
+use super::config::{LambdaConfig, RecordFormat};
 use super::handler::{handle_event, HandlerError, Invocation};
+use crate::changes::ChangeJson;
 use crate::dead_letter::{DeadLetter, DeadLetterError, DeadLetterSink};
 use crate::follows_csv::FollowsCsv;
 use crate::mapper::RecordMapper;
@@ -86,8 +87,9 @@ impl WriterEnvironment {
         }
     }
 
-    /// Maps records with `mapper` instead of the default, [`FollowsCsv`] with the configured
-    /// schema.
+    /// Maps records with `mapper` instead of the configured format's mapper: [`FollowsCsv`]
+    /// with the configured schema (`record_format=follows-csv`), or [`ChangeJson`] with the
+    /// configured placeholder label (`record_format=changes`).
     pub fn with_mapper(mut self, mapper: Arc<dyn RecordMapper>) -> Self {
         self.mapper = Some(mapper);
         self
@@ -142,12 +144,16 @@ impl WriterEnvironment {
                 }
             }
         };
-        let follows;
-        let mapper: &dyn RecordMapper = match &self.mapper {
-            Some(m) => m.as_ref(),
-            None => {
+        let (follows, changes);
+        let mapper: &dyn RecordMapper = match (&self.mapper, config.record_format) {
+            (Some(m), _) => m.as_ref(),
+            (None, RecordFormat::FollowsCsv) => {
                 follows = FollowsCsv::new(config.schema.clone());
                 &follows
+            }
+            (None, RecordFormat::Changes) => {
+                changes = ChangeJson::default().placeholder_label(config.placeholder_label.clone());
+                &changes
             }
         };
         let invocation = handle_event(

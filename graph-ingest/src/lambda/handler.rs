@@ -232,6 +232,7 @@ pub async fn handle_event(
     tracing::info!(
         written = out.written,
         already_present = out.already_present,
+        stale = out.stale,
         failed = out.failures.len(),
         first_failure = out.reported_sequence_number().unwrap_or("none"),
         "invocation done"
