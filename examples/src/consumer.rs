@@ -2,22 +2,117 @@
 //! `stream-to-graph` binary, the main job and the end-to-end tests. All the consumer's logic
 //! is the `graph-ingest` library's; this is wiring (Kinesis, Gremlin, files).
 
-use crate::cli::Failure;
+use crate::cli::{ExitClass, Failure};
 use graph_ingest::dead_letter::{JsonLinesDeadLetters, KinesisDeadLetters};
 use graph_ingest::stats::Sample;
 use graph_ingest::{
-    Control, DeadLetterSink, FollowsCsv, Pipeline, PipelineConfig, PipelineError, PipelineStats,
+    ChangeJson, Control, DeadLetterSink, FollowsCsv, GraphWrites, Pipeline, PipelineConfig,
+    PipelineError, PipelineStats, RecordMapper, Rejection,
 };
 use kinesis_source::metrics::SourceStatsReader;
 use kinesis_source::producer::{KinesisProducer, ProducerConfig};
 use kinesis_source::{
-    FileCheckpointStore, KinesisSource, KinesisSourceConfig, RecordSource, StartPosition, StreamRef,
+    FileCheckpointStore, KinesisSource, KinesisSourceConfig, Record, RecordSource, StartPosition,
+    StreamRef,
 };
 use metrics_sink::MetricsSink;
 use neptune_batch::{GremlinSink, GremlinSinkConfig, WriteMode};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How the records on the stream are read: the mapper of a consumer or record processor.
+#[derive(Debug, Clone)]
+pub enum RecordFormat {
+    /// `follows-csv`: one `follows` edge per record, the original's `from,to,creationDate` line
+    /// (or the driver's JSON object).
+    FollowsCsv(FollowsCsv),
+    /// `changes`: one JSON change per record, an upsert or a delete of a vertex or an edge with
+    /// a version; a change older than what the graph holds is skipped as stale.
+    Changes(ChangeJson),
+}
+
+impl Default for RecordFormat {
+    /// `follows-csv`, the original's records.
+    fn default() -> Self {
+        RecordFormat::FollowsCsv(FollowsCsv::default())
+    }
+}
+
+impl RecordFormat {
+    /// The formats' names, as `--format` takes them.
+    pub const NAMES: [&'static str; 2] = ["follows-csv", "changes"];
+
+    /// The format named `name`; `placeholder_label` is the label of the placeholders the
+    /// `changes` format makes for edge endpoints that do not exist yet. The error is one line.
+    pub fn parse(name: &str, placeholder_label: &str) -> Result<Self, String> {
+        match name {
+            "follows-csv" => Ok(Self::default()),
+            "changes" => {
+                if placeholder_label.is_empty()
+                    || placeholder_label.len() > ChangeJson::MAX_FIELD_BYTES
+                {
+                    return Err(format!(
+                        "--placeholder-label (PLACEHOLDER_LABEL) must be 1 to {} bytes long",
+                        ChangeJson::MAX_FIELD_BYTES
+                    ));
+                }
+                Ok(RecordFormat::Changes(
+                    ChangeJson::default().placeholder_label(placeholder_label),
+                ))
+            }
+            other => Err(format!(
+                "--format (RECORD_FORMAT) {other:?} is not a record format: use follows-csv or changes"
+            )),
+        }
+    }
+
+    /// Its name, as `--format` takes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RecordFormat::FollowsCsv(_) => Self::NAMES[0],
+            RecordFormat::Changes(_) => Self::NAMES[1],
+        }
+    }
+}
+
+impl RecordMapper for RecordFormat {
+    fn map(&self, record: &Record) -> Result<GraphWrites, Rejection> {
+        match self {
+            RecordFormat::FollowsCsv(m) => m.map(record),
+            RecordFormat::Changes(m) => m.map(record),
+        }
+    }
+}
+
+/// The record format as command-line options (flatten them into a binary's arguments with
+/// `#[command(flatten)]`); [`FormatArgs::format`] checks them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FormatArgs {
+    /// What each record is: `follows-csv`, one follows edge, the original's CSV line
+    /// `from,to,creationDate` (or the driver's JSON object); `changes`, one JSON change to the
+    /// graph, `{"op":"upsert"|"delete","vertex"|"edge":{...},"version":N}`, applied only if
+    /// newer than the element's version (older ones are counted as stale).
+    #[arg(
+        long = "format",
+        env = "RECORD_FORMAT",
+        value_name = "FORMAT",
+        default_value = "follows-csv"
+    )]
+    pub format: String,
+    /// With `--format changes`: the label of the placeholder vertex made for an edge endpoint
+    /// that does not exist yet, when the record names no label for it.
+    #[arg(long, env = "PLACEHOLDER_LABEL", default_value = "vertex")]
+    pub placeholder_label: String,
+}
+
+impl FormatArgs {
+    /// The format asked for; an unknown name is a usage error (status 2) of one line.
+    pub fn format(&self) -> Result<RecordFormat, Failure> {
+        RecordFormat::parse(self.format.trim(), &self.placeholder_label)
+            .map_err(|e| Failure::new(ExitClass::Usage, e))
+    }
+}
 
 /// Everything the consumer needs to know.
 #[derive(Debug, Clone)]
@@ -28,6 +123,8 @@ pub struct ConsumerOptions {
     pub kinesis_endpoint: Option<String>,
     /// Gremlin endpoint of the writer, `ws://` or `wss://`.
     pub gremlin_url: String,
+    /// What each record is, and so how it becomes graph writes.
+    pub format: RecordFormat,
     /// How edges are written.
     pub write_mode: WriteMode,
     /// Records per `GetRecords` call (the original's `BatchReadSize`), and the largest batch.
@@ -70,6 +167,7 @@ impl ConsumerOptions {
             stream: stream.to_owned(),
             kinesis_endpoint: None,
             gremlin_url: gremlin_url.to_owned(),
+            format: RecordFormat::default(),
             write_mode: WriteMode::Merge,
             batch_read_size: 1000,
             fan_out: None,
@@ -130,7 +228,7 @@ impl Consumer {
             .max_record_age(options.max_record_age)
             .build()?;
         let mut pipeline = Pipeline::builder()
-            .mapper(FollowsCsv::default())
+            .mapper(options.format.clone())
             .sink(sink.clone())
             .dead_letters(dead_letters)
             .metrics(metrics)
@@ -196,6 +294,15 @@ pub fn stop_when_idle(
     })
 }
 
+/// [`live_line`], with the changes skipped as stale when the records are changes.
+pub fn live_line_of(format: &RecordFormat, stats: &PipelineStats, sample: &Sample) -> String {
+    let line = live_line(stats, sample);
+    match format {
+        RecordFormat::FollowsCsv(_) => line,
+        RecordFormat::Changes(_) => format!("{line}  stale {}", stats.snapshot().items_stale),
+    }
+}
+
 /// One line describing a run so far, for a live display.
 pub fn live_line(stats: &PipelineStats, sample: &Sample) -> String {
     let stats = stats.snapshot();
@@ -212,4 +319,28 @@ pub fn live_line(stats: &PipelineStats, sample: &Sample) -> String {
         sample.held,
         stats.sink_retries + stats.pipeline_retries,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kinesis_source::SequenceNumber;
+
+    #[test]
+    fn formats_are_named_and_map_their_records() {
+        for name in RecordFormat::NAMES {
+            assert_eq!(RecordFormat::parse(name, "vertex").unwrap().name(), name);
+        }
+        assert_eq!(RecordFormat::default().name(), "follows-csv");
+        let changes = RecordFormat::parse("changes", "person").unwrap();
+        let line = br#"{"op":"upsert","edge":{"id":"f1","label":"follows","from":"p1","to":"p2"},"version":3}"#;
+        let record = Record::new("shard-0", SequenceNumber::new("1"), "p1", &line[..]);
+        let writes = changes.map(&record).unwrap();
+        assert_eq!(writes.mutations.len(), 1);
+        assert!(format!("{:?}", writes.mutations[0]).contains("person"));
+        assert!(RecordFormat::default().map(&record).is_err());
+        let e = RecordFormat::parse("csv", "vertex").unwrap_err();
+        assert!(e.contains("\"csv\"") && !e.contains('\n'), "{e}");
+        assert!(RecordFormat::parse("changes", "").is_err());
+    }
 }

@@ -257,6 +257,55 @@ fn error_line(name: &str, path: &str, args: &[&str], env: &[(&str, &str)], statu
 }
 
 #[test]
+fn an_unknown_record_format_is_a_one_line_usage_error_and_help_lists_the_formats() {
+    for (name, path, required) in [
+        (
+            "stream-to-graph",
+            env!("CARGO_BIN_EXE_stream-to-graph"),
+            &["--stream", "s"][..],
+        ),
+        (
+            "kcl-record-processor",
+            env!("CARGO_BIN_EXE_kcl-record-processor"),
+            &[][..],
+        ),
+    ] {
+        // Refused before any service is used: the Gremlin endpoint here would refuse.
+        let unused = [("GREMLIN_URL", "ws://127.0.0.1:1/gremlin")];
+        let args = [required, &["--format", "bogus"]].concat();
+        let line = error_line(name, path, &args, &unused, 2);
+        assert!(
+            line.contains("\"bogus\"") && line.contains("use follows-csv or changes"),
+            "{line}"
+        );
+        // The same from the variable.
+        let env = [unused[0], ("RECORD_FORMAT", "json")];
+        let line = error_line(name, path, required, &env, 2);
+        assert!(line.contains("\"json\""), "{line}");
+
+        let help = text(&run(path, &["--help"], &[]).stdout);
+        let (_, entry) = long_options(&help)
+            .into_iter()
+            .find(|(option, _)| option == "format")
+            .unwrap_or_else(|| panic!("{name} --help has no --format:\n{help}"));
+        for expected in [
+            "follows-csv",
+            "one follows edge",
+            "changes",
+            "one JSON change",
+            "RECORD_FORMAT",
+            "[default: follows-csv]",
+        ] {
+            assert!(
+                entry.contains(expected),
+                "{name} --help: {expected:?} missing from --format:\n{entry}"
+            );
+        }
+        assert!(help.contains("--placeholder-label"), "{help}");
+    }
+}
+
+#[test]
 fn a_refused_gremlin_endpoint_is_one_line_and_status_69() {
     let path = env!("CARGO_BIN_EXE_social-queries");
     let refused = "ws://127.0.0.1:1/gremlin";

@@ -1,7 +1,8 @@
 //! The consumer as a KCL MultiLang record processor: the Kinesis Client Library's
 //! MultiLangDaemon (see `scripts/kcl-fleet.sh`) holds the shard leases in DynamoDB and starts one
-//! of these processes per shard it holds; each writes its shard's `follows` edges through the
-//! same pipeline as `stream-to-graph` (decode, `GraphSink`, dead letters, metrics) and checkpoints
+//! of these processes per shard it holds; each writes its shard's `follows` edges (or, with
+//! `--format changes`, its changes to vertices and edges) through the same pipeline as
+//! `stream-to-graph` (decode, `GraphSink`, dead letters, metrics) and checkpoints
 //! through the daemon only over the acknowledged prefix.
 //!
 //! The processor is `graph_ingest::kcl::KclProcessor` (the protocol is `kcl-multilang`); this
@@ -16,7 +17,7 @@
 use clap::Parser;
 use graph_ingest::dead_letter::JsonLinesDeadLetters;
 use graph_ingest::kcl::KclProcessor;
-use graph_ingest::{FollowsCsv, Pipeline, PipelineConfig};
+use graph_ingest::{Pipeline, PipelineConfig};
 use neptune_batch::{GremlinSink, GremlinSinkConfig};
 use serde_json::json;
 use std::io::Write;
@@ -24,11 +25,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use stream2neptune_examples::cli::{self, Failure, WriterArgs};
+use stream2neptune_examples::consumer::FormatArgs;
 use stream2neptune_examples::metrics_setup::RunMetrics;
 
-/// A KCL MultiLangDaemon record processor writing follows edges into a Gremlin Server or
-/// Neptune. The daemon starts one per shard lease and speaks to it on standard input and output;
+/// A KCL MultiLangDaemon record processor writing follows edges (or changes to the graph) into a
+/// Gremlin Server or Neptune. The daemon starts one per shard lease and speaks to it on standard input and output;
 /// every setting can come from the environment variable shown, which the daemon passes on.
+///
+/// Record formats (--format): follows-csv (the default) is one follows edge per record, the
+/// original's `from,to,creationDate` line; changes is one JSON change per record, an upsert or a
+/// delete of a vertex or an edge with a version, where a change older than the graph's is
+/// skipped and counted as stale.
 ///
 /// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug or RUST_LOG=warn,graph_ingest=info,
 /// on standard error (the daemon copies it into its log). Exit status: 0 the shard ended or was
@@ -43,6 +50,8 @@ struct Args {
         default_value = "ws://127.0.0.1:8182/gremlin"
     )]
     gremlin_url: String,
+    #[command(flatten)]
+    format: FormatArgs,
     #[command(flatten)]
     writer: WriterArgs,
     /// Records handed to the pipeline at a time: a lost lease stops the writes at the next
@@ -103,6 +112,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
+    let format = args.format.format()?;
     let sink_config = args
         .writer
         .apply(GremlinSinkConfig::builder(args.gremlin_url.clone()))
@@ -123,7 +133,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     let mut processor = KclProcessor::new(move |shard| {
         let dead_letters = JsonLinesDeadLetters::open(dir.join(format!("{shard}.jsonl")))?;
         Ok(Pipeline::builder()
-            .mapper(FollowsCsv::default())
+            .mapper(format.clone())
             .sink(sink.clone())
             .dead_letters(Arc::new(dead_letters))
             .metrics(metrics_sink.clone())

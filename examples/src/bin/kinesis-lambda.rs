@@ -29,6 +29,12 @@ Settings (environment variables of the function, read on every invocation):
   conditional_create          default true; write_mode (plain|conditional|merge) overrides it
   percent_error               write requests failed on purpose, default 0 (0..=99)
   poison_records              report (default) or dead_letter
+  record_format               follows-csv (default): one follows edge per record, the original's
+                              from,to,creationDate line; changes: one JSON change per record (an
+                              upsert or delete of a vertex or edge with a version; an older
+                              change than the graph's is skipped as stale)
+  placeholder_label           with record_format=changes, the label of placeholder vertices made
+                              for edge endpoints that do not exist yet, default vertex
   wait                        default true: every invocation fails until set to false
   neptune_request_timeout_ms  default 30000
   neptune_connect_timeout_ms  default 10000

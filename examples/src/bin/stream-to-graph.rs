@@ -1,5 +1,6 @@
-//! The consumer: reads a Kinesis stream shard by shard and writes its `follows` edges into
-//! Neptune or a Gremlin Server, acknowledging each record once its edge is in the graph; records
+//! The consumer: reads a Kinesis stream shard by shard and writes its `follows` edges (or, with
+//! `--format changes`, its changes to vertices and edges) into Neptune or a Gremlin Server,
+//! acknowledging each record once its writes are in the graph; records
 //! that are bad in themselves go to a dead-letter file, and a graph that does not answer holds
 //! the shards until it does. Checkpoints live in a file, so a restart (even after `kill -9`)
 //! resumes where the acknowledged work ends.
@@ -10,7 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use stream2neptune_examples::cli::{self, Failure, WriterArgs};
-use stream2neptune_examples::consumer::{live_line, stop_when_idle, Consumer, ConsumerOptions};
+use stream2neptune_examples::consumer::{
+    live_line_of, stop_when_idle, Consumer, ConsumerOptions, FormatArgs,
+};
 use stream2neptune_examples::metrics_setup::RunMetrics;
 use stream2neptune_examples::pause::watch_pause_file;
 
@@ -20,7 +23,13 @@ enum Start {
     Latest,
 }
 
-/// Consume a Kinesis stream of follows edges into a Gremlin Server or Amazon Neptune.
+/// Consume a Kinesis stream of follows edges (or of changes to the graph) into a Gremlin Server
+/// or Amazon Neptune.
+///
+/// Record formats (--format): follows-csv (the default) is one follows edge per record, the
+/// original's `from,to,creationDate` line; changes is one JSON change per record, an upsert or a
+/// delete of a vertex or an edge with a version, where a change older than the graph's is
+/// skipped and counted as stale.
 ///
 /// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug or RUST_LOG=warn,graph_ingest=info.
 /// Exit status: 0 done, 1 failure, 2 usage, 65 records not accounted for, 69 a service did not
@@ -48,6 +57,8 @@ struct Args {
     /// registered on the stream if needed, instead of polling GetRecords.
     #[arg(long, env = "FAN_OUT_CONSUMER")]
     fan_out: Option<String>,
+    #[command(flatten)]
+    format: FormatArgs,
     #[command(flatten)]
     writer: WriterArgs,
     /// Batches of one shard processed at once, by partition key (ParallelizationFactor, 1-10).
@@ -108,10 +119,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
+    let format = args.format.format()?;
     let options = ConsumerOptions {
         stream: args.stream.clone(),
         kinesis_endpoint: args.kinesis_endpoint.clone(),
         gremlin_url: args.gremlin_url.clone(),
+        format: format.clone(),
         write_mode: args.writer.mode(),
         batch_read_size: args.batch_read_size,
         fan_out: args.fan_out.clone(),
@@ -155,13 +168,14 @@ async fn run(args: Args) -> Result<(), Failure> {
     }
     let ticker = {
         let stats = stats.clone();
+        let format = format.clone();
         let progress = cli::progress_wanted(args.no_progress);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let sample = stats.sample();
                 if progress {
-                    eprintln!("{}", live_line(&stats, &sample));
+                    eprintln!("{}", live_line_of(&format, &stats, &sample));
                 }
             }
         })
@@ -172,7 +186,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         tracing::info!("CloudWatch: {published}");
     }
     let sample = stats.sample();
-    println!("{}", live_line(&stats, &sample));
+    println!("{}", live_line_of(&format, &stats, &sample));
     let w = stats.write_latency();
     let e = stats.end_to_end_latency();
     println!(
