@@ -1,5 +1,5 @@
 //! The run report: one self-contained HTML file with SVG charts of throughput, write latency and
-//! lag over time, and the summary table. It needs no network to be viewed.
+//! lag over time, the summary table and any further tables. It needs no network to be viewed.
 
 use graph_ingest::stats::Sample;
 use plotters::prelude::*;
@@ -70,23 +70,63 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Writes the report to `path`: a summary table (label, value rows) and three charts.
+/// A table of the report after the summary: a title, column headings and rows of cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Shown above the table.
+    pub title: String,
+    /// The column headings.
+    pub columns: Vec<String>,
+    /// The rows, a cell per column.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// What a report shows.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportContent<'a> {
+    /// The page's title.
+    pub title: &'a str,
+    /// The summary: (label, value) rows.
+    pub summary: &'a [(String, String)],
+    /// Tables after the summary.
+    pub tables: &'a [Table],
+    /// What the pipeline wrote, in the plural (`edges`, `changes`), for the throughput chart.
+    pub items: &'a str,
+    /// The run's timeline.
+    pub timeline: &'a [Sample],
+}
+
+/// Writes the report to `path`: a summary table (label, value rows), the other tables and three
+/// charts.
 pub fn write_report(
     path: &Path,
     title: &str,
     summary: &[(String, String)],
     timeline: &[Sample],
 ) -> std::io::Result<()> {
+    write_report_of(
+        path,
+        &ReportContent {
+            title,
+            summary,
+            tables: &[],
+            items: "edges",
+            timeline,
+        },
+    )
+}
+
+/// Writes the report of `content` to `path`.
+pub fn write_report_of(path: &Path, content: &ReportContent<'_>) -> std::io::Result<()> {
+    let (title, summary, timeline) = (content.title, content.summary, content.timeline);
     let pick = |f: fn(&Sample) -> f64| timeline.iter().map(|s| (s.t, f(s))).collect::<Vec<_>>();
+    let unit = format!("{}/s", content.items);
+    let throughput = format!("{} in the graph per second", content.items);
     let charts = [
         Chart {
             title: "Throughput",
-            unit: "edges/s",
-            series: vec![(
-                "edges in the graph per second",
-                BLUE,
-                pick(|s| s.items_per_s),
-            )],
+            unit: &unit,
+            series: vec![(&throughput, BLUE, pick(|s| s.items_per_s))],
         },
         Chart {
             title: "Write latency (per sub-batch request)",
@@ -115,7 +155,7 @@ pub fn write_report(
         html,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title>\
          <style>body{{font-family:sans-serif;margin:2em;max-width:960px}}table{{border-collapse:collapse}}\
-         td{{border:1px solid #ccc;padding:4px 10px}}td:first-child{{font-weight:bold}}</style></head><body><h1>{t}</h1><table>",
+         td,th{{border:1px solid #ccc;padding:4px 10px}}td:first-child{{font-weight:bold}}</style></head><body><h1>{t}</h1><table>",
         t = escape(title)
     );
     for (k, v) in summary {
@@ -127,6 +167,21 @@ pub fn write_report(
         );
     }
     html.push_str("</table>");
+    for table in content.tables {
+        let _ = write!(html, "<h2>{}</h2><table><tr>", escape(&table.title));
+        for c in &table.columns {
+            let _ = write!(html, "<th>{}</th>", escape(c));
+        }
+        html.push_str("</tr>");
+        for row in &table.rows {
+            html.push_str("<tr>");
+            for cell in row {
+                let _ = write!(html, "<td>{}</td>", escape(cell));
+            }
+            html.push_str("</tr>");
+        }
+        html.push_str("</table>");
+    }
     for chart in &charts {
         html.push_str("<div>");
         html.push_str(&svg(chart).map_err(std::io::Error::other)?);
@@ -174,5 +229,33 @@ mod tests {
             !html.contains("http://") || html.contains("http://www.w3.org"),
             "no external resources"
         );
+    }
+
+    #[test]
+    fn further_tables_follow_the_summary_and_the_chart_counts_the_items_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.html");
+        let table = Table {
+            title: "Changes by kind".into(),
+            columns: vec!["kind".into(), "applied".into()],
+            rows: vec![vec!["follow".into(), "12".into()]],
+        };
+        write_report_of(
+            &path,
+            &ReportContent {
+                title: "run",
+                summary: &[("changes generated".into(), "12".into())],
+                tables: &[table],
+                items: "changes",
+                timeline: &[],
+            },
+        )
+        .unwrap();
+        let html = std::fs::read_to_string(&path).unwrap();
+        assert!(html.contains(
+            "<h2>Changes by kind</h2><table><tr><th>kind</th><th>applied</th></tr><tr><td>follow</td><td>12</td></tr></table>"
+        ));
+        assert!(html.contains("changes in the graph per second"));
+        assert_eq!(html.matches("<svg").count(), 3);
     }
 }

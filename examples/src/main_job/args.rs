@@ -8,13 +8,18 @@ use std::path::PathBuf;
 /// Run the whole follows-edges pipeline locally: start the services, generate the data set,
 /// load the vertices, stream the edges, write them into the graph, query it, report.
 ///
+/// With --changes, a stream of changes (follows, unfollows, profile edits, account closures)
+/// goes through the stream and the consumer instead of the follows, and the graph is checked
+/// against what the changes must leave.
+///
 /// Services it starts (the Gremlin Server through Maven and Java unless one answers or
 /// GREMLIN_URL names one; a Kinesis API inside the process unless KINESIS_ENDPOINT_URL names
 /// one) are stopped at the end unless --keep-services is given.
 ///
 /// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug. Exit status: 0 done, 1 failure,
 /// 2 usage, 65 records neither in the graph nor in the dead-letter file, 69 a service did not
-/// answer, 78 configuration.
+/// answer, 78 configuration; with --changes, 65 also when the graph is not what the changes
+/// must leave.
 #[derive(Debug, Parser)]
 #[command(name = "stream-2-neptune", version, about, long_about)]
 pub struct Args {
@@ -72,8 +77,18 @@ pub struct Args {
     /// After the run, write the same edges straight through the sink between copies of the
     /// vertices, to compare the pipeline's rate with the write-only rate of the graph writer
     /// in the same run, on the same starting graph. Adds the copies and their edges.
-    #[arg(long, env = "COMPARE_WRITE_ONLY")]
+    #[arg(long, env = "COMPARE_WRITE_ONLY", conflicts_with = "changes")]
     pub compare_write_only: bool,
+    /// Instead of the follows workload, put a seeded change stream on the stream (follows,
+    /// unfollows, profile edits, account closures, one JSON change record each, on the data
+    /// set's persons under ids of this run's own) and check at the end that the graph holds
+    /// exactly the follows left and none of the closed accounts.
+    #[arg(long, env = "CHANGES")]
+    pub changes: bool,
+    /// Changes in the change stream of --changes; default: --edges, so that a run of the same
+    /// size is comparable.
+    #[arg(long, env = "CHANGE_COUNT", requires = "changes")]
+    pub change_count: Option<u64>,
     /// Port of the local Gremlin Server to use or start.
     #[arg(long, env = "GREMLIN_PORT", default_value_t = 8182)]
     pub gremlin_port: u16,
@@ -93,5 +108,10 @@ impl Args {
             self.edges = 2_000_000;
         }
         self
+    }
+
+    /// Changes in the change stream of `--changes`.
+    pub fn changes_to_generate(&self) -> u64 {
+        self.change_count.unwrap_or(self.edges)
     }
 }

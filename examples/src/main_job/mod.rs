@@ -1,8 +1,14 @@
 //! The main job: the whole stream-to-graph system on one machine, end to end, in six steps
 //! (services, data set, vertices, stream and consumer, workload, queries), then a summary and an
 //! HTML report. The `stream-2-neptune` binary parses the arguments and calls [`run`].
+//!
+//! With `--changes`, a seeded change stream (follows, unfollows, profile edits, account
+//! closures) takes the place of the follows workload, on the data set's persons under ids of
+//! the run's own; the summary counts each kind, and the run fails (status 65) unless the graph
+//! holds exactly the follows the changes leave and none of the closed accounts.
 
 mod args;
+mod changes;
 mod services;
 mod steps;
 mod summary;

@@ -1,13 +1,14 @@
 //! The steps of a main-job run after the services: data set, vertices, stream and consumer,
 //! workload, queries, the write-only comparison, the summary.
 
-use super::summary::{summary_lines, RunFigures};
+use super::changes::{self, ChangeRecords, ChangeRun};
+use super::summary::{summary_lines, ChangeFigures, RunFigures};
 use super::{accounted_for, Args, Services};
 use crate::cli::{value_text, ClassAs, ExitClass, Failure};
 use crate::consumer::{live_line, Consumer, ConsumerOptions};
 use crate::metrics_setup::RunMetrics;
 use crate::producer::{KinesisRecordSink, PutTimes};
-use crate::report::write_report;
+use crate::report::{write_report_of, ReportContent};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use kinesis_source::producer::{KinesisProducer, ProducerConfig};
 use kinesis_source::StreamRef;
@@ -74,6 +75,10 @@ pub(super) async fn run_steps(
         .edges(args.edges)
         .seed(args.seed)
         .build()?;
+    let mut change_run = match args.changes {
+        true => Some(ChangeRun::new(args, &generator, &run_id)?),
+        false => None,
+    };
     let dataset = {
         let gen_bar = gen_bar.clone();
         let dir = out.join("data");
@@ -103,25 +108,41 @@ pub(super) async fn run_steps(
         .build()?;
     let vertex_sink = GremlinSink::connect(vertex_sink_config).await?;
     let load_bar = bar(bars, u64::from(args.persons), "vertices");
-    let loaded = load_vertices(
-        &dataset.vertex_path,
-        &vertex_sink,
-        &VertexLoadOptions::default(),
-        |p| load_bar.set_position(p.written + p.already_present + p.failed),
-    )
-    .await?;
-    load_bar.finish_and_clear();
-    say(format!(
-        "[3/6] vertices: {} written, {} already present, {} failed, {} bad lines",
-        loaded.written,
-        loaded.already_present,
-        loaded.failed.len(),
-        loaded.bad_lines.len()
-    ));
+    if let Some(run) = &change_run {
+        let (written, present) = run.load_persons(&vertex_sink, &load_bar).await?;
+        load_bar.finish_and_clear();
+        say(format!(
+            "[3/6] vertices: the data set's persons under this run's ids ({}p0...): {written} written, {present} already present",
+            run.prefix
+        ));
+    } else {
+        let loaded = load_vertices(
+            &dataset.vertex_path,
+            &vertex_sink,
+            &VertexLoadOptions::default(),
+            |p| load_bar.set_position(p.written + p.already_present + p.failed),
+        )
+        .await?;
+        load_bar.finish_and_clear();
+        say(format!(
+            "[3/6] vertices: {} written, {} already present, {} failed, {} bad lines",
+            loaded.written,
+            loaded.already_present,
+            loaded.failed.len(),
+            loaded.bad_lines.len()
+        ));
+    }
+    let (items, total) = match &change_run {
+        Some(_) => ("changes", args.changes_to_generate()),
+        None => ("edges", args.edges),
+    };
 
     // 4. Stream and consumer.
     let kinesis_client = local_services::kinesis_client(services.kinesis.url.as_deref()).await;
-    let stream = format!("follows-{run_id}");
+    let stream = format!(
+        "{}-{run_id}",
+        if args.changes { "changes" } else { "follows" }
+    );
     local_services::create_stream_and_wait(
         &kinesis_client,
         &stream,
@@ -155,18 +176,26 @@ pub(super) async fn run_steps(
     options.cluster_id = args.cluster_id.clone();
     let put_times = PutTimes::default();
     options.put_times = Some(put_times.clone());
-    let consumer = Consumer::start(&options, run_metrics.sink.clone()).await?;
+    let consumer = match change_run {
+        Some(_) => changes::start_consumer(&options, run_metrics.sink.clone()).await?,
+        None => Consumer::start(&options, run_metrics.sink.clone()).await?,
+    };
     let stats = consumer.pipeline.stats();
     let writer = consumer.sink.clone();
     let control = consumer.control();
     control.stop_on_signals();
     let consumer_task = tokio::spawn(consumer.run());
     say(format!(
-        "[4/6] stream {stream}: {} shards, read by {}; consumer writing in {} mode, {} edges per request, {} requests in flight",
+        "[4/6] stream {stream}: {} shards, read by {}; consumer writing {} in {} mode, {} {items} per request, {} requests in flight",
         args.shard_count,
         match &args.fan_out {
             Some(name) => format!("enhanced fan-out as consumer {name}"),
             None => "polling GetRecords".to_owned(),
+        },
+        if args.changes {
+            "change records (ChangeJson) as mutations"
+        } else {
+            "follows records (FollowsCsv)"
         },
         mode.as_str(),
         args.writer.batch_write_size
@@ -176,8 +205,8 @@ pub(super) async fn run_steps(
     ));
 
     // 5. Drive the workload while the consumer writes.
-    let drive_bar = bar(bars, args.edges, "put");
-    let graph_bar = bar(bars, args.edges, "in graph");
+    let drive_bar = bar(bars, total, "put");
+    let graph_bar = bar(bars, total, "in graph");
     let ticker = {
         let stats = stats.clone();
         let graph_bar = graph_bar.clone();
@@ -187,7 +216,7 @@ pub(super) async fn run_steps(
                 let sample = stats.sample();
                 graph_bar.set_position(stats.snapshot().acknowledged);
                 graph_bar.set_message(format!(
-                    "{:.0} edges/s, write p99 {:.1} ms, iterator age {} ms, held {}",
+                    "{:.0} {items}/s, write p99 {:.1} ms, iterator age {} ms, held {}",
                     sample.items_per_s,
                     sample.write_p99_ms,
                     sample.iterator_age_ms as u64,
@@ -203,16 +232,23 @@ pub(super) async fn run_steps(
     let driver_config = DriverConfig::builder()
         .period(Duration::from_millis(args.driver_period_ms))
         .batch_size(args.driver_batch_size)
-        .payload(PayloadFormat::Csv)
+        .payload(match change_run {
+            Some(_) => PayloadFormat::Json,
+            None => PayloadFormat::Csv,
+        })
         .build()?;
-    let edges = EdgeReader::open(&dataset.edge_path, &EdgeFileConfig::default())?;
-    let driven = run_driver(
-        &driver_config,
-        Arc::new(KinesisRecordSink::new(producer).with_put_times(put_times)),
-        edges,
-        Arc::new(DriverBar(drive_bar.clone())),
-    )
-    .await?;
+    let records = KinesisRecordSink::new(producer).with_put_times(put_times);
+    let observer = Arc::new(DriverBar(drive_bar.clone()));
+    let driven = match &mut change_run {
+        Some(run) => {
+            let sink = Arc::new(ChangeRecords(records));
+            run_driver(&driver_config, sink, run.carriers(), observer).await?
+        }
+        None => {
+            let edges = EdgeReader::open(&dataset.edge_path, &EdgeFileConfig::default())?;
+            run_driver(&driver_config, Arc::new(records), edges, observer).await?
+        }
+    };
     drive_bar.finish_and_clear();
     say(format!(
         "[5/6] driver: {} put ({} failed, {} retried) at {:.0} records/s ({:.0} requested), {} bad input lines",
@@ -244,6 +280,18 @@ pub(super) async fn run_steps(
         say(format!("      {line}"));
     }
 
+    let change_figures = match &change_run {
+        Some(run) => {
+            let check = run.check_graph(&gremlin_url).await?;
+            say(format!("      graph check: {}", check.line()));
+            Some(ChangeFigures {
+                generated: run.generated(),
+                check,
+            })
+        }
+        None => None,
+    };
+
     let write_only = if args.compare_write_only {
         let rate = write_only(args, &gremlin_url, &vertex_sink, &dataset.edge_path).await?;
         say(format!(
@@ -272,14 +320,24 @@ pub(super) async fn run_steps(
         sizing_history: writer.sizing_history(),
         queued_in_session: writer.queues_in_session(),
         elapsed: started.elapsed(),
+        changes: change_figures,
     };
     let summary = summary_lines(&figures);
     let report = out.join("report.html");
-    write_report(
+    let tables: Vec<_> = figures
+        .changes
+        .iter()
+        .map(|c| changes::report_table(&c.generated, &stats.snapshot().changes))
+        .collect();
+    write_report_of(
         &report,
-        &format!("stream-2-neptune {run_id}"),
-        &summary,
-        &stats.timeline(),
+        &ReportContent {
+            title: &format!("stream-2-neptune {run_id}"),
+            summary: &summary,
+            tables: &tables,
+            items,
+            timeline: &stats.timeline(),
+        },
     )?;
     println!("\nSummary");
     for (k, v) in &summary {
@@ -295,7 +353,11 @@ pub(super) async fn run_steps(
         stats.items_done(),
         stats.snapshot().dead_letters,
         driven.accepted,
-    )
+    )?;
+    match &figures.changes {
+        Some(c) => c.check.verdict(),
+        None => Ok(()),
+    }
 }
 
 /// The notebook's three queries, one line each. Whole-graph queries, as in the notebook: on a
