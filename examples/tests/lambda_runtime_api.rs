@@ -4,12 +4,15 @@
 //! into the real Gremlin Server: a good batch, a batch with a poison record (the partial batch
 //! response names it) and the good batch delivered again (no duplicate in the graph). Its
 //! metrics are the embedded metric format lines it prints, checked against the specification.
+//! With `record_format=changes`, a generated change stream delivered in batches out of order,
+//! some of them again after newer ones, must leave the model's graph.
 //!
 //! Needs the emulator (`scripts/lambda-rie.sh install`, which `scripts/test-all.sh` runs) and
 //! the Gremlin Server (`scripts/gremlin-server.sh start`).
 
 mod common;
 
+use common::changes::{assert_same_graph, expected, read_back, stream};
 use common::gremlin_url;
 use common::lambda::{
     chain, config, edge_id, edges_present, event_document_for, follows, out_edges, sink_with_people,
@@ -17,6 +20,8 @@ use common::lambda::{
 use local_services::LambdaFunction;
 use metrics_sink::emf::EmfDocument;
 use metrics_sink::{names, Unit};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -216,6 +221,102 @@ async fn the_built_function_writes_kinesis_events_behind_the_lambda_runtime_api(
     );
 }
 
+/// A count the `invocation done` line of an invocation gives (`stale=3`).
+fn logged(printed: &Printed, field: &str) -> u64 {
+    let line = printed
+        .lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("invocation done"))
+        .expect("an invocation done line");
+    let key = format!("{field}=");
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key.as_str()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+#[tokio::test]
+async fn the_built_function_with_the_change_format_leaves_the_models_graph_in_any_delivery_order() {
+    let url = gremlin_url().await;
+    let settings = config(&url);
+    let cluster_id = settings.cluster_id.as_str();
+    let prefix = format!("{}-", local_services::unique_name("lc"));
+    let (records, persons) = stream(&prefix, 40, 600, 23);
+    common::create_persons(&url, &persons).await;
+    let function = LambdaFunction::start(
+        Path::new(BOOTSTRAP),
+        &[
+            ("neptune_endpoint", url.as_str()),
+            ("cluster_id", cluster_id),
+            ("wait", "false"),
+            ("batch_write_size", "20"),
+            ("record_format", "changes"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut invocations = 0;
+
+    // The stream's records as the mapping would send them, cut into events of 50 records.
+    let (document, _) = event_document_for(&records).await;
+    let all = document["Records"].as_array().expect("records").clone();
+    let batches: Vec<serde_json::Value> = all
+        .chunks(50)
+        .map(|c| serde_json::json!({ "Records": c }))
+        .collect();
+    // Every batch once, in a shuffled order; then the first two again, after newer ones.
+    let mut order: Vec<usize> = (0..batches.len()).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+    println!("delivery order {order:?}, then 0 and 1 again");
+    let mut stale = 0;
+    for &i in &order {
+        let (answer, printed) = invoke(&function, &batches[i], cluster_id, &mut invocations).await;
+        assert_eq!(
+            answer,
+            r#"{"batchItemFailures":[]}"#,
+            "batch {i}:\n{}",
+            printed.lines.join("\n")
+        );
+        assert_eq!(logged(&printed, "failed"), 0);
+        stale += logged(&printed, "stale");
+    }
+    let mut stale_on_redelivery = 0;
+    for i in [0, 1] {
+        let (answer, printed) = invoke(&function, &batches[i], cluster_id, &mut invocations).await;
+        assert_eq!(answer, r#"{"batchItemFailures":[]}"#, "batch {i} again");
+        assert_eq!(
+            logged(&printed, "written"),
+            0,
+            "a redelivered batch changes nothing:\n{}",
+            printed.lines.join("\n")
+        );
+        stale_on_redelivery += logged(&printed, "stale");
+    }
+    println!(
+        "{} changes in {} batches over {invocations} invocations: {stale} stale in the first \
+         deliveries, {stale_on_redelivery} stale in the redelivered batches",
+        records.len(),
+        batches.len()
+    );
+    assert!(
+        stale_on_redelivery > 0,
+        "the redelivered batches hold changes older than the graph's: some must be stale"
+    );
+
+    let want = expected(&records, &persons);
+    assert!(
+        !want.edges.is_empty() && want.vertices.len() < persons.len(),
+        "the stream follows and closes accounts"
+    );
+    assert_same_graph(&want, &read_back(&url, &records, &persons).await);
+    let log = function.stdout();
+    let count = |needle: &str| log.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("connecting to the graph"), 1);
+    assert_eq!(count("REPORT RequestId"), invocations, "{}", log.join("\n"));
+}
+
 #[test]
 fn help_and_version_work_outside_lambda_and_a_bare_start_says_what_is_missing() {
     let help = Command::new(BOOTSTRAP).arg("--help").output().unwrap();
@@ -226,6 +327,10 @@ fn help_and_version_work_outside_lambda_and_a_bare_start_says_what_is_missing() 
         "cluster_id",
         "embedded metric format",
         "wait",
+        "record_format",
+        "follows-csv",
+        "changes",
+        "placeholder_label",
     ] {
         assert!(
             text.contains(expected),
