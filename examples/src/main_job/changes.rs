@@ -1,22 +1,18 @@
 //! The change-stream run of the main job (`--changes`): the data set's persons under ids of the
-//! run's own, a seeded change stream put through the workload driver, a consumer that maps
-//! change records to mutations, and the check of the graph the changes must leave.
+//! run's own, a seeded change stream put through the workload driver, the consumer's record
+//! format for it, and the check of the graph the changes must leave.
 
 use super::Args;
-use crate::cli::{ClassAs, ExitClass, Failure};
-use crate::consumer::{Consumer, ConsumerOptions};
+use crate::cli::{ExitClass, Failure};
+use crate::consumer::RecordFormat;
 use crate::producer::KinesisRecordSink;
 use async_trait::async_trait;
-use graph_ingest::dead_letter::JsonLinesDeadLetters;
 use graph_ingest::stats::{ChangeCounts, ChangeOutcomes};
-use graph_ingest::{ChangeJson, Pipeline, PipelineConfig};
+use graph_ingest::ChangeJson;
 use indicatif::ProgressBar;
-use kinesis_source::{FileCheckpointStore, KinesisSource, KinesisSourceConfig, StreamRef};
-use metrics_sink::MetricsSink;
 use neptune_batch::gremlin::{Bytecode, GValue};
 use neptune_batch::transport::{GremlinTransport, TransportConfig};
-use neptune_batch::{GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
-use std::sync::Arc;
+use neptune_batch::{GraphSink, GremlinSink, Vertex};
 use workload_gen::changes::{ChangeKind, ChangeStream, ChangeStreamConfig};
 use workload_gen::generator::{persons, GeneratorConfig};
 use workload_gen::reader::ReadError;
@@ -255,51 +251,10 @@ fn unwrap_carriers(records: Vec<OutgoingRecord>) -> Result<Vec<OutgoingRecord>, 
         .collect()
 }
 
-/// The consumer of the main job with change records: as [`Consumer::start`], the records
-/// mapped by [`ChangeJson`] (placeholders labelled `person`) instead of `FollowsCsv`.
-pub(super) async fn start_consumer(
-    options: &ConsumerOptions,
-    metrics: Arc<dyn MetricsSink>,
-) -> Result<Consumer, Failure> {
-    let endpoint = crate::cli::endpoint_url(options.kinesis_endpoint.as_deref());
-    let client = local_services::kinesis_client(endpoint).await;
-    let dead_letters = Arc::new(JsonLinesDeadLetters::open(&options.dead_letter_file)?);
-    let store = FileCheckpointStore::open(&options.checkpoint_file)?;
-    let sink_config = GremlinSinkConfig::builder(options.gremlin_url.clone())
-        .batch_size(options.batch_write_size)
-        .in_flight(options.write_concurrency)
-        .mode(options.write_mode)
-        .build()?;
-    let sink = Arc::new(GremlinSink::connect(sink_config).await?);
-    let config = PipelineConfig::builder()
-        .parallelization_factor(options.parallelization_factor)
-        .percent_error(options.percent_error)
-        .cluster_id(options.cluster_id.clone())
-        .max_record_age(options.max_record_age)
-        .build()?;
-    let mut pipeline = Pipeline::builder()
-        .mapper(ChangeJson::default().placeholder_label("person"))
-        .sink(sink.clone())
-        .dead_letters(dead_letters)
-        .metrics(metrics)
-        .config(config);
-    if let Some(times) = options.put_times.clone() {
-        pipeline = pipeline.put_time(move |record| times.take(record));
-    }
-    let pipeline = pipeline.build()?;
-    let config = KinesisSourceConfig::builder(StreamRef::parse(&options.stream))
-        .batch_read_size(options.batch_read_size)
-        .fan_out(options.fan_out.clone())
-        .start_position(options.start_position.clone())
-        .build()?;
-    let source = KinesisSource::from_client(client, config, Arc::new(store))
-        .await
-        .class_as(ExitClass::Configuration)?;
-    Ok(Consumer {
-        pipeline,
-        source,
-        sink,
-    })
+/// The consumer's record format of a change run: change records mapped by [`ChangeJson`], the
+/// placeholders for endpoints that do not exist yet labelled `person`.
+pub(super) fn record_format() -> RecordFormat {
+    RecordFormat::Changes(ChangeJson::default().placeholder_label("person"))
 }
 
 /// The summary's lines of a change run: the changes by kind (generated, then applied, already

@@ -5,7 +5,7 @@ use super::changes::{self, ChangeRecords, ChangeRun};
 use super::summary::{summary_lines, ChangeFigures, RunFigures};
 use super::{accounted_for, Args, Services};
 use crate::cli::{value_text, ClassAs, ExitClass, Failure};
-use crate::consumer::{live_line, Consumer, ConsumerOptions};
+use crate::consumer::{live_line_of, Consumer, ConsumerOptions};
 use crate::metrics_setup::RunMetrics;
 use crate::producer::{KinesisRecordSink, PutTimes};
 use crate::report::{write_report_of, ReportContent};
@@ -176,10 +176,10 @@ pub(super) async fn run_steps(
     options.cluster_id = args.cluster_id.clone();
     let put_times = PutTimes::default();
     options.put_times = Some(put_times.clone());
-    let consumer = match change_run {
-        Some(_) => changes::start_consumer(&options, run_metrics.sink.clone()).await?,
-        None => Consumer::start(&options, run_metrics.sink.clone()).await?,
-    };
+    if change_run.is_some() {
+        options.format = changes::record_format();
+    }
+    let consumer = Consumer::start(&options, run_metrics.sink.clone()).await?;
     let stats = consumer.pipeline.stats();
     let writer = consumer.sink.clone();
     let control = consumer.control();
@@ -272,7 +272,10 @@ pub(super) async fn run_steps(
     graph_bar.finish_and_clear();
     consumed?;
     let last = stats.sample();
-    say(format!("      consumer: {}", live_line(&stats, &last)));
+    say(format!(
+        "      consumer: {}",
+        live_line_of(&options.format, &stats, &last)
+    ));
 
     // 6. Queries, on the reader endpoint (here the same server).
     say("[6/6] queries (reader endpoint):".into());
