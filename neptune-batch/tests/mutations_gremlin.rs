@@ -118,7 +118,52 @@ async fn converges(
     });
     futures::future::join_all(calls).await;
     let actual = read_back(sinks[0].transport(), prefix).await;
-    assert_eq!(actual, expected, "records: {records:#?}");
+    if actual != expected {
+        let mut diff = Vec::new();
+        differences(
+            "vertex",
+            &expected.vertices,
+            &actual.vertices,
+            prefix,
+            &mut diff,
+        );
+        differences(
+            "placeholder",
+            &expected.placeholders,
+            &actual.placeholders,
+            prefix,
+            &mut diff,
+        );
+        differences("edge", &expected.edges, &actual.edges, prefix, &mut diff);
+        let records: Vec<String> = records.iter().map(|r| r.replace(prefix, "")).collect();
+        panic!("the graph differs from the model: {diff:#?}\nrecords: {records:#?}");
+    }
+}
+
+/// The entries of `want` and `got` that differ, ids shortened by `prefix`.
+fn differences<V: std::fmt::Debug + PartialEq>(
+    what: &str,
+    want: &BTreeMap<String, V>,
+    got: &BTreeMap<String, V>,
+    prefix: &str,
+    out: &mut Vec<String>,
+) {
+    let short = |v: &dyn std::fmt::Debug| format!("{v:?}").replace(prefix, "");
+    for (k, v) in want {
+        if got.get(k) != Some(v) {
+            out.push(format!(
+                "{what} {}: want {}, got {}",
+                short(k),
+                short(v),
+                short(&got.get(k))
+            ));
+        }
+    }
+    for (k, v) in got {
+        if !want.contains_key(k) {
+            out.push(format!("{what} {}: unexpected {}", short(k), short(v)));
+        }
+    }
 }
 
 fn cases(n: u32) -> ProptestConfig {
@@ -129,19 +174,14 @@ fn cases(n: u32) -> ProptestConfig {
     }
 }
 
-#[test]
-fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server() {
+/// Random versioned change streams, delivered by [`converges`] through two sinks in `mode`.
+fn model_cases(mode: WriteMode, n: u32) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sinks = rt.block_on(async {
-        [
-            common::sink(WriteMode::Merge).await,
-            common::sink(WriteMode::Merge).await,
-        ]
-    });
+    let sinks = rt.block_on(async { [common::sink(mode).await, common::sink(mode).await] });
     let case = std::sync::atomic::AtomicU32::new(0);
-    proptest!(cases(30), |(ops in prop::collection::vec(op(), 1..150), seed in any::<u64>(), batch in 1usize..40)| {
+    proptest!(cases(n), |(ops in prop::collection::vec(op(), 1..150), seed in any::<u64>(), batch in 1usize..40)| {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let prefix = format!("{}-{n}-", local_services::unique_name("mut"));
+        let prefix = format!("{}-{n}-", local_services::unique_name(mode.as_str()));
         let records: Vec<String> =
             ops.iter().enumerate().map(|(i, op)| record(&prefix, op, i as u64 + 1)).collect();
         let keys: Vec<String> = ops.iter().map(|op| partition_key(&prefix, op)).collect();
@@ -149,9 +189,26 @@ fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server() {
     });
 }
 
+#[test]
+fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server_merging() {
+    model_cases(WriteMode::Merge, 30);
+}
+
+/// The chained shape: no `mergeV`/`mergeE`, no mid-traversal `E()`, no `fail()`.
+#[test]
+fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server_conditionally() {
+    model_cases(WriteMode::Conditional, 30);
+}
+
 #[tokio::test]
 async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip() {
-    let sink = common::sink(WriteMode::Merge).await;
+    for mode in [WriteMode::Merge, WriteMode::Conditional] {
+        updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(mode).await;
+    }
+}
+
+async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(mode: WriteMode) {
+    let sink = common::sink(mode).await;
     let p = local_services::unique_name("upd");
     let id = format!("{p}-v");
     let first = Vertex::new(&id, "person")
@@ -241,7 +298,13 @@ async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip() {
 
 #[tokio::test]
 async fn a_placeholder_is_completed_by_its_vertex_upsert() {
-    let sink = common::sink(WriteMode::Merge).await;
+    for mode in [WriteMode::Merge, WriteMode::Conditional] {
+        a_placeholder_is_completed_by_its_vertex_upsert_in(mode).await;
+    }
+}
+
+async fn a_placeholder_is_completed_by_its_vertex_upsert_in(mode: WriteMode) {
+    let sink = common::sink(mode).await;
     let p = local_services::unique_name("ph");
     let (a, b) = (format!("{p}-a"), format!("{p}-b"));
     let follow = Mutation::upsert_edge(Edge::new(format!("{p}-e"), "follows", &a, &b))

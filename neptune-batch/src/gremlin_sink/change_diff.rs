@@ -12,9 +12,10 @@
 //! writes too, so that the two transactions conflict and one reads again. The same element's
 //! own changes come from one key, so from one process, whose requests never overlap.
 
-use super::change_traversals::WriteTraversal;
+use super::change_rows::{Create, EdgeDrop, Rows, SetValues, Update};
+use super::change_traversals::{Shape, WriteTraversal};
 use crate::bytecode::Bytecode;
-use crate::graphson::{Direction, GValue, T};
+use crate::graphson::GValue;
 use crate::memory::state::{GraphState, Properties, StoredEdge, StoredVertex, Tombstone};
 use crate::model::PropertyValue;
 use crate::mutation::{ElementId, DELETED_AT_KEY, PLACEHOLDER_KEY, TOMBSTONE_LABEL, VERSION_KEY};
@@ -38,43 +39,8 @@ pub(super) struct Diff<'a> {
     pub now: SystemTime,
 }
 
-/// The rows of each kind of write.
-#[derive(Default)]
-struct Rows {
-    tombstones: Vec<GValue>,
-    stale_tombstones: Vec<GValue>,
-    vertex_creates: Vec<GValue>,
-    vertex_updates: Vec<GValue>,
-    set_values: Vec<GValue>,
-    edge_creates: Vec<GValue>,
-    edge_updates: Vec<GValue>,
-    edge_drops: Vec<GValue>,
-    orphans: Vec<GValue>,
-}
-
-impl Rows {
-    fn is_empty(&self) -> bool {
-        [
-            &self.tombstones,
-            &self.vertex_creates,
-            &self.vertex_updates,
-            &self.set_values,
-            &self.edge_creates,
-            &self.edge_updates,
-            &self.edge_drops,
-            &self.orphans,
-        ]
-        .iter()
-        .all(|r| r.is_empty())
-    }
-}
-
 fn map(entries: Vec<(GValue, GValue)>) -> GValue {
     GValue::Map(entries)
-}
-
-fn by_id(id: &str) -> GValue {
-    map(vec![(GValue::T(T::Id), GValue::from(id))])
 }
 
 fn row(entries: Vec<(&str, GValue)>) -> GValue {
@@ -88,18 +54,19 @@ fn long(v: u64) -> GValue {
     GValue::Long(v as i64)
 }
 
-/// The known values of `props`, sets apart: `(single values, set values as {k, v} rows)`.
-fn values(props: &Properties) -> (Vec<(GValue, GValue)>, Vec<GValue>) {
+/// Property values by key.
+type Values = Vec<(String, GValue)>;
+
+/// The known values of `props`: `(single values, the values of sets)`.
+fn values(props: &Properties) -> (Values, Values) {
     let mut single = Vec::new();
     let mut sets = Vec::new();
     for (k, v) in props {
         match v {
-            Some(PropertyValue::Set(items)) => sets.extend(
-                items
-                    .iter()
-                    .map(|item| row(vec![("k", GValue::from(k)), ("v", GValue::from(item))])),
-            ),
-            Some(v) => single.push((GValue::from(k), GValue::from(v))),
+            Some(PropertyValue::Set(items)) => {
+                sets.extend(items.iter().map(|item| (k.clone(), GValue::from(item))))
+            }
+            Some(v) => single.push((k.clone(), GValue::from(v))),
             None => {}
         }
     }
@@ -107,8 +74,8 @@ fn values(props: &Properties) -> (Vec<(GValue, GValue)>, Vec<GValue>) {
 }
 
 impl Diff<'_> {
-    /// The write, or `None` if the changes change nothing.
-    pub(super) fn write(&self) -> Option<Bytecode> {
+    /// The write in `shape`, or `None` if the changes change nothing.
+    pub(super) fn write(&self, shape: Shape) -> Option<Bytecode> {
         let mut rows = Rows::default();
         self.tombstones(&mut rows);
         self.vertices(&mut rows);
@@ -117,10 +84,10 @@ impl Diff<'_> {
             return None;
         }
         let (vertex_ids, expected_vertices) = self.expected_vertices();
-        let (edge_ids, expected_edges) = self.expected_edges();
-        let mut w = WriteTraversal::new()
+        let (edge_ids, edge_froms, expected_edges) = self.expected_edges();
+        let mut w = WriteTraversal::new(shape)
             .guard_vertices(vertex_ids, expected_vertices)
-            .guard_edges(edge_ids, expected_edges)
+            .guard_edges(edge_ids, edge_froms, expected_edges)
             .drop_vertices(rows.stale_tombstones)
             .create_vertices(rows.tombstones);
         for (id, version) in self.deleted {
@@ -158,8 +125,9 @@ impl Diff<'_> {
         (ids, map(expected))
     }
 
-    /// The versions of the edges read: `{id: v}`.
-    fn expected_edges(&self) -> (Vec<GValue>, GValue) {
+    /// The versions of the edges read: `{id: v}`, with the `from` of every edge read or
+    /// created (where an edge is looked for without an edge lookup by id).
+    fn expected_edges(&self) -> (Vec<GValue>, Vec<GValue>, GValue) {
         let expected = self
             .read_edges
             .iter()
@@ -169,7 +137,23 @@ impl Diff<'_> {
             })
             .collect();
         let ids = self.read_edges.iter().map(GValue::from).collect();
-        (ids, map(expected))
+        let froms: std::collections::BTreeSet<&String> = self
+            .read_edges
+            .iter()
+            .filter_map(|id| {
+                let e = self
+                    .before
+                    .edges
+                    .get(id)
+                    .or_else(|| self.after.edges.get(id))?;
+                Some(&e.from)
+            })
+            .collect();
+        (
+            ids,
+            froms.into_iter().map(GValue::from).collect(),
+            map(expected),
+        )
     }
 
     /// The tombstone whose vertex id is `id`, if `id` is a tombstone's and it was read.
@@ -197,20 +181,17 @@ impl Diff<'_> {
             if self.before.tombstones.contains_key(element)
                 || self.markers.contains(&element.tombstone_id())
             {
-                rows.stale_tombstones
-                    .push(GValue::from(element.tombstone_id()));
+                rows.stale_tombstones.push(element.tombstone_id());
             }
-            rows.tombstones.push(row(vec![
-                ("m", by_id(&element.tombstone_id())),
-                (
-                    "c",
-                    map(vec![
-                        (GValue::T(T::Label), GValue::from(TOMBSTONE_LABEL)),
-                        (GValue::from(VERSION_KEY), long(t.version)),
-                        (GValue::from(DELETED_AT_KEY), GValue::Date(millis)),
-                    ]),
-                ),
-            ]));
+            rows.tombstones.push(Create {
+                id: element.tombstone_id(),
+                label: TOMBSTONE_LABEL.into(),
+                ends: None,
+                values: vec![
+                    (VERSION_KEY.into(), long(t.version)),
+                    (DELETED_AT_KEY.into(), GValue::Date(millis)),
+                ],
+            });
         }
     }
 
@@ -230,22 +211,25 @@ impl Diff<'_> {
             if !self.after.vertices.contains_key(id) && !deleted(id) {
                 // Only a placeholder's last edge going removes a vertex here; the server
                 // checks it has no other edge.
-                rows.orphans.push(GValue::from(id));
+                rows.orphans.push(id.clone());
             }
         }
     }
 
     fn vertex_create(&self, id: &str, v: &StoredVertex, rows: &mut Rows) {
-        let (mut create, sets) = values(&v.properties);
-        create.insert(0, (GValue::T(T::Label), GValue::from(&v.label)));
+        let (mut values, sets) = values(&v.properties);
         if let Some(version) = v.version {
-            create.push((GValue::from(VERSION_KEY), long(version)));
+            values.push((VERSION_KEY.into(), long(version)));
         }
         if v.placeholder {
-            create.push((GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)));
+            values.push((PLACEHOLDER_KEY.into(), GValue::Bool(true)));
         }
-        rows.vertex_creates
-            .push(row(vec![("m", by_id(id)), ("c", map(create))]));
+        rows.vertex_creates.push(Create {
+            id: id.to_owned(),
+            label: v.label.clone(),
+            ends: None,
+            values,
+        });
         let tombstone = ElementId::Vertex(id.to_owned());
         let tombstone_id = tombstone.tombstone_id();
         if v.placeholder
@@ -253,17 +237,18 @@ impl Diff<'_> {
             && !self.before.tombstones.contains_key(&tombstone)
             && !self.after.tombstones.contains_key(&tombstone)
         {
-            rows.tombstones.push(row(vec![
-                ("m", by_id(&tombstone_id)),
-                (
-                    "c",
-                    map(vec![(GValue::T(T::Label), GValue::from(TOMBSTONE_LABEL))]),
-                ),
-            ]));
+            rows.tombstones.push(Create {
+                id: tombstone_id,
+                label: TOMBSTONE_LABEL.into(),
+                ends: None,
+                values: Vec::new(),
+            });
         }
         if !sets.is_empty() {
-            rows.set_values
-                .push(row(vec![("m", by_id(id)), ("s", GValue::List(sets))]));
+            rows.set_values.push(SetValues {
+                id: id.to_owned(),
+                values: sets,
+            });
         }
     }
 
@@ -276,7 +261,7 @@ impl Diff<'_> {
     ) {
         let (mut set, sets) = values(&after.properties);
         // Every key set, and every key gone, is dropped first (see the traversals' notes).
-        let mut drop: Vec<GValue> = before
+        let mut drop: Vec<String> = before
             .properties
             .keys()
             .filter(|k| !after.properties.contains_key(*k))
@@ -287,25 +272,28 @@ impl Diff<'_> {
                     .filter(|(_, v)| v.is_some())
                     .map(|(k, _)| k),
             )
-            .map(GValue::from)
+            .cloned()
             .collect();
         if after.version != before.version {
-            drop.push(GValue::from(VERSION_KEY));
+            drop.push(VERSION_KEY.into());
             if let Some(version) = after.version {
-                set.push((GValue::from(VERSION_KEY), long(version)));
+                set.push((VERSION_KEY.into(), long(version)));
             }
         }
         if before.placeholder && !after.placeholder {
-            drop.push(GValue::from(PLACEHOLDER_KEY));
+            drop.push(PLACEHOLDER_KEY.into());
         }
-        rows.vertex_updates.push(row(vec![
-            ("m", by_id(id)),
-            ("d", GValue::List(drop)),
-            ("u", map(set)),
-        ]));
+        rows.vertex_updates.push(Update {
+            id: id.to_owned(),
+            from: None,
+            drop,
+            set,
+        });
         if !sets.is_empty() {
-            rows.set_values
-                .push(row(vec![("m", by_id(id)), ("s", GValue::List(sets))]));
+            rows.set_values.push(SetValues {
+                id: id.to_owned(),
+                values: sets,
+            });
         }
     }
 
@@ -319,42 +307,45 @@ impl Diff<'_> {
                 Some(_) => {}
             }
         }
-        for id in self.before.edges.keys() {
+        for (id, before) in &self.before.edges {
             if !self.after.edges.contains_key(id) {
-                rows.edge_drops.push(GValue::from(id));
+                rows.edge_drops.push(EdgeDrop {
+                    id: id.clone(),
+                    from: before.from.clone(),
+                });
             }
         }
     }
 }
 
-fn edge_create(id: &str, e: &StoredEdge) -> GValue {
-    let (props, _) = values(&e.properties);
-    let mut create = vec![
-        (GValue::T(T::Label), GValue::from(&e.label)),
-        (GValue::Direction(Direction::Out), GValue::from(&e.from)),
-        (GValue::Direction(Direction::In), GValue::from(&e.to)),
-    ];
-    create.extend(props);
+fn edge_create(id: &str, e: &StoredEdge) -> Create {
+    let (mut values, _) = values(&e.properties);
     if let Some(version) = e.version {
-        create.push((GValue::from(VERSION_KEY), long(version)));
+        values.push((VERSION_KEY.into(), long(version)));
     }
-    row(vec![("m", by_id(id)), ("c", map(create))])
+    Create {
+        id: id.to_owned(),
+        label: e.label.clone(),
+        ends: Some((e.from.clone(), e.to.clone())),
+        values,
+    }
 }
 
-fn edge_update(id: &str, before: &StoredEdge, after: &StoredEdge) -> GValue {
+fn edge_update(id: &str, before: &StoredEdge, after: &StoredEdge) -> Update {
     let (mut set, _) = values(&after.properties);
-    let drop: Vec<GValue> = before
+    let drop = before
         .properties
         .keys()
         .filter(|k| !after.properties.contains_key(*k))
-        .map(GValue::from)
+        .cloned()
         .collect();
     if let Some(version) = after.version {
-        set.push((GValue::from(VERSION_KEY), long(version)));
+        set.push((VERSION_KEY.into(), long(version)));
     }
-    row(vec![
-        ("m", by_id(id)),
-        ("d", GValue::List(drop)),
-        ("u", map(set)),
-    ])
+    Update {
+        id: id.to_owned(),
+        from: Some(before.from.clone()),
+        drop,
+        set,
+    }
 }

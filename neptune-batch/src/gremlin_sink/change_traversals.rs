@@ -1,6 +1,8 @@
 //! The traversals of a request of changes: the read of the state the changes depend on, and the
-//! write of what they change, guarded so that it runs only on the state that was read. Every
-//! value is a bytecode argument; the rows go as one list per kind of write, merged by id.
+//! write of what they change, guarded so that it runs only on the state that was read, in one
+//! of two [`Shape`]s: rows merged by id ([`change_merged`](super::change_merged)) or one
+//! chained step per row ([`change_chained`](super::change_chained)). Every value is a
+//! bytecode argument.
 //!
 //! # On Amazon Neptune
 //!
@@ -9,13 +11,16 @@
 //! `properties().key()`, all on the always-converted or conditionally converted lists except
 //! `coalesce()` outside the upsert pattern and `key()`. The write starts with `inject()`
 //! (never converted), so it runs in TinkerPop's engine on Neptune, as the sink's create
-//! request does after its `fold()`. Its newest steps are mid-traversal `E()` (TinkerPop
-//! 3.7.0: Neptune engine 1.3.2.0 or newer) and `fail()` (3.6.0).
+//! request does after its `fold()`. The merge shape's newest steps are mid-traversal `E()`
+//! (TinkerPop 3.7.0: Neptune engine 1.3.2.0 or newer), `fail()` and `mergeV()`/`mergeE()`
+//! (3.6.0); the chained shape's are all in TinkerPop 3.4 (every Neptune engine).
 //!
 //! Vertex properties are set by `mergeV()`'s `onMatch` map only after the keys are dropped:
 //! Neptune's vertex properties have set cardinality by default, where a map value would be
 //! added to the old ones instead of replacing them.
 
+use super::change_rows::{Create, EdgeDrop, SetValues, Update};
+use super::{change_chained as chained, change_merged as merge};
 use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{Cardinality, GValue, Merge, T};
 use crate::mutation::{PLACEHOLDER_KEY, VERSION_KEY};
@@ -68,16 +73,30 @@ pub(super) fn read_edges(ids: Vec<GValue>) -> Bytecode {
         )
 }
 
+/// How the write is encoded: with the sink's [`WriteMode`](crate::WriteMode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shape {
+    /// Rows as one list per kind, merged by id with `mergeV`/`mergeE` (TinkerPop 3.6+);
+    /// guards fail the request with `fail()`.
+    Merge,
+    /// One chained step per row, with `addV`/`addE` and lookups from `V()` only (TinkerPop
+    /// 3.4+, every Neptune engine): the guard is a filter that leaves the traversal without
+    /// an answer, and an element created since the read makes `addV`/`addE` fail.
+    Chained,
+}
+
 /// The write of one request, step by step.
 pub(super) struct WriteTraversal {
     t: Bytecode,
+    shape: Shape,
     orphans: bool,
 }
 
 impl WriteTraversal {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(shape: Shape) -> Self {
         Self {
             t: Bytecode::new().step("inject", [0i64]),
+            shape,
             orphans: false,
         }
     }
@@ -87,7 +106,24 @@ impl WriteTraversal {
         self
     }
 
-    /// Fails the request unless the vertices `ids` hold exactly `expected` (by id: a map of
+    /// Stops the request unless `state` (a traversal answering one map) answers `expected`:
+    /// `fail()` in the merge shape, a filter in the chained one.
+    fn guard(mut self, state: Bytecode, expected: GValue) -> Self {
+        self.t = match self.shape {
+            Shape::Merge => self.t.step(
+                "sideEffect",
+                [state
+                    .step("is", [GValue::p("neq", expected)])
+                    .step("fail", [GUARD_MESSAGE])],
+            ),
+            Shape::Chained => self
+                .t
+                .step("where", [state.step("is", [GValue::p("eq", expected)])]),
+        };
+        self
+    }
+
+    /// Stops the request unless the vertices `ids` hold exactly `expected` (by id: a map of
     /// version and placeholder flag; a vertex missing from it must not exist).
     pub(super) fn guard_vertices(self, ids: Vec<GValue>, expected: GValue) -> Self {
         if ids.is_empty() {
@@ -97,33 +133,39 @@ impl WriteTraversal {
             .step("project", ["v", "p"])
             .step("by", [value_or(VERSION_KEY, GValue::Long(-1))])
             .step("by", [value_or(PLACEHOLDER_KEY, GValue::Bool(false))]);
-        self.side_effect(
-            anon("V", ids)
-                .then("group")
-                .step("by", [T::Id])
-                .step("by", [state])
-                .step("is", [GValue::p("neq", expected)])
-                .step("fail", [GUARD_MESSAGE]),
-        )
+        let read = anon("V", ids)
+            .then("group")
+            .step("by", [T::Id])
+            .step("by", [state]);
+        self.guard(read, expected)
     }
 
-    /// Fails the request unless the edges `ids` hold exactly `expected` (a map of versions).
-    pub(super) fn guard_edges(self, ids: Vec<GValue>, expected: GValue) -> Self {
+    /// Stops the request unless the edges `ids` hold exactly `expected` (a map of versions).
+    /// The chained shape finds them from their `froms`: an edge neither read nor created
+    /// (the delete of an edge that is not there) is left out of its guard.
+    pub(super) fn guard_edges(
+        self,
+        ids: Vec<GValue>,
+        froms: Vec<GValue>,
+        expected: GValue,
+    ) -> Self {
         if ids.is_empty() {
             return self;
         }
-        self.side_effect(
-            anon("E", ids)
-                .then("group")
-                .step("by", [T::Id])
-                .step("by", [value_or(VERSION_KEY, GValue::Long(-1))])
-                .step("is", [GValue::p("neq", expected)])
-                .step("fail", [GUARD_MESSAGE]),
-        )
+        let edges = match self.shape {
+            Shape::Merge => anon("E", ids),
+            Shape::Chained if froms.is_empty() => return self,
+            Shape::Chained => anon("V", froms).then("outE").step("hasId", ids),
+        };
+        let read = edges
+            .then("group")
+            .step("by", [T::Id])
+            .step("by", [value_or(VERSION_KEY, GValue::Long(-1))]);
+        self.guard(read, expected)
     }
 
     /// Drops the vertices `ids` (tombstones about to be raised: they have no edges).
-    pub(super) fn drop_vertices(self, ids: Vec<GValue>) -> Self {
+    pub(super) fn drop_vertices(self, ids: Vec<String>) -> Self {
         if ids.is_empty() {
             return self;
         }
@@ -150,12 +192,7 @@ impl WriteTraversal {
         };
         self = self.register_orphans();
         let edges = older(anon("V", [id]).then("bothE"))
-            .step(
-                "sideEffect",
-                [anon("otherV", Vec::<GValue>::new())
-                    .step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
-                    .step("aggregate", ["orphans"])],
-            )
+            .step("sideEffect", [note_placeholders("otherV")])
             .then("drop");
         let placeholder = Bytecode::new()
             .step(
@@ -195,100 +232,133 @@ impl WriteTraversal {
         self
     }
 
-    /// `constant(rows).unfold().mergeV(select('m')).option(onCreate, select('c'))`: creates
-    /// vertices (tombstones and placeholders too) from rows `{m, c}`.
-    pub(super) fn create_vertices(self, rows: Vec<GValue>) -> Self {
+    /// Creates vertices (tombstones and placeholders too).
+    pub(super) fn create_vertices(self, rows: Vec<Create>) -> Self {
         if rows.is_empty() {
             return self;
         }
-        self.side_effect(merge_rows("mergeV", rows, Some(Merge::OnCreate)))
+        match self.shape {
+            Shape::Merge => {
+                let rows = rows.iter().map(merge::create_row).collect();
+                self.side_effect(merge::rows("mergeV", rows, Merge::OnCreate))
+            }
+            Shape::Chained => rows
+                .iter()
+                .fold(self, |w, r| w.side_effect(chained::create(r))),
+        }
     }
 
-    /// For rows `{m, d, u}`: drops each vertex's properties named in `d`, then sets the
-    /// properties of `u` with `onMatch` (the vertices exist: the guard saw them).
-    pub(super) fn update_vertices(self, rows: Vec<GValue>) -> Self {
+    /// Drops the keys of each update, then sets its values (the vertices exist: the guard saw
+    /// them).
+    pub(super) fn update_vertices(self, rows: Vec<Update>) -> Self {
         if rows.is_empty() {
             return self;
         }
-        self.side_effect(drop_keys("mergeV", rows.clone()))
-            .side_effect(merge_rows("mergeV", rows, Some(Merge::OnMatch)))
+        match self.shape {
+            Shape::Merge => {
+                let rows: Vec<GValue> = rows.iter().map(merge::update_row).collect();
+                self.side_effect(merge::drop_keys("mergeV", rows.clone()))
+                    .side_effect(merge::rows("mergeV", rows, Merge::OnMatch))
+            }
+            Shape::Chained => rows.iter().fold(self, |w, r| {
+                w.side_effect(chained::update(anon("V", [&r.id]), r))
+            }),
+        }
     }
 
-    /// For rows `{m, s}`: adds each value of `s` (`[{k, v}…]`) to its vertex with set
-    /// cardinality.
-    pub(super) fn add_set_values(self, rows: Vec<GValue>) -> Self {
+    /// Adds each value of a set-valued property to its vertex with set cardinality.
+    pub(super) fn add_set_values(self, rows: Vec<SetValues>) -> Self {
         if rows.is_empty() {
             return self;
         }
-        let add = anon("constant", [GValue::List(rows)])
-            .then("unfold")
-            .step("as", ["r"])
-            .step("mergeV", [anon("select", ["m"])])
-            .step("option", [GValue::Merge(Merge::OnCreate), changed()])
-            .step("as", ["x"])
-            .step("select", ["r"])
-            .step("select", ["s"])
-            .then("unfold")
-            .step("as", ["kv"])
-            .step("select", ["x"])
-            .step(
-                "property",
-                [
-                    GValue::Cardinality(Cardinality::Set),
-                    anon("select", ["kv"]).step("select", ["k"]).into(),
-                    anon("select", ["kv"]).step("select", ["v"]).into(),
-                ],
-            );
-        self.side_effect(add)
+        match self.shape {
+            Shape::Merge => self.side_effect(merge::add_set_values(rows)),
+            Shape::Chained => rows.iter().fold(self, |w, r| {
+                let add = r.values.iter().fold(anon("V", [&r.id]), |t, (k, v)| {
+                    t.step(
+                        "property",
+                        [
+                            GValue::Cardinality(Cardinality::Set),
+                            GValue::from(k),
+                            v.clone(),
+                        ],
+                    )
+                });
+                w.side_effect(add)
+            }),
+        }
     }
 
-    /// Creates edges from rows `{m, c}` (their ends exist: read, or created just before).
-    pub(super) fn create_edges(self, rows: Vec<GValue>) -> Self {
+    /// Creates edges (their ends exist: read, or created just before).
+    pub(super) fn create_edges(self, rows: Vec<Create>) -> Self {
         if rows.is_empty() {
             return self;
         }
-        self.side_effect(merge_rows("mergeE", rows, Some(Merge::OnCreate)))
+        match self.shape {
+            Shape::Merge => {
+                let rows = rows.iter().map(merge::create_row).collect();
+                self.side_effect(merge::rows("mergeE", rows, Merge::OnCreate))
+            }
+            Shape::Chained => rows
+                .iter()
+                .fold(self, |w, r| w.side_effect(chained::create(r))),
+        }
     }
 
-    /// For rows `{m, d, u}`: drops each edge's properties named in `d`, then sets `u`.
-    pub(super) fn update_edges(self, rows: Vec<GValue>) -> Self {
+    /// Drops the keys gone from each edge, then sets its values.
+    pub(super) fn update_edges(self, rows: Vec<Update>) -> Self {
         if rows.is_empty() {
             return self;
         }
-        let with_drops: Vec<GValue> = rows
-            .iter()
-            .filter(|r| matches!(r.get("d"), Some(GValue::List(d)) if !d.is_empty()))
-            .cloned()
-            .collect();
-        let t = if with_drops.is_empty() {
-            self
-        } else {
-            self.side_effect(drop_keys("mergeE", with_drops))
-        };
-        t.side_effect(merge_rows("mergeE", rows, Some(Merge::OnMatch)))
+        match self.shape {
+            Shape::Merge => {
+                let rows: Vec<GValue> = rows.iter().map(merge::update_row).collect();
+                let with_drops: Vec<GValue> = rows
+                    .iter()
+                    .filter(|r| matches!(r.get("d"), Some(GValue::List(d)) if !d.is_empty()))
+                    .cloned()
+                    .collect();
+                let t = if with_drops.is_empty() {
+                    self
+                } else {
+                    self.side_effect(merge::drop_keys("mergeE", with_drops))
+                };
+                t.side_effect(merge::rows("mergeE", rows, Merge::OnMatch))
+            }
+            Shape::Chained => rows.iter().fold(self, |w, r| {
+                let from = r.from.as_deref().unwrap_or_default();
+                let edge = anon("V", [from]).then("outE").step("hasId", [&r.id]);
+                w.side_effect(chained::update(edge, r))
+            }),
+        }
     }
 
-    /// Drops the edges `ids`, and notes their placeholder ends for
-    /// [`drop_orphans`](Self::drop_orphans).
-    pub(super) fn drop_edges(mut self, ids: Vec<GValue>) -> Self {
-        if ids.is_empty() {
+    /// Drops edges, and notes their placeholder ends for [`drop_orphans`](Self::drop_orphans).
+    pub(super) fn drop_edges(mut self, rows: Vec<EdgeDrop>) -> Self {
+        if rows.is_empty() {
             return self;
         }
         self = self.register_orphans();
-        self.side_effect(
-            anon("E", ids)
-                .step(
-                    "sideEffect",
-                    [anon("bothV", Vec::<GValue>::new())
-                        .step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
-                        .step("aggregate", ["orphans"])],
-                )
-                .then("drop"),
-        )
+        let drop = |edges: Bytecode| {
+            edges
+                .step("sideEffect", [note_placeholders("bothV")])
+                .then("drop")
+        };
+        match self.shape {
+            Shape::Merge => {
+                let ids: Vec<GValue> = rows.iter().map(|r| GValue::from(&r.id)).collect();
+                self.side_effect(drop(anon("E", ids)))
+            }
+            Shape::Chained => rows.iter().fold(self, |w, r| {
+                w.side_effect(drop(
+                    anon("V", [&r.from]).then("outE").step("hasId", [&r.id]),
+                ))
+            }),
+        }
     }
 
     /// Drops the placeholders among `ids` (and those noted by deletes) that no edge needs.
-    pub(super) fn drop_orphans(self, ids: Vec<GValue>) -> Self {
+    pub(super) fn drop_orphans(self, ids: Vec<String>) -> Self {
         let noted = self.orphans;
         let mut t = self;
         if !ids.is_empty() {
@@ -311,57 +381,22 @@ impl WriteTraversal {
         t
     }
 
-    /// The traversal, answering nothing.
+    /// The traversal: it answers nothing in the merge shape; in the chained one, `true` when
+    /// its guards let it write.
     pub(super) fn build(self) -> Bytecode {
-        self.t.then("none")
+        match self.shape {
+            Shape::Merge => self.t.then("none"),
+            Shape::Chained => self.t.step("constant", [true]),
+        }
     }
 }
 
-/// `fail(GUARD_MESSAGE)`, as a merge option: the element was expected the other way round.
-fn changed() -> GValue {
-    anon("fail", [GUARD_MESSAGE]).into()
-}
-
-/// `constant(rows).unfold().<step>(select('m'))` creating from `select('c')` (`OnCreate`) or
-/// updating with `select('u')` (`OnMatch`). The other case fails the request: the element was
-/// created, or went, since it was read. The guard saw it as expected, but a graph that reads
-/// only what is committed may see another writer's commit between the guard and the merge.
-fn merge_rows(step: &str, rows: Vec<GValue>, option: Option<Merge>) -> Bytecode {
-    let t = anon("constant", [GValue::List(rows)])
-        .then("unfold")
-        .step(step, [anon("select", ["m"])]);
-    match option {
-        Some(Merge::OnCreate) => t
-            .step(
-                "option",
-                [GValue::Merge(Merge::OnCreate), anon("select", ["c"]).into()],
-            )
-            .step("option", [GValue::Merge(Merge::OnMatch), changed()]),
-        Some(_) => t
-            .step(
-                "option",
-                [GValue::Merge(Merge::OnMatch), anon("select", ["u"]).into()],
-            )
-            .step("option", [GValue::Merge(Merge::OnCreate), changed()]),
-        None => t,
-    }
-}
-
-/// For each row `{m, d}`: the element merged by `m` loses its properties whose keys are in `d`.
-fn drop_keys(step: &str, rows: Vec<GValue>) -> Bytecode {
-    anon("constant", [GValue::List(rows)])
-        .then("unfold")
-        .step("as", ["r"])
-        .step("select", ["d"])
-        .step("as", ["d"])
-        .step("select", ["r"])
-        .step(step, [anon("select", ["m"])])
-        .step("option", [GValue::Merge(Merge::OnCreate), changed()])
-        .then("properties")
-        .step("where", [GValue::p("within", "d")])
-        .step("by", [T::Key])
-        .then("by")
-        .then("drop")
+/// `<ends>().has('_placeholder', true).aggregate('orphans')`: notes the placeholder ends of
+/// an edge about to go.
+fn note_placeholders(ends: &str) -> Bytecode {
+    anon(ends, Vec::<GValue>::new())
+        .step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
+        .step("aggregate", ["orphans"])
 }
 
 /// `g.V().hasLabel('_tombstone').has('_deleted_at', lt(before)).limit(n)`, dropped, counted:

@@ -11,7 +11,7 @@
 //! its changes touch (see the queue), so requests in flight never read what another writes.
 
 use super::change_diff::Diff;
-use super::change_traversals as ct;
+use super::change_traversals::{self as ct, Shape};
 use super::encode::failure_from;
 use super::service::Stats;
 use super::write::Writer;
@@ -21,6 +21,7 @@ use crate::memory::state::{GraphState, Properties, StoredEdge, StoredVertex, Tom
 use crate::mutation::{Change, ElementId, Mutation, PLACEHOLDER_KEY, TOMBSTONE_LABEL, VERSION_KEY};
 use crate::outcome::ItemOutcome;
 use crate::transport::{ErrorClass, GremlinError, Request};
+use crate::write_traversals::WriteMode;
 use futures_util::future::BoxFuture;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
@@ -83,33 +84,42 @@ impl Writer {
         items: &[&Mutation],
         stats: &mut Stats,
     ) -> Result<Vec<ItemOutcome>, GremlinError> {
+        let shape = match self.mode() {
+            WriteMode::Merge => Shape::Merge,
+            _ => Shape::Chained,
+        };
         let mut round = 0;
         loop {
             let read = self.read(items, stats).await?;
-            let (outcomes, write) = decide(&read, items, SystemTime::now());
+            let (outcomes, write) = decide(&read, items, shape, SystemTime::now());
             let Some(write) = write else {
                 return Ok(outcomes);
             };
             let request = self.service().write_request(write);
-            match self.service().send(&request, "write", stats).await {
+            let changed = match self.service().send(&request, "write", stats).await {
+                // The chained shape's guards filter: no answer, nothing written.
+                Ok(answer) if shape == Shape::Chained && answer.is_empty() => None,
                 Ok(_) => {
                     tracing::trace!(?outcomes, round, "changes written");
                     return Ok(outcomes);
                 }
-                Err(e) if e.class() == Some(ErrorClass::FailStep) => {
-                    tracing::debug!(error = %e, round, "the graph changed since it was read; reading again");
-                    stats.retries += 1;
-                    stats.backoff += 1;
-                    metrics::counter!(crate::metrics::RETRIES, "reason" => "graph_changed")
-                        .increment(1);
-                    let Some(delay) = GUARD_RETRIES.next_delay(round) else {
-                        return Err(e);
-                    };
-                    round += 1;
-                    tokio::time::sleep(delay).await;
-                }
+                Err(e) if graph_changed(&e, shape) => Some(e),
                 Err(e) => return Err(e),
-            }
+            };
+            tracing::debug!(round, "the graph changed since it was read; reading again");
+            stats.retries += 1;
+            stats.backoff += 1;
+            metrics::counter!(crate::metrics::RETRIES, "reason" => "graph_changed").increment(1);
+            let Some(delay) = GUARD_RETRIES.next_delay(round) else {
+                return Err(changed.unwrap_or_else(|| {
+                    GremlinError::Protocol(format!(
+                        "the graph kept changing under a write of changes ({} reads)",
+                        round + 1
+                    ))
+                }));
+            };
+            round += 1;
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -153,6 +163,19 @@ impl Writer {
             vertex_ids,
             edge_ids,
         })
+    }
+}
+
+/// Whether `e` says the graph changed since the request's read: a guard's `fail()`, or, in the
+/// chained shape, an element created meanwhile (`addV`/`addE` of an id that exists).
+fn graph_changed(e: &GremlinError, shape: Shape) -> bool {
+    match e.class() {
+        Some(ErrorClass::FailStep) => true,
+        Some(ErrorClass::ConstraintViolation) => shape == Shape::Chained,
+        Some(ErrorClass::Evaluation | ErrorClass::Other) => {
+            shape == Shape::Chained && e.to_string().contains("already exists")
+        }
+        _ => false,
     }
 }
 
@@ -295,6 +318,7 @@ fn load_edge(state: &mut GraphState, row: &GValue) {
 fn decide(
     read: &Read,
     items: &[&Mutation],
+    shape: Shape,
     now: SystemTime,
 ) -> (Vec<ItemOutcome>, Option<Bytecode>) {
     let mut after = read.state.clone();
@@ -317,5 +341,100 @@ fn decide(
         read_edges: &read.edge_ids,
         now,
     };
-    (outcomes, diff.write())
+    (outcomes, diff.write(shape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Edge, PropertyValue, Vertex};
+
+    /// Every operator of `t` and of the traversals among its arguments.
+    fn operators(t: &Bytecode, out: &mut BTreeSet<String>) {
+        for i in t.sources().iter().chain(t.steps()) {
+            out.insert(i.operator.clone());
+            for a in &i.arguments {
+                walk(a, out);
+            }
+        }
+    }
+
+    fn walk(v: &GValue, out: &mut BTreeSet<String>) {
+        match v {
+            GValue::Bytecode(b) => operators(b, out),
+            GValue::List(items) => items.iter().for_each(|i| walk(i, out)),
+            GValue::Map(entries) => entries.iter().for_each(|(k, v)| {
+                walk(k, out);
+                walk(v, out);
+            }),
+            _ => {}
+        }
+    }
+
+    /// A request of every kind of change on a graph that holds some of their elements.
+    fn write(shape: Shape) -> BTreeSet<String> {
+        let now = SystemTime::now();
+        let mut state = GraphState::default();
+        for m in [
+            Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1),
+            Mutation::upsert_vertex(Vertex::new("b", "person")).with_version(1),
+            Mutation::upsert_edge(Edge::new("ab", "follows", "a", "b")).with_version(2),
+            Mutation::upsert_edge(Edge::new("ba", "follows", "b", "a").with("w", 1i64))
+                .with_version(2),
+        ] {
+            state.apply(&m, now);
+        }
+        let items = [
+            Mutation::upsert_vertex(
+                Vertex::new("a", "person")
+                    .with("name", "Ada")
+                    .with("tags", PropertyValue::Set(vec!["x".into(), "y".into()])),
+            )
+            .with_version(3),
+            Mutation::upsert_vertex(
+                Vertex::new("c", "person").with("since", PropertyValue::Date(7)),
+            )
+            .with_version(3),
+            Mutation::upsert_edge(Edge::new("ad", "follows", "a", "d")).with_version(4),
+            Mutation::upsert_edge(Edge::new("ba", "follows", "b", "a").with("w", 2i64))
+                .with_version(4),
+            Mutation::delete_edge("ab").with_version(5),
+            Mutation::delete_vertex("b").with_version(6),
+        ];
+        let refs: Vec<&Mutation> = items.iter().collect();
+        let read = Read {
+            vertex_ids: ["a", "b", "c", "d"].map(String::from).to_vec(),
+            edge_ids: ["ab", "ba", "ad"].map(String::from).to_vec(),
+            state,
+            markers: BTreeSet::new(),
+        };
+        let (outcomes, write) = decide(&read, &refs, shape, now);
+        assert!(
+            outcomes.iter().all(|o| *o == ItemOutcome::Written),
+            "{outcomes:?}"
+        );
+        let mut ops = BTreeSet::new();
+        operators(&write.expect("a write"), &mut ops);
+        ops
+    }
+
+    #[test]
+    fn the_chained_shape_uses_no_merge_no_fail_and_no_edge_lookup() {
+        let ops = write(Shape::Chained);
+        for newer in ["mergeV", "mergeE", "fail", "E", "none"] {
+            assert!(!ops.contains(newer), "{newer} in {ops:?}");
+        }
+        for used in ["addV", "addE", "where", "drop", "property"] {
+            assert!(ops.contains(used), "{used} not in {ops:?}");
+        }
+    }
+
+    #[test]
+    fn the_merge_shape_merges_and_fails_on_a_changed_graph() {
+        let ops = write(Shape::Merge);
+        for used in ["mergeV", "mergeE", "fail", "E"] {
+            assert!(ops.contains(used), "{used} not in {ops:?}");
+        }
+        assert!(!ops.contains("addV") && !ops.contains("addE"), "{ops:?}");
+    }
 }

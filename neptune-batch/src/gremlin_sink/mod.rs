@@ -7,7 +7,10 @@
 //! it again), and `session_lane` (the session the merges queue in).
 
 mod careful;
+mod change_chained;
 mod change_diff;
+mod change_merged;
+mod change_rows;
 mod change_traversals;
 mod changes;
 mod config;

@@ -33,6 +33,10 @@ impl Writer {
         &self.service
     }
 
+    pub(super) fn mode(&self) -> WriteMode {
+        self.mode
+    }
+
     /// Writes `items` (distinct ids, one request's worth) and answers one outcome each, with
     /// what the requests amounted to.
     ///
