@@ -5,11 +5,16 @@
 //! by the others within KCL's failover time, the split's children must start only after their
 //! parent's end was checkpointed, and the graph must end with exactly the edges that were put.
 //!
+//! The same fleet with `--format changes` reads a generated change stream while a worker is
+//! killed: the graph must end as the model says, whatever was processed twice or late.
+//!
 //! Everything is observed from outside: the processors append their lifecycle to JSON-lines
 //! files (`--events-dir`), the daemons' logs say which worker leads, the graph is read back.
+//! The tests run one fleet at a time: two would share the machine's cores.
 
 mod common;
 
+use common::changes;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -47,6 +52,34 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// One fleet at a time (see the module's doc).
+static ONE_FLEET: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The services a fleet uses: the Gremlin Server, the Kinesis and DynamoDB APIs.
+struct Services {
+    url: String,
+    kinesis: String,
+    dynamodb: String,
+    client: aws_sdk_kinesis::Client,
+}
+
+async fn services() -> Services {
+    let url = common::gremlin_url().await;
+    let kinesis = local_services::kinesis()
+        .url
+        .expect("a local Kinesis endpoint reachable by the daemons");
+    let dynamodb = local_services::dynamodb()
+        .url
+        .expect("a local DynamoDB endpoint reachable by the daemons");
+    let client = local_services::kinesis_client(Some(&kinesis)).await;
+    Services {
+        url,
+        kinesis,
+        dynamodb,
+        client,
+    }
+}
+
 /// The fleet script, with the environment every worker shares.
 struct Fleet {
     root: PathBuf,
@@ -54,7 +87,186 @@ struct Fleet {
     env: Vec<(String, String)>,
 }
 
+/// The worker killed, and what it held.
+struct Victim {
+    /// Its id (`worker-N`).
+    id: String,
+    /// The shards it held.
+    shards: BTreeSet<String>,
+    /// When it was killed, in ms since the epoch.
+    killed_at_ms: u64,
+    killed: Instant,
+    /// The leader when it was killed.
+    leader: Option<usize>,
+}
+
 impl Fleet {
+    /// A fleet of [`WORKERS`] workers reading `stream`, its files in `dir`, every processor
+    /// with `extra` in its environment besides the fleet's settings.
+    fn new(services: &Services, stream: &str, dir: &Path, extra: &[(&str, &str)]) -> Self {
+        let settings = [
+            ("KCL_STREAM", stream.to_owned()),
+            (
+                "KCL_APPLICATION",
+                local_services::unique_name("kcl-fleet-app"),
+            ),
+            ("KINESIS_ENDPOINT_URL", services.kinesis.clone()),
+            ("DYNAMODB_ENDPOINT_URL", services.dynamodb.clone()),
+            ("KCL_METRICS_LEVEL", "NONE".into()),
+            ("KCL_FAILOVER_MS", FAILOVER_MS.to_string()),
+            (
+                "KCL_ASSIGNMENT_INTERVAL_MS",
+                ASSIGNMENT_INTERVAL_MS.to_string(),
+            ),
+            (
+                "KCL_WORKER_METRICS_REPORT_MS",
+                WORKER_METRICS_REPORT_MS.to_string(),
+            ),
+            // Children look for their parents' end every second (KCL: 10 s), and shards are
+            // polled every 500 ms (KCL: 1.5 s), so the run is short.
+            ("KCL_PARENT_POLL_MS", "1000".into()),
+            // The worker that makes the first shard sync waits this long before it takes
+            // leases (KCL: 60 s).
+            ("KCL_SHARD_SYNC_MS", "5000".into()),
+            ("KCL_IDLE_BETWEEN_READS_MS", "500".into()),
+            ("KCL_MAX_RECORDS", "2000".into()),
+            ("KCL_SHUTDOWN_GRACE_MS", "10000".into()),
+            ("KCL_HEAP", "256m".into()),
+            ("KCL_FLEET_DIR", dir.join("fleet").display().to_string()),
+            (
+                "KCL_PROCESSOR",
+                env!("CARGO_BIN_EXE_kcl-record-processor").into(),
+            ),
+            ("GREMLIN_URL", services.url.clone()),
+            (
+                "KCL_PROCESSOR_EVENTS_DIR",
+                dir.join("events").display().to_string(),
+            ),
+            (
+                "KCL_PROCESSOR_DEAD_LETTER_DIR",
+                dir.join("dead-letters").display().to_string(),
+            ),
+            ("RUST_LOG", "warn".into()),
+        ];
+        Fleet {
+            root: local_services::workspace_root(),
+            dir: dir.to_owned(),
+            env: settings
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect(),
+        }
+    }
+
+    /// Where the processors append their lifecycle events.
+    fn events_dir(&self) -> PathBuf {
+        self.dir.join("events")
+    }
+
+    /// The daemon's jars (Maven, the first time), then the workers; when they were started.
+    fn start(&self) -> Instant {
+        self.script(&["resolve"]);
+        for w in 1..=WORKERS {
+            self.script(&["start-worker", &w.to_string()]);
+        }
+        Instant::now()
+    }
+
+    /// Waits until every shard is held, by more than one worker; how long after `started`.
+    async fn wait_until_every_shard_is_held(&self, started: Instant) -> Duration {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let held = holders(&events(&self.events_dir()));
+            let workers: BTreeSet<&String> = held.values().collect();
+            if held.len() == SHARDS as usize && workers.len() >= 2 {
+                return started.elapsed();
+            }
+            for w in 1..=WORKERS {
+                assert!(
+                    self.alive(w),
+                    "worker {w} died while starting:\n{}",
+                    self.tails()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the fleet did not take all {SHARDS} shards within 120 s (held: {held:?}):\n{}",
+                self.tails()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Kills (SIGKILL) a worker that holds shards and does not lead. (The leader's lock lasts
+    /// two minutes in KCL 3, and only the leader reassigns leases, so killing it delays
+    /// failover by that much; see docs/scale-out.md.)
+    fn kill_a_worker_that_does_not_lead(&self, held_before: &BTreeMap<String, String>) -> Victim {
+        let leader =
+            (1..=WORKERS).find(|w| self.log(*w).contains("is a leader, performing assignment"));
+        let victim = (1..=WORKERS)
+            .filter(|w| Some(*w) != leader)
+            .max_by_key(|w| {
+                held_before
+                    .values()
+                    .filter(|h| **h == format!("worker-{w}"))
+                    .count()
+            })
+            .unwrap();
+        let id = format!("worker-{victim}");
+        let shards: BTreeSet<String> = held_before
+            .iter()
+            .filter(|(_, w)| **w == id)
+            .map(|(s, _)| s.clone())
+            .collect();
+        assert!(
+            !shards.is_empty(),
+            "no worker but the leader holds a shard: {held_before:?}"
+        );
+        let killed_at_ms = now_ms();
+        self.script(&["kill", &victim.to_string()]);
+        Victim {
+            id,
+            shards,
+            killed_at_ms,
+            killed: Instant::now(),
+            leader,
+        }
+    }
+
+    /// Waits until every shard of `victim` was initialized by another worker after the kill;
+    /// how long after the kill the last one was. Fails after `give_up_after`.
+    async fn wait_until_taken_over(&self, victim: &Victim, give_up_after: Duration) -> Duration {
+        loop {
+            let all = events(&self.events_dir());
+            let taken: BTreeMap<String, u64> = victim
+                .shards
+                .iter()
+                .filter_map(|s| {
+                    all.iter()
+                        .find(|e| {
+                            field(e, "event") == "initialize"
+                                && field(e, "shard") == s
+                                && field(e, "worker") != victim.id
+                                && e["at_ms"].as_u64().unwrap_or(0) > victim.killed_at_ms
+                        })
+                        .map(|e| (s.clone(), e["at_ms"].as_u64().unwrap()))
+                })
+                .collect();
+            if taken.len() == victim.shards.len() {
+                let last = taken.values().max().copied().unwrap();
+                return Duration::from_millis(last - victim.killed_at_ms);
+            }
+            assert!(
+                victim.killed.elapsed() < give_up_after,
+                "the killed worker's shards {:?} were not taken over (taken: {taken:?}):\n{}",
+                victim.shards,
+                self.tails()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     fn script(&self, args: &[&str]) -> std::process::Output {
         let output = Command::new(self.root.join("scripts/kcl-fleet.sh"))
             .args(args)
@@ -160,15 +372,10 @@ fn holders(events: &[Value]) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_kcl_workers_survive_a_killed_worker_and_a_split_and_the_graph_is_exact() {
+    let _one_fleet = ONE_FLEET.lock().await;
     let started = Instant::now();
-    let url = common::gremlin_url().await;
-    let kinesis = local_services::kinesis()
-        .url
-        .expect("a local Kinesis endpoint reachable by the daemons");
-    let dynamodb = local_services::dynamodb()
-        .url
-        .expect("a local DynamoDB endpoint reachable by the daemons");
-    let client = local_services::kinesis_client(Some(&kinesis)).await;
+    let services = services().await;
+    let (url, client) = (services.url.clone(), services.client.clone());
     let stream = common::stream(&client, "kcl-fleet", SHARDS).await;
     let prefix = format!("{}-", local_services::unique_name("f"));
     let (persons, edges) = common::data(&prefix, PERSONS, EDGES, 29);
@@ -179,92 +386,16 @@ async fn three_kcl_workers_survive_a_killed_worker_and_a_split_and_the_graph_is_
         .tempdir()
         .unwrap();
     println!("fleet directory {}", dir.path().display());
-    let events_dir = dir.path().join("events");
-    let fleet = Fleet {
-        root: local_services::workspace_root(),
-        dir: dir.path().to_owned(),
-        env: [
-            ("KCL_STREAM", stream.clone()),
-            (
-                "KCL_APPLICATION",
-                local_services::unique_name("kcl-fleet-app"),
-            ),
-            ("KINESIS_ENDPOINT_URL", kinesis.clone()),
-            ("DYNAMODB_ENDPOINT_URL", dynamodb.clone()),
-            ("KCL_METRICS_LEVEL", "NONE".into()),
-            ("KCL_FAILOVER_MS", FAILOVER_MS.to_string()),
-            (
-                "KCL_ASSIGNMENT_INTERVAL_MS",
-                ASSIGNMENT_INTERVAL_MS.to_string(),
-            ),
-            (
-                "KCL_WORKER_METRICS_REPORT_MS",
-                WORKER_METRICS_REPORT_MS.to_string(),
-            ),
-            // Children look for their parents' end every second (KCL: 10 s), and shards are
-            // polled every 500 ms (KCL: 1.5 s), so the run is short.
-            ("KCL_PARENT_POLL_MS", "1000".into()),
-            // The worker that makes the first shard sync waits this long before it takes
-            // leases (KCL: 60 s).
-            ("KCL_SHARD_SYNC_MS", "5000".into()),
-            ("KCL_IDLE_BETWEEN_READS_MS", "500".into()),
-            ("KCL_MAX_RECORDS", "2000".into()),
-            ("KCL_SHUTDOWN_GRACE_MS", "10000".into()),
-            ("KCL_HEAP", "256m".into()),
-            (
-                "KCL_FLEET_DIR",
-                dir.path().join("fleet").display().to_string(),
-            ),
-            (
-                "KCL_PROCESSOR",
-                env!("CARGO_BIN_EXE_kcl-record-processor").into(),
-            ),
-            ("GREMLIN_URL", url.clone()),
-            ("KCL_PROCESSOR_EVENTS_DIR", events_dir.display().to_string()),
-            (
-                "KCL_PROCESSOR_DEAD_LETTER_DIR",
-                dir.path().join("dead-letters").display().to_string(),
-            ),
-            ("RUST_LOG", "warn".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect(),
-    };
-
-    // The daemon's jars (Maven, the first time), then the workers.
-    fleet.script(&["resolve"]);
-    for w in 1..=WORKERS {
-        fleet.script(&["start-worker", &w.to_string()]);
-    }
-    let fleet_started = Instant::now();
+    let fleet = Fleet::new(&services, &stream, dir.path(), &[]);
+    let events_dir = fleet.events_dir();
+    let fleet_started = fleet.start();
 
     // A first part of the edges, so that every shard has work when its lease is first taken.
     let (first, rest) = edges.split_at(edges.len() / 3);
     common::put_edges(&client, &stream, first).await;
 
     // Every shard held, by more than one worker.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let assigned_after = loop {
-        let held = holders(&events(&events_dir));
-        let workers: BTreeSet<&String> = held.values().collect();
-        if held.len() == SHARDS as usize && workers.len() >= 2 {
-            break fleet_started.elapsed();
-        }
-        for w in 1..=WORKERS {
-            assert!(
-                fleet.alive(w),
-                "worker {w} died while starting:\n{}",
-                fleet.tails()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the fleet did not take all {SHARDS} shards within 120 s (held: {held:?}):\n{}",
-            fleet.tails()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let assigned_after = fleet.wait_until_every_shard_is_held(fleet_started).await;
     println!(
         "fleet: {WORKERS} workers took all {SHARDS} shards {:.1} s after starting",
         assigned_after.as_secs_f64()
@@ -285,39 +416,17 @@ async fn three_kcl_workers_survive_a_killed_worker_and_a_split_and_the_graph_is_
     };
     tokio::time::sleep(Duration::from_secs(4)).await;
 
-    // The victim: a worker that holds shards and does not lead. (The leader's lock lasts two
-    // minutes in KCL 3, and only the leader reassigns leases, so killing it delays failover by
-    // that much; see docs/scale-out.md.)
+    // The victim: a worker that holds shards and does not lead.
     let held_before = holders(&events(&events_dir));
-    let leader =
-        (1..=WORKERS).find(|w| fleet.log(*w).contains("is a leader, performing assignment"));
-    let victim = (1..=WORKERS)
-        .filter(|w| Some(*w) != leader)
-        .max_by_key(|w| {
-            held_before
-                .values()
-                .filter(|h| **h == format!("worker-{w}"))
-                .count()
-        })
-        .unwrap();
-    let victim_id = format!("worker-{victim}");
-    let victim_shards: BTreeSet<String> = held_before
-        .iter()
-        .filter(|(_, w)| **w == victim_id)
-        .map(|(s, _)| s.clone())
-        .collect();
-    assert!(
-        !victim_shards.is_empty(),
-        "no worker but the leader holds a shard: {held_before:?}"
-    );
-    let killed_at_ms = now_ms();
     let killed_offset = started.elapsed();
-    fleet.script(&["kill", &victim.to_string()]);
-    let killed = Instant::now();
+    let victim = fleet.kill_a_worker_that_does_not_lead(&held_before);
+    let (victim_id, victim_shards) = (victim.id.clone(), victim.shards.clone());
     println!(
         "killed {victim_id} (SIGKILL) at +{:.1} s, holding {victim_shards:?}; leader: {}",
         started.elapsed().as_secs_f64(),
-        leader.map_or("unknown".into(), |l| format!("worker-{l}"))
+        victim
+            .leader
+            .map_or("unknown".into(), |l| format!("worker-{l}"))
     );
 
     // A split while edges are still being put: of an open shard that is being read.
@@ -352,32 +461,9 @@ async fn three_kcl_workers_survive_a_killed_worker_and_a_split_and_the_graph_is_
     // (+ the processor's start and slack for a loaded 2-core machine).
     let bound =
         Duration::from_millis(FAILOVER_MS + ASSIGNMENT_INTERVAL_MS) + Duration::from_secs(15);
-    let moved_after = loop {
-        let all = events(&events_dir);
-        let taken: BTreeMap<String, u64> = victim_shards
-            .iter()
-            .filter_map(|s| {
-                all.iter()
-                    .find(|e| {
-                        field(e, "event") == "initialize"
-                            && field(e, "shard") == s
-                            && field(e, "worker") != victim_id
-                            && e["at_ms"].as_u64().unwrap_or(0) > killed_at_ms
-                    })
-                    .map(|e| (s.clone(), e["at_ms"].as_u64().unwrap()))
-            })
-            .collect();
-        if taken.len() == victim_shards.len() {
-            let last = taken.values().max().copied().unwrap();
-            break Duration::from_millis(last - killed_at_ms);
-        }
-        assert!(
-            killed.elapsed() < bound + Duration::from_secs(60),
-            "the killed worker's shards {victim_shards:?} were not taken over (taken: {taken:?}):\n{}",
-            fleet.tails()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let moved_after = fleet
+        .wait_until_taken_over(&victim, bound + Duration::from_secs(60))
+        .await;
     println!(
         "its shards moved to the other workers {:.1} s after the kill (KCL's failover time here: {:.0} s)",
         moved_after.as_secs_f64(),
@@ -488,4 +574,109 @@ async fn three_kcl_workers_survive_a_killed_worker_and_a_split_and_the_graph_is_
         in_graph, expected,
         "the graph's edge set is exactly the put set"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcl_workers_reading_changes_survive_a_killed_worker_and_leave_the_models_graph() {
+    let _one_fleet = ONE_FLEET.lock().await;
+    let started = Instant::now();
+    let services = services().await;
+    let (url, client) = (services.url.clone(), services.client.clone());
+    let stream = common::stream(&client, "kcl-changes", SHARDS).await;
+    let prefix = format!("{}-", local_services::unique_name("kc"));
+    let (records, persons) = changes::stream(&prefix, 150, 4_000, 31);
+    common::create_persons(&url, &persons).await;
+    let want = changes::expected(&records, &persons);
+
+    let dir = tempfile::Builder::new()
+        .prefix("kcl-changes-")
+        .tempdir()
+        .unwrap();
+    println!("fleet directory {}", dir.path().display());
+    let fleet = Fleet::new(
+        &services,
+        &stream,
+        dir.path(),
+        &[("RECORD_FORMAT", "changes")],
+    );
+    let events_dir = fleet.events_dir();
+    let fleet_started = fleet.start();
+
+    // A first part of the changes, so that every shard has work when its lease is first taken.
+    let (first, rest) = records.split_at(records.len() / 4);
+    common::put_raw(&client, &stream, first.to_vec()).await;
+    let assigned_after = fleet.wait_until_every_shard_is_held(fleet_started).await;
+    println!(
+        "fleet: {WORKERS} workers took all {SHARDS} shards {:.1} s after starting",
+        assigned_after.as_secs_f64()
+    );
+
+    // The rest, put while a worker dies and its shards move.
+    let putter = {
+        let client = client.clone();
+        let stream = stream.clone();
+        let rest = rest.to_vec();
+        tokio::spawn(async move {
+            for chunk in rest.chunks(100) {
+                common::put_raw(&client, &stream, chunk.to_vec()).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let held_before = holders(&events(&events_dir));
+    let victim = fleet.kill_a_worker_that_does_not_lead(&held_before);
+    println!(
+        "killed {} (SIGKILL) at +{:.1} s, holding {:?}",
+        victim.id,
+        started.elapsed().as_secs_f64(),
+        victim.shards
+    );
+    let moved_after = fleet
+        .wait_until_taken_over(&victim, Duration::from_secs(120))
+        .await;
+    println!(
+        "its shards moved to the other workers {:.1} s after the kill",
+        moved_after.as_secs_f64()
+    );
+    putter.await.unwrap();
+
+    // Until the graph is the model's (or give up and show how it differs).
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut got = changes::read_back(&url, &records, &persons).await;
+    while got != want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        got = changes::read_back(&url, &records, &persons).await;
+    }
+    let all = events(&events_dir);
+    let tails = fleet.tails();
+    drop(fleet);
+    if got != want {
+        println!("{tails}");
+    }
+    changes::assert_same_graph(&want, &got);
+
+    let sum = |name: &str| -> u64 {
+        all.iter()
+            .filter(|e| field(e, "event") == "batch")
+            .map(|e| e[name].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let processors: BTreeSet<u64> = all.iter().filter_map(|e| e["pid"].as_u64()).collect();
+    println!(
+        "changes put {}, records processed {} (as the batch events say), applied {}, already \
+         current {}, dead letters {}, processor processes {}, vertices {}, edges {}, placeholders {}, \
+         wall time {:.1} s",
+        records.len(),
+        sum("processed"),
+        sum("written"),
+        sum("already_present"),
+        sum("dead_lettered"),
+        processors.len(),
+        want.vertices.len(),
+        want.edges.len(),
+        want.placeholders.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(sum("dead_lettered"), 0, "every change record is good");
 }
