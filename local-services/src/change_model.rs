@@ -98,6 +98,97 @@ pub fn expected_graph<S: AsRef<str>>(records: &[S]) -> ExpectedGraph {
     graph
 }
 
+/// One change over a [`KeySpace`]: an upsert (with a property value) or a delete of vertex
+/// `i` or edge `j`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Upsert vertex `i` with the property `n`.
+    UpsertVertex(usize, u8),
+    /// Upsert edge `j` with the property `w`.
+    UpsertEdge(usize, u8),
+    /// Delete vertex `i`.
+    DeleteVertex(usize),
+    /// Delete edge `j`.
+    DeleteEdge(usize),
+}
+
+/// A small key space of change streams: vertices `p0…`, edges `f0…`, edge `j` always joining
+/// the same two vertices, every id after a prefix (so runs sharing a graph never meet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySpace {
+    /// Vertices in the space.
+    pub vertices: usize,
+    /// Edges in the space.
+    pub edges: usize,
+}
+
+impl KeySpace {
+    /// The ends (from, to) of edge `j`.
+    pub fn ends(&self, prefix: &str, j: usize) -> (String, String) {
+        (
+            format!("{prefix}p{}", j % self.vertices),
+            format!("{prefix}p{}", (j * 3 + 1) % self.vertices),
+        )
+    }
+
+    /// The partition key a producer puts `op` with: the vertex's id, or the edge's `from`, so
+    /// that every change of one element goes to one shard.
+    pub fn partition_key(&self, prefix: &str, op: &Op) -> String {
+        match op {
+            Op::UpsertVertex(i, _) | Op::DeleteVertex(i) => format!("{prefix}p{i}"),
+            Op::UpsertEdge(j, _) | Op::DeleteEdge(j) => self.ends(prefix, *j).0,
+        }
+    }
+
+    /// The change record of `op` at `version`, in the change format.
+    pub fn record(&self, prefix: &str, op: &Op, version: u64) -> String {
+        let mut v = match op {
+            Op::UpsertVertex(i, n) => serde_json::json!({"op": "upsert",
+                "vertex": {"id": format!("{prefix}p{i}"), "label": "person",
+                    "properties": {"n": n.to_string()}}}),
+            Op::UpsertEdge(j, n) => {
+                let (from, to) = self.ends(prefix, *j);
+                serde_json::json!({"op": "upsert", "edge": {"id": format!("{prefix}f{j}"),
+                    "label": "follows", "from": from, "to": to, "from_label": "person",
+                    "to_label": "person", "properties": {"w": n.to_string()}}})
+            }
+            Op::DeleteVertex(i) => {
+                serde_json::json!({"op": "delete", "vertex": {"id": format!("{prefix}p{i}")}})
+            }
+            Op::DeleteEdge(j) => {
+                serde_json::json!({"op": "delete", "edge": {"id": format!("{prefix}f{j}")}})
+            }
+        };
+        v["version"] = serde_json::json!(version);
+        v.to_string()
+    }
+
+    /// The records of `ops`, versions counting from 1 in their order, each with its
+    /// partition key: `(key, record)`.
+    pub fn records(&self, prefix: &str, ops: &[Op]) -> Vec<(String, String)> {
+        ops.iter()
+            .enumerate()
+            .map(|(n, op)| {
+                (
+                    self.partition_key(prefix, op),
+                    self.record(prefix, op, n as u64 + 1),
+                )
+            })
+            .collect()
+    }
+
+    /// Random changes over the space, upserts more often than deletes.
+    pub fn op(&self) -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0..self.vertices, any::<u8>()).prop_map(|(i, n)| Op::UpsertVertex(i, n)),
+            6 => (0..self.edges, any::<u8>()).prop_map(|(j, n)| Op::UpsertEdge(j, n)),
+            1 => (0..self.vertices).prop_map(Op::DeleteVertex),
+            2 => (0..self.edges).prop_map(Op::DeleteEdge),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

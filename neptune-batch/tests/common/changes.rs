@@ -4,54 +4,27 @@
 use local_services::change_model::ExpectedGraph;
 use neptune_batch::{Edge, MemoryGraph, Mutation, Vertex};
 use proptest::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// One change over a small key space: `(kind, element, version)`.
-#[derive(Debug, Clone)]
-pub enum Op {
-    UpsertVertex(usize, u8),
-    UpsertEdge(usize, u8),
-    DeleteVertex(usize),
-    DeleteEdge(usize),
-}
+use local_services::change_model::KeySpace;
+pub use local_services::change_model::Op;
 
 pub const VERTICES: usize = 8;
 pub const EDGES: usize = 20;
+/// The tests' key space: small, so that changes meet.
+pub const SPACE: KeySpace = KeySpace {
+    vertices: VERTICES,
+    edges: EDGES,
+};
 
-/// Edge `j` always joins the same two vertices.
-pub fn ends(prefix: &str, j: usize) -> (String, String) {
-    (
-        format!("{prefix}p{}", j % VERTICES),
-        format!("{prefix}p{}", (j * 3 + 1) % VERTICES),
-    )
-}
-
-/// The partition key a producer puts `op` with: the vertex's id, or the edge's `from`, so
-/// that every change of one element goes to one shard.
+/// The partition key of `op` (see [`KeySpace::partition_key`]).
 pub fn partition_key(prefix: &str, op: &Op) -> String {
-    match op {
-        Op::UpsertVertex(i, _) | Op::DeleteVertex(i) => format!("{prefix}p{i}"),
-        Op::UpsertEdge(j, _) | Op::DeleteEdge(j) => ends(prefix, *j).0,
-    }
+    SPACE.partition_key(prefix, op)
 }
 
-/// The change record of `op`, ids prefixed with `prefix`.
+/// The change record of `op` (see [`KeySpace::record`]).
 pub fn record(prefix: &str, op: &Op, version: u64) -> String {
-    let v = match op {
-        Op::UpsertVertex(i, n) => json!({"op": "upsert", "vertex": {"id": format!("{prefix}p{i}"),
-            "label": "person", "properties": {"n": n.to_string()}}}),
-        Op::UpsertEdge(j, n) => {
-            let (from, to) = ends(prefix, *j);
-            json!({"op": "upsert", "edge": {"id": format!("{prefix}f{j}"), "label": "follows",
-                "from": from, "to": to, "from_label": "person", "to_label": "person",
-                "properties": {"w": n.to_string()}}})
-        }
-        Op::DeleteVertex(i) => json!({"op": "delete", "vertex": {"id": format!("{prefix}p{i}")}}),
-        Op::DeleteEdge(j) => json!({"op": "delete", "edge": {"id": format!("{prefix}f{j}")}}),
-    };
-    let mut v = v;
-    v["version"] = json!(version);
-    v.to_string()
+    SPACE.record(prefix, op, version)
 }
 
 /// The mutation a change record asks for (the change format, read the plain way).
@@ -112,10 +85,5 @@ pub fn read_back(g: &MemoryGraph) -> ExpectedGraph {
 }
 
 pub fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (0..VERTICES, any::<u8>()).prop_map(|(i, n)| Op::UpsertVertex(i, n)),
-        6 => (0..EDGES, any::<u8>()).prop_map(|(j, n)| Op::UpsertEdge(j, n)),
-        1 => (0..VERTICES).prop_map(Op::DeleteVertex),
-        2 => (0..EDGES).prop_map(Op::DeleteEdge),
-    ]
+    SPACE.op()
 }
