@@ -14,9 +14,13 @@
 //!    one at a time or queued on the server in one Gremlin Server session, against the
 //!    script, on the headline's data;
 //! 4. **secondary rows** ([`secondary`]): the favourable setups (vertex-disjoint parts,
-//!    explicit settings, sweeps), labelled.
+//!    explicit settings, sweeps), labelled;
+//! 5. **changes against inserts** ([`changes`]): a change stream of the default mix
+//!    (`NB_CHANGES`, default 200 000 changes, on `NB_PERSONS` persons) through `apply`, against
+//!    its follows inserted through `write_edges`, in the headline's shape: applied changes/s,
+//!    inserts/s, their ratio and server CPU per 100 k of each, the graph checked.
 //!
-//! `NB_SECTIONS` (default `headline,shapes,sessions,secondary`) picks sections; `NB_ROUNDS` (default 3)
+//! `NB_SECTIONS` (default `headline,shapes,sessions,secondary,changes`) picks sections; `NB_ROUNDS` (default 3)
 //! the rounds, interleaved, each figure being the median; `NB_WRITERS` (comma-separated parts
 //! of row names) keeps only the headline rows named (the ratios are printed when the sink's
 //! defaults row is among them); `NB_WARMUP_EDGES` (default 200 000, 0 for none) how much of the headline's data
@@ -24,6 +28,7 @@
 //! (`scripts/gremlin-server.sh start`); `GREMLIN_PORT` names its port so that its CPU can be
 //! read from `/proc`.
 
+mod changes;
 mod common;
 mod realistic;
 mod secondary;
@@ -50,7 +55,7 @@ async fn run() {
         eprintln!("note: no server pid file for GREMLIN_PORT: server CPU is not measured");
     }
     let sections = std::env::var("NB_SECTIONS")
-        .unwrap_or_else(|_| "headline,shapes,sessions,secondary".into());
+        .unwrap_or_else(|_| "headline,shapes,sessions,secondary,changes".into());
     let rounds = common::env("NB_ROUNDS", 3).max(1);
     let admin = GremlinTransport::connect(TransportConfig::new(url.as_str()))
         .await
@@ -68,5 +73,8 @@ async fn run() {
     }
     if sections.contains("secondary") {
         secondary::run(&url, &admin, rounds).await;
+    }
+    if sections.contains("changes") {
+        changes::run(&url, &admin, rounds).await;
     }
 }
