@@ -186,16 +186,16 @@ pub(super) async fn run_steps(
     control.stop_on_signals();
     let consumer_task = tokio::spawn(consumer.run());
     say(format!(
-        "[4/6] stream {stream}: {} shards, read by {}; consumer writing {} in {} mode, {} {items} per request, {} requests in flight",
+        "[4/6] stream {stream}: {} shards, read by {}; consumer writing {}in {} mode, {} {items} per request, {} requests in flight",
         args.shard_count,
         match &args.fan_out {
             Some(name) => format!("enhanced fan-out as consumer {name}"),
             None => "polling GetRecords".to_owned(),
         },
         if args.changes {
-            "change records (ChangeJson) as mutations"
+            "change records (ChangeJson) as mutations "
         } else {
-            "follows records (FollowsCsv)"
+            ""
         },
         mode.as_str(),
         args.writer.batch_write_size
