@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::changes::{mutation, op, partition_key, record, EDGES, VERTICES};
+use common::changes::{mutation, SPACE};
+use local_services::change_model::KeySpace;
 use local_services::change_model::{expected_graph, ExpectedGraph};
 use neptune_batch::gremlin::{anon, Bytecode, GValue, T};
 use neptune_batch::transport::GremlinTransport;
@@ -17,9 +18,11 @@ use std::collections::BTreeMap;
 
 /// What the server holds among the ids of `prefix`, in the model's terms: placeholders apart,
 /// tombstones and the sink's own keys left out.
-async fn read_back(t: &GremlinTransport, prefix: &str) -> ExpectedGraph {
-    let vertex_ids: Vec<String> = (0..VERTICES).map(|i| format!("{prefix}p{i}")).collect();
-    let edge_ids: Vec<String> = (0..EDGES).map(|j| format!("{prefix}f{j}")).collect();
+async fn read_back(t: &GremlinTransport, prefix: &str, space: KeySpace) -> ExpectedGraph {
+    let vertex_ids: Vec<String> = (0..space.vertices)
+        .map(|i| format!("{prefix}p{i}"))
+        .collect();
+    let edge_ids: Vec<String> = (0..space.edges).map(|j| format!("{prefix}f{j}")).collect();
     let vertices = common::run(
         t,
         Bytecode::new()
@@ -81,13 +84,15 @@ async fn read_back(t: &GremlinTransport, prefix: &str) -> ExpectedGraph {
     out
 }
 
-/// Delivers `records` in a shuffled, repeated order in batches of `batch` through two sinks at
-/// once (two processes, as two shards' consumers), each record through the sink of its
-/// partition key (`keys`: a vertex's id, an edge's `from`), and compares the graph with the
-/// model.
+/// Delivers `records` in a shuffled, repeated order in batches of `batch` through `callers`
+/// concurrent callers (as a consumer's shards and lanes), each record through the caller of its
+/// partition key (`keys`: a vertex's id, an edge's `from`), caller `c` calling
+/// `sinks[c % sinks.len()]` (more than one sink: more than one process), and compares the
+/// graph with the model.
 async fn converges(
-    sinks: &[GremlinSink; 2],
-    prefix: &str,
+    sinks: &[GremlinSink],
+    callers: usize,
+    (prefix, space): (&str, KeySpace),
     records: &[String],
     keys: &[String],
     seed: u64,
@@ -103,12 +108,13 @@ async fn converges(
             .wrapping_add(1442695040888963407);
         arrival.swap(i, (rng >> 33) as usize % (i + 1));
     }
-    let shard = |i: usize| keys[i].bytes().map(usize::from).sum::<usize>() % 2;
-    let halves: Vec<Vec<usize>> = (0..2)
+    let shard = |i: usize| keys[i].bytes().map(usize::from).sum::<usize>() % callers;
+    let parts: Vec<Vec<usize>> = (0..callers)
         .map(|s| arrival.iter().copied().filter(|&i| shard(i) == s).collect())
         .collect();
-    let calls = halves.iter().zip(sinks).map(|(half, sink)| async move {
-        for chunk in half.chunks(batch) {
+    let calls = parts.iter().enumerate().map(|(c, part)| async move {
+        let sink = &sinks[c % sinks.len()];
+        for chunk in part.chunks(batch) {
             let mutations: Vec<Mutation> = chunk.iter().map(|&i| mutation(&records[i])).collect();
             let report = sink.apply(&mutations).await.unwrap();
             for (m, o) in mutations.iter().zip(&report.outcomes) {
@@ -117,7 +123,7 @@ async fn converges(
         }
     });
     futures::future::join_all(calls).await;
-    let actual = read_back(sinks[0].transport(), prefix).await;
+    let actual = read_back(sinks[0].transport(), prefix, space).await;
     if actual != expected {
         let mut diff = Vec::new();
         differences(
@@ -174,30 +180,41 @@ fn cases(n: u32) -> ProptestConfig {
     }
 }
 
-/// Random versioned change streams, delivered by [`converges`] through two sinks in `mode`.
-fn model_cases(mode: WriteMode, n: u32) {
+/// Random versioned change streams over `space`, delivered by [`converges`] through `sinks`
+/// sinks in `mode` (two: two processes, each with one caller) or one sink with eight callers.
+fn model_cases(mode: WriteMode, sinks: usize, space: KeySpace, n: u32) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sinks = rt.block_on(async { [common::sink(mode).await, common::sink(mode).await] });
+    let sinks: Vec<GremlinSink> = rt.block_on(futures::future::join_all(
+        (0..sinks).map(|_| common::sink(mode)),
+    ));
+    let callers = if sinks.len() > 1 { sinks.len() } else { 8 };
+    let most = if space == SPACE { 150 } else { 1_000 };
     let case = std::sync::atomic::AtomicU32::new(0);
-    proptest!(cases(n), |(ops in prop::collection::vec(op(), 1..150), seed in any::<u64>(), batch in 1usize..40)| {
+    proptest!(cases(n), |(ops in prop::collection::vec(space.op(), 1..most), seed in any::<u64>(), batch in 1usize..40)| {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let prefix = format!("{}-{n}-", local_services::unique_name(mode.as_str()));
-        let records: Vec<String> =
-            ops.iter().enumerate().map(|(i, op)| record(&prefix, op, i as u64 + 1)).collect();
-        let keys: Vec<String> = ops.iter().map(|op| partition_key(&prefix, op)).collect();
-        rt.block_on(converges(&sinks, &prefix, &records, &keys, seed, batch));
+        let (keys, records): (Vec<String>, Vec<String>) = space.records(&prefix, &ops).into_iter().unzip();
+        rt.block_on(converges(&sinks, callers, (&prefix, space), &records, &keys, seed, batch));
     });
 }
 
+/// 50 vertices and 300 edges: super-connectors and deletes of their neighbours.
+const WIDE: KeySpace = KeySpace {
+    vertices: 50,
+    edges: 300,
+};
+
 #[test]
 fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server_merging() {
-    model_cases(WriteMode::Merge, 30);
+    model_cases(WriteMode::Merge, 2, SPACE, 30);
+    model_cases(WriteMode::Merge, 1, WIDE, 10);
 }
 
 /// The chained shape: no `mergeV`/`mergeE`, no mid-traversal `E()`, no `fail()`.
 #[test]
 fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server_conditionally() {
-    model_cases(WriteMode::Conditional, 30);
+    model_cases(WriteMode::Conditional, 2, SPACE, 30);
+    model_cases(WriteMode::Conditional, 1, WIDE, 10);
 }
 
 #[tokio::test]
@@ -332,4 +349,40 @@ async fn a_placeholder_is_completed_by_its_vertex_upsert_in(mode: WriteMode) {
         "the placeholder mark is gone"
     );
     assert_eq!(marked(a).await, [GValue::Bool(true)]);
+}
+
+/// A placeholder whose last neighbour is deleted in the request that completes it stays, as a
+/// vertex: the delete notes it as a placeholder before the upsert completes it.
+#[tokio::test]
+async fn a_placeholder_completed_beside_the_delete_of_its_last_neighbour_stays() {
+    for mode in [WriteMode::Merge, WriteMode::Conditional] {
+        let sink = common::sink(mode).await;
+        let prefix = local_services::unique_name("beside");
+        let (p, q) = (format!("{prefix}-p"), format!("{prefix}-q"));
+        let edge = Edge::new(format!("{prefix}-e"), "follows", &q, &p);
+        let first = sink
+            .apply(&[Mutation::upsert_edge(edge)
+                .with_endpoint_labels("person", "person")
+                .with_version(1)])
+            .await
+            .unwrap();
+        assert_eq!(first.outcomes, [ItemOutcome::Written]);
+        let both = sink
+            .apply(&[
+                Mutation::delete_vertex(&q).with_version(2),
+                Mutation::upsert_vertex(Vertex::new(&p, "person").with("name", "Ada"))
+                    .with_version(3),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(both.outcomes, [ItemOutcome::Written, ItemOutcome::Written]);
+        let name = common::run(
+            sink.transport(),
+            Bytecode::new()
+                .step("V", [p.clone()])
+                .step("values", ["name"]),
+        )
+        .await;
+        assert_eq!(name, [GValue::from("Ada")], "{mode:?}");
+    }
 }

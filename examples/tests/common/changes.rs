@@ -164,8 +164,29 @@ fn json(v: &GValue) -> Option<serde_json::Value> {
 
 /// Fails with the first differences between the expected and the actual graph.
 pub fn assert_same_graph(expected: &ExpectedGraph, actual: &ExpectedGraph) {
+    assert_same_graph_of(expected, actual, &[]);
+}
+
+/// As [`assert_same_graph`], showing for each difference the records that name its element.
+pub fn assert_same_graph_of(
+    expected: &ExpectedGraph,
+    actual: &ExpectedGraph,
+    records: &[(String, Vec<u8>)],
+) {
+    if let Some(differences) = differences(expected, actual, records) {
+        panic!("{differences}");
+    }
+}
+
+/// The first differences between the expected and the actual graph, with the records that
+/// name their elements; `None` if the graphs are equal.
+pub fn differences(
+    expected: &ExpectedGraph,
+    actual: &ExpectedGraph,
+    records: &[(String, Vec<u8>)],
+) -> Option<String> {
     if expected == actual {
-        return;
+        return None;
     }
     let mut lines = Vec::new();
     for (what, e, a) in [
@@ -192,11 +213,24 @@ pub fn assert_same_graph(expected: &ExpectedGraph, actual: &ExpectedGraph) {
             }
         }
     }
-    let shown: Vec<&String> = lines.iter().take(20).collect();
-    panic!(
+    let mut shown: Vec<String> = lines.iter().take(20).cloned().collect();
+    for line in lines.iter().take(3) {
+        let id = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .trim_end_matches(':');
+        for (_, data) in records {
+            let text = String::from_utf8_lossy(data);
+            if text.contains(&format!("\"{id}\"")) {
+                shown.push(format!("  {id}: {text}"));
+            }
+        }
+    }
+    Some(format!(
         "the graph differs from the model in {} places: {shown:#?}",
         lines.len()
-    );
+    ))
 }
 
 fn keyed<V: std::fmt::Debug>(m: &BTreeMap<String, V>) -> BTreeMap<String, String> {

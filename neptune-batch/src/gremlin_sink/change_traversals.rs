@@ -370,10 +370,13 @@ impl WriteTraversal {
             );
         }
         if noted {
+            // Checked again: a placeholder noted by a delete may have been completed by an
+            // upsert of the same request since.
             t = t.side_effect(
                 anon("select", ["orphans"])
                     .then("unfold")
                     .then("dedup")
+                    .step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
                     .step("not", [anon("bothE", Vec::<GValue>::new())])
                     .then("drop"),
             );

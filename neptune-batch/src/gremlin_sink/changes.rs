@@ -93,6 +93,9 @@ impl Writer {
             let read = self.read(items, stats).await?;
             let (outcomes, write) = decide(&read, items, shape, SystemTime::now());
             let Some(write) = write else {
+                for (m, o) in items.iter().zip(&outcomes) {
+                    tracing::trace!(mutation = ?m, outcome = ?o, "change decided: nothing to write");
+                }
                 return Ok(outcomes);
             };
             let request = self.service().write_request(write);
@@ -100,7 +103,9 @@ impl Writer {
                 // The chained shape's guards filter: no answer, nothing written.
                 Ok(answer) if shape == Shape::Chained && answer.is_empty() => None,
                 Ok(_) => {
-                    tracing::trace!(?outcomes, round, "changes written");
+                    for (m, o) in items.iter().zip(&outcomes) {
+                        tracing::trace!(mutation = ?m, outcome = ?o, round, "change written");
+                    }
                     return Ok(outcomes);
                 }
                 Err(e) if graph_changed(&e, shape) => Some(e),
