@@ -33,18 +33,24 @@ pub enum SinkError {
         #[source]
         source: Box<dyn Error + Send + Sync>,
     },
+    /// The server's TLS certificate was refused (see
+    /// [`GremlinError::Certificate`](crate::transport::GremlinError::Certificate)): a setting to
+    /// change, not a moment to wait out.
+    #[error(transparent)]
+    Certificate(crate::transport::GremlinError),
     /// The sink was closed.
     #[error("the sink is closed")]
     Closed,
 }
 
-/// A configuration is a usage error; an endpoint that does not answer is unreachable; a closed
-/// sink stays closed.
+/// A configuration or a refused certificate is a usage error; an endpoint that does not answer
+/// is unreachable; a closed sink stays closed.
 impl Classify for SinkError {
     fn kind(&self) -> ErrorKind {
         match self {
             SinkError::Config(e) => e.kind(),
             SinkError::Connect { .. } => ErrorKind::Unreachable,
+            SinkError::Certificate(e) => e.kind(),
             SinkError::Closed => ErrorKind::Permanent,
         }
     }

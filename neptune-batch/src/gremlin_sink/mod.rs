@@ -118,6 +118,7 @@ impl GremlinSink {
                     endpoint,
                     source: Box::new(source),
                 },
+                e @ GremlinError::Certificate { .. } => SinkError::Certificate(e),
                 other => SinkError::Connect {
                     endpoint,
                     source: Box::new(other),

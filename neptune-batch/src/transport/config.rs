@@ -3,6 +3,7 @@
 #[cfg(feature = "iam")]
 use super::iam::IamAuth;
 use crate::error::ConfigError;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Neptune closes WebSocket connections older than this (IAM-authenticated connections are
@@ -75,6 +76,19 @@ pub struct TransportConfig {
     pub iam: Option<IamAuth>,
     /// The format of requests and answers. Default [`Serializer::GraphBinaryV1`].
     pub serializer: Serializer,
+    /// The name the server's certificate must be issued for (`wss://` only). Default: the
+    /// URL's host. Set it when the address connected to is not the name on the certificate:
+    /// through an SSH tunnel (`wss://localhost:8182/gremlin` to a certificate for the cluster's
+    /// endpoint), or by address.
+    pub tls_server_name: Option<String>,
+    /// The host (`HOST` or `HOST:PORT`) sent as the upgrade's `Host` header, and so the host an
+    /// IAM signature is made for. Default: the URL's host and port. Set it behind a load
+    /// balancer or a tunnel, where Neptune expects its own endpoint; without a port, the URL's
+    /// port is used.
+    pub signing_host: Option<String>,
+    /// A PEM file of CA certificates trusted in addition to the platform's roots (`wss://`
+    /// only), e.g. the private CA of a proxy or a test server.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl TransportConfig {
@@ -140,6 +154,31 @@ impl TransportConfig {
                 "max_connection_lifetime",
                 "must be positive and below Neptune's 10-day connection limit",
             );
+        }
+        let tls = self.url.starts_with("wss://");
+        if let Some(name) = &self.tls_server_name {
+            if !tls {
+                return bad("tls_server_name", "applies to wss:// only");
+            }
+            if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+                return bad("tls_server_name", "is not a DNS name or an IP address");
+            }
+        }
+        if let Some(host) = &self.signing_host {
+            if host.is_empty()
+                || host.contains(['/', '@', ' '])
+                || host.parse::<http::uri::Authority>().is_err()
+            {
+                return bad("signing_host", "must be HOST or HOST:PORT");
+            }
+        }
+        if let Some(path) = &self.ca_file {
+            if !tls {
+                return bad("ca_file", "applies to wss:// only");
+            }
+            if let Err(why) = super::tls::read_ca_file(path) {
+                return Err(ConfigError::new("ca_file", why));
+            }
         }
         #[cfg(feature = "iam")]
         let loopback = ["127.0.0.1", "localhost", "[::1]"]
@@ -215,6 +254,24 @@ impl TransportConfigBuilder {
         self
     }
 
+    /// [`TransportConfig::tls_server_name`].
+    pub fn tls_server_name(mut self, name: impl Into<Option<String>>) -> Self {
+        self.config.tls_server_name = name.into();
+        self
+    }
+
+    /// [`TransportConfig::signing_host`].
+    pub fn signing_host(mut self, host: impl Into<Option<String>>) -> Self {
+        self.config.signing_host = host.into();
+        self
+    }
+
+    /// [`TransportConfig::ca_file`].
+    pub fn ca_file(mut self, path: impl Into<Option<PathBuf>>) -> Self {
+        self.config.ca_file = path.into();
+        self
+    }
+
     /// The configuration, if every field can work.
     pub fn build(self) -> Result<TransportConfig, ConfigError> {
         self.config.validate()?;
@@ -238,6 +295,9 @@ impl Default for TransportConfig {
             #[cfg(feature = "iam")]
             iam: None,
             serializer: Serializer::default(),
+            tls_server_name: None,
+            signing_host: None,
+            ca_file: None,
         }
     }
 }
@@ -261,5 +321,36 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!((c.url.as_str(), c.pool_size), ("ws://x/gremlin", 3));
+    }
+
+    #[test]
+    fn connection_settings_are_checked_and_named() {
+        let wss = || TransportConfig::builder("wss://localhost:8182/gremlin");
+        let field = |b: TransportConfigBuilder| b.build().unwrap_err().field().to_owned();
+        assert_eq!(
+            field(wss().tls_server_name("not a name!".to_owned())),
+            "tls_server_name"
+        );
+        assert_eq!(
+            field(TransportConfig::builder("ws://x/gremlin").tls_server_name("x".to_owned())),
+            "tls_server_name"
+        );
+        assert_eq!(field(wss().signing_host("a/b".to_owned())), "signing_host");
+        assert_eq!(field(wss().signing_host(String::new())), "signing_host");
+        assert_eq!(
+            field(wss().ca_file(PathBuf::from("/no/such/ca.pem"))),
+            "ca_file"
+        );
+        let not_pem = std::env::temp_dir().join(format!("not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "no certificate here\n").unwrap();
+        let e = wss().ca_file(not_pem.clone()).build().unwrap_err();
+        std::fs::remove_file(&not_pem).unwrap();
+        assert_eq!(e.field(), "ca_file", "{e}");
+        let c = wss()
+            .tls_server_name("neptune.cluster.example".to_owned())
+            .signing_host("neptune.cluster.example:8182".to_owned())
+            .build()
+            .unwrap();
+        assert_eq!(c.tls_server_name.as_deref(), Some("neptune.cluster.example"));
     }
 }

@@ -131,6 +131,19 @@ pub enum GremlinError {
         #[source]
         source: Arc<dyn Error + Send + Sync>,
     },
+    /// The server's certificate was refused: not issued by a trusted CA, not issued for the
+    /// name verified, expired. Sending again cannot change that; a setting can (a CA file to
+    /// trust, the TLS server name to verify).
+    #[error("the certificate of {endpoint} is refused for the name {server_name}: {source}")]
+    Certificate {
+        /// The URL tried.
+        endpoint: String,
+        /// The name the certificate was verified for.
+        server_name: String,
+        /// What rustls found wrong with the certificate.
+        #[source]
+        source: Arc<dyn Error + Send + Sync>,
+    },
     /// The connection broke (closed by the server, reset, write failed) before the answer came.
     #[error("connection lost: {0}")]
     ConnectionLost(String),
@@ -166,7 +179,8 @@ pub enum GremlinError {
 /// A connection that cannot be made, breaks or times out is
 /// [`Unreachable`](ErrorKind::Unreachable); an answer that cannot be read is
 /// [`Retriable`](ErrorKind::Retriable) (the next one may be whole); a server error takes its
-/// class's [`kind`](ErrorClass::kind); settings and signing are [`Usage`](ErrorKind::Usage).
+/// class's [`kind`](ErrorClass::kind); settings, signing and a refused server certificate are
+/// [`Usage`](ErrorKind::Usage).
 impl Classify for GremlinError {
     fn kind(&self) -> ErrorKind {
         match self {
@@ -175,7 +189,9 @@ impl Classify for GremlinError {
             | GremlinError::Timeout(_) => ErrorKind::Unreachable,
             GremlinError::Protocol(_) => ErrorKind::Retriable,
             GremlinError::Server { class, .. } => class.kind(),
-            GremlinError::Config(_) | GremlinError::Signing { .. } => ErrorKind::Usage,
+            GremlinError::Config(_)
+            | GremlinError::Signing { .. }
+            | GremlinError::Certificate { .. } => ErrorKind::Usage,
         }
     }
 }
@@ -212,6 +228,7 @@ impl GremlinError {
         match self {
             GremlinError::Config(_) => "invalid_config",
             GremlinError::Connect { .. } => "connect",
+            GremlinError::Certificate { .. } => "certificate",
             GremlinError::ConnectionLost(_) => "connection_lost",
             GremlinError::Timeout(_) => "timeout",
             GremlinError::Server { class, .. } => class.as_str(),

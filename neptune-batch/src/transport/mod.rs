@@ -12,8 +12,12 @@
 //! * a timeout on every connection attempt and every request; a timed-out, closed or broken
 //!   connection is dropped and the next request opens a new one;
 //! * connections replaced before [`TransportConfig::max_connection_lifetime`];
-//! * `wss://` with the platform's root certificates, and an optional SigV4 signature of each
-//!   upgrade ([`IamAuth`]);
+//! * `wss://` with the platform's root certificates and, optionally, those of a CA file
+//!   ([`TransportConfig::ca_file`]); the name the certificate must be issued for and the `Host`
+//!   the upgrade names (and is signed for) can differ from the address connected to, for SSH
+//!   tunnels and load balancers ([`TransportConfig::tls_server_name`],
+//!   [`TransportConfig::signing_host`]);
+//! * an optional SigV4 signature of each upgrade ([`IamAuth`]);
 //! * bytecode requests (op `bytecode`) and scripts with bindings (op `eval`), in GraphBinary 1.0
 //!   (the default) or GraphSON 3.0 ([`Serializer`]).
 
@@ -23,6 +27,7 @@ mod error;
 #[cfg(feature = "iam")]
 mod iam;
 mod message;
+mod tls;
 
 pub use config::{Serializer, TransportConfig, TransportConfigBuilder, NEPTUNE_MAX_CONNECTION_AGE};
 pub use error::{ErrorClass, GremlinError};
@@ -37,6 +42,7 @@ use std::error::Error;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::MaybeTlsStream;
 
 /// A pool of multiplexed WebSocket connections to one Gremlin endpoint. Cloning is cheap and
 /// shares the pool.
@@ -50,6 +56,8 @@ struct Inner {
     slots: Vec<tokio::sync::Mutex<Option<Arc<Connection>>>>,
     next: AtomicUsize,
     opened: AtomicU64,
+    /// The TLS client configuration, for `wss://` only.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for GremlinTransport {
@@ -67,6 +75,11 @@ impl GremlinTransport {
     pub async fn connect(config: TransportConfig) -> Result<Self, GremlinError> {
         config.validate()?;
         crate::metrics::describe();
+        let tls = if config.url.starts_with("wss://") {
+            Some(tls::client_config(config.ca_file.as_deref())?)
+        } else {
+            None
+        };
         let slots = (0..config.pool_size)
             .map(|_| tokio::sync::Mutex::new(None))
             .collect();
@@ -76,6 +89,7 @@ impl GremlinTransport {
                 slots,
                 next: AtomicUsize::new(0),
                 opened: AtomicU64::new(0),
+                tls,
             }),
         };
         transport.connection().await?;
@@ -161,66 +175,116 @@ impl GremlinTransport {
             endpoint: config.url.clone(),
             source,
         };
-        #[cfg_attr(not(feature = "iam"), allow(unused_mut))]
         let mut request = config
             .url
             .as_str()
             .into_client_request()
             .map_err(|e| fail(Arc::new(e)))?;
+        let (host, port) = address(request.uri()).map_err(|e| fail(Arc::new(e)))?;
+        if let Some(signing_host) = &config.signing_host {
+            let value = with_port(signing_host, request.uri().port_u16());
+            let value = http::HeaderValue::from_str(&value).map_err(|e| fail(Arc::new(e)))?;
+            request.headers_mut().insert(http::header::HOST, value);
+        }
         #[cfg(feature = "iam")]
         if let Some(iam) = &config.iam {
             iam.sign(&mut request).await?;
         }
-        let connector = if config.url.starts_with("wss://") {
-            Some(tokio_tungstenite::Connector::Rustls(tls_config()?))
-        } else {
-            Some(tokio_tungstenite::Connector::Plain)
+        let timed_out = || {
+            fail(Arc::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {:?}", config.connect_timeout),
+            )))
         };
-        let attempt =
-            tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
-        let (ws, _response) = tokio::time::timeout(config.connect_timeout, attempt)
+        let attempt = async {
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| fail(Arc::new(e)))?;
+            let _ = tcp.set_nodelay(true);
+            let stream = match &self.inner.tls {
+                Some(tls) => {
+                    let name = config.tls_server_name.clone().unwrap_or_else(|| host.clone());
+                    let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+                        .map_err(|e| fail(Arc::new(e)))?;
+                    let tls = tokio_rustls::TlsConnector::from(tls.clone())
+                        .connect(server_name, tcp)
+                        .await
+                        .map_err(|e| match tls::certificate_problem(&e) {
+                            Some(problem) => GremlinError::Certificate {
+                                endpoint: config.url.clone(),
+                                server_name: name,
+                                source: Arc::new(problem),
+                            },
+                            None => fail(Arc::new(e)),
+                        })?;
+                    MaybeTlsStream::Rustls(tls)
+                }
+                None => MaybeTlsStream::Plain(tcp),
+            };
+            let (ws, _response) = tokio_tungstenite::client_async_with_config(request, stream, None)
+                .await
+                .map_err(|e| fail(Arc::new(e)))?;
+            Ok::<_, GremlinError>(ws)
+        };
+        let ws = tokio::time::timeout(config.connect_timeout, attempt)
             .await
-            .map_err(|_| {
-                fail(Arc::new(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no connection within {:?}", config.connect_timeout),
-                )))
-            })?
-            .map_err(|e| fail(Arc::new(e)))?;
+            .map_err(|_| timed_out())??;
         let serial = self.inner.opened.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::counter!(crate::metrics::CONNECTIONS_OPENED).increment(1);
         Ok(Connection::start(ws, serial))
     }
 }
 
-/// TLS with the platform's root certificates, built once.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, GremlinError> {
-    type Built = Result<Arc<rustls::ClientConfig>, Arc<dyn Error + Send + Sync>>;
-    static CONFIG: std::sync::OnceLock<Built> = std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                let _ = roots.add(cert);
-            }
-            if roots.is_empty() {
-                return Err(Arc::new(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no root certificates found on this system",
-                )));
-            }
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| -> Arc<dyn Error + Send + Sync> { Arc::new(e) })?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Ok(Arc::new(config))
-        })
-        .clone()
-        .map_err(|source| GremlinError::Connect {
-            endpoint: "tls".into(),
-            source,
-        })
+/// The host (without IPv6 brackets) and port to open a TCP connection to; without a port in
+/// the URL, the scheme's (443 for `wss://`, 80 for `ws://`).
+fn address(uri: &http::Uri) -> Result<(String, u16), std::io::Error> {
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no host"))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
+    Ok((host.to_owned(), port))
+}
+
+/// `host`, with `port` appended when `host` names none.
+fn with_port(host: &str, port: Option<u16>) -> String {
+    let has_port = match host.rsplit_once(':') {
+        // `[::1]` alone has colons but no port; `[::1]:8182` and `h:8182` have one.
+        Some((before, after)) => {
+            !after.contains(']') && (!before.contains(':') || before.ends_with(']'))
+        }
+        None => false,
+    };
+    match port {
+        Some(port) if !has_port => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signing_host_takes_the_urls_port_unless_it_names_one() {
+        assert_eq!(with_port("db.example", Some(8182)), "db.example:8182");
+        assert_eq!(with_port("db.example:443", Some(8182)), "db.example:443");
+        assert_eq!(with_port("db.example", None), "db.example");
+        assert_eq!(with_port("[::1]", Some(8182)), "[::1]:8182");
+        assert_eq!(with_port("[::1]:9", Some(8182)), "[::1]:9");
+    }
+
+    #[test]
+    fn the_address_is_the_urls_host_and_port() {
+        let uri: http::Uri = "wss://[::1]/gremlin".parse().unwrap();
+        assert_eq!(address(&uri).unwrap(), ("::1".to_owned(), 443));
+        let uri: http::Uri = "ws://127.0.0.1:8182/gremlin".parse().unwrap();
+        assert_eq!(address(&uri).unwrap(), ("127.0.0.1".to_owned(), 8182));
+    }
 }
