@@ -11,13 +11,13 @@
 
 say() { echo "$SERVICE: $*" >&2; }
 
-# True when URL answers a WebSocket upgrade. A TCP connect is not enough: a dying JVM can hold
-# the port without serving.
+# True when URL answers a WebSocket upgrade (more arguments go to curl, e.g. --cacert FILE for
+# https://). A TCP connect is not enough: a dying JVM can hold the port without serving.
 answers_websocket() {
-  local code
-  code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' \
+  local code url=$1; shift
+  code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$@" \
     -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
-    -H 'Sec-WebSocket-Key: c3RyZWFtLTItbmVwdHVuZQ==' "$1" 2>/dev/null || true)
+    -H 'Sec-WebSocket-Key: c3RyZWFtLTItbmVwdHVuZQ==' "$url" 2>/dev/null || true)
   [[ "$code" == "101" ]]
 }
 
