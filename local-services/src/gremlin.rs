@@ -102,6 +102,78 @@ pub async fn gremlin() -> Result<GremlinEndpoint, ServiceError> {
     })
 }
 
+/// The command that starts the local Gremlin Server over TLS, and the variables that name it.
+pub const START_GREMLIN_TLS: &str = "start one with `GREMLIN_TLS=1 GREMLIN_PORT=8192 \
+     scripts/gremlin-server.sh start` (a private CA made with keytool; scripts/test-all.sh does \
+     it), or set GREMLIN_TLS_URL=wss://HOST:PORT/gremlin and GREMLIN_TLS_CA_FILE=CA.pem";
+
+/// A Gremlin Server that serves `wss://` with a certificate from a private CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GremlinTlsEndpoint {
+    /// The host of the URL: a name on the server's certificate (`localhost` locally).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// `wss://HOST:PORT/gremlin`.
+    pub url: String,
+    /// The PEM file of the CA that issued the server's certificate.
+    pub ca_file: std::path::PathBuf,
+}
+
+/// The Gremlin Server over TLS: `GREMLIN_TLS_URL` with its CA in `GREMLIN_TLS_CA_FILE`, else
+/// the one `GREMLIN_TLS=1 scripts/gremlin-server.sh start` runs on
+/// `localhost:${GREMLIN_TLS_PORT:-8192}`, with the CA it made. Errors say how to start one.
+pub async fn gremlin_tls() -> Result<GremlinTlsEndpoint, ServiceError> {
+    let unavailable = |reason: String| ServiceError::Unavailable {
+        service: "Gremlin Server over TLS",
+        reason,
+        how_to_start: START_GREMLIN_TLS.into(),
+    };
+    let (url, named) = match std::env::var("GREMLIN_TLS_URL") {
+        Ok(url) => (url, true),
+        Err(_) => {
+            let port = std::env::var("GREMLIN_TLS_PORT").unwrap_or_else(|_| "8192".into());
+            (format!("wss://localhost:{port}/gremlin"), false)
+        }
+    };
+    let (host, port, tls) = parse_url(&url).map_err(|_| {
+        unavailable(format!(
+            "GREMLIN_TLS_URL={url} is not a wss://HOST:PORT/gremlin URL"
+        ))
+    })?;
+    if !tls {
+        return Err(unavailable(format!(
+            "GREMLIN_TLS_URL={url} is not a wss:// URL"
+        )));
+    }
+    let ca_file = match std::env::var("GREMLIN_TLS_CA_FILE") {
+        Ok(path) => std::path::PathBuf::from(path),
+        Err(_) => workspace_root().join(format!(".services/gremlin-server/tls-{port}/ca.pem")),
+    };
+    let source = if named {
+        "GREMLIN_TLS_URL"
+    } else {
+        "the local default (GREMLIN_TLS_URL is not set)"
+    };
+    if !tcp_answers(&format!("{host}:{port}"), Duration::from_secs(5)).await {
+        return Err(unavailable(format!(
+            "nothing accepts connections at {url}, {source}"
+        )));
+    }
+    if !ca_file.is_file() {
+        return Err(unavailable(format!(
+            "{url} answers but its CA file {} does not exist",
+            ca_file.display()
+        )));
+    }
+    Ok(GremlinTlsEndpoint {
+        host,
+        port,
+        url,
+        ca_file,
+    })
+}
+
 fn local_endpoint(port: u16) -> GremlinEndpoint {
     GremlinEndpoint {
         host: "127.0.0.1".into(),

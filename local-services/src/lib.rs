@@ -12,6 +12,10 @@
 //!    127.0.0.1:4566; for Kinesis and DynamoDB, emulators embedded in this process (nothing to
 //!    start).
 //!
+//! The Gremlin Server over TLS (`wss://`, with a private CA made for the run) is found only
+//! through `GREMLIN_TLS_URL` (and `GREMLIN_TLS_CA_FILE`), or on its local default port 8192
+//! ([`gremlin_tls`]).
+//!
 //! The Lambda function runs behind the AWS Lambda runtime interface emulator
 //! ([`LambdaFunction`]), which `scripts/lambda-rie.sh install` builds (or `LAMBDA_RIE` names).
 //!
@@ -42,6 +46,7 @@ mod gremlin;
 mod kinesis;
 mod kinesis_fan_out;
 mod lambda;
+mod tcp_forwarder;
 pub mod metric_names;
 
 pub use aws::{
@@ -53,11 +58,12 @@ pub use cloudwatch::{cloudwatch, CloudWatchEndpoint};
 pub use dynamodb::{dynamodb, DynamoDbEndpoint, EmbeddedDynamoDb};
 pub use fault_proxy::{Fault, FaultProxy};
 pub use gremlin::{
-    ensure_local_gremlin, gremlin, stop_local_gremlin, stop_local_gremlin_command, GremlinEndpoint,
-    GremlinOrigin, OwnGremlinServer,
+    ensure_local_gremlin, gremlin, gremlin_tls, stop_local_gremlin, stop_local_gremlin_command,
+    GremlinEndpoint, GremlinOrigin, GremlinTlsEndpoint, OwnGremlinServer, START_GREMLIN_TLS,
 };
 pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};
 pub use lambda::{lambda_emulator, InvokeError, LambdaFunction, LAMBDA_RIE_VERSION};
+pub use tcp_forwarder::TcpForwarder;
 
 use std::path::PathBuf;
 
