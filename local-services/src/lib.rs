@@ -46,8 +46,8 @@ mod gremlin;
 mod kinesis;
 mod kinesis_fan_out;
 mod lambda;
-mod tcp_forwarder;
 pub mod metric_names;
+mod tcp_forwarder;
 
 pub use aws::{
     cloudwatch_client, create_stream_and_wait, kinesis_client, list_shards, put_record,

@@ -148,6 +148,58 @@ async fn every_new_connection_carries_a_valid_neptune_sigv4_signature() {
 }
 
 #[tokio::test]
+async fn behind_a_balancer_the_signature_is_made_for_the_configured_host() {
+    let (url, seen) = recording_server().await;
+    let upstream = url
+        .strip_prefix("ws://")
+        .and_then(|r| r.strip_suffix("/gremlin"))
+        .unwrap();
+    // The balancer: a TCP forwarder; the client connects to it, Neptune wants its own host.
+    let balancer = local_services::TcpForwarder::start(upstream).await.unwrap();
+    let credentials = aws_credential_types::Credentials::from_keys(KEY_ID, SECRET, None);
+    let config = TransportConfig::builder(format!("ws://127.0.0.1:{}/gremlin", balancer.port()))
+        .iam(IamAuth::new(REGION, credentials))
+        .signing_host("neptune.cluster.example:8182".to_owned())
+        .serializer(Serializer::GraphSonV3)
+        .build()
+        .unwrap();
+    let transport = GremlinTransport::connect(config)
+        .await
+        .expect("signed upgrade through the balancer");
+    transport
+        .submit(&Bytecode::new().step("inject", ["ok"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        balancer.connections(),
+        1,
+        "the upgrade went through the balancer"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let (path, headers) = &seen[0];
+    assert_eq!(headers["host"], "neptune.cluster.example:8182");
+    let (given, computed) = verify(path, headers);
+    assert_eq!(given, computed, "signed for the configured host");
+
+    // Without a port, the URL's is used.
+    let (url, seen) = recording_server().await;
+    let port = url.rsplit(':').next().unwrap().trim_end_matches("/gremlin");
+    let credentials = aws_credential_types::Credentials::from_keys(KEY_ID, SECRET, None);
+    let config = TransportConfig::builder(url.clone())
+        .iam(IamAuth::new(REGION, credentials))
+        .signing_host("neptune.cluster.example".to_owned())
+        .serializer(Serializer::GraphSonV3)
+        .build()
+        .unwrap();
+    GremlinTransport::connect(config).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0].1["host"], format!("neptune.cluster.example:{port}"));
+    let (given, computed) = verify(&seen[0].0, &seen[0].1);
+    assert_eq!(given, computed);
+}
+
+#[tokio::test]
 async fn iam_over_plain_ws_to_a_remote_host_is_refused_by_name() {
     let credentials = aws_credential_types::Credentials::from_keys(KEY_ID, SECRET, None);
     let e = TransportConfig::builder("ws://db.example.com:8182/gremlin")

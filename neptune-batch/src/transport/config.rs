@@ -351,6 +351,9 @@ mod tests {
             .signing_host("neptune.cluster.example:8182".to_owned())
             .build()
             .unwrap();
-        assert_eq!(c.tls_server_name.as_deref(), Some("neptune.cluster.example"));
+        assert_eq!(
+            c.tls_server_name.as_deref(),
+            Some("neptune.cluster.example")
+        );
     }
 }

@@ -203,7 +203,10 @@ impl GremlinTransport {
             let _ = tcp.set_nodelay(true);
             let stream = match &self.inner.tls {
                 Some(tls) => {
-                    let name = config.tls_server_name.clone().unwrap_or_else(|| host.clone());
+                    let name = config
+                        .tls_server_name
+                        .clone()
+                        .unwrap_or_else(|| host.clone());
                     let server_name = rustls::pki_types::ServerName::try_from(name.clone())
                         .map_err(|e| fail(Arc::new(e)))?;
                     let tls = tokio_rustls::TlsConnector::from(tls.clone())
@@ -221,9 +224,10 @@ impl GremlinTransport {
                 }
                 None => MaybeTlsStream::Plain(tcp),
             };
-            let (ws, _response) = tokio_tungstenite::client_async_with_config(request, stream, None)
-                .await
-                .map_err(|e| fail(Arc::new(e)))?;
+            let (ws, _response) =
+                tokio_tungstenite::client_async_with_config(request, stream, None)
+                    .await
+                    .map_err(|e| fail(Arc::new(e)))?;
             Ok::<_, GremlinError>(ws)
         };
         let ws = tokio::time::timeout(config.connect_timeout, attempt)
@@ -248,7 +252,11 @@ fn address(uri: &http::Uri) -> Result<(String, u16), std::io::Error> {
         .unwrap_or(host);
     let port = uri
         .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
     Ok((host.to_owned(), port))
 }
 

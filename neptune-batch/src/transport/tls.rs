@@ -51,8 +51,8 @@ pub(crate) fn client_config(
         let _ = roots.add(cert.clone());
     }
     if let Some(path) = ca_file {
-        let extra = read_ca_file(path)
-            .map_err(|why| crate::error::ConfigError::new("ca_file", why))?;
+        let extra =
+            read_ca_file(path).map_err(|why| crate::error::ConfigError::new("ca_file", why))?;
         for cert in extra {
             roots
                 .add(cert)

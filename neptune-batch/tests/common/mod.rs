@@ -15,9 +15,20 @@ pub async fn gremlin_url() -> String {
         .url
 }
 
+/// The CA file named by `GREMLIN_CA_FILE`: set with a `wss://` `GREMLIN_URL`, these tests run
+/// over TLS (`scripts/test-all.sh` runs the sink's contract tests so, against the server it
+/// starts with a private CA).
+pub fn ca_file() -> Option<std::path::PathBuf> {
+    std::env::var_os("GREMLIN_CA_FILE").map(Into::into)
+}
+
 /// A transport to the shared server.
 pub async fn transport() -> GremlinTransport {
-    GremlinTransport::connect(TransportConfig::new(gremlin_url().await))
+    let config = TransportConfig::builder(gremlin_url().await)
+        .ca_file(ca_file())
+        .build()
+        .expect("a valid configuration");
+    GremlinTransport::connect(config)
         .await
         .expect("connect to the Gremlin Server")
 }
@@ -31,7 +42,7 @@ pub async fn sink(mode: WriteMode) -> GremlinSink {
 pub async fn sink_with(
     f: impl FnOnce(GremlinSinkConfigBuilder) -> GremlinSinkConfigBuilder,
 ) -> GremlinSink {
-    let config = f(GremlinSinkConfig::builder(gremlin_url().await))
+    let config = f(GremlinSinkConfig::builder(gremlin_url().await).writer(|w| w.ca_file(ca_file())))
         .build()
         .expect("a valid configuration");
     GremlinSink::connect(config).await.expect("connect")
