@@ -16,7 +16,7 @@ use kinesis_source::{
     StreamRef,
 };
 use metrics_sink::MetricsSink;
-use neptune_batch::{GremlinSink, GremlinSinkConfig, WriteMode};
+use neptune_batch::{GremlinSink, WriteMode};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,6 +123,9 @@ pub struct ConsumerOptions {
     pub kinesis_endpoint: Option<String>,
     /// Gremlin endpoint of the writer, `ws://` or `wss://`.
     pub gremlin_url: String,
+    /// How the Gremlin endpoint is reached beyond its URL (TLS name, signing host, CA file,
+    /// IAM); the default connects by the URL alone.
+    pub connection: crate::connection::Connection,
     /// What each record is, and so how it becomes graph writes.
     pub format: RecordFormat,
     /// How edges are written.
@@ -167,6 +170,7 @@ impl ConsumerOptions {
             stream: stream.to_owned(),
             kinesis_endpoint: None,
             gremlin_url: gremlin_url.to_owned(),
+            connection: Default::default(),
             format: RecordFormat::default(),
             write_mode: WriteMode::Merge,
             batch_read_size: 1000,
@@ -215,7 +219,9 @@ impl Consumer {
             }
         };
         let store = FileCheckpointStore::open(&options.checkpoint_file)?;
-        let sink_config = GremlinSinkConfig::builder(options.gremlin_url.clone())
+        let sink_config = options
+            .connection
+            .sink(&options.gremlin_url)
             .batch_size(options.batch_write_size)
             .in_flight(options.write_concurrency)
             .mode(options.write_mode)

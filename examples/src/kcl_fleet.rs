@@ -6,7 +6,7 @@ use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord};
 use kinesis_source::StreamRef;
 use neptune_batch::gremlin::{Bytecode, GValue};
 use neptune_batch::transport::GremlinTransport;
-use neptune_batch::{GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
+use neptune_batch::{GraphSink, GremlinSink, Vertex};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -83,12 +83,13 @@ pub struct Backlog {
 }
 
 /// Generates the power-law data set of `generator`, writes its persons into the graph at
-/// `gremlin_url` (ids prefixed to be new), and puts its edges on `stream`, before any worker
+/// `gremlin_url`, reached through `connection` (ids prefixed to be new), and puts its edges on `stream`, before any worker
 /// starts.
 pub async fn put_backlog(
     client: &aws_sdk_kinesis::Client,
     stream: &str,
     gremlin_url: &str,
+    connection: &crate::connection::Connection,
     generator: &GeneratorConfig,
 ) -> Result<Backlog, Box<dyn std::error::Error + Send + Sync>> {
     let prefix = format!("{}-", local_services::unique_name("b"));
@@ -98,9 +99,7 @@ pub async fn put_backlog(
         .iter()
         .map(|p| format!("{prefix}{}", p.id))
         .collect();
-    let config = GremlinSinkConfig::builder(gremlin_url)
-        .batch_size(500)
-        .build()?;
+    let config = connection.sink(gremlin_url).batch_size(500).build()?;
     let vertices: Vec<Vertex> = persons
         .iter()
         .map(|id| Vertex::new(id.clone(), "person"))

@@ -3,6 +3,8 @@
 //! library; what is here is configuration, services and output.
 //!
 //! * [`cli`]: command-line pieces the binaries share.
+//! * [`connection`]: how the binaries reach the Gremlin endpoint (TLS name, signing host, CA
+//!   file, IAM).
 //! * [`consumer`]: the consumer built from plain options (Kinesis + Gremlin + files).
 //! * [`main_job`]: the whole system on one machine, end to end (the `stream-2-neptune` binary).
 //! * [`producer`]: the Kinesis producer as a `workload_gen::RecordSink`, so the driver can feed it.
@@ -19,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod connection;
 pub mod consumer;
 pub mod kcl_fleet;
 pub mod kinesis_probe;

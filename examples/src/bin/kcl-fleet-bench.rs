@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stream2neptune_examples::cli::{self, ClassAs, ExitClass, Failure};
+use stream2neptune_examples::connection::ConnectionArgs;
 use stream2neptune_examples::kcl_fleet::{
     edges_in_graph, events, put_backlog, FleetFigures, FleetScript,
 };
@@ -55,6 +56,8 @@ struct Args {
         default_value = "ws://127.0.0.1:8182/gremlin"
     )]
     gremlin_url: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// Kinesis endpoint URL (`aws` = AWS itself); unset = an emulator embedded in this
     /// program.
     #[arg(long, env = "KINESIS_ENDPOINT_URL")]
@@ -126,7 +129,8 @@ async fn run(args: Args) -> Result<(), Failure> {
         .edges(args.edges)
         .seed(args.seed)
         .build()?;
-    let backlog = put_backlog(&client, &stream, &args.gremlin_url, &generator)
+    let connection = args.connection.resolve().await?;
+    let backlog = put_backlog(&client, &stream, &args.gremlin_url, &connection, &generator)
         .await
         .class_as(ExitClass::Unreachable)?;
     let (persons, expected) = (backlog.persons, backlog.distinct_edges);
@@ -161,6 +165,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         ("RUST_LOG", "warn".into()),
     ]
     .into_iter()
+    .chain(connection.environment())
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let script = FleetScript::new(&local_services::workspace_root(), env);
@@ -175,10 +180,8 @@ async fn run(args: Args) -> Result<(), Failure> {
             let pid = script.run(&["pid", &w.to_string()])?;
             daemons.push(pid.parse::<u32>().class_as(ExitClass::Failure)?);
         }
-        let transport = GremlinTransport::connect(neptune_batch::transport::TransportConfig::new(
-            args.gremlin_url.clone(),
-        ))
-        .await?;
+        let transport =
+            GremlinTransport::connect(connection.transport(&args.gremlin_url).build()?).await?;
         let mut last_check = Instant::now() - Duration::from_secs(10);
         loop {
             peak.sample(&daemons, "java");

@@ -18,13 +18,14 @@ use clap::Parser;
 use graph_ingest::dead_letter::JsonLinesDeadLetters;
 use graph_ingest::kcl::KclProcessor;
 use graph_ingest::{Pipeline, PipelineConfig};
-use neptune_batch::{GremlinSink, GremlinSinkConfig};
+use neptune_batch::GremlinSink;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use stream2neptune_examples::cli::{self, Failure, WriterArgs};
+use stream2neptune_examples::connection::ConnectionArgs;
 use stream2neptune_examples::consumer::FormatArgs;
 use stream2neptune_examples::metrics_setup::RunMetrics;
 
@@ -50,6 +51,8 @@ struct Args {
         default_value = "ws://127.0.0.1:8182/gremlin"
     )]
     gremlin_url: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     #[command(flatten)]
     format: FormatArgs,
     #[command(flatten)]
@@ -115,7 +118,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     let format = args.format.format()?;
     let sink_config = args
         .writer
-        .apply(GremlinSinkConfig::builder(args.gremlin_url.clone()))
+        .apply(args.connection.resolve().await?.sink(&args.gremlin_url))
         .build()?;
     let sink = Arc::new(GremlinSink::connect(sink_config).await?);
     let metrics = RunMetrics::new(

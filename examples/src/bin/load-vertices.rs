@@ -5,10 +5,11 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use neptune_batch::load::bulk_loader::{BulkLoaderClient, BulkLoaderConfig, LoadRequest};
 use neptune_batch::load::{load_vertices, VertexLoadOptions};
-use neptune_batch::{GremlinSink, GremlinSinkConfig};
+use neptune_batch::GremlinSink;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use stream2neptune_examples::cli::{self, ClassAs, ExitClass, Failure};
+use stream2neptune_examples::connection::ConnectionArgs;
 
 /// Load vertices into Neptune or a Gremlin Server: from a Gremlin CSV file through upserts
 /// (`csv`), or from S3 through Neptune's bulk loader (`bulk`).
@@ -38,6 +39,8 @@ enum How {
             default_value = "ws://127.0.0.1:8182/gremlin"
         )]
         gremlin_url: String,
+        #[command(flatten)]
+        connection: ConnectionArgs,
         /// Vertices per request.
         #[arg(long, env = "VERTEX_BATCH_SIZE", default_value_t = 100)]
         batch_size: usize,
@@ -70,6 +73,7 @@ async fn main() -> ExitCode {
         How::Csv {
             file,
             gremlin_url,
+            connection,
             batch_size,
             no_progress,
         } => {
@@ -80,7 +84,7 @@ async fn main() -> ExitCode {
             } else {
                 ProgressBar::hidden()
             };
-            csv(file, gremlin_url, batch_size, bar).await
+            csv(file, gremlin_url, &connection, batch_size, bar).await
         }
         How::Bulk {
             loader_endpoint,
@@ -98,6 +102,7 @@ async fn main() -> ExitCode {
 async fn csv(
     file: PathBuf,
     gremlin_url: String,
+    connection: &ConnectionArgs,
     batch_size: usize,
     bar: ProgressBar,
 ) -> Result<(), Failure> {
@@ -113,7 +118,10 @@ async fn csv(
     let options = VertexLoadOptions::builder()
         .batch_size(batch_size)
         .build()?;
-    let config = GremlinSinkConfig::builder(gremlin_url)
+    let config = connection
+        .resolve()
+        .await?
+        .sink(&gremlin_url)
         .batch_size(batch_size)
         .build()?;
     let sink = GremlinSink::connect(config).await?;

@@ -3,11 +3,12 @@
 //! friend-of-friend recommendations for the person who follows the most.
 
 use clap::Parser;
-use neptune_batch::transport::{GremlinTransport, TransportConfig};
+use neptune_batch::transport::GremlinTransport;
 use neptune_batch::{queries, FollowsSchema};
 use std::process::ExitCode;
 use std::time::Duration;
 use stream2neptune_examples::cli::{self, value_text, Failure};
+use stream2neptune_examples::connection::ConnectionArgs;
 
 /// Run the social-network queries of the original notebook against a Gremlin endpoint: people
 /// with the most followers, people who follow the most, and friend-of-friend recommendations.
@@ -27,6 +28,8 @@ struct Args {
         default_value = "ws://127.0.0.1:8182/gremlin"
     )]
     gremlin_url: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// Rows per query.
     #[arg(long, env = "QUERY_LIMIT", default_value_t = 10)]
     limit: i64,
@@ -43,7 +46,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
-    let reader = GremlinTransport::connect(TransportConfig::new(args.gremlin_url.clone())).await?;
+    let config = args
+        .connection
+        .resolve()
+        .await?
+        .transport(&args.gremlin_url)
+        .build()?;
+    let reader = GremlinTransport::connect(config).await?;
     let schema = FollowsSchema::default();
     loop {
         let followed = queries::most_followed(&reader, &schema, None, args.limit).await?;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use stream2neptune_examples::cli::{self, Failure, WriterArgs};
+use stream2neptune_examples::connection::ConnectionArgs;
 use stream2neptune_examples::consumer::{
     live_line_of, stop_when_idle, Consumer, ConsumerOptions, FormatArgs,
 };
@@ -50,6 +51,8 @@ struct Args {
         default_value = "ws://127.0.0.1:8182/gremlin"
     )]
     gremlin_url: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// Records per GetRecords call (BatchReadSize).
     #[arg(long, env = "BATCH_READ_SIZE", default_value_t = 1000)]
     batch_read_size: usize,
@@ -124,6 +127,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         stream: args.stream.clone(),
         kinesis_endpoint: args.kinesis_endpoint.clone(),
         gremlin_url: args.gremlin_url.clone(),
+        connection: args.connection.resolve().await?,
         format: format.clone(),
         write_mode: args.writer.mode(),
         batch_read_size: args.batch_read_size,

@@ -89,6 +89,10 @@ pub struct Args {
     /// size is comparable.
     #[arg(long, env = "CHANGE_COUNT", requires = "changes")]
     pub change_count: Option<u64>,
+    /// How the Gremlin endpoint of GREMLIN_URL is reached (TLS name, signing host, CA file,
+    /// IAM).
+    #[command(flatten)]
+    pub connection: crate::connection::ConnectionArgs,
     /// Port of the local Gremlin Server to use or start.
     #[arg(long, env = "GREMLIN_PORT", default_value_t = 8182)]
     pub gremlin_port: u16,

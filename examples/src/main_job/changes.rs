@@ -11,7 +11,7 @@ use graph_ingest::stats::{ChangeCounts, ChangeOutcomes};
 use graph_ingest::ChangeJson;
 use indicatif::ProgressBar;
 use neptune_batch::gremlin::{Bytecode, GValue};
-use neptune_batch::transport::{GremlinTransport, TransportConfig};
+use neptune_batch::transport::{GremlinTransport, TransportConfigBuilder};
 use neptune_batch::{GraphSink, GremlinSink, Vertex};
 use workload_gen::changes::{ChangeKind, ChangeStream, ChangeStreamConfig};
 use workload_gen::generator::{persons, GeneratorConfig};
@@ -121,8 +121,8 @@ impl ChangeRun {
     }
 
     /// Counts what the graph holds of the run's ids against what the changes must leave.
-    pub async fn check_graph(&self, url: &str) -> Result<GraphCheck, Failure> {
-        let reader = GremlinTransport::connect(TransportConfig::new(url)).await?;
+    pub async fn check_graph(&self, reader: TransportConfigBuilder) -> Result<GraphCheck, Failure> {
+        let reader = GremlinTransport::connect(reader.build()?).await?;
         let live = self.stream.live_follow_ids();
         let closed = self.stream.closed_accounts();
         let person_ids: Vec<String> = self.persons().map(|v| v.id).collect();

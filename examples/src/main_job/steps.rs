@@ -13,8 +13,10 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use kinesis_source::producer::{KinesisProducer, ProducerConfig};
 use kinesis_source::StreamRef;
 use neptune_batch::load::{load_vertices, VertexLoadOptions};
-use neptune_batch::transport::{GremlinTransport, TransportConfig};
-use neptune_batch::{queries, FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
+use neptune_batch::transport::{GremlinTransport, TransportConfigBuilder};
+use neptune_batch::{
+    queries, FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfigBuilder, Vertex,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workload_gen::dataset::{write_dataset, WriteOptions};
@@ -67,6 +69,7 @@ pub(super) async fn run_steps(
     let out = args.out_dir.join(&run_id);
     std::fs::create_dir_all(&out)?;
     let gremlin_url = services.gremlin.url.clone();
+    let connection = args.connection.resolve().await?;
 
     // 2. Data set.
     let gen_bar = bar(bars, args.edges, "generate");
@@ -102,7 +105,8 @@ pub(super) async fn run_steps(
 
     // 3. Vertices.
     let mode = args.writer.mode();
-    let vertex_sink_config = GremlinSinkConfig::builder(gremlin_url.clone())
+    let vertex_sink_config = connection
+        .sink(&gremlin_url)
         .batch_size(200)
         .in_flight(2)
         .build()?;
@@ -165,6 +169,7 @@ pub(super) async fn run_steps(
     std::fs::write(out.join("dashboard.json"), dashboard.body_json())?;
     let mut options = ConsumerOptions::new(&stream, &gremlin_url, &out);
     options.kinesis_endpoint = services.kinesis.url.clone();
+    options.connection = connection.clone();
     options.write_mode = mode;
     options.batch_read_size = args.batch_read_size;
     options.fan_out = args.fan_out.clone();
@@ -279,13 +284,13 @@ pub(super) async fn run_steps(
 
     // 6. Queries, on the reader endpoint (here the same server).
     say("[6/6] queries (reader endpoint):".into());
-    for line in query_lines(&gremlin_url).await {
+    for line in query_lines(connection.transport(&gremlin_url)).await {
         say(format!("      {line}"));
     }
 
     let change_figures = match &change_run {
         Some(run) => {
-            let check = run.check_graph(&gremlin_url).await?;
+            let check = run.check_graph(connection.transport(&gremlin_url)).await?;
             say(format!("      graph check: {}", check.line()));
             Some(ChangeFigures {
                 generated: run.generated(),
@@ -296,7 +301,13 @@ pub(super) async fn run_steps(
     };
 
     let write_only = if args.compare_write_only {
-        let rate = write_only(args, &gremlin_url, &vertex_sink, &dataset.edge_path).await?;
+        let rate = write_only(
+            args,
+            connection.sink(&gremlin_url),
+            &vertex_sink,
+            &dataset.edge_path,
+        )
+        .await?;
         say(format!(
             "      write-only: {} edges ({} failed) = {:.0} edges/s",
             rate.1, rate.2, rate.0
@@ -366,10 +377,10 @@ pub(super) async fn run_steps(
 /// The notebook's three queries, one line each. Whole-graph queries, as in the notebook: on a
 /// graph far larger than this run's they can take longer than the request timeout, which is
 /// reported without losing the summary.
-async fn query_lines(url: &str) -> Vec<String> {
+async fn query_lines(reader: TransportConfigBuilder) -> Vec<String> {
     let schema = FollowsSchema::default();
     let run = async {
-        let reader = GremlinTransport::connect(TransportConfig::new(url)).await?;
+        let reader = GremlinTransport::connect(reader.build()?).await?;
         let followed = queries::most_followed(&reader, &schema, None, 10).await?;
         let following = queries::most_following(&reader, &schema, None, 10).await?;
         let recommended = match following.first() {
@@ -418,11 +429,11 @@ async fn query_lines(url: &str) -> Vec<String> {
 /// meet the same graph the pipeline met. Returns edges/s, edges, failed.
 async fn write_only(
     args: &Args,
-    url: &str,
+    sink: GremlinSinkConfigBuilder,
     vertex_sink: &GremlinSink,
     edge_path: &std::path::Path,
 ) -> Result<(f64, usize, usize), Failure> {
-    let config = args.writer.apply(GremlinSinkConfig::builder(url)).build()?;
+    let config = args.writer.apply(sink).build()?;
     let sink = GremlinSink::connect(config).await?;
     let copy = |id: &str| format!("{id}{WRITE_ONLY_SUFFIX}");
     let now = std::time::SystemTime::now()
