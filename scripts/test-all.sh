@@ -6,6 +6,12 @@
 # bound to 127.0.0.1, runs `cargo test --workspace`, and stops what it started. A service that
 # does not come up fails the run loudly: no test is skipped for want of a service.
 #
+# TLS: a second Gremlin Server serves wss:// on 127.0.0.1:${GREMLIN_TLS_PORT:-8192}, with a private
+# CA and a certificate made afresh for the run by the JDK's keytool (scripts/gremlin-server.sh,
+# GREMLIN_TLS=1), named to the tests by GREMLIN_TLS_URL and GREMLIN_TLS_CA_FILE. The tests of
+# tls_connections use it, and the sink's contract tests (gremlin_sink_modes,
+# gremlin_server_foundation) run a second time over it, with GREMLIN_URL set to it.
+#
 # Extra arguments go to `cargo test` (e.g. `scripts/test-all.sh -p neptune-batch`).
 # PACKAGE_CHECK=1 also runs scripts/package-check.sh with the same services.
 set -euo pipefail
@@ -22,7 +28,11 @@ STARTED=()
 cleanup() {
   local status=$?
   for svc in "${STARTED[@]:-}"; do
-    [[ -n "$svc" ]] && "scripts/$svc.sh" stop || true
+    case "$svc" in
+      "") ;;
+      gremlin-server-tls) GREMLIN_PORT="$TLS_PORT" scripts/gremlin-server.sh stop || true ;;
+      *) "scripts/$svc.sh" stop || true ;;
+    esac
   done
   exit "$status"
 }
@@ -37,6 +47,24 @@ start_service() {
   "scripts/$svc.sh" start || fail "$svc did not start (see its log under .services/)"
   STARTED+=("$svc")
 }
+
+TLS_PORT="${GREMLIN_TLS_PORT:-8192}"
+# The Gremlin Server over TLS, unless GREMLIN_TLS_URL names one (with GREMLIN_TLS_CA_FILE).
+if [[ -z "${GREMLIN_TLS_URL:-}" ]]; then
+  tls_started=$SECONDS
+  if GREMLIN_TLS=1 GREMLIN_PORT="$TLS_PORT" scripts/gremlin-server.sh status >/dev/null 2>&1; then
+    echo "test-all: the TLS Gremlin Server already runs on port $TLS_PORT, reusing it" >&2
+  else
+    GREMLIN_TLS=1 GREMLIN_PORT="$TLS_PORT" GREMLIN_HEAP="${GREMLIN_TLS_HEAP:-1g}" scripts/gremlin-server.sh start \
+      || fail "the TLS Gremlin Server did not start on port $TLS_PORT (see .services/gremlin-server/server-$TLS_PORT.log)"
+    STARTED+=(gremlin-server-tls)
+  fi
+  export GREMLIN_TLS_URL="wss://localhost:$TLS_PORT/gremlin"
+  export GREMLIN_TLS_CA_FILE="$ROOT/.services/gremlin-server/tls-$TLS_PORT/ca.pem"
+  [[ -s "$GREMLIN_TLS_CA_FILE" ]] || fail "the TLS Gremlin Server runs but its CA file $GREMLIN_TLS_CA_FILE is missing"
+  echo "test-all: TLS Gremlin Server ready in $((SECONDS - tls_started)) s" >&2
+fi
+[[ -n "${GREMLIN_TLS_CA_FILE:-}" ]] || fail "GREMLIN_TLS_URL is set without GREMLIN_TLS_CA_FILE (the PEM file of its CA)"
 
 # Unless the environment points the tests at other endpoints, start the local services, and
 # name them to the tests (the packaged crates' tests find them only that way).
@@ -56,6 +84,16 @@ fi
 echo "test-all: running cargo test --workspace $*" >&2
 status=0
 cargo test --workspace --no-fail-fast "$@" || status=$?
+
+# The sink's contract tests again, over wss:// with the run's private CA given as a file.
+if [[ $# -eq 0 ]]; then
+  echo "test-all: running the sink's contract tests over $GREMLIN_TLS_URL" >&2
+  wss_started=$SECONDS
+  GREMLIN_URL="$GREMLIN_TLS_URL" GREMLIN_CA_FILE="$GREMLIN_TLS_CA_FILE" \
+    cargo test -p neptune-batch --no-fail-fast --test gremlin_sink_modes --test gremlin_server_foundation \
+    || status=$?
+  echo "test-all: the contract tests over wss:// took $((SECONDS - wss_started)) s" >&2
+fi
 
 # PACKAGE_CHECK=1: also the tests of the packaged crates, against the same services.
 if [[ "${PACKAGE_CHECK:-0}" == 1 ]]; then
