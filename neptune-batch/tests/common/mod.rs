@@ -42,9 +42,10 @@ pub async fn sink(mode: WriteMode) -> GremlinSink {
 pub async fn sink_with(
     f: impl FnOnce(GremlinSinkConfigBuilder) -> GremlinSinkConfigBuilder,
 ) -> GremlinSink {
-    let config = f(GremlinSinkConfig::builder(gremlin_url().await).writer(|w| w.ca_file(ca_file())))
-        .build()
-        .expect("a valid configuration");
+    let config =
+        f(GremlinSinkConfig::builder(gremlin_url().await).writer(|w| w.ca_file(ca_file())))
+            .build()
+            .expect("a valid configuration");
     GremlinSink::connect(config).await.expect("connect")
 }
 
