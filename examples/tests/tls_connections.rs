@@ -149,19 +149,23 @@ async fn a_certificate_for_another_name_is_refused_with_one_line_and_status_78()
     assert_eq!(run.status.code(), Some(78), "{line}");
 }
 
-#[tokio::test]
+// Two workers: the tunnel relays on the test's runtime while the binary runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_a_tunnel_the_binaries_verify_the_clusters_name() {
     let tls = server().await;
     let tunnel = local_services::TcpForwarder::start(&format!("{}:{}", tls.host, tls.port))
         .await
         .unwrap();
     let url = format!("wss://127.0.0.1:{}/gremlin", tunnel.port());
-    let run = command(env!("CARGO_BIN_EXE_social-queries"))
+    let mut social_queries = command(env!("CARGO_BIN_EXE_social-queries"));
+    social_queries
         .args(["--limit", "1"])
         .env("GREMLIN_URL", &url)
         .env("GREMLIN_TLS_SERVER_NAME", "neptune.cluster.example")
-        .env("GREMLIN_CA_FILE", &tls.ca_file)
-        .output()
+        .env("GREMLIN_CA_FILE", &tls.ca_file);
+    let run = tokio::task::spawn_blocking(move || social_queries.output())
+        .await
+        .unwrap()
         .expect("run social-queries");
     let (stdout, stderr) = show("social-queries through a tunnel", &run);
     assert_eq!(run.status.code(), Some(0), "{stderr}");
