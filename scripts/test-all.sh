@@ -85,12 +85,13 @@ echo "test-all: running cargo test --workspace $*" >&2
 status=0
 cargo test --workspace --no-fail-fast "$@" || status=$?
 
-# The sink's contract tests again, over wss:// with the run's private CA given as a file.
+# The sink's contract tests again, over wss:// with the run's private CA given as a file
+# (`--workspace`, so that the build of the run above serves as it is).
 if [[ $# -eq 0 ]]; then
   echo "test-all: running the sink's contract tests over $GREMLIN_TLS_URL" >&2
   wss_started=$SECONDS
   GREMLIN_URL="$GREMLIN_TLS_URL" GREMLIN_CA_FILE="$GREMLIN_TLS_CA_FILE" \
-    cargo test -p neptune-batch --no-fail-fast --test gremlin_sink_modes --test gremlin_server_foundation \
+    cargo test --workspace --no-fail-fast --test gremlin_sink_modes --test gremlin_server_foundation \
     || status=$?
   echo "test-all: the contract tests over wss:// took $((SECONDS - wss_started)) s" >&2
 fi
