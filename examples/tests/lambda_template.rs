@@ -236,7 +236,10 @@ fn the_functions_environment_is_settings_the_function_reads_with_the_parameters_
     let lookup = |env: Vec<(String, String)>| {
         move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     };
-    let env = function_environment(&template(), &[("NeptuneEndpoint", "db.example")]);
+    let env = function_environment(
+        &template(),
+        &[("NeptuneEndpoint", "db.example"), ("ClusterId", "graph-1")],
+    );
     for (key, _) in &env {
         assert!(
             key == "RUST_LOG" || LambdaConfig::setting_names().any(|n| n == key),
@@ -251,6 +254,7 @@ fn the_functions_environment_is_settings_the_function_reads_with_the_parameters_
         &template(),
         &[
             ("NeptuneEndpoint", "db.example"),
+            ("ClusterId", "graph-1"),
             ("RecordFormat", "changes"),
             ("PlaceholderLabel", "person"),
         ],
