@@ -687,12 +687,13 @@ async fn kcl_workers_reading_changes_survive_a_killed_worker_and_leave_the_model
     let processors: BTreeSet<u64> = all.iter().filter_map(|e| e["pid"].as_u64()).collect();
     println!(
         "changes put {}, records processed {} (as the batch events say), applied {}, already \
-         current {}, dead letters {}, processor processes {}, vertices {}, edges {}, placeholders {}, \
+         current {}, stale {}, dead letters {}, processor processes {}, vertices {}, edges {}, placeholders {}, \
          wall time {:.1} s",
         records.len(),
         sum("processed"),
         sum("written"),
         sum("already_present"),
+        sum("stale"),
         sum("dead_lettered"),
         processors.len(),
         want.vertices.len(),

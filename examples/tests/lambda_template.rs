@@ -189,3 +189,77 @@ fn no_permission_is_a_wildcard_action_and_only_the_network_interfaces_use_any_re
     assert!(policies
         .contains("neptune-db:${AWS::Region}:${AWS::AccountId}:${NeptuneClusterResourceId}/*"));
 }
+
+/// The function's environment block: each variable and its value, a `!Ref` replaced by the
+/// parameter's value in `parameters` or else its default.
+fn function_environment(template: &str, parameters: &[(&str, &str)]) -> Vec<(String, String)> {
+    let default_of = |name: &str| -> String {
+        if let Some((_, v)) = parameters.iter().find(|(p, _)| *p == name) {
+            return (*v).to_owned();
+        }
+        let header = format!("\n  {name}:\n");
+        let at = template
+            .find(&header)
+            .unwrap_or_else(|| panic!("parameter {name} is declared"));
+        template[at + header.len()..]
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .find_map(|l| l.trim().strip_prefix("Default: "))
+            .unwrap_or_else(|| panic!("parameter {name} has a default"))
+            .trim_matches('"')
+            .to_owned()
+    };
+    let mut lines = template
+        .lines()
+        .skip_while(|l| l.trim() != "WriterFunction:")
+        .skip_while(|l| l.trim() != "Variables:");
+    let header = lines
+        .next()
+        .expect("the function has environment variables");
+    let indent = header.len() - header.trim_start().len();
+    lines
+        .take_while(|l| l.len() - l.trim_start().len() > indent)
+        .map(|l| {
+            let (key, value) = l.trim().split_once(": ").expect("a key: value line");
+            let value = match value.strip_prefix("!Ref ") {
+                Some(parameter) => default_of(parameter),
+                None => value.trim_matches('"').to_owned(),
+            };
+            (key.to_owned(), value)
+        })
+        .collect()
+}
+
+#[test]
+fn the_functions_environment_is_settings_the_function_reads_with_the_parameters_defaults() {
+    use graph_ingest::lambda::{LambdaConfig, RecordFormat};
+    let lookup = |env: Vec<(String, String)>| {
+        move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    };
+    let env = function_environment(
+        &template(),
+        &[("NeptuneEndpoint", "db.example"), ("ClusterId", "graph-1")],
+    );
+    for (key, _) in &env {
+        assert!(
+            key == "RUST_LOG" || LambdaConfig::setting_names().any(|n| n == key),
+            "the template sets {key}, which the function does not read"
+        );
+    }
+    let config = LambdaConfig::from_lookup(lookup(env)).expect("the defaults are valid");
+    assert_eq!(config.record_format, RecordFormat::FollowsCsv);
+    assert_eq!(config.placeholder_label, "vertex");
+
+    let env = function_environment(
+        &template(),
+        &[
+            ("NeptuneEndpoint", "db.example"),
+            ("ClusterId", "graph-1"),
+            ("RecordFormat", "changes"),
+            ("PlaceholderLabel", "person"),
+        ],
+    );
+    let config = LambdaConfig::from_lookup(lookup(env)).expect("a change stream's settings");
+    assert_eq!(config.record_format, RecordFormat::Changes);
+    assert_eq!(config.placeholder_label, "person");
+}

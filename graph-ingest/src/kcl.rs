@@ -246,7 +246,7 @@ impl ShardRecordProcessor for KclProcessor {
         let lag = input
             .millis_behind_latest
             .and_then(|l| u64::try_from(l).ok());
-        let (mut written, mut present, mut dead) = (0u64, 0u64, 0usize);
+        let (mut written, mut present, mut stale, mut dead) = (0u64, 0u64, 0u64, 0usize);
         let mut handed = 0usize;
         for chunk in records.chunks(self.chunk_records) {
             let batch = RecordBatch {
@@ -258,6 +258,7 @@ impl ShardRecordProcessor for KclProcessor {
             let result = pipeline.process_batch(&batch).await?;
             written += result.written;
             present += result.already_present;
+            stale += result.stale;
             dead += result.dead_lettered.len();
             handed += chunk.len();
             if self.last_checkpoint.elapsed() >= self.checkpoint_interval
@@ -272,7 +273,7 @@ impl ShardRecordProcessor for KclProcessor {
             json!({"first": records[0].sequence_number.as_str(),
                    "last": records[records.len() - 1].sequence_number.as_str(),
                    "records": records.len(), "processed": handed, "written": written,
-                   "already_present": present, "dead_lettered": dead, "lag_ms": lag,
+                   "already_present": present, "stale": stale, "dead_lettered": dead, "lag_ms": lag,
                    // This process's totals so far: retried sink requests (write conflicts
                    // with other processes among them) and retried items.
                    "sink_retries": totals.sink_retries,

@@ -49,16 +49,6 @@ struct Generated {
     tombstones: Vec<Vertex>,
 }
 
-/// A stable shard for a partition key (FNV-1a), as the headline splits its edges.
-fn shard_of(key: &str, shards: usize) -> usize {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % shards as u64) as usize
-}
-
 fn generate(persons: usize, changes: usize, prefix: &str) -> Generated {
     let graph = GeneratorConfig::builder()
         .persons(persons as u32)
@@ -81,7 +71,7 @@ fn generate(persons: usize, changes: usize, prefix: &str) -> Generated {
     };
     let mut follow_ids = BTreeSet::new();
     for change in stream.by_ref() {
-        let shard = shard_of(&change.record.partition_key, 2);
+        let shard = common::shard_of(&change.record.partition_key, 2);
         let m = mapper
             .mutation(&change.record.data)
             .unwrap_or_else(|r| panic!("a change record the mapper refuses: {}", r.reason()));

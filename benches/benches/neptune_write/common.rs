@@ -321,3 +321,13 @@ where
     }
     medians(runs)
 }
+
+/// A stable shard for a partition key (FNV-1a), as a stream hashes keys onto shards.
+pub fn shard_of(key: &str, shards: usize) -> usize {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % shards as u64) as usize
+}

@@ -308,16 +308,6 @@ async fn ceiling(job: Job, writers: usize) -> Done {
     total
 }
 
-/// A stable shard for a partition key (FNV-1a), as a stream hashes keys onto shards.
-fn shard_of(key: &str, shards: usize) -> usize {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % shards as u64) as usize
-}
-
 /// The generated data set, before it is given a variant's vertex ids.
 pub struct Dataset {
     pub config: GeneratorConfig,
@@ -384,7 +374,7 @@ impl Dataset {
             .collect();
         let mut shards = vec![Vec::new(), Vec::new()];
         for e in &edges {
-            shards[shard_of(&e.from, 2)].push(e.clone());
+            shards[common::shard_of(&e.from, 2)].push(e.clone());
         }
         let job = Job {
             url: url.to_owned(),

@@ -226,6 +226,12 @@ impl LambdaConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The name of every environment variable the function reads as a setting (besides
+    /// `AWS_REGION`), for checking a deployment's environment against them.
+    pub fn setting_names() -> impl Iterator<Item = &'static str> {
+        VARIABLES.iter().map(|(name, _)| *name)
+    }
+
     /// Reads the settings from `lookup` (a variable's value by name, `None` when unset) and
     /// validates them. Values are trimmed; empty ones count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

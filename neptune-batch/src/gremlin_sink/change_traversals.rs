@@ -192,7 +192,15 @@ impl WriteTraversal {
         };
         self = self.register_orphans();
         let edges = older(anon("V", [id]).then("bothE"))
-            .step("sideEffect", [note_placeholders("otherV")])
+            // The ends other than the vertex, by id: `otherV()` would make the server keep
+            // every traverser's whole path (and hash it, rows and all, at every step).
+            .step(
+                "sideEffect",
+                [note_placeholders(
+                    anon("bothV", Vec::<GValue>::new())
+                        .step("hasId", [GValue::p("neq", GValue::from(id))]),
+                )],
+            )
             .then("drop");
         let placeholder = Bytecode::new()
             .step(
@@ -341,7 +349,10 @@ impl WriteTraversal {
         self = self.register_orphans();
         let drop = |edges: Bytecode| {
             edges
-                .step("sideEffect", [note_placeholders("bothV")])
+                .step(
+                    "sideEffect",
+                    [note_placeholders(anon("bothV", Vec::<GValue>::new()))],
+                )
                 .then("drop")
         };
         match self.shape {
@@ -394,11 +405,10 @@ impl WriteTraversal {
     }
 }
 
-/// `<ends>().has('_placeholder', true).aggregate('orphans')`: notes the placeholder ends of
+/// `<ends>.has('_placeholder', true).aggregate('orphans')`: notes the placeholder ends of
 /// an edge about to go.
-fn note_placeholders(ends: &str) -> Bytecode {
-    anon(ends, Vec::<GValue>::new())
-        .step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
+fn note_placeholders(ends: Bytecode) -> Bytecode {
+    ends.step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
         .step("aggregate", ["orphans"])
 }
 

@@ -251,8 +251,9 @@ impl GraphSink for GremlinSink {
     /// Each request reads the state its changes depend on, decides their outcomes by the
     /// in-memory graph's rules, and writes what changed in one request guarded by what was read
     /// (see the [`mutation`](crate::mutation) module for the contract). The writes queue in the
-    /// session where one is open; a request holds every element and vertex its changes touch
-    /// while it runs, in a session too.
+    /// session where one is open. A request holds the elements its changes touch while it
+    /// runs, and the vertices they depend on: alone outside a session, shared with other
+    /// requests' edges in a session (where the server runs the requests in turn).
     async fn apply(&self, mutations: &[Mutation]) -> Result<WriteReport, SinkError> {
         Ok(self.queue.write(mutations).await)
     }

@@ -24,7 +24,7 @@
 
 use super::encode::{finish, Item};
 use super::service::Stats;
-use super::take::{take_batch, Touches};
+use super::take::{take_batch, Held, Holds, Touches};
 use super::write::Writer;
 use crate::metrics as m;
 use crate::model::{Edge, Vertex};
@@ -33,7 +33,7 @@ use crate::outcome::{ItemFailure, ItemOutcome, WriteReport};
 use crate::sizing::{Controller, Observation, Sizing, SizingSample};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,8 +92,8 @@ pub(super) struct Queue {
 #[derive(Debug)]
 pub(super) struct Pool<I> {
     pending: VecDeque<Waiting<I>>,
-    /// Vertices touched by requests in flight.
-    busy: HashSet<String>,
+    /// What requests in flight hold.
+    busy: Holds,
     running: usize,
 }
 
@@ -101,7 +101,7 @@ impl<I> Default for Pool<I> {
     fn default() -> Self {
         Self {
             pending: VecDeque::new(),
-            busy: HashSet::new(),
+            busy: Holds::default(),
             running: 0,
         }
     }
@@ -164,6 +164,7 @@ fn create_touches<I: Item>(item: &I, in_session: bool) -> Touches<'_> {
             [other, other]
         },
         exclusive: false,
+        shared: false,
     }
 }
 
@@ -224,8 +225,13 @@ impl Queued for Vertex {
     }
 }
 
-/// Changes: the state a request reads must not change before its write, so every element and
-/// vertex a change touches is held, in a session too; each element's changes keep their order.
+/// Changes: each element's changes keep their order, and the vertices a change depends on are
+/// held so that requests in flight do not change what another has read. Outside a session
+/// an edge's ends are held alone (two transactions writing edges to one vertex conflict); in
+/// a session the requests run in turn, so an edge's ends are shared by every request writing
+/// edges to them and wait only for a write of the vertex itself (the write's guard would
+/// fail). What another request's write does change after a read (a placeholder made or
+/// dropped) fails the guard, and the change is read and decided again.
 impl Queued for Mutation {
     fn pool(queue: &Queue) -> &Mutex<Pool<Self>> {
         &queue.mutations
@@ -236,23 +242,26 @@ impl Queued for Mutation {
     fn invalid(&self) -> Option<String> {
         Mutation::invalid(self)
     }
-    fn touches(&self, _in_session: bool) -> Touches<'_> {
+    fn touches(&self, in_session: bool) -> Touches<'_> {
         let key = self.key();
         match &self.change {
             Change::UpsertEdge { edge, .. } => Touches {
                 key,
                 others: [&edge.from, &edge.to],
                 exclusive: false,
+                shared: in_session,
             },
             Change::DeleteVertex { .. } => Touches {
                 key,
                 others: [key, key],
                 exclusive: true,
+                shared: in_session,
             },
             _ => Touches {
                 key,
                 others: [key, key],
                 exclusive: false,
+                shared: in_session,
             },
         }
     }
@@ -408,7 +417,7 @@ impl Queue {
         let max = share.max(min_share).min(size);
         let min = if pool.running == 0 { 1 } else { max / MIN_FILL };
         let Pool { pending, busy, .. } = &mut *pool;
-        let (batch, keys) = take_batch(
+        let (batch, held) = take_batch(
             pending,
             busy,
             (min.max(1), max),
@@ -418,18 +427,18 @@ impl Queue {
         if batch.is_empty() {
             return None;
         }
-        let keys = if conflict_free {
-            pool.busy.extend(keys.iter().cloned());
-            keys
+        let held = if conflict_free {
+            pool.busy.hold(&held);
+            held
         } else {
-            Vec::new()
+            Held::default()
         };
         pool.running += 1;
         controller.started(pool.running);
         Some(Running {
             queue: self.clone(),
             batch,
-            keys,
+            held,
             batch_size: size,
             released: false,
         })
@@ -507,7 +516,7 @@ impl<I: Queued> Drop for LeaveQueue<'_, I> {
 struct Running<I: Queued> {
     queue: Arc<Queue>,
     batch: Vec<Waiting<I>>,
-    keys: Vec<String>,
+    held: Held,
     /// The batch size in force when it was built.
     batch_size: usize,
     released: bool,
@@ -531,9 +540,7 @@ impl<I: Queued> Running<I> {
         }
         let mut pool = lock(I::pool(&self.queue));
         pool.running -= 1;
-        for k in &self.keys {
-            pool.busy.remove(k);
-        }
+        pool.busy.release(&self.held);
     }
 }
 

@@ -7,7 +7,7 @@
 //! writes go out in the order given. See the [queue](super::queue) for why only the key's order
 //! is kept for creates.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// What an item holds while its request runs, for [`take_batch`].
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +19,58 @@ pub(super) struct Touches<'a> {
     /// No other item of the same request may touch what this one touches (a vertex delete,
     /// whose effect on the vertex's edges only the server knows).
     pub exclusive: bool,
+    /// `others` are held shared by requests in flight: many may hold them at once, but not
+    /// while one holds them alone (as its key). For changes in a session, where the server
+    /// runs the requests in turn and they cannot conflict: an edge's ends are shared by the
+    /// requests that write edges to them, and wait only for a write of the vertex itself.
+    /// An item passed over then holds back its key for the rest of the request, so that a
+    /// vertex's own write is not starved by ever new edges to it.
+    pub shared: bool,
+}
+
+/// What the requests in flight hold: each key or vertex alone, or shared (see
+/// [`Touches::shared`]).
+#[derive(Debug, Default)]
+pub(super) struct Holds {
+    alone: HashSet<String>,
+    shared: HashMap<String, usize>,
+}
+
+/// What one request holds while it runs.
+#[derive(Debug, Default)]
+pub(super) struct Held {
+    alone: Vec<String>,
+    shared: Vec<String>,
+}
+
+impl Holds {
+    /// Whether `v` may not be held (`shared`ly or alone) by one more request.
+    fn blocks(&self, v: &str, shared: bool) -> bool {
+        self.alone.contains(v) || (!shared && self.shared.contains_key(v))
+    }
+
+    /// Adds what a request starting now holds.
+    pub(super) fn hold(&mut self, held: &Held) {
+        self.alone.extend(held.alone.iter().cloned());
+        for v in &held.shared {
+            *self.shared.entry(v.clone()).or_default() += 1;
+        }
+    }
+
+    /// Removes what a finished request held.
+    pub(super) fn release(&mut self, held: &Held) {
+        for v in &held.alone {
+            self.alone.remove(v);
+        }
+        for v in &held.shared {
+            if let Some(n) = self.shared.get_mut(v) {
+                *n -= 1;
+                if *n == 0 {
+                    self.shared.remove(v);
+                }
+            }
+        }
+    }
 }
 
 impl<'a> Touches<'a> {
@@ -31,19 +83,20 @@ impl<'a> Touches<'a> {
 /// (with `conflict_free`) every item that touches something in `busy`, every item whose key is
 /// the key of an item skipped before it, and what an exclusive item would share with the
 /// request (an exclusive item skipped holds back every later item touching what it touches).
-/// Returns the items and the distinct things they touch; or nothing, leaving `pending` as it
-/// was, if fewer than `min` items could go.
+/// Returns the items and what they hold (alone or shared); or nothing, leaving `pending` as
+/// it was, if fewer than `min` items could go.
 pub(super) fn take_batch<W>(
     pending: &mut VecDeque<W>,
-    busy: &HashSet<String>,
+    busy: &Holds,
     (min, max): (usize, usize),
     conflict_free: bool,
     touches: impl Fn(&W) -> Touches<'_>,
-) -> (Vec<W>, Vec<String>) {
+) -> (Vec<W>, Held) {
     let mut take = vec![false; pending.len()];
     let mut n = 0;
-    let keys: Vec<String> = {
+    let held: Held = {
         let mut mine: HashSet<&str> = HashSet::new();
+        let mut alone: HashSet<&str> = HashSet::new();
         let mut exclusive: HashSet<&str> = HashSet::new();
         let mut blocked: HashSet<&str> = HashSet::new();
         let mut held_back: HashSet<&str> = HashSet::new();
@@ -53,9 +106,12 @@ pub(super) fn take_batch<W>(
             }
             let t = touches(w);
             let all = t.all();
-            let clash = all
-                .iter()
-                .any(|v| busy.contains(*v) || exclusive.contains(*v) || held_back.contains(*v))
+            let in_flight =
+                busy.blocks(t.key, false) || t.others.iter().any(|v| busy.blocks(v, t.shared));
+            let clash = in_flight
+                || all
+                    .iter()
+                    .any(|v| exclusive.contains(*v) || held_back.contains(*v))
                 || (t.exclusive && all.iter().any(|v| mine.contains(*v)));
             if conflict_free && (blocked.contains(t.key) || clash) {
                 // Later items of this key wait too, so each key's writes keep their order; an
@@ -63,10 +119,16 @@ pub(super) fn take_batch<W>(
                 blocked.insert(t.key);
                 if t.exclusive {
                     held_back.extend(all);
+                } else if t.shared {
+                    held_back.insert(t.key);
                 }
                 continue;
             }
             mine.extend(all);
+            alone.insert(t.key);
+            if !t.shared {
+                alone.extend(t.others);
+            }
             if t.exclusive {
                 exclusive.extend(all);
             }
@@ -74,9 +136,16 @@ pub(super) fn take_batch<W>(
             n += 1;
         }
         if n < min {
-            return (Vec::new(), Vec::new());
+            return (Vec::new(), Held::default());
         }
-        mine.into_iter().map(str::to_owned).collect()
+        Held {
+            shared: mine
+                .iter()
+                .filter(|v| !alone.contains(*v))
+                .map(|v| (*v).to_owned())
+                .collect(),
+            alone: alone.into_iter().map(str::to_owned).collect(),
+        }
     };
     let mut taken = Vec::with_capacity(n);
     let mut kept = VecDeque::with_capacity(pending.len() - n);
@@ -88,7 +157,7 @@ pub(super) fn take_batch<W>(
         }
     }
     *pending = kept;
-    (taken, keys)
+    (taken, held)
 }
 
 #[cfg(test)]
@@ -107,7 +176,18 @@ mod tests {
             key: &e.1,
             others: [&e.2, &e.2],
             exclusive: false,
+            shared: false,
         }
+    }
+
+    /// Requests in flight holding `vertices` alone.
+    fn holding(vertices: &[&str]) -> Holds {
+        let mut holds = Holds::default();
+        holds.hold(&Held {
+            alone: vertices.iter().map(|v| (*v).to_owned()).collect(),
+            shared: Vec::new(),
+        });
+        holds
     }
 
     #[test]
@@ -120,10 +200,11 @@ mod tests {
             edge(4, "f", "g"),
         ]
         .into();
-        let busy: HashSet<String> = ["hub".to_owned()].into();
-        let (taken, keys) = take_batch(&mut pending, &busy, (1, 10), true, ends);
+        let busy = holding(&["hub"]);
+        let (taken, held) = take_batch(&mut pending, &busy, (1, 10), true, ends);
         assert_eq!(taken.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 3, 4]);
-        let keys: HashSet<String> = keys.into_iter().collect();
+        assert!(held.shared.is_empty());
+        let keys: HashSet<String> = held.alone.into_iter().collect();
         assert_eq!(
             keys,
             ["b", "c", "e", "a", "f", "g"].map(str::to_owned).into()
@@ -134,10 +215,10 @@ mod tests {
     #[test]
     fn a_request_takes_at_most_max_and_every_edge_of_a_free_super_connector() {
         let mut pending: VecDeque<E> = (0..10).map(|i| edge(i, &format!("f{i}"), "hub")).collect();
-        let (taken, _) = take_batch(&mut pending, &HashSet::new(), (1, 4), true, ends);
+        let (taken, _) = take_batch(&mut pending, &Holds::default(), (1, 4), true, ends);
         assert_eq!(taken.len(), 4);
         assert_eq!(pending.len(), 6);
-        let (taken, _) = take_batch(&mut pending, &HashSet::new(), (1, 100), true, ends);
+        let (taken, _) = take_batch(&mut pending, &Holds::default(), (1, 100), true, ends);
         assert_eq!(
             taken.len(),
             6,
@@ -148,18 +229,61 @@ mod tests {
     #[test]
     fn too_few_free_items_wait_for_a_request_in_flight() {
         let mut pending: VecDeque<E> = [edge(0, "a", "hub"), edge(1, "b", "c")].into();
-        let busy: HashSet<String> = ["hub".to_owned()].into();
-        let (taken, keys) = take_batch(&mut pending, &busy, (2, 10), true, ends);
-        assert!(taken.is_empty() && keys.is_empty());
+        let busy = holding(&["hub"]);
+        let (taken, held) = take_batch(&mut pending, &busy, (2, 10), true, ends);
+        assert!(taken.is_empty() && held.alone.is_empty() && held.shared.is_empty());
         assert_eq!(pending.len(), 2, "the queue is left as it was");
     }
 
     #[test]
     fn without_conflict_freedom_the_queue_is_cut_in_order() {
         let mut pending: VecDeque<E> = (0..5).map(|i| edge(i, "a", "hub")).collect();
-        let busy: HashSet<String> = ["hub".to_owned()].into();
+        let busy = holding(&["hub"]);
         let (taken, _) = take_batch(&mut pending, &busy, (1, 3), false, ends);
         assert_eq!(taken.iter().map(|e| e.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+    }
+
+    /// In a session: an edge (key, from, to) shares its ends; a vertex write (key = the
+    /// vertex) holds it alone.
+    fn in_session(e: &E) -> Touches<'_> {
+        Touches {
+            key: &e.1,
+            others: [&e.2, &e.2],
+            exclusive: false,
+            shared: true,
+        }
+    }
+
+    #[test]
+    fn in_a_session_requests_share_an_edges_ends_and_a_vertex_write_waits_for_them() {
+        // Edges e0, e1 to the hub, then a write of the hub itself, then more edges to it.
+        let mut pending: VecDeque<E> = [
+            edge(0, "e0", "hub"),
+            edge(1, "e1", "hub"),
+            edge(2, "hub", "hub"),
+            edge(3, "e3", "hub"),
+        ]
+        .into();
+        let mut busy = Holds::default();
+        let (first, held) = take_batch(&mut pending, &busy, (1, 1), true, in_session);
+        assert_eq!(first.iter().map(|e| e.0).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(held.shared, vec!["hub".to_owned()]);
+        busy.hold(&held);
+        // The hub is shared: the next request takes e1 beside the one in flight; the hub's
+        // own write must wait, and holds back e3 so that it is not starved.
+        let (second, held2) = take_batch(&mut pending, &busy, (1, 10), true, in_session);
+        assert_eq!(second.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1]);
+        busy.hold(&held2);
+        busy.release(&held);
+        busy.release(&held2);
+        let (third, held3) = take_batch(&mut pending, &busy, (1, 10), true, in_session);
+        assert_eq!(third.iter().map(|e| e.0).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(held3.alone.contains(&"hub".to_owned()));
+        assert!(held3.shared.is_empty(), "the hub is held alone: {held3:?}");
+        busy.hold(&held3);
+        pending.push_back(edge(4, "e4", "hub"));
+        let (none, _) = take_batch(&mut pending, &busy, (1, 10), true, in_session);
+        assert!(none.is_empty(), "an edge to a hub written alone waits");
     }
 
     proptest! {
@@ -177,28 +301,29 @@ mod tests {
             let mut pending: VecDeque<E> =
                 raw.iter().enumerate().map(|(i, &(a, b))| (i, v(a), v(b))).collect();
             let total = pending.len();
-            let mut in_flight: Vec<(Vec<E>, Vec<String>)> = Vec::new();
-            let mut busy: HashSet<String> = HashSet::new();
+            let mut in_flight: Vec<(Vec<E>, Held)> = Vec::new();
+            let mut busy = Holds::default();
             let mut order: Vec<usize> = Vec::new();
             let mut step = 0;
             while !pending.is_empty() || !in_flight.is_empty() {
                 let finish_one = finish[step % finish.len()] || pending.is_empty();
                 step += 1;
                 if finish_one && !in_flight.is_empty() {
-                    let (_, keys) = in_flight.remove(0);
-                    for k in keys { busy.remove(&k); }
+                    let (_, held) = in_flight.remove(0);
+                    busy.release(&held);
                     continue;
                 }
-                let (taken, keys) = take_batch(&mut pending, &busy, (1, max), true, ends);
+                let (taken, held) = take_batch(&mut pending, &busy, (1, max), true, ends);
                 if taken.is_empty() {
                     prop_assert!(!in_flight.is_empty(), "nothing in flight blocks the queue");
                     continue;
                 }
-                for k in &keys {
-                    prop_assert!(busy.insert(k.clone()), "vertex {} already in flight", k);
+                for k in &held.alone {
+                    prop_assert!(!busy.blocks(k, false), "vertex {} already in flight", k);
                 }
+                busy.hold(&held);
                 order.extend(taken.iter().map(|e| e.0));
-                in_flight.push((taken, keys));
+                in_flight.push((taken, held));
             }
             let mut seen = order.clone();
             seen.sort_unstable();
