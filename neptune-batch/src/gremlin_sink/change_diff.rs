@@ -86,6 +86,7 @@ impl Diff<'_> {
         let (vertex_ids, expected_vertices) = self.expected_vertices();
         let (edge_ids, edge_froms, expected_edges) = self.expected_edges();
         let mut w = WriteTraversal::new(shape)
+            .claim(vertex_ids.clone(), edge_ids.clone(), edge_froms.clone())
             .guard_vertices(vertex_ids, expected_vertices)
             .guard_edges(edge_ids, edge_froms, expected_edges)
             .drop_vertices(rows.stale_tombstones)

@@ -25,6 +25,10 @@ use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{Cardinality, GValue, Merge, T};
 use crate::mutation::{PLACEHOLDER_KEY, VERSION_KEY};
 
+/// The property a request sets and at once removes on every element it read (see
+/// [`WriteTraversal::claim`]).
+const CLAIM_KEY: &str = "_claim";
+
 /// What `fail()` says when a guard finds the graph changed since it was read.
 pub(super) const GUARD_MESSAGE: &str = "neptune-batch: the graph changed since it was read";
 
@@ -121,6 +125,35 @@ impl WriteTraversal {
                 .step("where", [state.step("is", [GValue::p("eq", expected)])]),
         };
         self
+    }
+
+    /// Claims what the request read, before its guards look at it: every vertex `ids` and
+    /// every edge `edge_ids` (found from `froms` in the chained shape) gets a property that
+    /// is removed in the same step, so the net change is nothing, but the transaction has
+    /// written each element. A graph whose transactions conflict only over elements both
+    /// write (the transactional TinkerGraph, which copies an element when a transaction first
+    /// writes it and checks only the copies at commit) would otherwise let two requests each
+    /// act on a read the other makes stale: one raising a tombstone while the other makes a
+    /// placeholder from the old one, or one dropping a vertex another just completed (a drop
+    /// there is not checked at all). Claimed first, the guards read the request's own copies,
+    /// and whichever of two such requests commits second fails with a conflict and is read and
+    /// decided again. Neptune locks what a mutation reads; there the claim costs one property
+    /// write and removal per element read.
+    pub(super) fn claim(self, ids: Vec<GValue>, edge_ids: Vec<GValue>, froms: Vec<GValue>) -> Self {
+        let mut w = self;
+        if !ids.is_empty() {
+            w = w.side_effect(claimed(anon("V", ids)));
+        }
+        let edges = match w.shape {
+            _ if edge_ids.is_empty() => None,
+            Shape::Merge => Some(anon("E", edge_ids)),
+            Shape::Chained if froms.is_empty() => None,
+            Shape::Chained => Some(anon("V", froms).then("outE").step("hasId", edge_ids)),
+        };
+        match edges {
+            Some(edges) => w.side_effect(claimed(edges)),
+            None => w,
+        }
     }
 
     /// Stops the request unless the vertices `ids` hold exactly `expected` (by id: a map of
@@ -369,28 +402,28 @@ impl WriteTraversal {
     }
 
     /// Drops the placeholders among `ids` (and those noted by deletes) that no edge needs.
+    /// Each is claimed (see [`claim`](Self::claim)) and checked again before it goes: a
+    /// placeholder noted by a delete was not read by the request, and another request may
+    /// be completing it.
     pub(super) fn drop_orphans(self, ids: Vec<String>) -> Self {
+        let orphan = |vertices: Bytecode| {
+            let unneeded = |t: Bytecode| {
+                t.step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
+                    .step("not", [anon("bothE", Vec::<GValue>::new())])
+            };
+            unneeded(unneeded(vertices).step("sideEffect", [claimed(Bytecode::new())])).then("drop")
+        };
         let noted = self.orphans;
         let mut t = self;
         if !ids.is_empty() {
-            t = t.side_effect(
-                anon("V", ids)
-                    .step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
-                    .step("not", [anon("bothE", Vec::<GValue>::new())])
-                    .then("drop"),
-            );
+            t = t.side_effect(orphan(anon("V", ids)));
         }
         if noted {
             // Checked again: a placeholder noted by a delete may have been completed by an
             // upsert of the same request since.
-            t = t.side_effect(
-                anon("select", ["orphans"])
-                    .then("unfold")
-                    .then("dedup")
-                    .step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
-                    .step("not", [anon("bothE", Vec::<GValue>::new())])
-                    .then("drop"),
-            );
+            t = t.side_effect(orphan(
+                anon("select", ["orphans"]).then("unfold").then("dedup"),
+            ));
         }
         t
     }
@@ -403,6 +436,15 @@ impl WriteTraversal {
             Shape::Chained => self.t.step("constant", [true]),
         }
     }
+}
+
+/// `<elements>.property('_claim', true).properties('_claim').drop()`: writes each element and
+/// leaves it as it was (see [`WriteTraversal::claim`]).
+fn claimed(elements: Bytecode) -> Bytecode {
+    elements
+        .step("property", [GValue::from(CLAIM_KEY), GValue::Bool(true)])
+        .step("properties", [CLAIM_KEY])
+        .then("drop")
 }
 
 /// `<ends>.has('_placeholder', true).aggregate('orphans')`: notes the placeholder ends of

@@ -15,7 +15,7 @@
 use super::change_diff::Diff;
 use super::change_traversals::{self as ct, Shape};
 use super::encode::failure_from;
-use super::service::Stats;
+use super::service::{OnConflict, Stats};
 use super::write::Writer;
 use crate::bytecode::Bytecode;
 use crate::graphson::GValue;
@@ -101,7 +101,11 @@ impl Writer {
                 return Ok(outcomes);
             };
             let request = self.service().write_request(write);
-            let changed = match self.service().send(&request, "write", stats).await {
+            let sent = self
+                .service()
+                .send_with(&request, "write", stats, OnConflict::Return)
+                .await;
+            let changed = match sent {
                 // The chained shape's guards filter: no answer, nothing written.
                 Ok(answer) if shape == Shape::Chained && answer.is_empty() => None,
                 Ok(_) => {
@@ -173,11 +177,12 @@ impl Writer {
     }
 }
 
-/// Whether `e` says the graph changed since the request's read: a guard's `fail()`, or, in the
-/// chained shape, an element created meanwhile (`addV`/`addE` of an id that exists).
+/// Whether `e` says the graph changed since the request's read: a guard's `fail()`, another
+/// transaction's conflicting write, or, in the chained shape, an element created meanwhile
+/// (`addV`/`addE` of an id that exists).
 fn graph_changed(e: &GremlinError, shape: Shape) -> bool {
     match e.class() {
-        Some(ErrorClass::FailStep) => true,
+        Some(ErrorClass::FailStep | ErrorClass::ConcurrentModification) => true,
         Some(ErrorClass::ConstraintViolation) => shape == Shape::Chained,
         Some(ErrorClass::Evaluation | ErrorClass::Other) => {
             shape == Shape::Chained && e.to_string().contains("already exists")

@@ -5,7 +5,7 @@ use super::session_lane::SessionLane;
 use crate::bytecode::Bytecode;
 use crate::graphson::GValue;
 use crate::metrics as m;
-use crate::transport::{GremlinError, GremlinTransport, Request};
+use crate::transport::{ErrorClass, GremlinError, GremlinTransport, Request};
 use std::time::Instant;
 
 /// What the requests made for a batch of items amounted to.
@@ -29,6 +29,18 @@ impl Stats {
         self.backoff += other.backoff;
         self.unconfirmed |= other.unconfirmed;
     }
+}
+
+/// What [`Service::send_with`] does when another transaction's write conflicts with the
+/// request's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OnConflict {
+    /// Send the same request again: right for writes that decide nothing from what they read
+    /// beforehand (creates, merges).
+    Resend,
+    /// Return the conflict at once: the caller's request was decided from a read the other
+    /// transaction may have made stale, so it is read and decided again instead.
+    Return,
 }
 
 /// The writer endpoint as the sink's requests see it: the transport, the session the merges
@@ -86,6 +98,19 @@ impl Service {
         kind: &'static str,
         stats: &mut Stats,
     ) -> Result<Vec<GValue>, GremlinError> {
+        self.send_with(request, kind, stats, OnConflict::Resend)
+            .await
+    }
+
+    /// [`send`](Self::send), with a write conflict either sent again as the [`RetryLogic`]
+    /// decides or returned at once (`on_conflict`).
+    pub(super) async fn send_with(
+        &self,
+        request: &Request,
+        kind: &'static str,
+        stats: &mut Stats,
+        on_conflict: OnConflict,
+    ) -> Result<Vec<GValue>, GremlinError> {
         let mut retries = 0;
         loop {
             stats.requests += 1;
@@ -111,6 +136,11 @@ impl Service {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
+            if on_conflict == OnConflict::Return
+                && error.class() == Some(ErrorClass::ConcurrentModification)
+            {
+                return Err(error);
+            }
             let Some(retry) = self.retry.decide(&error, retries) else {
                 return Err(error);
             };
