@@ -130,13 +130,13 @@ impl WriteTraversal {
     /// Claims what the request read, before its guards look at it: every vertex `ids` and
     /// every edge `edge_ids` (found from `froms` in the chained shape) gets a property that
     /// is removed in the same step, so the net change is nothing, but the transaction has
-    /// written each element. A graph whose transactions conflict only over elements both
-    /// write (the transactional TinkerGraph, which copies an element when a transaction first
-    /// writes it and checks only the copies at commit) would otherwise let two requests each
-    /// act on a read the other makes stale: one raising a tombstone while the other makes a
-    /// placeholder from the old one, or one dropping a vertex another just completed (a drop
-    /// there is not checked at all). Claimed first, the guards read the request's own copies,
-    /// and whichever of two such requests commits second fails with a conflict and is read and
+    /// written each element. The transactional TinkerGraph checks at commit only the elements
+    /// a transaction wrote or dropped (against the versions it first read), never those it
+    /// only read; JanusGraph checks only what its locks cover. Without the claim two requests
+    /// could each act on a read the other makes stale and both commit: one raising a
+    /// tombstone while the other makes a placeholder from the old one. Claimed first, every
+    /// element the decision rests on is checked, the guards read the request's own copies, and
+    /// whichever of two such requests commits second fails with a conflict and is read and
     /// decided again. Neptune locks what a mutation reads; there the claim costs one property
     /// write and removal per element read.
     pub(super) fn claim(self, ids: Vec<GValue>, edge_ids: Vec<GValue>, froms: Vec<GValue>) -> Self {
@@ -402,26 +402,22 @@ impl WriteTraversal {
     }
 
     /// Drops the placeholders among `ids` (and those noted by deletes) that no edge needs.
-    /// Each is claimed (see [`claim`](Self::claim)) and checked again before it goes: a
-    /// placeholder noted by a delete was not read by the request, and another request may
-    /// be completing it.
     pub(super) fn drop_orphans(self, ids: Vec<String>) -> Self {
-        let orphan = |vertices: Bytecode| {
-            let unneeded = |t: Bytecode| {
-                t.step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
-                    .step("not", [anon("bothE", Vec::<GValue>::new())])
-            };
-            unneeded(unneeded(vertices).step("sideEffect", [claimed(Bytecode::new())])).then("drop")
+        let orphans = |vertices: Bytecode| {
+            vertices
+                .step("has", [GValue::from(PLACEHOLDER_KEY), GValue::Bool(true)])
+                .step("not", [anon("bothE", Vec::<GValue>::new())])
+                .then("drop")
         };
         let noted = self.orphans;
         let mut t = self;
         if !ids.is_empty() {
-            t = t.side_effect(orphan(anon("V", ids)));
+            t = t.side_effect(orphans(anon("V", ids)));
         }
         if noted {
             // Checked again: a placeholder noted by a delete may have been completed by an
             // upsert of the same request since.
-            t = t.side_effect(orphan(
+            t = t.side_effect(orphans(
                 anon("select", ["orphans"]).then("unfold").then("dedup"),
             ));
         }
