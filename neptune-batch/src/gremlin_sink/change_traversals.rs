@@ -43,9 +43,31 @@ fn value_or(key: &str, default: GValue) -> Bytecode {
 /// `g.V(ids).project('i','l','v','p','k')`: each vertex's id, label, version (`-1`: none),
 /// whether it is a placeholder, and its property keys.
 pub(super) fn read_vertices(ids: Vec<GValue>) -> Bytecode {
-    Bytecode::new()
-        .step("V", ids)
-        .step("project", ["i", "l", "v", "p", "k"])
+    vertex_rows(Bytecode::new().step("V", ids))
+}
+
+/// `g.E(ids).project('i','l','o','n','v','k')`: each edge's id, label, ends, version and
+/// property keys.
+pub(super) fn read_edges(ids: Vec<GValue>) -> Bytecode {
+    edge_rows(Bytecode::new().step("E", ids))
+}
+
+/// `g.inject(0).union(V(ids).project(…), E(edge_ids).project(…))`: [`read_vertices`] and
+/// [`read_edges`] in one request (mid-traversal `E()`: TinkerPop 3.7), so in one
+/// transaction. A graph that copies each element a transaction reads (the transactional
+/// TinkerGraph copies a vertex with its adjacency) then copies an edge's ends once, not once
+/// for the vertex read and again for the edge read's ends; and it is one round trip. Both
+/// lists must be non-empty (`V()` without ids is every vertex).
+pub(super) fn read_both(ids: Vec<GValue>, edge_ids: Vec<GValue>) -> Bytecode {
+    Bytecode::new().step("inject", [0i64]).step(
+        "union",
+        [vertex_rows(anon("V", ids)), edge_rows(anon("E", edge_ids))],
+    )
+}
+
+/// The rows of [`read_vertices`] for the vertices `t` answers.
+fn vertex_rows(t: Bytecode) -> Bytecode {
+    t.step("project", ["i", "l", "v", "p", "k"])
         .step("by", [T::Id])
         .step("by", [T::Label])
         .step("by", [value_or(VERSION_KEY, GValue::Long(-1))])
@@ -60,12 +82,9 @@ pub(super) fn read_vertices(ids: Vec<GValue>) -> Bytecode {
         )
 }
 
-/// `g.E(ids).project('i','l','o','n','v','k')`: each edge's id, label, ends, version and
-/// property keys.
-pub(super) fn read_edges(ids: Vec<GValue>) -> Bytecode {
-    Bytecode::new()
-        .step("E", ids)
-        .step("project", ["i", "l", "o", "n", "v", "k"])
+/// The rows of [`read_edges`] for the edges `t` answers.
+fn edge_rows(t: Bytecode) -> Bytecode {
+    t.step("project", ["i", "l", "o", "n", "v", "k"])
         .step("by", [T::Id])
         .step("by", [T::Label])
         .step("by", [Bytecode::new().then("outV").then("id")])

@@ -92,7 +92,7 @@ impl Writer {
         };
         let mut round = 0;
         loop {
-            let read = self.read(items, stats).await?;
+            let read = self.read(items, shape, stats).await?;
             let (outcomes, write) = decide(&read, items, shape, SystemTime::now());
             let Some(write) = write else {
                 for (m, o) in items.iter().zip(&outcomes) {
@@ -134,39 +134,65 @@ impl Writer {
         }
     }
 
-    /// Reads the vertices, edges and tombstones `items` depend on.
-    async fn read(&self, items: &[&Mutation], stats: &mut Stats) -> Result<Read, GremlinError> {
+    /// Reads the vertices, edges and tombstones `items` depend on: in the merge shape in one
+    /// request ([`ct::read_both`]), in the chained one (no mid-traversal `E()`) in two at once.
+    async fn read(
+        &self,
+        items: &[&Mutation],
+        shape: Shape,
+        stats: &mut Stats,
+    ) -> Result<Read, GremlinError> {
         let (vertex_ids, edge_ids) = needed(items);
         let service = self.service();
         let as_values = |ids: &[String]| ids.iter().map(GValue::from).collect::<Vec<_>>();
-        let (mut s1, mut s2) = (Stats::default(), Stats::default());
-        let (vertices, edges) = tokio::join!(
-            async {
-                if vertex_ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let t = ct::read_vertices(as_values(&vertex_ids));
-                service.send(&Request::Bytecode(t), "lookup", &mut s1).await
-            },
-            async {
-                if edge_ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let t = ct::read_edges(as_values(&edge_ids));
-                service.send(&Request::Bytecode(t), "lookup", &mut s2).await
-            },
-        );
-        stats.add(s1);
-        stats.add(s2);
+        let lookup = |t: Bytecode, stats: Stats| async move {
+            let mut stats = stats;
+            let rows = service
+                .send(&Request::Bytecode(t), "lookup", &mut stats)
+                .await;
+            (rows, stats)
+        };
+        let rows = match (vertex_ids.is_empty(), edge_ids.is_empty()) {
+            (true, true) => Vec::new(),
+            (false, true) => {
+                let (rows, s) =
+                    lookup(ct::read_vertices(as_values(&vertex_ids)), Stats::default()).await;
+                stats.add(s);
+                rows?
+            }
+            (true, false) => {
+                let (rows, s) =
+                    lookup(ct::read_edges(as_values(&edge_ids)), Stats::default()).await;
+                stats.add(s);
+                rows?
+            }
+            (false, false) if shape == Shape::Merge => {
+                let t = ct::read_both(as_values(&vertex_ids), as_values(&edge_ids));
+                let (rows, s) = lookup(t, Stats::default()).await;
+                stats.add(s);
+                rows?
+            }
+            (false, false) => {
+                let ((vertices, s1), (edges, s2)) = tokio::join!(
+                    lookup(ct::read_vertices(as_values(&vertex_ids)), Stats::default()),
+                    lookup(ct::read_edges(as_values(&edge_ids)), Stats::default()),
+                );
+                stats.add(s1);
+                stats.add(s2);
+                let mut rows = vertices?;
+                rows.extend(edges?);
+                rows
+            }
+        };
         let mut state = GraphState::default();
         let mut markers = BTreeSet::new();
-        for row in vertices? {
-            if let Some(marker) = load_vertex(&mut state, &row) {
+        for row in &rows {
+            // An edge's row has its ends; a vertex's does not.
+            if row.get("o").is_some() {
+                load_edge(&mut state, row);
+            } else if let Some(marker) = load_vertex(&mut state, row) {
                 markers.insert(marker);
             }
-        }
-        for row in edges? {
-            load_edge(&mut state, &row);
         }
         Ok(Read {
             state,
