@@ -9,8 +9,10 @@
 # TLS: a second Gremlin Server serves wss:// on 127.0.0.1:${GREMLIN_TLS_PORT:-8192}, with a private
 # CA and a certificate made afresh for the run by the JDK's keytool (scripts/gremlin-server.sh,
 # GREMLIN_TLS=1), named to the tests by GREMLIN_TLS_URL and GREMLIN_TLS_CA_FILE. The tests of
-# tls_connections use it, and the sink's contract tests (gremlin_sink_modes,
-# gremlin_server_foundation) run a second time over it, with GREMLIN_URL set to it.
+# tls_connections and the Lambda handler's tunnel test (lambda_handler) use it, and the sink's
+# contract tests (gremlin_sink_modes, gremlin_server_foundation) run a second time over it, with
+# GREMLIN_URL set to it. The binaries' IAM test through a balancer (tls_connections) checks
+# signatures in front of the plain server (GREMLIN_URL), which must be ws:// for that.
 #
 # Extra arguments go to `cargo test` (e.g. `scripts/test-all.sh -p neptune-batch`).
 # PACKAGE_CHECK=1 also runs scripts/package-check.sh with the same services.

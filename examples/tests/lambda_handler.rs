@@ -1,6 +1,7 @@
 //! The Lambda handler invoked in-process with the event documents the Kinesis event source
 //! mapping would send, built from records put to and read back from the local Kinesis API,
-//! writing into the real Gremlin Server.
+//! writing into the real Gremlin Server; and, with the function's TLS settings, into the Gremlin
+//! Server over `wss://` (`GREMLIN_TLS=1 scripts/gremlin-server.sh start`) through a tunnel.
 
 mod common;
 
@@ -17,6 +18,7 @@ use graph_ingest::FollowsCsv;
 use metrics_sink::{names, MemoryMetrics};
 use neptune_batch::GraphSink;
 use std::sync::Arc;
+use stream2neptune_common::{Classify, ErrorKind};
 
 /// Invokes the handler with the follows mapper, as the function does; the invocation itself
 /// must not fail.
@@ -299,4 +301,88 @@ async fn a_kpl_aggregate_in_the_event_is_opened_and_a_failure_inside_one_names_t
         ),
         (seqs[3].as_str(), Some(3))
     );
+}
+
+/// Through a tunnel (or a load balancer passing TLS through) on 127.0.0.1 to the Gremlin Server
+/// over `wss://`, whose certificate, from a private CA, names `neptune.cluster.example` and not
+/// the address connected to: the function verifies it for `neptune_tls_server_name`, trusting
+/// `neptune_ca_file`, and writes the batch; without the name it refuses the certificate, on one
+/// line that names the problem.
+// Two workers: the tunnel relays on the test's runtime while the handler writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_tunnel_the_function_verifies_the_clusters_name_with_its_ca_file() {
+    let tls = local_services::gremlin_tls()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tunnel = local_services::TcpForwarder::start(&format!("{}:{}", tls.host, tls.port))
+        .await
+        .unwrap();
+    let port = tunnel.port().to_string();
+    let ca_file = tls.ca_file.to_str().expect("a UTF-8 path").to_owned();
+    let cluster_id = local_services::unique_name("lambda-tls");
+    // The function's environment, as Lambda passes it.
+    let settings = |server_name: &str| {
+        let env = [
+            ("neptune_endpoint", "127.0.0.1"),
+            ("neptune_port", port.as_str()),
+            ("neptune_tls_server_name", server_name),
+            ("neptune_ca_file", ca_file.as_str()),
+            ("cluster_id", cluster_id.as_str()),
+            ("wait", "false"),
+        ];
+        LambdaConfig::from_lookup(|name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .expect("valid settings")
+    };
+    let config = settings("neptune.cluster.example");
+    assert_eq!(
+        config.writer_url(),
+        format!("wss://127.0.0.1:{port}/gremlin"),
+        "connected by address"
+    );
+    let (sink, people) = sink_with_people(&config, 9).await;
+    let pairs = chain(&people, 8);
+    let (event, _) = event_for(&follows(&pairs)).await;
+    let environment = WriterEnvironment::gremlin(
+        Arc::new(MemoryDeadLetters::default()),
+        Arc::new(MemoryMetrics::new()),
+    );
+
+    let done = environment.invoke(&config, &event).await.unwrap();
+
+    assert!(done.response.batch_item_failures.is_empty());
+    assert_eq!(done.written, 8);
+    let ids: Vec<String> = pairs.iter().map(|(f, t)| edge_id(f, t)).collect();
+    assert_eq!(
+        edges_present(&sink, &ids).await,
+        8,
+        "every edge is in the graph"
+    );
+    assert!(
+        tunnel.connections() >= 2,
+        "the function's connection went through the tunnel"
+    );
+
+    // An empty server name is the default: the address connected to, not on the certificate.
+    let refusing = WriterEnvironment::gremlin(
+        Arc::new(MemoryDeadLetters::default()),
+        Arc::new(MemoryMetrics::new()),
+    );
+    let e = refusing
+        .invoke(&settings(""), &event)
+        .await
+        .expect_err("the certificate does not name 127.0.0.1");
+    let line = e.to_string();
+    println!(
+        "without neptune_tls_server_name: {}: {line}",
+        e.error_type()
+    );
+    assert_eq!(line.lines().count(), 1, "one line: {line}");
+    assert!(line.contains("certificate"), "{line}");
+    assert!(line.contains(r#"not valid for name "127.0.0.1""#), "{line}");
+    assert_eq!(e.kind(), ErrorKind::Usage, "a setting to change: {line}");
+    assert_eq!(refusing.connections_opened(), 0);
 }

@@ -263,3 +263,81 @@ fn the_functions_environment_is_settings_the_function_reads_with_the_parameters_
     assert_eq!(config.record_format, RecordFormat::Changes);
     assert_eq!(config.placeholder_label, "person");
 }
+
+#[test]
+fn the_connection_settings_are_parameters_left_empty_for_their_defaults() {
+    use graph_ingest::lambda::LambdaConfig;
+    let lookup = |env: Vec<(String, String)>| {
+        move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    };
+    let required = [("NeptuneEndpoint", "db.example"), ("ClusterId", "graph-1")];
+    let env = function_environment(&template(), &required);
+    for (name, parameter) in [
+        ("neptune_tls_server_name", "NeptuneTlsServerName"),
+        ("neptune_signing_host", "NeptuneSigningHost"),
+        ("neptune_ca_file", "NeptuneCaFile"),
+    ] {
+        assert!(LambdaConfig::setting_names().any(|n| n == name), "{name}");
+        assert!(
+            template().contains(&format!("{name}: !Ref {parameter}\n")),
+            "{name} comes from the parameter {parameter}"
+        );
+        assert_eq!(
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()),
+            Some(""),
+            "{parameter} defaults to empty"
+        );
+    }
+    let config = LambdaConfig::from_lookup(lookup(env)).expect("empty means the defaults");
+    assert_eq!(
+        (config.tls_server_name, config.signing_host, config.ca_file),
+        (None, None, None)
+    );
+
+    // Behind a load balancer, with IAM.
+    let env = function_environment(
+        &template(),
+        &[
+            (
+                "NeptuneEndpoint",
+                "neptune-lb-123.elb.eu-west-1.amazonaws.com",
+            ),
+            ("NeptunePort", "443"),
+            ("ClusterId", "graph-1"),
+            ("IamAuthEnabled", "true"),
+            (
+                "NeptuneTlsServerName",
+                "db.cluster-x.eu-west-1.neptune.amazonaws.com",
+            ),
+            (
+                "NeptuneSigningHost",
+                "db.cluster-x.eu-west-1.neptune.amazonaws.com:8182",
+            ),
+        ],
+    );
+    let mut with_region = env.clone();
+    with_region.push(("AWS_REGION".into(), "eu-west-1".into()));
+    let config = LambdaConfig::from_lookup(lookup(with_region)).expect("a balancer's settings");
+    assert!(config.iam_auth);
+    assert_eq!(
+        config.writer_url(),
+        "wss://neptune-lb-123.elb.eu-west-1.amazonaws.com:443/gremlin"
+    );
+    assert_eq!(
+        config.tls_server_name.as_deref(),
+        Some("db.cluster-x.eu-west-1.neptune.amazonaws.com")
+    );
+    assert_eq!(
+        config.signing_host.as_deref(),
+        Some("db.cluster-x.eu-west-1.neptune.amazonaws.com:8182")
+    );
+
+    // A CA file that is not in the package is refused, naming the variable and the file.
+    let env = function_environment(
+        &template(),
+        &[&required[..], &[("NeptuneCaFile", "/opt/no-such-ca.pem")]].concat(),
+    );
+    let e = LambdaConfig::from_lookup(lookup(env)).unwrap_err();
+    assert_eq!(e.field, "neptune_ca_file", "{e}");
+    assert!(e.to_string().contains("/opt/no-such-ca.pem"), "{e}");
+}

@@ -4,9 +4,26 @@
 //! the CA given as a file writes every edge; an untrusted certificate and a certificate for
 //! another name are refused with one line naming the problem and exit status 78; through a
 //! tunnel (a TCP forwarder on 127.0.0.1) the certificate is verified for the cluster's name.
+//!
+//! With IAM authentication through a load balancer (the same forwarder), in front of the plain
+//! Gremlin Server (`scripts/gremlin-server.sh start`) behind a gate that checks every upgrade's
+//! SigV4 signature for the cluster's own host, as Neptune does (`local_services::SigV4Gate`):
+//! a binary given `--signing-host` writes its data; without it, it signs for the balancer and is
+//! refused on one line, with exit status 78.
 
+use local_services::{SigV4Gate, SigV4Verifier, SignatureError};
+use neptune_batch::gremlin::{Bytecode, GValue};
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
+
+/// The cluster's endpoint the IAM test signs for: what Neptune checks signatures against.
+const CLUSTER: &str = "neptune.cluster.example:8182";
+/// The test's own credentials, known to the gate only.
+const KEY_ID: &str = "AKIDLOADBALANCEDTEST";
+const SECRET: &str = "balanced/K7MDENG+bPxRfiCYEXAMPLEKEY";
+const TOKEN: &str = "session-token-of-the-test";
+const REGION: &str = "eu-west-1";
 
 async fn server() -> local_services::GremlinTlsEndpoint {
     local_services::gremlin_tls()
@@ -14,7 +31,8 @@ async fn server() -> local_services::GremlinTlsEndpoint {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A binary with the TLS settings of the environment removed, so that only those given count.
+/// A binary with the connection settings of the environment removed (TLS, IAM, AWS
+/// credentials), so that only those given count.
 fn command(path: &str) -> Command {
     let mut c = Command::new(path);
     for var in [
@@ -25,6 +43,12 @@ fn command(path: &str) -> Command {
         "GREMLIN_IAM_AUTH",
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
     ] {
         c.env_remove(var);
     }
@@ -174,4 +198,99 @@ async fn through_a_tunnel_the_binaries_verify_the_clusters_name() {
         tunnel.connections() >= 1,
         "the connection went through the tunnel"
     );
+}
+
+/// The vertices of `ids` the graph at `url` holds.
+async fn vertices_present(url: &str, ids: &[String]) -> i64 {
+    let transport = GremlinTransport::connect(TransportConfig::new(url))
+        .await
+        .expect("connect to the server behind the gate");
+    let ids: Vec<GValue> = ids.iter().map(|id| GValue::from(id.clone())).collect();
+    let answer = transport
+        .submit(&Bytecode::new().step("V", ids).then("count"))
+        .await
+        .expect("a count");
+    answer[0].as_i64().expect("a number")
+}
+
+// Two workers: the balancer and the gate relay on the test's runtime while the binary runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_iam_through_a_balancer_the_binary_signs_for_the_clusters_host() {
+    let server = local_services::gremlin()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !server.tls,
+        "the gate reads the upgrade: GREMLIN_URL must name a ws:// server, not {}",
+        server.url
+    );
+    // Neptune: the server behind the gate that checks signatures for the cluster's host.
+    let verifier = SigV4Verifier::new(KEY_ID, SECRET, REGION).for_host(CLUSTER);
+    let gate = SigV4Gate::start(&format!("{}:{}", server.host, server.port), verifier)
+        .await
+        .unwrap();
+    let balancer = local_services::TcpForwarder::start(&gate.addr().to_string())
+        .await
+        .unwrap();
+    // IAM over ws:// is allowed to a loopback address only, which the balancer is here.
+    let url = format!("ws://127.0.0.1:{}/gremlin", balancer.port());
+    let prefix = local_services::unique_name("iam-balanced");
+    let ids: Vec<String> = (0..25).map(|i| format!("{prefix}-{i}")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.csv");
+    let rows: String = ids.iter().map(|id| format!("{id},person,{id}\n")).collect();
+    std::fs::write(&file, format!("~id,~label,name:String\n{rows}")).unwrap();
+    let load = |signing_host: Option<&str>| {
+        let mut c = command(env!("CARGO_BIN_EXE_load-vertices"));
+        c.arg("csv")
+            .arg(&file)
+            .args(["--gremlin-url", &url, "--iam-auth", "--no-progress"])
+            .args(
+                signing_host
+                    .map(|h| ["--signing-host", h])
+                    .into_iter()
+                    .flatten(),
+            )
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        tokio::task::spawn_blocking(move || c.output().expect("run load-vertices"))
+    };
+
+    // Without --signing-host the upgrade is signed for the balancer's address.
+    let run = load(None).await.unwrap();
+    let (_, stderr) = show("load-vertices --iam-auth, signed for the balancer", &run);
+    let line = error_line(&stderr);
+    assert!(line.starts_with("load-vertices: error: "), "{line}");
+    assert!(line.contains("403"), "{line}");
+    assert!(line.contains("AccessDeniedException"), "{line}");
+    assert!(
+        line.contains(&format!("not valid for the host {CLUSTER}")),
+        "{line}"
+    );
+    assert_eq!(run.status.code(), Some(78), "a setting to change: {line}");
+    assert_eq!(
+        gate.refused(),
+        vec![SignatureError::WrongHost {
+            expected: CLUSTER.to_owned(),
+            signed: format!("127.0.0.1:{}", balancer.port()),
+        }]
+    );
+    assert_eq!(gate.accepted(), 0);
+    assert_eq!(vertices_present(&server.url, &ids).await, 0);
+
+    // Signed for the cluster: let through, every vertex written.
+    let run = load(Some(CLUSTER)).await.unwrap();
+    let (stdout, stderr) = show("load-vertices --iam-auth --signing-host", &run);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("25 rows, 25 written"), "{stdout}");
+    assert!(gate.accepted() >= 1, "the signature was checked and held");
+    assert_eq!(gate.refused().len(), 1, "no other refusal");
+    assert!(
+        balancer.connections() >= 2,
+        "both runs went through the balancer"
+    );
+    assert_eq!(vertices_present(&server.url, &ids).await, 25);
 }

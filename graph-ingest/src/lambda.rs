@@ -28,9 +28,10 @@
 //!
 //! * [`LambdaConfig`]: the environment variables (`neptune_endpoint`, `neptune_port`,
 //!   `batch_write_size`, `conditional_create`, `percent_error`, `cluster_id`, `wait`, plus
-//!   `neptune_tls`, `neptune_iam_auth`, `write_mode`, `poison_records`, `record_format`,
-//!   `placeholder_label`); [`RecordFormat`] chooses the mapper: [`FollowsCsv`](crate::FollowsCsv)
-//!   or [`ChangeJson`](crate::ChangeJson).
+//!   `neptune_tls`, `neptune_iam_auth`, `neptune_tls_server_name`, `neptune_signing_host`,
+//!   `neptune_ca_file`, `write_mode`, `poison_records`, `record_format`, `placeholder_label`);
+//!   [`RecordFormat`] chooses the mapper: [`FollowsCsv`](crate::FollowsCsv) or
+//!   [`ChangeJson`](crate::ChangeJson).
 //! * [`handle_event`]: one event, given the sink: the function's logic, callable in-process.
 //! * [`WriterEnvironment`]: the per-environment state (lazy connection, dead letters, metrics)
 //!   that the `kinesis-lambda` binary hands to the Lambda runtime.

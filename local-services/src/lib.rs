@@ -47,6 +47,7 @@ mod kinesis;
 mod kinesis_fan_out;
 mod lambda;
 pub mod metric_names;
+mod sigv4_gate;
 mod tcp_forwarder;
 
 pub use aws::{
@@ -63,6 +64,7 @@ pub use gremlin::{
 };
 pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};
 pub use lambda::{lambda_emulator, InvokeError, LambdaFunction, LAMBDA_RIE_VERSION};
+pub use sigv4_gate::{SigV4Gate, SigV4Verifier, SignatureError, NEPTUNE_DB_SERVICE};
 pub use tcp_forwarder::TcpForwarder;
 
 use std::path::PathBuf;

@@ -7,11 +7,38 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// How long the proxy tries to reach the upstream for one client before closing it.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The tasks of a proxy (its accept loop and every relayed connection), aborted together.
+#[derive(Clone, Default)]
+pub(crate) struct Tasks(Arc<Mutex<Vec<JoinHandle<()>>>>);
+
+impl Tasks {
+    /// Keeps `task`, to be aborted with the others.
+    pub(crate) fn push(&self, task: JoinHandle<()>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(task);
+    }
+
+    /// Aborts every task kept.
+    pub(crate) fn abort_all(&self) {
+        for task in self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
 
 /// The proxy, on a free loopback port, to one upstream address. Dropping it stops it and
 /// closes every relayed connection.
@@ -19,7 +46,7 @@ pub struct TcpForwarder {
     addr: SocketAddr,
     upstream: String,
     connections: Arc<AtomicU64>,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    tasks: Tasks,
 }
 
 impl TcpForwarder {
@@ -30,26 +57,17 @@ impl TcpForwarder {
             addr: listener.local_addr()?,
             upstream: upstream.to_owned(),
             connections: Arc::default(),
-            tasks: Arc::default(),
+            tasks: Tasks::default(),
         };
         let upstream = forwarder.upstream.clone();
         let connections = forwarder.connections.clone();
         let tasks = forwarder.tasks.clone();
-        let accept = tokio::spawn(async move {
+        forwarder.tasks.push(tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 connections.fetch_add(1, Ordering::SeqCst);
-                let relay = tokio::spawn(relay(client, upstream.clone()));
-                tasks
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(relay);
+                tasks.push(tokio::spawn(relay(client, upstream.clone(), Vec::new())));
             }
-        });
-        forwarder
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(accept);
+        }));
         Ok(forwarder)
     }
 
@@ -76,19 +94,13 @@ impl TcpForwarder {
 
 impl Drop for TcpForwarder {
     fn drop(&mut self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
-            task.abort();
-        }
+        self.tasks.abort_all();
     }
 }
 
-/// Relays one client to a new connection to `upstream` until either side closes.
-async fn relay(mut client: TcpStream, upstream: String) {
+/// Relays one client to a new connection to `upstream` until either side closes; `preface`,
+/// bytes already read from the client, goes first.
+pub(crate) async fn relay(mut client: TcpStream, upstream: String, preface: Vec<u8>) {
     let server = tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, TcpStream::connect(&upstream));
     let Ok(Ok(mut server)) = server.await else {
         tracing::debug!(%upstream, "the forwarder's upstream does not answer");
@@ -96,5 +108,8 @@ async fn relay(mut client: TcpStream, upstream: String) {
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
+    if server.write_all(&preface).await.is_err() {
+        return;
+    }
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
 }

@@ -1,5 +1,6 @@
 //! The errors of a whole call and of a setting, as opposed to one item's.
 
+use crate::transport::GremlinError;
 use std::error::Error;
 use stream2neptune_common::{Backoff, Classify, ErrorKind};
 // Named here for the crate's modules, which import it from `crate::error`.
@@ -24,12 +25,14 @@ pub enum SinkError {
     /// The sink's configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The sink could not reach the server at all.
+    /// The sink could not reach the server at all, or the server refused the connection's
+    /// authentication (of kind `Usage` then, like an upgrade that cannot be signed).
     #[error("cannot connect to {endpoint}: {source}")]
     Connect {
         /// The endpoint tried.
         endpoint: String,
-        /// What failed (a refused connection, a timeout, an answer that did not come).
+        /// What failed (a refused connection, a timeout, an answer that did not come, a
+        /// [`GremlinError`] such as the upgrade refused with 403).
         #[source]
         source: Box<dyn Error + Send + Sync>,
     },
@@ -43,13 +46,18 @@ pub enum SinkError {
     Closed,
 }
 
-/// A configuration or a refused certificate is a usage error; an endpoint that does not answer
-/// is unreachable; a closed sink stays closed.
+/// A configuration, a refused certificate or refused credentials are usage errors; an endpoint
+/// that does not answer is unreachable; a closed sink stays closed.
 impl Classify for SinkError {
     fn kind(&self) -> ErrorKind {
         match self {
             SinkError::Config(e) => e.kind(),
-            SinkError::Connect { .. } => ErrorKind::Unreachable,
+            // The server answered and refused the connection's authentication, or the
+            // upgrade could not be signed: a setting to change, however often it is tried.
+            SinkError::Connect { source, .. } => match source.downcast_ref::<GremlinError>() {
+                Some(e) if e.kind() == ErrorKind::Usage => ErrorKind::Usage,
+                _ => ErrorKind::Unreachable,
+            },
             SinkError::Certificate(e) => e.kind(),
             SinkError::Closed => ErrorKind::Permanent,
         }
@@ -66,6 +74,7 @@ impl SinkError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::ErrorClass;
     use std::time::Duration;
 
     #[test]
@@ -97,5 +106,19 @@ mod tests {
         assert_eq!(refused.to_string(), "cannot connect to ws://x: refused");
         assert!(!SinkError::Config(ConfigError::new("a", "b")).is_retriable());
         assert!(!SinkError::Closed.is_retriable());
+        let denied = SinkError::Connect {
+            endpoint: "wss://x".into(),
+            source: Box::new(GremlinError::Server {
+                status: 403,
+                class: ErrorClass::Unauthorized,
+                exception: Some("AccessDeniedException".into()),
+                message: "bad signature".into(),
+            }),
+        };
+        assert_eq!(
+            denied.kind(),
+            ErrorKind::Usage,
+            "refused credentials stay refused"
+        );
     }
 }

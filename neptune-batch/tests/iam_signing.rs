@@ -1,14 +1,17 @@
 //! The SigV4 signature of the WebSocket upgrade, checked by a local server that recomputes it
-//! from the headers it received.
+//! from the headers it received (`local_services::SigV4Verifier`), and refused as Neptune
+//! refuses it when made for a balancer instead of the cluster (`local_services::SigV4Gate`).
 #![allow(clippy::result_large_err)] // the handshake callback's signature is tungstenite's
 
 use futures::{SinkExt, StreamExt};
-use hmac::{Hmac, KeyInit, Mac};
+use local_services::{SigV4Gate, SigV4Verifier, SignatureError};
 use neptune_batch::gremlin::Bytecode;
-use neptune_batch::transport::{GremlinTransport, IamAuth, Serializer, TransportConfig};
-use sha2::{Digest, Sha256};
+use neptune_batch::transport::{
+    ErrorClass, GremlinError, GremlinTransport, IamAuth, Serializer, TransportConfig,
+};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use stream2neptune_common::{Classify, ErrorKind};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -17,53 +20,10 @@ const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 const TOKEN: &str = "session-token-example";
 const REGION: &str = "us-east-1";
 
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    m.update(data.as_bytes());
-    m.finalize().into_bytes().to_vec()
-}
-
-/// Recomputes the signature of a received upgrade request; returns the signature the request
-/// carried and the one computed here.
-fn verify(path: &str, headers: &BTreeMap<String, String>) -> (String, String) {
-    let auth = &headers["authorization"];
-    let field = |name: &str| {
-        auth.split([' ', ','])
-            .find_map(|p| p.strip_prefix(name))
-            .unwrap()
-            .to_owned()
-    };
-    let credential = field("Credential=");
-    let signed = field("SignedHeaders=");
-    let given = field("Signature=");
-    let scope = credential
-        .strip_prefix(&format!("{KEY_ID}/"))
-        .unwrap()
-        .to_owned();
-    assert!(
-        scope.ends_with(&format!("/{REGION}/neptune-db/aws4_request")),
-        "{scope}"
-    );
-    assert!(signed.split(';').any(|h| h == "host"), "{signed}");
-    let amz_date = &headers["x-amz-date"];
-    let canonical_headers: String = signed
-        .split(';')
-        .map(|h| format!("{h}:{}\n", headers[h].trim()))
-        .collect();
-    let canonical = format!(
-        "GET\n{path}\n\n{canonical_headers}\n{signed}\n{}",
-        hex::encode(Sha256::digest(b""))
-    );
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let date = &amz_date[..8];
-    let k = hmac(format!("AWS4{SECRET}").as_bytes(), date);
-    let k = hmac(&k, REGION);
-    let k = hmac(&k, "neptune-db");
-    let k = hmac(&k, "aws4_request");
-    (given, hex::encode(hmac(&k, &to_sign)))
+/// Neptune's check of the signatures made with the test's key, for the `Host` each request
+/// names.
+fn verifier() -> SigV4Verifier {
+    SigV4Verifier::new(KEY_ID, SECRET, REGION)
 }
 
 /// A minimal Gremlin endpoint that records each upgrade's headers and answers every request
@@ -139,9 +99,13 @@ async fn every_new_connection_carries_a_valid_neptune_sigv4_signature() {
     assert_eq!(seen.len(), 2, "one signed upgrade per connection");
     for (path, headers) in &seen {
         assert_eq!(headers["x-amz-security-token"], TOKEN);
-        let (given, computed) = verify(path, headers);
+        assert!(
+            headers["authorization"].contains(&format!("/{REGION}/neptune-db/aws4_request")),
+            "{headers:?}"
+        );
         assert_eq!(
-            given, computed,
+            verifier().verify("GET", path, headers),
+            Ok(()),
             "the signature matches the received headers"
         );
     }
@@ -179,8 +143,13 @@ async fn behind_a_balancer_the_signature_is_made_for_the_configured_host() {
     assert_eq!(seen.len(), 1);
     let (path, headers) = &seen[0];
     assert_eq!(headers["host"], "neptune.cluster.example:8182");
-    let (given, computed) = verify(path, headers);
-    assert_eq!(given, computed, "signed for the configured host");
+    assert_eq!(
+        verifier()
+            .for_host("neptune.cluster.example:8182")
+            .verify("GET", path, headers),
+        Ok(()),
+        "signed for the configured host"
+    );
 
     // Without a port, the URL's is used.
     let (url, seen) = recording_server().await;
@@ -195,8 +164,85 @@ async fn behind_a_balancer_the_signature_is_made_for_the_configured_host() {
     GremlinTransport::connect(config).await.unwrap();
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen[0].1["host"], format!("neptune.cluster.example:{port}"));
-    let (given, computed) = verify(&seen[0].0, &seen[0].1);
-    assert_eq!(given, computed);
+    assert_eq!(
+        verifier()
+            .for_host(format!("neptune.cluster.example:{port}"))
+            .verify("GET", &seen[0].0, &seen[0].1),
+        Ok(())
+    );
+}
+
+#[tokio::test]
+async fn a_signature_for_the_balancer_is_refused_as_neptune_refuses_it() {
+    let (url, seen) = recording_server().await;
+    let upstream = url
+        .strip_prefix("ws://")
+        .and_then(|r| r.strip_suffix("/gremlin"))
+        .unwrap();
+    // The balancer in front of the endpoint that checks signatures for the cluster's host.
+    let cluster = "neptune.cluster.example:8182";
+    let gate = SigV4Gate::start(upstream, verifier().for_host(cluster))
+        .await
+        .unwrap();
+    let balancer = local_services::TcpForwarder::start(&gate.addr().to_string())
+        .await
+        .unwrap();
+    let through_balancer = format!("ws://127.0.0.1:{}/gremlin", balancer.port());
+    let config = |signing_host: Option<&str>| {
+        let credentials = aws_credential_types::Credentials::from_keys(KEY_ID, SECRET, None);
+        TransportConfig::builder(through_balancer.clone())
+            .iam(IamAuth::new(REGION, credentials))
+            .signing_host(signing_host.map(str::to_owned))
+            .serializer(Serializer::GraphSonV3)
+            .build()
+            .unwrap()
+    };
+
+    // Signed for the address connected to, the balancer's.
+    let e = GremlinTransport::connect(config(None)).await.unwrap_err();
+    let line = e.to_string();
+    println!("signed for the balancer: {line}");
+    assert!(
+        matches!(
+            &e,
+            GremlinError::Server { status: 403, class: ErrorClass::Unauthorized, exception: Some(code), .. }
+                if code == "AccessDeniedException"
+        ),
+        "{e:?}"
+    );
+    assert!(
+        line.contains(&format!("not valid for the host {cluster}")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("signed for 127.0.0.1:{}", balancer.port())),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert_eq!(e.kind(), ErrorKind::Usage, "a setting to change");
+    assert_eq!(
+        gate.refused(),
+        vec![SignatureError::WrongHost {
+            expected: cluster.to_owned(),
+            signed: format!("127.0.0.1:{}", balancer.port()),
+        }]
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing reached the server"
+    );
+
+    // Signed for the cluster: let through, and served.
+    let transport = GremlinTransport::connect(config(Some(cluster)))
+        .await
+        .expect("a signature for the cluster is accepted");
+    let answer = transport
+        .submit(&Bytecode::new().step("inject", ["ok"]))
+        .await
+        .unwrap();
+    assert_eq!(answer, vec!["ok".into()]);
+    assert_eq!(gate.accepted(), 1);
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -25,6 +25,14 @@ Settings (environment variables of the function, read on every invocation):
   neptune_port                default 8182
   neptune_tls                 default true (wss://)
   neptune_iam_auth            default false: SigV4-sign the connection with the function's role
+  neptune_tls_server_name     the name the certificate must be issued for, when the endpoint is
+                              not on it (a load balancer passing TLS through to the cluster);
+                              default the endpoint's host
+  neptune_signing_host        HOST[:PORT] the connection names and, with IAM, signs for: the
+                              cluster's endpoint behind a load balancer or a tunnel; without a
+                              port, the endpoint's; default the endpoint's host and port
+  neptune_ca_file             a PEM file of CA certificates trusted besides the platform's roots,
+                              shipped in the package or a layer (e.g. /opt/ca.pem); default none
   batch_write_size            edges per write request, default 100 (1..=10000)
   conditional_create          default true; write_mode (plain|conditional|merge) overrides it
   percent_error               write requests failed on purpose, default 0 (0..=99)

@@ -1,8 +1,10 @@
 //! The function's settings, read from its environment variables with the original's names and
-//! defaults, plus the connection settings the original hard-coded (TLS) or lacked (IAM).
+//! defaults, plus the connection settings the original hard-coded (TLS) or lacked (IAM, the
+//! name to verify and the host to sign for behind a tunnel or a load balancer, a private CA).
 
 use crate::{ChangeJson, ConfigError};
 use neptune_batch::{FollowsSchema, GremlinSinkConfig, GremlinSinkConfigBuilder, WriteMode};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The message the original threw while `wait` was `true`.
@@ -100,6 +102,19 @@ pub struct LambdaConfig {
     pub iam_auth: bool,
     /// `AWS_REGION` (set by Lambda): the signing region for IAM authentication.
     pub region: Option<String>,
+    /// `neptune_tls_server_name`: the name the server's certificate must be issued for, when
+    /// `neptune_endpoint` is not on it (a load balancer passing TLS through to the cluster, a
+    /// tunnel). Default: the endpoint's host.
+    pub tls_server_name: Option<String>,
+    /// `neptune_signing_host`: the host (`HOST` or `HOST:PORT`) sent as the upgrade's `Host`
+    /// header and, with IAM authentication, signed for: the cluster's endpoint behind a load
+    /// balancer or a tunnel. Without a port, the endpoint's. Default: the endpoint's host and
+    /// port.
+    pub signing_host: Option<String>,
+    /// `neptune_ca_file`: a PEM file of CA certificates trusted besides the platform's roots,
+    /// shipped in the deployment package or a layer (e.g. `/opt/ca.pem`), for a balancer whose
+    /// certificate a private CA issued. Default: the platform's roots only.
+    pub ca_file: Option<PathBuf>,
     /// `poison_records`: `report` (default) or `dead_letter`.
     pub poison: PoisonPolicy,
     /// `neptune_request_timeout_ms`, default 30000: time allowed for one write request.
@@ -129,6 +144,9 @@ impl Default for LambdaConfig {
             tls: true,
             iam_auth: false,
             region: None,
+            tls_server_name: None,
+            signing_host: None,
+            ca_file: None,
             poison: PoisonPolicy::Report,
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -175,6 +193,18 @@ const VARIABLES: &[(&str, Setter)] = &[
     ("neptune_tls", |c, v| boolean(v).map(|b| c.tls = b)),
     ("neptune_iam_auth", |c, v| {
         boolean(v).map(|b| c.iam_auth = b)
+    }),
+    ("neptune_tls_server_name", |c, v| {
+        c.tls_server_name = Some(v.to_owned());
+        Ok(())
+    }),
+    ("neptune_signing_host", |c, v| {
+        c.signing_host = Some(v.to_owned());
+        Ok(())
+    }),
+    ("neptune_ca_file", |c, v| {
+        c.ca_file = Some(PathBuf::from(v));
+        Ok(())
     }),
     ("poison_records", |c, v| {
         c.poison = match v {
@@ -336,10 +366,52 @@ impl LambdaConfig {
                 format!("must be 1 to {} bytes long", ChangeJson::MAX_FIELD_BYTES),
             ));
         }
+        self.validate_connection()?;
+        Ok(())
+    }
+
+    /// Checks the connection settings: the server name and the CA file apply to TLS only;
+    /// the transport checks the rest (a server name's syntax, a signing host, a CA file that is
+    /// missing or holds no certificate), named after the variable that set it.
+    fn validate_connection(&self) -> Result<(), ConfigError> {
+        if !self.writer_url().starts_with("wss://") {
+            for (name, set) in [
+                ("neptune_tls_server_name", self.tls_server_name.is_some()),
+                ("neptune_ca_file", self.ca_file.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::new(
+                        name,
+                        "applies to TLS only: set neptune_tls=true (or a wss:// endpoint)",
+                    ));
+                }
+            }
+        }
         self.sink_config()
             .build()
-            .map_err(|e| ConfigError::new("neptune_endpoint", e.to_string()))?;
+            .map_err(|e| self.named_by_variable(e))?;
         Ok(())
+    }
+
+    /// An error of the sink's configuration, named after the environment variable that set
+    /// the field (`writer.ca_file` is `neptune_ca_file`), with the value given; any other
+    /// field comes from `neptune_endpoint`.
+    fn named_by_variable(&self, e: ConfigError) -> ConfigError {
+        let quoted = |value: &Option<String>| match value {
+            Some(v) => format!("{v:?} {}", e.reason()),
+            None => e.reason().to_owned(),
+        };
+        match e.field() {
+            "writer.tls_server_name" => {
+                ConfigError::new("neptune_tls_server_name", quoted(&self.tls_server_name))
+            }
+            "writer.signing_host" => {
+                ConfigError::new("neptune_signing_host", quoted(&self.signing_host))
+            }
+            // The reason names the file.
+            "writer.ca_file" => ConfigError::new("neptune_ca_file", e.reason()),
+            _ => ConfigError::new("neptune_endpoint", e.to_string()),
+        }
     }
 
     /// The writer's WebSocket URL: `wss://<endpoint>:<port>/gremlin` (or `ws://` without TLS),
@@ -357,7 +429,8 @@ impl LambdaConfig {
     }
 
     /// The builder of the sink's settings: one connection (the original's pool of one), sub-batches of
-    /// `batch_write_size` written one after another in shard order. IAM signing is added by
+    /// `batch_write_size` written one after another in shard order, reached with the configured
+    /// server name, signing host and CA file. IAM signing is added by
     /// [`crate::lambda::connect_sink`], which needs the credential chain.
     pub fn sink_config(&self) -> GremlinSinkConfigBuilder {
         GremlinSinkConfig::builder(self.writer_url())
@@ -365,6 +438,9 @@ impl LambdaConfig {
                 w.pool_size(1)
                     .connect_timeout(self.connect_timeout)
                     .request_timeout(self.request_timeout)
+                    .tls_server_name(self.tls_server_name.clone())
+                    .signing_host(self.signing_host.clone())
+                    .ca_file(self.ca_file.clone())
             })
             .batch_size(self.batch_write_size)
             .in_flight(1)
@@ -409,6 +485,152 @@ mod tests {
             c.writer_url(),
             "wss://db.cluster-x.eu-west-1.neptune.amazonaws.com:8182/gremlin"
         );
+        // The endpoint's own name and host, the platform's roots.
+        let writer = c.sink_config().build().unwrap().writer;
+        assert_eq!(writer.tls_server_name, None);
+        assert_eq!(writer.signing_host, None);
+        assert_eq!(writer.ca_file, None);
+    }
+
+    /// A self-signed CA certificate, valid until 2126, whose key was thrown away: a file
+    /// `neptune_ca_file` accepts, which verifies nothing.
+    const SOME_CA_PEM: &str = "\
+-----BEGIN CERTIFICATE-----
+MIIBuDCCAV2gAwIBAgIUEKiUv+MhwOkIycQwPf73n7gohh4wCgYIKoZIzj0EAwIw
+KDEmMCQGA1UEAwwdc3RyZWFtLTItbmVwdHVuZSB1bml0IHRlc3QgQ0EwIBcNMjYx
+MjA3MTExODEyWhgPMjEyNjExMTMxMTE4MTJaMCgxJjAkBgNVBAMMHXN0cmVhbS0y
+LW5lcHR1bmUgdW5pdCB0ZXN0IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
+xABhzMBOuiZpDnRNMNmrpblmXoExionstEmTUPOSZwOr48aCackqKJ3RosFSLzsD
+hb1q3HAhYN4SATtoLHFYiaNjMGEwHQYDVR0OBBYEFEJkj7eJsK9DV/wbxMinb9Be
+Lp7pMB8GA1UdIwQYMBaAFEJkj7eJsK9DV/wbxMinb9BeLp7pMA8GA1UdEwEB/wQF
+MAMBAf8wDgYDVR0PAQH/BAQDAgEGMAoGCCqGSM49BAMCA0kAMEYCIQDGonifzk9v
+lJJ2QUgw73M/HXl1o7/gpVhXsA/8enyeYgIhAOJt8diSzVmLWJvYzn4YPCiXtlUr
+O1bn8MLP08lM6DNN
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn behind_a_balancer_the_name_the_signing_host_and_the_ca_file_reach_the_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, SOME_CA_PEM).unwrap();
+        let c = LambdaConfig::from_lookup(vars(&[
+            (
+                "neptune_endpoint",
+                "neptune-lb-123.elb.eu-west-1.amazonaws.com",
+            ),
+            ("neptune_port", "443"),
+            ("cluster_id", "db"),
+            (
+                "neptune_tls_server_name",
+                " db.cluster-x.eu-west-1.neptune.amazonaws.com ",
+            ),
+            (
+                "neptune_signing_host",
+                "db.cluster-x.eu-west-1.neptune.amazonaws.com:8182",
+            ),
+            ("neptune_ca_file", ca.to_str().unwrap()),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.tls_server_name.as_deref(),
+            Some("db.cluster-x.eu-west-1.neptune.amazonaws.com")
+        );
+        assert_eq!(c.ca_file.as_deref(), Some(ca.as_path()));
+        let writer = c.sink_config().build().unwrap().writer;
+        assert_eq!(
+            writer.url,
+            "wss://neptune-lb-123.elb.eu-west-1.amazonaws.com:443/gremlin"
+        );
+        assert_eq!(
+            writer.tls_server_name.as_deref(),
+            Some("db.cluster-x.eu-west-1.neptune.amazonaws.com")
+        );
+        assert_eq!(
+            writer.signing_host.as_deref(),
+            Some("db.cluster-x.eu-west-1.neptune.amazonaws.com:8182")
+        );
+        assert_eq!(writer.ca_file.as_deref(), Some(ca.as_path()));
+    }
+
+    #[test]
+    fn empty_connection_settings_are_the_defaults() {
+        // What the template passes when its parameters are left empty.
+        let c = LambdaConfig::from_lookup(vars(&[
+            ("neptune_endpoint", "h"),
+            ("cluster_id", "c"),
+            ("neptune_tls_server_name", ""),
+            ("neptune_signing_host", "  "),
+            ("neptune_ca_file", ""),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (c.tls_server_name, c.signing_host, c.ca_file),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn bad_connection_settings_are_refused_on_one_line_naming_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not-a-ca.pem");
+        std::fs::write(&not_pem, "no certificate here\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let (not_pem, missing) = (not_pem.to_str().unwrap(), missing.to_str().unwrap());
+        // Settings besides the required ones, the variable refused, the reason's words.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
+            (
+                &[("neptune_tls_server_name", "not a name!")],
+                "neptune_tls_server_name",
+                r#""not a name!" is not a DNS name or an IP address"#,
+            ),
+            (
+                &[("neptune_signing_host", "neptune.cluster.example/gremlin")],
+                "neptune_signing_host",
+                r#""neptune.cluster.example/gremlin" must be HOST or HOST:PORT"#,
+            ),
+            (
+                &[("neptune_ca_file", missing)],
+                "neptune_ca_file",
+                "is not a readable file",
+            ),
+            (
+                &[("neptune_ca_file", not_pem)],
+                "neptune_ca_file",
+                "holds no PEM certificate",
+            ),
+            (
+                &[
+                    ("neptune_tls", "false"),
+                    ("neptune_tls_server_name", "neptune.cluster.example"),
+                ],
+                "neptune_tls_server_name",
+                "applies to TLS only",
+            ),
+            (
+                &[("neptune_tls", "false"), ("neptune_ca_file", not_pem)],
+                "neptune_ca_file",
+                "applies to TLS only",
+            ),
+        ];
+        for (pairs, field, reason) in cases {
+            let base = [("neptune_endpoint", "h"), ("cluster_id", "c")];
+            let e = LambdaConfig::from_lookup(vars(&[&base[..], pairs].concat())).unwrap_err();
+            let line = e.to_string();
+            assert_eq!(e.field, *field, "{line}");
+            assert!(line.contains(field) && line.contains(reason), "{line}");
+            assert_eq!(line.lines().count(), 1, "one line: {line}");
+            assert_eq!(e.kind(), stream2neptune_common::ErrorKind::Usage);
+        }
+        // The file is named, so that a wrong path in the package shows.
+        let e = LambdaConfig::from_lookup(vars(&[
+            ("neptune_endpoint", "h"),
+            ("cluster_id", "c"),
+            ("neptune_ca_file", missing),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains(missing), "{e}");
     }
 
     #[test]

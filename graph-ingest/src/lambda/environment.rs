@@ -23,7 +23,9 @@ pub type Connector =
     dyn Fn(LambdaConfig) -> BoxFuture<'static, Result<Arc<dyn GraphSink>, SinkError>> + Send + Sync;
 
 /// Connects a [`GremlinSink`] to the configured writer endpoint: one connection, TLS as
-/// configured, and SigV4-signed with the function's role when `neptune_iam_auth` is set.
+/// configured (the certificate verified for `neptune_tls_server_name`, against the platform's
+/// roots and `neptune_ca_file`), the upgrade naming `neptune_signing_host`, and SigV4-signed
+/// for that host with the function's role when `neptune_iam_auth` is set.
 pub async fn connect_sink(config: &LambdaConfig) -> Result<GremlinSink, SinkError> {
     let mut sink_config = config.sink_config();
     if config.iam_auth {

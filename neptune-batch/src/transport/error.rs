@@ -30,7 +30,9 @@ pub enum ErrorClass {
     /// The request was malformed (`MalformedQueryException`, `InvalidParameterException`,
     /// status 498 or 499).
     Malformed,
-    /// Authentication failed (status 401 or 407, `AccessDeniedException`).
+    /// Authentication failed (status 401, 403 or 407, `AccessDeniedException`), or the
+    /// WebSocket upgrade was refused for it (HTTP 401 or 403, e.g. an IAM signature made for
+    /// another host).
     Unauthorized,
     /// The traversal failed while being evaluated (status 597), e.g. a step found no vertex.
     Evaluation,
@@ -85,7 +87,7 @@ impl ErrorClass {
     /// Classifies by response status code alone.
     pub fn from_status(code: u16) -> ErrorClass {
         match code {
-            401 | 407 => ErrorClass::Unauthorized,
+            401 | 403 | 407 => ErrorClass::Unauthorized,
             498 | 499 => ErrorClass::Malformed,
             595 => ErrorClass::FailStep,
             596 => ErrorClass::Throttled,

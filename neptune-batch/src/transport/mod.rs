@@ -227,7 +227,14 @@ impl GremlinTransport {
             let (ws, _response) =
                 tokio_tungstenite::client_async_with_config(request, stream, None)
                     .await
-                    .map_err(|e| fail(Arc::new(e)))?;
+                    .map_err(|e| match e {
+                        tokio_tungstenite::tungstenite::Error::Http(answer)
+                            if matches!(answer.status().as_u16(), 401 | 403) =>
+                        {
+                            refused(&answer)
+                        }
+                        e => fail(Arc::new(e)),
+                    })?;
             Ok::<_, GremlinError>(ws)
         };
         let ws = tokio::time::timeout(config.connect_timeout, attempt)
@@ -236,6 +243,34 @@ impl GremlinTransport {
         let serial = self.inner.opened.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::counter!(crate::metrics::CONNECTIONS_OPENED).increment(1);
         Ok(Connection::start(ws, serial))
+    }
+}
+
+/// The upgrade refused for its authentication (401 or 403): Neptune's JSON answer
+/// (`{"code":"AccessDeniedException","detailedMessage":...}`) gives the class and the message,
+/// else the status does.
+fn refused(answer: &http::Response<Option<Vec<u8>>>) -> GremlinError {
+    let status = answer.status();
+    let body: serde_json::Value = answer
+        .body()
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or_default();
+    let exception = body["code"].as_str().map(str::to_owned);
+    let class = exception
+        .as_deref()
+        .and_then(ErrorClass::from_exception)
+        .unwrap_or_else(|| ErrorClass::from_status(status.as_u16()));
+    let message = body["detailedMessage"]
+        .as_str()
+        .or_else(|| body["message"].as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("the upgrade was refused with {status}"));
+    GremlinError::Server {
+        status: status.as_u16(),
+        class,
+        exception,
+        message,
     }
 }
 
@@ -286,6 +321,32 @@ mod tests {
         assert_eq!(with_port("db.example", None), "db.example");
         assert_eq!(with_port("[::1]", Some(8182)), "[::1]:8182");
         assert_eq!(with_port("[::1]:9", Some(8182)), "[::1]:9");
+    }
+
+    #[test]
+    fn an_upgrade_refused_for_its_authentication_is_an_unauthorized_server_error() {
+        let answer = |status: u16, body: &str| {
+            http::Response::builder()
+                .status(status)
+                .body(Some(body.as_bytes().to_vec()))
+                .unwrap()
+        };
+        let e = refused(&answer(
+            403,
+            r#"{"requestId":"r","code":"AccessDeniedException","detailedMessage":"bad signature"}"#,
+        ));
+        assert_eq!(e.class(), Some(ErrorClass::Unauthorized));
+        assert_eq!(
+            e.to_string(),
+            "server error 403 (Unauthorized, AccessDeniedException): bad signature"
+        );
+        assert_eq!(
+            stream2neptune_common::Classify::kind(&e),
+            stream2neptune_common::ErrorKind::Usage
+        );
+        let e = refused(&answer(401, "not json"));
+        assert_eq!(e.class(), Some(ErrorClass::Unauthorized));
+        assert!(e.to_string().contains("401 Unauthorized"), "{e}");
     }
 
     #[test]
