@@ -2,8 +2,9 @@
 //! behind its own Lambda runtime interface emulator), each fed its shard's records in order in
 //! batches of `BatchReadSize`, and retried from the record a partial batch response names, as
 //! the event source mapping does with `ParallelizationFactor` 1. Power-law follows from
-//! `workload-gen` (super-connectors), the function's default settings (conditional create,
-//! `batch_write_size` 100). Prints per fleet size: edges/s into the graph, the sink's retries
+//! `workload-gen` (super-connectors), the function's default settings (`merge` mode,
+//! `batch_write_size` 100, one request at a time; `FLEET_FUNCTION_ENV=write_mode=conditional`
+//! is the original's behaviour). Prints per fleet size: edges/s into the graph, the sink's retries
 //! (write conflicts between the functions), partial batch responses, invocation p50/p99, and
 //! whether the graph holds exactly the edge set put.
 //!
