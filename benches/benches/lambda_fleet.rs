@@ -5,8 +5,11 @@
 //! `workload-gen` (super-connectors), the function's default settings (`merge` mode,
 //! `batch_write_size` 100, one request at a time; `FLEET_FUNCTION_ENV=write_mode=conditional`
 //! is the original's behaviour). Prints per fleet size: edges/s into the graph, the sink's retries
-//! (write conflicts between the functions), partial batch responses, invocation p50/p99, and
-//! whether the graph holds exactly the edge set put.
+//! (write conflicts between the functions) and the time the functions slept on conflicts (summed,
+//! and as a share of the wall time), partial batch responses, invocation p50/p99, whether the
+//! graph holds exactly the edge set put, and the reference: the one-process consumer
+//! (`stream-to-graph` at its defaults) on the same data set from a stream of as many shards,
+//! in the same run, with the fleet's rate as a share of it.
 //!
 //! ```sh
 //! scripts/gremlin-server.sh start && scripts/lambda-rie.sh install
@@ -28,6 +31,8 @@ use neptune_batch::{FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, Ve
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use stream2neptune_examples::connection::Connection;
+use stream2neptune_examples::reference_run::one_process_reference;
 use workload_gen::generator::{generate, GeneratorConfig};
 use workload_gen::PayloadFormat;
 
@@ -94,8 +99,8 @@ async fn main() {
         "lambda_fleet: {edges} power-law follows among {persons} persons (seed 7), BatchReadSize \
          {batch_read}, {settings}; one function per shard"
     );
-    println!("| shards = functions | edges/s into the graph | wall s | sink retries (conflicts) | partial batch responses | invocation p50 / p99 ms | exact edge set |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| shards = functions | edges/s into the graph | wall s | sink retries (conflicts) | conflict sleep s (% of wall) | partial batch responses | invocation p50 / p99 ms | exact edge set | one process, edges/s | fleet / one process |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for shards in shard_counts {
         let prefix = local_services::unique_name(&format!("fleet{shards}"));
         let config = GeneratorConfig::builder()
@@ -244,8 +249,8 @@ async fn main() {
         let runs = futures::future::join_all(tasks).await;
         let wall = started.elapsed().as_secs_f64();
 
-        // What the functions printed: the sink's retries, from the EMF lines.
-        let mut retries = 0.0;
+        // What the functions printed: the sink's retries and conflict sleep, from the EMF lines.
+        let (mut retries, mut conflict_sleep_ms) = (0.0, 0.0);
         for function in &functions {
             for line in function
                 .stdout()
@@ -253,12 +258,13 @@ async fn main() {
                 .filter(|l| l.starts_with(r#"{"_aws""#))
             {
                 let doc = EmfDocument::parse(line).unwrap_or_else(|e| panic!("{e}"));
-                for m in doc
-                    .metrics
-                    .iter()
-                    .filter(|m| m.name == metrics_sink::names::RETRY_COUNT)
-                {
-                    retries += m.values.iter().sum::<f64>();
+                for m in &doc.metrics {
+                    let sum = m.values.iter().sum::<f64>();
+                    match m.name.as_str() {
+                        metrics_sink::names::RETRY_COUNT => retries += sum,
+                        metrics_sink::names::CONFLICT_SLEEP => conflict_sleep_ms += sum,
+                        _ => {}
+                    }
                 }
             }
         }
@@ -285,13 +291,27 @@ async fn main() {
                 );
             }
         }
+        let reference = one_process_reference(
+            kinesis.url.as_deref(),
+            &url,
+            &Connection::default(),
+            &config,
+            shards,
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the reference run: {e}"));
+        let rate = expected.len() as f64 / wall;
         println!(
-            "| {shards} | {:.0} | {wall:.1} | {retries:.0} | {partial} | {:.0} / {:.0} | {} ({} edges) |",
-            expected.len() as f64 / wall,
+            "| {shards} | {rate:.0} | {wall:.1} | {retries:.0} | {:.2} ({:.1} %) | {partial} | {:.0} / {:.0} | {} ({} edges) | {:.0} | {:.2} |",
+            conflict_sleep_ms / 1000.0,
+            conflict_sleep_ms / 10.0 / wall,
             pct(0.5),
             pct(0.99),
             if found == expected { "yes" } else { "NO" },
-            found.len()
+            found.len(),
+            reference.edges_per_second(),
+            rate / reference.edges_per_second(),
         );
     }
 }

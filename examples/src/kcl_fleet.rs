@@ -166,6 +166,8 @@ pub struct FleetFigures {
     pub sink_retries: u64,
     /// Items the processors' pipelines retried.
     pub item_retries: u64,
+    /// Milliseconds the processors' sinks slept on write conflicts, summed over processors.
+    pub conflict_sleep_ms: u64,
 }
 
 impl FleetFigures {
@@ -179,12 +181,13 @@ impl FleetFigures {
                 .min()
         };
         // Each processor reports running totals: its last (largest) counts.
-        let mut retries: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        let mut retries: BTreeMap<u64, (u64, u64, u64)> = BTreeMap::new();
         let mut workers = BTreeSet::new();
         for e in events.iter().filter(|e| e["event"] == "batch") {
             let r = retries.entry(e["pid"].as_u64().unwrap_or(0)).or_default();
             r.0 = r.0.max(e["sink_retries"].as_u64().unwrap_or(0));
             r.1 = r.1.max(e["pipeline_retries"].as_u64().unwrap_or(0));
+            r.2 = r.2.max(e["conflict_sleep_ms"].as_u64().unwrap_or(0));
             workers.insert(e["worker"].as_str().unwrap_or_default().to_owned());
         }
         Self {
@@ -194,6 +197,7 @@ impl FleetFigures {
             workers_writing: workers.len(),
             sink_retries: retries.values().map(|r| r.0).sum(),
             item_retries: retries.values().map(|r| r.1).sum(),
+            conflict_sleep_ms: retries.values().map(|r| r.2).sum(),
         }
     }
 }
@@ -225,17 +229,18 @@ mod tests {
         let events = vec![
             json!({"at_ms": 1_000, "event": "initialize", "pid": 1, "worker": "w1"}),
             json!({"at_ms": 1_500, "event": "batch", "pid": 1, "worker": "w1",
-                   "sink_retries": 2, "pipeline_retries": 0}),
+                   "sink_retries": 2, "pipeline_retries": 0, "conflict_sleep_ms": 30}),
             json!({"at_ms": 1_900, "event": "batch", "pid": 1, "worker": "w1",
-                   "sink_retries": 5, "pipeline_retries": 1}),
+                   "sink_retries": 5, "pipeline_retries": 1, "conflict_sleep_ms": 70}),
             json!({"at_ms": 1_200, "event": "batch", "pid": 2, "worker": "w2",
-                   "sink_retries": 1, "pipeline_retries": 0}),
+                   "sink_retries": 1, "pipeline_retries": 0, "conflict_sleep_ms": 10}),
         ];
         let f = FleetFigures::from_events(&events);
         assert_eq!(f.first_initialize_ms, Some(1_000));
         assert_eq!(f.first_write_ms, Some(1_200));
         assert_eq!((f.processors, f.workers_writing), (2, 2));
         assert_eq!((f.sink_retries, f.item_retries), (6, 1));
+        assert_eq!(f.conflict_sleep_ms, 80);
     }
 
     #[cfg(unix)]

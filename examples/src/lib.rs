@@ -30,4 +30,5 @@ pub mod metrics_setup;
 pub mod pause;
 pub mod process_memory;
 pub mod producer;
+pub mod reference_run;
 pub mod report;

@@ -16,7 +16,7 @@ use graph_ingest::lambda::{
 };
 use graph_ingest::FollowsCsv;
 use metrics_sink::{names, MemoryMetrics};
-use neptune_batch::GraphSink;
+use neptune_batch::{GraphSink, WriteMode};
 use std::sync::Arc;
 use stream2neptune_common::{Classify, ErrorKind};
 
@@ -38,7 +38,7 @@ async fn handle(
 async fn a_good_batch_writes_every_edge_and_names_no_failure() {
     let url = gremlin_url().await;
     let mut config = config(&url);
-    config.batch_write_size = 7;
+    config.batch_write_size = Some(7);
     let (sink, people) = sink_with_people(&config, 21).await;
     let pairs = chain(&people, 20);
     let (event, _) = event_for(&follows(&pairs)).await;
@@ -61,11 +61,36 @@ async fn a_good_batch_writes_every_edge_and_names_no_failure() {
     assert_eq!(metrics.flush_count(), 1);
 }
 
+/// At the function's defaults (merge mode, nothing pinned) the invocation's records go to the
+/// sink in one call, which sizes the requests itself; with the original-compatible setting
+/// (`write_mode=conditional`) they go in sub-batches of 100 one after another.
+#[tokio::test]
+async fn at_the_defaults_an_invocation_is_one_call_and_the_original_setting_sub_batches_of_100() {
+    let url = gremlin_url().await;
+    for (mode, calls) in [(WriteMode::Merge, 1), (WriteMode::Conditional, 3)] {
+        let mut config = config(&url);
+        config.write_mode = mode;
+        let (sink, people) = sink_with_people(&config, 251).await;
+        let pairs = chain(&people, 250);
+        let (event, _) = event_for(&follows(&pairs)).await;
+        let metrics = MemoryMetrics::new();
+        let dead = MemoryDeadLetters::default();
+
+        let done = handle(&event, &sink, &dead, &metrics, &config).await;
+
+        assert!(done.response.batch_item_failures.is_empty(), "{mode:?}");
+        assert_eq!(done.written, 250, "{mode:?}");
+        assert_eq!(done.write_calls, calls, "{mode:?}");
+        let ids: Vec<String> = pairs.iter().map(|(f, t)| edge_id(f, t)).collect();
+        assert_eq!(edges_present(&sink, &ids).await, 250, "{mode:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_poison_record_in_the_middle_is_named_and_the_records_before_it_are_in_the_graph() {
     let url = gremlin_url().await;
     let mut config = config(&url);
-    config.batch_write_size = 3;
+    config.batch_write_size = Some(3);
     let (sink, people) = sink_with_people(&config, 11).await;
     let pairs = chain(&people, 10);
     let mut payloads = follows(&pairs);

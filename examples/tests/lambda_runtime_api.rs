@@ -107,7 +107,9 @@ async fn invoke(
         for m in &d.metrics {
             let unit = match m.name.as_str() {
                 names::EDGES_SUBMITTED | names::RETRY_COUNT | names::WRITE_ERRORS => Unit::Count,
-                names::WRITE_DURATION | names::ITERATOR_AGE => Unit::Milliseconds,
+                names::WRITE_DURATION | names::ITERATOR_AGE | names::CONFLICT_SLEEP => {
+                    Unit::Milliseconds
+                }
                 other => panic!("unexpected metric {other}"),
             };
             assert_eq!(m.unit, unit, "{}", m.name);

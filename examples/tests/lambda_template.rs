@@ -97,7 +97,6 @@ fn the_mapping_has_the_failure_handling_the_original_lacked() {
     for (name, default) in [
         ("ShardCount", "2"),
         ("BatchReadSize", "1000"),
-        ("BatchWriteSize", "100"),
         ("PercentError", "0"),
         ("NeptunePort", "8182"),
     ] {
@@ -254,6 +253,12 @@ fn the_functions_environment_is_settings_the_function_reads_with_the_parameters_
     );
     assert_eq!(config.record_format, RecordFormat::FollowsCsv);
     assert_eq!(config.placeholder_label, "vertex");
+    let sink = config.sink_config().build().expect("a valid sink");
+    assert_eq!(
+        (sink.batch_size, sink.in_flight),
+        (None, None),
+        "sizes and requests in flight adapted by default"
+    );
 
     let env = function_environment(
         &template(),

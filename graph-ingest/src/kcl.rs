@@ -275,8 +275,10 @@ impl ShardRecordProcessor for KclProcessor {
                    "records": records.len(), "processed": handed, "written": written,
                    "already_present": present, "stale": stale, "dead_lettered": dead, "lag_ms": lag,
                    // This process's totals so far: retried sink requests (write conflicts
-                   // with other processes among them) and retried items.
+                   // with other processes among them), the time slept on those conflicts,
+                   // and retried items.
                    "sink_retries": totals.sink_retries,
+                   "conflict_sleep_ms": totals.conflict_sleep_ms,
                    "pipeline_retries": totals.pipeline_retries}),
         );
         if !self.lost {

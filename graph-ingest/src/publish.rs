@@ -11,7 +11,8 @@ fn datum(cluster_id: &str, name: &str, unit: Unit, value: f64) -> MetricDatum {
 }
 
 /// The original's metrics of one write call: `EdgesSubmitted`, `WriteDuration`, `RetryCount`,
-/// and `WriteErrors` (items that failed for good: bad in themselves) when there were some.
+/// and `WriteErrors` (items that failed for good: bad in themselves) when there were some;
+/// and `ConflictSleep` when the call slept on write conflicts.
 pub fn record_write_metrics(
     metrics: &dyn MetricsSink,
     cluster_id: &str,
@@ -19,6 +20,7 @@ pub fn record_write_metrics(
     took: Duration,
     retries: u32,
     errors: usize,
+    conflict_sleep_ms: u64,
 ) {
     metrics.record(datum(
         cluster_id,
@@ -44,6 +46,14 @@ pub fn record_write_metrics(
             names::WRITE_ERRORS,
             Unit::Count,
             errors as f64,
+        ));
+    }
+    if conflict_sleep_ms > 0 {
+        metrics.record(datum(
+            cluster_id,
+            names::CONFLICT_SLEEP,
+            Unit::Milliseconds,
+            conflict_sleep_ms as f64,
         ));
     }
 }

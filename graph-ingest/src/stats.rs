@@ -46,6 +46,8 @@ pub struct StatsSnapshot {
     pub ack_failures: u64,
     /// Write requests retried inside the sink.
     pub sink_retries: u64,
+    /// Milliseconds the sink slept before retries after write conflicts.
+    pub conflict_sleep_ms: u64,
     /// Writes (and dead-letter puts) the pipeline tried again while holding a shard.
     pub pipeline_retries: u64,
     /// Write calls failed on purpose (`percent_error`).
@@ -205,6 +207,7 @@ pub(crate) struct Counters {
     pub(crate) acknowledged: AtomicU64,
     pub(crate) ack_failures: AtomicU64,
     pub(crate) sink_retries: AtomicU64,
+    pub(crate) conflict_sleep_ms: AtomicU64,
     pub(crate) pipeline_retries: AtomicU64,
     pub(crate) injected_faults: AtomicU64,
     pub(crate) held_now: AtomicU64,
@@ -285,6 +288,7 @@ impl Default for Counters {
             acknowledged: zero(),
             ack_failures: zero(),
             sink_retries: zero(),
+            conflict_sleep_ms: zero(),
             pipeline_retries: zero(),
             injected_faults: zero(),
             held_now: zero(),
@@ -367,6 +371,7 @@ impl PipelineStats {
             acknowledged: n(&c.acknowledged),
             ack_failures: n(&c.ack_failures),
             sink_retries: n(&c.sink_retries),
+            conflict_sleep_ms: n(&c.conflict_sleep_ms),
             pipeline_retries: n(&c.pipeline_retries),
             injected_faults: n(&c.injected_faults),
             held_now: n(&c.held_now),

@@ -41,6 +41,8 @@ pub(crate) struct Attempt {
     pub permanent_items: usize,
     /// Retries inside the sink.
     pub retries: u32,
+    /// Milliseconds the sink slept on write conflicts.
+    pub conflict_sleep_ms: u64,
     /// What the changes did, by kind.
     pub changes: ChangeCounts,
     /// Time the attempt took.
@@ -106,6 +108,7 @@ fn settle(
     match result {
         Ok(report) => {
             attempt.retries += report.retries;
+            attempt.conflict_sleep_ms += report.conflict_sleep_ms;
             fold(verdicts, items, report, attempt);
         }
         Err(e) if e.kind().is_retriable() => {
@@ -152,6 +155,7 @@ pub(crate) async fn write_records(
         edges: 0,
         permanent_items: 0,
         retries: 0,
+        conflict_sleep_ms: 0,
         changes: ChangeCounts::default(),
         took: Duration::ZERO,
     };

@@ -95,6 +95,7 @@ impl GraphSink for Flaky {
             outcomes,
             requests: 1,
             retries: 0,
+            conflict_sleep_ms: 0,
         })
     }
 
@@ -301,6 +302,7 @@ async fn a_held_shard_does_not_stop_the_others() {
                     outcomes: vec![failure; edges.len()],
                     requests: 1,
                     retries: 5,
+                    conflict_sleep_ms: 0,
                 });
             }
             self.graph.write_edges(edges).await

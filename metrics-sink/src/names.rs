@@ -17,6 +17,10 @@ pub const MILLIS_BEHIND_LATEST: &str = "MillisBehindLatest";
 /// Items that could not be written because they are bad in themselves (unit Count); items
 /// failing for transient reasons are held and written later, never counted here.
 pub const WRITE_ERRORS: &str = "WriteErrors";
+/// Time a write spent sleeping before retries after write conflicts (unit Milliseconds): another
+/// writer's transaction held the same vertices. Recorded only for writes that slept; its sum
+/// over a period against the period's length is the share of time lost to contention.
+pub const CONFLICT_SLEEP: &str = "ConflictSleep";
 /// The age of the newest record of a batch when the consumer read it (unit Milliseconds):
 /// Lambda's `IteratorAge`, measured by the consumer itself from the records' arrival times.
 pub const ITERATOR_AGE: &str = "IteratorAge";

@@ -125,6 +125,9 @@ pub struct WriteReport {
     pub requests: u32,
     /// Requests that were retries after a transient error.
     pub retries: u32,
+    /// Milliseconds slept before retries after write conflicts (another writer's transaction
+    /// holding the same elements): time the call spent waiting rather than writing.
+    pub conflict_sleep_ms: u64,
 }
 
 impl WriteReport {
@@ -134,6 +137,7 @@ impl WriteReport {
             requests: 1,
             outcomes,
             retries: 0,
+            conflict_sleep_ms: 0,
         }
     }
 
@@ -147,6 +151,7 @@ impl WriteReport {
     ) {
         self.requests += part.requests;
         self.retries += part.retries;
+        self.conflict_sleep_ms += part.conflict_sleep_ms;
         for (&i, o) in at.iter().zip(part.outcomes) {
             outcomes[i] = Some(o);
         }

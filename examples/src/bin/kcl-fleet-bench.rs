@@ -2,7 +2,9 @@
 //! MultiLangDaemon workers (`scripts/kcl-fleet.sh`, one `kcl-record-processor` per shard lease)
 //! draining it into the Gremlin Server. Prints one row: how long until the first shard was
 //! being written, the drain rate, the sink's retried requests (write conflicts between the
-//! processors among them), and the peak memory of the daemons and of the processors.
+//! processors among them) and the time they slept on conflicts, and the peak memory of the
+//! daemons and of the processors. Then, on the same data set from a stream of its own with as
+//! many shards, the reference: the one-process consumer (`stream-to-graph`) at its defaults.
 //!
 //! ```sh
 //! scripts/gremlin-server.sh start
@@ -22,6 +24,7 @@ use stream2neptune_examples::kcl_fleet::{
     edges_in_graph, events, put_backlog, FleetFigures, FleetScript,
 };
 use stream2neptune_examples::process_memory::PeakMemory;
+use stream2neptune_examples::reference_run::one_process_reference;
 use workload_gen::generator::GeneratorConfig;
 
 /// Measure a fleet of KCL workers (MultiLangDaemon JVMs started by scripts/kcl-fleet.sh, one
@@ -75,6 +78,9 @@ struct Args {
     /// Keep the fleet's directory (daemon logs, processor events) after the run.
     #[arg(long, env = "KEEP_FLEET_DIR")]
     keep: bool,
+    /// Skip the reference run of the one-process consumer.
+    #[arg(long, env = "NO_REFERENCE")]
+    no_reference: bool,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +156,7 @@ async fn run(args: Args) -> Result<(), Failure> {
             "KCL_APPLICATION",
             local_services::unique_name("kcl-bench-app"),
         ),
-        ("KINESIS_ENDPOINT_URL", kinesis),
+        ("KINESIS_ENDPOINT_URL", kinesis.clone()),
         ("DYNAMODB_ENDPOINT_URL", dynamodb),
         ("KCL_METRICS_LEVEL", "NONE".into()),
         ("KCL_SHARD_SYNC_MS", "5000".into()),
@@ -168,6 +174,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     .chain(connection.environment())
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    let kinesis_for_reference = kinesis;
     let script = FleetScript::new(&local_services::workspace_root(), env);
     script.run(&["resolve"])?;
     let started_ms = now_ms();
@@ -215,7 +222,8 @@ async fn run(args: Args) -> Result<(), Failure> {
     println!(
         "workers {} (writing: {}), shards {}, processors {}: first lease initialized {:.1} s after start, \
          first write {:.1} s; all {expected} edges in the graph after {:.1} s; drain {:.0} edges/s; \
-         sink retries {} (requests), item retries {}; peak RSS: daemon {:.0} MiB, processor {:.0} MiB, \
+         sink retries {} (requests), item retries {}; conflict sleep {:.2} s summed over the processors \
+         = {:.1} % of the drain's wall time; peak RSS: daemon {:.0} MiB, processor {:.0} MiB, \
          worker (daemon + its processors) {:.0} MiB",
         args.workers,
         f.workers_writing,
@@ -227,12 +235,39 @@ async fn run(args: Args) -> Result<(), Failure> {
         expected as f64 / drain_secs.max(0.001),
         f.sink_retries,
         f.item_retries,
+        f.conflict_sleep_ms as f64 / 1000.0,
+        f.conflict_sleep_ms as f64 / 10.0 / drain_secs.max(0.001),
         peak.leader,
         peak.helper,
         peak.group,
     );
     if !args.keep {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if !args.no_reference {
+        let fleet_rate = expected as f64 / drain_secs.max(0.001);
+        let reference = one_process_reference(
+            Some(&kinesis_for_reference),
+            &args.gremlin_url,
+            &connection,
+            &generator,
+            args.shard_count,
+            Duration::from_secs(args.timeout_secs),
+        )
+        .await
+        .map_err(|e| Failure::new(ExitClass::Failure, e.to_string()))?;
+        println!(
+            "reference, the one-process consumer at its defaults on the same data ({} shards): \
+             {:.0} edges/s ({} edges in {:.1} s), sink retries {}, conflict sleep {:.2} s; \
+             the fleet drained at {:.2} of it",
+            args.shard_count,
+            reference.edges_per_second(),
+            reference.edges,
+            reference.wall.as_secs_f64(),
+            reference.sink_retries,
+            reference.conflict_sleep_ms as f64 / 1000.0,
+            fleet_rate / reference.edges_per_second()
+        );
     }
     Ok(())
 }

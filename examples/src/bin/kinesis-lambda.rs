@@ -33,10 +33,14 @@ Settings (environment variables of the function, read on every invocation):
                               port, the endpoint's; default the endpoint's host and port
   neptune_ca_file             a PEM file of CA certificates trusted besides the platform's roots,
                               shipped in the package or a layer (e.g. /opt/ca.pem); default none
-  batch_write_size            edges per write request, default 100 (1..=10000)
+  batch_write_size            edges per write request (1..=10000); unset (default): adapted
+                              to the server from 1000 in merge mode, 100 (the original's) in
+                              the other modes
+  write_concurrency           write requests in flight (1..=256); unset (default): adapted
+                              (from 4, at most 8) in merge mode, 1 (the original's) otherwise
   write_mode                  merge (default: the fast path), conditional (the original's
-                              idempotent create: with batch_write_size 100, the original's
-                              behaviour) or plain
+                              idempotent create, 100 edges per request, one at a time: the
+                              original-compatible setting) or plain
   conditional_create          the original's switch: true is conditional, false plain;
                               write_mode overrides it
   percent_error               write requests failed on purpose, default 0 (0..=99)

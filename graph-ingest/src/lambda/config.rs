@@ -7,6 +7,10 @@ use neptune_batch::{FollowsSchema, GremlinSinkConfig, GremlinSinkConfigBuilder, 
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The original's edges per write request, in force outside merge mode unless
+/// `batch_write_size` says otherwise.
+pub const ORIGINAL_BATCH_WRITE_SIZE: usize = 100;
+
 /// The message the original threw while `wait` was `true`.
 pub const WAIT_MESSAGE: &str =
     "Waiting... [Set 'wait' Lambda environment variable to 'false' to continue processing]";
@@ -84,8 +88,16 @@ pub struct LambdaConfig {
     pub neptune_endpoint: String,
     /// `neptune_port`, default 8182.
     pub neptune_port: u16,
-    /// `batch_write_size`: edges per write request, default 100 (1..=10000).
-    pub batch_write_size: usize,
+    /// `batch_write_size`: edges per write request (1..=10000). Unset (the default): in merge
+    /// mode the sink adapts it to the server, from 1000, and the invocation's records go to the
+    /// sink in one call; in the conditional and plain modes 100, the original's, in sub-batches
+    /// one after another. See [`LambdaConfig::batch_write_size`] for the value in force.
+    pub batch_write_size: Option<usize>,
+    /// `write_concurrency`: write requests in flight at once within one invocation
+    /// (1..=256). Unset (the default): in merge mode adapted to the server (from 4, at most 8;
+    /// requests sharing a vertex never run at once); in the conditional and plain modes 1, the
+    /// original's. See [`LambdaConfig::write_concurrency`] for the value in force.
+    pub write_concurrency: Option<usize>,
     /// `write_mode`: `merge` (the default), `conditional` or `plain`. The original's
     /// `conditional_create` is read too (`true`: `conditional`, `false`: `plain`), and
     /// `write_mode` overrides it.
@@ -95,8 +107,8 @@ pub struct LambdaConfig {
     /// 8 293 edges/s with it against 1 398 with conditional creates, and two functions 9 881
     /// against 1 425, invocation p99 377 ms against 2 980 ms. **`write_mode=conditional` is
     /// the original-compatible setting**: the original's `fold().coalesce(unfold(), addE…)`,
-    /// with `batch_write_size` 100 (the default) and one request at a time (always), as the
-    /// original ran.
+    /// with `batch_write_size` 100 and one request at a time (the defaults outside merge
+    /// mode), as the original ran.
     pub write_mode: WriteMode,
     /// `percent_error`: percentage of write requests failed on purpose (0..=99, default 0), to
     /// watch a failed batch being retried by the event source mapping.
@@ -147,7 +159,8 @@ impl Default for LambdaConfig {
         Self {
             neptune_endpoint: String::new(),
             neptune_port: 8182,
-            batch_write_size: 100,
+            batch_write_size: None,
+            write_concurrency: None,
             write_mode: WriteMode::Merge,
             percent_error: 0,
             cluster_id: String::new(),
@@ -181,7 +194,10 @@ const VARIABLES: &[(&str, Setter)] = &[
     }),
     ("neptune_port", |c, v| number(v).map(|n| c.neptune_port = n)),
     ("batch_write_size", |c, v| {
-        number(v).map(|n| c.batch_write_size = n)
+        number(v).map(|n| c.batch_write_size = Some(n))
+    }),
+    ("write_concurrency", |c, v| {
+        number(v).map(|n| c.write_concurrency = Some(n))
     }),
     ("conditional_create", |c, v| {
         boolean(v).map(|conditional| {
@@ -318,15 +334,21 @@ impl LambdaConfig {
                 "must be between 1 and 65535",
             ));
         }
-        if !(1..=GremlinSinkConfig::MAX_BATCH_SIZE).contains(&self.batch_write_size) {
-            return Err(ConfigError::new(
-                "batch_write_size",
-                format!(
-                    "{} is outside 1..={}",
-                    self.batch_write_size,
-                    GremlinSinkConfig::MAX_BATCH_SIZE
-                ),
-            ));
+        if let Some(n) = self.batch_write_size {
+            if !(1..=GremlinSinkConfig::MAX_BATCH_SIZE).contains(&n) {
+                return Err(ConfigError::new(
+                    "batch_write_size",
+                    format!("{n} is outside 1..={}", GremlinSinkConfig::MAX_BATCH_SIZE),
+                ));
+            }
+        }
+        if let Some(n) = self.write_concurrency {
+            if !(1..=GremlinSinkConfig::MAX_IN_FLIGHT).contains(&n) {
+                return Err(ConfigError::new(
+                    "write_concurrency",
+                    format!("{n} is outside 1..={}", GremlinSinkConfig::MAX_IN_FLIGHT),
+                ));
+            }
         }
         if self.percent_error > 99 {
             return Err(ConfigError::new(
@@ -439,8 +461,23 @@ impl LambdaConfig {
         )
     }
 
-    /// The builder of the sink's settings: one connection (the original's pool of one), sub-batches of
-    /// `batch_write_size` written one after another in shard order, reached with the configured
+    /// Edges per write request in force: `batch_write_size` if set; else adapted by the sink
+    /// (`None`) in merge mode, and the original's 100 in the other modes.
+    pub fn batch_write_size(&self) -> Option<usize> {
+        self.batch_write_size
+            .or((self.write_mode != WriteMode::Merge).then_some(ORIGINAL_BATCH_WRITE_SIZE))
+    }
+
+    /// Write requests in flight in force: `write_concurrency` if set; else adapted by the sink
+    /// (`None`) in merge mode, and the original's one at a time in the other modes.
+    pub fn write_concurrency(&self) -> Option<usize> {
+        self.write_concurrency
+            .or((self.write_mode != WriteMode::Merge).then_some(1))
+    }
+
+    /// The builder of the sink's settings: one connection (the original's pool of one, which
+    /// requests in flight share), the [`batch_write_size`](Self::batch_write_size) and
+    /// [`write_concurrency`](Self::write_concurrency) in force, reached with the configured
     /// server name, signing host and CA file. IAM signing is added by
     /// [`crate::lambda::connect_sink`], which needs the credential chain.
     pub fn sink_config(&self) -> GremlinSinkConfigBuilder {
@@ -453,8 +490,8 @@ impl LambdaConfig {
                     .signing_host(self.signing_host.clone())
                     .ca_file(self.ca_file.clone())
             })
-            .batch_size(self.batch_write_size)
-            .in_flight(1)
+            .batch_size(self.batch_write_size())
+            .in_flight(self.write_concurrency())
             .mode(self.write_mode)
     }
 }
@@ -484,7 +521,16 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.neptune_port, 8182);
-        assert_eq!(c.batch_write_size, 100);
+        assert_eq!(
+            c.batch_write_size, None,
+            "adapted by the sink in merge mode"
+        );
+        assert_eq!(
+            c.write_concurrency, None,
+            "adapted by the sink in merge mode"
+        );
+        let sink = c.sink_config().build().unwrap();
+        assert_eq!((sink.batch_size, sink.in_flight), (None, None));
         assert_eq!(
             c.write_mode,
             WriteMode::Merge,
@@ -710,6 +756,14 @@ O1bn8MLP08lM6DNN
                 &[
                     ("neptune_endpoint", "h"),
                     ("cluster_id", "c"),
+                    ("write_concurrency", "0"),
+                ],
+                "write_concurrency",
+            ),
+            (
+                &[
+                    ("neptune_endpoint", "h"),
+                    ("cluster_id", "c"),
                     ("percent_error", "100"),
                 ],
                 "percent_error",
@@ -814,6 +868,6 @@ O1bn8MLP08lM6DNN
         assert!(!c.wait);
         let sink_config = c.sink_config().build().unwrap();
         assert_eq!(sink_config.writer.url, "ws://127.0.0.1:8182/gremlin");
-        assert_eq!(sink_config.batch_size, Some(100));
+        assert_eq!(sink_config.batch_size, None);
     }
 }

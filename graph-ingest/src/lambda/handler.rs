@@ -114,6 +114,8 @@ pub struct Invocation {
     pub write_calls: u32,
     /// Retries the sink made inside those calls.
     pub sink_retries: u32,
+    /// Milliseconds the sink slept on write conflicts.
+    pub conflict_sleep_ms: u64,
     /// Set when the sink failed as a whole (e.g. lost its connection): the caller should
     /// connect afresh for the next invocation.
     pub sink_failed: bool,
@@ -129,15 +131,18 @@ impl Invocation {
     }
 }
 
-/// Handles one Kinesis event: maps its records with `mapper`, writes them through `sink` in
-/// sub-batches of `batch_write_size` items (one after another, in shard order), logs every
-/// record that is not
-/// written into `dead_letters` with its payload, publishes the original's metrics into
-/// `metrics` and flushes them (whatever happened to the records), and answers with a partial
-/// batch response naming the first record, in shard order, that is not in the graph.
+/// Handles one Kinesis event: maps its records with `mapper`, writes them through `sink`, logs
+/// every record that is not written into `dead_letters` with its payload, publishes the
+/// original's metrics into `metrics` and flushes them (whatever happened to the records), and
+/// answers with a partial batch response naming the first record, in shard order, that is not
+/// in the graph.
 ///
-/// Writing stops at the first reported failure: the mapping will retry from it, so writing the
-/// records after it would only be done twice. Records that can never be written follow
+/// With a `batch_write_size` in force ([`LambdaConfig::batch_write_size`]: the original's 100
+/// outside merge mode, or set) the records go in sub-batches of that many items, one after
+/// another in shard order, and writing stops at the first reported failure: the mapping will
+/// retry from it, so writing the records after it would only be done twice. Without one (merge
+/// mode's default) they go to the sink in one call, which sizes the requests and keeps several
+/// in flight, each item's writes in order. Records that can never be written follow
 /// `config.poison` (see [`PoisonPolicy`]). `wait` is not looked at here (see
 /// [`WriterEnvironment::invoke`](super::WriterEnvironment::invoke)).
 pub async fn handle_event(
@@ -174,12 +179,13 @@ pub async fn handle_event(
     };
     let mut pending: Vec<(usize, GraphWrites)> = Vec::new();
     let mut items = 0;
+    let sub_batch = config.batch_write_size().unwrap_or(usize::MAX);
     for (i, record) in records.iter().enumerate() {
         match mapper.map(record) {
             Ok(writes) => {
                 items += writes.len();
                 pending.push((i, writes));
-                if items >= config.batch_write_size {
+                if items >= sub_batch {
                     run.write(std::mem::take(&mut pending)).await;
                     items = 0;
                 }
@@ -284,11 +290,13 @@ impl Run<'_> {
         match write_records(self.sink, &refs).await {
             Ok(attempt) => {
                 self.out.sink_retries += attempt.retries;
+                self.out.conflict_sleep_ms += attempt.conflict_sleep_ms;
                 self.publish(
                     attempt.edges,
                     attempt.took,
                     attempt.retries,
                     attempt.permanent_items,
+                    attempt.conflict_sleep_ms,
                 );
                 for ((index, _), verdict) in chunk.iter().zip(attempt.verdicts) {
                     match verdict {
@@ -310,7 +318,7 @@ impl Run<'_> {
             Err(e) => {
                 self.out.sink_failed = true;
                 let items: usize = chunk.iter().map(|(_, w)| w.len()).sum();
-                self.publish(items, Duration::ZERO, 0, items);
+                self.publish(items, Duration::ZERO, 0, items, 0);
                 // The records are not at fault: the first of the sub-batch is reported
                 // whatever the policy, and the mapping retries from it.
                 self.fail(
@@ -323,7 +331,14 @@ impl Run<'_> {
         }
     }
 
-    fn publish(&self, submitted: usize, took: Duration, retries: u32, errors: usize) {
+    fn publish(
+        &self,
+        submitted: usize,
+        took: Duration,
+        retries: u32,
+        errors: usize,
+        conflict_sleep_ms: u64,
+    ) {
         crate::publish::record_write_metrics(
             self.metrics,
             &self.config.cluster_id,
@@ -331,6 +346,7 @@ impl Run<'_> {
             took,
             retries,
             errors,
+            conflict_sleep_ms,
         );
     }
 }

@@ -323,6 +323,7 @@ impl Pipeline {
         stats.record_write(attempt.took);
         stats.record_changes(&attempt.changes);
         Counters::add(&stats.sink_retries, u64::from(attempt.retries));
+        Counters::add(&stats.conflict_sleep_ms, attempt.conflict_sleep_ms);
         Counters::add(&stats.permanent_failures, attempt.permanent_items as u64);
         publish::record_write_metrics(
             inner.metrics.as_ref(),
@@ -331,6 +332,7 @@ impl Pipeline {
             attempt.took,
             attempt.retries,
             attempt.permanent_items,
+            attempt.conflict_sleep_ms,
         );
         Ok(attempt.verdicts)
     }

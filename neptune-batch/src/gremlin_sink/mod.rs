@@ -55,6 +55,8 @@ pub struct SinkProgress {
     pub requests: u64,
     /// Requests that were retries.
     pub retries: u64,
+    /// Milliseconds slept before retries after write conflicts.
+    pub conflict_sleep_ms: u64,
 }
 
 /// Writes vertices and edges to a Gremlin endpoint in requests of many items, one
@@ -224,6 +226,7 @@ impl GremlinSink {
             failed: p.failed.load(Ordering::Relaxed),
             requests: p.requests.load(Ordering::Relaxed),
             retries: p.retries.load(Ordering::Relaxed),
+            conflict_sleep_ms: p.conflict_sleep_ms.load(Ordering::Relaxed),
         }
     }
 

@@ -17,6 +17,8 @@ pub(super) struct Stats {
     pub retries: u32,
     /// Retries after a conflict, throttling or a timeout: signals to send less.
     pub backoff: u32,
+    /// Milliseconds slept before retries after a write conflict.
+    pub conflict_sleep_ms: u64,
     /// A write request's answer was lost after it was sent (broken connection, timeout,
     /// unreadable answer): it may have been committed.
     pub unconfirmed: bool,
@@ -27,6 +29,7 @@ impl Stats {
         self.requests += other.requests;
         self.retries += other.retries;
         self.backoff += other.backoff;
+        self.conflict_sleep_ms += other.conflict_sleep_ms;
         self.unconfirmed |= other.unconfirmed;
     }
 }
@@ -159,7 +162,9 @@ impl Service {
                 self.reconnect().await;
             }
             if is_conflict(&error) {
-                metrics::counter!(m::CONFLICT_SLEEP_MS).increment(retry.delay.as_millis() as u64);
+                let slept = retry.delay.as_millis() as u64;
+                stats.conflict_sleep_ms += slept;
+                metrics::counter!(m::CONFLICT_SLEEP_MS).increment(slept);
             }
             tokio::time::sleep(retry.delay).await;
         }
