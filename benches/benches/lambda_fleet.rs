@@ -9,7 +9,8 @@
 //! and as a share of the wall time), partial batch responses, invocation p50/p99, whether the
 //! graph holds exactly the edge set put, and the reference: the one-process consumer
 //! (`stream-to-graph` at its defaults) on the same data set from a stream of as many shards,
-//! in the same run, with the fleet's rate as a share of it.
+//! in the same run, with the fleet's rate as a share of it. A quarter of the data set (another
+//! seed) is written first, untimed, to warm the server up.
 //!
 //! ```sh
 //! scripts/gremlin-server.sh start && scripts/lambda-rie.sh install
@@ -99,6 +100,24 @@ async fn main() {
         "lambda_fleet: {edges} power-law follows among {persons} persons (seed 7), BatchReadSize \
          {batch_read}, {settings}; one function per shard"
     );
+    // The server's JIT warms up on a run of its own, so that neither the first fleet nor the
+    // first reference pays for it.
+    let warm_up = GeneratorConfig::builder()
+        .persons(persons)
+        .edges(edges / 4)
+        .seed(8)
+        .build()
+        .expect("a valid data set");
+    one_process_reference(
+        kinesis.url.as_deref(),
+        &url,
+        &Connection::default(),
+        &warm_up,
+        1,
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the warm-up run: {e}"));
     println!("| shards = functions | edges/s into the graph | wall s | sink retries (conflicts) | conflict sleep s (% of wall) | partial batch responses | invocation p50 / p99 ms | exact edge set | one process, edges/s | fleet / one process |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for shards in shard_counts {
