@@ -4,7 +4,8 @@
 //! `write` (one request's items: the checked merge, else `careful`, the reads and bisection
 //! that give each item its outcome), `encode` (items to traversals, answers to outcomes),
 //! `service` (sending one request: connection, session, metrics) with `retry` (whether to send
-//! it again), and `session_lane` (the session the merges queue in).
+//! it again), `session_lane` (the session the merges queue in), and `identity` (whether edges
+//! are named by the server's id or by a property).
 
 mod careful;
 mod change_chained;
@@ -15,6 +16,7 @@ mod change_traversals;
 mod changes;
 mod config;
 mod encode;
+mod identity;
 mod queue;
 mod retry;
 mod service;
@@ -23,6 +25,7 @@ mod take;
 mod write;
 
 pub use config::{ExistenceCheck, GremlinSinkConfig, GremlinSinkConfigBuilder, Scheduling};
+pub use identity::EdgeIdentity;
 
 use crate::error::SinkError;
 use crate::graphson::GValue;
@@ -103,9 +106,11 @@ impl std::fmt::Debug for GremlinSink {
 }
 
 impl GremlinSink {
-    /// Validates `config`, connects to the writer endpoint and, with
-    /// [`Scheduling::SessionQueue`] in [`WriteMode::Merge`], opens the session the merges
-    /// queue in where the server allows it.
+    /// Validates `config`, connects to the writer endpoint, finds how edges are named unless
+    /// the configuration says ([`GremlinSinkConfig::edge_identity`]: a probe edge with a
+    /// caller's id, rolled back) and, with [`Scheduling::SessionQueue`] in
+    /// [`WriteMode::Merge`], opens the session the merges queue in where the server allows it.
+    /// A probe that finds property ids refuses [`WriteMode::Plain`] as a configuration error.
     pub async fn connect(config: GremlinSinkConfig) -> Result<Self, SinkError> {
         config.validate()?;
         let endpoint = config.writer.url.clone();
@@ -124,25 +129,40 @@ impl GremlinSink {
                     source: Box::new(other),
                 },
             })?;
+        let identity = match &config.edge_identity {
+            Some(identity) => identity.clone(),
+            None => {
+                let identity = identity::probe(&transport).await;
+                config::check_identity(config.mode, &identity)?;
+                identity
+            }
+        };
+        tracing::debug!(identity = %identity.describe(), "edges are named by this identity");
         let lane =
             if config.scheduling == Scheduling::SessionQueue && config.mode == WriteMode::Merge {
                 SessionLane::open(&config.writer, &transport).await
             } else {
                 None
             };
-        Ok(Self::assemble(transport, lane, config))
+        Ok(Self::assemble(transport, lane, identity, config))
     }
 
     /// A sink over an existing transport (its configuration replaces `config.writer`), without
-    /// a session.
+    /// a session and without a probe: edges are named as
+    /// [`GremlinSinkConfig::edge_identity`] says, by server ids if it says nothing.
     pub fn with_transport(transport: GremlinTransport, mut config: GremlinSinkConfig) -> Self {
         config.writer = transport.config().clone();
-        Self::assemble(transport, None, config)
+        let identity = config
+            .edge_identity
+            .clone()
+            .unwrap_or(EdgeIdentity::ServerIds);
+        Self::assemble(transport, None, identity, config)
     }
 
     fn assemble(
         transport: GremlinTransport,
         lane: Option<SessionLane>,
+        identity: EdgeIdentity,
         config: GremlinSinkConfig,
     ) -> Self {
         m::describe();
@@ -158,7 +178,7 @@ impl GremlinSink {
             config.adaptive.min_batch_size,
         );
         let service = Service::new(transport, lane, RetryLogic::new(config.retry));
-        let writer = Writer::new(service, config.mode, config.existence.clone());
+        let writer = Writer::new(service, config.mode, config.existence.clone(), identity);
         let queue = Arc::new(Queue::new(writer, taking, controller));
         Self { config, queue }
     }
@@ -195,6 +215,12 @@ impl GremlinSink {
                 return Ok(purged);
             }
         }
+    }
+
+    /// How edges are named: as configured, or as the probe at connect found (see
+    /// [`GremlinSinkConfig::edge_identity`]).
+    pub fn edge_identity(&self) -> &EdgeIdentity {
+        self.queue.writer().identity()
     }
 
     /// Whether the merges queue in a Gremlin Server session (see [`Scheduling::SessionQueue`]).
@@ -254,7 +280,16 @@ impl GraphSink for GremlinSink {
     /// session where one is open. A request holds the elements its changes touch while it
     /// runs, and the vertices they depend on: alone outside a session, shared with other
     /// requests' edges in a session (where the server runs the requests in turn).
+    ///
+    /// Changes need edges named by server ids: with [`EdgeIdentity::PropertyIds`] the call is
+    /// refused as a whole ([`SinkError::Unsupported`]) before anything is sent.
     async fn apply(&self, mutations: &[Mutation]) -> Result<WriteReport, SinkError> {
+        if let EdgeIdentity::PropertyIds { .. } = self.edge_identity() {
+            return Err(SinkError::Unsupported {
+                operation: "applying changes",
+                capability: "caller-supplied edge ids (edge_identity is property ids)",
+            });
+        }
         Ok(self.queue.write(mutations).await)
     }
 
