@@ -2,8 +2,9 @@
 //! behind its own Lambda runtime interface emulator), each fed its shard's records in order in
 //! batches of `BatchReadSize`, and retried from the record a partial batch response names, as
 //! the event source mapping does with `ParallelizationFactor` 1. Power-law follows from
-//! `workload-gen` (super-connectors), the function's default settings (conditional create,
-//! `batch_write_size` 100). Prints per fleet size: edges/s into the graph, the sink's retries
+//! `workload-gen` (super-connectors), the function's default settings (`merge` mode,
+//! `batch_write_size` 100, one request at a time; `FLEET_FUNCTION_ENV=write_mode=conditional`
+//! is the original's behaviour). Prints per fleet size: edges/s into the graph, the sink's retries
 //! (write conflicts between the functions), partial batch responses, invocation p50/p99, and
 //! whether the graph holds exactly the edge set put.
 //!
@@ -15,7 +16,9 @@
 //!
 //! `FLEET_SHARDS` (default `1,2,4`), `FLEET_PERSONS` (5000), `FLEET_EDGES` (20000),
 //! `FLEET_BATCH_READ_SIZE` (1000), `KINESIS_LAMBDA_BOOTSTRAP` (default
-//! `target/release/kinesis-lambda`).
+//! `target/release/kinesis-lambda`), `FLEET_FUNCTION_ENV` (more of the function's settings,
+//! `name=value` pairs separated by commas, e.g. `write_mode=merge,batch_write_size=1000`: the
+//! settings a deployment would give it, printed in the heading).
 
 use aws_sdk_kinesis::types::Record;
 use graph_ingest::lambda::event::{event_document, EventSource};
@@ -67,9 +70,29 @@ async fn main() {
         .url;
     let kinesis = local_services::kinesis();
     let client = local_services::kinesis_client(kinesis.url.as_deref()).await;
+    let function_env: Vec<(String, String)> = std::env::var("FLEET_FUNCTION_ENV")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (name, value) = pair
+                .split_once('=')
+                .unwrap_or_else(|| panic!("FLEET_FUNCTION_ENV: {pair:?} is not name=value"));
+            (name.trim().to_owned(), value.trim().to_owned())
+        })
+        .collect();
+    let settings = if function_env.is_empty() {
+        "the function's defaults".to_owned()
+    } else {
+        let given: Vec<String> = function_env
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        format!("the function's defaults and {}", given.join(", "))
+    };
     println!(
         "lambda_fleet: {edges} power-law follows among {persons} persons (seed 7), BatchReadSize \
-         {batch_read}, batch_write_size 100, conditional create; one function per shard"
+         {batch_read}, {settings}; one function per shard"
     );
     println!("| shards = functions | edges/s into the graph | wall s | sink retries (conflicts) | partial batch responses | invocation p50 / p99 ms | exact edge set |");
     println!("|---|---|---|---|---|---|---|");
@@ -160,17 +183,16 @@ async fn main() {
         let cluster_id = local_services::unique_name("fleet");
         let mut functions = Vec::new();
         for _ in 0..shards {
-            let function = local_services::LambdaFunction::start(
-                &bootstrap,
-                &[
-                    ("neptune_endpoint", url.as_str()),
-                    ("cluster_id", cluster_id.as_str()),
-                    ("wait", "false"),
-                    ("RUST_LOG", "warn"),
-                ],
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            let mut env = vec![
+                ("neptune_endpoint", url.as_str()),
+                ("cluster_id", cluster_id.as_str()),
+                ("wait", "false"),
+                ("RUST_LOG", "warn"),
+            ];
+            env.extend(function_env.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let function = local_services::LambdaFunction::start(&bootstrap, &env)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             functions.push(function);
         }
 

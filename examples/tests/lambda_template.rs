@@ -98,7 +98,6 @@ fn the_mapping_has_the_failure_handling_the_original_lacked() {
         ("ShardCount", "2"),
         ("BatchReadSize", "1000"),
         ("BatchWriteSize", "100"),
-        ("ConditionalCreate", "\"true\""),
         ("PercentError", "0"),
         ("NeptunePort", "8182"),
     ] {
@@ -233,6 +232,7 @@ fn function_environment(template: &str, parameters: &[(&str, &str)]) -> Vec<(Str
 #[test]
 fn the_functions_environment_is_settings_the_function_reads_with_the_parameters_defaults() {
     use graph_ingest::lambda::{LambdaConfig, RecordFormat};
+    use neptune_batch::WriteMode;
     let lookup = |env: Vec<(String, String)>| {
         move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     };
@@ -247,6 +247,11 @@ fn the_functions_environment_is_settings_the_function_reads_with_the_parameters_
         );
     }
     let config = LambdaConfig::from_lookup(lookup(env)).expect("the defaults are valid");
+    assert_eq!(
+        config.write_mode,
+        WriteMode::Merge,
+        "the fast path by default"
+    );
     assert_eq!(config.record_format, RecordFormat::FollowsCsv);
     assert_eq!(config.placeholder_label, "vertex");
 
@@ -262,6 +267,22 @@ fn the_functions_environment_is_settings_the_function_reads_with_the_parameters_
     let config = LambdaConfig::from_lookup(lookup(env)).expect("a change stream's settings");
     assert_eq!(config.record_format, RecordFormat::Changes);
     assert_eq!(config.placeholder_label, "person");
+
+    // The original's behaviour is one parameter away.
+    let env = function_environment(
+        &template(),
+        &[
+            ("NeptuneEndpoint", "db.example"),
+            ("ClusterId", "graph-1"),
+            ("WriteMode", "conditional"),
+        ],
+    );
+    let config = LambdaConfig::from_lookup(lookup(env)).expect("the original's settings");
+    let sink = config.sink_config().build().expect("a valid sink");
+    assert_eq!(
+        (sink.mode, sink.batch_size, sink.in_flight),
+        (WriteMode::Conditional, Some(100), Some(1))
+    );
 }
 
 #[test]

@@ -8,6 +8,9 @@ pub const REQUESTS: &str = "neptune_batch.requests";
 /// (`concurrent_modification`, `read_only`, `throttled`, `timeout`, `connection_lost`,
 /// `connect`, `protocol`).
 pub const RETRIES: &str = "neptune_batch.retries";
+/// Counter: milliseconds slept before sending a request again after a write conflict (the
+/// share of wall time a writer spends waiting for other writers).
+pub const CONFLICT_SLEEP_MS: &str = "neptune_batch.conflict_sleep_ms";
 /// Counter: items by outcome. Label `outcome`: `written`, `already_present`, `failed`.
 pub const ITEMS: &str = "neptune_batch.items";
 /// Counter: failing sub-batches split in two to isolate the failing items.
@@ -44,6 +47,11 @@ pub fn describe() {
         RETRIES,
         Unit::Count,
         "requests sent again after a transient error (label reason: the error class)"
+    );
+    describe_counter!(
+        CONFLICT_SLEEP_MS,
+        Unit::Milliseconds,
+        "time slept before sending a request again after a write conflict"
     );
     describe_counter!(
         ITEMS,

@@ -105,20 +105,48 @@ async fn a_read_only_replica_makes_the_writer_reconnect_then_retry() {
     assert_eq!(out_degree(&t, &people[0].id).await, 1);
 }
 
+/// A conflict follows its own schedule (the default: 10 retries, 10 ms doubling to 200 ms),
+/// not the outage schedule's 5 retries; when it is used up the item is `RetriesExhausted`,
+/// which a consumer holds and sends again, never a dead letter.
 #[tokio::test]
-async fn a_persistent_conflict_ends_as_retries_exhausted_after_the_bound() {
+async fn a_persistent_conflict_ends_as_retries_exhausted_after_its_own_bound() {
     let t = transport().await;
     let (proxy, sink, people) = setup(|c| c).await;
-    proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 6]);
+    proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 11]);
+    let started = std::time::Instant::now();
     let r = bounded(sink.write_edges(&[edge(&people, 1)]))
         .await
         .unwrap();
-    assert!(matches!(
-        r.outcomes[0],
-        ItemOutcome::Failed(ItemFailure::RetriesExhausted { attempts: 6, .. })
-    ));
-    assert_eq!(r.retries, 5);
+    assert!(
+        matches!(
+            r.outcomes[0],
+            ItemOutcome::Failed(ItemFailure::RetriesExhausted { attempts: 11, .. })
+        ),
+        "{:?}",
+        r.outcomes
+    );
+    assert_eq!((r.retries, proxy.faults_applied()), (10, 11));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ten conflict retries sleep at most 1.33 s in all, not the outage schedule's seconds"
+    );
     assert_eq!(out_degree(&t, &people[0].id).await, 0);
+}
+
+#[tokio::test]
+async fn conflicts_do_not_use_up_the_outage_schedule() {
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|c| c.retry(fast_retries(2))).await;
+    let mut faults = vec![Fault::neptune("ConcurrentModificationException"); 6];
+    faults.push(Fault::neptune("ThrottlingException"));
+    faults.push(Fault::neptune("ThrottlingException"));
+    proxy.push(faults);
+    let r = bounded(sink.write_edges(&[edge(&people, 1)]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written]);
+    assert_eq!((r.retries, proxy.faults_applied()), (8, 8));
+    assert_eq!(out_degree(&t, &people[0].id).await, 1);
 }
 
 #[tokio::test]

@@ -34,7 +34,11 @@ Settings (environment variables of the function, read on every invocation):
   neptune_ca_file             a PEM file of CA certificates trusted besides the platform's roots,
                               shipped in the package or a layer (e.g. /opt/ca.pem); default none
   batch_write_size            edges per write request, default 100 (1..=10000)
-  conditional_create          default true; write_mode (plain|conditional|merge) overrides it
+  write_mode                  merge (default: the fast path), conditional (the original's
+                              idempotent create: with batch_write_size 100, the original's
+                              behaviour) or plain
+  conditional_create          the original's switch: true is conditional, false plain;
+                              write_mode overrides it
   percent_error               write requests failed on purpose, default 0 (0..=99)
   poison_records              report (default) or dead_letter
   record_format               follows-csv (default): one follows edge per record, the original's

@@ -1,5 +1,5 @@
 //! The function's settings, read from its environment variables with the original's names and
-//! defaults, plus the connection settings the original hard-coded (TLS) or lacked (IAM, the
+//! defaults (but for the write mode, `merge` by default), plus the connection settings the original hard-coded (TLS) or lacked (IAM, the
 //! name to verify and the host to sign for behind a tunnel or a load balancer, a private CA).
 
 use crate::{ChangeJson, ConfigError};
@@ -73,7 +73,9 @@ impl std::str::FromStr for RecordFormat {
     }
 }
 
-/// The function's settings. [`Default`] holds the original's defaults; `neptune_endpoint` and
+/// The function's settings. [`Default`] holds the original's defaults but for the write mode
+/// (`merge`, not the original's conditional create: see [`LambdaConfig::write_mode`]);
+/// `neptune_endpoint` and
 /// `cluster_id` have none (the original required them) and must be set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LambdaConfig {
@@ -84,8 +86,17 @@ pub struct LambdaConfig {
     pub neptune_port: u16,
     /// `batch_write_size`: edges per write request, default 100 (1..=10000).
     pub batch_write_size: usize,
-    /// `conditional_create` (default `true`) chooses [`WriteMode::Conditional`], `false`
-    /// [`WriteMode::Plain`]; `write_mode` (`plain`, `conditional`, `merge`) overrides it.
+    /// `write_mode`: `merge` (the default), `conditional` or `plain`. The original's
+    /// `conditional_create` is read too (`true`: `conditional`, `false`: `plain`), and
+    /// `write_mode` overrides it.
+    ///
+    /// `merge` is the default because it is the fast path: on the `lambda_fleet` bench (20 000
+    /// power-law follows, `batch_write_size` 100, one request at a time) one function wrote
+    /// 8 293 edges/s with it against 1 398 with conditional creates, and two functions 9 881
+    /// against 1 425, invocation p99 377 ms against 2 980 ms. **`write_mode=conditional` is
+    /// the original-compatible setting**: the original's `fold().coalesce(unfold(), addE…)`,
+    /// with `batch_write_size` 100 (the default) and one request at a time (always), as the
+    /// original ran.
     pub write_mode: WriteMode,
     /// `percent_error`: percentage of write requests failed on purpose (0..=99, default 0), to
     /// watch a failed batch being retried by the event source mapping.
@@ -137,7 +148,7 @@ impl Default for LambdaConfig {
             neptune_endpoint: String::new(),
             neptune_port: 8182,
             batch_write_size: 100,
-            write_mode: WriteMode::Conditional,
+            write_mode: WriteMode::Merge,
             percent_error: 0,
             cluster_id: String::new(),
             wait: true,
@@ -463,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_are_the_originals() {
+    fn the_defaults_are_the_originals_but_the_write_mode() {
         let c = LambdaConfig::from_lookup(vars(&[
             (
                 "neptune_endpoint",
@@ -474,7 +485,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.neptune_port, 8182);
         assert_eq!(c.batch_write_size, 100);
-        assert_eq!(c.write_mode, WriteMode::Conditional);
+        assert_eq!(
+            c.write_mode,
+            WriteMode::Merge,
+            "the fast path, not the original's conditional create"
+        );
         assert_eq!(c.percent_error, 0);
         assert!(c.wait, "the original waited until told otherwise");
         assert!(c.tls);
@@ -631,6 +646,24 @@ O1bn8MLP08lM6DNN
         ]))
         .unwrap_err();
         assert!(e.to_string().contains(missing), "{e}");
+    }
+
+    #[test]
+    fn write_mode_conditional_is_the_originals_behaviour() {
+        let base = [("neptune_endpoint", "db.example"), ("cluster_id", "db")];
+        for setting in [
+            ("write_mode", "conditional"),
+            ("conditional_create", "true"),
+        ] {
+            let c = LambdaConfig::from_lookup(vars(&[&base[..], &[setting]].concat())).unwrap();
+            let sink = c.sink_config().build().unwrap();
+            assert_eq!(sink.mode, WriteMode::Conditional, "{setting:?}");
+            assert_eq!(
+                (sink.batch_size, sink.in_flight, sink.writer.pool_size),
+                (Some(100), Some(1), 1),
+                "the original's 100 edges per request, one request at a time, one connection"
+            );
+        }
     }
 
     #[test]

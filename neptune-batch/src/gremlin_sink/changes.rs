@@ -26,14 +26,7 @@ use crate::transport::{ErrorClass, GremlinError, Request};
 use crate::write_traversals::WriteMode;
 use futures_util::future::BoxFuture;
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime};
-use stream2neptune_common::Backoff;
-
-/// How often a request's changes are read and decided again after its guard found the graph
-/// changed, and how long to wait in between: another writer's transaction holds the same
-/// elements for milliseconds.
-const GUARD_RETRIES: Backoff =
-    Backoff::new(Duration::from_millis(10), Duration::from_millis(200)).with_max_retries(10);
+use std::time::SystemTime;
 
 /// What a request read: the state, and the ids read (those not found do not exist).
 struct Read {
@@ -121,7 +114,7 @@ impl Writer {
             stats.retries += 1;
             stats.backoff += 1;
             metrics::counter!(crate::metrics::RETRIES, "reason" => "graph_changed").increment(1);
-            let Some(delay) = GUARD_RETRIES.next_delay(round) else {
+            let Some(delay) = self.service().retry().conflict_schedule().next_delay(round) else {
                 return Err(changed.unwrap_or_else(|| {
                     GremlinError::Protocol(format!(
                         "the graph kept changing under a write of changes ({} reads)",
@@ -130,6 +123,8 @@ impl Writer {
                 }));
             };
             round += 1;
+            metrics::counter!(crate::metrics::CONFLICT_SLEEP_MS)
+                .increment(delay.as_millis() as u64);
             tokio::time::sleep(delay).await;
         }
     }

@@ -35,11 +35,19 @@ pub struct GremlinSinkConfig {
     /// How requests are formed from the waiting items and run. Default
     /// [`Scheduling::SessionQueue`].
     pub scheduling: Scheduling,
-    /// Retries of transient errors (conflicts, read-only replicas, throttling, timeouts,
-    /// broken connections): the delay before retry `n` is drawn from
+    /// Retries of transient errors other than write conflicts (read-only replicas,
+    /// throttling, timeouts, broken connections): the delay before retry `n` is drawn from
     /// `[0, min(cap, base × 2ⁿ)]`. Default: base 500 ms (the original's), cap 8 s, 5 retries
     /// (the original's intended bound); at most 20, and bounded.
     pub retry: Backoff,
+    /// Retries after a write conflict (Neptune's `ConcurrentModificationException`,
+    /// TinkerGraph's `TransactionException: Conflict`), and of a change write whose guard
+    /// found the graph changed. Another writer's transaction holds the elements for
+    /// milliseconds: that is not an outage, and waiting seconds for it (as the original's
+    /// schedule does) wastes them. Default: base 10 ms, cap 200 ms, 10 retries (at most about
+    /// 1.3 s asleep in all, half that on average); at most 20, and bounded. Neptune's own
+    /// guidance retries a conflict with exponential backoff for at most half a second.
+    pub conflict_retry: Backoff,
     /// The longest a [`probe`](crate::GraphSink::probe) waits for its answer, connecting
     /// included. Default 2 s: a caller polls it about once a second while the endpoint is down.
     pub probe_timeout: Duration,
@@ -147,6 +155,8 @@ impl Default for GremlinSinkConfig {
             scheduling: Scheduling::default(),
             retry: Backoff::new(Duration::from_millis(500), Duration::from_secs(8))
                 .with_max_retries(5),
+            conflict_retry: Backoff::new(Duration::from_millis(10), Duration::from_millis(200))
+                .with_max_retries(10),
             probe_timeout: Duration::from_secs(2),
             edge_identity: None,
         }
@@ -206,6 +216,7 @@ impl GremlinSinkConfig {
         }
         self.adaptive.validate().map_err(|e| e.within("adaptive"))?;
         check_backoff("retry", &self.retry, Self::MAX_RETRIES)?;
+        check_backoff("conflict_retry", &self.conflict_retry, Self::MAX_RETRIES)?;
         if self.probe_timeout.is_zero() {
             return bad("probe_timeout", "must be positive".into());
         }
@@ -301,6 +312,12 @@ impl GremlinSinkConfigBuilder {
         self
     }
 
+    /// [`GremlinSinkConfig::conflict_retry`].
+    pub fn conflict_retry(mut self, retry: Backoff) -> Self {
+        self.config.conflict_retry = retry;
+        self
+    }
+
     /// [`GremlinSinkConfig::probe_timeout`].
     pub fn probe_timeout(mut self, timeout: Duration) -> Self {
         self.config.probe_timeout = timeout;
@@ -332,6 +349,19 @@ mod tests {
         assert_eq!(c.retry.max_retries(), Some(5));
         assert_eq!(c.retry.base(), Duration::from_millis(500));
         assert_eq!(c.retry.cap(), Duration::from_secs(8));
+        assert_eq!(
+            (
+                c.conflict_retry.base(),
+                c.conflict_retry.cap(),
+                c.conflict_retry.max_retries()
+            ),
+            (
+                Duration::from_millis(10),
+                Duration::from_millis(200),
+                Some(10)
+            ),
+            "a conflict waits milliseconds, not the outage schedule's seconds"
+        );
         assert_eq!(c.existence, ExistenceCheck::Checked);
         assert_eq!(c.scheduling, Scheduling::SessionQueue);
         assert!(c.validate().is_ok());
@@ -354,6 +384,7 @@ mod tests {
         );
         let unbounded = Backoff::new(Duration::from_millis(1), Duration::from_millis(2));
         assert_eq!(field(builder().retry(unbounded)), "retry");
+        assert_eq!(field(builder().conflict_retry(unbounded)), "conflict_retry");
         let unlabelled = ExistenceCheck::CreateMissingEndpoints {
             label: String::new(),
         };

@@ -177,7 +177,11 @@ impl GremlinSink {
             lane.is_some(),
             config.adaptive.min_batch_size,
         );
-        let service = Service::new(transport, lane, RetryLogic::new(config.retry));
+        let service = Service::new(
+            transport,
+            lane,
+            RetryLogic::new(config.retry, config.conflict_retry),
+        );
         let writer = Writer::new(service, config.mode, config.existence.clone(), identity);
         let queue = Arc::new(Queue::new(writer, taking, controller));
         Self { config, queue }

@@ -6,11 +6,14 @@ use std::time::Duration;
 use stream2neptune_common::{Backoff, Classify};
 
 /// Decides, for each failed request, whether to send it again: what kind of failure it was
-/// ([`Classify`]), how many retries the [`Backoff`] still allows, and what the failure says
-/// besides (reconnect first; send less).
+/// ([`Classify`]), how many retries its schedule still allows, and what the failure says
+/// besides (reconnect first; send less). A write conflict has a schedule of its own
+/// (`conflict`): another transaction holds the elements for milliseconds, which is not an
+/// outage, so it is retried soon and more often than a broken connection (`outage`).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct RetryLogic {
-    backoff: Backoff,
+    outage: Backoff,
+    conflict: Backoff,
 }
 
 /// Send the request again.
@@ -26,38 +29,64 @@ pub(super) struct Retry {
     pub send_less: bool,
 }
 
+/// The retries a request has had so far, counted per schedule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Retries {
+    /// After anything but a write conflict.
+    pub outage: u32,
+    /// After a write conflict.
+    pub conflict: u32,
+}
+
 impl RetryLogic {
-    /// Retries bounded and spaced by `backoff`; a sink's configuration always bounds them.
-    pub(super) fn new(backoff: Backoff) -> Self {
-        Self { backoff }
+    /// Retries bounded and spaced by `outage` and, after a write conflict, by `conflict`; a
+    /// sink's configuration always bounds both.
+    pub(super) fn new(outage: Backoff, conflict: Backoff) -> Self {
+        Self { outage, conflict }
     }
 
-    /// What to do after `error`, `retries` retries into the request: retry only what may
-    /// succeed unchanged ([`ErrorKind::is_retriable`](stream2neptune_common::ErrorKind)), and
-    /// only within the bound.
-    pub(super) fn decide(&self, error: &GremlinError, retries: u32) -> Option<Retry> {
+    /// The schedule of write conflicts, which a change write also follows when its guard
+    /// finds the graph changed.
+    pub(super) fn conflict_schedule(&self) -> Backoff {
+        self.conflict
+    }
+
+    /// What to do after `error`, with `retries` retries behind the request: retry only what
+    /// may succeed unchanged ([`ErrorKind::is_retriable`](stream2neptune_common::ErrorKind)),
+    /// and only within the bound of the error's schedule. Counts the retry in `retries`.
+    pub(super) fn decide(&self, error: &GremlinError, retries: &mut Retries) -> Option<Retry> {
         if !error.kind().is_retriable() {
             return None;
         }
-        let delay = self.backoff.next_delay(retries)?;
+        let conflict = is_conflict(error);
+        let delay = if conflict {
+            let delay = self.conflict.next_delay(retries.conflict)?;
+            retries.conflict += 1;
+            delay
+        } else {
+            let delay = self.outage.next_delay(retries.outage)?;
+            retries.outage += 1;
+            delay
+        };
         Some(Retry {
             delay,
             reconnect: error.class() == Some(ErrorClass::ReadOnly),
-            send_less: matches!(
-                error.class(),
-                Some(ErrorClass::ConcurrentModification | ErrorClass::Throttled)
-            ) || matches!(error, GremlinError::Timeout(_)),
+            send_less: conflict
+                || error.class() == Some(ErrorClass::Throttled)
+                || matches!(error, GremlinError::Timeout(_)),
         })
     }
 
-    /// The failure of an item whose request still failed after every retry;
-    /// `unconfirmed` when one of the attempts may have been committed (its answer was lost).
+    /// The failure of an item whose request still failed after every retry of the schedule
+    /// of its last `error`; `unconfirmed` when one of the attempts may have been committed (its
+    /// answer was lost).
     pub(super) fn gave_up(&self, error: &GremlinError, unconfirmed: bool) -> ItemFailure {
-        let attempts = self
-            .backoff
-            .max_retries()
-            .unwrap_or(u32::MAX)
-            .saturating_add(1);
+        let schedule = if is_conflict(error) {
+            self.conflict
+        } else {
+            self.outage
+        };
+        let attempts = schedule.max_retries().unwrap_or(u32::MAX).saturating_add(1);
         let last_error = error.to_string();
         if unconfirmed {
             ItemFailure::Unconfirmed {
@@ -73,14 +102,20 @@ impl RetryLogic {
     }
 }
 
+/// Whether `error` is another transaction's write conflicting with the request's.
+pub(super) fn is_conflict(error: &GremlinError) -> bool {
+    error.class() == Some(ErrorClass::ConcurrentModification)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn logic(retries: u32) -> RetryLogic {
         RetryLogic::new(
-            Backoff::new(Duration::from_millis(10), Duration::from_millis(80))
+            Backoff::new(Duration::from_millis(100), Duration::from_millis(800))
                 .with_max_retries(retries),
+            Backoff::new(Duration::from_millis(5), Duration::from_millis(40)).with_max_retries(6),
         )
     }
 
@@ -96,26 +131,68 @@ mod tests {
     #[test]
     fn only_retriable_errors_are_sent_again_and_only_within_the_bound() {
         let logic = logic(2);
-        let conflict = server(ErrorClass::ConcurrentModification);
-        let first = logic.decide(&conflict, 0).expect("a conflict is retried");
-        assert!(first.delay <= Duration::from_millis(10));
+        let throttled = server(ErrorClass::Throttled);
+        let mut retries = Retries::default();
+        let first = logic.decide(&throttled, &mut retries).expect("retried");
+        assert!(first.delay <= Duration::from_millis(100));
         assert!(first.send_less && !first.reconnect);
-        assert!(logic.decide(&conflict, 1).is_some());
-        assert_eq!(logic.decide(&conflict, 2), None, "two retries, no more");
-        assert_eq!(logic.decide(&server(ErrorClass::Malformed), 0), None);
+        assert!(logic.decide(&throttled, &mut retries).is_some());
+        assert_eq!(
+            logic.decide(&throttled, &mut retries),
+            None,
+            "two retries, no more"
+        );
+        assert_eq!(
+            logic.decide(&server(ErrorClass::Malformed), &mut Retries::default()),
+            None
+        );
+    }
+
+    #[test]
+    fn a_conflict_is_retried_on_its_own_short_schedule_beside_the_outages() {
+        let logic = logic(2);
+        let conflict = server(ErrorClass::ConcurrentModification);
+        let lost = GremlinError::ConnectionLost("reset".into());
+        let mut retries = Retries::default();
+        for _ in 0..6 {
+            let retry = logic
+                .decide(&conflict, &mut retries)
+                .expect("a conflict is retried");
+            assert!(retry.delay <= Duration::from_millis(40), "{retry:?}");
+            assert!(retry.send_less);
+        }
+        // The conflicts used none of the outage schedule's two retries.
+        assert!(logic.decide(&lost, &mut retries).is_some());
+        assert!(logic.decide(&lost, &mut retries).is_some());
+        assert_eq!(logic.decide(&lost, &mut retries), None);
+        assert_eq!(logic.decide(&conflict, &mut retries), None, "six, no more");
+        assert_eq!(
+            retries,
+            Retries {
+                outage: 2,
+                conflict: 6
+            }
+        );
+        assert!(matches!(
+            logic.gave_up(&conflict, false),
+            ItemFailure::RetriesExhausted { attempts: 7, .. }
+        ));
     }
 
     #[test]
     fn a_read_only_replica_reconnects_and_a_timeout_sends_less() {
         let logic = logic(5);
-        let read_only = logic.decide(&server(ErrorClass::ReadOnly), 0).unwrap();
+        let mut retries = Retries::default();
+        let read_only = logic
+            .decide(&server(ErrorClass::ReadOnly), &mut retries)
+            .unwrap();
         assert!(read_only.reconnect && !read_only.send_less);
         let timeout = logic
-            .decide(&GremlinError::Timeout(Duration::from_secs(1)), 0)
+            .decide(&GremlinError::Timeout(Duration::from_secs(1)), &mut retries)
             .unwrap();
         assert!(timeout.send_less && !timeout.reconnect);
         let lost = logic
-            .decide(&GremlinError::ConnectionLost("reset".into()), 3)
+            .decide(&GremlinError::ConnectionLost("reset".into()), &mut retries)
             .unwrap();
         assert!(!lost.send_less && !lost.reconnect);
     }

@@ -1,11 +1,11 @@
 //! Sending one request to the server: on the right connection, retried, measured.
 
-use super::retry::RetryLogic;
+use super::retry::{is_conflict, Retries, RetryLogic};
 use super::session_lane::SessionLane;
 use crate::bytecode::Bytecode;
 use crate::graphson::GValue;
 use crate::metrics as m;
-use crate::transport::{ErrorClass, GremlinError, GremlinTransport, Request};
+use crate::transport::{GremlinError, GremlinTransport, Request};
 use std::time::Instant;
 
 /// What the requests made for a batch of items amounted to.
@@ -111,7 +111,7 @@ impl Service {
         stats: &mut Stats,
         on_conflict: OnConflict,
     ) -> Result<Vec<GValue>, GremlinError> {
-        let mut retries = 0;
+        let mut retries = Retries::default();
         loop {
             stats.requests += 1;
             metrics::counter!(m::REQUESTS, "kind" => kind).increment(1);
@@ -136,12 +136,11 @@ impl Service {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
-            if on_conflict == OnConflict::Return
-                && error.class() == Some(ErrorClass::ConcurrentModification)
-            {
+            if on_conflict == OnConflict::Return && is_conflict(&error) {
                 return Err(error);
             }
-            let Some(retry) = self.retry.decide(&error, retries) else {
+            let retry_number = retries.outage + retries.conflict;
+            let Some(retry) = self.retry.decide(&error, &mut retries) else {
                 return Err(error);
             };
             metrics::counter!(m::RETRIES, "reason" => error.reason()).increment(1);
@@ -152,15 +151,17 @@ impl Service {
             // Lost connections and timeouts say the endpoint is in trouble: an operator wants
             // them at the default level. Conflicts are routine.
             if error.class().is_none() {
-                tracing::info!(error = %error, retry = retries, kind, "retrying a Gremlin request");
+                tracing::info!(error = %error, retry = retry_number, kind, "retrying a Gremlin request");
             } else {
-                tracing::debug!(error = %error, retry = retries, kind, "retrying a Gremlin request");
+                tracing::debug!(error = %error, retry = retry_number, kind, "retrying a Gremlin request");
             }
             if retry.reconnect {
                 self.reconnect().await;
             }
+            if is_conflict(&error) {
+                metrics::counter!(m::CONFLICT_SLEEP_MS).increment(retry.delay.as_millis() as u64);
+            }
             tokio::time::sleep(retry.delay).await;
-            retries += 1;
         }
     }
 
