@@ -10,6 +10,7 @@
 mod careful;
 mod change_chained;
 mod change_diff;
+mod change_edges;
 mod change_merged;
 mod change_rows;
 mod change_traversals;
@@ -285,15 +286,10 @@ impl GraphSink for GremlinSink {
     /// runs, and the vertices they depend on: alone outside a session, shared with other
     /// requests' edges in a session (where the server runs the requests in turn).
     ///
-    /// Changes need edges named by server ids: with [`EdgeIdentity::PropertyIds`] the call is
-    /// refused as a whole ([`SinkError::Unsupported`]) before anything is sent.
+    /// With [`EdgeIdentity::PropertyIds`] an edge named by a change is looked for by its id
+    /// property in the whole graph (`E().has(key, within(ids))`), so that its id is unique in
+    /// the graph as with server ids; see `docs/janusgraph.md` for what that costs.
     async fn apply(&self, mutations: &[Mutation]) -> Result<WriteReport, SinkError> {
-        if let EdgeIdentity::PropertyIds { .. } = self.edge_identity() {
-            return Err(SinkError::Unsupported {
-                operation: "applying changes",
-                capability: "caller-supplied edge ids (edge_identity is property ids)",
-            });
-        }
         Ok(self.queue.write(mutations).await)
     }
 
