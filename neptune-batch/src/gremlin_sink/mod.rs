@@ -16,6 +16,7 @@ mod change_rows;
 mod change_traversals;
 mod changes;
 mod config;
+mod edge_index;
 mod encode;
 mod identity;
 mod queue;
@@ -94,6 +95,7 @@ pub struct SinkProgress {
 pub struct GremlinSink {
     config: GremlinSinkConfig,
     queue: Arc<Queue>,
+    edge_index: bool,
 }
 
 impl std::fmt::Debug for GremlinSink {
@@ -109,7 +111,8 @@ impl std::fmt::Debug for GremlinSink {
 impl GremlinSink {
     /// Validates `config`, connects to the writer endpoint, finds how edges are named unless
     /// the configuration says ([`GremlinSinkConfig::edge_identity`]: a probe edge with a
-    /// caller's id, rolled back) and, with [`Scheduling::SessionQueue`] in
+    /// caller's id, rolled back), with property ids makes sure JanusGraph has an index on the
+    /// id property ([`edge_id_indexed`](Self::edge_id_indexed)), and, with [`Scheduling::SessionQueue`] in
     /// [`WriteMode::Merge`], opens the session the merges queue in where the server allows it.
     /// A probe that finds property ids refuses [`WriteMode::Plain`] as a configuration error.
     pub async fn connect(config: GremlinSinkConfig) -> Result<Self, SinkError> {
@@ -139,13 +142,16 @@ impl GremlinSink {
             }
         };
         tracing::debug!(identity = %identity.describe(), "edges are named by this identity");
+        let edge_index = edge_index::ensure(&transport, &identity).await;
         let lane =
             if config.scheduling == Scheduling::SessionQueue && config.mode == WriteMode::Merge {
                 SessionLane::open(&config.writer, &transport).await
             } else {
                 None
             };
-        Ok(Self::assemble(transport, lane, identity, config))
+        let mut sink = Self::assemble(transport, lane, identity, config);
+        sink.edge_index = edge_index == edge_index::IndexState::Enabled;
+        Ok(sink)
     }
 
     /// A sink over an existing transport (its configuration replaces `config.writer`), without
@@ -185,7 +191,11 @@ impl GremlinSink {
         );
         let writer = Writer::new(service, config.mode, config.existence.clone(), identity);
         let queue = Arc::new(Queue::new(writer, taking, controller));
-        Self { config, queue }
+        Self {
+            config,
+            queue,
+            edge_index: false,
+        }
     }
 
     /// Drops the tombstones of deletes made before `deleted_before`, in transactions of at most
@@ -226,6 +236,14 @@ impl GremlinSink {
     /// [`GremlinSinkConfig::edge_identity`]).
     pub fn edge_identity(&self) -> &EdgeIdentity {
         self.queue.writer().identity()
+    }
+
+    /// Whether edges named by [`EdgeIdentity::PropertyIds`] are found through an index on
+    /// their id property: true on JanusGraph where connect found or made the composite index
+    /// (it makes it when the property does not exist yet), false elsewhere. Without it a
+    /// change naming an edge scans every edge (see `docs/janusgraph.md`).
+    pub fn edge_id_indexed(&self) -> bool {
+        self.edge_index
     }
 
     /// Whether the merges queue in a Gremlin Server session (see [`Scheduling::SessionQueue`]).
