@@ -8,7 +8,7 @@ use common::*;
 use neptune_batch::gremlin::{Bytecode, GValue, T};
 use neptune_batch::{
     EdgeIdentity, ExistenceCheck, FollowsSchema, GraphSink, ItemFailure, ItemOutcome, Mutation,
-    SinkError, Vertex, WriteMode,
+    Vertex, WriteMode,
 };
 
 const KEY: &str = "eid";
@@ -195,17 +195,62 @@ async fn with_property_ids_missing_endpoints_are_created_in_the_merge_itself() {
 }
 
 #[tokio::test]
-async fn with_property_ids_plain_writes_and_changes_are_refused_before_anything_is_sent() {
+async fn with_property_ids_plain_writes_are_refused_and_changes_find_edges_by_their_property() {
     let refused = neptune_batch::GremlinSinkConfig::builder(gremlin_url().await)
         .mode(WriteMode::Plain)
         .edge_identity(property_ids())
         .build()
         .unwrap_err();
     assert_eq!(refused.field(), "mode");
-    let sink = sink_with(|c| c.edge_identity(property_ids())).await;
-    let change = Mutation::upsert_vertex(Vertex::new(local_services::unique_name("c"), "person"));
-    let e = sink.apply(&[change]).await.unwrap_err();
-    assert!(matches!(e, SinkError::Unsupported { .. }), "{e:?}");
-    assert!(e.to_string().contains("edge ids"), "{e}");
-    assert_eq!(sink.progress().requests, 0);
+    for mode in [WriteMode::Merge, WriteMode::Conditional] {
+        let t = transport().await;
+        let sink = sink_with(|c| c.mode(mode).edge_identity(property_ids())).await;
+        let prefix = local_services::unique_name("chg").replace('-', "_");
+        let (a, b, id) = (
+            format!("{prefix}a"),
+            format!("{prefix}b"),
+            format!("{prefix}e"),
+        );
+        let follow = Mutation::upsert_edge(neptune_batch::Edge::new(&id, "follows", &a, &b))
+            .with_endpoint_labels("person", "person")
+            .with_version(1);
+        let r = sink.apply(&[follow]).await.unwrap();
+        assert_eq!(r.outcomes, [ItemOutcome::Written], "{mode:?}");
+        let by_key = || {
+            Bytecode::new()
+                .then("E")
+                .step("has", [GValue::from("edge_id"), GValue::from(id.as_str())])
+        };
+        assert_eq!(
+            count(&t, by_key()).await,
+            1,
+            "{mode:?}: the id is in the property"
+        );
+        // A delete names the id alone: the edge is found wherever it is.
+        let r = sink
+            .apply(&[Mutation::delete_edge(&id).with_version(2)])
+            .await
+            .unwrap();
+        assert_eq!(r.outcomes, [ItemOutcome::Written], "{mode:?}");
+        assert_eq!(count(&t, by_key()).await, 0, "{mode:?}: the edge went");
+        let tombstone = neptune_batch::ElementId::Edge(id.clone()).tombstone_id();
+        let version = run(
+            &t,
+            Bytecode::new()
+                .step("V", [tombstone])
+                .step("values", ["_version"]),
+        )
+        .await;
+        assert_eq!(
+            version,
+            [GValue::Long(2)],
+            "{mode:?}: the tombstone holds the delete"
+        );
+        // An older upsert replayed is stale: the tombstone says so.
+        let old =
+            Mutation::upsert_edge(neptune_batch::Edge::new(&id, "follows", &a, &b)).with_version(1);
+        let r = sink.apply(&[old]).await.unwrap();
+        assert_eq!(r.outcomes, [ItemOutcome::Stale], "{mode:?}");
+        assert_eq!(count(&t, by_key()).await, 0, "{mode:?}: not brought back");
+    }
 }
