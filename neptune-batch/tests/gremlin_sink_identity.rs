@@ -219,7 +219,7 @@ async fn with_property_ids_plain_writes_are_refused_and_changes_find_edges_by_th
         let by_key = || {
             Bytecode::new()
                 .then("E")
-                .step("has", [GValue::from("edge_id"), GValue::from(id.as_str())])
+                .step("has", [GValue::from(KEY), GValue::from(id.as_str())])
         };
         assert_eq!(
             count(&t, by_key()).await,
