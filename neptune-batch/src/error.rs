@@ -44,6 +44,16 @@ pub enum SinkError {
     /// The sink was closed.
     #[error("the sink is closed")]
     Closed,
+    /// The call needs a capability that the sink does not have with this server or
+    /// configuration (e.g. changes, which need caller-supplied edge ids, on a sink whose edges
+    /// are named by a property): nothing was sent.
+    #[error("{operation} needs {capability}")]
+    Unsupported {
+        /// What was asked.
+        operation: &'static str,
+        /// What it needs that is missing.
+        capability: &'static str,
+    },
 }
 
 /// A configuration, a refused certificate or refused credentials are usage errors; an endpoint
@@ -60,6 +70,8 @@ impl Classify for SinkError {
             },
             SinkError::Certificate(e) => e.kind(),
             SinkError::Closed => ErrorKind::Permanent,
+            // Another server or another configuration is needed.
+            SinkError::Unsupported { .. } => ErrorKind::Usage,
         }
     }
 }
@@ -106,6 +118,15 @@ mod tests {
         assert_eq!(refused.to_string(), "cannot connect to ws://x: refused");
         assert!(!SinkError::Config(ConfigError::new("a", "b")).is_retriable());
         assert!(!SinkError::Closed.is_retriable());
+        let unsupported = SinkError::Unsupported {
+            operation: "applying changes",
+            capability: "caller-supplied edge ids",
+        };
+        assert_eq!(unsupported.kind(), ErrorKind::Usage);
+        assert_eq!(
+            unsupported.to_string(),
+            "applying changes needs caller-supplied edge ids"
+        );
         let denied = SinkError::Connect {
             endpoint: "wss://x".into(),
             source: Box::new(GremlinError::Server {

@@ -136,8 +136,8 @@ mod write_traversals;
 pub use error::SinkError;
 pub use follows::{FollowsSchema, FollowsSchemaBuilder};
 pub use gremlin_sink::{
-    ExistenceCheck, GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder, Scheduling,
-    SinkProgress,
+    EdgeIdentity, ExistenceCheck, GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder,
+    Scheduling, SinkProgress,
 };
 pub use memory::MemoryGraph;
 pub use model::{Edge, PropertyValue, Vertex};

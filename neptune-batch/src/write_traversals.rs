@@ -30,6 +30,7 @@
 
 use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{Direction, GValue, Merge, T};
+use crate::gremlin_sink::EdgeIdentity;
 use crate::model::{Edge, PropertyValue, Vertex};
 
 /// How items are written.
@@ -92,14 +93,31 @@ fn property_map(properties: &[(String, PropertyValue)]) -> Vec<(GValue, GValue)>
         .collect()
 }
 
-/// The original's `addE` chain for one edge, appended to `t`.
-fn add_edge(t: Bytecode, e: &Edge) -> Bytecode {
+/// The key an edge's id is written under: `T.id`, or the identity's property.
+fn id_key(identity: &EdgeIdentity) -> GValue {
+    match identity.key() {
+        None => GValue::T(T::Id),
+        Some(key) => GValue::from(key),
+    }
+}
+
+/// The original's `addE` chain for one edge, appended to `t` (the id in `T.id`, or in the
+/// identity's property).
+fn add_edge(t: Bytecode, e: &Edge, identity: &EdgeIdentity) -> Bytecode {
     let t = t
         .step("V", [&e.from])
         .step("addE", [&e.label])
         .step("to", [anon("V", [&e.to])])
-        .step("property", [GValue::T(T::Id), GValue::from(&e.id)]);
+        .step("property", [id_key(identity), GValue::from(&e.id)]);
     with_properties(t, &e.properties)
+}
+
+/// `hasId(id)`, or `has(key, id)` with property ids: the filter that keeps an edge by its id.
+fn has_edge_id(t: Bytecode, id: &str, identity: &EdgeIdentity) -> Bytecode {
+    match identity.key() {
+        None => t.step("hasId", [id]),
+        Some(key) => t.step("has", [key, id]),
+    }
 }
 
 /// The traversal writing `edges` in `mode`.
@@ -109,29 +127,35 @@ fn add_edge(t: Bytecode, e: &Edge) -> Bytecode {
 /// and `coalesce(unfold(), addE…)`, the upsert pattern Neptune converts; `merge` is
 /// `inject(rows).unfold().mergeE(select('m')).option(onCreate, select('c')).none()`, see the
 /// module notes.
-pub(crate) fn write_edges(mode: WriteMode, edges: &[&Edge]) -> Bytecode {
+///
+/// With [`EdgeIdentity::PropertyIds`] the id goes in the identity's property instead of
+/// `T.id`: `conditional` filters with `has(key, id)` instead of `hasId(id)`, and `merge`
+/// searches `[OUT: from, T.label: label, key: id]` (see [`edge_rows`]).
+pub(crate) fn write_edges(mode: WriteMode, edges: &[&Edge], identity: &EdgeIdentity) -> Bytecode {
     match mode {
         WriteMode::Plain => edges
             .iter()
-            .fold(Bytecode::new(), |t, e| add_edge(t, e))
+            .fold(Bytecode::new(), |t, e| add_edge(t, e, identity))
             .then("none"),
         WriteMode::Conditional => edges
             .iter()
             .fold(Bytecode::new(), |t, e| {
-                t.step("V", [&e.from])
-                    .step("outE", [&e.label])
-                    .step("hasId", [&e.id])
-                    .then("fold")
-                    .step(
-                        "coalesce",
-                        [
-                            GValue::from(Bytecode::new().then("unfold")),
-                            GValue::from(add_edge(Bytecode::new(), e)),
-                        ],
-                    )
+                has_edge_id(
+                    t.step("V", [&e.from]).step("outE", [&e.label]),
+                    &e.id,
+                    identity,
+                )
+                .then("fold")
+                .step(
+                    "coalesce",
+                    [
+                        GValue::from(Bytecode::new().then("unfold")),
+                        GValue::from(add_edge(Bytecode::new(), e, identity)),
+                    ],
+                )
             })
             .then("none"),
-        WriteMode::Merge => merge_rows("mergeE", inject(edge_rows(edges))).then("none"),
+        WriteMode::Merge => merge_rows("mergeE", inject(edge_rows(edges, identity))).then("none"),
     }
 }
 
@@ -162,7 +186,32 @@ fn merge_row(id: &str, create: Vec<(GValue, GValue)>) -> GValue {
 }
 
 /// One row per edge for `mergeE`.
-fn edge_rows(edges: &[&Edge]) -> Vec<GValue> {
+///
+/// With property ids the search is `[OUT: from, T.label: label, key: id]` and the create map
+/// adds `IN` and the properties: TinkerPop's `mergeE` starts a search that names `OUT` from
+/// that vertex (`V(from).outE(label).has(key, id)`), so it reads the from-vertex's out-edges
+/// of that label, not the whole graph, and needs no index. `IN` is left out of the search on
+/// purpose: an edge with the id to another vertex is matched (and reported a conflict by the
+/// checked read) rather than joined by a second edge with the same id.
+fn edge_rows(edges: &[&Edge], identity: &EdgeIdentity) -> Vec<GValue> {
+    if let Some(key) = identity.key() {
+        return edges
+            .iter()
+            .map(|e| {
+                let search = vec![
+                    (GValue::Direction(Direction::Out), GValue::from(&e.from)),
+                    (GValue::T(T::Label), GValue::from(&e.label)),
+                    (GValue::from(key), GValue::from(&e.id)),
+                ];
+                let mut create = vec![(GValue::Direction(Direction::In), GValue::from(&e.to))];
+                create.extend(property_map(&e.properties));
+                GValue::Map(vec![
+                    ("m".into(), GValue::Map(search)),
+                    ("c".into(), GValue::Map(create)),
+                ])
+            })
+            .collect();
+    }
     edges
         .iter()
         .map(|e| {
@@ -210,9 +259,15 @@ fn vertex_rows(vertices: &[&Vertex]) -> Vec<GValue> {
 /// `sideEffect()`, `constant()`, `unfold()`, `select()` and `mergeE()`/`mergeV()` with
 /// `option()` are not on it as read (see the module notes): the existence read converts, the
 /// merges may run in TinkerPop's engine.
-pub(crate) fn merge_edges_checked(edges: &[&Edge], create_missing: Option<&str>) -> Bytecode {
-    let ids = edges.iter().map(|e| GValue::from(&e.id)).collect();
-    let mut t = existing_edges(ids).then("fold");
+///
+/// With property ids the read is [`existing_edges_by_property`] and the rows search by the
+/// from-vertex (see [`edge_rows`]).
+pub(crate) fn merge_edges_checked(
+    edges: &[&Edge],
+    create_missing: Option<&str>,
+    identity: &EdgeIdentity,
+) -> Bytecode {
+    let mut t = find_edges(edges, identity).then("fold");
     if let Some(label) = create_missing {
         let mut seen = std::collections::HashSet::new();
         let endpoints: Vec<GValue> = edges
@@ -224,8 +279,44 @@ pub(crate) fn merge_edges_checked(edges: &[&Edge], create_missing: Option<&str>)
         let endpoints = anon("constant", [GValue::List(endpoints)]);
         t = t.step("sideEffect", [merge_rows("mergeV", endpoints)]);
     }
-    let rows = anon("constant", [GValue::List(edge_rows(edges))]);
+    let rows = anon("constant", [GValue::List(edge_rows(edges, identity))]);
     t.step("sideEffect", [merge_rows("mergeE", rows)])
+}
+
+/// The read of which of `edges` exist, by the identity: [`existing_edges`] with server ids,
+/// [`existing_edges_by_property`] with property ids.
+pub(crate) fn find_edges(edges: &[&Edge], identity: &EdgeIdentity) -> Bytecode {
+    match identity.key() {
+        None => existing_edges(edges.iter().map(|e| GValue::from(&e.id)).collect()),
+        Some(key) => existing_edges_by_property(edges, key),
+    }
+}
+
+/// `g.V(froms).outE(labels).has(key, within(ids)).project('i','o','n','l').by(key)
+/// .by(outV().id()).by(inV().id()).by(T.label)`: the out-edges of the edges' from-vertices
+/// that carry one of their ids, with their endpoints and label. The from-vertices and labels
+/// are each named once. The rows may include an edge with an item's id from another item's
+/// from-vertex: the caller matches rows on id, from and label.
+pub(crate) fn existing_edges_by_property(edges: &[&Edge], key: &str) -> Bytecode {
+    let distinct = |f: fn(&Edge) -> &String| {
+        let mut seen = std::collections::HashSet::new();
+        edges
+            .iter()
+            .map(|e| f(e))
+            .filter(|v| seen.insert(v.as_str()))
+            .map(GValue::from)
+            .collect::<Vec<_>>()
+    };
+    let ids = GValue::List(distinct(|e| &e.id));
+    Bytecode::new()
+        .step("V", distinct(|e| &e.from))
+        .step("outE", distinct(|e| &e.label))
+        .step("has", [GValue::from(key), GValue::p("within", ids)])
+        .step("project", ["i", "o", "n", "l"])
+        .step("by", [key])
+        .step("by", [Bytecode::new().then("outV").then("id")])
+        .step("by", [Bytecode::new().then("inV").then("id")])
+        .step("by", [T::Label])
 }
 
 /// [`merge_edges_checked`] for vertices: `g.V(ids).project('i','l').by(T.id).by(T.label)

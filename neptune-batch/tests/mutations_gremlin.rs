@@ -1,6 +1,11 @@
 //! The Gremlin sink keeps the mutation contract on the real Gremlin Server: a versioned change
 //! stream delivered in any order, batching and repetition leaves the graph the model computes
 //! from the records alone, read back with queries of this test's own.
+//!
+//! The sinks name edges as the probe at connect finds (server ids on TinkerGraph, property ids
+//! on JanusGraph); `MUTATIONS_EDGE_IDENTITY=property` forces property ids on any server, e.g.
+//! to run the property-id path on TinkerGraph. The small tests run with forced property ids
+//! too, whatever the variable says.
 
 mod common;
 
@@ -8,17 +13,43 @@ use common::changes::{mutation, SPACE};
 use local_services::change_model::KeySpace;
 use local_services::change_model::{expected_graph, ExpectedGraph};
 use neptune_batch::gremlin::{anon, Bytecode, GValue, T};
-use neptune_batch::transport::GremlinTransport;
 use neptune_batch::{
-    Edge, GraphSink, GremlinSink, ItemOutcome, Mutation, PropertyPolicy, PropertyValue, Vertex,
-    WriteMode,
+    Edge, EdgeIdentity, GraphSink, GremlinSink, ItemOutcome, Mutation, PropertyPolicy,
+    PropertyValue, Vertex, WriteMode,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
+/// The edge identity `MUTATIONS_EDGE_IDENTITY` forces: `property` (property ids in the default
+/// key), or nothing (the probe decides).
+fn forced_identity() -> Option<EdgeIdentity> {
+    match std::env::var("MUTATIONS_EDGE_IDENTITY").as_deref() {
+        Ok("property") => Some(EdgeIdentity::property_ids()),
+        Ok("" | "probe") | Err(_) => None,
+        Ok(other) => panic!("MUTATIONS_EDGE_IDENTITY={other}: expected property or probe"),
+    }
+}
+
+/// A sink in `mode`, naming edges as `identity` says (the probe decides with `None`).
+async fn sink(mode: WriteMode, identity: Option<EdgeIdentity>) -> GremlinSink {
+    common::sink_with(|c| c.mode(mode).edge_identity(identity)).await
+}
+
+/// The edges with the ids `ids` as `sink` names them: `E(ids)`, or `E().has(key, within(ids))`.
+fn edges_named(sink: &GremlinSink, ids: Vec<String>) -> Bytecode {
+    match sink.edge_identity().key() {
+        None => Bytecode::new().step("E", ids),
+        Some(key) => Bytecode::new()
+            .then("E")
+            .step("has", [GValue::from(key), GValue::p("within", ids)]),
+    }
+}
+
 /// What the server holds among the ids of `prefix`, in the model's terms: placeholders apart,
-/// tombstones and the sink's own keys left out.
-async fn read_back(t: &GremlinTransport, prefix: &str, space: KeySpace) -> ExpectedGraph {
+/// tombstones and the sink's own keys (the id property too) left out.
+async fn read_back(sink: &GremlinSink, prefix: &str, space: KeySpace) -> ExpectedGraph {
+    let t = sink.transport();
+    let id_key = sink.edge_identity().key().map(str::to_owned);
     let vertex_ids: Vec<String> = (0..space.vertices)
         .map(|i| format!("{prefix}p{i}"))
         .collect();
@@ -33,12 +64,15 @@ async fn read_back(t: &GremlinTransport, prefix: &str, space: KeySpace) -> Expec
             .step("by", [anon("valueMap", Vec::<GValue>::new())]),
     )
     .await;
+    let edge_id_by = match &id_key {
+        None => GValue::T(T::Id),
+        Some(key) => GValue::from(key),
+    };
     let edges = common::run(
         t,
-        Bytecode::new()
-            .step("E", edge_ids)
+        edges_named(sink, edge_ids)
             .step("project", ["i", "l", "o", "n", "props"])
-            .step("by", [T::Id])
+            .step("by", [edge_id_by])
             .step("by", [T::Label])
             .step("by", [Bytecode::new().then("outV").then("id")])
             .step("by", [Bytecode::new().then("inV").then("id")])
@@ -60,7 +94,7 @@ async fn read_back(t: &GremlinTransport, prefix: &str, space: KeySpace) -> Expec
                 };
                 Some((k, serde_json::Value::String(v.as_str()?.to_owned())))
             })
-            .filter(|(k, _)| !k.starts_with('_'))
+            .filter(|(k, _)| !k.starts_with('_') && Some(k) != id_key.as_ref())
             .collect()
     };
     let mut out = ExpectedGraph::default();
@@ -123,7 +157,7 @@ async fn converges(
         }
     });
     futures::future::join_all(calls).await;
-    let actual = read_back(sinks[0].transport(), prefix, space).await;
+    let actual = read_back(&sinks[0], prefix, space).await;
     if actual != expected {
         let mut diff = Vec::new();
         differences(
@@ -185,7 +219,7 @@ fn cases(n: u32) -> ProptestConfig {
 fn model_cases(mode: WriteMode, sinks: usize, space: KeySpace, n: u32) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sinks: Vec<GremlinSink> = rt.block_on(futures::future::join_all(
-        (0..sinks).map(|_| common::sink(mode)),
+        (0..sinks).map(|_| sink(mode, forced_identity())),
     ));
     let callers = if sinks.len() > 1 { sinks.len() } else { 8 };
     let most = if space == SPACE { 150 } else { 1_000 };
@@ -219,13 +253,27 @@ fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server_conditi
 
 #[tokio::test]
 async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip() {
-    for mode in [WriteMode::Merge, WriteMode::Conditional] {
-        updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(mode).await;
+    for (mode, identity) in modes_and_identities() {
+        let sink = sink(mode, identity).await;
+        updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(&sink).await;
     }
 }
 
-async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(mode: WriteMode) {
-    let sink = common::sink(mode).await;
+/// Each write mode, with the identity the probe finds (or `MUTATIONS_EDGE_IDENTITY` forces)
+/// and with property ids forced.
+fn modes_and_identities() -> Vec<(WriteMode, Option<EdgeIdentity>)> {
+    [WriteMode::Merge, WriteMode::Conditional]
+        .into_iter()
+        .flat_map(|m| {
+            [
+                (m, forced_identity()),
+                (m, Some(EdgeIdentity::property_ids())),
+            ]
+        })
+        .collect()
+}
+
+async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(sink: &GremlinSink) {
     let p = local_services::unique_name("upd");
     let id = format!("{p}-v");
     let first = Vertex::new(&id, "person")
@@ -290,8 +338,7 @@ async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(mo
         .unwrap();
     let keys = common::run(
         t,
-        Bytecode::new()
-            .step("E", [e.as_str()])
+        edges_named(sink, vec![e.clone()])
             .then("properties")
             .then("key"),
     )
@@ -315,13 +362,12 @@ async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(mo
 
 #[tokio::test]
 async fn a_placeholder_is_completed_by_its_vertex_upsert() {
-    for mode in [WriteMode::Merge, WriteMode::Conditional] {
-        a_placeholder_is_completed_by_its_vertex_upsert_in(mode).await;
+    for (mode, identity) in modes_and_identities() {
+        a_placeholder_is_completed_by_its_vertex_upsert_in(&sink(mode, identity).await).await;
     }
 }
 
-async fn a_placeholder_is_completed_by_its_vertex_upsert_in(mode: WriteMode) {
-    let sink = common::sink(mode).await;
+async fn a_placeholder_is_completed_by_its_vertex_upsert_in(sink: &GremlinSink) {
     let p = local_services::unique_name("ph");
     let (a, b) = (format!("{p}-a"), format!("{p}-b"));
     let follow = Mutation::upsert_edge(Edge::new(format!("{p}-e"), "follows", &a, &b))
@@ -355,8 +401,8 @@ async fn a_placeholder_is_completed_by_its_vertex_upsert_in(mode: WriteMode) {
 /// vertex: the delete notes it as a placeholder before the upsert completes it.
 #[tokio::test]
 async fn a_placeholder_completed_beside_the_delete_of_its_last_neighbour_stays() {
-    for mode in [WriteMode::Merge, WriteMode::Conditional] {
-        let sink = common::sink(mode).await;
+    for (mode, identity) in modes_and_identities() {
+        let sink = sink(mode, identity.clone()).await;
         let prefix = local_services::unique_name("beside");
         let (p, q) = (format!("{prefix}-p"), format!("{prefix}-q"));
         let edge = Edge::new(format!("{prefix}-e"), "follows", &q, &p);
@@ -383,6 +429,6 @@ async fn a_placeholder_completed_beside_the_delete_of_its_last_neighbour_stays()
                 .step("values", ["name"]),
         )
         .await;
-        assert_eq!(name, [GValue::from("Ada")], "{mode:?}");
+        assert_eq!(name, [GValue::from("Ada")], "{mode:?} {identity:?}");
     }
 }

@@ -4,6 +4,7 @@
 //! in two until the items at fault are isolated and examined one by one.
 
 use super::encode::{edge_ends, edge_match, failure_from, vertex_labels, vertex_match, Item};
+use super::identity::EdgeIdentity;
 use super::service::{Service, Stats};
 use crate::graphson::GValue;
 use crate::metrics as m;
@@ -30,6 +31,7 @@ pub(super) trait Careful: Item {
     /// they need are missing.
     fn examine<'a>(
         service: &'a Service,
+        identity: &'a EdgeIdentity,
         items: &'a [&'a Self],
         out: &'a mut [Option<ItemOutcome>],
         stats: &'a mut Stats,
@@ -39,6 +41,7 @@ pub(super) trait Careful: Item {
     /// endpoint missing, or the error itself.
     fn diagnose<'a>(
         service: &'a Service,
+        identity: &'a EdgeIdentity,
         item: &'a Self,
         error: &'a GremlinError,
         stats: &'a mut Stats,
@@ -48,6 +51,7 @@ pub(super) trait Careful: Item {
 impl Careful for Edge {
     fn examine<'a>(
         service: &'a Service,
+        identity: &'a EdgeIdentity,
         edges: &'a [&'a Self],
         out: &'a mut [Option<ItemOutcome>],
         stats: &'a mut Stats,
@@ -64,14 +68,14 @@ impl Careful for Edge {
             }
             let (mut s1, mut s2) = (Stats::default(), Stats::default());
             let (found_edges, present) = tokio::join!(
-                existing_edges(service, edges, &mut s1, "lookup"),
+                existing_edges(service, identity, edges, &mut s1, "lookup"),
                 present_vertices(service, &endpoint_ids, &mut s2, "lookup"),
             );
             stats.add(s1);
             stats.add(s2);
             let (found_edges, present) = (found_edges?, present?);
             for (slot, e) in out.iter_mut().zip(edges) {
-                if let Some(ends) = found_edges.get(&e.id) {
+                if let Some(ends) = found_edges.get(&e.match_key(identity)) {
                     *slot = Some(edge_match(e, ends));
                 }
             }
@@ -88,15 +92,16 @@ impl Careful for Edge {
 
     fn diagnose<'a>(
         service: &'a Service,
+        identity: &'a EdgeIdentity,
         edge: &'a Self,
         error: &'a GremlinError,
         stats: &'a mut Stats,
     ) -> BoxFuture<'a, ItemOutcome> {
         Box::pin(async move {
-            let found = existing_edges(service, &[edge], stats, "diagnose")
+            let found = existing_edges(service, identity, &[edge], stats, "diagnose")
                 .await
                 .unwrap_or_default();
-            if let Some(ends) = found.get(&edge.id) {
+            if let Some(ends) = found.get(&edge.match_key(identity)) {
                 return edge_match(edge, ends);
             }
             let ends = [&edge.from, &edge.to];
@@ -114,6 +119,7 @@ impl Careful for Edge {
 impl Careful for Vertex {
     fn examine<'a>(
         service: &'a Service,
+        _identity: &'a EdgeIdentity,
         vertices: &'a [&'a Self],
         out: &'a mut [Option<ItemOutcome>],
         stats: &'a mut Stats,
@@ -135,6 +141,7 @@ impl Careful for Vertex {
 
     fn diagnose<'a>(
         service: &'a Service,
+        _identity: &'a EdgeIdentity,
         vertex: &'a Self,
         error: &'a GremlinError,
         stats: &'a mut Stats,
@@ -151,16 +158,19 @@ impl Careful for Vertex {
     }
 }
 
-/// Edge id -> (from, to) of the edges among `edges` that exist.
+/// Edge [`match_key`](Item::match_key) -> (from, to) of the edges among `edges` that exist.
 async fn existing_edges(
     service: &Service,
+    identity: &EdgeIdentity,
     edges: &[&Edge],
     stats: &mut Stats,
     kind: &'static str,
 ) -> Result<HashMap<String, (String, String)>, GremlinError> {
-    let ids = edges.iter().map(|e| GValue::from(&e.id)).collect();
-    let request = Request::Bytecode(wt::existing_edges(ids));
-    Ok(edge_ends(&service.send(&request, kind, stats).await?))
+    let request = Request::Bytecode(wt::find_edges(edges, identity));
+    Ok(edge_ends(
+        &service.send(&request, kind, stats).await?,
+        identity,
+    ))
 }
 
 /// The ids among `ids` (distinct) of the vertices that exist. First only how many exist is
@@ -203,6 +213,7 @@ async fn existing_vertices(
 pub(super) struct Bisection<'s> {
     pub service: &'s Service,
     pub mode: WriteMode,
+    pub identity: &'s EdgeIdentity,
 }
 
 impl Bisection<'_> {
@@ -237,7 +248,7 @@ impl Bisection<'_> {
                 return;
             }
             let rows: Vec<&I> = idx.iter().map(|&i| items[i]).collect();
-            let request = Request::Bytecode(I::traversal(self.mode, &rows));
+            let request = Request::Bytecode(I::traversal(self.mode, &rows, self.identity));
             self.write(&request, items, idx, out, stats).await;
         })
     }
@@ -287,7 +298,8 @@ impl Bisection<'_> {
                 self.write_rows(items, left, out, stats).await;
                 self.write_rows(items, right, out, stats).await;
             } else if let Some(&i) = idx.first() {
-                out[i] = Some(I::diagnose(self.service, items[i], &error, stats).await);
+                let diagnosis = I::diagnose(self.service, self.identity, items[i], &error, stats);
+                out[i] = Some(diagnosis.await);
             }
         })
     }

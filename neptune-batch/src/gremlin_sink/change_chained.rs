@@ -7,16 +7,24 @@ use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{Cardinality, GValue, T};
 
 /// `addV(label).property(T.id, id).property(k, v)…`, or for an edge
-/// `V(from).addE(label).to(__.V(to)).property(T.id, id)…`. An element of that id created
-/// since the read makes the step fail, and the request with it: the changes are read again.
-pub(super) fn create(c: &Create) -> Bytecode {
+/// `V(from).addE(label).to(__.V(to)).property(id_key, id)…`, where `id_key` is `T.id` or,
+/// with property ids, the identity's property. An element of that id created since the read
+/// makes the step fail with `T.id`, and the request with it: the changes are read again. With
+/// property ids nothing refuses a second edge with the id; the guard before it looked for the
+/// id among the out-edges of the from-vertices read or created.
+pub(super) fn create(c: &Create, id_key: GValue) -> Bytecode {
     let t = match &c.ends {
         None => anon("addV", [&c.label]),
         Some((from, to)) => anon("V", [from])
             .step("addE", [&c.label])
             .step("to", [anon("V", [to])]),
     };
-    let t = t.step("property", [GValue::T(T::Id), GValue::from(&c.id)]);
+    let key = if c.ends.is_some() {
+        id_key
+    } else {
+        GValue::T(T::Id)
+    };
+    let t = t.step("property", [key, GValue::from(&c.id)]);
     c.values.iter().fold(t, |t, (k, v)| {
         t.step("property", [GValue::from(k), v.clone()])
     })

@@ -12,6 +12,7 @@
 //! writes too, so that the two transactions conflict and one reads again. The same element's
 //! own changes come from one key, so from one process, whose requests never overlap.
 
+use super::change_edges::EdgeLookup;
 use super::change_rows::{Create, EdgeDrop, Rows, SetValues, Update};
 use super::change_traversals::{Shape, WriteTraversal};
 use crate::bytecode::Bytecode;
@@ -37,6 +38,8 @@ pub(super) struct Diff<'a> {
     pub read_edges: &'a [String],
     /// When the changes are written (tombstones say when they were deleted).
     pub now: SystemTime,
+    /// How edges are found by their ids.
+    pub edges: EdgeLookup<'a>,
 }
 
 fn map(entries: Vec<(GValue, GValue)>) -> GValue {
@@ -85,7 +88,7 @@ impl Diff<'_> {
         }
         let (vertex_ids, expected_vertices) = self.expected_vertices();
         let (edge_ids, edge_froms, expected_edges) = self.expected_edges();
-        let mut w = WriteTraversal::new(shape)
+        let mut w = WriteTraversal::new(shape, self.edges)
             .claim(vertex_ids.clone(), edge_ids.clone(), edge_froms.clone())
             .guard_vertices(vertex_ids, expected_vertices)
             .guard_edges(edge_ids, edge_froms, expected_edges)
@@ -286,6 +289,7 @@ impl Diff<'_> {
         }
         rows.vertex_updates.push(Update {
             id: id.to_owned(),
+            label: after.label.clone(),
             from: None,
             drop,
             set,
@@ -345,6 +349,7 @@ fn edge_update(id: &str, before: &StoredEdge, after: &StoredEdge) -> Update {
     }
     Update {
         id: id.to_owned(),
+        label: before.label.clone(),
         from: Some(before.from.clone()),
         drop,
         set,

@@ -1,6 +1,7 @@
 //! The merge shape of a write of changes: each kind of row goes as one list, merged by id
 //! with `mergeV`/`mergeE`, the other merge option failing the request.
 
+use super::change_edges::EdgeLookup;
 use super::change_rows::{Create, SetValues, Update};
 use super::change_traversals::GUARD_MESSAGE;
 use crate::bytecode::{anon, Bytecode};
@@ -36,10 +37,37 @@ pub(super) fn create_row(c: &Create) -> GValue {
     row(vec![("m", by_id(&c.id)), ("c", map(create))])
 }
 
+/// An edge's create row, searched by its id as `edges` names it: `{m: {T.id: id}, c: {T.label:
+/// label, OUT: from, IN: to, k: v…}}`, or with property ids `{m: {OUT: from, T.label: label,
+/// key: id}, c: {IN: to, k: v…}}` (see [`EdgeLookup::search`]).
+pub(super) fn create_edge_row(c: &Create, edges: EdgeLookup) -> GValue {
+    let Some((from, to)) = &c.ends else {
+        return create_row(c);
+    };
+    let (search, in_search) = edges.search(&c.id, from, &c.label);
+    if !in_search {
+        return create_row(c);
+    }
+    let mut create = vec![(GValue::Direction(Direction::In), GValue::from(to))];
+    create.extend(values(&c.values));
+    row(vec![("m", search), ("c", map(create))])
+}
+
 /// `{m: {T.id: id}, d: [keys], u: {k: v…}}`.
 pub(super) fn update_row(u: &Update) -> GValue {
+    update_searched(by_id(&u.id), u)
+}
+
+/// An edge's update row, searched by its id as `edges` names it (the edge's `from` and label
+/// with property ids).
+pub(super) fn update_edge_row(u: &Update, edges: EdgeLookup) -> GValue {
+    let from = u.from.as_deref().unwrap_or_default();
+    update_searched(edges.search(&u.id, from, &u.label).0, u)
+}
+
+fn update_searched(search: GValue, u: &Update) -> GValue {
     row(vec![
-        ("m", by_id(&u.id)),
+        ("m", search),
         ("d", GValue::List(u.drop.iter().map(GValue::from).collect())),
         ("u", map(values(&u.set).collect())),
     ])

@@ -17,6 +17,8 @@ pub(super) struct Create {
 /// Properties of an existing element to drop, then to set.
 pub(super) struct Update {
     pub id: String,
+    /// The element's label (an edge is searched by it with property ids).
+    pub label: String,
     /// An edge's `from` (found by it where a graph cannot look edges up by id
     /// mid-traversal); `None` for a vertex.
     pub from: Option<String>,

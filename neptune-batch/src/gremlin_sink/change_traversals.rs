@@ -19,6 +19,7 @@
 //! Neptune's vertex properties have set cardinality by default, where a map value would be
 //! added to the old ones instead of replacing them.
 
+use super::change_edges::EdgeLookup;
 use super::change_rows::{Create, EdgeDrop, SetValues, Update};
 use super::{change_chained as chained, change_merged as merge};
 use crate::bytecode::{anon, Bytecode};
@@ -47,9 +48,10 @@ pub(super) fn read_vertices(ids: Vec<GValue>) -> Bytecode {
 }
 
 /// `g.E(ids).project('i','l','o','n','v','k')`: each edge's id, label, ends, version and
-/// property keys.
-pub(super) fn read_edges(ids: Vec<GValue>) -> Bytecode {
-    edge_rows(Bytecode::new().step("E", ids))
+/// property keys; with property ids `g.E().has(key, within(ids))`, the id read from the key
+/// (which is among the keys answered).
+pub(super) fn read_edges(ids: Vec<GValue>, edges: EdgeLookup) -> Bytecode {
+    edge_rows(edges.everywhere(ids), edges)
 }
 
 /// `g.inject(0).union(V(ids).project(…), E(edge_ids).project(…))`: [`read_vertices`] and
@@ -58,10 +60,13 @@ pub(super) fn read_edges(ids: Vec<GValue>) -> Bytecode {
 /// TinkerGraph copies a vertex with its adjacency) then copies an edge's ends once, not once
 /// for the vertex read and again for the edge read's ends; and it is one round trip. Both
 /// lists must be non-empty (`V()` without ids is every vertex).
-pub(super) fn read_both(ids: Vec<GValue>, edge_ids: Vec<GValue>) -> Bytecode {
+pub(super) fn read_both(ids: Vec<GValue>, edge_ids: Vec<GValue>, edges: EdgeLookup) -> Bytecode {
     Bytecode::new().step("inject", [0i64]).step(
         "union",
-        [vertex_rows(anon("V", ids)), edge_rows(anon("E", edge_ids))],
+        [
+            vertex_rows(anon("V", ids)),
+            edge_rows(edges.everywhere(edge_ids), edges),
+        ],
     )
 }
 
@@ -83,9 +88,9 @@ fn vertex_rows(t: Bytecode) -> Bytecode {
 }
 
 /// The rows of [`read_edges`] for the edges `t` answers.
-fn edge_rows(t: Bytecode) -> Bytecode {
+fn edge_rows(t: Bytecode, edges: EdgeLookup) -> Bytecode {
     t.step("project", ["i", "l", "o", "n", "v", "k"])
-        .step("by", [T::Id])
+        .step("by", [edges.id_by()])
         .step("by", [T::Label])
         .step("by", [Bytecode::new().then("outV").then("id")])
         .step("by", [Bytecode::new().then("inV").then("id")])
@@ -109,17 +114,20 @@ pub(super) enum Shape {
 }
 
 /// The write of one request, step by step.
-pub(super) struct WriteTraversal {
+pub(super) struct WriteTraversal<'a> {
     t: Bytecode,
     shape: Shape,
+    /// How edges are found by their ids (see [`EdgeLookup`]).
+    edges: EdgeLookup<'a>,
     orphans: bool,
 }
 
-impl WriteTraversal {
-    pub(super) fn new(shape: Shape) -> Self {
+impl<'a> WriteTraversal<'a> {
+    pub(super) fn new(shape: Shape, edges: EdgeLookup<'a>) -> Self {
         Self {
             t: Bytecode::new().step("inject", [0i64]),
             shape,
+            edges,
             orphans: false,
         }
     }
@@ -157,17 +165,19 @@ impl WriteTraversal {
     /// element the decision rests on is checked, the guards read the request's own copies, and
     /// whichever of two such requests commits second fails with a conflict and is read and
     /// decided again. Neptune locks what a mutation reads; there the claim costs one property
-    /// write and removal per element read.
+    /// write and removal per element read. With property ids the edges are claimed from their
+    /// `froms` in both shapes: every edge claimed was read, so its from-vertex is known, and no
+    /// graph-wide lookup is needed.
     pub(super) fn claim(self, ids: Vec<GValue>, edge_ids: Vec<GValue>, froms: Vec<GValue>) -> Self {
         let mut w = self;
         if !ids.is_empty() {
             w = w.side_effect(claimed(anon("V", ids)));
         }
-        let edges = match w.shape {
+        let edges = match (w.shape, w.edges) {
             _ if edge_ids.is_empty() => None,
-            Shape::Merge => Some(anon("E", edge_ids)),
-            Shape::Chained if froms.is_empty() => None,
-            Shape::Chained => Some(anon("V", froms).then("outE").step("hasId", edge_ids)),
+            (Shape::Merge, EdgeLookup::ServerIds) => Some(anon("E", edge_ids)),
+            _ if froms.is_empty() => None,
+            _ => Some(w.edges.filter(anon("V", froms).then("outE"), edge_ids)),
         };
         match edges {
             Some(edges) => w.side_effect(claimed(edges)),
@@ -194,7 +204,9 @@ impl WriteTraversal {
 
     /// Stops the request unless the edges `ids` hold exactly `expected` (a map of versions).
     /// The chained shape finds them from their `froms`: an edge neither read nor created
-    /// (the delete of an edge that is not there) is left out of its guard.
+    /// (the delete of an edge that is not there) is left out of its guard. The merge shape
+    /// looks for them in the whole graph (with property ids `E().has(key, within(ids))`), so
+    /// that an id taken meanwhile by an edge from any vertex stops the request.
     pub(super) fn guard_edges(
         self,
         ids: Vec<GValue>,
@@ -205,13 +217,13 @@ impl WriteTraversal {
             return self;
         }
         let edges = match self.shape {
-            Shape::Merge => anon("E", ids),
+            Shape::Merge => self.edges.everywhere(ids),
             Shape::Chained if froms.is_empty() => return self,
-            Shape::Chained => anon("V", froms).then("outE").step("hasId", ids),
+            Shape::Chained => self.edges.filter(anon("V", froms).then("outE"), ids),
         };
         let read = edges
             .then("group")
-            .step("by", [T::Id])
+            .step("by", [self.edges.id_by()])
             .step("by", [value_or(VERSION_KEY, GValue::Long(-1))]);
         self.guard(read, expected)
     }
@@ -302,9 +314,9 @@ impl WriteTraversal {
                 let rows = rows.iter().map(merge::create_row).collect();
                 self.side_effect(merge::rows("mergeV", rows, Merge::OnCreate))
             }
-            Shape::Chained => rows
-                .iter()
-                .fold(self, |w, r| w.side_effect(chained::create(r))),
+            Shape::Chained => rows.iter().fold(self, |w, r| {
+                w.side_effect(chained::create(r, GValue::T(T::Id)))
+            }),
         }
     }
 
@@ -356,12 +368,17 @@ impl WriteTraversal {
         }
         match self.shape {
             Shape::Merge => {
-                let rows = rows.iter().map(merge::create_row).collect();
+                let rows = rows
+                    .iter()
+                    .map(|r| merge::create_edge_row(r, self.edges))
+                    .collect();
                 self.side_effect(merge::rows("mergeE", rows, Merge::OnCreate))
             }
-            Shape::Chained => rows
-                .iter()
-                .fold(self, |w, r| w.side_effect(chained::create(r))),
+            Shape::Chained => {
+                let key = self.edges.id_key();
+                rows.iter()
+                    .fold(self, |w, r| w.side_effect(chained::create(r, key.clone())))
+            }
         }
     }
 
@@ -372,7 +389,10 @@ impl WriteTraversal {
         }
         match self.shape {
             Shape::Merge => {
-                let rows: Vec<GValue> = rows.iter().map(merge::update_row).collect();
+                let rows: Vec<GValue> = rows
+                    .iter()
+                    .map(|r| merge::update_edge_row(r, self.edges))
+                    .collect();
                 let with_drops: Vec<GValue> = rows
                     .iter()
                     .filter(|r| matches!(r.get("d"), Some(GValue::List(d)) if !d.is_empty()))
@@ -387,7 +407,7 @@ impl WriteTraversal {
             }
             Shape::Chained => rows.iter().fold(self, |w, r| {
                 let from = r.from.as_deref().unwrap_or_default();
-                let edge = anon("V", [from]).then("outE").step("hasId", [&r.id]);
+                let edge = w.edges.out_of(from, &r.id);
                 w.side_effect(chained::update(edge, r))
             }),
         }
@@ -407,15 +427,23 @@ impl WriteTraversal {
                 )
                 .then("drop")
         };
-        match self.shape {
-            Shape::Merge => {
+        match (self.shape, self.edges) {
+            (Shape::Merge, EdgeLookup::ServerIds) => {
                 let ids: Vec<GValue> = rows.iter().map(|r| GValue::from(&r.id)).collect();
                 self.side_effect(drop(anon("E", ids)))
             }
-            Shape::Chained => rows.iter().fold(self, |w, r| {
-                w.side_effect(drop(
-                    anon("V", [&r.from]).then("outE").step("hasId", [&r.id]),
-                ))
+            // With property ids from the edges' from-vertices: the guard has made sure that
+            // no other edge holds one of these ids.
+            (Shape::Merge, EdgeLookup::Property(_)) => {
+                let ids: Vec<GValue> = rows.iter().map(|r| GValue::from(&r.id)).collect();
+                let froms: std::collections::BTreeSet<&str> =
+                    rows.iter().map(|r| r.from.as_str()).collect();
+                let edges = self.edges.filter(anon("V", froms).then("outE"), ids);
+                self.side_effect(drop(edges))
+            }
+            (Shape::Chained, _) => rows.iter().fold(self, |w, r| {
+                let edges = w.edges.out_of(&r.from, &r.id);
+                w.side_effect(drop(edges))
             }),
         }
     }

@@ -13,6 +13,7 @@
 //! request makes can fail the guard of another that read its vertex missing.
 
 use super::change_diff::Diff;
+use super::change_edges::EdgeLookup;
 use super::change_traversals::{self as ct, Shape};
 use super::encode::failure_from;
 use super::service::{OnConflict, Stats};
@@ -86,7 +87,8 @@ impl Writer {
         let mut round = 0;
         loop {
             let read = self.read(items, shape, stats).await?;
-            let (outcomes, write) = decide(&read, items, shape, SystemTime::now());
+            let edges = EdgeLookup::new(self.identity());
+            let (outcomes, write) = decide(&read, items, (shape, edges), SystemTime::now());
             let Some(write) = write else {
                 for (m, o) in items.iter().zip(&outcomes) {
                     tracing::trace!(mutation = ?m, outcome = ?o, "change decided: nothing to write");
@@ -132,6 +134,7 @@ impl Writer {
 
     /// Reads the vertices, edges and tombstones `items` depend on: in the merge shape in one
     /// request ([`ct::read_both`]), in the chained one (no mid-traversal `E()`) in two at once.
+    /// Edges are looked for in the whole graph, by the sink's identity (see [`EdgeLookup`]).
     async fn read(
         &self,
         items: &[&Mutation],
@@ -139,6 +142,7 @@ impl Writer {
         stats: &mut Stats,
     ) -> Result<Read, GremlinError> {
         let (vertex_ids, edge_ids) = needed(items);
+        let edges = EdgeLookup::new(self.identity());
         let service = self.service();
         let as_values = |ids: &[String]| ids.iter().map(GValue::from).collect::<Vec<_>>();
         let lookup = |t: Bytecode, stats: Stats| async move {
@@ -157,13 +161,16 @@ impl Writer {
                 rows?
             }
             (true, false) => {
-                let (rows, s) =
-                    lookup(ct::read_edges(as_values(&edge_ids)), Stats::default()).await;
+                let (rows, s) = lookup(
+                    ct::read_edges(as_values(&edge_ids), edges),
+                    Stats::default(),
+                )
+                .await;
                 stats.add(s);
                 rows?
             }
             (false, false) if shape == Shape::Merge => {
-                let t = ct::read_both(as_values(&vertex_ids), as_values(&edge_ids));
+                let t = ct::read_both(as_values(&vertex_ids), as_values(&edge_ids), edges);
                 let (rows, s) = lookup(t, Stats::default()).await;
                 stats.add(s);
                 rows?
@@ -171,7 +178,10 @@ impl Writer {
             (false, false) => {
                 let ((vertices, s1), (edges, s2)) = tokio::join!(
                     lookup(ct::read_vertices(as_values(&vertex_ids)), Stats::default()),
-                    lookup(ct::read_edges(as_values(&edge_ids)), Stats::default()),
+                    lookup(
+                        ct::read_edges(as_values(&edge_ids), edges),
+                        Stats::default()
+                    ),
                 );
                 stats.add(s1);
                 stats.add(s2);
@@ -185,7 +195,7 @@ impl Writer {
         for row in &rows {
             // An edge's row has its ends; a vertex's does not.
             if row.get("o").is_some() {
-                load_edge(&mut state, row);
+                load_edge(&mut state, row, edges.key());
             } else if let Some(marker) = load_vertex(&mut state, row) {
                 markers.insert(marker);
             }
@@ -316,8 +326,9 @@ fn load_vertex(state: &mut GraphState, row: &GValue) -> Option<String> {
     None
 }
 
-/// One edge read.
-fn load_edge(state: &mut GraphState, row: &GValue) {
+/// One edge read; `id_key` (the property holding its id, with property ids) is not one of its
+/// properties.
+fn load_edge(state: &mut GraphState, row: &GValue, id_key: Option<&str>) {
     let (Some(id), Some(label), Some(from), Some(to)) = (
         text(row, "i"),
         text(row, "l"),
@@ -328,6 +339,9 @@ fn load_edge(state: &mut GraphState, row: &GValue) {
     };
     let mut properties = keys(row);
     properties.remove(VERSION_KEY);
+    if let Some(key) = id_key {
+        properties.remove(key);
+    }
     for v in [&from, &to] {
         state
             .incident
@@ -352,7 +366,7 @@ fn load_edge(state: &mut GraphState, row: &GValue) {
 fn decide(
     read: &Read,
     items: &[&Mutation],
-    shape: Shape,
+    (shape, edges): (Shape, EdgeLookup),
     now: SystemTime,
 ) -> (Vec<ItemOutcome>, Option<Bytecode>) {
     let mut after = read.state.clone();
@@ -374,6 +388,7 @@ fn decide(
         read_vertices: &read.vertex_ids,
         read_edges: &read.edge_ids,
         now,
+        edges,
     };
     (outcomes, diff.write(shape))
 }
@@ -442,7 +457,7 @@ mod tests {
             state,
             markers: BTreeSet::new(),
         };
-        let (outcomes, write) = decide(&read, &refs, shape, now);
+        let (outcomes, write) = decide(&read, &refs, (shape, EdgeLookup::ServerIds), now);
         assert!(
             outcomes.iter().all(|o| *o == ItemOutcome::Written),
             "{outcomes:?}"

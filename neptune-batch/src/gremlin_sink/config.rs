@@ -1,5 +1,6 @@
 //! Settings of [`GremlinSink`](super::GremlinSink).
 
+use super::identity::EdgeIdentity;
 use crate::error::{check_backoff, ConfigError};
 use crate::sizing::{AdaptiveSizing, AdaptiveSizingBuilder};
 use crate::transport::{TransportConfig, TransportConfigBuilder};
@@ -50,6 +51,16 @@ pub struct GremlinSinkConfig {
     /// The longest a [`probe`](crate::GraphSink::probe) waits for its answer, connecting
     /// included. Default 2 s: a caller polls it about once a second while the endpoint is down.
     pub probe_timeout: Duration,
+    /// How edges are named so that they are found again. Default `None`: found by a probe at
+    /// connect ([`GremlinSink::connect`](super::GremlinSink::connect) adds a probe edge with a
+    /// caller's id in a request that is rolled back), [`EdgeIdentity::ServerIds`] where the
+    /// server keeps a caller's edge id (Neptune, TinkerGraph), else
+    /// [`EdgeIdentity::PropertyIds`] in [`EdgeIdentity::DEFAULT_KEY`] (JanusGraph).
+    /// `Some(identity)` skips the probe and uses it, e.g. to name the id property. With
+    /// property ids, [`WriteMode::Plain`] is refused (a repeated id would be a second edge,
+    /// not an error) and so are change streams ([`apply`](crate::GraphSink::apply)), which
+    /// need server ids for now.
+    pub edge_identity: Option<EdgeIdentity>,
 }
 
 /// Whether the sink reads which items exist, so that each item gets its own outcome.
@@ -147,6 +158,7 @@ impl Default for GremlinSinkConfig {
             conflict_retry: Backoff::new(Duration::from_millis(10), Duration::from_millis(200))
                 .with_max_retries(10),
             probe_timeout: Duration::from_secs(2),
+            edge_identity: None,
         }
     }
 }
@@ -211,8 +223,28 @@ impl GremlinSinkConfig {
         if self.existence.creates_missing() == Some("") {
             return bad("existence", "the label must not be empty".into());
         }
+        if let Some(identity) = &self.edge_identity {
+            identity.validate("edge_identity")?;
+            check_identity(self.mode, identity)?;
+        }
         Ok(())
     }
+}
+
+/// Whether `mode` can write edges named by `identity`: plain `addE` cannot with property ids,
+/// where nothing refuses a second edge with the same id.
+pub(super) fn check_identity(mode: WriteMode, identity: &EdgeIdentity) -> Result<(), ConfigError> {
+    if mode == WriteMode::Plain && identity.key().is_some() {
+        return Err(ConfigError::new(
+            "mode",
+            format!(
+                "plain writes need a server that keeps caller-supplied edge ids; with edge ids in \
+                 a property ({}) use merge or conditional",
+                identity.describe()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Builds a [`GremlinSinkConfig`] from its defaults (see [`GremlinSinkConfig::builder`]);
@@ -292,6 +324,12 @@ impl GremlinSinkConfigBuilder {
         self
     }
 
+    /// [`GremlinSinkConfig::edge_identity`]: `Some` skips the probe, `None` probes at connect.
+    pub fn edge_identity(mut self, identity: impl Into<Option<EdgeIdentity>>) -> Self {
+        self.config.edge_identity = identity.into();
+        self
+    }
+
     /// The configuration, if every field can work.
     pub fn build(self) -> Result<GremlinSinkConfig, ConfigError> {
         self.config.validate()?;
@@ -352,6 +390,33 @@ mod tests {
         };
         assert_eq!(field(builder().existence(unlabelled)), "existence");
         assert_eq!(field(GremlinSinkConfig::builder("http://x")), "writer.url");
+        let blank = EdgeIdentity::PropertyIds { key: String::new() };
+        assert_eq!(field(builder().edge_identity(blank)), "edge_identity");
+        let plain = builder()
+            .mode(WriteMode::Plain)
+            .edge_identity(EdgeIdentity::property_ids());
+        let e = plain.build().unwrap_err();
+        assert_eq!(e.field(), "mode");
+        assert!(e.reason().contains("property:edge_id"), "{}", e.reason());
+    }
+
+    #[test]
+    fn the_edge_identity_is_probed_unless_given() {
+        let url = "ws://127.0.0.1:8182/gremlin";
+        assert_eq!(GremlinSinkConfig::default().edge_identity, None);
+        let given = GremlinSinkConfig::builder(url)
+            .edge_identity(EdgeIdentity::PropertyIds { key: "eid".into() })
+            .build()
+            .unwrap();
+        assert_eq!(
+            given.edge_identity.as_ref().and_then(EdgeIdentity::key),
+            Some("eid")
+        );
+        let plain = GremlinSinkConfig::builder(url)
+            .mode(WriteMode::Plain)
+            .edge_identity(EdgeIdentity::ServerIds)
+            .build();
+        assert!(plain.is_ok(), "plain writes with server ids stay allowed");
     }
 
     #[test]

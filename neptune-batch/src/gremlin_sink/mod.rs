@@ -4,17 +4,21 @@
 //! `write` (one request's items: the checked merge, else `careful`, the reads and bisection
 //! that give each item its outcome), `encode` (items to traversals, answers to outcomes),
 //! `service` (sending one request: connection, session, metrics) with `retry` (whether to send
-//! it again), and `session_lane` (the session the merges queue in).
+//! it again), `session_lane` (the session the merges queue in), and `identity` (whether edges
+//! are named by the server's id or by a property).
 
 mod careful;
 mod change_chained;
 mod change_diff;
+mod change_edges;
 mod change_merged;
 mod change_rows;
 mod change_traversals;
 mod changes;
 mod config;
+mod edge_index;
 mod encode;
+mod identity;
 mod queue;
 mod retry;
 mod service;
@@ -23,6 +27,7 @@ mod take;
 mod write;
 
 pub use config::{ExistenceCheck, GremlinSinkConfig, GremlinSinkConfigBuilder, Scheduling};
+pub use identity::EdgeIdentity;
 
 use crate::error::SinkError;
 use crate::graphson::GValue;
@@ -92,6 +97,7 @@ pub struct SinkProgress {
 pub struct GremlinSink {
     config: GremlinSinkConfig,
     queue: Arc<Queue>,
+    edge_index: bool,
 }
 
 impl std::fmt::Debug for GremlinSink {
@@ -105,9 +111,12 @@ impl std::fmt::Debug for GremlinSink {
 }
 
 impl GremlinSink {
-    /// Validates `config`, connects to the writer endpoint and, with
-    /// [`Scheduling::SessionQueue`] in [`WriteMode::Merge`], opens the session the merges
-    /// queue in where the server allows it.
+    /// Validates `config`, connects to the writer endpoint, finds how edges are named unless
+    /// the configuration says ([`GremlinSinkConfig::edge_identity`]: a probe edge with a
+    /// caller's id, rolled back), with property ids makes sure JanusGraph has an index on the
+    /// id property ([`edge_id_indexed`](Self::edge_id_indexed)), and, with [`Scheduling::SessionQueue`] in
+    /// [`WriteMode::Merge`], opens the session the merges queue in where the server allows it.
+    /// A probe that finds property ids refuses [`WriteMode::Plain`] as a configuration error.
     pub async fn connect(config: GremlinSinkConfig) -> Result<Self, SinkError> {
         config.validate()?;
         let endpoint = config.writer.url.clone();
@@ -126,25 +135,43 @@ impl GremlinSink {
                     source: Box::new(other),
                 },
             })?;
+        let identity = match &config.edge_identity {
+            Some(identity) => identity.clone(),
+            None => {
+                let identity = identity::probe(&transport).await;
+                config::check_identity(config.mode, &identity)?;
+                identity
+            }
+        };
+        tracing::debug!(identity = %identity.describe(), "edges are named by this identity");
+        let edge_index = edge_index::ensure(&transport, &identity).await;
         let lane =
             if config.scheduling == Scheduling::SessionQueue && config.mode == WriteMode::Merge {
                 SessionLane::open(&config.writer, &transport).await
             } else {
                 None
             };
-        Ok(Self::assemble(transport, lane, config))
+        let mut sink = Self::assemble(transport, lane, identity, config);
+        sink.edge_index = edge_index == edge_index::IndexState::Enabled;
+        Ok(sink)
     }
 
     /// A sink over an existing transport (its configuration replaces `config.writer`), without
-    /// a session.
+    /// a session and without a probe: edges are named as
+    /// [`GremlinSinkConfig::edge_identity`] says, by server ids if it says nothing.
     pub fn with_transport(transport: GremlinTransport, mut config: GremlinSinkConfig) -> Self {
         config.writer = transport.config().clone();
-        Self::assemble(transport, None, config)
+        let identity = config
+            .edge_identity
+            .clone()
+            .unwrap_or(EdgeIdentity::ServerIds);
+        Self::assemble(transport, None, identity, config)
     }
 
     fn assemble(
         transport: GremlinTransport,
         lane: Option<SessionLane>,
+        identity: EdgeIdentity,
         config: GremlinSinkConfig,
     ) -> Self {
         m::describe();
@@ -164,9 +191,13 @@ impl GremlinSink {
             lane,
             RetryLogic::new(config.retry, config.conflict_retry),
         );
-        let writer = Writer::new(service, config.mode, config.existence.clone());
+        let writer = Writer::new(service, config.mode, config.existence.clone(), identity);
         let queue = Arc::new(Queue::new(writer, taking, controller));
-        Self { config, queue }
+        Self {
+            config,
+            queue,
+            edge_index: false,
+        }
     }
 
     /// Drops the tombstones of deletes made before `deleted_before`, in transactions of at most
@@ -201,6 +232,20 @@ impl GremlinSink {
                 return Ok(purged);
             }
         }
+    }
+
+    /// How edges are named: as configured, or as the probe at connect found (see
+    /// [`GremlinSinkConfig::edge_identity`]).
+    pub fn edge_identity(&self) -> &EdgeIdentity {
+        self.queue.writer().identity()
+    }
+
+    /// Whether edges named by [`EdgeIdentity::PropertyIds`] are found through an index on
+    /// their id property: true on JanusGraph where connect found or made the composite index
+    /// (it makes it when the property does not exist yet), false elsewhere. Without it a
+    /// change naming an edge scans every edge (see `docs/janusgraph.md`).
+    pub fn edge_id_indexed(&self) -> bool {
+        self.edge_index
     }
 
     /// Whether the merges queue in a Gremlin Server session (see [`Scheduling::SessionQueue`]).
@@ -261,6 +306,10 @@ impl GraphSink for GremlinSink {
     /// session where one is open. A request holds the elements its changes touch while it
     /// runs, and the vertices they depend on: alone outside a session, shared with other
     /// requests' edges in a session (where the server runs the requests in turn).
+    ///
+    /// With [`EdgeIdentity::PropertyIds`] an edge named by a change is looked for by its id
+    /// property in the whole graph (`E().has(key, within(ids))`), so that its id is unique in
+    /// the graph as with server ids; see `docs/janusgraph.md` for what that costs.
     async fn apply(&self, mutations: &[Mutation]) -> Result<WriteReport, SinkError> {
         Ok(self.queue.write(mutations).await)
     }

@@ -111,6 +111,32 @@ pub(super) fn is_conflict(error: &GremlinError) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn janusgraphs_lock_failures_follow_the_conflict_schedule() {
+        for exception in [
+            "org.janusgraph.diskstorage.locking.PermanentLockingException",
+            "org.janusgraph.diskstorage.locking.TemporaryLockingException",
+            "org.janusgraph.diskstorage.TemporaryBackendException",
+            "org.apache.tinkerpop.gremlin.structure.util.TransactionException",
+        ] {
+            let class = ErrorClass::from_exception(exception).expect("classified");
+            let error = GremlinError::Server {
+                status: 500,
+                class,
+                exception: Some(exception.into()),
+                message: "Could not commit transaction due to exception during persistence".into(),
+            };
+            assert!(is_conflict(&error), "{exception}");
+        }
+        let other = GremlinError::Server {
+            status: 500,
+            class: ErrorClass::Other,
+            exception: None,
+            message: "PermanentLockingException in the text only".into(),
+        };
+        assert!(!is_conflict(&other), "messages are never read");
+    }
+
     fn logic(retries: u32) -> RetryLogic {
         RetryLogic::new(
             Backoff::new(Duration::from_millis(100), Duration::from_millis(800))

@@ -30,7 +30,8 @@ pub(super) const LANE_DEPTH: usize = 2;
 const SESSION_RENEWAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The label of the probe vertex, dropped as soon as it has been read back.
-const PROBE_LABEL: &str = "neptune-batch-session-probe";
+/// No `-` in it or in the probe's id: JanusGraph reserves that character in string ids.
+const PROBE_LABEL: &str = "neptune_batch_session_probe";
 
 /// A session on a connection of its own.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ impl SessionLane {
         let transport = GremlinTransport::connect(config).await.ok()?;
         let name = format!("neptune-batch-{}", uuid::Uuid::new_v4());
         let lane = Self { transport, name };
-        let probe = format!("{PROBE_LABEL}-{}", uuid::Uuid::new_v4());
+        let probe = format!("{PROBE_LABEL}_{}", uuid::Uuid::new_v4().simple());
         let write = Bytecode::new()
             .step("addV", [PROBE_LABEL])
             .step("property", [GValue::T(T::Id), GValue::from(probe.as_str())]);

@@ -4,6 +4,7 @@
 use super::careful::{Bisection, Careful};
 use super::config::ExistenceCheck;
 use super::encode::{failure_from, finish, merged};
+use super::identity::EdgeIdentity;
 use super::service::{Service, Stats};
 use crate::metrics as m;
 use crate::model::Vertex;
@@ -18,15 +19,27 @@ pub(super) struct Writer {
     service: Service,
     mode: WriteMode,
     existence: ExistenceCheck,
+    identity: EdgeIdentity,
 }
 
 impl Writer {
-    pub(super) fn new(service: Service, mode: WriteMode, existence: ExistenceCheck) -> Self {
+    pub(super) fn new(
+        service: Service,
+        mode: WriteMode,
+        existence: ExistenceCheck,
+        identity: EdgeIdentity,
+    ) -> Self {
         Self {
             service,
             mode,
             existence,
+            identity,
         }
+    }
+
+    /// How edges are named.
+    pub(super) fn identity(&self) -> &EdgeIdentity {
+        &self.identity
     }
 
     pub(super) fn service(&self) -> &Service {
@@ -50,10 +63,12 @@ impl Writer {
         let bisection = Bisection {
             service: &self.service,
             mode: self.mode,
+            identity: &self.identity,
         };
         if !self.existence.reads() {
             let mut out = vec![None; items.len()];
-            let request = self.service.write_request(I::traversal(self.mode, items));
+            let traversal = I::traversal(self.mode, items, &self.identity);
+            let request = self.service.write_request(traversal);
             let all = (0..items.len()).collect();
             bisection
                 .write(&request, items, all, &mut out, &mut stats)
@@ -68,7 +83,8 @@ impl Writer {
             }
         }
         let mut out = vec![None; items.len()];
-        let examined = match I::examine(&self.service, items, &mut out, &mut stats).await {
+        let examined = I::examine(&self.service, &self.identity, items, &mut out, &mut stats);
+        let examined = match examined.await {
             Ok(examined) => examined,
             Err(e) => return (items.iter().map(|_| failure_from(&e)).collect(), stats),
         };
@@ -103,10 +119,11 @@ impl Writer {
         items: &[&I],
         stats: &mut Stats,
     ) -> Result<Vec<ItemOutcome>, GremlinError> {
-        let traversal = I::checked_merge(items, self.existence.creates_missing());
+        let creates = self.existence.creates_missing();
+        let traversal = I::checked_merge(items, creates, &self.identity);
         let request = self.service.write_request(traversal);
         match self.service.send(&request, "write", stats).await {
-            Ok(answer) => Ok(merged(items, &answer)),
+            Ok(answer) => Ok(merged(items, &answer, &self.identity)),
             Err(e) if e.is_retriable() => {
                 let failure = self.service.retry().gave_up(&e, stats.unconfirmed);
                 Ok(items

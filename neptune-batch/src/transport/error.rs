@@ -13,7 +13,10 @@ use stream2neptune_common::{Classify, ErrorKind};
 #[non_exhaustive]
 pub enum ErrorClass {
     /// Another transaction touched the same elements (`ConcurrentModificationException` on
-    /// Neptune, a `TransactionException` on TinkerPop's transactional TinkerGraph): retry.
+    /// Neptune, a `TransactionException` on TinkerPop's transactional TinkerGraph, a lock
+    /// JanusGraph could not take or found changed at commit, `PermanentLockingException` or
+    /// `TemporaryLockingException`, or its storage backend's `TemporaryBackendException`):
+    /// retry.
     ConcurrentModification,
     /// The endpoint is a read replica, e.g. after a failover (`ReadOnlyViolationException`):
     /// reconnect to the writer endpoint, then retry.
@@ -69,6 +72,13 @@ impl ErrorClass {
             "ConcurrentModificationException" | "TransactionException" => {
                 ErrorClass::ConcurrentModification
             }
+            // JanusGraph: a lock held by another transaction ("Local lock contention") or
+            // whose value changed before the commit ("Expected value mismatch"), and a backend
+            // failure its docs call temporary. Each fails the whole transaction, which a new
+            // one may redo; "Permanent" means only that this transaction cannot go on.
+            "PermanentLockingException"
+            | "TemporaryLockingException"
+            | "TemporaryBackendException" => ErrorClass::ConcurrentModification,
             "ReadOnlyViolationException" => ErrorClass::ReadOnly,
             "ThrottlingException" | "TooManyRequestsException" => ErrorClass::Throttled,
             "ConstraintViolationException" => ErrorClass::ConstraintViolation,
@@ -260,6 +270,27 @@ mod tests {
             ErrorClass::from_exception("java.lang.IllegalArgumentException"),
             None
         );
+    }
+
+    #[test]
+    fn janusgraphs_lock_and_temporary_backend_failures_are_conflicts() {
+        for name in [
+            "org.janusgraph.diskstorage.locking.PermanentLockingException",
+            "org.janusgraph.diskstorage.locking.TemporaryLockingException",
+            "org.janusgraph.diskstorage.TemporaryBackendException",
+        ] {
+            let class = ErrorClass::from_exception(name);
+            assert_eq!(class, Some(ErrorClass::ConcurrentModification), "{name}");
+            assert!(class.unwrap().is_retriable(), "{name}");
+        }
+        // The wrappers around them say nothing by themselves.
+        for name in [
+            "org.janusgraph.core.JanusGraphException",
+            "org.janusgraph.diskstorage.PermanentBackendException",
+            "org.janusgraph.core.SchemaViolationException",
+        ] {
+            assert_eq!(ErrorClass::from_exception(name), None, "{name}");
+        }
     }
 
     #[test]

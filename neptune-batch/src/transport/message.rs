@@ -430,6 +430,16 @@ mod tests {
     }
 
     #[test]
+    fn a_janusgraph_commit_failed_on_a_lock_is_a_conflict() {
+        // JanusGraph wraps the lock's failure: the wrapper comes first in the list.
+        let body = json!({"requestId":"r1","status":{"code":500,"message":"Could not commit transaction due to exception during persistence","attributes":{"@type":"g:Map","@value":["exceptions",{"@type":"g:List","@value":["org.janusgraph.core.JanusGraphException","org.janusgraph.diskstorage.locking.PermanentLockingException"]}]}},"result":{"data":null}});
+        let f = ResponseFrame::parse(body.to_string().as_bytes()).unwrap();
+        let error = f.error.unwrap();
+        assert_eq!(error.class(), Some(ErrorClass::ConcurrentModification));
+        assert!(error.is_retriable());
+    }
+
+    #[test]
     fn a_partial_frame_carries_its_items() {
         let body = json!({"requestId":"r1","status":{"code":206,"message":"","attributes":{}},"result":{"data":{"@type":"g:List","@value":["a","b"]}}});
         let f = ResponseFrame::parse(body.to_string().as_bytes()).unwrap();
