@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use local_services::{Fault, FaultProxy};
 use neptune_batch::{
-    FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder,
-    ItemFailure, ItemOutcome, Vertex,
+    EdgeIdentity, FollowsSchema, GraphSink, GremlinSink, GremlinSinkConfig,
+    GremlinSinkConfigBuilder, ItemFailure, ItemOutcome, Vertex,
 };
 use std::time::Duration;
 use stream2neptune_common::{Backoff, Classify};
@@ -261,10 +261,14 @@ async fn a_server_that_refuses_the_session_probe_is_written_without_a_session() 
     let proxy = FaultProxy::start(&gremlin_url().await)
         .await
         .expect("a loopback port for the proxy");
-    // The first write through the proxy is the probe's, in a session: refused, as a server
-    // without sessions would.
+    // The first write through the proxy is the session probe's (the edge identity is given,
+    // so it is not probed): refused, as a server without sessions would.
     proxy.push([Fault::neptune("MalformedQueryException")]);
-    let sink = GremlinSink::connect(GremlinSinkConfig::new(proxy.url.clone()))
+    let config = GremlinSinkConfig::builder(proxy.url.clone())
+        .edge_identity(EdgeIdentity::ServerIds)
+        .build()
+        .expect("a valid configuration");
+    let sink = GremlinSink::connect(config)
         .await
         .expect("connect through the proxy");
     assert_eq!(proxy.faults_applied(), 1, "the probe met the fault");
