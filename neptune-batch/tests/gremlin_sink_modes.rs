@@ -8,13 +8,11 @@ use neptune_batch::{
     ExistenceCheck, FollowsSchema, GraphSink, ItemFailure, ItemOutcome, WriteMode,
 };
 
-const MODES: [WriteMode; 3] = [WriteMode::Plain, WriteMode::Conditional, WriteMode::Merge];
-
 #[tokio::test]
 async fn every_mode_writes_follows_edges_with_their_properties() {
     let t = transport().await;
     let schema = FollowsSchema::default();
-    for mode in MODES {
+    for mode in modes().await {
         let prefix = local_services::unique_name(mode.as_str());
         let sink = sink(mode).await;
         let people = people(&prefix, 5);
@@ -28,8 +26,7 @@ async fn every_mode_writes_follows_edges_with_their_properties() {
         assert_eq!(out_degree(&t, &people[0].id).await, 4, "{mode:?}");
         let props = run(
             &t,
-            Bytecode::new()
-                .step("E", [edges[2].id.clone()])
+            edges_named(&sink, vec![edges[2].id.clone()])
                 .step("project", ["d", "t", "to"])
                 .step("by", ["creationDate"])
                 .step("by", ["insertDateTime"])
@@ -54,7 +51,7 @@ async fn every_mode_writes_follows_edges_with_their_properties() {
 async fn a_redelivered_batch_leaves_one_edge_per_id_in_every_mode() {
     let t = transport().await;
     let schema = FollowsSchema::default();
-    for mode in MODES {
+    for mode in modes().await {
         let prefix = local_services::unique_name(mode.as_str());
         let sink = sink(mode).await;
         let people = people(&prefix, 3);
@@ -100,7 +97,7 @@ async fn a_repeated_id_within_one_call_is_written_once() {
 async fn an_id_taken_by_another_edge_or_vertex_is_a_conflict_and_changes_nothing() {
     let t = transport().await;
     let schema = FollowsSchema::default();
-    for mode in MODES {
+    for mode in modes().await {
         let prefix = local_services::unique_name(mode.as_str());
         let sink = sink(mode).await;
         let people = people(&prefix, 4);
@@ -176,7 +173,7 @@ async fn an_id_taken_by_another_edge_or_vertex_is_a_conflict_and_changes_nothing
 async fn every_edge_with_a_missing_endpoint_is_reported_and_the_rest_written() {
     let t = transport().await;
     let schema = FollowsSchema::default();
-    for mode in MODES {
+    for mode in modes().await {
         let prefix = local_services::unique_name(mode.as_str());
         let sink = sink(mode).await;
         let people = people(&prefix, 3);
@@ -307,7 +304,7 @@ async fn follows_whose_ids_would_collide_in_the_originals_form_are_both_written(
     // `q-1-2020-01-01T00:00:00Z-p2`; the second is escaped instead.
     let t = transport().await;
     let schema = FollowsSchema::default();
-    for mode in MODES {
+    for mode in modes().await {
         // No `-` in the prefix: the first follow keeps the original's form.
         let prefix = local_services::unique_name(mode.as_str()).replace('-', "_");
         let sink = sink(mode).await;
@@ -348,7 +345,7 @@ async fn follows_whose_ids_would_collide_in_the_originals_form_are_both_written(
 async fn unchecked_writes_report_every_accepted_item_written_and_merges_queue_in_the_session() {
     let t = transport().await;
     let schema = FollowsSchema::default();
-    for mode in MODES {
+    for mode in modes().await {
         let prefix = local_services::unique_name(&format!("unchecked-{}", mode.as_str()));
         let sink = sink_with(|c| c.mode(mode).existence(ExistenceCheck::Unchecked)).await;
         assert_eq!(

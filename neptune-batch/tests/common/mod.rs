@@ -71,6 +71,35 @@ pub async fn edges_with_ids(t: &GremlinTransport, ids: &[String]) -> i64 {
     count(t, Bytecode::new().step("E", ids.to_vec())).await
 }
 
+/// The edges with the ids `ids` as `sink` names them: `E(ids)` on a server that keeps
+/// caller-supplied edge ids, `E().has(key, within(ids))` where they live in a property
+/// (JanusGraph).
+pub fn edges_named(sink: &GremlinSink, ids: Vec<String>) -> Bytecode {
+    match sink.edge_identity().key() {
+        None => Bytecode::new().step("E", ids),
+        Some(key) => Bytecode::new()
+            .then("E")
+            .step("has", [GValue::from(key), GValue::p("within", ids)]),
+    }
+}
+
+/// Whether the server keeps caller-supplied edge ids (Neptune, TinkerGraph), as the sink's
+/// probe finds at connect; where it does not (JanusGraph) edge ids live in a property, and
+/// plain mode (nothing would refuse a second edge with the same id) is refused.
+pub async fn keeps_edge_ids() -> bool {
+    sink(WriteMode::Merge).await.edge_identity().key().is_none()
+}
+
+/// The write modes the server allows: every mode, or without plain mode where edge ids live
+/// in a property.
+pub async fn modes() -> Vec<WriteMode> {
+    let all = [WriteMode::Plain, WriteMode::Conditional, WriteMode::Merge];
+    let keeps = keeps_edge_ids().await;
+    all.into_iter()
+        .filter(|m| keeps || *m != WriteMode::Plain)
+        .collect()
+}
+
 /// Out-edges of a vertex.
 pub async fn out_degree(t: &GremlinTransport, v: &str) -> i64 {
     count(t, Bytecode::new().step("V", [v]).then("outE")).await
