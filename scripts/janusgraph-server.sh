@@ -12,8 +12,16 @@
 # or `berkeleyje`: an embedded BerkeleyDB JE under .services/janusgraph/berkeleyje, kept across
 # restarts, where JanusGraph allocates the vertex ids because it cannot store string ids on that
 # backend), JANUSGRAPH_HEAP (default 2g), JANUSGRAPH_START_TIMEOUT (seconds, default 120),
-# JANUSGRAPH_JAVA_OPTS (more JVM options). The server binds 127.0.0.1 only. State lives in
-# .services/janusgraph.
+# JANUSGRAPH_JAVA_OPTS (more JVM options; default `-DJANUSGRAPH_RELATION_DELIMITER=|`, see
+# below). The server binds 127.0.0.1 only. State lives in .services/janusgraph.
+#
+# The relation delimiter: JanusGraph joins the parts of an edge id with `-` and therefore refuses
+# a caller's string id that contains `-` ("Custom string id contains reserved string (-)"). The
+# follows schema's vertex and edge ids, the tombstone ids and most test ids contain `-`, so the
+# server is started with `|` as the delimiter instead, a character no id of this project
+# contains. Setting JANUSGRAPH_JAVA_OPTS replaces the default: keep the option in it
+# (JANUSGRAPH_JAVA_OPTS='-DJANUSGRAPH_RELATION_DELIMITER=| -Xss4m'), choose another character,
+# or set it empty to run with JanusGraph's own `-` (ids with `-` are then refused).
 #
 # Versions: JanusGraph 1.1.0 (janusgraph-server, -inmemory, -berkeleyje) on TinkerPop 3.7.3,
 # all from Maven Central as pinned in services/janusgraph/pom.xml (every version resolved as
@@ -28,6 +36,8 @@ PORT="${JANUSGRAPH_PORT:-8183}"
 BACKEND="${JANUSGRAPH_BACKEND:-inmemory}"
 HEAP="${JANUSGRAPH_HEAP:-2g}"
 TIMEOUT="${JANUSGRAPH_START_TIMEOUT:-120}"
+# Unset: the relation delimiter `|` (see above). Set, even empty: as given.
+JAVA_OPTS="${JANUSGRAPH_JAVA_OPTS-"-DJANUSGRAPH_RELATION_DELIMITER=|"}"
 RUN="$STATE/run-$PORT"
 PIDFILE="$STATE/server-$PORT.pid"
 LOG="$STATE/server-$PORT.log"
@@ -87,8 +97,8 @@ start() {
   : > "$LOG"
   (
     cd "$RUN"
-    # shellcheck disable=SC2086 # JANUSGRAPH_JAVA_OPTS holds several options
-    exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC ${JANUSGRAPH_JAVA_OPTS:-} \
+    # shellcheck disable=SC2086 # JAVA_OPTS holds several options
+    exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC $JAVA_OPTS \
       -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
       -Dorg.slf4j.simpleLogger.showDateTime=true \
       -cp "$LIB/*" org.janusgraph.graphdb.server.JanusGraphServer conf/janusgraph-server.yaml

@@ -1,5 +1,6 @@
 //! Finding (or starting) a Gremlin Server.
 
+use crate::service_script::ServiceScript;
 use crate::{docker, tcp_answers, workspace_root, ServiceError};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -174,7 +175,8 @@ pub async fn gremlin_tls() -> Result<GremlinTlsEndpoint, ServiceError> {
     })
 }
 
-fn local_endpoint(port: u16) -> GremlinEndpoint {
+/// The endpoint of a server on `127.0.0.1:port`, found running there.
+pub(crate) fn local_endpoint(port: u16) -> GremlinEndpoint {
     GremlinEndpoint {
         host: "127.0.0.1".into(),
         port,
@@ -191,33 +193,16 @@ pub fn stop_local_gremlin_command(port: u16) -> String {
 
 /// Stops the local Gremlin Server on `port` that `scripts/gremlin-server.sh` started.
 pub async fn stop_local_gremlin(port: u16) -> Result<(), ServiceError> {
-    gremlin_script("stop", port, stop_local_gremlin_command(port)).await
+    SCRIPT
+        .run("stop", port, stop_local_gremlin_command(port))
+        .await
 }
 
-/// Runs `scripts/gremlin-server.sh <action>` for `port`; a failure says `how_to` do it by hand.
-async fn gremlin_script(action: &str, port: u16, how_to: String) -> Result<(), ServiceError> {
-    let script = workspace_root().join("scripts/gremlin-server.sh");
-    let status = tokio::process::Command::new("bash")
-        .arg(&script)
-        .arg(action)
-        .env("GREMLIN_PORT", port.to_string())
-        .status()
-        .await
-        .map_err(|e| ServiceError::Unavailable {
-            service: "Gremlin Server",
-            reason: format!("cannot run {}: {e}", script.display()),
-            how_to_start: HOW_TO_START.into(),
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(ServiceError::Unavailable {
-            service: "Gremlin Server",
-            reason: format!("{} {action} failed ({status})", script.display()),
-            how_to_start: how_to,
-        })
-    }
-}
+const SCRIPT: ServiceScript = ServiceScript {
+    service: "Gremlin Server",
+    path: "scripts/gremlin-server.sh",
+    port_variable: "GREMLIN_PORT",
+};
 
 /// Returns the local Gremlin Server on `port`, starting it with `scripts/gremlin-server.sh` if
 /// nothing answers there (the first start resolves the server's jars with Maven); the origin
@@ -226,7 +211,7 @@ pub async fn ensure_local_gremlin(port: u16) -> Result<GremlinEndpoint, ServiceE
     if tcp_answers(&format!("127.0.0.1:{port}"), Duration::from_secs(2)).await {
         return Ok(local_endpoint(port));
     }
-    gremlin_script("start", port, HOW_TO_START.into()).await?;
+    SCRIPT.run("start", port, HOW_TO_START.into()).await?;
     Ok(GremlinEndpoint {
         origin: GremlinOrigin::StartedHere,
         ..local_endpoint(port)

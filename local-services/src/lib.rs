@@ -16,6 +16,9 @@
 //! through `GREMLIN_TLS_URL` (and `GREMLIN_TLS_CA_FILE`), or on its local default port 8192
 //! ([`gremlin_tls`]).
 //!
+//! JanusGraph Server, the second graph engine, is not found on its own: the main job starts it
+//! with `scripts/janusgraph-server.sh` when asked for ([`ensure_local_janusgraph`]).
+//!
 //! The Lambda function runs behind the AWS Lambda runtime interface emulator
 //! ([`LambdaFunction`]), which `scripts/lambda-rie.sh install` builds (or `LAMBDA_RIE` names).
 //!
@@ -43,10 +46,12 @@ mod dynamodb;
 mod embedded_server;
 mod fault_proxy;
 mod gremlin;
+mod janusgraph;
 mod kinesis;
 mod kinesis_fan_out;
 mod lambda;
 pub mod metric_names;
+mod service_script;
 mod sigv4_gate;
 mod tcp_forwarder;
 
@@ -61,6 +66,10 @@ pub use fault_proxy::{Fault, FaultProxy};
 pub use gremlin::{
     ensure_local_gremlin, gremlin, gremlin_tls, stop_local_gremlin, stop_local_gremlin_command,
     GremlinEndpoint, GremlinOrigin, GremlinTlsEndpoint, OwnGremlinServer, START_GREMLIN_TLS,
+};
+pub use janusgraph::{
+    ensure_local_janusgraph, start_local_janusgraph_command, stop_local_janusgraph,
+    stop_local_janusgraph_command, JANUSGRAPH_DEFAULT_PORT,
 };
 pub use kinesis::{kinesis, EmbeddedKinesis, EmbeddedKinesisOptions, KinesisEndpoint};
 pub use lambda::{lambda_emulator, InvokeError, LambdaFunction, LAMBDA_RIE_VERSION};
