@@ -1,7 +1,7 @@
 //! The main job's command line, named after the original's parameters; every flag can also come
 //! from the environment variable shown in `--help`.
 
-use crate::cli::WriterArgs;
+use crate::cli::{ExitClass, Failure, WriterArgs};
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -12,9 +12,12 @@ use std::path::PathBuf;
 /// goes through the stream and the consumer instead of the follows, and the graph is checked
 /// against what the changes must leave.
 ///
-/// Services it starts (the Gremlin Server through Maven and Java unless one answers or
-/// GREMLIN_URL names one; a Kinesis API inside the process unless KINESIS_ENDPOINT_URL names
-/// one) are stopped at the end unless --keep-services is given.
+/// The graph is the TinkerPop Gremlin Server (the default), JanusGraph Server or Amazon
+/// Neptune, as --graph says. Services it starts (the Gremlin Server or JanusGraph Server through Maven
+/// and Java unless one answers on its port or GREMLIN_URL names one; a Kinesis API inside the
+/// process unless KINESIS_ENDPOINT_URL names one) are stopped at the end unless
+/// --keep-services is given. With --graph neptune it starts no graph: GREMLIN_URL must name
+/// the cluster's endpoint.
 ///
 /// Logging: RUST_LOG (default `info`), e.g. RUST_LOG=debug. Exit status: 0 done, 1 failure,
 /// 2 usage, 65 records neither in the graph nor in the dead-letter file, 69 a service did not
@@ -93,9 +96,16 @@ pub struct Args {
     /// IAM).
     #[command(flatten)]
     pub connection: crate::connection::ConnectionArgs,
-    /// Port of the local Gremlin Server to use or start.
+    /// The graph to write to: gremlin-server (TinkerGraph), janusgraph or neptune; each
+    /// value's meaning is listed below.
+    #[arg(long, env = "GRAPH", value_enum, default_value_t = GraphEngine::GremlinServer)]
+    pub graph: GraphEngine,
+    /// Port of the local Gremlin Server to use or start (--graph gremlin-server).
     #[arg(long, env = "GREMLIN_PORT", default_value_t = 8182)]
     pub gremlin_port: u16,
+    /// Port of the local JanusGraph Server to use or start (--graph janusgraph).
+    #[arg(long, env = "JANUSGRAPH_PORT", default_value_t = local_services::JANUSGRAPH_DEFAULT_PORT)]
+    pub janusgraph_port: u16,
     /// Leave the services this run started running, and say how to stop them.
     #[arg(long, env = "KEEP_SERVICES")]
     pub keep_services: bool,
@@ -104,7 +114,61 @@ pub struct Args {
     pub no_progress: bool,
 }
 
+/// The graph engine a run writes to (`--graph`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphEngine {
+    /// The TinkerPop Gremlin Server with TinkerGraph: GREMLIN_URL, else the local one on
+    /// --gremlin-port, started with scripts/gremlin-server.sh unless one answers there.
+    GremlinServer,
+    /// JanusGraph Server (edge ids kept in a property): GREMLIN_URL, else the local one on
+    /// --janusgraph-port, started with scripts/janusgraph-server.sh unless one answers there.
+    #[value(name = "janusgraph")]
+    JanusGraph,
+    /// Amazon Neptune, or any endpoint already running: GREMLIN_URL names it (required);
+    /// nothing is started or stopped.
+    Neptune,
+}
+
+impl GraphEngine {
+    /// The name `--graph` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            GraphEngine::GremlinServer => "gremlin-server",
+            GraphEngine::JanusGraph => "janusgraph",
+            GraphEngine::Neptune => "neptune",
+        }
+    }
+}
+
+/// Where a run finds its graph, from `--graph` and `GREMLIN_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphSource {
+    /// The endpoint `GREMLIN_URL` names: used as it is, nothing started.
+    Named,
+    /// The local Gremlin Server on this port, started unless one answers there.
+    LocalGremlin(u16),
+    /// The local JanusGraph Server on this port, started unless one answers there.
+    LocalJanusGraph(u16),
+}
+
+/// The message of `--graph neptune` without an endpoint.
+pub const NEPTUNE_NEEDS_ENDPOINT: &str = "--graph neptune starts nothing and needs an endpoint: \
+     set GREMLIN_URL=wss://CLUSTER-ENDPOINT:8182/gremlin";
+
 impl Args {
+    /// Where the graph is, given the value of `GREMLIN_URL`: a usage error for `--graph neptune`
+    /// without one.
+    pub fn graph_source(&self, gremlin_url: Option<&str>) -> Result<GraphSource, Failure> {
+        if gremlin_url.is_some_and(|url| !url.trim().is_empty()) {
+            return Ok(GraphSource::Named);
+        }
+        match self.graph {
+            GraphEngine::GremlinServer => Ok(GraphSource::LocalGremlin(self.gremlin_port)),
+            GraphEngine::JanusGraph => Ok(GraphSource::LocalJanusGraph(self.janusgraph_port)),
+            GraphEngine::Neptune => Err(Failure::new(ExitClass::Usage, NEPTUNE_NEEDS_ENDPOINT)),
+        }
+    }
+
     /// The arguments with `--full` applied.
     pub fn resolved(mut self) -> Self {
         if self.full {
@@ -117,5 +181,74 @@ impl Args {
     /// Changes in the change stream of `--changes`.
     pub fn changes_to_generate(&self) -> u64 {
         self.change_count.unwrap_or(self.edges)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("stream-2-neptune").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn graph_takes_the_three_engines_and_defaults_to_the_gremlin_server() {
+        // GRAPH in the environment of the test run would change the default.
+        if std::env::var_os("GRAPH").is_none() {
+            assert_eq!(parse(&[]).unwrap().graph, GraphEngine::GremlinServer);
+        }
+        for engine in [
+            GraphEngine::GremlinServer,
+            GraphEngine::JanusGraph,
+            GraphEngine::Neptune,
+        ] {
+            assert_eq!(parse(&["--graph", engine.name()]).unwrap().graph, engine);
+        }
+        let wrong = parse(&["--graph", "janus-graph"]).unwrap_err();
+        assert_eq!(wrong.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn each_engine_finds_its_graph_where_it_should() {
+        let args = |graph: &str| {
+            parse(&[
+                "--graph",
+                graph,
+                "--gremlin-port",
+                "8192",
+                "--janusgraph-port",
+                "8193",
+            ])
+            .unwrap()
+        };
+        assert_eq!(
+            args("gremlin-server").graph_source(None).unwrap(),
+            GraphSource::LocalGremlin(8192)
+        );
+        assert_eq!(
+            args("janusgraph").graph_source(None).unwrap(),
+            GraphSource::LocalJanusGraph(8193)
+        );
+        for graph in ["gremlin-server", "janusgraph", "neptune"] {
+            assert_eq!(
+                args(graph)
+                    .graph_source(Some("wss://db.example:8182/gremlin"))
+                    .unwrap(),
+                GraphSource::Named
+            );
+        }
+    }
+
+    #[test]
+    fn neptune_without_an_endpoint_is_a_one_line_usage_error() {
+        let args = parse(&["--graph", "neptune"]).unwrap();
+        for url in [None, Some(""), Some("  ")] {
+            let failure = args.graph_source(url).unwrap_err();
+            assert_eq!(failure.class, ExitClass::Usage);
+            let text = failure.to_string();
+            assert!(!text.contains('\n'), "{text}");
+            assert!(text.contains("GREMLIN_URL"), "{text}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use graph_ingest::ChangeJson;
 use indicatif::ProgressBar;
 use neptune_batch::gremlin::{Bytecode, GValue};
 use neptune_batch::transport::{GremlinTransport, TransportConfigBuilder};
-use neptune_batch::{GraphSink, GremlinSink, Vertex};
+use neptune_batch::{EdgeIdentity, GraphSink, GremlinSink, Vertex};
 use workload_gen::changes::{ChangeKind, ChangeStream, ChangeStreamConfig};
 use workload_gen::generator::{persons, GeneratorConfig};
 use workload_gen::reader::ReadError;
@@ -120,8 +120,14 @@ impl ChangeRun {
         KINDS.map(|(kind, _, _)| self.stream.generated(kind))
     }
 
-    /// Counts what the graph holds of the run's ids against what the changes must leave.
-    pub async fn check_graph(&self, reader: TransportConfigBuilder) -> Result<GraphCheck, Failure> {
+    /// Counts what the graph holds of the run's ids against what the changes must leave; the
+    /// live follows are looked up by `identity`, as the sink names edges (`E(ids)`, or
+    /// `E().has(key, within(ids))` with property ids).
+    pub async fn check_graph(
+        &self,
+        reader: TransportConfigBuilder,
+        identity: &EdgeIdentity,
+    ) -> Result<GraphCheck, Failure> {
         let reader = GremlinTransport::connect(reader.build()?).await?;
         let live = self.stream.live_follow_ids();
         let closed = self.stream.closed_accounts();
@@ -145,7 +151,19 @@ impl ChangeRun {
             ..GraphCheck::default()
         };
         for chunk in live_ids.chunks(CHECK_CHUNK) {
-            check.live_found += count(chunk, |b| b.step("hasLabel", ["follows"]), "E").await?;
+            check.live_found += match identity.key() {
+                None => count(chunk, |b| b.step("hasLabel", ["follows"]), "E").await?,
+                Some(key) => {
+                    let ids: Vec<GValue> = chunk.iter().map(GValue::from).collect();
+                    let query = Bytecode::new()
+                        .then("E")
+                        .step("has", [GValue::from(key), GValue::p("within", ids)])
+                        .step("hasLabel", ["follows"])
+                        .then("count");
+                    let answer = reader.submit(&query).await?;
+                    answer.first().and_then(GValue::as_i64).unwrap_or(0) as usize
+                }
+            };
         }
         for chunk in person_ids.chunks(CHECK_CHUNK) {
             check.follows_found += count(chunk, |b| b.step("outE", ["follows"]), "V").await?;

@@ -1,6 +1,12 @@
 //! The main job: the whole stream-to-graph system on one machine, end to end, in six steps
-//! (services, data set, vertices, stream and consumer, workload, queries), then a summary and an
-//! HTML report. The `stream-2-neptune` binary parses the arguments and calls [`run`].
+//! (services, data set, vertices, stream and consumer, workload, queries and the check that the
+//! graph holds every edge), then a summary and an HTML report. The `stream-2-neptune` binary
+//! parses the arguments and calls [`run`].
+//!
+//! `--graph` chooses the engine: the TinkerPop Gremlin Server (default), JanusGraph Server
+//! (started with `scripts/janusgraph-server.sh` unless one answers), or Neptune (named by
+//! `GREMLIN_URL`, nothing started). The sink finds at connect how the engine names edges
+//! (`GremlinSink::edge_identity`); the check and the summary follow it.
 //!
 //! With `--changes`, a seeded change stream (follows, unfollows, profile edits, account
 //! closures) takes the place of the follows workload, on the data set's persons under ids of
@@ -9,11 +15,12 @@
 
 mod args;
 mod changes;
+mod graph_check;
 mod services;
 mod steps;
 mod summary;
 
-pub use args::Args;
+pub use args::{Args, GraphEngine, GraphSource, NEPTUNE_NEEDS_ENDPOINT};
 pub use services::Services;
 
 use crate::cli::{ExitClass, Failure};
@@ -26,7 +33,8 @@ pub async fn run(args: Args, bars: MultiProgress) -> Result<(), Failure> {
     let args = args.resolved();
     let started = Instant::now();
     let say = |m: String| bars.suspend(|| println!("{m}"));
-    let services = Services::start(args.gremlin_port).await?;
+    let source = args.graph_source(std::env::var("GREMLIN_URL").ok().as_deref())?;
+    let services = Services::start(args.graph, &source).await?;
     say("[1/6] services:".into());
     for line in services.describe() {
         say(format!("      {line}"));

@@ -1,8 +1,9 @@
 //! The steps of a main-job run after the services: data set, vertices, stream and consumer,
-//! workload, queries, the write-only comparison, the summary.
+//! workload, queries and the graph check, the write-only comparison, the summary.
 
 use super::changes::{self, ChangeRecords, ChangeRun};
-use super::summary::{summary_lines, ChangeFigures, RunFigures};
+use super::graph_check::check_edges;
+use super::summary::{summary_lines, ChangeFigures, GraphFigures, RunFigures};
 use super::{accounted_for, Args, Services};
 use crate::cli::{value_text, ClassAs, ExitClass, Failure};
 use crate::consumer::{live_line_of, Consumer, ConsumerOptions};
@@ -288,16 +289,21 @@ pub(super) async fn run_steps(
         say(format!("      {line}"));
     }
 
-    let change_figures = match &change_run {
+    let identity = writer.edge_identity().clone();
+    let (change_figures, edge_check) = match &change_run {
         Some(run) => {
-            let check = run.check_graph(connection.transport(&gremlin_url)).await?;
+            let reader = connection.transport(&gremlin_url);
+            let check = run.check_graph(reader, &identity).await?;
             say(format!("      graph check: {}", check.line()));
-            Some(ChangeFigures {
-                generated: run.generated(),
-                check,
-            })
+            let generated = run.generated();
+            (Some(ChangeFigures { generated, check }), None)
         }
-        None => None,
+        None => {
+            let reader = connection.transport(&gremlin_url);
+            let check = check_edges(reader, &identity, &dataset.edge_path).await?;
+            say(format!("      graph check: {}", check.line()));
+            (None, Some(check))
+        }
     };
 
     let write_only = if args.compare_write_only {
@@ -335,6 +341,13 @@ pub(super) async fn run_steps(
         queued_in_session: writer.queues_in_session(),
         elapsed: started.elapsed(),
         changes: change_figures,
+        graph: GraphFigures {
+            engine: services.engine,
+            url: &gremlin_url,
+            identity: &identity,
+            indexed: writer.edge_id_indexed(),
+            edge_check: edge_check.as_ref(),
+        },
     };
     let summary = summary_lines(&figures);
     let report = out.join("report.html");
@@ -363,11 +376,11 @@ pub(super) async fn run_steps(
         .stream_name(&stream)
         .send()
         .await;
-    accounted_for(
-        stats.items_done(),
-        stats.snapshot().dead_letters,
-        driven.accepted,
-    )?;
+    let dead_letters = stats.snapshot().dead_letters;
+    accounted_for(stats.items_done(), dead_letters, driven.accepted)?;
+    if let Some(check) = &edge_check {
+        check.verdict(dead_letters + driven.failed)?;
+    }
     match &figures.changes {
         Some(c) => c.check.verdict(),
         None => Ok(()),
