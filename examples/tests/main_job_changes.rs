@@ -5,31 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::process::Command;
-
-/// The summary's lines, label to value (the lines after `Summary`, two spaces in, the label
-/// padded to 30 columns).
-fn summary(stdout: &str) -> BTreeMap<String, String> {
-    stdout
-        .lines()
-        .skip_while(|l| *l != "Summary")
-        .skip(1)
-        .filter_map(|l| {
-            let l = l.strip_prefix("  ")?;
-            let (label, value) = l.split_at_checked(30)?;
-            Some((label.trim().to_owned(), value.trim().to_owned()))
-        })
-        .collect()
-}
-
-/// The numbers of a summary value, in order.
-fn numbers(value: &str) -> Vec<u64> {
-    value
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse().ok())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_stream_through_the_main_job_leaves_exactly_the_graph_it_must() {
@@ -50,15 +26,15 @@ async fn a_change_stream_through_the_main_job_leaves_exactly_the_graph_it_must()
         Some(0),
         "stream-2-neptune --changes failed:\n{stdout}\n{stderr}"
     );
-    let lines = summary(&stdout);
+    let lines = common::summary(&stdout);
     let generated = &lines["changes generated"];
-    assert_eq!(numbers(generated)[0], 3000, "{generated}");
+    assert_eq!(common::numbers(generated)[0], 3000, "{generated}");
     for kind in ["follow", "unfollow", "profile edit", "account closure"] {
         let value = lines
             .get(&format!("changes: {kind}"))
             .unwrap_or_else(|| panic!("no line for {kind} in the summary:\n{stdout}"));
         // "N generated: A applied, C already current, S stale"
-        let n = numbers(value);
+        let n = common::numbers(value);
         assert_eq!(n.len(), 4, "{kind}: {value}");
         assert!(n[0] > 0 && n[1] > 0, "{kind}: {value}");
         // A record read twice (a shard reader restarted) is counted again.

@@ -150,3 +150,26 @@ pub fn expected_ids(edges: &[FollowsEdge]) -> BTreeSet<String> {
         .map(|e| FollowsSchema::edge_id(&e.from, &e.creation_date, &e.to))
         .collect()
 }
+
+/// The main job's summary lines, label to value (the lines after `Summary`, two spaces in, the
+/// label padded to 30 columns).
+pub fn summary(stdout: &str) -> std::collections::BTreeMap<String, String> {
+    stdout
+        .lines()
+        .skip_while(|l| *l != "Summary")
+        .skip(1)
+        .filter_map(|l| {
+            let l = l.strip_prefix("  ")?;
+            let (label, value) = l.split_at_checked(30)?;
+            Some((label.trim().to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// The numbers of a summary value, in order.
+pub fn numbers(value: &str) -> Vec<u64> {
+    value
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
