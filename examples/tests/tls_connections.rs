@@ -11,10 +11,11 @@
 //! a binary given `--signing-host` writes its data; without it, it signs for the balancer and is
 //! refused on one line, with exit status 78.
 
+mod common;
+
 use local_services::{SigV4Gate, SigV4Verifier, SignatureError};
 use neptune_batch::gremlin::{Bytecode, GValue};
 use neptune_batch::transport::{GremlinTransport, TransportConfig};
-use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
 /// The cluster's endpoint the IAM test signs for: what Neptune checks signatures against.
@@ -62,21 +63,6 @@ fn show(what: &str, out: &Output) -> (String, String) {
     (stdout, stderr)
 }
 
-/// The summary's lines, label to value (the lines after `Summary`, two spaces in, the label
-/// padded to 30 columns).
-fn summary(stdout: &str) -> BTreeMap<String, String> {
-    stdout
-        .lines()
-        .skip_while(|l| *l != "Summary")
-        .skip(1)
-        .filter_map(|l| {
-            let l = l.strip_prefix("  ")?;
-            let (label, value) = l.split_at_checked(30)?;
-            Some((label.trim().to_owned(), value.trim().to_owned()))
-        })
-        .collect()
-}
-
 fn first_number(value: &str) -> u64 {
     value
         .split(|c: char| !c.is_ascii_digit())
@@ -108,7 +94,7 @@ async fn the_main_job_over_wss_with_the_projects_ca_writes_every_edge() {
     let (stdout, stderr) = show("stream-2-neptune over wss://", &run);
     assert_eq!(run.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains(&tls.url), "the run names its wss:// server");
-    let lines = summary(&stdout);
+    let lines = common::summary(&stdout);
     let put = first_number(&lines["edges put on the stream"]);
     let written = first_number(&lines["edges written"]);
     let present = first_number(&lines["edges already present"]);
