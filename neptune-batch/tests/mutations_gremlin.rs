@@ -35,16 +35,6 @@ async fn sink(mode: WriteMode, identity: Option<EdgeIdentity>) -> GremlinSink {
     common::sink_with(|c| c.mode(mode).edge_identity(identity)).await
 }
 
-/// The edges with the ids `ids` as `sink` names them: `E(ids)`, or `E().has(key, within(ids))`.
-fn edges_named(sink: &GremlinSink, ids: Vec<String>) -> Bytecode {
-    match sink.edge_identity().key() {
-        None => Bytecode::new().step("E", ids),
-        Some(key) => Bytecode::new()
-            .then("E")
-            .step("has", [GValue::from(key), GValue::p("within", ids)]),
-    }
-}
-
 /// What the server holds among the ids of `prefix`, in the model's terms: placeholders apart,
 /// tombstones and the sink's own keys (the id property too) left out.
 async fn read_back(sink: &GremlinSink, prefix: &str, space: KeySpace) -> ExpectedGraph {
@@ -70,7 +60,7 @@ async fn read_back(sink: &GremlinSink, prefix: &str, space: KeySpace) -> Expecte
     };
     let edges = common::run(
         t,
-        edges_named(sink, edge_ids)
+        common::edges_named(sink, edge_ids)
             .step("project", ["i", "l", "o", "n", "props"])
             .step("by", [edge_id_by])
             .step("by", [T::Label])
@@ -338,7 +328,7 @@ async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(si
         .unwrap();
     let keys = common::run(
         t,
-        edges_named(sink, vec![e.clone()])
+        common::edges_named(sink, vec![e.clone()])
             .then("properties")
             .then("key"),
     )

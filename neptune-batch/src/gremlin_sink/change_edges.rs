@@ -52,12 +52,7 @@ impl<'a> EdgeLookup<'a> {
     /// The edges with the ids `ids` anywhere in the graph: `E(ids)`, or
     /// `E().has(key, within(ids))`. `ids` must not be empty (`E()` alone is every edge).
     pub(super) fn everywhere(self, ids: Vec<GValue>) -> Bytecode {
-        match self {
-            EdgeLookup::ServerIds => anon("E", ids),
-            EdgeLookup::Property(key) => Bytecode::new()
-                .then("E")
-                .step("has", [GValue::from(key), GValue::p("within", ids)]),
-        }
+        super::identity::edges_with_ids(self.key(), ids)
     }
 
     /// Keeps the edges in hand whose id is among `ids`: `hasId(ids…)`, or

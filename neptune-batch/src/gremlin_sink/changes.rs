@@ -125,9 +125,7 @@ impl Writer {
                 }));
             };
             round += 1;
-            stats.conflict_sleep_ms += delay.as_millis() as u64;
-            metrics::counter!(crate::metrics::CONFLICT_SLEEP_MS)
-                .increment(delay.as_millis() as u64);
+            stats.slept_on_conflict(delay);
             tokio::time::sleep(delay).await;
         }
     }

@@ -19,6 +19,16 @@ use crate::error::ConfigError;
 use crate::graphson::{GValue, T};
 use crate::transport::{ErrorClass, GremlinError, GremlinTransport};
 
+/// [`EdgeIdentity::edges_with_ids`] for the property `key` (`None`: server ids).
+pub(super) fn edges_with_ids(key: Option<&str>, ids: Vec<GValue>) -> Bytecode {
+    match key {
+        None => Bytecode::new().step("E", ids),
+        Some(key) => Bytecode::new()
+            .then("E")
+            .step("has", [GValue::from(key), GValue::p("within", ids)]),
+    }
+}
+
 /// How the sink stores an edge's id and finds the edge again (see
 /// [`GremlinSinkConfig::edge_identity`](super::GremlinSinkConfig::edge_identity)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +66,26 @@ impl EdgeIdentity {
             EdgeIdentity::ServerIds => None,
             EdgeIdentity::PropertyIds { key } => Some(key),
         }
+    }
+
+    /// The edges with the ids `ids` anywhere in the graph, as this identity names them:
+    /// `E(ids)`, or `E().has(key, within(ids))` (on JanusGraph a composite index query where
+    /// the sink's setup built the index on the key, a scan of every edge where it did not).
+    /// `ids` must not be empty: `E()` alone is every edge.
+    ///
+    /// ```
+    /// use neptune_batch::EdgeIdentity;
+    ///
+    /// let found = EdgeIdentity::property_ids().edges_with_ids(["f1", "f2"]);
+    /// let steps: Vec<&str> = found.steps().iter().map(|s| s.operator.as_str()).collect();
+    /// assert_eq!(steps, ["E", "has"]);
+    /// ```
+    pub fn edges_with_ids<I, V>(&self, ids: I) -> Bytecode
+    where
+        I: IntoIterator<Item = V>,
+        V: Into<GValue>,
+    {
+        edges_with_ids(self.key(), ids.into_iter().map(Into::into).collect())
     }
 
     /// `server` or `property:<key>`, as logs and documents name it.

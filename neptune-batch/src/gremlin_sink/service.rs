@@ -6,7 +6,7 @@ use crate::bytecode::Bytecode;
 use crate::graphson::GValue;
 use crate::metrics as m;
 use crate::transport::{GremlinError, GremlinTransport, Request};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What the requests made for a batch of items amounted to.
 #[derive(Debug, Default, Clone, Copy)]
@@ -31,6 +31,14 @@ impl Stats {
         self.backoff += other.backoff;
         self.conflict_sleep_ms += other.conflict_sleep_ms;
         self.unconfirmed |= other.unconfirmed;
+    }
+
+    /// Counts `delay`, about to be slept before a retry after a write conflict, here and in
+    /// the [`CONFLICT_SLEEP_MS`](m::CONFLICT_SLEEP_MS) counter.
+    pub(super) fn slept_on_conflict(&mut self, delay: Duration) {
+        let slept = delay.as_millis() as u64;
+        self.conflict_sleep_ms += slept;
+        metrics::counter!(m::CONFLICT_SLEEP_MS).increment(slept);
     }
 }
 
@@ -162,9 +170,7 @@ impl Service {
                 self.reconnect().await;
             }
             if is_conflict(&error) {
-                let slept = retry.delay.as_millis() as u64;
-                stats.conflict_sleep_ms += slept;
-                metrics::counter!(m::CONFLICT_SLEEP_MS).increment(slept);
+                stats.slept_on_conflict(retry.delay);
             }
             tokio::time::sleep(retry.delay).await;
         }

@@ -75,12 +75,7 @@ pub async fn edges_with_ids(t: &GremlinTransport, ids: &[String]) -> i64 {
 /// caller-supplied edge ids, `E().has(key, within(ids))` where they live in a property
 /// (JanusGraph).
 pub fn edges_named(sink: &GremlinSink, ids: Vec<String>) -> Bytecode {
-    match sink.edge_identity().key() {
-        None => Bytecode::new().step("E", ids),
-        Some(key) => Bytecode::new()
-            .then("E")
-            .step("has", [GValue::from(key), GValue::p("within", ids)]),
-    }
+    sink.edge_identity().edges_with_ids(ids)
 }
 
 /// Whether the server keeps caller-supplied edge ids (Neptune, TinkerGraph), as the sink's
