@@ -47,6 +47,24 @@ pub const VERSION_KEY: &str = "_version";
 pub const PLACEHOLDER_KEY: &str = "_placeholder";
 /// The property of a tombstone that holds when it was written (epoch milliseconds).
 pub const DELETED_AT_KEY: &str = "_deleted_at";
+/// The property a request of changes claims the elements it read with, on Neptune and
+/// TinkerGraph, so that two writers deciding on the same read conflict: written and removed at
+/// once, it is never seen.
+pub const CLAIM_KEY: &str = "_claim";
+/// The property a request of changes claims the vertices it read with on JanusGraph: a number
+/// kept under a lock, changed by every claim.
+pub const LOCK_KEY: &str = "_lock";
+/// On JanusGraph, the property in which a vertex the change path creates holds its own id,
+/// under a unique index, so that two processes creating the same vertex at once conflict.
+pub const VERTEX_ID_KEY: &str = "_vertex_id";
+/// The property keys the sink keeps for itself: a mutation may not set or remove them.
+pub const RESERVED_KEYS: [&str; 5] = [
+    VERSION_KEY,
+    PLACEHOLDER_KEY,
+    CLAIM_KEY,
+    LOCK_KEY,
+    VERTEX_ID_KEY,
+];
 
 /// How an upsert treats the properties of an element that already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -290,7 +308,7 @@ impl Mutation {
         let reserved = |properties: &[(String, crate::PropertyValue)]| {
             properties
                 .iter()
-                .find(|(k, _)| k.is_empty() || [VERSION_KEY, PLACEHOLDER_KEY].contains(&k.as_str()))
+                .find(|(k, _)| k.is_empty() || RESERVED_KEYS.contains(&k.as_str()))
                 .map(|(k, _)| format!("the property key {k:?} is empty or reserved"))
         };
         match &self.change {
@@ -323,7 +341,7 @@ impl Mutation {
             Change::RemoveProperty { element, key } => empty("element id", element.id())
                 .or_else(|| empty("property key", key))
                 .or_else(|| {
-                    [VERSION_KEY, PLACEHOLDER_KEY]
+                    RESERVED_KEYS
                         .contains(&key.as_str())
                         .then(|| format!("the property key {key:?} is reserved"))
                 }),

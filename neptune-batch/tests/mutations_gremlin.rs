@@ -229,15 +229,23 @@ const WIDE: KeySpace = KeySpace {
 };
 
 #[test]
-fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server_merging() {
+fn a_versioned_stream_in_any_order_from_two_processes_leaves_the_models_graph_merging() {
     model_cases(WriteMode::Merge, 2, SPACE, 30);
+}
+
+#[test]
+fn a_versioned_stream_in_any_order_from_eight_callers_leaves_the_models_graph_merging() {
     model_cases(WriteMode::Merge, 1, WIDE, 10);
 }
 
 /// The chained shape: no `mergeV`/`mergeE`, no mid-traversal `E()`, no `fail()`.
 #[test]
-fn a_versioned_stream_in_any_order_leaves_the_models_graph_on_the_server_conditionally() {
+fn a_versioned_stream_in_any_order_from_two_processes_leaves_the_models_graph_conditionally() {
     model_cases(WriteMode::Conditional, 2, SPACE, 30);
+}
+
+#[test]
+fn a_versioned_stream_in_any_order_from_eight_callers_leaves_the_models_graph_conditionally() {
     model_cases(WriteMode::Conditional, 1, WIDE, 10);
 }
 

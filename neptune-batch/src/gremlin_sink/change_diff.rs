@@ -15,6 +15,7 @@
 use super::change_edges::EdgeLookup;
 use super::change_rows::{Create, EdgeDrop, Rows, SetValues, Update};
 use super::change_traversals::{Shape, WriteTraversal};
+use super::claims::Claims;
 use crate::bytecode::Bytecode;
 use crate::graphson::GValue;
 use crate::memory::state::{GraphState, Properties, StoredEdge, StoredVertex, Tombstone};
@@ -40,6 +41,8 @@ pub(super) struct Diff<'a> {
     pub now: SystemTime,
     /// How edges are found by their ids.
     pub edges: EdgeLookup<'a>,
+    /// How what was read is claimed.
+    pub claims: Claims,
 }
 
 fn map(entries: Vec<(GValue, GValue)>) -> GValue {
@@ -88,7 +91,7 @@ impl Diff<'_> {
         }
         let (vertex_ids, expected_vertices) = self.expected_vertices();
         let (edge_ids, edge_froms, expected_edges) = self.expected_edges();
-        let mut w = WriteTraversal::new(shape, self.edges)
+        let mut w = WriteTraversal::new(shape, self.edges, self.claims)
             .claim(vertex_ids.clone(), edge_ids.clone(), edge_froms.clone())
             .guard_vertices(vertex_ids, expected_vertices)
             .guard_edges(edge_ids, edge_froms, expected_edges)

@@ -21,14 +21,11 @@
 
 use super::change_edges::EdgeLookup;
 use super::change_rows::{Create, EdgeDrop, SetValues, Update};
+use super::claims::Claims;
 use super::{change_chained as chained, change_merged as merge};
 use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{Cardinality, GValue, Merge, T};
 use crate::mutation::{PLACEHOLDER_KEY, VERSION_KEY};
-
-/// The property a request sets and at once removes on every element it read (see
-/// [`WriteTraversal::claim`]).
-const CLAIM_KEY: &str = "_claim";
 
 /// What `fail()` says when a guard finds the graph changed since it was read.
 pub(super) const GUARD_MESSAGE: &str = "neptune-batch: the graph changed since it was read";
@@ -119,15 +116,21 @@ pub(super) struct WriteTraversal<'a> {
     shape: Shape,
     /// How edges are found by their ids (see [`EdgeLookup`]).
     edges: EdgeLookup<'a>,
+    /// How what was read is claimed (see [`Claims`]).
+    claims: Claims,
+    /// The vertices dropped to be created again (tombstones raised anew).
+    recreated: Vec<String>,
     orphans: bool,
 }
 
 impl<'a> WriteTraversal<'a> {
-    pub(super) fn new(shape: Shape, edges: EdgeLookup<'a>) -> Self {
+    pub(super) fn new(shape: Shape, edges: EdgeLookup<'a>, claims: Claims) -> Self {
         Self {
             t: Bytecode::new().step("inject", [0i64]),
             shape,
             edges,
+            claims,
+            recreated: Vec::new(),
             orphans: false,
         }
     }
@@ -154,24 +157,37 @@ impl<'a> WriteTraversal<'a> {
         self
     }
 
-    /// Claims what the request read, before its guards look at it: every vertex `ids` and
-    /// every edge `edge_ids` (found from `froms` in the chained shape) gets a property that
-    /// is removed in the same step, so the net change is nothing, but the transaction has
-    /// written each element. The transactional TinkerGraph checks at commit only the elements
-    /// a transaction wrote or dropped (against the versions it first read), never those it
-    /// only read; JanusGraph checks only what its locks cover. Without the claim two requests
-    /// could each act on a read the other makes stale and both commit: one raising a
-    /// tombstone while the other makes a placeholder from the old one. Claimed first, every
-    /// element the decision rests on is checked, the guards read the request's own copies, and
-    /// whichever of two such requests commits second fails with a conflict and is read and
-    /// decided again. Neptune locks what a mutation reads; there the claim costs one property
-    /// write and removal per element read. With property ids the edges are claimed from their
-    /// `froms` in both shapes: every edge claimed was read, so its from-vertex is known, and no
-    /// graph-wide lookup is needed.
+    /// Claims what the request read, before its guards look at it, so that of two requests
+    /// acting on reads the other makes stale, the one that commits second fails with a
+    /// conflict and is read and decided again: one raising a tombstone while the other makes a
+    /// placeholder from the old one would otherwise both commit. How depends on the engine
+    /// ([`Claims`]): on Neptune and TinkerGraph every vertex `ids` and every edge `edge_ids`
+    /// (found from `froms` in the chained shape, and with property ids) gets a property that
+    /// is removed in the same step, so the transaction has written each element; TinkerGraph
+    /// checks at commit only the elements a transaction wrote, and Neptune locks what a
+    /// mutation reads. On JanusGraph the vertices `ids` and the edges' `froms` keep a new
+    /// claim value under a lock. Claimed first, every element the decision rests on is
+    /// checked, and the guards read the request's own copies.
     pub(super) fn claim(self, ids: Vec<GValue>, edge_ids: Vec<GValue>, froms: Vec<GValue>) -> Self {
         let mut w = self;
+        if w.claims == Claims::Locked {
+            let mut vertices = ids;
+            if !edge_ids.is_empty() {
+                let froms: Vec<GValue> = froms
+                    .into_iter()
+                    .filter(|f| !vertices.contains(f))
+                    .collect();
+                vertices.extend(froms);
+            }
+            if !vertices.is_empty() {
+                let claim = w.claims.claim(anon("V", vertices));
+                w = w.side_effect(claim);
+            }
+            return w;
+        }
         if !ids.is_empty() {
-            w = w.side_effect(claimed(anon("V", ids)));
+            let claim = w.claims.claim(anon("V", ids));
+            w = w.side_effect(claim);
         }
         let edges = match (w.shape, w.edges) {
             _ if edge_ids.is_empty() => None,
@@ -180,7 +196,10 @@ impl<'a> WriteTraversal<'a> {
             _ => Some(w.edges.filter(anon("V", froms).then("outE"), edge_ids)),
         };
         match edges {
-            Some(edges) => w.side_effect(claimed(edges)),
+            Some(edges) => {
+                let claim = w.claims.claim(edges);
+                w.side_effect(claim)
+            }
             None => w,
         }
     }
@@ -229,10 +248,11 @@ impl<'a> WriteTraversal<'a> {
     }
 
     /// Drops the vertices `ids` (tombstones about to be raised: they have no edges).
-    pub(super) fn drop_vertices(self, ids: Vec<String>) -> Self {
+    pub(super) fn drop_vertices(mut self, ids: Vec<String>) -> Self {
         if ids.is_empty() {
             return self;
         }
+        self.recreated.extend(ids.iter().cloned());
         self.side_effect(anon("V", ids).then("drop"))
     }
 
@@ -269,7 +289,7 @@ impl<'a> WriteTraversal<'a> {
         let placeholder = Bytecode::new()
             .step(
                 "sideEffect",
-                [anon("properties", Vec::<GValue>::new()).then("drop")],
+                [self.claims.droppable_properties().then("drop")],
             )
             .step(
                 "property",
@@ -305,9 +325,16 @@ impl<'a> WriteTraversal<'a> {
     }
 
     /// Creates vertices (tombstones and placeholders too).
-    pub(super) fn create_vertices(self, rows: Vec<Create>) -> Self {
+    pub(super) fn create_vertices(self, mut rows: Vec<Create>) -> Self {
         if rows.is_empty() {
             return self;
+        }
+        // A vertex dropped and made again in one transaction keeps no id in the unique index:
+        // JanusGraph checks the index as stored, where the dropped vertex still holds it. It
+        // existed, so it was claimed under the lock instead.
+        for row in rows.iter_mut().filter(|r| !self.recreated.contains(&r.id)) {
+            row.values
+                .extend(self.claims.created_vertex_values(&row.id));
         }
         match self.shape {
             Shape::Merge => {
@@ -479,15 +506,6 @@ impl<'a> WriteTraversal<'a> {
             Shape::Chained => self.t.step("constant", [true]),
         }
     }
-}
-
-/// `<elements>.property('_claim', true).properties('_claim').drop()`: writes each element and
-/// leaves it as it was (see [`WriteTraversal::claim`]).
-fn claimed(elements: Bytecode) -> Bytecode {
-    elements
-        .step("property", [GValue::from(CLAIM_KEY), GValue::Bool(true)])
-        .step("properties", [CLAIM_KEY])
-        .then("drop")
 }
 
 /// `<ends>.has('_placeholder', true).aggregate('orphans')`: notes the placeholder ends of

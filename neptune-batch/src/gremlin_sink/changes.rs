@@ -15,13 +15,14 @@
 use super::change_diff::Diff;
 use super::change_edges::EdgeLookup;
 use super::change_traversals::{self as ct, Shape};
+use super::claims::Claims;
 use super::encode::failure_from;
 use super::service::{OnConflict, Stats};
 use super::write::Writer;
 use crate::bytecode::Bytecode;
 use crate::graphson::GValue;
 use crate::memory::state::{GraphState, Properties, StoredEdge, StoredVertex, Tombstone};
-use crate::mutation::{Change, ElementId, Mutation, PLACEHOLDER_KEY, TOMBSTONE_LABEL, VERSION_KEY};
+use crate::mutation::{Change, ElementId, Mutation, RESERVED_KEYS, TOMBSTONE_LABEL, VERSION_KEY};
 use crate::outcome::ItemOutcome;
 use crate::transport::{ErrorClass, GremlinError, Request};
 use crate::write_traversals::WriteMode;
@@ -88,7 +89,8 @@ impl Writer {
         loop {
             let read = self.read(items, shape, stats).await?;
             let edges = EdgeLookup::new(self.identity());
-            let (outcomes, write) = decide(&read, items, (shape, edges), SystemTime::now());
+            let encoding = (shape, edges, self.claims());
+            let (outcomes, write) = decide(&read, items, encoding, SystemTime::now());
             let Some(write) = write else {
                 for (m, o) in items.iter().zip(&outcomes) {
                     tracing::trace!(mutation = ?m, outcome = ?o, "change decided: nothing to write");
@@ -310,8 +312,9 @@ fn load_vertex(state: &mut GraphState, row: &GValue) -> Option<String> {
     }
     let placeholder = matches!(row.get("p"), Some(GValue::Bool(true)));
     let mut properties = keys(row);
-    properties.remove(VERSION_KEY);
-    properties.remove(PLACEHOLDER_KEY);
+    for key in RESERVED_KEYS {
+        properties.remove(key);
+    }
     state.vertices.insert(
         id,
         StoredVertex {
@@ -364,7 +367,7 @@ fn load_edge(state: &mut GraphState, row: &GValue, id_key: Option<&str>) {
 fn decide(
     read: &Read,
     items: &[&Mutation],
-    (shape, edges): (Shape, EdgeLookup),
+    (shape, edges, claims): (Shape, EdgeLookup, Claims),
     now: SystemTime,
 ) -> (Vec<ItemOutcome>, Option<Bytecode>) {
     let mut after = read.state.clone();
@@ -387,6 +390,7 @@ fn decide(
         read_edges: &read.edge_ids,
         now,
         edges,
+        claims,
     };
     (outcomes, diff.write(shape))
 }
@@ -455,7 +459,12 @@ mod tests {
             state,
             markers: BTreeSet::new(),
         };
-        let (outcomes, write) = decide(&read, &refs, (shape, EdgeLookup::ServerIds), now);
+        let (outcomes, write) = decide(
+            &read,
+            &refs,
+            (shape, EdgeLookup::ServerIds, Claims::Transient),
+            now,
+        );
         assert!(
             outcomes.iter().all(|o| *o == ItemOutcome::Written),
             "{outcomes:?}"

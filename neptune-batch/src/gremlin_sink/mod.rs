@@ -15,6 +15,7 @@ mod change_merged;
 mod change_rows;
 mod change_traversals;
 mod changes;
+mod claims;
 mod config;
 mod edge_index;
 mod encode;
@@ -40,6 +41,7 @@ use crate::sizing::{Controller, Sizing, SizingSample};
 use crate::transport::{GremlinError, GremlinTransport, Request};
 use crate::write_traversals::WriteMode;
 use async_trait::async_trait;
+use claims::Claims;
 use queue::{Queue, Taking};
 use retry::RetryLogic;
 use service::Service;
@@ -145,13 +147,15 @@ impl GremlinSink {
         };
         tracing::debug!(identity = %identity.describe(), "edges are named by this identity");
         let edge_index = edge_index::ensure(&transport, &identity).await;
+        let claims = claims::ensure(&transport, identity.key().is_some()).await;
+        tracing::debug!(?claims, "requests of changes claim what they read so");
         let lane =
             if config.scheduling == Scheduling::SessionQueue && config.mode == WriteMode::Merge {
                 SessionLane::open(&config.writer, &transport).await
             } else {
                 None
             };
-        let mut sink = Self::assemble(transport, lane, identity, config);
+        let mut sink = Self::assemble(transport, lane, (identity, claims), config);
         sink.edge_index = edge_index == edge_index::IndexState::Enabled;
         Ok(sink)
     }
@@ -165,13 +169,13 @@ impl GremlinSink {
             .edge_identity
             .clone()
             .unwrap_or(EdgeIdentity::ServerIds);
-        Self::assemble(transport, None, identity, config)
+        Self::assemble(transport, None, (identity, Claims::Transient), config)
     }
 
     fn assemble(
         transport: GremlinTransport,
         lane: Option<SessionLane>,
-        identity: EdgeIdentity,
+        (identity, claims): (EdgeIdentity, Claims),
         config: GremlinSinkConfig,
     ) -> Self {
         m::describe();
@@ -191,7 +195,12 @@ impl GremlinSink {
             lane,
             RetryLogic::new(config.retry, config.conflict_retry),
         );
-        let writer = Writer::new(service, config.mode, config.existence.clone(), identity);
+        let writer = Writer::new(
+            service,
+            config.mode,
+            config.existence.clone(),
+            (identity, claims),
+        );
         let queue = Arc::new(Queue::new(writer, taking, controller));
         Self {
             config,

@@ -2,6 +2,7 @@
 //! else the careful path.
 
 use super::careful::{Bisection, Careful};
+use super::claims::Claims;
 use super::config::ExistenceCheck;
 use super::encode::{failure_from, finish, merged};
 use super::identity::EdgeIdentity;
@@ -20,6 +21,7 @@ pub(super) struct Writer {
     mode: WriteMode,
     existence: ExistenceCheck,
     identity: EdgeIdentity,
+    claims: Claims,
 }
 
 impl Writer {
@@ -27,19 +29,25 @@ impl Writer {
         service: Service,
         mode: WriteMode,
         existence: ExistenceCheck,
-        identity: EdgeIdentity,
+        (identity, claims): (EdgeIdentity, Claims),
     ) -> Self {
         Self {
             service,
             mode,
             existence,
             identity,
+            claims,
         }
     }
 
     /// How edges are named.
     pub(super) fn identity(&self) -> &EdgeIdentity {
         &self.identity
+    }
+
+    /// How the requests of changes claim what they read.
+    pub(super) fn claims(&self) -> Claims {
+        self.claims
     }
 
     pub(super) fn service(&self) -> &Service {
