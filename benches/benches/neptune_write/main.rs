@@ -20,7 +20,12 @@
 //!    its follows inserted through `write_edges`, in the headline's shape: applied changes/s,
 //!    inserts/s, their ratio and server CPU per 100 k of each, the graph checked.
 //!
-//! `NB_SECTIONS` (default `headline,shapes,sessions,secondary,changes`) picks sections; `NB_ROUNDS` (default 3)
+//! 6. **JanusGraph** ([`janusgraph`]): the sink at its defaults and the whole pipeline against
+//!    JanusGraph Server's own ceiling (a server-side script), on power-law follows of the same
+//!    generator (`NB_JANUS_EDGES`, default 20 000), with JanusGraph's CPU per 100 k edges; the
+//!    server is started with `scripts/janusgraph-server.sh` if none answers on `JANUSGRAPH_PORT`.
+//!
+//! `NB_SECTIONS` (default `headline,shapes,sessions,secondary,changes,janusgraph`) picks sections; `NB_ROUNDS` (default 3)
 //! the rounds, interleaved, each figure being the median; `NB_WRITERS` (comma-separated parts
 //! of row names) keeps only the headline rows named (the ratios are printed when the sink's
 //! defaults row is among them); `NB_WARMUP_EDGES` (default 200 000, 0 for none) how much of the headline's data
@@ -30,6 +35,7 @@
 
 mod changes;
 mod common;
+mod janusgraph;
 mod realistic;
 mod secondary;
 mod sessions;
@@ -47,6 +53,22 @@ fn main() {
 }
 
 async fn run() {
+    let sections = std::env::var("NB_SECTIONS")
+        .unwrap_or_else(|_| "headline,shapes,sessions,secondary,changes,janusgraph".into());
+    let rounds = common::env("NB_ROUNDS", 3).max(1);
+    let on_tinkergraph = ["headline", "shapes", "sessions", "secondary", "changes"]
+        .iter()
+        .any(|s| sections.contains(s));
+    if on_tinkergraph {
+        tinkergraph(&sections, rounds).await;
+    }
+    if sections.contains("janusgraph") {
+        janusgraph::run(rounds).await;
+    }
+}
+
+/// The sections against the TinkerPop Gremlin Server.
+async fn tinkergraph(sections: &str, rounds: usize) {
     let url = local_services::gremlin()
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -54,9 +76,6 @@ async fn run() {
     if common::server_pid().is_none() {
         eprintln!("note: no server pid file for GREMLIN_PORT: server CPU is not measured");
     }
-    let sections = std::env::var("NB_SECTIONS")
-        .unwrap_or_else(|_| "headline,shapes,sessions,secondary,changes".into());
-    let rounds = common::env("NB_ROUNDS", 3).max(1);
     let admin = GremlinTransport::connect(TransportConfig::new(url.as_str()))
         .await
         .expect("connect");

@@ -125,7 +125,7 @@ pub fn writers(slow_edges: usize) -> Vec<Writer> {
 }
 
 /// One shared sink, one task per shard, each writing its records `job.call` at a time.
-async fn sink_shards(
+pub async fn sink_shards(
     job: Job,
     tweak: impl FnOnce(GremlinSinkConfigBuilder) -> GremlinSinkConfigBuilder,
 ) -> Done {
@@ -153,7 +153,7 @@ async fn sink_shards(
 /// 2-shard stream of the embedded Kinesis API holding the job's records, put first and not
 /// timed; timed from the consumer's start until every record is acknowledged. Everything at
 /// its defaults but `parallelization_factor` (1 is the default).
-async fn pipeline(job: Job, parallelization_factor: usize) -> Done {
+pub async fn pipeline(job: Job, parallelization_factor: usize) -> Done {
     use kinesis_source::producer::{KinesisProducer, ProducerConfig, ProducerRecord};
     use kinesis_source::StreamRef;
     use stream2neptune_examples::consumer::{Consumer, ConsumerOptions};
