@@ -5,7 +5,10 @@
 //! valid record is a dead letter. With a maximum record age of 20 s, the 120 s refusal
 //! dead-letters, as expired, only records older than that.
 //!
-//! The four scenarios run at once (one test), so the suite waits for the longest only.
+//! The four scenarios run at once (one test), so the suite waits for the longest only. Beside
+//! them, the refusal runs against JanusGraph too (the second engine, where edges are named by
+//! their `edge_id` property), on the JanusGraph named by `JANUSGRAPH_URL`, else one started on
+//! port 8196 with `scripts/janusgraph-server.sh` and stopped after.
 
 mod common;
 
@@ -367,4 +370,41 @@ async fn outages_longer_than_every_timeout_lose_nothing() {
         "every record is in the graph or expired"
     );
     assert_eq!(aged.stats.snapshot().expired, aged.letters.len() as u64);
+}
+
+/// The port of the JanusGraph this file starts when `JANUSGRAPH_URL` names none.
+const JANUSGRAPH_PORT: u16 = 8196;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_janusgraph_a_refusal_longer_than_every_timeout_loses_nothing() {
+    let (janusgraph, started) = match std::env::var("JANUSGRAPH_URL") {
+        Ok(url) => (url, false),
+        Err(_) => {
+            let endpoint = local_services::ensure_local_janusgraph(JANUSGRAPH_PORT)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("JanusGraph for the outage test (or set JANUSGRAPH_URL): {e}")
+                });
+            let started = endpoint.origin == local_services::GremlinOrigin::StartedHere;
+            (endpoint.url, started)
+        }
+    };
+    let proxy = FaultProxy::start(&janusgraph).await.unwrap();
+    let refused = scenario(
+        "JanusGraph refused for 120 s",
+        25,
+        janusgraph.clone(),
+        proxy.url.clone(),
+        None,
+        || refusing(&proxy, Duration::from_secs(120)),
+    )
+    .await;
+    if started {
+        let _ = local_services::stop_local_janusgraph(JANUSGRAPH_PORT).await;
+    }
+    refused.assert_exact_and_no_dead_letters();
+    assert!(
+        refused.stats.snapshot().holds >= 1,
+        "120 s of refused connections outlast the sink's retries: the shards were held"
+    );
 }

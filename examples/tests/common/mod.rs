@@ -120,7 +120,8 @@ pub async fn put_edges(client: &Client, stream: &str, edges: &[FollowsEdge]) {
     .await;
 }
 
-/// The ids of the `follows` edges leaving `persons`, as the graph holds them.
+/// The ids of the `follows` edges leaving `persons`, as the graph holds them: the server's id,
+/// or, where the writer named edges by a property (JanusGraph), the `edge_id` property.
 pub async fn edge_ids(url: &str, persons: &[String]) -> BTreeSet<String> {
     let transport = GremlinTransport::connect(TransportConfig::new(url))
         .await
@@ -131,7 +132,13 @@ pub async fn edge_ids(url: &str, persons: &[String]) -> BTreeSet<String> {
         let traversal = Bytecode::new()
             .step("V", [GValue::List(ids)])
             .step("outE", ["follows"])
-            .step("id", Vec::<GValue>::new());
+            .step(
+                "coalesce",
+                [
+                    Bytecode::new().step("values", [neptune_batch::EdgeIdentity::DEFAULT_KEY]),
+                    Bytecode::new().then("id"),
+                ],
+            );
         for v in transport.submit(&traversal).await.expect("read edges") {
             let id = v
                 .as_str()
