@@ -23,7 +23,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The ceiling script on JanusGraph: [`common::CEILING_SCRIPT`] with the edge's id in the
-/// property `key` instead of `T.id`, checked among the from-vertex's out-edges of the label.
+/// property `idKey` instead of `T.id`, looked for among the from-vertex's out-edges of the label
+/// as the sink's merge looks. The fastest of the two scripts measured: the same loop through the
+/// structure API (`edges(OUT, lbl)` compared one by one in Groovy, no traversal per edge) ran at
+/// 9 402 edges/s against this one's 11 937 (medians of 3 rounds, 4 writers).
 const JANUS_CEILING_SCRIPT: &str = "for (int i = 0; i < ids.size(); i++) { \
     if (!g.V(froms[i]).outE(lbl).has(idKey, ids[i]).hasNext()) { \
       graph.vertices(froms[i]).next().addEdge(lbl, graph.vertices(tos[i]).next(), \
