@@ -105,14 +105,14 @@ async fn a_read_only_replica_makes_the_writer_reconnect_then_retry() {
     assert_eq!(out_degree(&t, &people[0].id).await, 1);
 }
 
-/// A conflict follows its own schedule (the default: 10 retries, 10 ms doubling to 200 ms),
+/// A conflict follows its own schedule (the default: 15 retries, 1 ms doubling to 200 ms),
 /// not the outage schedule's 5 retries; when it is used up the item is `RetriesExhausted`,
 /// which a consumer holds and sends again, never a dead letter.
 #[tokio::test]
 async fn a_persistent_conflict_ends_as_retries_exhausted_after_its_own_bound() {
     let t = transport().await;
     let (proxy, sink, people) = setup(|c| c).await;
-    proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 11]);
+    proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 16]);
     let started = std::time::Instant::now();
     let r = bounded(sink.write_edges(&[edge(&people, 1)]))
         .await
@@ -120,15 +120,15 @@ async fn a_persistent_conflict_ends_as_retries_exhausted_after_its_own_bound() {
     assert!(
         matches!(
             r.outcomes[0],
-            ItemOutcome::Failed(ItemFailure::RetriesExhausted { attempts: 11, .. })
+            ItemOutcome::Failed(ItemFailure::RetriesExhausted { attempts: 16, .. })
         ),
         "{:?}",
         r.outcomes
     );
-    assert_eq!((r.retries, proxy.faults_applied()), (10, 11));
+    assert_eq!((r.retries, proxy.faults_applied()), (15, 16));
     assert!(
         started.elapsed() < Duration::from_secs(5),
-        "ten conflict retries sleep at most 1.33 s in all, not the outage schedule's seconds"
+        "fifteen conflict retries sleep at most 1.66 s in all, not the outage schedule's seconds"
     );
     assert_eq!(out_degree(&t, &people[0].id).await, 0);
 }
