@@ -85,13 +85,6 @@ check_log() {
   fi
 }
 
-# The root cause often sits above the last 40 lines, under a long stack trace.
-log_causes() {
-  if grep -q '^Caused by' "$LOG"; then
-    say "root causes:"; grep '^Caused by' "$LOG" | tail -n 3 >&2
-  fi
-}
-
 start() {
   case "$BACKEND" in
     inmemory|berkeleyje|cql) ;;

@@ -62,8 +62,13 @@ terminate() {
 check_log() { :; }
 
 # Hook, called by `fail_start` after the log's last lines, for what else the log holds that
-# explains the failure. Nothing by default.
-log_causes() { :; }
+# explains the failure. By default a JVM's root causes, which often sit above the last lines,
+# under a long stack trace: its last `Caused by` lines.
+log_causes() {
+  if grep -q '^Caused by' "$LOG"; then
+    say "root causes:"; grep '^Caused by' "$LOG" | tail -n 3 >&2
+  fi
+}
 
 # Ends a start that failed: says REASON with the log's last lines, stops the server PID, and
 # exits 1.

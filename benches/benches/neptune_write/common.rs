@@ -2,8 +2,10 @@
 //! writing in calls, the ceiling script, counting and dropping what a variant wrote.
 
 use neptune_batch::gremlin::{Bytecode, GValue};
-use neptune_batch::transport::GremlinTransport;
+use neptune_batch::transport::{GremlinTransport, TransportConfig};
 use neptune_batch::{Edge, GraphSink, GremlinSink, GremlinSinkConfig, Vertex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub fn env(name: &str, default: usize) -> usize {
@@ -137,6 +139,70 @@ pub fn ceiling_bindings(chunk: &[Edge]) -> Vec<(String, GValue)> {
     ]
 }
 
+/// `writers` scripts in flight, each taking the next 2000 edges of `job` and sending `script`
+/// with their [`ceiling_bindings`] and `extra`; a script that meets a write conflict (or a lock)
+/// is sent again after a short random pause. The ceiling rows of the sections.
+pub async fn script_writers(
+    job: &crate::realistic::Job,
+    writers: usize,
+    script: &'static str,
+    extra: Vec<(String, GValue)>,
+) -> Done {
+    let config = TransportConfig::builder(job.url.as_str())
+        .pool_size(writers.min(4))
+        .build()
+        .expect("a valid configuration");
+    let transport = GremlinTransport::connect(config).await.expect("connect");
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (t, next, edges, extra) = (
+            transport.clone(),
+            next.clone(),
+            job.edges.clone(),
+            extra.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut done = Done::default();
+            let mut jitter = 0x2545_f491_4f6c_dd1du64 + w as u64;
+            loop {
+                let start = next.fetch_add(2000, Ordering::Relaxed);
+                if start >= edges.len() {
+                    break;
+                }
+                let chunk = &edges[start..(start + 2000).min(edges.len())];
+                let mut bindings = ceiling_bindings(chunk);
+                bindings.extend(extra.iter().cloned());
+                loop {
+                    done.requests += 1;
+                    match t.eval(script, bindings.clone()).await {
+                        Ok(_) => break,
+                        Err(e) if e.is_retriable() && done.retries < 10_000 => {
+                            done.retries += 1;
+                            jitter ^= jitter << 13;
+                            jitter ^= jitter >> 7;
+                            jitter ^= jitter << 17;
+                            let ms = 5 + jitter % 40;
+                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                        }
+                        Err(e) => panic!("ceiling script: {e}"),
+                    }
+                }
+                done.edges += chunk.len();
+            }
+            done
+        }));
+    }
+    let mut total = Done::default();
+    for t in tasks {
+        let d = t.await.expect("writer");
+        total.edges += d.edges;
+        total.requests += d.requests;
+        total.retries += d.retries;
+    }
+    total
+}
+
 /// One measured run of a variant.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -266,6 +332,22 @@ pub async fn count_edges(transport: &GremlinTransport, vertices: &[Vertex]) -> u
         total += answer.first().and_then(GValue::as_i64).unwrap_or(-1) as usize;
     }
     total
+}
+
+/// Asserts that exactly `edges.len()` edges leave `persons`, and answers 25 of `edges`, spread
+/// over them, with their ids: the sample a section reads back.
+pub async fn count_and_sample<'a>(
+    admin: &GremlinTransport,
+    name: &str,
+    persons: &[Vertex],
+    edges: &'a [Edge],
+) -> (Vec<&'a Edge>, Vec<GValue>) {
+    let in_graph = count_edges(admin, persons).await;
+    assert_eq!(in_graph, edges.len(), "{name}: edges in the graph");
+    let step = (edges.len() / 25).max(1);
+    let sample: Vec<&Edge> = edges.iter().step_by(step).collect();
+    let ids = sample.iter().map(|e| GValue::from(&e.id)).collect();
+    (sample, ids)
 }
 
 /// Drops `vertices` and so their edges (not timed), leaving the shared graph as it was.

@@ -18,9 +18,7 @@ use crate::common::{self, Done, Row};
 use crate::realistic::{self, Dataset, Job};
 use neptune_batch::gremlin::{Bytecode, GValue};
 use neptune_batch::transport::{GremlinTransport, TransportConfig};
-use neptune_batch::{Edge, EdgeIdentity, GremlinSink, GremlinSinkConfig, Vertex};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use neptune_batch::{EdgeIdentity, GremlinSink, GremlinSinkConfig, Vertex};
 
 /// The ceiling script on JanusGraph: [`common::CEILING_SCRIPT`] with the edge's id in the
 /// property `idKey` instead of `T.id`, looked for among the from-vertex's out-edges of the label
@@ -60,62 +58,11 @@ async fn measure_on(
     row
 }
 
-/// `writers` scripts in flight, each taking the next 2000 edges; a script that meets a lock
-/// or a conflict is sent again after a short random pause.
+/// [`JANUS_CEILING_SCRIPT`] per 2000 edges, `writers` in flight (see
+/// [`common::script_writers`]).
 async fn ceiling(job: Job, writers: usize, key: String) -> Done {
-    let config = TransportConfig::builder(job.url.as_str())
-        .pool_size(writers.min(4))
-        .build()
-        .expect("a valid configuration");
-    let transport = GremlinTransport::connect(config).await.expect("connect");
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        let (t, next, edges, key) = (
-            transport.clone(),
-            next.clone(),
-            job.edges.clone(),
-            key.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut done = Done::default();
-            let mut jitter = 0x2545_f491_4f6c_dd1du64 + w as u64;
-            loop {
-                let start = next.fetch_add(2000, Ordering::Relaxed);
-                if start >= edges.len() {
-                    break;
-                }
-                let chunk = &edges[start..(start + 2000).min(edges.len())];
-                let mut bindings = common::ceiling_bindings(chunk);
-                bindings.push(("idKey".to_owned(), GValue::from(key.as_str())));
-                loop {
-                    done.requests += 1;
-                    match t.eval(JANUS_CEILING_SCRIPT, bindings.clone()).await {
-                        Ok(_) => break,
-                        Err(e) if e.is_retriable() && done.retries < 10_000 => {
-                            done.retries += 1;
-                            jitter ^= jitter << 13;
-                            jitter ^= jitter >> 7;
-                            jitter ^= jitter << 17;
-                            tokio::time::sleep(std::time::Duration::from_millis(5 + jitter % 40))
-                                .await;
-                        }
-                        Err(e) => panic!("JanusGraph ceiling script: {e}"),
-                    }
-                }
-                done.edges += chunk.len();
-            }
-            done
-        }));
-    }
-    let mut total = Done::default();
-    for t in tasks {
-        let d = t.await.expect("writer");
-        total.edges += d.edges;
-        total.requests += d.requests;
-        total.retries += d.retries;
-    }
-    total
+    let extra = vec![("idKey".to_owned(), GValue::from(key.as_str()))];
+    common::script_writers(&job, writers, JANUS_CEILING_SCRIPT, extra).await
 }
 
 /// Checks that every edge of `job` is in the graph: the count of the persons' out-edges, and a
@@ -127,11 +74,7 @@ async fn check_graph(
     persons: &[Vertex],
     job: &Job,
 ) {
-    let in_graph = common::count_edges(admin, persons).await;
-    assert_eq!(in_graph, job.edges.len(), "{name}: edges in the graph");
-    let step = (job.edges.len() / 25).max(1);
-    let sample: Vec<&Edge> = job.edges.iter().step_by(step).collect();
-    let ids: Vec<GValue> = sample.iter().map(|e| GValue::from(&e.id)).collect();
+    let (sample, ids) = common::count_and_sample(admin, name, persons, &job.edges).await;
     let rows = admin
         .submit(
             &Bytecode::new()

@@ -9,14 +9,13 @@
 use crate::common::{self, Done, Row};
 use neptune_batch::gremlin::{Bytecode, GValue, T};
 use neptune_batch::sizing::SizingSample;
-use neptune_batch::transport::{GremlinTransport, Serializer, TransportConfig};
+use neptune_batch::transport::{GremlinTransport, Serializer};
 use neptune_batch::{
     Edge, ExistenceCheck, FollowsSchema, GremlinSink, GremlinSinkConfig, GremlinSinkConfigBuilder,
     Scheduling, Vertex, WriteMode,
 };
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use workload_gen::generator::GeneratorConfig;
 use workload_gen::FollowsEdge;
@@ -255,57 +254,10 @@ async fn original_conditional(job: Job) -> Done {
     total
 }
 
-/// The ceiling: [`common::CEILING_SCRIPT`] per 2000 edges; `writers` scripts in flight, each
-/// taking the next 2000 edges of the stream. A script that meets a write conflict is sent again
-/// after a short random pause.
+/// The ceiling: [`common::CEILING_SCRIPT`] per 2000 edges; `writers` scripts in flight (see
+/// [`common::script_writers`]).
 async fn ceiling(job: Job, writers: usize) -> Done {
-    let config = TransportConfig::builder(job.url.as_str())
-        .pool_size(writers.min(4))
-        .build()
-        .expect("a valid configuration");
-    let transport = GremlinTransport::connect(config).await.expect("connect");
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        let (t, next, edges) = (transport.clone(), next.clone(), job.edges.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut done = Done::default();
-            let mut jitter = 0x2545_f491_4f6c_dd1du64 + w as u64;
-            loop {
-                let start = next.fetch_add(2000, Ordering::Relaxed);
-                if start >= edges.len() {
-                    break;
-                }
-                let chunk = &edges[start..(start + 2000).min(edges.len())];
-                let bindings = common::ceiling_bindings(chunk);
-                loop {
-                    done.requests += 1;
-                    match t.eval(common::CEILING_SCRIPT, bindings.clone()).await {
-                        Ok(_) => break,
-                        Err(e) if e.is_retriable() && done.retries < 10_000 => {
-                            done.retries += 1;
-                            jitter ^= jitter << 13;
-                            jitter ^= jitter >> 7;
-                            jitter ^= jitter << 17;
-                            let ms = 5 + jitter % 40;
-                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-                        }
-                        Err(e) => panic!("ceiling script: {e}"),
-                    }
-                }
-                done.edges += chunk.len();
-            }
-            done
-        }));
-    }
-    let mut total = Done::default();
-    for t in tasks {
-        let d = t.await.expect("writer");
-        total.edges += d.edges;
-        total.requests += d.requests;
-        total.retries += d.retries;
-    }
-    total
+    common::script_writers(&job, writers, common::CEILING_SCRIPT, Vec::new()).await
 }
 
 /// The generated data set, before it is given a variant's vertex ids.
@@ -396,11 +348,7 @@ async fn check_graph(admin: &GremlinTransport, name: &str, persons: &[Vertex], j
         job.edges.len(),
         "{name}: one record per edge"
     );
-    let in_graph = common::count_edges(admin, persons).await;
-    assert_eq!(in_graph, job.edges.len(), "{name}: edges in the graph");
-    let step = (job.edges.len() / 25).max(1);
-    let sample: Vec<&Edge> = job.edges.iter().step_by(step).collect();
-    let ids: Vec<GValue> = sample.iter().map(|e| GValue::from(&e.id)).collect();
+    let (sample, ids) = common::count_and_sample(admin, name, persons, &job.edges).await;
     let rows = admin
         .submit(
             &Bytecode::new()
