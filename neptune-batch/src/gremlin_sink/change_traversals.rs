@@ -275,16 +275,21 @@ impl<'a> WriteTraversal<'a> {
             None => t,
         };
         self = self.register_orphans();
-        let edges = older(anon("V", [id]).then("bothE"))
-            // The ends other than the vertex, by id: `otherV()` would make the server keep
-            // every traverser's whole path (and hash it, rows and all, at every step).
-            .step(
-                "sideEffect",
-                [note_placeholders(
-                    anon("bothV", Vec::<GValue>::new())
-                        .step("hasId", [GValue::p("neq", GValue::from(id))]),
-                )],
-            )
+        // The ends other than the vertex, by id: `otherV()` would make the server keep every
+        // traverser's whole path (and hash it, rows and all, at every step).
+        let others = || {
+            anon("bothV", Vec::<GValue>::new()).step("hasId", [GValue::p("neq", GValue::from(id))])
+        };
+        let mut edges = older(anon("V", [id]).then("bothE"));
+        if self.claims == Claims::Locked {
+            // Dropping an edge changes its other end too, which this request did not read. A
+            // writer that read the edge from there (its update, from its from-vertex) claimed
+            // that end; claimed here as well, the two conflict on JanusGraph as they do on the
+            // edge itself elsewhere.
+            edges = edges.step("sideEffect", [self.claims.claim(others())]);
+        }
+        let edges = edges
+            .step("sideEffect", [note_placeholders(others())])
             .then("drop");
         let placeholder = Bytecode::new()
             .step(
@@ -332,9 +337,10 @@ impl<'a> WriteTraversal<'a> {
         // A vertex dropped and made again in one transaction keeps no id in the unique index:
         // JanusGraph checks the index as stored, where the dropped vertex still holds it. It
         // existed, so it was claimed under the lock instead.
-        for row in rows.iter_mut().filter(|r| !self.recreated.contains(&r.id)) {
-            row.values
-                .extend(self.claims.created_vertex_values(&row.id));
+        for row in &mut rows {
+            let recreated = self.recreated.contains(&row.id);
+            let values = self.claims.created_vertex_values(&row.id, recreated);
+            row.values.extend(values);
         }
         match self.shape {
             Shape::Merge => {

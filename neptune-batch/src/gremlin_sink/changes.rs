@@ -15,7 +15,7 @@
 use super::change_diff::Diff;
 use super::change_edges::EdgeLookup;
 use super::change_traversals::{self as ct, Shape};
-use super::claims::Claims;
+use super::claims::{self, Claims};
 use super::encode::failure_from;
 use super::service::{OnConflict, Stats};
 use super::write::Writer;
@@ -210,14 +210,17 @@ impl Writer {
 }
 
 /// Whether `e` says the graph changed since the request's read: a guard's `fail()`, another
-/// transaction's conflicting write, or, in the chained shape, an element created meanwhile
-/// (`addV`/`addE` of an id that exists).
+/// transaction's conflicting write, in the chained shape an element created meanwhile
+/// (`addV`/`addE` of an id that exists), or, on JanusGraph, a vertex created meanwhile by
+/// another writer, which the unique index of the locked claims refuses to make twice.
 fn graph_changed(e: &GremlinError, shape: Shape) -> bool {
     match e.class() {
         Some(ErrorClass::FailStep | ErrorClass::ConcurrentModification) => true,
         Some(ErrorClass::ConstraintViolation) => shape == Shape::Chained,
         Some(ErrorClass::Evaluation | ErrorClass::Other) => {
-            shape == Shape::Chained && e.to_string().contains("already exists")
+            let text = e.to_string();
+            (shape == Shape::Chained && text.contains("already exists"))
+                || claims::created_meanwhile(&text)
         }
         _ => false,
     }

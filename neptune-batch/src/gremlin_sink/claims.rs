@@ -22,6 +22,9 @@
 //!     and reads again, as on the other engines. Edges are claimed through their from-vertex:
 //!     every change of an edge reaches it from there, and an edge label cannot be given a lock
 //!     without locking every edge of that label for every writer.
+//!   A vertex the change path creates gets a value of it too, so that whoever drops it later
+//!   takes the lock. Dropping an edge changes its other end, so a vertex delete claims the
+//!   other ends of the edges it drops.
 //!   - [`VERTEX_ID_KEY`], a `String` with a **unique** composite index with `LOCK`
 //!     consistency. Every vertex the change path creates (vertices, placeholders, tombstones)
 //!     holds its own id there. A claim can only be set on what exists; two transactions that
@@ -66,22 +69,35 @@ impl Claims {
         }
     }
 
-    /// The values a vertex created by the change path holds besides its own: its id in
-    /// [`VERTEX_ID_KEY`] where claims are locked.
-    pub(super) fn created_vertex_values(self, id: &str) -> Option<(String, GValue)> {
+    /// The values a vertex created by the change path holds besides its own, where claims are
+    /// locked: a [`LOCK_KEY`] value, so that whoever drops or claims it later takes the lock
+    /// against this value (a vertex without the key would be dropped without a lock, while
+    /// another writer claims it), and, unless it is `recreated` (dropped and made again in the
+    /// same transaction), its id in [`VERTEX_ID_KEY`].
+    pub(super) fn created_vertex_values(self, id: &str, recreated: bool) -> Vec<(String, GValue)> {
         match self {
-            Claims::Transient => None,
-            Claims::Locked => Some((VERTEX_ID_KEY.to_owned(), GValue::from(id))),
+            Claims::Transient => Vec::new(),
+            Claims::Locked if recreated => {
+                vec![(LOCK_KEY.to_owned(), GValue::Long(next_claim()))]
+            }
+            Claims::Locked => vec![
+                (LOCK_KEY.to_owned(), GValue::Long(next_claim())),
+                (VERTEX_ID_KEY.to_owned(), GValue::from(id)),
+            ],
         }
     }
 
     /// The properties of a vertex that is turned into a placeholder: all of them, except, where
-    /// claims are locked, its id in the unique index (the vertex still exists).
+    /// claims are locked, its id in the unique index and its lock value (the vertex still
+    /// exists, and the request claimed it already).
     pub(super) fn droppable_properties(self) -> Bytecode {
         let all = anon("properties", Vec::<GValue>::new());
         match self {
             Claims::Transient => all,
-            Claims::Locked => all.step("hasKey", [GValue::p("neq", GValue::from(VERTEX_ID_KEY))]),
+            Claims::Locked => {
+                let kept = vec![GValue::from(VERTEX_ID_KEY), GValue::from(LOCK_KEY)];
+                all.step("hasKey", [GValue::p("without", GValue::List(kept))])
+            }
         }
     }
 }
@@ -136,6 +152,14 @@ try {
 
 /// The unique index's name.
 pub(super) const INDEX_NAME: &str = "neptune_batch_vertex_by_id";
+
+/// Whether a server's error text is the unique index refusing a vertex that another writer
+/// created since the request's read (JanusGraph's "Adding this property for key [_vertex_id]
+/// and value [...] violates a uniqueness constraint [index]"): the graph changed, and the
+/// changes are read and decided again.
+pub(super) fn created_meanwhile(text: &str) -> bool {
+    text.contains("violates a uniqueness constraint") && text.contains(INDEX_NAME)
+}
 
 /// Finds out, with property ids (the only identity JanusGraph allows), whether the server is
 /// JanusGraph, and there makes the schema the locked claims need. Any other answer, a refused
@@ -213,6 +237,17 @@ mod tests {
     }
 
     #[test]
+    fn a_vertex_made_meanwhile_is_a_changed_graph() {
+        let refused = format!(
+            "Adding this property for key [{VERTEX_ID_KEY}] and value [p1] violates a uniqueness constraint [{INDEX_NAME}]"
+        );
+        assert!(created_meanwhile(&refused));
+        assert!(!created_meanwhile(
+            "Adding this property for key [email] and value [a] violates a uniqueness constraint [by_email]"
+        ));
+    }
+
+    #[test]
     fn locked_claims_never_repeat_a_value() {
         let values: std::collections::BTreeSet<i64> = (0..1000).map(|_| next_claim()).collect();
         assert_eq!(values.len(), 1000);
@@ -224,10 +259,17 @@ mod tests {
         assert!(transient.contains("drop"), "{transient}");
         let locked = format!("{:?}", Claims::Locked.claim(anon("V", ["a"])));
         assert!(!locked.contains("drop"), "{locked}");
-        assert_eq!(Claims::Transient.created_vertex_values("a"), None);
-        assert_eq!(
-            Claims::Locked.created_vertex_values("a"),
-            Some((VERTEX_ID_KEY.to_owned(), GValue::from("a")))
-        );
+        assert!(Claims::Transient
+            .created_vertex_values("a", false)
+            .is_empty());
+        let keys = |recreated| -> Vec<String> {
+            Claims::Locked
+                .created_vertex_values("a", recreated)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(keys(false), [LOCK_KEY, VERTEX_ID_KEY]);
+        assert_eq!(keys(true), [LOCK_KEY]);
     }
 }
