@@ -21,10 +21,10 @@
 //!     the one the transaction replaced: a second writer fails with `PermanentLockingException`
 //!     and reads again, as on the other engines. Edges are claimed through their from-vertex:
 //!     every change of an edge reaches it from there, and an edge label cannot be given a lock
-//!     without locking every edge of that label for every writer.
-//!   A vertex the change path creates gets a value of it too, so that whoever drops it later
-//!   takes the lock. Dropping an edge changes its other end, so a vertex delete claims the
-//!   other ends of the edges it drops.
+//!     without locking every edge of that label for every writer. A vertex the change path
+//!     creates gets a value of it too, so that whoever drops it later takes the lock. Dropping
+//!     an edge changes its other end, so a vertex delete claims the other ends of the edges it
+//!     drops.
 //!   - [`VERTEX_ID_KEY`], a `String` with a **unique** composite index with `LOCK`
 //!     consistency. Every vertex the change path creates (vertices, placeholders, tombstones)
 //!     holds its own id there. A claim can only be set on what exists; two transactions that
