@@ -31,13 +31,26 @@ use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 /// What a request read: the state, and the ids read (those not found do not exist).
-struct Read {
-    state: GraphState,
+pub(super) struct Read {
+    pub(super) state: GraphState,
     /// Tombstone vertices without a version: markers that a placeholder was made for the
     /// vertex (see [`Diff`]).
-    markers: BTreeSet<String>,
-    vertex_ids: Vec<String>,
-    edge_ids: Vec<String>,
+    pub(super) markers: BTreeSet<String>,
+    pub(super) vertex_ids: Vec<String>,
+    pub(super) edge_ids: Vec<String>,
+}
+
+impl Read {
+    /// Adds what was known without reading it: its states and its ids.
+    fn take_known(&mut self, known: Read) {
+        self.state.vertices.extend(known.state.vertices);
+        self.state.edges.extend(known.state.edges);
+        for (v, edges) in known.state.incident {
+            self.state.incident.entry(v).or_default().extend(edges);
+        }
+        self.vertex_ids.extend(known.vertex_ids);
+        self.edge_ids.extend(known.edge_ids);
+    }
 }
 
 impl Writer {
@@ -86,12 +99,33 @@ impl Writer {
             _ => Shape::Chained,
         };
         let mut round = 0;
+        // What this sink knows may stand in for part or all of the first read (see
+        // `change_cache`).
+        let (vertex_ids, edge_ids) = needed(items);
+        let mut plan = self.cache().plan(items, (&vertex_ids, &edge_ids));
         loop {
-            let read = self.read(items, shape, stats).await?;
+            let optimistic = plan.is_some();
+            let read = match plan.take() {
+                Some(plan) if plan.unknown.0.is_empty() && plan.unknown.1.is_empty() => plan.known,
+                Some(plan) => {
+                    let mut read = self.read(plan.unknown, shape, stats).await?;
+                    read.take_known(plan.known);
+                    read
+                }
+                None => {
+                    let ids = (vertex_ids.clone(), edge_ids.clone());
+                    self.read(ids, shape, stats).await?
+                }
+            };
             let edges = EdgeLookup::new(self.identity());
             let encoding = (shape, edges, self.claims());
-            let (outcomes, write) = decide(&read, items, encoding, SystemTime::now());
+            let (outcomes, write, after) = decide(&read, items, encoding, SystemTime::now());
             let Some(write) = write else {
+                if optimistic {
+                    // Nothing to write is an outcome the guard never saw: read, to be sure.
+                    continue;
+                }
+                self.cache().remember(items, &read, &after);
                 for (m, o) in items.iter().zip(&outcomes) {
                     tracing::trace!(mutation = ?m, outcome = ?o, "change decided: nothing to write");
                 }
@@ -106,14 +140,25 @@ impl Writer {
                 // The chained shape's guards filter: no answer, nothing written.
                 Ok(answer) if shape == Shape::Chained && answer.is_empty() => None,
                 Ok(_) => {
+                    self.cache().remember(items, &read, &after);
                     for (m, o) in items.iter().zip(&outcomes) {
                         tracing::trace!(mutation = ?m, outcome = ?o, round, "change written");
                     }
                     return Ok(outcomes);
                 }
                 Err(e) if graph_changed(&e, shape) => Some(e),
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.cache().forget(&read);
+                    return Err(e);
+                }
             };
+            self.cache().forget(&read);
+            if optimistic {
+                // What this sink knew was stale: read, at once.
+                metrics::counter!(crate::metrics::RETRIES, "reason" => "known_state_stale")
+                    .increment(1);
+                continue;
+            }
             tracing::debug!(round, "the graph changed since it was read; reading again");
             stats.retries += 1;
             stats.backoff += 1;
@@ -137,11 +182,10 @@ impl Writer {
     /// Edges are looked for in the whole graph, by the sink's identity (see [`EdgeLookup`]).
     async fn read(
         &self,
-        items: &[&Mutation],
+        (vertex_ids, edge_ids): (Vec<String>, Vec<String>),
         shape: Shape,
         stats: &mut Stats,
     ) -> Result<Read, GremlinError> {
-        let (vertex_ids, edge_ids) = needed(items);
         let edges = EdgeLookup::new(self.identity());
         let service = self.service();
         let as_values = |ids: &[String]| ids.iter().map(GValue::from).collect::<Vec<_>>();
@@ -372,7 +416,7 @@ fn decide(
     items: &[&Mutation],
     (shape, edges, claims): (Shape, EdgeLookup, Claims),
     now: SystemTime,
-) -> (Vec<ItemOutcome>, Option<Bytecode>) {
+) -> (Vec<ItemOutcome>, Option<Bytecode>, GraphState) {
     let mut after = read.state.clone();
     let outcomes: Vec<ItemOutcome> = items.iter().map(|m| after.apply(m, now)).collect();
     let deleted: Vec<(&str, Option<u64>)> = items
@@ -395,7 +439,8 @@ fn decide(
         edges,
         claims,
     };
-    (outcomes, diff.write(shape))
+    let write = diff.write(shape);
+    (outcomes, write, after)
 }
 
 #[cfg(test)]
@@ -462,7 +507,7 @@ mod tests {
             state,
             markers: BTreeSet::new(),
         };
-        let (outcomes, write) = decide(
+        let (outcomes, write, _) = decide(
             &read,
             &refs,
             (shape, EdgeLookup::ServerIds, Claims::Transient),

@@ -8,6 +8,7 @@
 //! are named by the server's id or by a property).
 
 mod careful;
+mod change_cache;
 mod change_chained;
 mod change_diff;
 mod change_edges;

@@ -2,6 +2,7 @@
 //! else the careful path.
 
 use super::careful::{Bisection, Careful};
+use super::change_cache::ChangeCache;
 use super::claims::Claims;
 use super::config::ExistenceCheck;
 use super::encode::{failure_from, finish, merged};
@@ -22,6 +23,8 @@ pub(super) struct Writer {
     existence: ExistenceCheck,
     identity: EdgeIdentity,
     claims: Claims,
+    /// What the change path knows of the elements it read and wrote.
+    cache: ChangeCache,
 }
 
 impl Writer {
@@ -37,6 +40,7 @@ impl Writer {
             existence,
             identity,
             claims,
+            cache: ChangeCache::default(),
         }
     }
 
@@ -48,6 +52,11 @@ impl Writer {
     /// How the requests of changes claim what they read.
     pub(super) fn claims(&self) -> Claims {
         self.claims
+    }
+
+    /// What the change path knows of the elements it read and wrote.
+    pub(super) fn cache(&self) -> &ChangeCache {
+        &self.cache
     }
 
     pub(super) fn service(&self) -> &Service {

@@ -1,0 +1,289 @@
+//! What the change path knows of the elements its own requests read and wrote, so that a
+//! request whose every element is known is written at once, without a read first.
+//!
+//! A read costs a request, and on a graph that copies what a transaction reads (the
+//! transactional TinkerGraph copies a vertex with its adjacency) a second copy of every element
+//! the write then copies again. The write's guard compares, in its own transaction, the versions
+//! and placeholder marks of everything the decision rested on with what is there, and fails the
+//! request when they differ (see [`change_diff`](super::change_diff)). So the state a decision
+//! rests on may come from what this sink last read or wrote instead of a read: a stale entry
+//! (another process changed the element) costs a failed write and the usual read, never a wrong
+//! write.
+//!
+//! Used only where the guard covers everything the decision needs: versioned upserts of
+//! vertices and edges, and versioned deletes of edges this sink knows. Not vertex deletes (the
+//! server drops a vertex's edges, which the sink does not all know), not property removals, not
+//! unversioned changes (a property changed without a version is invisible to the guard).
+//! Tombstones and markers, and edges not known, are taken as absent, which the guard checks as
+//! well. The sink's queue never runs two requests on one element at once, so entries change in
+//! the order the writes commit.
+
+use super::changes::Read;
+use crate::memory::state::{GraphState, StoredEdge, StoredVertex};
+use crate::mutation::{Change, Mutation, TOMBSTONE_LABEL};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// Entries kept at most; past it the cache starts again empty (a cold entry only costs a read).
+const CAPACITY: usize = 200_000;
+
+/// Element id -> its state as last read or written (`None`: known to be absent).
+#[derive(Debug, Default)]
+struct Known {
+    vertices: HashMap<String, Option<StoredVertex>>,
+    edges: HashMap<String, Option<StoredEdge>>,
+}
+
+/// The states known, shared by the sink's requests.
+#[derive(Debug, Default)]
+pub(super) struct ChangeCache {
+    known: Mutex<Known>,
+}
+
+fn is_tombstone(id: &str) -> bool {
+    id.starts_with(TOMBSTONE_LABEL)
+}
+
+/// How much of a request's read what is known replaces.
+pub(super) struct Plan {
+    /// The states known, as a read of the ids known.
+    pub known: Read,
+    /// The vertex and edge ids still to read; none: the write goes without a read.
+    pub unknown: (Vec<String>, Vec<String>),
+}
+
+impl ChangeCache {
+    /// What of the read `items` need (`vertex_ids`, `edge_ids`) is known, if their kinds let
+    /// the guard cover it (every item has a version). When every vertex is known, and every edge
+    /// a delete names, nothing is read: tombstones and the other edges are taken as absent.
+    /// Otherwise the vertices not known, the tombstones and the edges not known are read.
+    pub(super) fn plan(
+        &self,
+        items: &[&Mutation],
+        (vertex_ids, edge_ids): (&[String], &[String]),
+    ) -> Option<Plan> {
+        if items.iter().any(|m| m.version.is_none()) {
+            return None;
+        }
+        let known = stream2neptune_common::lock(&self.known);
+        let mut state = GraphState::default();
+        let (mut known_vertices, mut unknown_vertices, mut tombstones) = (vec![], vec![], vec![]);
+        for id in vertex_ids {
+            match known.vertices.get(id) {
+                _ if is_tombstone(id) => tombstones.push(id.clone()),
+                Some(v) => {
+                    if let Some(v) = v {
+                        state.vertices.insert(id.clone(), v.clone());
+                    }
+                    known_vertices.push(id.clone());
+                }
+                None => unknown_vertices.push(id.clone()),
+            }
+        }
+        let deleted: BTreeSet<&str> = items
+            .iter()
+            .filter_map(|m| match &m.change {
+                Change::DeleteEdge { id } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let (mut known_edges, mut unknown_edges) = (vec![], vec![]);
+        let mut must_read = !unknown_vertices.is_empty();
+        for id in edge_ids {
+            match known.edges.get(id) {
+                Some(e) => {
+                    if let Some(e) = e {
+                        for end in [&e.from, &e.to] {
+                            state
+                                .incident
+                                .entry(end.clone())
+                                .or_default()
+                                .insert(id.clone());
+                        }
+                        state.edges.insert(id.clone(), e.clone());
+                    }
+                    known_edges.push(id.clone());
+                }
+                None => {
+                    // A delete needs the edge's from-vertex to find and claim it.
+                    must_read |= deleted.contains(id.as_str());
+                    unknown_edges.push(id.clone());
+                }
+            }
+        }
+        if known_vertices.is_empty() && known_edges.is_empty() {
+            return None;
+        }
+        let unknown = if must_read {
+            unknown_vertices.extend(tombstones);
+            (unknown_vertices, unknown_edges)
+        } else {
+            // Taken as absent, which the guard checks.
+            known_vertices.extend(tombstones);
+            known_edges.extend(unknown_edges);
+            (Vec::new(), Vec::new())
+        };
+        Some(Plan {
+            known: Read {
+                state,
+                markers: BTreeSet::new(),
+                vertex_ids: known_vertices,
+                edge_ids: known_edges,
+            },
+            unknown,
+        })
+    }
+
+    /// Records the state `read` led to once its write committed (`after`), or what a read
+    /// found when nothing was written. Forgets instead what the sink cannot know it left: a
+    /// vertex deleted (it may stay as a placeholder, by edges it does not know) and placeholders
+    /// that may have lost their last edge (the server decides whether they go). The edges a
+    /// vertex delete dropped that it knew are recorded as gone; others it did not know may stay
+    /// known, and a guard finds them stale.
+    pub(super) fn remember(&self, items: &[&Mutation], read: &Read, after: &GraphState) {
+        let deleted: BTreeSet<&str> = items
+            .iter()
+            .filter_map(|m| match &m.change {
+                Change::DeleteVertex { id } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut known = stream2neptune_common::lock(&self.known);
+        if known.vertices.len() + known.edges.len() > CAPACITY {
+            *known = Known::default();
+        }
+        for id in read.vertex_ids.iter().filter(|id| !is_tombstone(id)) {
+            let orphan = read.state.vertices.get(id).is_some_and(|v| v.placeholder)
+                && !after.vertices.contains_key(id);
+            if orphan || deleted.contains(id.as_str()) {
+                known.vertices.remove(id);
+            } else {
+                known
+                    .vertices
+                    .insert(id.clone(), after.vertices.get(id).cloned());
+            }
+        }
+        for id in &read.edge_ids {
+            known.edges.insert(id.clone(), after.edges.get(id).cloned());
+        }
+    }
+
+    /// Forgets what `read` named: its state proved stale, or is not known.
+    pub(super) fn forget(&self, read: &Read) {
+        let mut known = stream2neptune_common::lock(&self.known);
+        for id in &read.vertex_ids {
+            known.vertices.remove(id);
+        }
+        for id in &read.edge_ids {
+            known.edges.remove(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Edge, Vertex};
+    use crate::mutation::ElementId;
+
+    fn ids(items: &[&Mutation]) -> (Vec<String>, Vec<String>) {
+        let mut vertices = BTreeSet::new();
+        let mut edges = BTreeSet::new();
+        for m in items {
+            vertices.insert(m.element().tombstone_id());
+            match m.element() {
+                ElementId::Vertex(id) => vertices.insert(id),
+                ElementId::Edge(id) => edges.insert(id),
+            };
+            if let Change::UpsertEdge { edge, .. } = &m.change {
+                vertices.extend([edge.from.clone(), edge.to.clone()]);
+            }
+        }
+        (vertices.into_iter().collect(), edges.into_iter().collect())
+    }
+
+    fn after_writing(cache: &ChangeCache, items: &[&Mutation]) {
+        let (v, e) = ids(items);
+        let read = Read {
+            state: GraphState::default(),
+            markers: BTreeSet::new(),
+            vertex_ids: v,
+            edge_ids: e,
+        };
+        let mut after = GraphState::default();
+        for m in items {
+            after.apply(m, std::time::SystemTime::now());
+        }
+        cache.remember(items, &read, &after);
+    }
+
+    fn plan(cache: &ChangeCache, items: &[&Mutation]) -> Option<Plan> {
+        let (v, e) = ids(items);
+        cache.plan(items, (&v, &e))
+    }
+
+    fn without_read(plan: Option<Plan>) -> bool {
+        plan.is_some_and(|p| p.unknown.0.is_empty() && p.unknown.1.is_empty())
+    }
+
+    #[test]
+    fn versioned_changes_of_known_vertices_skip_the_read() {
+        let cache = ChangeCache::default();
+        let a = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1);
+        let b = Mutation::upsert_vertex(Vertex::new("b", "person")).with_version(2);
+        let follow = Mutation::upsert_edge(Edge::new("ab", "follows", "a", "b")).with_version(3);
+        assert!(plan(&cache, &[&follow]).is_none(), "nothing is known yet");
+        after_writing(&cache, &[&a]);
+        let half = plan(&cache, &[&follow]).expect("a is known");
+        assert_eq!(half.known.vertex_ids, ["a"]);
+        assert!(half.unknown.0.contains(&"b".to_owned()), "b is read");
+        assert!(half
+            .unknown
+            .0
+            .iter()
+            .any(|id| id.starts_with(TOMBSTONE_LABEL)));
+        after_writing(&cache, &[&b]);
+        let known = plan(&cache, &[&follow]).expect("both ends are known");
+        assert!(known.unknown.0.is_empty() && known.unknown.1.is_empty());
+        assert_eq!(known.known.state.vertices["a"].version, Some(1));
+        assert!(
+            known.known.state.edges.is_empty(),
+            "the new edge is taken as absent"
+        );
+
+        let unversioned = Mutation::upsert_edge(Edge::new("ab", "follows", "a", "b"));
+        assert!(
+            plan(&cache, &[&unversioned]).is_none(),
+            "no version: the guard cannot see it"
+        );
+        let unknown_delete = Mutation::delete_edge("zz").with_version(4);
+        assert!(
+            !without_read(plan(&cache, &[&unknown_delete])),
+            "a delete needs the edge's ends"
+        );
+        after_writing(&cache, &[&follow]);
+        let delete = Mutation::delete_edge("ab").with_version(5);
+        assert!(
+            without_read(plan(&cache, &[&delete])),
+            "a known edge's delete"
+        );
+    }
+
+    #[test]
+    fn a_stale_state_is_forgotten_and_a_deleted_vertex_too() {
+        let cache = ChangeCache::default();
+        let a = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1);
+        after_writing(&cache, &[&a]);
+        let again = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(2);
+        let known = plan(&cache, &[&again]).expect("a is known");
+        cache.forget(&known.known);
+        assert!(plan(&cache, &[&again]).is_none());
+        after_writing(&cache, &[&a]);
+        let delete = Mutation::delete_vertex("a").with_version(3);
+        after_writing(&cache, &[&delete]);
+        assert!(
+            plan(&cache, &[&again]).is_none(),
+            "a deleted vertex is not known"
+        );
+    }
+}
