@@ -44,6 +44,19 @@ fn is_tombstone(id: &str) -> bool {
     id.starts_with(TOMBSTONE_LABEL)
 }
 
+/// The ids of the vertices and of the edges that `items` delete.
+fn deletes(items: &[&Mutation]) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut vertices, mut edges) = (BTreeSet::new(), BTreeSet::new());
+    for m in items {
+        match &m.change {
+            Change::DeleteVertex { id } => vertices.insert(id.clone()),
+            Change::DeleteEdge { id } => edges.insert(id.clone()),
+            _ => false,
+        };
+    }
+    (vertices, edges)
+}
+
 /// How much of a request's read what is known replaces.
 pub(super) struct Plan {
     /// The states known, as a read of the ids known.
@@ -80,33 +93,21 @@ impl ChangeCache {
                 None => unknown_vertices.push(id.clone()),
             }
         }
-        let deleted: BTreeSet<&str> = items
-            .iter()
-            .filter_map(|m| match &m.change {
-                Change::DeleteEdge { id } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
+        let (_, deleted) = deletes(items);
         let (mut known_edges, mut unknown_edges) = (vec![], vec![]);
         let mut must_read = !unknown_vertices.is_empty();
         for id in edge_ids {
             match known.edges.get(id) {
                 Some(e) => {
                     if let Some(e) = e {
-                        for end in [&e.from, &e.to] {
-                            state
-                                .incident
-                                .entry(end.clone())
-                                .or_default()
-                                .insert(id.clone());
-                        }
+                        state.link(id, &e.from, &e.to);
                         state.edges.insert(id.clone(), e.clone());
                     }
                     known_edges.push(id.clone());
                 }
                 None => {
                     // A delete needs the edge's from-vertex to find and claim it.
-                    must_read |= deleted.contains(id.as_str());
+                    must_read |= deleted.contains(id);
                     unknown_edges.push(id.clone());
                 }
             }
@@ -141,13 +142,7 @@ impl ChangeCache {
     /// vertex delete dropped that it knew are recorded as gone; others it did not know may stay
     /// known, and a guard finds them stale.
     pub(super) fn remember(&self, items: &[&Mutation], read: &Read, after: &GraphState) {
-        let deleted: BTreeSet<&str> = items
-            .iter()
-            .filter_map(|m| match &m.change {
-                Change::DeleteVertex { id } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
+        let (deleted, _) = deletes(items);
         let mut known = stream2neptune_common::lock(&self.known);
         if known.vertices.len() + known.edges.len() > CAPACITY {
             *known = Known::default();
@@ -155,7 +150,7 @@ impl ChangeCache {
         for id in read.vertex_ids.iter().filter(|id| !is_tombstone(id)) {
             let orphan = read.state.vertices.get(id).is_some_and(|v| v.placeholder)
                 && !after.vertices.contains_key(id);
-            if orphan || deleted.contains(id.as_str()) {
+            if orphan || deleted.contains(id) {
                 known.vertices.remove(id);
             } else {
                 known
@@ -184,22 +179,9 @@ impl ChangeCache {
 mod tests {
     use super::*;
     use crate::model::{Edge, Vertex};
-    use crate::mutation::ElementId;
 
     fn ids(items: &[&Mutation]) -> (Vec<String>, Vec<String>) {
-        let mut vertices = BTreeSet::new();
-        let mut edges = BTreeSet::new();
-        for m in items {
-            vertices.insert(m.element().tombstone_id());
-            match m.element() {
-                ElementId::Vertex(id) => vertices.insert(id),
-                ElementId::Edge(id) => edges.insert(id),
-            };
-            if let Change::UpsertEdge { edge, .. } = &m.change {
-                vertices.extend([edge.from.clone(), edge.to.clone()]);
-            }
-        }
-        (vertices.into_iter().collect(), edges.into_iter().collect())
+        super::super::changes::needed(items)
     }
 
     fn after_writing(cache: &ChangeCache, items: &[&Mutation]) {

@@ -282,7 +282,7 @@ impl KindIsRetriable for GremlinError {
 }
 
 /// The vertex ids (vertices and tombstones) and edge ids whose state decides `items`.
-fn needed(items: &[&Mutation]) -> (Vec<String>, Vec<String>) {
+pub(super) fn needed(items: &[&Mutation]) -> (Vec<String>, Vec<String>) {
     let mut vertices = BTreeSet::new();
     let mut edges = BTreeSet::new();
     for m in items {
@@ -390,13 +390,7 @@ fn load_edge(state: &mut GraphState, row: &GValue, id_key: Option<&str>) {
     if let Some(key) = id_key {
         properties.remove(key);
     }
-    for v in [&from, &to] {
-        state
-            .incident
-            .entry(v.clone())
-            .or_default()
-            .insert(id.clone());
-    }
+    state.link(&id, &from, &to);
     state.edges.insert(
         id,
         StoredEdge {

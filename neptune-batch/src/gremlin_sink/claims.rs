@@ -39,7 +39,7 @@
 use crate::bytecode::{anon, Bytecode};
 use crate::graphson::GValue;
 use crate::mutation::{CLAIM_KEY, LOCK_KEY, VERTEX_ID_KEY};
-use crate::transport::{GremlinTransport, Request};
+use crate::transport::GremlinTransport;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// How the requests of changes claim what they read (see the [module](self) notes).
@@ -162,33 +162,25 @@ pub(super) fn created_meanwhile(text: &str) -> bool {
 }
 
 /// Finds out, with property ids (the only identity JanusGraph allows), whether the server is
-/// JanusGraph, and there makes the schema the locked claims need. Any other answer, a refused
-/// script included, keeps transient claims. Tried twice: two sinks connecting at once may both
-/// try to make the keys, and the one that loses finds them on its second try.
+/// JanusGraph, and there makes the schema the locked claims need, through
+/// [`management_script`](super::edge_index::management_script). Any other answer, a refused
+/// script included, keeps transient claims.
 pub(super) async fn ensure(transport: &GremlinTransport, property_ids: bool) -> Claims {
     if !property_ids {
         return Claims::Transient;
     }
-    let request = Request::Eval {
-        script: SCRIPT.to_owned(),
-        bindings: vec![
-            ("claimKey".into(), GValue::from(LOCK_KEY)),
-            ("idKey".into(), GValue::from(VERTEX_ID_KEY)),
-            ("indexName".into(), GValue::from(INDEX_NAME)),
-        ],
-    };
-    let mut last = String::new();
-    for _ in 0..2 {
-        match transport.request(&request).await {
-            Ok(answer) => {
-                let text = answer.first().and_then(GValue::as_str).unwrap_or_default();
-                return claims(text);
-            }
-            Err(e) => last = e.to_string(),
+    let bindings = vec![
+        ("claimKey".into(), GValue::from(LOCK_KEY)),
+        ("idKey".into(), GValue::from(VERTEX_ID_KEY)),
+        ("indexName".into(), GValue::from(INDEX_NAME)),
+    ];
+    match super::edge_index::management_script(transport, SCRIPT, bindings).await {
+        Ok(text) => claims(&text),
+        Err(last) => {
+            tracing::warn!(error = %last, "could not check whether the graph needs locked claims: two processes changing the same vertices may not be kept apart");
+            Claims::Transient
         }
     }
-    tracing::warn!(error = %last, "could not check whether the graph needs locked claims: two processes changing the same vertices may not be kept apart");
-    Claims::Transient
 }
 
 /// Reads the script's answer.

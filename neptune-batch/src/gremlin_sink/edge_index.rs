@@ -77,41 +77,59 @@ fn state(answer: &str) -> IndexState {
 }
 
 /// Makes sure, with property ids on JanusGraph, that the composite index on the id property
-/// exists (see the module notes). Tried twice: two sinks connecting at once may both try to
-/// make the index, and the one that loses finds it on its second try.
+/// exists (see the module notes), through [`management_script`].
 pub(super) async fn ensure(transport: &GremlinTransport, identity: &EdgeIdentity) -> IndexState {
     let Some(key) = identity.key() else {
         return IndexState::NotNeeded;
     };
+    let bindings = vec![
+        ("idKey".into(), GValue::from(key)),
+        ("indexName".into(), GValue::from(index_name(key))),
+    ];
+    match management_script(transport, SCRIPT, bindings).await {
+        Ok(text) => {
+            let found = state(&text);
+            match &found {
+                IndexState::Enabled => tracing::debug!(key, "edge id index enabled"),
+                IndexState::NotNeeded => {}
+                IndexState::Missing(why) => tracing::warn!(
+                    key,
+                    why = %why,
+                    "no index on the edge id property: each change naming an edge scans every edge"
+                ),
+            }
+            found
+        }
+        Err(last) => {
+            tracing::warn!(key, error = %last, "the edge id index could not be checked or made: each change naming an edge may scan every edge");
+            IndexState::Missing(last)
+        }
+    }
+}
+
+/// Runs one of the sink's fixed management scripts (values as `bindings`) and answers the text
+/// it returns, or the last error. Tried twice: two sinks connecting at once may both try to
+/// change the schema, and the one that loses finds the change made on its second try.
+pub(super) async fn management_script(
+    transport: &GremlinTransport,
+    script: &str,
+    bindings: Vec<(String, GValue)>,
+) -> Result<String, String> {
     let request = Request::Eval {
-        script: SCRIPT.to_owned(),
-        bindings: vec![
-            ("idKey".into(), GValue::from(key)),
-            ("indexName".into(), GValue::from(index_name(key))),
-        ],
+        script: script.to_owned(),
+        bindings,
     };
     let mut last = String::new();
     for _ in 0..2 {
         match transport.request(&request).await {
             Ok(answer) => {
                 let text = answer.first().and_then(GValue::as_str).unwrap_or_default();
-                let found = state(text);
-                match &found {
-                    IndexState::Enabled => tracing::debug!(key, "edge id index enabled"),
-                    IndexState::NotNeeded => {}
-                    IndexState::Missing(why) => tracing::warn!(
-                        key,
-                        why = %why,
-                        "no index on the edge id property: each change naming an edge scans every edge"
-                    ),
-                }
-                return found;
+                return Ok(text.to_owned());
             }
             Err(e) => last = e.to_string(),
         }
     }
-    tracing::warn!(key, error = %last, "the edge id index could not be checked or made: each change naming an edge may scan every edge");
-    IndexState::Missing(last)
+    Err(last)
 }
 
 #[cfg(test)]

@@ -311,7 +311,8 @@ impl GraphState {
         true
     }
 
-    fn link(&mut self, edge: &str, from: &str, to: &str) {
+    /// Records `edge` among the incident edges of `from` and `to`.
+    pub(crate) fn link(&mut self, edge: &str, from: &str, to: &str) {
         for v in [from, to] {
             self.incident
                 .entry(v.to_owned())
