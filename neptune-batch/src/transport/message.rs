@@ -297,6 +297,9 @@ impl ResponseFrame {
     }
 }
 
+/// The system index JanusGraph keeps the names of labels and property keys in.
+const JANUSGRAPH_SCHEMA_NAME_INDEX: &str = "SystemIndex#~T$SchemaName";
+
 /// Reads the class from, in order: Neptune's JSON message `code`, the exception names in
 /// `status.attributes.exceptions`, then the status code.
 fn classify(status: u16, message: String, attributes: &GValue) -> GremlinError {
@@ -316,6 +319,13 @@ fn classify(status: u16, message: String, attributes: &GValue) -> GremlinError {
         .find_map(|name| ErrorClass::from_exception(&name).map(|c| (c, name)));
     let (class, exception) = match named {
         Some((c, name)) => (c, Some(name)),
+        // JanusGraph's automatic schema: two transactions that both make a new label or key
+        // at once collide on its schema-name index, and the one refused finds the name made
+        // when it is sent again. Its exception (`SchemaViolationException`) also names real
+        // violations, so only this index says it is a conflict.
+        None if message.contains(JANUSGRAPH_SCHEMA_NAME_INDEX) => {
+            (ErrorClass::ConcurrentModification, None)
+        }
         None => (ErrorClass::from_status(status), None),
     };
     GremlinError::Server {
@@ -330,6 +340,16 @@ fn classify(status: u16, message: String, attributes: &GValue) -> GremlinError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_label_made_by_two_janusgraph_transactions_at_once_is_a_conflict() {
+        let raced = "Adding this property for key [~T$SchemaName] and value [rt\u{1e}follows] violates a uniqueness constraint [SystemIndex#~T$SchemaName]";
+        let e = classify(500, raced.to_owned(), &GValue::Null);
+        assert_eq!(e.class(), Some(ErrorClass::ConcurrentModification));
+        let user = "Adding this property for key [email] and value [a] violates a uniqueness constraint [byEmail]";
+        let e = classify(500, user.to_owned(), &GValue::Null);
+        assert_ne!(e.class(), Some(ErrorClass::ConcurrentModification));
+    }
 
     const MIME: &str = "application/vnd.gremlin-v3.0+json";
     const R1: &str = "00000000-0000-0000-0000-000000000001";
