@@ -117,6 +117,16 @@ impl ElementId {
             ElementId::Edge(id) => format!("{TOMBSTONE_LABEL}:e:{id}"),
         }
     }
+
+    /// The element whose tombstone vertex has the id `tombstone_id`, if it is a tombstone's.
+    pub(crate) fn of_tombstone(tombstone_id: &str) -> Option<ElementId> {
+        let rest = tombstone_id.strip_prefix(TOMBSTONE_LABEL)?;
+        if let Some(v) = rest.strip_prefix(":v:") {
+            Some(ElementId::Vertex(v.to_owned()))
+        } else {
+            Some(ElementId::Edge(rest.strip_prefix(":e:")?.to_owned()))
+        }
+    }
 }
 
 /// The labels a placeholder takes when an edge names an endpoint that does not exist.

@@ -10,18 +10,18 @@
 //! (another process changed the element) costs a failed write and the usual read, never a wrong
 //! write.
 //!
-//! Used only where the guard covers everything the decision needs: versioned upserts of
-//! vertices and edges, and versioned deletes of edges this sink knows. Not vertex deletes (the
-//! server drops a vertex's edges, which the sink does not all know), not property removals, not
-//! unversioned changes (a property changed without a version is invisible to the guard).
-//! Tombstones and markers, and edges not known, are taken as absent, which the guard checks as
-//! well. The sink's queue never runs two requests on one element at once, so entries change in
-//! the order the writes commit.
+//! Used only where the guard covers everything the decision needs: requests whose every change
+//! has a version (a property changed without one is invisible to the guard). A vertex delete
+//! decides on the vertex's version alone, and the server drops its edges; the sink then forgets
+//! the vertex. The vertices not known are read; tombstones and markers, and the edges not known
+//! (but those a delete names, which are read to find their from-vertex), are taken as absent,
+//! which the guard checks as well. The sink's queue never runs two requests on one element at
+//! once, so entries change in the order the writes commit.
 
 use super::changes::Read;
-use crate::memory::state::{GraphState, StoredEdge, StoredVertex};
-use crate::mutation::{Change, Mutation, TOMBSTONE_LABEL};
-use std::collections::{BTreeSet, HashMap};
+use crate::memory::state::{GraphState, StoredEdge, StoredVertex, Tombstone};
+use crate::mutation::{Change, ElementId, Mutation, TOMBSTONE_LABEL};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 /// Entries kept at most; past it the cache starts again empty (a cold entry only costs a read).
@@ -32,6 +32,12 @@ const CAPACITY: usize = 200_000;
 struct Known {
     vertices: HashMap<String, Option<StoredVertex>>,
     edges: HashMap<String, Option<StoredEdge>>,
+    /// Tombstone id -> the tombstone known to be there (`None`: a marker). Only those there
+    /// are kept: a tombstone not known is taken as absent.
+    tombstones: HashMap<String, Option<Tombstone>>,
+    /// Vertex id -> the ids of the edges known at it, to forget when the vertex is deleted
+    /// (the server drops edges the request did not read).
+    incident: HashMap<String, HashSet<String>>,
 }
 
 /// The states known, shared by the sink's requests.
@@ -67,9 +73,11 @@ pub(super) struct Plan {
 
 impl ChangeCache {
     /// What of the read `items` need (`vertex_ids`, `edge_ids`) is known, if their kinds let
-    /// the guard cover it (every item has a version). When every vertex is known, and every edge
-    /// a delete names, nothing is read: tombstones and the other edges are taken as absent.
-    /// Otherwise the vertices not known, the tombstones and the edges not known are read.
+    /// the guard cover it (every item has a version). Only the vertices not known are read,
+    /// with the edges not known that a delete names (their from-vertex finds and claims them);
+    /// none when every one is known. Tombstones and markers, and the other edges not known,
+    /// are taken as absent: they seldom exist (a change after a delete of its element, a
+    /// replayed create), and the guard finds those that do.
     pub(super) fn plan(
         &self,
         items: &[&Mutation],
@@ -79,11 +87,22 @@ impl ChangeCache {
             return None;
         }
         let known = stream2neptune_common::lock(&self.known);
-        let mut state = GraphState::default();
-        let (mut known_vertices, mut unknown_vertices, mut tombstones) = (vec![], vec![], vec![]);
+        let (mut state, mut markers) = (GraphState::default(), BTreeSet::new());
+        let (mut known_vertices, mut unknown_vertices) = (vec![], vec![]);
         for id in vertex_ids {
             match known.vertices.get(id) {
-                _ if is_tombstone(id) => tombstones.push(id.clone()),
+                _ if is_tombstone(id) => {
+                    match (known.tombstones.get(id), ElementId::of_tombstone(id)) {
+                        (Some(Some(t)), Some(element)) => {
+                            state.tombstones.insert(element, *t);
+                        }
+                        (Some(None), _) => {
+                            markers.insert(id.clone());
+                        }
+                        _ => {}
+                    }
+                    known_vertices.push(id.clone());
+                }
                 Some(v) => {
                     if let Some(v) = v {
                         state.vertices.insert(id.clone(), v.clone());
@@ -95,7 +114,6 @@ impl ChangeCache {
         }
         let (_, deleted) = deletes(items);
         let (mut known_edges, mut unknown_edges) = (vec![], vec![]);
-        let mut must_read = !unknown_vertices.is_empty();
         for id in edge_ids {
             match known.edges.get(id) {
                 Some(e) => {
@@ -105,47 +123,40 @@ impl ChangeCache {
                     }
                     known_edges.push(id.clone());
                 }
-                None => {
-                    // A delete needs the edge's from-vertex to find and claim it.
-                    must_read |= deleted.contains(id);
-                    unknown_edges.push(id.clone());
-                }
+                None if deleted.contains(id) => unknown_edges.push(id.clone()),
+                // Taken as absent, which the guard checks.
+                None => known_edges.push(id.clone()),
             }
         }
-        if known_vertices.is_empty() && known_edges.is_empty() {
-            return None;
-        }
-        let unknown = if must_read {
-            unknown_vertices.extend(tombstones);
-            (unknown_vertices, unknown_edges)
-        } else {
-            // Taken as absent, which the guard checks.
-            known_vertices.extend(tombstones);
-            known_edges.extend(unknown_edges);
-            (Vec::new(), Vec::new())
-        };
         Some(Plan {
             known: Read {
                 state,
-                markers: BTreeSet::new(),
+                markers,
                 vertex_ids: known_vertices,
                 edge_ids: known_edges,
             },
-            unknown,
+            unknown: (unknown_vertices, unknown_edges),
         })
     }
 
     /// Records the state `read` led to once its write committed (`after`), or what a read
     /// found when nothing was written. Forgets instead what the sink cannot know it left: a
     /// vertex deleted (it may stay as a placeholder, by edges it does not know) and placeholders
-    /// that may have lost their last edge (the server decides whether they go). The edges a
-    /// vertex delete dropped that it knew are recorded as gone; others it did not know may stay
-    /// known, and a guard finds them stale.
+    /// that may have lost their last edge (the server decides whether they go), and every
+    /// edge known at a vertex deleted (the server drops those older than the delete).
     pub(super) fn remember(&self, items: &[&Mutation], read: &Read, after: &GraphState) {
         let (deleted, _) = deletes(items);
         let mut known = stream2neptune_common::lock(&self.known);
-        if known.vertices.len() + known.edges.len() > CAPACITY {
+        if known.vertices.len() + known.edges.len() + known.tombstones.len() > CAPACITY
+            || known.incident.len() > CAPACITY
+        {
             *known = Known::default();
+        }
+        for id in read.vertex_ids.iter().filter(|id| is_tombstone(id)) {
+            match tombstone_after(id, read, after) {
+                Some(t) => known.tombstones.insert(id.clone(), t),
+                None => known.tombstones.remove(id),
+            };
         }
         for id in read.vertex_ids.iter().filter(|id| !is_tombstone(id)) {
             let orphan = read.state.vertices.get(id).is_some_and(|v| v.placeholder)
@@ -159,7 +170,19 @@ impl ChangeCache {
             }
         }
         for id in &read.edge_ids {
-            known.edges.insert(id.clone(), after.edges.get(id).cloned());
+            let edge = after.edges.get(id).cloned();
+            if let Some(e) = &edge {
+                for end in [&e.from, &e.to] {
+                    let at = known.incident.entry(end.clone()).or_default();
+                    at.insert(id.clone());
+                }
+            }
+            known.edges.insert(id.clone(), edge);
+        }
+        for v in &deleted {
+            for id in known.incident.remove(v).unwrap_or_default() {
+                known.edges.remove(&id);
+            }
         }
     }
 
@@ -168,11 +191,27 @@ impl ChangeCache {
         let mut known = stream2neptune_common::lock(&self.known);
         for id in &read.vertex_ids {
             known.vertices.remove(id);
+            known.tombstones.remove(id);
         }
         for id in &read.edge_ids {
             known.edges.remove(id);
         }
     }
+}
+
+/// What is at tombstone id `id` once a request that read it committed: the tombstone its
+/// changes left, or a marker (one read, or made with a placeholder for its vertex); `None` if
+/// nothing is.
+fn tombstone_after(id: &str, read: &Read, after: &GraphState) -> Option<Option<Tombstone>> {
+    let element = ElementId::of_tombstone(id)?;
+    if let Some(t) = after.tombstones.get(&element) {
+        return Some(Some(*t));
+    }
+    let placeholder = match &element {
+        ElementId::Vertex(v) => after.vertices.get(v).is_some_and(|v| v.placeholder),
+        ElementId::Edge(_) => false,
+    };
+    (read.markers.contains(id) || placeholder).then_some(None)
 }
 
 #[cfg(test)]
@@ -214,16 +253,24 @@ mod tests {
         let a = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1);
         let b = Mutation::upsert_vertex(Vertex::new("b", "person")).with_version(2);
         let follow = Mutation::upsert_edge(Edge::new("ab", "follows", "a", "b")).with_version(3);
-        assert!(plan(&cache, &[&follow]).is_none(), "nothing is known yet");
+        let cold = plan(&cache, &[&follow]).expect("versioned");
+        assert_eq!(
+            cold.unknown.0,
+            ["a", "b"],
+            "nothing is known yet: both ends are read"
+        );
+        assert!(cold.unknown.1.is_empty(), "the new edge is taken as absent");
         after_writing(&cache, &[&a]);
         let half = plan(&cache, &[&follow]).expect("a is known");
-        assert_eq!(half.known.vertex_ids, ["a"]);
-        assert!(half.unknown.0.contains(&"b".to_owned()), "b is read");
-        assert!(half
-            .unknown
-            .0
-            .iter()
-            .any(|id| id.starts_with(TOMBSTONE_LABEL)));
+        assert!(half.known.vertex_ids.contains(&"a".to_owned()));
+        assert_eq!(half.unknown.0, ["b"], "only b is read");
+        assert!(
+            half.known
+                .vertex_ids
+                .iter()
+                .any(|id| id.starts_with(TOMBSTONE_LABEL)),
+            "tombstones are taken as absent"
+        );
         after_writing(&cache, &[&b]);
         let known = plan(&cache, &[&follow]).expect("both ends are known");
         assert!(known.unknown.0.is_empty() && known.unknown.1.is_empty());
@@ -252,6 +299,40 @@ mod tests {
     }
 
     #[test]
+    fn a_tombstone_written_is_known_and_a_late_change_is_decided_without_a_read() {
+        let cache = ChangeCache::default();
+        let a = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1);
+        let b = Mutation::upsert_vertex(Vertex::new("b", "person")).with_version(2);
+        let follow = Mutation::upsert_edge(Edge::new("ab", "follows", "a", "b")).with_version(3);
+        after_writing(&cache, &[&a, &b, &follow]);
+        let close = Mutation::delete_vertex("b").with_version(5);
+        after_writing(&cache, &[&close]);
+        // A follow of b from another shard, older than the closure, comes after it.
+        let late = Mutation::upsert_edge(Edge::new("cb", "follows", "a", "b")).with_version(4);
+        let (v, e) = ids(&[&late]);
+        let mut plan = cache.plan(&[&late], (&v, &e)).expect("versioned");
+        assert_eq!(plan.unknown.0, ["b"], "b was deleted: read");
+        assert_eq!(
+            plan.known.state.tombstones[&ElementId::Vertex("b".into())].version,
+            5,
+            "b's tombstone is known"
+        );
+        plan.known.state.apply(&a, std::time::SystemTime::now());
+        assert_eq!(
+            plan.known.state.apply(&late, std::time::SystemTime::now()),
+            crate::outcome::ItemOutcome::Stale
+        );
+        let tombstone = ElementId::Vertex("b".into()).tombstone_id();
+        cache.forget(&plan.known);
+        let (v, e) = ids(&[&late]);
+        let plan = cache.plan(&[&late], (&v, &e)).expect("versioned");
+        assert!(
+            plan.known.state.tombstones.is_empty() && plan.known.vertex_ids.contains(&tombstone),
+            "a forgotten tombstone is taken as absent"
+        );
+    }
+
+    #[test]
     fn a_stale_state_is_forgotten_and_a_deleted_vertex_too() {
         let cache = ChangeCache::default();
         let a = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1);
@@ -259,12 +340,12 @@ mod tests {
         let again = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(2);
         let known = plan(&cache, &[&again]).expect("a is known");
         cache.forget(&known.known);
-        assert!(plan(&cache, &[&again]).is_none());
+        assert!(!without_read(plan(&cache, &[&again])));
         after_writing(&cache, &[&a]);
         let delete = Mutation::delete_vertex("a").with_version(3);
         after_writing(&cache, &[&delete]);
         assert!(
-            plan(&cache, &[&again]).is_none(),
+            !without_read(plan(&cache, &[&again])),
             "a deleted vertex is not known"
         );
     }

@@ -165,13 +165,7 @@ impl Diff<'_> {
 
     /// The tombstone whose vertex id is `id`, if `id` is a tombstone's and it was read.
     fn tombstone_of(&self, id: &str) -> Option<&Tombstone> {
-        let rest = id.strip_prefix(TOMBSTONE_LABEL)?;
-        let element = if let Some(v) = rest.strip_prefix(":v:") {
-            ElementId::Vertex(v.to_owned())
-        } else {
-            ElementId::Edge(rest.strip_prefix(":e:")?.to_owned())
-        };
-        self.before.tombstones.get(&element)
+        self.before.tombstones.get(&ElementId::of_tombstone(id)?)
     }
 
     fn tombstones(&self, rows: &mut Rows) {

@@ -44,6 +44,8 @@ impl Read {
     /// Adds what was known without reading it: its states and its ids.
     fn take_known(&mut self, known: Read) {
         self.state.vertices.extend(known.state.vertices);
+        self.state.tombstones.extend(known.state.tombstones);
+        self.markers.extend(known.markers);
         self.state.edges.extend(known.state.edges);
         for (v, edges) in known.state.incident {
             self.state.incident.entry(v).or_default().extend(edges);
@@ -337,13 +339,7 @@ fn load_vertex(state: &mut GraphState, row: &GValue) -> Option<String> {
         return None;
     };
     if label == TOMBSTONE_LABEL {
-        let element = if let Some(v) = id.strip_prefix(&format!("{TOMBSTONE_LABEL}:v:")) {
-            ElementId::Vertex(v.to_owned())
-        } else if let Some(e) = id.strip_prefix(&format!("{TOMBSTONE_LABEL}:e:")) {
-            ElementId::Edge(e.to_owned())
-        } else {
-            return None;
-        };
+        let element = ElementId::of_tombstone(&id)?;
         let Some(version) = version(row) else {
             return Some(id);
         };
