@@ -49,13 +49,6 @@ fn map(entries: Vec<(GValue, GValue)>) -> GValue {
     GValue::Map(entries)
 }
 
-fn row(entries: Vec<(&str, GValue)>) -> GValue {
-    map(entries
-        .into_iter()
-        .map(|(k, v)| (GValue::from(k), v))
-        .collect())
-}
-
 fn long(v: u64) -> GValue {
     GValue::Long(v as i64)
 }
@@ -89,11 +82,11 @@ impl Diff<'_> {
         if rows.is_empty() && self.deleted.is_empty() {
             return None;
         }
-        let (vertex_ids, expected_vertices) = self.expected_vertices();
+        let (vertex_ids, versions, placeholders) = self.expected_vertices();
         let (edge_ids, edge_froms, expected_edges) = self.expected_edges();
         let mut w = WriteTraversal::new(shape, self.edges, self.claims)
             .claim(vertex_ids.clone(), edge_ids.clone(), edge_froms.clone())
-            .guard_vertices(vertex_ids, expected_vertices)
+            .guard_vertices(vertex_ids, versions, placeholders)
             .guard_edges(edge_ids, edge_froms, expected_edges)
             .drop_vertices(rows.stale_tombstones)
             .create_vertices(rows.tombstones);
@@ -111,9 +104,10 @@ impl Diff<'_> {
         Some(w.build())
     }
 
-    /// The state of the vertices read, as the guard compares it: `{id: {v, p}}`.
-    fn expected_vertices(&self) -> (Vec<GValue>, GValue) {
-        let mut expected = Vec::new();
+    /// The state of the vertices read, as the guard compares it: their ids, `{id: version}`
+    /// (`-1`: none) of those there, and `{id: true}` of the placeholders among them.
+    fn expected_vertices(&self) -> (Vec<GValue>, GValue, GValue) {
+        let (mut versions, mut placeholders) = (Vec::new(), Vec::new());
         for id in self.read_vertices {
             let held = if let Some(v) = self.before.vertices.get(id) {
                 Some((v.version, v.placeholder))
@@ -124,12 +118,14 @@ impl Diff<'_> {
             };
             if let Some((version, placeholder)) = held {
                 let v = version.map_or(GValue::Long(-1), long);
-                let state = row(vec![("v", v), ("p", GValue::Bool(placeholder))]);
-                expected.push((GValue::from(id), state));
+                versions.push((GValue::from(id), v));
+                if placeholder {
+                    placeholders.push((GValue::from(id), GValue::Bool(true)));
+                }
             }
         }
         let ids = self.read_vertices.iter().map(GValue::from).collect();
-        (ids, map(expected))
+        (ids, map(versions), map(placeholders))
     }
 
     /// The versions of the edges read: `{id: v}`, with the `from` of every edge read or
