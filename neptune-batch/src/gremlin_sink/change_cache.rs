@@ -142,8 +142,10 @@ impl ChangeCache {
     /// Records the state `read` led to once its write committed (`after`), or what a read
     /// found when nothing was written. Forgets instead what the sink cannot know it left: a
     /// vertex deleted (it may stay as a placeholder, by edges it does not know) and placeholders
-    /// that may have lost their last edge (the server decides whether they go), and every
-    /// edge known at a vertex deleted (the server drops those older than the delete).
+    /// that may have lost their last edge (the server decides whether they go), every edge
+    /// known at a vertex deleted (the server drops those older than the delete), and edges
+    /// absent before and after: they may only have been taken as absent, unchecked where the
+    /// guard finds edges from their from-vertex.
     pub(super) fn remember(&self, items: &[&Mutation], read: &Read, after: &GraphState) {
         let (deleted, _) = deletes(items);
         let mut known = stream2neptune_common::lock(&self.known);
@@ -171,6 +173,12 @@ impl ChangeCache {
         }
         for id in &read.edge_ids {
             let edge = after.edges.get(id).cloned();
+            if edge.is_none() && !read.state.edges.contains_key(id) {
+                // Not there before nor after: perhaps only taken as absent, which a guard that
+                // finds edges from their from-vertex (the chained shape) did not check.
+                known.edges.remove(id);
+                continue;
+            }
             if let Some(e) = &edge {
                 for end in [&e.from, &e.to] {
                     let at = known.incident.entry(end.clone()).or_default();
@@ -330,6 +338,44 @@ mod tests {
             plan.known.state.tombstones.is_empty() && plan.known.vertex_ids.contains(&tombstone),
             "a forgotten tombstone is taken as absent"
         );
+    }
+
+    #[test]
+    fn an_edge_only_taken_as_absent_is_not_known_absent_afterwards() {
+        let cache = ChangeCache::default();
+        let a = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1);
+        let b = Mutation::upsert_vertex(Vertex::new("b", "person")).with_version(2);
+        after_writing(&cache, &[&a, &b]);
+        // The edge is there (another sink, or an entry forgotten), but this sink does not know
+        // it: the upsert takes it as absent and is stale for another reason (here a newer
+        // tombstone of its own), so nothing checks that it is absent.
+        let upsert = Mutation::upsert_edge(Edge::new("ab", "follows", "a", "b")).with_version(3);
+        let (v, e) = ids(&[&upsert]);
+        let mut plan = cache.plan(&[&upsert], (&v, &e)).expect("versioned");
+        assert!(plan.unknown.1.is_empty(), "taken as absent, not read");
+        let now = std::time::SystemTime::now();
+        plan.known.state.tombstones.insert(
+            ElementId::Edge("ab".into()),
+            Tombstone {
+                version: 9,
+                deleted_at: now,
+            },
+        );
+        let mut after = plan.known.state.clone();
+        assert_eq!(
+            after.apply(&upsert, now),
+            crate::outcome::ItemOutcome::Stale
+        );
+        cache.remember(&[&upsert], &plan.known, &after);
+        let delete = Mutation::delete_edge("ab").with_version(10);
+        assert!(
+            !without_read(plan_of(&cache, &delete)),
+            "the delete reads the edge instead of trusting an absence nobody checked"
+        );
+    }
+
+    fn plan_of(cache: &ChangeCache, m: &Mutation) -> Option<Plan> {
+        plan(cache, &[m])
     }
 
     #[test]
