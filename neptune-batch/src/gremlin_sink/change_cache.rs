@@ -160,11 +160,19 @@ impl ChangeCache {
                 None => known.tombstones.remove(id),
             };
         }
+        let ends = super::changes::endpoints_only(items);
         for id in read.vertex_ids.iter().filter(|id| !is_tombstone(id)) {
             let orphan = read.state.vertices.get(id).is_some_and(|v| v.placeholder)
                 && !after.vertices.contains_key(id);
             if orphan || deleted.contains(id) {
                 known.vertices.remove(id);
+            } else if ends.contains(id) && read.state.vertices.contains_key(id) {
+                // The guard checked only that it is there: a request of the vertex's own
+                // change may have run meanwhile and left a newer state known.
+                known
+                    .vertices
+                    .entry(id.clone())
+                    .or_insert_with(|| after.vertices.get(id).cloned());
             } else {
                 known
                     .vertices

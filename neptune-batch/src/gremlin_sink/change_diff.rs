@@ -33,6 +33,9 @@ pub(super) struct Diff<'a> {
     pub after: &'a GraphState,
     /// The vertex deletes applied, done by the server (only it sees all of a vertex's edges).
     pub deleted: &'a [(&'a str, Option<u64>)],
+    /// The vertices read only as the ends of edges the request upserts: the guard checks that
+    /// those there are still there, not their state (those not there, that they still are not).
+    pub ends: &'a std::collections::BTreeSet<String>,
     /// The vertex ids read (vertices and tombstones): the guard covers them.
     pub read_vertices: &'a [String],
     /// The edge ids read.
@@ -83,10 +86,18 @@ impl Diff<'_> {
             return None;
         }
         let (vertex_ids, versions, placeholders) = self.expected_vertices();
+        let present_ends = self
+            .read_vertices
+            .iter()
+            .filter(|id| self.is_present_end(id))
+            .map(GValue::from)
+            .collect();
+        let claimed = self.read_vertices.iter().map(GValue::from).collect();
         let (edge_ids, edge_froms, expected_edges) = self.expected_edges();
         let mut w = WriteTraversal::new(shape, self.edges, self.claims)
-            .claim(vertex_ids.clone(), edge_ids.clone(), edge_froms.clone())
+            .claim(claimed, edge_ids.clone(), edge_froms.clone())
             .guard_vertices(vertex_ids, versions, placeholders)
+            .guard_present(present_ends)
             .guard_edges(edge_ids, edge_froms, expected_edges)
             .drop_vertices(rows.stale_tombstones)
             .create_vertices(rows.tombstones);
@@ -108,7 +119,13 @@ impl Diff<'_> {
     /// (`-1`: none) of those there, and `{id: true}` of the placeholders among them.
     fn expected_vertices(&self) -> (Vec<GValue>, GValue, GValue) {
         let (mut versions, mut placeholders) = (Vec::new(), Vec::new());
+        let mut ids = Vec::new();
         for id in self.read_vertices {
+            if self.is_present_end(id) {
+                // Only that it is still there counts (see `guard_present`).
+                continue;
+            }
+            ids.push(GValue::from(id));
             let held = if let Some(v) = self.before.vertices.get(id) {
                 Some((v.version, v.placeholder))
             } else if self.markers.contains(id) {
@@ -124,8 +141,12 @@ impl Diff<'_> {
                 }
             }
         }
-        let ids = self.read_vertices.iter().map(GValue::from).collect();
         (ids, map(versions), map(placeholders))
+    }
+
+    /// Whether `id` is an end of an edge the request upserts, named by nothing else, and there.
+    fn is_present_end(&self, id: &str) -> bool {
+        self.ends.contains(id) && self.before.vertices.contains_key(id)
     }
 
     /// The versions of the edges read: `{id: v}`, with the `from` of every edge read or

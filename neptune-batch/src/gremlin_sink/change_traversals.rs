@@ -231,6 +231,15 @@ impl<'a> WriteTraversal<'a> {
         self.guard(held, versions).guard(marked, placeholders)
     }
 
+    /// Stops the request unless every vertex `ids` is still there.
+    pub(super) fn guard_present(self, ids: Vec<GValue>) -> Self {
+        if ids.is_empty() {
+            return self;
+        }
+        let n = ids.len() as i64;
+        self.guard(anon("V", ids).then("count"), GValue::Long(n))
+    }
+
     /// Stops the request unless the edges `ids` hold exactly `expected` (a map of versions).
     /// The chained shape finds them from their `froms`: an edge neither read nor created
     /// (the delete of an edge that is not there) is left out of its guard. The merge shape

@@ -312,6 +312,29 @@ pub(super) fn needed(items: &[&Mutation]) -> (Vec<String>, Vec<String>) {
     (vertices.into_iter().collect(), edges.into_iter().collect())
 }
 
+/// The vertices `items` name only as the ends of edges they upsert. Such an edge depends on
+/// its ends being there (or on making placeholders for those that are not), not on their
+/// versions or properties: another request's change of those does not make its decision
+/// stale, and the queue lets the two run side by side in a session.
+pub(super) fn endpoints_only(items: &[&Mutation]) -> BTreeSet<String> {
+    let mut ends = BTreeSet::new();
+    let mut own = BTreeSet::new();
+    for m in items {
+        match (&m.change, m.element()) {
+            (Change::UpsertEdge { edge, .. }, _) => {
+                ends.insert(edge.from.clone());
+                ends.insert(edge.to.clone());
+            }
+            (_, ElementId::Vertex(id)) => {
+                own.insert(id);
+            }
+            _ => {}
+        }
+    }
+    ends.retain(|v| !own.contains(v));
+    ends
+}
+
 fn text(row: &GValue, key: &str) -> Option<String> {
     row.get(key).and_then(GValue::id_text)
 }
@@ -418,8 +441,10 @@ fn decide(
             _ => None,
         })
         .collect();
+    let ends = endpoints_only(items);
     let diff = Diff {
         before: &read.state,
+        ends: &ends,
         markers: &read.markers,
         after: &after,
         deleted: &deleted,

@@ -166,6 +166,7 @@ fn create_touches<I: Item>(item: &I, in_session: bool) -> Touches<'_> {
         },
         exclusive: false,
         shared: false,
+        own: false,
     }
 }
 
@@ -251,18 +252,22 @@ impl Queued for Mutation {
                 others: [&edge.from, &edge.to],
                 exclusive: false,
                 shared: in_session,
+                own: false,
             },
             Change::DeleteVertex { .. } => Touches {
                 key,
                 others: [key, key],
                 exclusive: true,
                 shared: in_session,
+                own: false,
             },
             _ => Touches {
                 key,
                 others: [key, key],
                 exclusive: false,
                 shared: in_session,
+                // A vertex's own change beside edges at it: see `Touches::own`.
+                own: in_session && matches!(self.element(), crate::ElementId::Vertex(_)),
             },
         }
     }

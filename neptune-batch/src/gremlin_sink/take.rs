@@ -22,10 +22,16 @@ pub(super) struct Touches<'a> {
     /// `others` are held shared by requests in flight: many may hold them at once, but not
     /// while one holds them alone (as its key). For changes in a session, where the server
     /// runs the requests in turn and they cannot conflict: an edge's ends are shared by the
-    /// requests that write edges to them, and wait only for a write of the vertex itself.
-    /// An item passed over then holds back its key for the rest of the request, so that a
-    /// vertex's own write is not starved by ever new edges to it.
+    /// requests that write edges to them, and wait only for the vertex's delete (its own
+    /// writes are held apart: see [`own`](Self::own)). An item passed over then holds back
+    /// its key for the rest of the request, so that a delete is not starved by ever new edges
+    /// to its vertex.
     pub shared: bool,
+    /// The key is a vertex's own state (its upsert, a property's removal), held apart from
+    /// the vertex as an edge's end. For changes in a session: an edge's decision rests only on
+    /// its ends being there, so edges at the vertex may be written meanwhile; another write of
+    /// the vertex itself, or its delete (which holds the vertex alone), waits.
+    pub own: bool,
 }
 
 /// What the requests in flight hold: each key or vertex alone, or shared (see
@@ -34,6 +40,7 @@ pub(super) struct Touches<'a> {
 pub(super) struct Holds {
     alone: HashSet<String>,
     shared: HashMap<String, usize>,
+    own: HashSet<String>,
 }
 
 /// What one request holds while it runs.
@@ -41,6 +48,7 @@ pub(super) struct Holds {
 pub(super) struct Held {
     alone: Vec<String>,
     shared: Vec<String>,
+    own: Vec<String>,
 }
 
 impl Holds {
@@ -49,9 +57,18 @@ impl Holds {
         self.alone.contains(v) || (!shared && self.shared.contains_key(v))
     }
 
+    /// Whether an item whose key is `key` may not run beside the requests in flight: its key
+    /// is held alone, or as a vertex's own state, or (unless it is one itself) shared.
+    fn blocks_key(&self, key: &str, own: bool) -> bool {
+        self.alone.contains(key)
+            || self.own.contains(key)
+            || (!own && self.shared.contains_key(key))
+    }
+
     /// Adds what a request starting now holds.
     pub(super) fn hold(&mut self, held: &Held) {
         self.alone.extend(held.alone.iter().cloned());
+        self.own.extend(held.own.iter().cloned());
         for v in &held.shared {
             *self.shared.entry(v.clone()).or_default() += 1;
         }
@@ -61,6 +78,9 @@ impl Holds {
     pub(super) fn release(&mut self, held: &Held) {
         for v in &held.alone {
             self.alone.remove(v);
+        }
+        for v in &held.own {
+            self.own.remove(v);
         }
         for v in &held.shared {
             if let Some(n) = self.shared.get_mut(v) {
@@ -97,6 +117,7 @@ pub(super) fn take_batch<W>(
     let held: Held = {
         let mut mine: HashSet<&str> = HashSet::new();
         let mut alone: HashSet<&str> = HashSet::new();
+        let mut own: HashSet<&str> = HashSet::new();
         let mut exclusive: HashSet<&str> = HashSet::new();
         let mut blocked: HashSet<&str> = HashSet::new();
         let mut held_back: HashSet<&str> = HashSet::new();
@@ -106,8 +127,11 @@ pub(super) fn take_batch<W>(
             }
             let t = touches(w);
             let all = t.all();
-            let in_flight =
-                busy.blocks(t.key, false) || t.others.iter().any(|v| busy.blocks(v, t.shared));
+            let in_flight = busy.blocks_key(t.key, t.own)
+                || t.others
+                    .iter()
+                    .filter(|v| !(t.own && **v == t.key))
+                    .any(|v| busy.blocks(v, t.shared));
             let clash = in_flight
                 || all
                     .iter()
@@ -119,13 +143,18 @@ pub(super) fn take_batch<W>(
                 blocked.insert(t.key);
                 if t.exclusive {
                     held_back.extend(all);
-                } else if t.shared {
+                } else if t.shared && !t.own {
+                    // (A vertex's own write does not wait for edges at it: nothing to starve.)
                     held_back.insert(t.key);
                 }
                 continue;
             }
             mine.extend(all);
-            alone.insert(t.key);
+            if t.own {
+                own.insert(t.key);
+            } else {
+                alone.insert(t.key);
+            }
             if !t.shared {
                 alone.extend(t.others);
             }
@@ -145,6 +174,7 @@ pub(super) fn take_batch<W>(
                 .map(|v| (*v).to_owned())
                 .collect(),
             alone: alone.into_iter().map(str::to_owned).collect(),
+            own: own.into_iter().map(str::to_owned).collect(),
         }
     };
     let mut taken = Vec::with_capacity(n);
@@ -177,6 +207,7 @@ mod tests {
             others: [&e.2, &e.2],
             exclusive: false,
             shared: false,
+            own: false,
         }
     }
 
@@ -186,6 +217,7 @@ mod tests {
         holds.hold(&Held {
             alone: vertices.iter().map(|v| (*v).to_owned()).collect(),
             shared: Vec::new(),
+            own: Vec::new(),
         });
         holds
     }
@@ -251,6 +283,7 @@ mod tests {
             others: [&e.2, &e.2],
             exclusive: false,
             shared: true,
+            own: false,
         }
     }
 
@@ -284,6 +317,55 @@ mod tests {
         pending.push_back(edge(4, "e4", "hub"));
         let (none, _) = take_batch(&mut pending, &busy, (1, 10), true, in_session);
         assert!(none.is_empty(), "an edge to a hub written alone waits");
+    }
+
+    /// An item of a session's changes: `(n, key, end, kind)`, kind `e` an edge to `end`, `v`
+    /// the vertex `key`'s own write, `d` its delete.
+    type C = (usize, String, String, char);
+
+    fn change(c: &C) -> Touches<'_> {
+        Touches {
+            key: &c.1,
+            others: if c.3 == 'e' {
+                [&c.2, &c.2]
+            } else {
+                [&c.1, &c.1]
+            },
+            exclusive: c.3 == 'd',
+            shared: true,
+            own: c.3 == 'v',
+        }
+    }
+
+    #[test]
+    fn in_a_session_a_vertex_own_write_runs_beside_edges_at_it_but_not_beside_its_delete() {
+        let c = |n: usize, key: &str, end: &str, kind: char| (n, key.into(), end.into(), kind);
+        let mut pending: VecDeque<C> = [c(0, "f0", "hub", 'e'), c(1, "hub", "", 'v')].into();
+        let mut busy = Holds::default();
+        let (first, held) = take_batch(&mut pending, &busy, (1, 1), true, change);
+        assert_eq!(first[0].0, 0);
+        busy.hold(&held);
+        let (second, held2) = take_batch(&mut pending, &busy, (1, 10), true, change);
+        assert_eq!(second.iter().map(|c| c.0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(held2.own, vec!["hub".to_owned()]);
+        busy.hold(&held2);
+        // Another write of the hub, and its delete, wait for the one in flight; an edge at it
+        // does not.
+        pending.extend([c(2, "hub", "", 'v'), c(3, "f3", "hub", 'e')]);
+        let (third, held3) = take_batch(&mut pending, &busy, (1, 10), true, change);
+        assert_eq!(third.iter().map(|c| c.0).collect::<Vec<_>>(), vec![3]);
+        busy.hold(&held3);
+        busy.release(&held2);
+        pending.push_front(c(4, "hub", "", 'd'));
+        let (none, _) = take_batch(&mut pending, &busy, (1, 10), true, change);
+        assert!(
+            none.is_empty(),
+            "a delete waits for the edges at its vertex"
+        );
+        busy.release(&held);
+        busy.release(&held3);
+        let (fourth, _) = take_batch(&mut pending, &busy, (1, 10), true, change);
+        assert_eq!(fourth.iter().map(|c| c.0).collect::<Vec<_>>(), vec![4]);
     }
 
     proptest! {
