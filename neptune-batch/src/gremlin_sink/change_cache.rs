@@ -259,6 +259,15 @@ mod tests {
         cache.plan(items, (&v, &e))
     }
 
+    /// A cache that has written persons `a` (version 1) and `b` (version 2); and `a`'s upsert.
+    fn two_people() -> (ChangeCache, Mutation) {
+        let cache = ChangeCache::default();
+        let a = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1);
+        let b = Mutation::upsert_vertex(Vertex::new("b", "person")).with_version(2);
+        after_writing(&cache, &[&a, &b]);
+        (cache, a)
+    }
+
     fn without_read(plan: Option<Plan>) -> bool {
         plan.is_some_and(|p| p.unknown.0.is_empty() && p.unknown.1.is_empty())
     }
@@ -316,17 +325,14 @@ mod tests {
 
     #[test]
     fn a_tombstone_written_is_known_and_a_late_change_is_decided_without_a_read() {
-        let cache = ChangeCache::default();
-        let a = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1);
-        let b = Mutation::upsert_vertex(Vertex::new("b", "person")).with_version(2);
+        let (cache, a) = two_people();
         let follow = Mutation::upsert_edge(Edge::new("ab", "follows", "a", "b")).with_version(3);
-        after_writing(&cache, &[&a, &b, &follow]);
+        after_writing(&cache, &[&follow]);
         let close = Mutation::delete_vertex("b").with_version(5);
         after_writing(&cache, &[&close]);
         // A follow of b from another shard, older than the closure, comes after it.
         let late = Mutation::upsert_edge(Edge::new("cb", "follows", "a", "b")).with_version(4);
-        let (v, e) = ids(&[&late]);
-        let mut plan = cache.plan(&[&late], (&v, &e)).expect("versioned");
+        let mut plan = plan(&cache, &[&late]).expect("versioned");
         assert_eq!(plan.unknown.0, ["b"], "b was deleted: read");
         assert_eq!(
             plan.known.state.tombstones[&ElementId::Vertex("b".into())].version,
@@ -340,8 +346,7 @@ mod tests {
         );
         let tombstone = ElementId::Vertex("b".into()).tombstone_id();
         cache.forget(&plan.known);
-        let (v, e) = ids(&[&late]);
-        let plan = cache.plan(&[&late], (&v, &e)).expect("versioned");
+        let plan = super::tests::plan(&cache, &[&late]).expect("versioned");
         assert!(
             plan.known.state.tombstones.is_empty() && plan.known.vertex_ids.contains(&tombstone),
             "a forgotten tombstone is taken as absent"
@@ -350,16 +355,12 @@ mod tests {
 
     #[test]
     fn an_edge_only_taken_as_absent_is_not_known_absent_afterwards() {
-        let cache = ChangeCache::default();
-        let a = Mutation::upsert_vertex(Vertex::new("a", "person")).with_version(1);
-        let b = Mutation::upsert_vertex(Vertex::new("b", "person")).with_version(2);
-        after_writing(&cache, &[&a, &b]);
+        let (cache, _) = two_people();
         // The edge is there (another sink, or an entry forgotten), but this sink does not know
         // it: the upsert takes it as absent and is stale for another reason (here a newer
         // tombstone of its own), so nothing checks that it is absent.
         let upsert = Mutation::upsert_edge(Edge::new("ab", "follows", "a", "b")).with_version(3);
-        let (v, e) = ids(&[&upsert]);
-        let mut plan = cache.plan(&[&upsert], (&v, &e)).expect("versioned");
+        let mut plan = plan(&cache, &[&upsert]).expect("versioned");
         assert!(plan.unknown.1.is_empty(), "taken as absent, not read");
         let now = std::time::SystemTime::now();
         plan.known.state.tombstones.insert(
@@ -377,13 +378,9 @@ mod tests {
         cache.remember(&[&upsert], &plan.known, &after);
         let delete = Mutation::delete_edge("ab").with_version(10);
         assert!(
-            !without_read(plan_of(&cache, &delete)),
+            !without_read(super::tests::plan(&cache, &[&delete])),
             "the delete reads the edge instead of trusting an absence nobody checked"
         );
-    }
-
-    fn plan_of(cache: &ChangeCache, m: &Mutation) -> Option<Plan> {
-        plan(cache, &[m])
     }
 
     #[test]
