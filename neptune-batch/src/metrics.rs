@@ -8,8 +8,8 @@ pub const REQUESTS: &str = "neptune_batch.requests";
 /// (`concurrent_modification`, `read_only`, `throttled`, `timeout`, `connection_lost`,
 /// `connect`, `protocol`).
 pub const RETRIES: &str = "neptune_batch.retries";
-/// Counter: milliseconds slept before sending a request again after a write conflict (the
-/// share of wall time a writer spends waiting for other writers).
+/// Counter: milliseconds slept, as measured, before sending a request again after a write
+/// conflict (the share of wall time a writer spends waiting for other writers).
 pub const CONFLICT_SLEEP_MS: &str = "neptune_batch.conflict_sleep_ms";
 /// Counter: items by outcome. Label `outcome`: `written`, `already_present`, `failed`.
 pub const ITEMS: &str = "neptune_batch.items";

@@ -126,7 +126,8 @@ pub struct WriteReport {
     /// Requests that were retries after a transient error.
     pub retries: u32,
     /// Milliseconds slept before retries after write conflicts (another writer's transaction
-    /// holding the same elements): time the call spent waiting rather than writing.
+    /// holding the same elements), as measured: time the call spent waiting rather than
+    /// writing.
     pub conflict_sleep_ms: u64,
 }
 

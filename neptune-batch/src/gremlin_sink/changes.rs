@@ -165,7 +165,7 @@ impl Writer {
             stats.retries += 1;
             stats.backoff += 1;
             metrics::counter!(crate::metrics::RETRIES, "reason" => "graph_changed").increment(1);
-            let Some(delay) = self.service().retry().conflict_schedule().next_delay(round) else {
+            let Some(delay) = self.service().retry().conflict_delay(round) else {
                 return Err(changed.unwrap_or_else(|| {
                     GremlinError::Protocol(format!(
                         "the graph kept changing under a write of changes ({} reads)",
@@ -174,8 +174,7 @@ impl Writer {
                 }));
             };
             round += 1;
-            stats.slept_on_conflict(delay);
-            tokio::time::sleep(delay).await;
+            stats.sleep_before_retry(delay, true).await;
         }
     }
 

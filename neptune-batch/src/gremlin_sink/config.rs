@@ -47,8 +47,9 @@ pub struct GremlinSinkConfig {
     /// schedule does) wastes them. On TinkerGraph the transaction that won has already
     /// committed when the other hears of the conflict, so the first retries wait next to
     /// nothing; a lock held longer (Neptune, JanusGraph's lock wait) is met by the doubling.
-    /// Default: base 1 ms, cap 200 ms, 15 retries (at most about 1.7 s asleep in all, half that
-    /// on average); at most 20, and bounded. Measured with two Lambda functions and a 3-worker
+    /// The first retry goes at once, without a timer; the schedule's waits follow from the
+    /// second. Default: base 1 ms, cap 200 ms, 15 retries (at most about 1.5 s asleep in all,
+    /// half that on average); at most 20, and bounded. Measured with two Lambda functions and a 3-worker
     /// KCL fleet on power-law follows (`docs/scale-out.md`): with base 10 ms and 10 retries the
     /// writers slept 17–26 % (Lambda) and 12–52 % (KCL) of the wall time on conflicts; with
     /// base 1 ms 1.6–1.8 % and 4.1–4.6 %, at the same or a higher rate. Neptune's own guidance

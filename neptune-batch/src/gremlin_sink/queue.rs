@@ -53,7 +53,7 @@ pub(super) struct Progress {
     pub failed: AtomicU64,
     pub requests: AtomicU64,
     pub retries: AtomicU64,
-    pub conflict_sleep_ms: AtomicU64,
+    pub conflict_sleep_us: AtomicU64,
 }
 
 /// How a request takes its items from the queue.
@@ -355,7 +355,7 @@ impl Queue {
             outcomes,
             requests: total.requests,
             retries: total.retries,
-            conflict_sleep_ms: total.conflict_sleep_ms,
+            conflict_sleep_ms: total.conflict_sleep_us.saturating_add(500) / 1000,
         }
     }
 
@@ -485,8 +485,8 @@ impl Queue {
             .fetch_add(u64::from(stats.requests), Ordering::Relaxed);
         p.retries
             .fetch_add(u64::from(stats.retries), Ordering::Relaxed);
-        p.conflict_sleep_ms
-            .fetch_add(stats.conflict_sleep_ms, Ordering::Relaxed);
+        p.conflict_sleep_us
+            .fetch_add(stats.conflict_sleep_us, Ordering::Relaxed);
         let items = running.batch.len();
         if let Some(w) = running.batch.first() {
             lock(&w.call.stats).add(stats);

@@ -45,10 +45,20 @@ impl RetryLogic {
         Self { outage, conflict }
     }
 
-    /// The schedule of write conflicts, which a change write also follows when its guard
-    /// finds the graph changed.
-    pub(super) fn conflict_schedule(&self) -> Backoff {
-        self.conflict
+    /// The wait before retry `retry` (from 0) after a write conflict, or after a change
+    /// write's guard found the graph changed; `None` once the schedule's retries are used up.
+    /// The first retry goes at once: on TinkerGraph the transaction that won has committed by
+    /// the time the other hears of the conflict, and a timer's shortest sleep (its next
+    /// millisecond tick, more on a busy machine) is what the writers measured asleep. The
+    /// schedule's own waits follow from the second retry on.
+    pub(super) fn conflict_delay(&self, retry: u32) -> Option<Duration> {
+        if !self.conflict.allows(retry) {
+            return None;
+        }
+        Some(match retry.checked_sub(1) {
+            None => Duration::ZERO,
+            Some(n) => self.conflict.delay(n),
+        })
     }
 
     /// What to do after `error`, with `retries` retries behind the request: retry only what
@@ -60,7 +70,7 @@ impl RetryLogic {
         }
         let conflict = is_conflict(error);
         let delay = if conflict {
-            let delay = self.conflict.next_delay(retries.conflict)?;
+            let delay = self.conflict_delay(retries.conflict)?;
             retries.conflict += 1;
             delay
         } else {
@@ -180,11 +190,14 @@ mod tests {
         let conflict = server(ErrorClass::ConcurrentModification);
         let lost = GremlinError::ConnectionLost("reset".into());
         let mut retries = Retries::default();
-        for _ in 0..6 {
+        for n in 0..6 {
             let retry = logic
                 .decide(&conflict, &mut retries)
                 .expect("a conflict is retried");
             assert!(retry.delay <= Duration::from_millis(40), "{retry:?}");
+            if n == 0 {
+                assert_eq!(retry.delay, Duration::ZERO, "the first retry goes at once");
+            }
             assert!(retry.send_less);
         }
         // The conflicts used none of the outage schedule's two retries.

@@ -17,8 +17,9 @@ pub(super) struct Stats {
     pub retries: u32,
     /// Retries after a conflict, throttling or a timeout: signals to send less.
     pub backoff: u32,
-    /// Milliseconds slept before retries after a write conflict.
-    pub conflict_sleep_ms: u64,
+    /// Microseconds slept before retries after a write conflict, as measured (the timer sleeps
+    /// at least to its next millisecond tick, whatever shorter delay was drawn).
+    pub conflict_sleep_us: u64,
     /// A write request's answer was lost after it was sent (broken connection, timeout,
     /// unreadable answer): it may have been committed.
     pub unconfirmed: bool,
@@ -29,16 +30,30 @@ impl Stats {
         self.requests += other.requests;
         self.retries += other.retries;
         self.backoff += other.backoff;
-        self.conflict_sleep_ms += other.conflict_sleep_ms;
+        self.conflict_sleep_us += other.conflict_sleep_us;
         self.unconfirmed |= other.unconfirmed;
     }
 
-    /// Counts `delay`, about to be slept before a retry after a write conflict, here and in
-    /// the [`CONFLICT_SLEEP_MS`](m::CONFLICT_SLEEP_MS) counter.
-    pub(super) fn slept_on_conflict(&mut self, delay: Duration) {
-        let slept = delay.as_millis() as u64;
-        self.conflict_sleep_ms += slept;
-        metrics::counter!(m::CONFLICT_SLEEP_MS).increment(slept);
+    /// Counts `slept`, the time a sleep before a retry after a write conflict took, here and
+    /// (rounded to milliseconds) in the [`CONFLICT_SLEEP_MS`](m::CONFLICT_SLEEP_MS) counter.
+    pub(super) fn slept_on_conflict(&mut self, slept: Duration) {
+        let us = u64::try_from(slept.as_micros()).unwrap_or(u64::MAX);
+        self.conflict_sleep_us = self.conflict_sleep_us.saturating_add(us);
+        metrics::counter!(m::CONFLICT_SLEEP_MS).increment(us.saturating_add(500) / 1000);
+    }
+
+    /// Sleeps `delay` before a retry, counted as sleep on a write conflict if `conflict`.
+    pub(super) async fn sleep_before_retry(&mut self, delay: Duration, conflict: bool) {
+        let started = std::time::Instant::now();
+        if delay.is_zero() {
+            // At once, without a timer (whose shortest sleep is its next tick).
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(delay).await;
+        }
+        if conflict {
+            self.slept_on_conflict(started.elapsed());
+        }
     }
 }
 
@@ -169,10 +184,9 @@ impl Service {
             if retry.reconnect {
                 self.reconnect().await;
             }
-            if is_conflict(&error) {
-                stats.slept_on_conflict(retry.delay);
-            }
-            tokio::time::sleep(retry.delay).await;
+            stats
+                .sleep_before_retry(retry.delay, is_conflict(&error))
+                .await;
         }
     }
 
