@@ -90,19 +90,20 @@ impl ChangeCache {
         let (mut state, mut markers) = (GraphState::default(), BTreeSet::new());
         let (mut known_vertices, mut unknown_vertices) = (vec![], vec![]);
         for id in vertex_ids {
-            match known.vertices.get(id) {
-                _ if is_tombstone(id) => {
-                    match (known.tombstones.get(id), ElementId::of_tombstone(id)) {
-                        (Some(Some(t)), Some(element)) => {
-                            state.tombstones.insert(element, *t);
-                        }
-                        (Some(None), _) => {
-                            markers.insert(id.clone());
-                        }
-                        _ => {}
+            if is_tombstone(id) {
+                match (known.tombstones.get(id), ElementId::of_tombstone(id)) {
+                    (Some(Some(t)), Some(element)) => {
+                        state.tombstones.insert(element, *t);
                     }
-                    known_vertices.push(id.clone());
+                    (Some(None), _) => {
+                        markers.insert(id.clone());
+                    }
+                    _ => {}
                 }
+                known_vertices.push(id.clone());
+                continue;
+            }
+            match known.vertices.get(id) {
                 Some(v) => {
                     if let Some(v) = v {
                         state.vertices.insert(id.clone(), v.clone());
@@ -146,7 +147,15 @@ impl ChangeCache {
     /// known at a vertex deleted (the server drops those older than the delete), and edges
     /// absent before and after: they may only have been taken as absent, unchecked where the
     /// guard finds edges from their from-vertex.
-    pub(super) fn remember(&self, items: &[&Mutation], read: &Read, after: &GraphState) {
+    /// `ends` are the vertices `items` name only as an edge's ends
+    /// ([`endpoints_only`](super::changes::endpoints_only)).
+    pub(super) fn remember(
+        &self,
+        items: &[&Mutation],
+        ends: &BTreeSet<String>,
+        read: &Read,
+        after: &GraphState,
+    ) {
         let (deleted, _) = deletes(items);
         let mut known = stream2neptune_common::lock(&self.known);
         if known.vertices.len() + known.edges.len() + known.tombstones.len() > CAPACITY
@@ -160,7 +169,6 @@ impl ChangeCache {
                 None => known.tombstones.remove(id),
             };
         }
-        let ends = super::changes::endpoints_only(items);
         for id in read.vertex_ids.iter().filter(|id| !is_tombstone(id)) {
             let orphan = read.state.vertices.get(id).is_some_and(|v| v.placeholder)
                 && !after.vertices.contains_key(id);
@@ -251,7 +259,8 @@ mod tests {
         for m in items {
             after.apply(m, std::time::SystemTime::now());
         }
-        cache.remember(items, &read, &after);
+        let ends = super::super::changes::endpoints_only(items);
+        cache.remember(items, &ends, &read, &after);
     }
 
     fn plan(cache: &ChangeCache, items: &[&Mutation]) -> Option<Plan> {
@@ -375,7 +384,8 @@ mod tests {
             after.apply(&upsert, now),
             crate::outcome::ItemOutcome::Stale
         );
-        cache.remember(&[&upsert], &plan.known, &after);
+        let ends = super::super::changes::endpoints_only(&[&upsert]);
+        cache.remember(&[&upsert], &ends, &plan.known, &after);
         let delete = Mutation::delete_edge("ab").with_version(10);
         assert!(
             !without_read(super::tests::plan(&cache, &[&delete])),

@@ -104,6 +104,7 @@ impl Writer {
         // What this sink knows may stand in for part or all of the first read (see
         // `change_cache`).
         let (vertex_ids, edge_ids) = needed(items);
+        let ends = endpoints_only(items);
         let mut plan = self.cache().plan(items, (&vertex_ids, &edge_ids));
         loop {
             let optimistic = plan.is_some();
@@ -121,13 +122,13 @@ impl Writer {
             };
             let edges = EdgeLookup::new(self.identity());
             let encoding = (shape, edges, self.claims());
-            let (outcomes, write, after) = decide(&read, items, encoding, SystemTime::now());
+            let (outcomes, write, after) = decide(&read, items, &ends, encoding, SystemTime::now());
             let Some(write) = write else {
                 if optimistic {
                     // Nothing to write is an outcome the guard never saw: read, to be sure.
                     continue;
                 }
-                self.cache().remember(items, &read, &after);
+                self.cache().remember(items, &ends, &read, &after);
                 for (m, o) in items.iter().zip(&outcomes) {
                     tracing::trace!(mutation = ?m, outcome = ?o, "change decided: nothing to write");
                 }
@@ -142,7 +143,7 @@ impl Writer {
                 // The chained shape's guards filter: no answer, nothing written.
                 Ok(answer) if shape == Shape::Chained && answer.is_empty() => None,
                 Ok(_) => {
-                    self.cache().remember(items, &read, &after);
+                    self.cache().remember(items, &ends, &read, &after);
                     for (m, o) in items.iter().zip(&outcomes) {
                         tracing::trace!(mutation = ?m, outcome = ?o, round, "change written");
                     }
@@ -311,7 +312,8 @@ pub(super) fn needed(items: &[&Mutation]) -> (Vec<String>, Vec<String>) {
     (vertices.into_iter().collect(), edges.into_iter().collect())
 }
 
-/// The vertices `items` name only as the ends of edges they upsert. Such an edge depends on
+/// The vertices `items` name only as the ends of edges they upsert (computed once per
+/// request, for its decisions and for what the sink then remembers). Such an edge depends on
 /// its ends being there (or on making placeholders for those that are not), not on their
 /// versions or properties: another request's change of those does not make its decision
 /// stale, and the queue lets the two run side by side in a session.
@@ -426,6 +428,7 @@ fn load_edge(state: &mut GraphState, row: &GValue, id_key: Option<&str>) {
 fn decide(
     read: &Read,
     items: &[&Mutation],
+    ends: &BTreeSet<String>,
     (shape, edges, claims): (Shape, EdgeLookup, Claims),
     now: SystemTime,
 ) -> (Vec<ItemOutcome>, Option<Bytecode>, GraphState) {
@@ -440,10 +443,9 @@ fn decide(
             _ => None,
         })
         .collect();
-    let ends = endpoints_only(items);
     let diff = Diff {
         before: &read.state,
-        ends: &ends,
+        ends,
         markers: &read.markers,
         after: &after,
         deleted: &deleted,
@@ -524,6 +526,7 @@ mod tests {
         let (outcomes, write, _) = decide(
             &read,
             &refs,
+            &endpoints_only(&refs),
             (shape, EdgeLookup::ServerIds, Claims::Transient),
             now,
         );

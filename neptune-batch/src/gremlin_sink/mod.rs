@@ -281,11 +281,7 @@ impl GremlinSink {
             failed: p.failed.load(Ordering::Relaxed),
             requests: p.requests.load(Ordering::Relaxed),
             retries: p.retries.load(Ordering::Relaxed),
-            conflict_sleep_ms: p
-                .conflict_sleep_us
-                .load(Ordering::Relaxed)
-                .saturating_add(500)
-                / 1000,
+            conflict_sleep_ms: service::millis(p.conflict_sleep_us.load(Ordering::Relaxed)),
         }
     }
 

@@ -355,7 +355,7 @@ impl Queue {
             outcomes,
             requests: total.requests,
             retries: total.retries,
-            conflict_sleep_ms: total.conflict_sleep_us.saturating_add(500) / 1000,
+            conflict_sleep_ms: super::service::millis(total.conflict_sleep_us),
         }
     }
 

@@ -25,6 +25,12 @@ pub(super) struct Stats {
     pub unconfirmed: bool,
 }
 
+/// `us` microseconds, rounded to milliseconds: how the sleep measured in microseconds is
+/// reported.
+pub(super) fn millis(us: u64) -> u64 {
+    us.saturating_add(500) / 1000
+}
+
 impl Stats {
     pub(super) fn add(&mut self, other: Stats) {
         self.requests += other.requests;
@@ -39,7 +45,7 @@ impl Stats {
     pub(super) fn slept_on_conflict(&mut self, slept: Duration) {
         let us = u64::try_from(slept.as_micros()).unwrap_or(u64::MAX);
         self.conflict_sleep_us = self.conflict_sleep_us.saturating_add(us);
-        metrics::counter!(m::CONFLICT_SLEEP_MS).increment(us.saturating_add(500) / 1000);
+        metrics::counter!(m::CONFLICT_SLEEP_MS).increment(millis(us));
     }
 
     /// Sleeps `delay` before a retry, counted as sleep on a write conflict if `conflict`.
