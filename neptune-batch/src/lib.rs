@@ -121,6 +121,7 @@ mod graphbinary;
 mod graphson;
 pub mod gremlin;
 mod gremlin_sink;
+mod hubs_last;
 pub mod load;
 mod memory;
 pub mod metrics;

@@ -31,6 +31,7 @@
 use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{Direction, GValue, Merge, T};
 use crate::gremlin_sink::EdgeIdentity;
+use crate::hubs_last::hubs_last;
 use crate::model::{Edge, PropertyValue, Vertex};
 
 /// How items are written.
@@ -155,7 +156,9 @@ pub(crate) fn write_edges(mode: WriteMode, edges: &[&Edge], identity: &EdgeIdent
                 )
             })
             .then("none"),
-        WriteMode::Merge => merge_rows("mergeE", inject(edge_rows(edges, identity))).then("none"),
+        WriteMode::Merge => {
+            merge_rows("mergeE", inject(edge_rows(&hubs_last(edges), identity))).then("none")
+        }
     }
 }
 
@@ -279,7 +282,10 @@ pub(crate) fn merge_edges_checked(
         let endpoints = anon("constant", [GValue::List(endpoints)]);
         t = t.step("sideEffect", [merge_rows("mergeV", endpoints)]);
     }
-    let rows = anon("constant", [GValue::List(edge_rows(edges, identity))]);
+    let rows = anon(
+        "constant",
+        [GValue::List(edge_rows(&hubs_last(edges), identity))],
+    );
     t.step("sideEffect", [merge_rows("mergeE", rows)])
 }
 

@@ -133,6 +133,77 @@ async fn a_persistent_conflict_ends_as_retries_exhausted_after_its_own_bound() {
     assert_eq!(out_degree(&t, &people[0].id).await, 0);
 }
 
+/// `n` edges among the three people of [`setup`], each of its own date, so each distinct.
+fn edges_among(people: &[Vertex], n: usize) -> Vec<neptune_batch::Edge> {
+    (0..n)
+        .map(|i| {
+            let (from, to) = [(1, 0), (2, 0), (1, 2), (2, 1)][i % 4];
+            FollowsSchema::default().edge(
+                &people[from].id,
+                &people[to].id,
+                &format!("2019-01-{:02}", i + 1),
+                1,
+            )
+        })
+        .collect()
+}
+
+/// A write conflict is another process's transaction on one of the request's vertices, and the
+/// server does not say which: the request is cut in two (the items at the vertices it touches
+/// most in the second part), and both parts go at once, without a sleep.
+#[tokio::test]
+async fn a_conflict_cuts_the_request_in_two_and_both_parts_go_at_once() {
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|c| c).await;
+    proxy.push([Fault::neptune("ConcurrentModificationException")]);
+    let r = bounded(sink.write_edges(&edges_among(&people, 4)))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written; 4]);
+    assert_eq!(
+        (
+            r.requests,
+            r.retries,
+            r.conflict_sleep_ms,
+            proxy.faults_applied()
+        ),
+        (3, 1, 0, 1),
+        "one refused request, then its two halves"
+    );
+    assert_eq!(out_degree(&t, &people[1].id).await, 2);
+    assert_eq!(out_degree(&t, &people[2].id).await, 2);
+}
+
+/// A conflict storm that outlasts the conflict schedule: the request is cut down to single
+/// items, each of which retries on the schedule, and ends `RetriesExhausted` (held and sent
+/// again by a consumer, never a dead letter), with nothing written.
+#[tokio::test]
+async fn a_conflict_storm_cuts_down_to_single_items_that_end_retries_exhausted() {
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|c| c).await;
+    proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 40]);
+    let r = bounded(sink.write_edges(&edges_among(&people, 2)))
+        .await
+        .unwrap();
+    for outcome in &r.outcomes {
+        assert!(
+            matches!(
+                outcome,
+                ItemOutcome::Failed(ItemFailure::RetriesExhausted { attempts: 16, .. })
+            ),
+            "{:?}",
+            r.outcomes
+        );
+    }
+    assert_eq!(
+        (r.retries, proxy.faults_applied()),
+        (1 + 15 + 15, 1 + 16 + 16),
+        "the pair once, then each item on the full conflict schedule"
+    );
+    assert_eq!(out_degree(&t, &people[1].id).await, 0);
+    assert_eq!(out_degree(&t, &people[2].id).await, 0);
+}
+
 #[tokio::test]
 async fn conflicts_do_not_use_up_the_outage_schedule() {
     let t = transport().await;

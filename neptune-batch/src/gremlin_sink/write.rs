@@ -7,12 +7,15 @@ use super::claims::Claims;
 use super::config::ExistenceCheck;
 use super::encode::{failure_from, finish, merged};
 use super::identity::EdgeIdentity;
-use super::service::{Service, Stats};
+use super::retry::is_conflict;
+use super::service::{OnConflict, Service, Stats};
+use crate::hubs_last::hot_order;
 use crate::metrics as m;
 use crate::model::Vertex;
 use crate::outcome::{ItemFailure, ItemOutcome};
 use crate::transport::GremlinError;
 use crate::write_traversals::WriteMode;
+use futures_util::future::BoxFuture;
 use std::collections::HashSet;
 
 /// Writes the items of one request and tells what happened to each.
@@ -70,9 +73,10 @@ impl Writer {
     /// Writes `items` (distinct ids, one request's worth) and answers one outcome each, with
     /// what the requests amounted to.
     ///
-    /// Checked merges read and write in one request; if it is refused as a whole (typically
-    /// an edge whose endpoint is missing, which `mergeE` cannot create), and in the other
-    /// modes, the careful path reads first, creates or reports missing endpoints, and writes
+    /// Checked merges read and write in one request (cut in two on a write conflict, see
+    /// [`checked_merge`](Self::checked_merge)); the items of a request or part refused as a
+    /// whole (typically an edge whose endpoint is missing, which `mergeE` cannot create), and
+    /// in the other modes all items, take the careful path: it reads first, creates or reports missing endpoints, and writes
     /// the rest. Unchecked, the items are written in one request (in the session, where one
     /// is open), bisected if refused.
     pub(super) async fn write<I: Careful>(&self, items: &[&I]) -> (Vec<ItemOutcome>, Stats) {
@@ -92,20 +96,42 @@ impl Writer {
                 .await;
             return (finish(out), stats);
         }
+        let mut out = vec![None; items.len()];
         let mut refused = None;
         if self.mode == WriteMode::Merge {
-            match self.checked_merge(items, &mut stats).await {
-                Ok(outcomes) => return (outcomes, stats),
-                Err(e) => refused = Some(e),
+            refused = self.checked_merge(items, &mut out, &mut stats).await;
+            if refused.is_none() {
+                return (finish(out), stats);
             }
         }
+        // The items not merged (all of them, or a part that was refused) take the careful path.
+        let rest: Vec<usize> = (0..items.len()).filter(|&i| out[i].is_none()).collect();
+        let rest_items: Vec<&I> = rest.iter().map(|&i| items[i]).collect();
+        let outcomes = self
+            .careful(&rest_items, refused, &bisection, &mut stats)
+            .await;
+        for (i, outcome) in rest.into_iter().zip(outcomes) {
+            out[i] = Some(outcome);
+        }
+        (finish(out), stats)
+    }
+
+    /// The careful path: reads which `items` exist and which endpoints are missing, creates
+    /// or reports those, and writes the rest (bisected if refused).
+    async fn careful<I: Careful>(
+        &self,
+        items: &[&I],
+        refused: Option<GremlinError>,
+        bisection: &Bisection<'_>,
+        stats: &mut Stats,
+    ) -> Vec<ItemOutcome> {
         let mut out = vec![None; items.len()];
-        let examined = I::examine(&self.service, &self.identity, items, &mut out, &mut stats);
+        let examined = I::examine(&self.service, &self.identity, items, &mut out, stats);
         let examined = match examined.await {
             Ok(examined) => examined,
-            Err(e) => return (items.iter().map(|_| failure_from(&e)).collect(), stats),
+            Err(e) => return items.iter().map(|_| failure_from(&e)).collect(),
         };
-        let missing = self.create_missing(examined.missing, &mut stats).await;
+        let missing = self.create_missing(examined.missing, stats).await;
         for (slot, item) in out.iter_mut().zip(items) {
             if slot.is_none() {
                 if let Some(id) = item.missing_endpoint(&missing) {
@@ -115,45 +141,96 @@ impl Writer {
         }
         let todo: Vec<usize> = (0..items.len()).filter(|&i| out[i].is_none()).collect();
         bisection
-            .write_rest(
-                items,
-                todo,
-                refused,
-                examined.explained,
-                &mut out,
-                &mut stats,
-            )
+            .write_rest(items, todo, refused, examined.explained, &mut out, stats)
             .await;
-        (finish(out), stats)
+        finish(out)
     }
 
     /// The merge mode's usual path: one request that reads which `items` exist and merges them
-    /// all (see [`crate::write_traversals::merge_edges_checked`]). The error when the request
-    /// failed for good as a whole (an edge's endpoint is missing, or an item is refused): the
-    /// caller then takes the careful path to give each item its own outcome.
+    /// all (see [`crate::write_traversals::merge_edges_checked`]), settling each item's slot in
+    /// `out`. The error when a part of the request failed for good (an edge's endpoint is
+    /// missing, or an item is refused): its items' slots stay empty, and the caller takes the
+    /// careful path to give each of them its own outcome.
+    ///
+    /// A write conflict is another process's transaction on a vertex of the request (this
+    /// sink keeps its own requests apart), and the server does not say which vertex. So the
+    /// request is not sent again whole: it is cut in two in [`hot_order`], and the part whose
+    /// vertices the request touches least goes at once and usually commits; the part with the
+    /// request's busiest vertices (a super-connector every writer shares) is cut again if it
+    /// conflicts again, down to single items, which retry on the conflict schedule. Only the
+    /// items at the contended vertex wait, and a smaller transaction holds it for less time.
     async fn checked_merge<I: Careful>(
         &self,
         items: &[&I],
+        out: &mut [Option<ItemOutcome>],
         stats: &mut Stats,
-    ) -> Result<Vec<ItemOutcome>, GremlinError> {
-        let creates = self.existence.creates_missing();
-        let traversal = I::checked_merge(items, creates, &self.identity);
-        let request = self.service.write_request(traversal);
-        match self.service.send(&request, "write", stats).await {
-            Ok(answer) => Ok(merged(items, &answer, &self.identity)),
-            Err(e) if e.is_retriable() => {
-                let failure = self.service.retry().gave_up(&e, stats.unconfirmed);
-                Ok(items
-                    .iter()
-                    .map(|_| ItemOutcome::Failed(failure.clone()))
-                    .collect())
-            }
-            Err(e) => {
-                metrics::counter!(m::CAREFUL_FALLBACKS).increment(1);
-                tracing::debug!(error = %e, items = items.len(), "checked merge refused; examining the request's items");
-                Err(e)
-            }
+    ) -> Option<GremlinError> {
+        let order = hot_order(items, |item| item.touches());
+        let ordered: Vec<&I> = order.iter().map(|&i| items[i]).collect();
+        let mut slots = vec![None; items.len()];
+        let refused = self.merge_part(&ordered, &mut slots, stats).await;
+        for (i, slot) in order.into_iter().zip(slots) {
+            out[i] = slot;
         }
+        refused
+    }
+
+    /// [`checked_merge`](Self::checked_merge) of `items` in their order, cut on conflicts.
+    fn merge_part<'a, I: Careful>(
+        &'a self,
+        items: &'a [&'a I],
+        out: &'a mut [Option<ItemOutcome>],
+        stats: &'a mut Stats,
+    ) -> BoxFuture<'a, Option<GremlinError>> {
+        Box::pin(async move {
+            let creates = self.existence.creates_missing();
+            let traversal = I::checked_merge(items, creates, &self.identity);
+            let request = self.service.write_request(traversal);
+            let on_conflict = if items.len() > 1 {
+                OnConflict::Return
+            } else {
+                OnConflict::Resend
+            };
+            match self
+                .service
+                .send_with(&request, "write", stats, on_conflict)
+                .await
+            {
+                Ok(answer) => {
+                    let outcomes = merged(items, &answer, &self.identity);
+                    for (slot, outcome) in out.iter_mut().zip(outcomes) {
+                        *slot = Some(outcome);
+                    }
+                    None
+                }
+                Err(e) if is_conflict(&e) && items.len() > 1 => {
+                    stats.retries += 1;
+                    stats.backoff += 1;
+                    metrics::counter!(m::RETRIES, "reason" => e.reason()).increment(1);
+                    tracing::debug!(
+                        items = items.len(),
+                        "write conflict; the request is cut in two"
+                    );
+                    let (cold, hot) = items.split_at(items.len() / 2);
+                    let (cold_out, hot_out) = out.split_at_mut(cold.len());
+                    let cold_refused = self.merge_part(cold, cold_out, stats).await;
+                    let hot_refused = self.merge_part(hot, hot_out, stats).await;
+                    cold_refused.or(hot_refused)
+                }
+                Err(e) if e.is_retriable() => {
+                    let failure = self.service.retry().gave_up(&e, stats.unconfirmed);
+                    for slot in out.iter_mut() {
+                        *slot = Some(ItemOutcome::Failed(failure.clone()));
+                    }
+                    None
+                }
+                Err(e) => {
+                    metrics::counter!(m::CAREFUL_FALLBACKS).increment(1);
+                    tracing::debug!(error = %e, items = items.len(), "checked merge refused; examining the request's items");
+                    Some(e)
+                }
+            }
+        })
     }
 
     /// Creates the `missing` endpoints where the configuration asks for it; the endpoints
