@@ -174,6 +174,32 @@ async fn a_conflict_cuts_the_request_in_two_and_both_parts_go_at_once() {
     assert_eq!(out_degree(&t, &people[2].id).await, 2);
 }
 
+/// A half of a cut request that the server refuses (an edge to a missing person) takes the
+/// careful path alone: the other half's items, merged already, are reported written, not
+/// found present by the careful path's read.
+#[tokio::test]
+async fn a_refused_half_of_a_cut_request_alone_takes_the_careful_path() {
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|c| c).await;
+    let mut edges = edges_among(&people, 3);
+    let missing = format!("{}-nobody", people[0].id);
+    edges.push(FollowsSchema::default().edge(&people[1].id, &missing, "2019-02-01", 1));
+    proxy.push([Fault::neptune("ConcurrentModificationException")]);
+    let r = bounded(sink.write_edges(&edges)).await.unwrap();
+    assert_eq!(
+        r.outcomes,
+        vec![
+            ItemOutcome::Written,
+            ItemOutcome::Written,
+            ItemOutcome::Written,
+            ItemOutcome::Failed(ItemFailure::MissingVertex { id: missing })
+        ]
+    );
+    assert_eq!(proxy.faults_applied(), 1);
+    assert_eq!(out_degree(&t, &people[1].id).await, 2);
+    assert_eq!(out_degree(&t, &people[2].id).await, 1);
+}
+
 /// A conflict storm that outlasts the conflict schedule: the request is cut down to single
 /// items, each of which retries on the schedule, and ends `RetriesExhausted` (held and sent
 /// again by a consumer, never a dead letter), with nothing written.
