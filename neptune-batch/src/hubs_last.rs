@@ -1,17 +1,21 @@
-//! The order of a merge request's edge rows: the edges at the vertices the request touches most
-//! go last.
+//! The order of a merge request's rows: the edges at the vertices the request touches most go
+//! last.
 //!
 //! A graph holds a vertex in a transaction from the first row that reads it until the commit:
 //! the transactional TinkerGraph snapshots the vertex's version at that first read and fails
 //! the commit if another transaction committed the vertex meanwhile; Neptune locks what a query
 //! reads until the commit. With power-law data the vertices a request touches most are the
-//! super-connectors every writer shares. Merging their edges last holds them for the last rows
-//! only, not for the whole request, so two processes' requests rarely overlap on one. Inside
-//! one process the sink already keeps such requests apart; this is for the processes it cannot
-//! see (Lambda invocations, KCL record processors).
+//! super-connectors every writer shares, and merged last they are held for the last rows only.
+//! Inside one process the sink already keeps such requests apart; this is for the processes it
+//! cannot see (Lambda invocations, KCL record processors).
 //!
-//! Merging rows of distinct edges is order-free, and rows of one edge keep their order (they
-//! share their endpoints, so their sort keys are equal and the sort is stable).
+//! Measured with four writers, the order alone removes few conflicts (most are on the many
+//! moderately followed vertices that two requests share, spread through each). What it does
+//! is give a conflicting request's cut (see the writer's `checked_merge`) a first half
+//! without the hubs, which commits, and a second half with them, which is cut again.
+//!
+//! Merging rows of distinct items is order-free, and rows of one item keep their order: they
+//! touch the same vertices, so only their positions, the last part of the sort key, differ.
 
 use std::collections::HashMap;
 
