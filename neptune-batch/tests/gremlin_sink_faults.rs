@@ -149,10 +149,11 @@ fn edges_among(people: &[Vertex], n: usize) -> Vec<neptune_batch::Edge> {
 }
 
 /// A write conflict is another process's transaction on one of the request's vertices, and the
-/// server does not say which: the request is cut in two (the items at the vertices it touches
-/// most in the second part), and both parts go at once, without a sleep.
+/// server does not say which: the request goes again at once, and if it conflicts again it is
+/// cut in two (the items at the vertices it touches most in the second part), and both parts go
+/// at once, without a sleep.
 #[tokio::test]
-async fn a_conflict_cuts_the_request_in_two_and_both_parts_go_at_once() {
+async fn a_conflict_sends_the_request_again_at_once() {
     let t = transport().await;
     let (proxy, sink, people) = setup(|c| c).await;
     proxy.push([Fault::neptune("ConcurrentModificationException")]);
@@ -167,8 +168,30 @@ async fn a_conflict_cuts_the_request_in_two_and_both_parts_go_at_once() {
             r.conflict_sleep_ms,
             proxy.faults_applied()
         ),
-        (3, 1, 0, 1),
-        "one refused request, then its two halves"
+        (2, 1, 0, 1),
+        "one refused request, then the same again"
+    );
+    assert_eq!(out_degree(&t, &people[1].id).await, 2);
+}
+
+#[tokio::test]
+async fn a_second_conflict_cuts_the_request_in_two_and_both_parts_go_at_once() {
+    let t = transport().await;
+    let (proxy, sink, people) = setup(|c| c).await;
+    proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 2]);
+    let r = bounded(sink.write_edges(&edges_among(&people, 4)))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes, vec![ItemOutcome::Written; 4]);
+    assert_eq!(
+        (
+            r.requests,
+            r.retries,
+            r.conflict_sleep_ms,
+            proxy.faults_applied()
+        ),
+        (4, 2, 0, 2),
+        "one request refused twice, then its two halves"
     );
     assert_eq!(out_degree(&t, &people[1].id).await, 2);
     assert_eq!(out_degree(&t, &people[2].id).await, 2);
@@ -184,7 +207,7 @@ async fn a_refused_half_of_a_cut_request_alone_takes_the_careful_path() {
     let mut edges = edges_among(&people, 3);
     let missing = format!("{}-nobody", people[0].id);
     edges.push(FollowsSchema::default().edge(&people[1].id, &missing, "2019-02-01", 1));
-    proxy.push([Fault::neptune("ConcurrentModificationException")]);
+    proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 2]);
     let r = bounded(sink.write_edges(&edges)).await.unwrap();
     assert_eq!(
         r.outcomes,
@@ -195,13 +218,13 @@ async fn a_refused_half_of_a_cut_request_alone_takes_the_careful_path() {
             ItemOutcome::Failed(ItemFailure::MissingVertex { id: missing })
         ]
     );
-    assert_eq!(proxy.faults_applied(), 1);
+    assert_eq!(proxy.faults_applied(), 2);
     assert_eq!(out_degree(&t, &people[1].id).await, 2);
     assert_eq!(out_degree(&t, &people[2].id).await, 1);
 }
 
-/// A conflict storm that outlasts the conflict schedule: the request is cut down to single
-/// items, each of which retries on the schedule, and ends `RetriesExhausted` (held and sent
+/// A conflict storm that outlasts the conflict schedule: the request is sent twice, then cut
+/// down to single items, each of which retries on the schedule, and ends `RetriesExhausted` (held and sent
 /// again by a consumer, never a dead letter), with nothing written.
 #[tokio::test]
 async fn a_conflict_storm_cuts_down_to_single_items_that_end_retries_exhausted() {
@@ -223,8 +246,8 @@ async fn a_conflict_storm_cuts_down_to_single_items_that_end_retries_exhausted()
     }
     assert_eq!(
         (r.retries, proxy.faults_applied()),
-        (1 + 15 + 15, 1 + 16 + 16),
-        "the pair once, then each item on the full conflict schedule"
+        (2 + 15 + 15, 2 + 16 + 16),
+        "the pair twice, then each item on the full conflict schedule"
     );
     assert_eq!(out_degree(&t, &people[1].id).await, 0);
     assert_eq!(out_degree(&t, &people[2].id).await, 0);

@@ -153,12 +153,13 @@ impl Writer {
     /// careful path to give each of them its own outcome.
     ///
     /// A write conflict is another process's transaction on a vertex of the request (this
-    /// sink keeps its own requests apart), and the server does not say which vertex. So the
-    /// request is not sent again whole: it is cut in two in [`hot_order`], and the part whose
-    /// vertices the request touches least goes at once and usually commits; the part with the
-    /// request's busiest vertices (a super-connector every writer shares) is cut again if it
-    /// conflicts again, down to single items, which retry on the conflict schedule. Only the
-    /// items at the contended vertex wait, and a smaller transaction holds it for less time.
+    /// sink keeps its own requests apart), and the server does not say which vertex. The
+    /// request is sent again at once, and if it conflicts again it is cut in two in
+    /// [`hot_order`]: the part whose vertices the request touches least goes at once and
+    /// usually commits; the part with the request's busiest vertices (a super-connector every
+    /// writer shares) is treated the same way, down to single items, which retry on the
+    /// conflict schedule. Only the items at the contended vertex wait, no timer runs before a
+    /// single item conflicts twice, and a smaller transaction holds the vertex for less time.
     async fn checked_merge<I: Careful>(
         &self,
         items: &[&I],
@@ -191,11 +192,23 @@ impl Writer {
             } else {
                 OnConflict::Resend
             };
-            match self
+            let mut sent = self
                 .service
                 .send_with(&request, "write", stats, on_conflict)
-                .await
-            {
+                .await;
+            if let Err(e) = &sent {
+                if is_conflict(e) && items.len() > 1 {
+                    // Often the other transaction was committing at the same moment (the
+                    // engine refuses a commit whose elements another commit holds): the same
+                    // request sent again at once commits. Only a second conflict cuts it.
+                    count_conflict(e, stats);
+                    sent = self
+                        .service
+                        .send_with(&request, "write", stats, on_conflict)
+                        .await;
+                }
+            }
+            match sent {
                 Ok(answer) => {
                     let outcomes = merged(items, &answer, &self.identity);
                     for (slot, outcome) in out.iter_mut().zip(outcomes) {
@@ -204,9 +217,7 @@ impl Writer {
                     None
                 }
                 Err(e) if is_conflict(&e) && items.len() > 1 => {
-                    stats.retries += 1;
-                    stats.backoff += 1;
-                    metrics::counter!(m::RETRIES, "reason" => e.reason()).increment(1);
+                    count_conflict(&e, stats);
                     tracing::debug!(
                         items = items.len(),
                         "write conflict; the request is cut in two"
@@ -252,4 +263,12 @@ impl Writer {
             .map(|(v, _)| v.id)
             .collect()
     }
+}
+
+/// Counts a request sent again (or cut) after the write conflict `e`, as the service counts
+/// its own retries.
+fn count_conflict(e: &GremlinError, stats: &mut Stats) {
+    stats.retries += 1;
+    stats.backoff += 1;
+    metrics::counter!(m::RETRIES, "reason" => e.reason()).increment(1);
 }
