@@ -148,53 +148,46 @@ fn edges_among(people: &[Vertex], n: usize) -> Vec<neptune_batch::Edge> {
         .collect()
 }
 
-/// A write conflict is another process's transaction on one of the request's vertices, and the
-/// server does not say which: the request goes again at once, and if it conflicts again it is
-/// cut in two (the items at the vertices it touches most in the second part), and both parts go
-/// at once, without a sleep.
-#[tokio::test]
-async fn a_conflict_sends_the_request_again_at_once() {
+/// Four edges written after `conflicts` write conflicts: every edge is written, and the
+/// requests, retries and sleep are as `expected` (requests, retries, ms asleep).
+async fn four_edges_after_conflicts(conflicts: usize, expected: (u32, u32, u64), why: &str) {
     let t = transport().await;
     let (proxy, sink, people) = setup(|c| c).await;
-    proxy.push([Fault::neptune("ConcurrentModificationException")]);
+    proxy.push(vec![
+        Fault::neptune("ConcurrentModificationException");
+        conflicts
+    ]);
     let r = bounded(sink.write_edges(&edges_among(&people, 4)))
         .await
         .unwrap();
     assert_eq!(r.outcomes, vec![ItemOutcome::Written; 4]);
+    assert_eq!(proxy.faults_applied(), conflicts as u64);
     assert_eq!(
-        (
-            r.requests,
-            r.retries,
-            r.conflict_sleep_ms,
-            proxy.faults_applied()
-        ),
-        (2, 1, 0, 1),
-        "one refused request, then the same again"
-    );
-    assert_eq!(out_degree(&t, &people[1].id).await, 2);
-}
-
-#[tokio::test]
-async fn a_second_conflict_cuts_the_request_in_two_and_both_parts_go_at_once() {
-    let t = transport().await;
-    let (proxy, sink, people) = setup(|c| c).await;
-    proxy.push(vec![Fault::neptune("ConcurrentModificationException"); 2]);
-    let r = bounded(sink.write_edges(&edges_among(&people, 4)))
-        .await
-        .unwrap();
-    assert_eq!(r.outcomes, vec![ItemOutcome::Written; 4]);
-    assert_eq!(
-        (
-            r.requests,
-            r.retries,
-            r.conflict_sleep_ms,
-            proxy.faults_applied()
-        ),
-        (4, 2, 0, 2),
-        "one request refused twice, then its two halves"
+        (r.requests, r.retries, r.conflict_sleep_ms),
+        expected,
+        "{why}"
     );
     assert_eq!(out_degree(&t, &people[1].id).await, 2);
     assert_eq!(out_degree(&t, &people[2].id).await, 2);
+}
+
+/// A write conflict is another process's transaction on one of the request's vertices, and the
+/// server does not say which: the request goes again at once, without a sleep.
+#[tokio::test]
+async fn a_conflict_sends_the_request_again_at_once() {
+    four_edges_after_conflicts(1, (2, 1, 0), "one refused request, then the same again").await;
+}
+
+/// If the request conflicts again it is cut in two (the items at the vertices it touches most
+/// in the second part), and both parts go at once, without a sleep.
+#[tokio::test]
+async fn a_second_conflict_cuts_the_request_in_two_and_both_parts_go_at_once() {
+    four_edges_after_conflicts(
+        2,
+        (4, 2, 0),
+        "one request refused twice, then its two halves",
+    )
+    .await;
 }
 
 /// A half of a cut request that the server refuses (an edge to a missing person) takes the
@@ -224,8 +217,8 @@ async fn a_refused_half_of_a_cut_request_alone_takes_the_careful_path() {
 }
 
 /// A conflict storm that outlasts the conflict schedule: the request is sent twice, then cut
-/// down to single items, each of which retries on the schedule, and ends `RetriesExhausted` (held and sent
-/// again by a consumer, never a dead letter), with nothing written.
+/// down to single items, each of which retries on the schedule and ends `RetriesExhausted`
+/// (held and sent again by a consumer, never a dead letter), with nothing written.
 #[tokio::test]
 async fn a_conflict_storm_cuts_down_to_single_items_that_end_retries_exhausted() {
     let t = transport().await;
