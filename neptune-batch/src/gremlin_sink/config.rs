@@ -53,7 +53,9 @@ pub struct GremlinSinkConfig {
     /// KCL fleet on power-law follows (`docs/scale-out.md`): with base 10 ms and 10 retries the
     /// writers slept 17–26 % (Lambda) and 12–52 % (KCL) of the wall time on conflicts; with
     /// base 1 ms 1.6–1.8 % and 4.1–4.6 %, at the same or a higher rate. Neptune's own guidance
-    /// retries a conflict with exponential backoff for at most half a second.
+    /// retries a conflict with exponential backoff for at most half a second. A checked merge
+    /// of several items is sent again once and then cut in two rather than put on this
+    /// schedule; single items follow it (see [`GremlinSink`](super::GremlinSink)).
     pub conflict_retry: Backoff,
     /// The longest a [`probe`](crate::GraphSink::probe) waits for its answer, connecting
     /// included. Default 2 s: a caller polls it about once a second while the endpoint is down.

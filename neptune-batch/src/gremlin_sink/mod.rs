@@ -89,7 +89,12 @@ pub struct SinkProgress {
 ///    two reads by id find the items already present and the edges whose endpoint is missing
 ///    (reported [`MissingVertex`](crate::ItemFailure::MissingVertex), or the vertex is created
 ///    first), then the rest is written in one traversal of the configured [`WriteMode`];
-/// 3. a transient error (conflict, read-only replica, throttling, timeout, broken connection)
+/// 3. a write conflict with another process's transaction is retried on its own schedule
+///    ([`GremlinSinkConfig::conflict_retry`]); a checked merge that conflicts goes again at
+///    once and, if it conflicts again, is cut in two (its rows ordered so that the edges at the
+///    vertices it touches most fall in the second half), each half treated the same way down
+///    to single items, so only the items at the contended vertex wait;
+/// 4. any other transient error (read-only replica, throttling, timeout, broken connection)
 ///    is retried with back-off ([`GremlinSinkConfig::retry`]), reconnecting first after a
 ///    read-only answer; any other error splits the request in two until the failing items are
 ///    isolated, and each of those is examined to report why it failed.
