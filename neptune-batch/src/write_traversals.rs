@@ -282,10 +282,9 @@ pub(crate) fn merge_edges_checked(
         let endpoints = anon("constant", [GValue::List(endpoints)]);
         t = t.step("sideEffect", [merge_rows("mergeV", endpoints)]);
     }
-    let rows = anon(
-        "constant",
-        [GValue::List(edge_rows(&hubs_last(edges), identity))],
-    );
+    // In the order given: the writer orders a checked merge's items itself (hubs last) and
+    // keeps that order through the cuts of a conflicting request.
+    let rows = anon("constant", [GValue::List(edge_rows(edges, identity))]);
     t.step("sideEffect", [merge_rows("mergeE", rows)])
 }
 

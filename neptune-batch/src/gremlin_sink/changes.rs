@@ -163,9 +163,7 @@ impl Writer {
                 continue;
             }
             tracing::debug!(round, "the graph changed since it was read; reading again");
-            stats.retries += 1;
-            stats.backoff += 1;
-            metrics::counter!(crate::metrics::RETRIES, "reason" => "graph_changed").increment(1);
+            stats.count_retry("graph_changed", true);
             let Some(delay) = self.service().retry().conflict_delay(round) else {
                 return Err(changed.unwrap_or_else(|| {
                     GremlinError::Protocol(format!(

@@ -48,6 +48,17 @@ impl Stats {
         metrics::counter!(m::CONFLICT_SLEEP_MS).increment(millis(us));
     }
 
+    /// Counts a request about to be sent again (or cut) after an error of `reason`, here and
+    /// in the [`RETRIES`](m::RETRIES) counter; `send_less` if the error says the server is
+    /// contended (a conflict, throttling, a timeout), for the sizing controller.
+    pub(super) fn count_retry(&mut self, reason: &'static str, send_less: bool) {
+        metrics::counter!(m::RETRIES, "reason" => reason).increment(1);
+        self.retries += 1;
+        if send_less {
+            self.backoff += 1;
+        }
+    }
+
     /// Sleeps `delay` before a retry, counted as sleep on a write conflict if `conflict`.
     pub(super) async fn sleep_before_retry(&mut self, delay: Duration, conflict: bool) {
         let started = std::time::Instant::now();
@@ -175,11 +186,7 @@ impl Service {
             let Some(retry) = self.retry.decide(&error, &mut retries) else {
                 return Err(error);
             };
-            metrics::counter!(m::RETRIES, "reason" => error.reason()).increment(1);
-            stats.retries += 1;
-            if retry.send_less {
-                stats.backoff += 1;
-            }
+            stats.count_retry(error.reason(), retry.send_less);
             // Lost connections and timeouts say the endpoint is in trouble: an operator wants
             // them at the default level. Conflicts are routine.
             if error.class().is_none() {

@@ -201,7 +201,7 @@ impl Writer {
                     // Often the other transaction was committing at the same moment (the
                     // engine refuses a commit whose elements another commit holds): the same
                     // request sent again at once commits. Only a second conflict cuts it.
-                    count_conflict(e, stats);
+                    stats.count_retry(e.reason(), true);
                     sent = self
                         .service
                         .send_with(&request, "write", stats, on_conflict)
@@ -217,7 +217,7 @@ impl Writer {
                     None
                 }
                 Err(e) if is_conflict(&e) && items.len() > 1 => {
-                    count_conflict(&e, stats);
+                    stats.count_retry(e.reason(), true);
                     tracing::debug!(
                         items = items.len(),
                         "write conflict; the request is cut in two"
@@ -263,12 +263,4 @@ impl Writer {
             .map(|(v, _)| v.id)
             .collect()
     }
-}
-
-/// Counts a request sent again (or cut) after the write conflict `e`, as the service counts
-/// its own retries.
-fn count_conflict(e: &GremlinError, stats: &mut Stats) {
-    stats.retries += 1;
-    stats.backoff += 1;
-    metrics::counter!(m::RETRIES, "reason" => e.reason()).increment(1);
 }
