@@ -135,6 +135,7 @@ impl ChangeCache {
                 markers,
                 vertex_ids: known_vertices,
                 edge_ids: known_edges,
+                locks: Default::default(),
             },
             unknown: (unknown_vertices, unknown_edges),
         })
@@ -254,6 +255,7 @@ mod tests {
             markers: BTreeSet::new(),
             vertex_ids: v,
             edge_ids: e,
+            locks: Default::default(),
         };
         let mut after = GraphState::default();
         for m in items {

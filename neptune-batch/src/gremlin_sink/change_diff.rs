@@ -40,6 +40,8 @@ pub(super) struct Diff<'a> {
     pub read_vertices: &'a [String],
     /// The edge ids read.
     pub read_edges: &'a [String],
+    /// Where claims are locked: the claim values read (see [`WriteTraversal::guard_claims`]).
+    pub locks: &'a std::collections::BTreeMap<String, i64>,
     /// When the changes are written (tombstones say when they were deleted).
     pub now: SystemTime,
     /// How edges are found by their ids.
@@ -94,7 +96,11 @@ impl Diff<'_> {
             .collect();
         let claimed = self.read_vertices.iter().map(GValue::from).collect();
         let (edge_ids, edge_froms, expected_edges) = self.expected_edges();
-        let mut w = WriteTraversal::new(shape, self.edges, self.claims)
+        let mut w = WriteTraversal::new(shape, self.edges, self.claims);
+        if self.claims == Claims::Locked {
+            w = w.guard_claims(self.expected_claims(&edge_froms));
+        }
+        let mut w = w
             .claim(claimed, edge_ids.clone(), edge_froms.clone())
             .guard_vertices(vertex_ids, versions, placeholders)
             .guard_present(present_ends)
@@ -142,6 +148,21 @@ impl Diff<'_> {
             }
         }
         (ids, map(versions), map(placeholders))
+    }
+
+    /// The claim values read of the vertices the request claims (those read that exist, and the
+    /// from-vertices of the edges read), by id.
+    fn expected_claims(&self, edge_froms: &[GValue]) -> (Vec<GValue>, GValue) {
+        let froms = edge_froms.iter().filter_map(GValue::as_str);
+        let mut ids: Vec<&str> = self.read_vertices.iter().map(String::as_str).collect();
+        ids.extend(froms);
+        ids.sort_unstable();
+        ids.dedup();
+        let expected = ids
+            .iter()
+            .filter_map(|id| Some((GValue::from(*id), GValue::Long(*self.locks.get(*id)?))))
+            .collect();
+        (ids.into_iter().map(GValue::from).collect(), map(expected))
     }
 
     /// Whether `id` is an end of an edge the request upserts, named by nothing else, and there.

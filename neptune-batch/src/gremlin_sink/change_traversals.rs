@@ -25,77 +25,17 @@ use super::claims::Claims;
 use super::{change_chained as chained, change_merged as merge};
 use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{Cardinality, GValue, Merge, T};
-use crate::mutation::{PLACEHOLDER_KEY, VERSION_KEY};
+use crate::mutation::{LOCK_KEY, PLACEHOLDER_KEY, VERSION_KEY};
 
 /// What `fail()` says when a guard finds the graph changed since it was read.
 pub(super) const GUARD_MESSAGE: &str = "neptune-batch: the graph changed since it was read";
 
 /// `coalesce(values(key), constant(default))`.
-fn value_or(key: &str, default: GValue) -> Bytecode {
+pub(super) fn value_or(key: &str, default: GValue) -> Bytecode {
     Bytecode::new().step(
         "coalesce",
         [anon("values", [key]), anon("constant", [default])],
     )
-}
-
-/// `g.V(ids).project('i','l','v','p','k')`: each vertex's id, label, version (`-1`: none),
-/// whether it is a placeholder, and its property keys.
-pub(super) fn read_vertices(ids: Vec<GValue>) -> Bytecode {
-    vertex_rows(Bytecode::new().step("V", ids))
-}
-
-/// `g.E(ids).project('i','l','o','n','v','k')`: each edge's id, label, ends, version and
-/// property keys; with property ids `g.E().has(key, within(ids))`, the id read from the key
-/// (which is among the keys answered).
-pub(super) fn read_edges(ids: Vec<GValue>, edges: EdgeLookup) -> Bytecode {
-    edge_rows(edges.everywhere(ids), edges)
-}
-
-/// `g.inject(0).union(V(ids).project(…), E(edge_ids).project(…))`: [`read_vertices`] and
-/// [`read_edges`] in one request (mid-traversal `E()`: TinkerPop 3.7), so in one
-/// transaction. A graph that copies each element a transaction reads (the transactional
-/// TinkerGraph copies a vertex with its adjacency) then copies an edge's ends once, not once
-/// for the vertex read and again for the edge read's ends; and it is one round trip. Both
-/// lists must be non-empty (`V()` without ids is every vertex).
-pub(super) fn read_both(ids: Vec<GValue>, edge_ids: Vec<GValue>, edges: EdgeLookup) -> Bytecode {
-    Bytecode::new().step("inject", [0i64]).step(
-        "union",
-        [
-            vertex_rows(anon("V", ids)),
-            edge_rows(edges.everywhere(edge_ids), edges),
-        ],
-    )
-}
-
-/// The rows of [`read_vertices`] for the vertices `t` answers.
-fn vertex_rows(t: Bytecode) -> Bytecode {
-    t.step("project", ["i", "l", "v", "p", "k"])
-        .step("by", [T::Id])
-        .step("by", [T::Label])
-        .step("by", [value_or(VERSION_KEY, GValue::Long(-1))])
-        .step("by", [value_or(PLACEHOLDER_KEY, GValue::Bool(false))])
-        .step(
-            "by",
-            [Bytecode::new()
-                .then("properties")
-                .then("key")
-                .then("dedup")
-                .then("fold")],
-        )
-}
-
-/// The rows of [`read_edges`] for the edges `t` answers.
-fn edge_rows(t: Bytecode, edges: EdgeLookup) -> Bytecode {
-    t.step("project", ["i", "l", "o", "n", "v", "k"])
-        .step("by", [edges.id_by()])
-        .step("by", [T::Label])
-        .step("by", [Bytecode::new().then("outV").then("id")])
-        .step("by", [Bytecode::new().then("inV").then("id")])
-        .step("by", [value_or(VERSION_KEY, GValue::Long(-1))])
-        .step(
-            "by",
-            [Bytecode::new().then("properties").then("key").then("fold")],
-        )
 }
 
 /// How the write is encoded: with the sink's [`WriteMode`](crate::WriteMode).
@@ -202,6 +142,27 @@ impl<'a> WriteTraversal<'a> {
             }
             None => w,
         }
+    }
+
+    /// Stops the request unless the vertices `ids` hold exactly the claim values `expected`
+    /// (by id, `-1` for none; a vertex missing from it must not exist). For locked claims
+    /// (JanusGraph), before [`claim`](Self::claim): JanusGraph reads a vertex's existence and
+    /// each of its properties one after another, so a transaction can find a vertex there and,
+    /// a moment later, its claim value gone with the vertex that another writer's commit just
+    /// dropped. Claimed then, the lock would expect no value, find none, and let the request
+    /// add edges to a vertex that no longer exists. Every writer of a vertex (or of an edge
+    /// from it) sets or drops its claim value, so a value as the decision read it, compared
+    /// first, is the state the decision rested on; and the lock taken on it at commit is
+    /// checked against that value.
+    pub(super) fn guard_claims(self, (ids, expected): (Vec<GValue>, GValue)) -> Self {
+        if ids.is_empty() {
+            return self;
+        }
+        let held = anon("V", ids)
+            .then("group")
+            .step("by", [T::Id])
+            .step("by", [value_or(LOCK_KEY, GValue::Long(-1))]);
+        self.guard(held, expected)
     }
 
     /// Stops the request unless the vertices `ids` hold exactly the `versions` (by id, `-1`
@@ -471,12 +432,20 @@ impl<'a> WriteTraversal<'a> {
             return self;
         }
         self = self.register_orphans();
+        let claims = self.claims;
         let drop = |edges: Bytecode| {
+            let ends = || anon("bothV", Vec::<GValue>::new());
+            let edges = match claims {
+                // The request claimed each edge through its from-vertex only. Its other end
+                // may be a placeholder that this drop leaves without edges, and another
+                // writer may complete it meanwhile: claimed before it is looked at, the two
+                // conflict on JanusGraph, and a completed vertex is never dropped as an
+                // orphan. (TinkerGraph checks the ends as the edge's drop changes them.)
+                Claims::Locked => edges.step("sideEffect", [claims.claim(ends())]),
+                Claims::Transient => edges,
+            };
             edges
-                .step(
-                    "sideEffect",
-                    [note_placeholders(anon("bothV", Vec::<GValue>::new()))],
-                )
+                .step("sideEffect", [note_placeholders(ends())])
                 .then("drop")
         };
         match (self.shape, self.edges) {

@@ -14,7 +14,8 @@
 
 use super::change_diff::Diff;
 use super::change_edges::EdgeLookup;
-use super::change_traversals::{self as ct, Shape};
+use super::change_reads::Reading;
+use super::change_traversals::Shape;
 use super::claims::{self, Claims};
 use super::encode::failure_from;
 use super::service::{OnConflict, Stats};
@@ -27,7 +28,7 @@ use crate::outcome::ItemOutcome;
 use crate::transport::{ErrorClass, GremlinError, Request};
 use crate::write_traversals::WriteMode;
 use futures_util::future::BoxFuture;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 /// What a request read: the state, and the ids read (those not found do not exist).
@@ -38,6 +39,9 @@ pub(super) struct Read {
     pub(super) markers: BTreeSet<String>,
     pub(super) vertex_ids: Vec<String>,
     pub(super) edge_ids: Vec<String>,
+    /// Where claims are locked: the claim value (`-1`: none) of each vertex read and of the
+    /// from-vertex of each edge read.
+    pub(super) locks: BTreeMap<String, i64>,
 }
 
 impl Read {
@@ -52,6 +56,7 @@ impl Read {
         }
         self.vertex_ids.extend(known.vertex_ids);
         self.edge_ids.extend(known.edge_ids);
+        self.locks.extend(known.locks);
     }
 }
 
@@ -105,7 +110,13 @@ impl Writer {
         // `change_cache`).
         let (vertex_ids, edge_ids) = needed(items);
         let ends = endpoints_only(items);
-        let mut plan = self.cache().plan(items, (&vertex_ids, &edge_ids));
+        // Where claims are locked, the write compares claim values, which only a read knows.
+        let mut plan = match self.claims() {
+            Claims::Locked => None,
+            Claims::Transient => self.cache().plan(items, (&vertex_ids, &edge_ids)),
+        };
+        // Whether the last read (not what the sink knew) decided a failure (see below).
+        let mut failed_before = false;
         loop {
             let optimistic = plan.is_some();
             let read = match plan.take() {
@@ -123,6 +134,9 @@ impl Writer {
             let edges = EdgeLookup::new(self.identity());
             let encoding = (shape, edges, self.claims());
             let (outcomes, write, after) = decide(&read, items, &ends, encoding, SystemTime::now());
+            if read_again_before_failing(&outcomes, optimistic, &mut failed_before) {
+                continue;
+            }
             let Some(write) = write else {
                 if optimistic {
                     // Nothing to write is an outcome the guard never saw: read, to be sure.
@@ -178,7 +192,7 @@ impl Writer {
     }
 
     /// Reads the vertices, edges and tombstones `items` depend on: in the merge shape in one
-    /// request ([`ct::read_both`]), in the chained one (no mid-traversal `E()`) in two at once.
+    /// request ([`Reading::both`]), in the chained one (no mid-traversal `E()`) in two at once.
     /// Edges are looked for in the whole graph, by the sink's identity (see [`EdgeLookup`]).
     async fn read(
         &self,
@@ -187,6 +201,10 @@ impl Writer {
         stats: &mut Stats,
     ) -> Result<Read, GremlinError> {
         let edges = EdgeLookup::new(self.identity());
+        let reading = Reading {
+            edges,
+            claims: self.claims(),
+        };
         let service = self.service();
         let as_values = |ids: &[String]| ids.iter().map(GValue::from).collect::<Vec<_>>();
         let lookup = |t: Bytecode, stats: Stats| async move {
@@ -200,32 +218,25 @@ impl Writer {
             (true, true) => Vec::new(),
             (false, true) => {
                 let (rows, s) =
-                    lookup(ct::read_vertices(as_values(&vertex_ids)), Stats::default()).await;
+                    lookup(reading.vertices(as_values(&vertex_ids)), Stats::default()).await;
                 stats.add(s);
                 rows?
             }
             (true, false) => {
-                let (rows, s) = lookup(
-                    ct::read_edges(as_values(&edge_ids), edges),
-                    Stats::default(),
-                )
-                .await;
+                let (rows, s) = lookup(reading.edges(as_values(&edge_ids)), Stats::default()).await;
                 stats.add(s);
                 rows?
             }
             (false, false) if shape == Shape::Merge => {
-                let t = ct::read_both(as_values(&vertex_ids), as_values(&edge_ids), edges);
+                let t = reading.both(as_values(&vertex_ids), as_values(&edge_ids));
                 let (rows, s) = lookup(t, Stats::default()).await;
                 stats.add(s);
                 rows?
             }
             (false, false) => {
                 let ((vertices, s1), (edges, s2)) = tokio::join!(
-                    lookup(ct::read_vertices(as_values(&vertex_ids)), Stats::default()),
-                    lookup(
-                        ct::read_edges(as_values(&edge_ids), edges),
-                        Stats::default()
-                    ),
+                    lookup(reading.vertices(as_values(&vertex_ids)), Stats::default()),
+                    lookup(reading.edges(as_values(&edge_ids)), Stats::default()),
                 );
                 stats.add(s1);
                 stats.add(s2);
@@ -236,12 +247,22 @@ impl Writer {
         };
         let mut state = GraphState::default();
         let mut markers = BTreeSet::new();
+        let mut locks = BTreeMap::new();
         for row in &rows {
-            // An edge's row has its ends; a vertex's does not.
+            // An edge's row has its ends; a vertex's does not. A vertex's own claim value is
+            // taken over the one read through an edge from it.
             if row.get("o").is_some() {
+                if let (Some(from), Some(lock)) = (text(row, "o"), claim_value(row)) {
+                    locks.entry(from).or_insert(lock);
+                }
                 load_edge(&mut state, row, edges.key());
-            } else if let Some(marker) = load_vertex(&mut state, row) {
-                markers.insert(marker);
+            } else {
+                if let (Some(id), Some(lock)) = (text(row, "i"), claim_value(row)) {
+                    locks.insert(id, lock);
+                }
+                if let Some(marker) = load_vertex(&mut state, row) {
+                    markers.insert(marker);
+                }
             }
         }
         Ok(Read {
@@ -249,25 +270,49 @@ impl Writer {
             markers,
             vertex_ids,
             edge_ids,
+            locks,
         })
     }
 }
 
 /// Whether `e` says the graph changed since the request's read: a guard's `fail()`, another
-/// transaction's conflicting write, in the chained shape an element created meanwhile
-/// (`addV`/`addE` of an id that exists), or, on JanusGraph, a vertex created meanwhile by
-/// another writer, which the unique index of the locked claims refuses to make twice.
+/// transaction's conflicting write, an element created meanwhile (`addV`/`addE` of an id that
+/// exists: in the chained shape, or in the merge shape when another writer commits the id
+/// between `mergeV`'s lookup and its create, as JanusGraph's "Vertex with given id already
+/// exists" says), or, on JanusGraph, a vertex created meanwhile by another writer, which the
+/// unique index of the locked claims refuses to make twice.
 fn graph_changed(e: &GremlinError, shape: Shape) -> bool {
     match e.class() {
         Some(ErrorClass::FailStep | ErrorClass::ConcurrentModification) => true,
         Some(ErrorClass::ConstraintViolation) => shape == Shape::Chained,
         Some(ErrorClass::Evaluation | ErrorClass::Other) => {
             let text = e.to_string();
-            (shape == Shape::Chained && text.contains("already exists"))
-                || claims::created_meanwhile(&text)
+            text.contains("already exists") || claims::created_meanwhile(&text)
         }
         _ => false,
     }
+}
+
+/// Whether `outcomes`, decided on a read (`optimistic`: on what the sink knew), must be
+/// decided again on a new read before any is reported: an item refused for good (an id held by
+/// an element of another label or other ends) is set aside by the caller, so one read is not
+/// enough for it. A read is no snapshot on every engine (JanusGraph reads a vertex's
+/// existence, label and properties one after another, and a vertex deleted or made meanwhile
+/// can show without its label), and the guard compares versions, not labels: two reads in a
+/// row must agree (`failed_before`: the last read did). The other outcomes rest on versions,
+/// which never go down, and on what the guard compares.
+fn read_again_before_failing(
+    outcomes: &[ItemOutcome],
+    optimistic: bool,
+    failed_before: &mut bool,
+) -> bool {
+    let fails = outcomes.iter().any(|o| matches!(o, ItemOutcome::Failed(_)));
+    if !fails || (!optimistic && *failed_before) {
+        return false;
+    }
+    *failed_before |= !optimistic;
+    metrics::counter!(crate::metrics::RETRIES, "reason" => "failure_read_again").increment(1);
+    true
 }
 
 trait KindIsRetriable {
@@ -336,6 +381,11 @@ pub(super) fn endpoints_only(items: &[&Mutation]) -> BTreeSet<String> {
 
 fn text(row: &GValue, key: &str) -> Option<String> {
     row.get(key).and_then(GValue::id_text)
+}
+
+/// A row's claim value (`c`, read where claims are locked).
+fn claim_value(row: &GValue) -> Option<i64> {
+    row.get("c").and_then(GValue::as_i64)
 }
 
 fn version(row: &GValue) -> Option<u64> {
@@ -449,6 +499,7 @@ fn decide(
         deleted: &deleted,
         read_vertices: &read.vertex_ids,
         read_edges: &read.edge_ids,
+        locks: &read.locks,
         now,
         edges,
         claims,
@@ -484,8 +535,18 @@ mod tests {
         }
     }
 
-    /// A request of every kind of change on a graph that holds some of their elements.
+    /// The operators of [`request`] with transient claims.
     fn write(shape: Shape) -> BTreeSet<String> {
+        let mut ops = BTreeSet::new();
+        operators(
+            &request(shape, Claims::Transient, BTreeMap::new()),
+            &mut ops,
+        );
+        ops
+    }
+
+    /// A request of every kind of change on a graph that holds some of their elements.
+    fn request(shape: Shape, claims: Claims, locks: BTreeMap<String, i64>) -> Bytecode {
         let now = SystemTime::now();
         let mut state = GraphState::default();
         for m in [
@@ -520,21 +581,100 @@ mod tests {
             edge_ids: ["ab", "ba", "ad"].map(String::from).to_vec(),
             state,
             markers: BTreeSet::new(),
+            locks,
         };
         let (outcomes, write, _) = decide(
             &read,
             &refs,
             &endpoints_only(&refs),
-            (shape, EdgeLookup::ServerIds, Claims::Transient),
+            (shape, EdgeLookup::ServerIds, claims),
             now,
         );
         assert!(
             outcomes.iter().all(|o| *o == ItemOutcome::Written),
             "{outcomes:?}"
         );
-        let mut ops = BTreeSet::new();
-        operators(&write.expect("a write"), &mut ops);
-        ops
+        write.expect("a write")
+    }
+
+    /// The position of the first top-level step of `t` whose text holds every one of `parts`.
+    fn first_step(t: &Bytecode, parts: &[&str]) -> Option<usize> {
+        t.steps().iter().position(|i| {
+            let text = format!("{:?}", i.arguments);
+            parts.iter().all(|p| text.contains(p))
+        })
+    }
+
+    #[test]
+    fn locked_claims_compare_the_claim_values_read_before_claiming_anything() {
+        use crate::mutation::LOCK_KEY;
+        let locks = BTreeMap::from([("a".to_owned(), 7), ("b".to_owned(), 8)]);
+        for shape in [Shape::Merge, Shape::Chained] {
+            let t = request(shape, Claims::Locked, locks.clone());
+            let guard = first_step(&t, &["group", LOCK_KEY, "Long(7)", "Long(8)"])
+                .unwrap_or_else(|| panic!("no guard of the claim values read in {t:?}"));
+            let claim = first_step(&t, &["property", LOCK_KEY]).expect("a claim");
+            assert!(
+                guard < claim,
+                "{shape:?}: guard at {guard}, claim at {claim}"
+            );
+        }
+        // Transient claims (Neptune, TinkerGraph) read no claim values and compare none.
+        let t = request(Shape::Merge, Claims::Transient, BTreeMap::new());
+        assert_eq!(first_step(&t, &[LOCK_KEY]), None, "{t:?}");
+    }
+
+    #[test]
+    fn with_locked_claims_an_edge_drop_claims_both_ends_before_looking_for_orphans() {
+        use crate::mutation::LOCK_KEY;
+        let t = request(Shape::Merge, Claims::Locked, BTreeMap::new());
+        let drop = first_step(&t, &["\"ab\"", "aggregate"]).expect("the drop of ab");
+        let GValue::Bytecode(edges) = &t.steps()[drop].arguments[0] else {
+            panic!("{t:?}");
+        };
+        let at = |parts: &[&str]| first_step(edges, parts);
+        let claim = at(&["bothV", "property", LOCK_KEY]).expect("the ends claimed");
+        let noted = at(&["aggregate"]).expect("the placeholders noted");
+        assert!(claim < noted, "{edges:?}");
+    }
+
+    #[test]
+    fn a_vertex_another_writer_created_after_the_read_is_a_changed_graph_in_both_shapes() {
+        let server = |class, message: &str| GremlinError::Server {
+            status: 500,
+            class,
+            exception: None,
+            message: message.to_owned(),
+        };
+        // JanusGraph's `mergeV` looked the id up, found nothing, and another writer committed
+        // it before the create: read again, do not fail the items.
+        let made = server(ErrorClass::Other, "Vertex with given id already exists: p5");
+        for shape in [Shape::Merge, Shape::Chained] {
+            assert!(graph_changed(&made, shape), "{shape:?}");
+        }
+        let refused = server(ErrorClass::Other, "Property value [x] is of type String");
+        assert!(!graph_changed(&refused, Shape::Merge));
+    }
+
+    #[test]
+    fn a_failure_is_reported_only_when_two_reads_in_a_row_decide_it() {
+        let failed = [
+            ItemOutcome::Written,
+            ItemOutcome::Failed(crate::outcome::ItemFailure::ConstraintViolation(
+                "label".into(),
+            )),
+        ];
+        let mut before = false;
+        // Decided on what the sink knew: read, and that read does not count as the first.
+        assert!(read_again_before_failing(&failed, true, &mut before));
+        assert!(!before);
+        assert!(read_again_before_failing(&failed, false, &mut before));
+        assert!(!read_again_before_failing(&failed, false, &mut before));
+        // Without a failure, nothing is read again.
+        let mut before = false;
+        let written = [ItemOutcome::Written, ItemOutcome::Stale];
+        assert!(!read_again_before_failing(&written, false, &mut before));
+        assert!(!read_again_before_failing(&written, true, &mut before));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod change_chained;
 mod change_diff;
 mod change_edges;
 mod change_merged;
+mod change_reads;
 mod change_rows;
 mod change_traversals;
 mod changes;
