@@ -150,8 +150,8 @@ impl Diff<'_> {
         (ids, map(versions), map(placeholders))
     }
 
-    /// The claim values read of the vertices the request claims (those read that exist, and the
-    /// from-vertices of the edges read), by id.
+    /// Whether each vertex the request claims (those read that exist, and the from-vertices of
+    /// the edges read) held a claim value when read, by id.
     fn expected_claims(&self, edge_froms: &[GValue]) -> (Vec<GValue>, GValue) {
         let froms = edge_froms.iter().filter_map(GValue::as_str);
         let mut ids: Vec<&str> = self.read_vertices.iter().map(String::as_str).collect();
@@ -160,7 +160,10 @@ impl Diff<'_> {
         ids.dedup();
         let expected = ids
             .iter()
-            .filter_map(|id| Some((GValue::from(*id), GValue::Long(*self.locks.get(*id)?))))
+            .filter_map(|id| {
+                let held = *self.locks.get(*id)? != -1;
+                Some((GValue::from(*id), GValue::Bool(held)))
+            })
             .collect();
         (ids.into_iter().map(GValue::from).collect(), map(expected))
     }

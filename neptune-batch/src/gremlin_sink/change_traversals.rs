@@ -144,24 +144,31 @@ impl<'a> WriteTraversal<'a> {
         }
     }
 
-    /// Stops the request unless the vertices `ids` hold exactly the claim values `expected`
-    /// (by id, `-1` for none; a vertex missing from it must not exist). For locked claims
+    /// Stops the request unless, of the vertices `ids`, those there are exactly the keys of
+    /// `expected`, each `true` if it holds a claim value and `false` if not. For locked claims
     /// (JanusGraph), before [`claim`](Self::claim): JanusGraph reads a vertex's existence and
     /// each of its properties one after another, so a transaction can find a vertex there and,
     /// a moment later, its claim value gone with the vertex that another writer's commit just
-    /// dropped. Claimed then, the lock would expect no value, find none, and let the request
-    /// add edges to a vertex that no longer exists. Every writer of a vertex (or of an edge
-    /// from it) sets or drops its claim value, so a value as the decision read it, compared
-    /// first, is the state the decision rested on; and the lock taken on it at commit is
-    /// checked against that value.
+    /// dropped. Claimed then, the lock would expect no value, find none at commit, and let the
+    /// request add edges to a vertex that no longer exists. Looked at first, a value that the
+    /// read found and that is gone stops the request; one still there is what the claim's lock
+    /// then expects, so a drop committed from then on fails this request at commit. Whether a
+    /// value is there, not which: other requests of the same session change the claim value of
+    /// a vertex they share as an edge's end, and what they change the other guards compare.
     pub(super) fn guard_claims(self, (ids, expected): (Vec<GValue>, GValue)) -> Self {
         if ids.is_empty() {
             return self;
         }
-        let held = anon("V", ids)
-            .then("group")
-            .step("by", [T::Id])
-            .step("by", [value_or(LOCK_KEY, GValue::Long(-1))]);
+        let held = anon("V", ids).then("group").step("by", [T::Id]).step(
+            "by",
+            [Bytecode::new().step(
+                "coalesce",
+                [
+                    anon("values", [LOCK_KEY]).step("constant", [true]),
+                    anon("constant", [false]),
+                ],
+            )],
+        );
         self.guard(held, expected)
     }
 

@@ -611,7 +611,7 @@ mod tests {
         let locks = BTreeMap::from([("a".to_owned(), 7), ("b".to_owned(), 8)]);
         for shape in [Shape::Merge, Shape::Chained] {
             let t = request(shape, Claims::Locked, locks.clone());
-            let guard = first_step(&t, &["group", LOCK_KEY, "Long(7)", "Long(8)"])
+            let guard = first_step(&t, &["group", LOCK_KEY, "\"a\"", "Bool(true)"])
                 .unwrap_or_else(|| panic!("no guard of the claim values read in {t:?}"));
             let claim = first_step(&t, &["property", LOCK_KEY]).expect("a claim");
             assert!(
