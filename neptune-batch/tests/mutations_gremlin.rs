@@ -326,12 +326,14 @@ async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(si
     assert!(values("tags").await.is_empty());
     assert_eq!(values("name").await, [GValue::from("Ada L.")]);
     // An edge's replace keeps only what it carries too; a property removal is versioned.
+    // Keys of their own, numbers here: JanusGraph fixes a key's type at its first use, and the
+    // model tests' `w` holds strings.
     let e = format!("{p}-e");
     let edge = |w: &str| Edge::new(&e, "follows", &id, format!("{p}-other")).with(w, 1i64);
-    sink.apply(&[Mutation::upsert_edge(edge("w")).with_version(4)])
+    sink.apply(&[Mutation::upsert_edge(edge("strength")).with_version(4)])
         .await
         .unwrap();
-    sink.apply(&[Mutation::upsert_edge(edge("x")).with_version(5)])
+    sink.apply(&[Mutation::upsert_edge(edge("rank")).with_version(5)])
         .await
         .unwrap();
     let keys = common::run(
@@ -342,7 +344,7 @@ async fn updates_replace_or_merge_properties_and_sets_and_dates_round_trip_in(si
     )
     .await;
     assert!(
-        keys.contains(&GValue::from("x")) && !keys.contains(&GValue::from("w")),
+        keys.contains(&GValue::from("rank")) && !keys.contains(&GValue::from("strength")),
         "{keys:?}"
     );
     let out = sink
