@@ -1,8 +1,8 @@
-//! The traversals of a request of changes: the read of the state the changes depend on, and the
-//! write of what they change, guarded so that it runs only on the state that was read, in one
-//! of two [`Shape`]s: rows merged by id ([`change_merged`](super::change_merged)) or one
-//! chained step per row ([`change_chained`](super::change_chained)). Every value is a
-//! bytecode argument.
+//! The write of a request of changes (its read is [`change_reads`](super::change_reads)):
+//! what the changes change, guarded so that it runs only on the state that was read, in one of
+//! two [`Shape`]s: rows merged by id ([`change_merged`](super::change_merged)) or one chained
+//! step per row ([`change_chained`](super::change_chained)). Every value is a bytecode
+//! argument.
 //!
 //! # On Amazon Neptune
 //!
