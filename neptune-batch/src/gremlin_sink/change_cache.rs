@@ -135,7 +135,7 @@ impl ChangeCache {
                 markers,
                 vertex_ids: known_vertices,
                 edge_ids: known_edges,
-                locks: Default::default(),
+                claimed: Default::default(),
             },
             unknown: (unknown_vertices, unknown_edges),
         })
@@ -255,7 +255,7 @@ mod tests {
             markers: BTreeSet::new(),
             vertex_ids: v,
             edge_ids: e,
-            locks: Default::default(),
+            claimed: Default::default(),
         };
         let mut after = GraphState::default();
         for m in items {

@@ -40,8 +40,9 @@ pub(super) struct Diff<'a> {
     pub read_vertices: &'a [String],
     /// The edge ids read.
     pub read_edges: &'a [String],
-    /// Where claims are locked: the claim values read (see [`WriteTraversal::guard_claims`]).
-    pub locks: &'a std::collections::BTreeMap<String, i64>,
+    /// Where claims are locked: whether each vertex read held a claim value (see
+    /// [`WriteTraversal::guard_claims`]).
+    pub claimed: &'a std::collections::BTreeMap<String, bool>,
     /// When the changes are written (tombstones say when they were deleted).
     pub now: SystemTime,
     /// How edges are found by their ids.
@@ -160,10 +161,7 @@ impl Diff<'_> {
         ids.dedup();
         let expected = ids
             .iter()
-            .filter_map(|id| {
-                let held = *self.locks.get(*id)? != -1;
-                Some((GValue::from(*id), GValue::Bool(held)))
-            })
+            .filter_map(|id| Some((GValue::from(*id), GValue::Bool(*self.claimed.get(*id)?))))
             .collect();
         (ids.into_iter().map(GValue::from).collect(), map(expected))
     }

@@ -3,16 +3,16 @@
 //! steps are those of the reads in [`change_traversals`](super::change_traversals)' notes on
 //! Amazon Neptune.
 //!
-//! Where claims are locked (JanusGraph, see [`Claims`]), each vertex row also holds the
-//! vertex's claim value, and each edge row its from-vertex's: the write compares them before it
-//! claims anything (see [`WriteTraversal::guard_claims`](super::change_traversals::WriteTraversal::guard_claims)).
+//! Where claims are locked (JanusGraph, see [`Claims`]), each vertex row also says whether the
+//! vertex holds a claim value, and each edge row whether its from-vertex does: the write
+//! compares that before it claims anything (see [`WriteTraversal::guard_claims`](super::change_traversals::WriteTraversal::guard_claims)).
 
 use super::change_edges::EdgeLookup;
 use super::change_traversals::value_or;
-use super::claims::Claims;
+use super::claims::{self, Claims};
 use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{GValue, T};
-use crate::mutation::{LOCK_KEY, PLACEHOLDER_KEY, VERSION_KEY};
+use crate::mutation::{PLACEHOLDER_KEY, VERSION_KEY};
 
 /// How a read is encoded: how edges are found, and whether claim values are read.
 #[derive(Debug, Clone, Copy)]
@@ -53,64 +53,54 @@ impl Reading<'_> {
         )
     }
 
-    fn locked(self) -> bool {
-        self.claims == Claims::Locked
+    /// `t.project(keys…)` with a `by` for each key, and, where claims are locked, the key `c`
+    /// with whether the vertex `claimed` leads to (from each row's element) holds a claim
+    /// value.
+    fn project(self, t: Bytecode, keys: &[&str], bys: Vec<GValue>, claimed: Bytecode) -> Bytecode {
+        let locked = self.claims == Claims::Locked;
+        let mut keys = keys.to_vec();
+        let mut bys = bys;
+        if locked {
+            keys.push("c");
+            bys.push(claims::holds_claim(claimed).into());
+        }
+        bys.into_iter()
+            .fold(t.step("project", keys), |t, by| t.step("by", [by]))
     }
 
     /// The rows of [`vertices`](Self::vertices) for the vertices `t` answers.
     fn vertex_rows(self, t: Bytecode) -> Bytecode {
-        let keys: &[&str] = if self.locked() {
-            &["i", "l", "v", "p", "k", "c"]
-        } else {
-            &["i", "l", "v", "p", "k"]
-        };
-        let t = t
-            .step("project", keys.iter().copied())
-            .step("by", [T::Id])
-            .step("by", [T::Label])
-            .step("by", [value_or(VERSION_KEY, GValue::Long(-1))])
-            .step("by", [value_or(PLACEHOLDER_KEY, GValue::Bool(false))])
-            .step(
-                "by",
-                [Bytecode::new()
-                    .then("properties")
-                    .then("key")
-                    .then("dedup")
-                    .then("fold")],
-            );
-        if self.locked() {
-            t.step("by", [value_or(LOCK_KEY, GValue::Long(-1))])
-        } else {
-            t
-        }
+        let keys = Bytecode::new()
+            .then("properties")
+            .then("key")
+            .then("dedup")
+            .then("fold");
+        let bys = vec![
+            T::Id.into(),
+            T::Label.into(),
+            value_or(VERSION_KEY, GValue::Long(-1)).into(),
+            value_or(PLACEHOLDER_KEY, GValue::Bool(false)).into(),
+            keys.into(),
+        ];
+        self.project(t, &["i", "l", "v", "p", "k"], bys, Bytecode::new())
     }
 
-    /// The rows of [`edges`](Self::edges) for the edges `t` answers.
+    /// The rows of [`edges`](Self::edges) for the edges `t` answers (the claim value is the
+    /// from-vertex's: edges are claimed through it).
     fn edge_rows(self, t: Bytecode) -> Bytecode {
-        let keys: &[&str] = if self.locked() {
-            &["i", "l", "o", "n", "v", "k", "c"]
-        } else {
-            &["i", "l", "o", "n", "v", "k"]
-        };
-        let t = t
-            .step("project", keys.iter().copied())
-            .step("by", [self.edges.id_by()])
-            .step("by", [T::Label])
-            .step("by", [Bytecode::new().then("outV").then("id")])
-            .step("by", [Bytecode::new().then("inV").then("id")])
-            .step("by", [value_or(VERSION_KEY, GValue::Long(-1))])
-            .step(
-                "by",
-                [Bytecode::new().then("properties").then("key").then("fold")],
-            );
-        if self.locked() {
-            let from_lock = Bytecode::new().then("outV").step(
-                "coalesce",
-                [anon("values", [LOCK_KEY]), anon("constant", [-1i64])],
-            );
-            t.step("by", [from_lock])
-        } else {
-            t
-        }
+        let bys = vec![
+            self.edges.id_by(),
+            T::Label.into(),
+            Bytecode::new().then("outV").then("id").into(),
+            Bytecode::new().then("inV").then("id").into(),
+            value_or(VERSION_KEY, GValue::Long(-1)).into(),
+            Bytecode::new()
+                .then("properties")
+                .then("key")
+                .then("fold")
+                .into(),
+        ];
+        let from = Bytecode::new().then("outV");
+        self.project(t, &["i", "l", "o", "n", "v", "k"], bys, from)
     }
 }

@@ -21,11 +21,11 @@
 
 use super::change_edges::EdgeLookup;
 use super::change_rows::{Create, EdgeDrop, SetValues, Update};
-use super::claims::Claims;
+use super::claims::{self, Claims};
 use super::{change_chained as chained, change_merged as merge};
 use crate::bytecode::{anon, Bytecode};
 use crate::graphson::{Cardinality, GValue, Merge, T};
-use crate::mutation::{LOCK_KEY, PLACEHOLDER_KEY, VERSION_KEY};
+use crate::mutation::{PLACEHOLDER_KEY, VERSION_KEY};
 
 /// What `fail()` says when a guard finds the graph changed since it was read.
 pub(super) const GUARD_MESSAGE: &str = "neptune-batch: the graph changed since it was read";
@@ -159,16 +159,10 @@ impl<'a> WriteTraversal<'a> {
         if ids.is_empty() {
             return self;
         }
-        let held = anon("V", ids).then("group").step("by", [T::Id]).step(
-            "by",
-            [Bytecode::new().step(
-                "coalesce",
-                [
-                    anon("values", [LOCK_KEY]).step("constant", [true]),
-                    anon("constant", [false]),
-                ],
-            )],
-        );
+        let held = anon("V", ids)
+            .then("group")
+            .step("by", [T::Id])
+            .step("by", [claims::holds_claim(Bytecode::new())]);
         self.guard(held, expected)
     }
 
@@ -267,15 +261,11 @@ impl<'a> WriteTraversal<'a> {
         let others = || {
             anon("bothV", Vec::<GValue>::new()).step("hasId", [GValue::p("neq", GValue::from(id))])
         };
-        let mut edges = older(anon("V", [id]).then("bothE"));
-        if self.claims == Claims::Locked {
-            // Dropping an edge changes its other end too, which this request did not read. A
-            // writer that read the edge from there (its update, from its from-vertex) claimed
-            // that end; claimed here as well, the two conflict on JanusGraph as they do on the
-            // edge itself elsewhere.
-            edges = edges.step("sideEffect", [self.claims.claim(others())]);
-        }
-        let edges = edges
+        // Dropping an edge changes its other end too, which this request did not read.
+        let edges = older(anon("V", [id]).then("bothE"));
+        let edges = self
+            .claims
+            .claim_ends_of(edges, others())
             .step("sideEffect", [note_placeholders(others())])
             .then("drop");
         let placeholder = Bytecode::new()
@@ -441,17 +431,13 @@ impl<'a> WriteTraversal<'a> {
         self = self.register_orphans();
         let claims = self.claims;
         let drop = |edges: Bytecode| {
+            // The request claimed each edge through its from-vertex only. Its other end may be
+            // a placeholder that this drop leaves without edges, which another writer may
+            // complete meanwhile: claimed before it is looked at, a completed vertex is never
+            // dropped as an orphan.
             let ends = || anon("bothV", Vec::<GValue>::new());
-            let edges = match claims {
-                // The request claimed each edge through its from-vertex only. Its other end
-                // may be a placeholder that this drop leaves without edges, and another
-                // writer may complete it meanwhile: claimed before it is looked at, the two
-                // conflict on JanusGraph, and a completed vertex is never dropped as an
-                // orphan. (TinkerGraph checks the ends as the edge's drop changes them.)
-                Claims::Locked => edges.step("sideEffect", [claims.claim(ends())]),
-                Claims::Transient => edges,
-            };
-            edges
+            claims
+                .claim_ends_of(edges, ends())
                 .step("sideEffect", [note_placeholders(ends())])
                 .then("drop")
         };

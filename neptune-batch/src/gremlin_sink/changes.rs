@@ -39,9 +39,9 @@ pub(super) struct Read {
     pub(super) markers: BTreeSet<String>,
     pub(super) vertex_ids: Vec<String>,
     pub(super) edge_ids: Vec<String>,
-    /// Where claims are locked: the claim value (`-1`: none) of each vertex read and of the
-    /// from-vertex of each edge read.
-    pub(super) locks: BTreeMap<String, i64>,
+    /// Where claims are locked: whether each vertex read, and the from-vertex of each edge
+    /// read, held a claim value.
+    pub(super) claimed: BTreeMap<String, bool>,
 }
 
 impl Read {
@@ -56,7 +56,7 @@ impl Read {
         }
         self.vertex_ids.extend(known.vertex_ids);
         self.edge_ids.extend(known.edge_ids);
-        self.locks.extend(known.locks);
+        self.claimed.extend(known.claimed);
     }
 }
 
@@ -247,18 +247,18 @@ impl Writer {
         };
         let mut state = GraphState::default();
         let mut markers = BTreeSet::new();
-        let mut locks = BTreeMap::new();
+        let mut claimed = BTreeMap::new();
         for row in &rows {
-            // An edge's row has its ends; a vertex's does not. A vertex's own claim value is
-            // taken over the one read through an edge from it.
+            // An edge's row has its ends; a vertex's does not. What a vertex's own row says of
+            // its claim value is taken over what an edge from it says.
             if row.get("o").is_some() {
-                if let (Some(from), Some(lock)) = (text(row, "o"), claim_value(row)) {
-                    locks.entry(from).or_insert(lock);
+                if let (Some(from), Some(held)) = (text(row, "o"), holds_claim(row)) {
+                    claimed.entry(from).or_insert(held);
                 }
                 load_edge(&mut state, row, edges.key());
             } else {
-                if let (Some(id), Some(lock)) = (text(row, "i"), claim_value(row)) {
-                    locks.insert(id, lock);
+                if let (Some(id), Some(held)) = (text(row, "i"), holds_claim(row)) {
+                    claimed.insert(id, held);
                 }
                 if let Some(marker) = load_vertex(&mut state, row) {
                     markers.insert(marker);
@@ -270,7 +270,7 @@ impl Writer {
             markers,
             vertex_ids,
             edge_ids,
-            locks,
+            claimed,
         })
     }
 }
@@ -383,9 +383,12 @@ fn text(row: &GValue, key: &str) -> Option<String> {
     row.get(key).and_then(GValue::id_text)
 }
 
-/// A row's claim value (`c`, read where claims are locked).
-fn claim_value(row: &GValue) -> Option<i64> {
-    row.get("c").and_then(GValue::as_i64)
+/// Whether a row's vertex holds a claim value (`c`, read where claims are locked).
+fn holds_claim(row: &GValue) -> Option<bool> {
+    match row.get("c") {
+        Some(GValue::Bool(held)) => Some(*held),
+        _ => None,
+    }
 }
 
 fn version(row: &GValue) -> Option<u64> {
@@ -499,7 +502,7 @@ fn decide(
         deleted: &deleted,
         read_vertices: &read.vertex_ids,
         read_edges: &read.edge_ids,
-        locks: &read.locks,
+        claimed: &read.claimed,
         now,
         edges,
         claims,
@@ -546,7 +549,7 @@ mod tests {
     }
 
     /// A request of every kind of change on a graph that holds some of their elements.
-    fn request(shape: Shape, claims: Claims, locks: BTreeMap<String, i64>) -> Bytecode {
+    fn request(shape: Shape, claims: Claims, claimed: BTreeMap<String, bool>) -> Bytecode {
         let now = SystemTime::now();
         let mut state = GraphState::default();
         for m in [
@@ -581,7 +584,7 @@ mod tests {
             edge_ids: ["ab", "ba", "ad"].map(String::from).to_vec(),
             state,
             markers: BTreeSet::new(),
-            locks,
+            claimed,
         };
         let (outcomes, write, _) = decide(
             &read,
@@ -608,9 +611,9 @@ mod tests {
     #[test]
     fn locked_claims_compare_the_claim_values_read_before_claiming_anything() {
         use crate::mutation::LOCK_KEY;
-        let locks = BTreeMap::from([("a".to_owned(), 7), ("b".to_owned(), 8)]);
+        let claimed = BTreeMap::from([("a".to_owned(), true), ("b".to_owned(), true)]);
         for shape in [Shape::Merge, Shape::Chained] {
-            let t = request(shape, Claims::Locked, locks.clone());
+            let t = request(shape, Claims::Locked, claimed.clone());
             let guard = first_step(&t, &["group", LOCK_KEY, "\"a\"", "Bool(true)"])
                 .unwrap_or_else(|| panic!("no guard of the claim values read in {t:?}"));
             let claim = first_step(&t, &["property", LOCK_KEY]).expect("a claim");

@@ -69,6 +69,18 @@ impl Claims {
         }
     }
 
+    /// `edges` claiming, where claims are locked, the `ends` of each that a drop of it changes
+    /// and the request did not read (a transient claim needs no such step: the graph checks an
+    /// edge's ends as its drop changes them). Two writers, one of which drops an edge while the
+    /// other acts on the end it read (an update from there, a placeholder it completes), then
+    /// conflict on JanusGraph as they do on the edge itself.
+    pub(super) fn claim_ends_of(self, edges: Bytecode, ends: Bytecode) -> Bytecode {
+        match self {
+            Claims::Transient => edges,
+            Claims::Locked => edges.step("sideEffect", [self.claim(ends)]),
+        }
+    }
+
     /// The values a vertex created by the change path holds besides its own, where claims are
     /// locked: a [`LOCK_KEY`] value, so that whoever drops or claims it later takes the lock
     /// against this value (a vertex without the key would be dropped without a lock, while
@@ -100,6 +112,19 @@ impl Claims {
             }
         }
     }
+}
+
+/// `<vertex>.coalesce(values(LOCK_KEY).constant(true), constant(false))`: whether the vertex
+/// `vertex` leads to holds a locked claim value, as the read of changes answers it and the
+/// write's guard compares it.
+pub(super) fn holds_claim(vertex: Bytecode) -> Bytecode {
+    vertex.step(
+        "coalesce",
+        [
+            anon("values", [LOCK_KEY]).step("constant", [true]),
+            anon("constant", [false]),
+        ],
+    )
 }
 
 /// A claim value no other request of this process sets, and unlikely to be another process's:
